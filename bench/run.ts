@@ -1,0 +1,26 @@
+import { cleanupAll } from '../test/helpers/agents.ts';
+import { benchStartup } from './startup.ts';
+import { printTable, recordMetrics, RESULTS_FILE, type Metric } from './results.ts';
+
+/** `npm run bench [-- GROUP...]`: runs the named groups (default all), prints and records them. */
+const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
+  startup: benchStartup,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((g) => !(g in GROUPS));
+if (unknown.length) {
+  console.error(`bench: unknown group ${unknown.join(', ')} (groups: ${Object.keys(GROUPS).join(', ')})`);
+  process.exit(2);
+}
+try {
+  for (const group of wanted.length ? wanted : Object.keys(GROUPS)) {
+    console.log(`bench: running ${group}...`);
+    const metrics = await GROUPS[group]!();
+    printTable(group, metrics);
+    await recordMetrics(metrics);
+  }
+  console.log(`\nbench: figures written to ${RESULTS_FILE}`);
+} finally {
+  await cleanupAll();
+}

@@ -1,0 +1,139 @@
+import { nanoid } from 'nanoid';
+import { join } from 'node:path';
+import type { ServerType } from '@hono/node-server';
+import type { AgentConfig } from '../../core/agent-config.ts';
+import { PORT_FLAGS } from '../../core/agent-config.ts';
+import { httpUrl } from '../../core/addresses.ts';
+import type { EtcdRole, HealthReport, MemberView } from '../../core/views.ts';
+import { createLogger, type Logger } from '../../system/logger.ts';
+import { assertPortsFree } from '../../system/ports.ts';
+import {
+  DATA_FILES,
+  assertNoOtherAgent,
+  loadOrCreateAdminToken,
+  prepareDataDir,
+  removeRuntimeInfo,
+  writeRuntimeInfo,
+} from '../../system/data-dir.ts';
+import { loadOrCreateIdentity, type NodeIdentity } from '../../system/identity.ts';
+import { createP2PNode, type P2PNode } from '../../gossip/libp2p-node.ts';
+import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
+import { EtcdProcess } from '../../consensus/etcd-process.ts';
+import { createApi } from '../../http/api.ts';
+import { closeServer, listen } from '../../http/server.ts';
+import { VERSION } from '../../version.ts';
+
+/**
+ * The composition root: builds every layer for one node, starts them in order and
+ * stops them in reverse. Everything that can fail because of the user's input fails
+ * before anything is started, with one clear line.
+ */
+export class Agent {
+  readonly logger: Logger;
+  readonly startedAt = Date.now();
+  identity!: NodeIdentity;
+  adminToken!: string;
+  private etcd: EtcdProcess | undefined;
+  private p2p: P2PNode | undefined;
+  private http: ServerType | undefined;
+  private stopped = false;
+  private wroteRuntimeInfo = false;
+
+  constructor(readonly config: AgentConfig) {
+    this.logger = createLogger(config.logLevel, { name: config.name });
+  }
+
+  get apiUrl(): string {
+    return httpUrl(this.config.bind, this.config.ports.http);
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    await prepareDataDir(config.dataDir);
+    await assertNoOtherAgent(config.dataDir);
+    const etcdBinary = await findEtcdBinary();
+    await assertPortsFree(config.bind, [
+      { port: config.ports.http, flag: PORT_FLAGS.http, what: 'HTTP API' },
+      { port: config.ports.p2p, flag: PORT_FLAGS.p2p, what: 'libp2p' },
+      { port: config.ports.etcdClient, flag: PORT_FLAGS.etcdClient, what: 'etcd client' },
+      { port: config.ports.etcdPeer, flag: PORT_FLAGS.etcdPeer, what: 'etcd peer' },
+    ]);
+    this.identity = await loadOrCreateIdentity(config.dataDir);
+    this.adminToken = await loadOrCreateAdminToken(config.dataDir);
+    const log = this.logger.child({ node: this.identity.id });
+    log.info({ dataDir: config.dataDir, bind: config.bind, newIdentity: this.identity.created }, 'agent starting');
+    if (config.open) log.warn('--open: this node admits ANY machine that asks to join; use it only in labs and tests');
+
+    this.etcd = new EtcdProcess({
+      binary: etcdBinary,
+      logger: log.child({ component: 'etcd' }),
+      launch: {
+        name: this.identity.id,
+        dataDir: join(config.dataDir, DATA_FILES.etcd),
+        bind: config.bind,
+        clientPort: config.ports.etcdClient,
+        peerPort: config.ports.etcdPeer,
+        clusterState: 'new',
+        clusterToken: `warren-${nanoid(12)}`,
+      },
+    });
+    await this.etcd.start();
+    log.info({ clientUrl: this.etcd.clientUrl, pid: this.etcd.pid }, 'etcd is healthy');
+
+    this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p });
+    await this.p2p.start();
+    log.info({ addrs: this.p2p.getMultiaddrs().map(String) }, 'libp2p listening');
+
+    const app = createApi({
+      logger: log.child({ component: 'http' }),
+      health: () => this.health(),
+      members: () => this.members(),
+    });
+    this.http = await listen(app, config.bind, config.ports.http);
+    await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
+    this.wroteRuntimeInfo = true;
+    log.info({ api: this.apiUrl, startupMs: Date.now() - this.startedAt }, 'agent ready');
+  }
+
+  private etcdRole(): EtcdRole {
+    return this.etcd?.running ? 'voter' : 'none';
+  }
+
+  async health(): Promise<HealthReport> {
+    const healthy = (await this.etcd?.healthy(1000)) ?? false;
+    return {
+      status: healthy ? 'ok' : 'unhealthy',
+      node: { id: this.identity.id, name: this.config.name, addr: this.config.bind },
+      etcd: { role: this.etcdRole(), healthy },
+      uptimeMs: Date.now() - this.startedAt,
+      version: VERSION,
+    };
+  }
+
+  members(): MemberView[] {
+    return [
+      {
+        id: this.identity.id,
+        name: this.config.name,
+        addr: this.config.bind,
+        state: 'alive',
+        role: this.etcdRole(),
+        lastHeardMs: 0,
+        self: true,
+        version: VERSION,
+      },
+    ];
+  }
+
+  /** Stops in reverse order; safe to call twice and after a failed start. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.logger.info('agent stopping');
+    if (this.http) await closeServer(this.http);
+    if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
+    if (this.etcd) await this.etcd.stop();
+    if (this.wroteRuntimeInfo) await removeRuntimeInfo(this.config.dataDir).catch(() => undefined);
+    this.logger.info('agent stopped');
+  }
+}

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { resolveAgentConfig, type RawAgentOptions } from '../../core/agent-config.ts';
+import { messageOf } from '../../core/errors.ts';
+import { defaultDataDir } from '../../system/data-dir.ts';
+import { defaultNodeName, primaryAddress } from '../../system/host.ts';
+import { Agent } from './agent.ts';
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the Warren agent on this machine (in the foreground)')
+    .option('--data-dir <dir>', 'where the node keeps its identity and data (default /var/lib/warren as root, else ~/.local/share/warren)')
+    .option('--name <name>', 'node name, a DNS label (default: the hostname)')
+    .option('--bind <addr>', "address every port binds to (default: the machine's primary address)")
+    .option('--join <hosts>', 'HOST[:PORT],... of members to join (their HTTP port, default 7370)')
+    .option('--token <token>', 'join token from "warren join-token"')
+    .option('--open', 'admit any machine that asks (labs and tests only)')
+    .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
+    .option('--tailscale <mode>', 'auto|on|off: discover peers on the tailnet', 'auto')
+    .option('--voters <n>', 'etcd voters to keep: 3 or 5', '3')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent', 'info')
+    .option('--http-port <port>', 'HTTP API, web UI and join endpoint', '7370')
+    .option('--p2p-port <port>', 'libp2p', '7371')
+    .option('--etcd-client-port <port>', 'etcd client', '7372')
+    .option('--etcd-peer-port <port>', 'etcd peer', '7373')
+    .option('--proxy-port <port>', 'HTTP reverse proxy to services', '7380')
+    .option('--dns-port <port>', 'DNS for service names', '7353')
+    .action(async (_opts: RawAgentOptions, cmd: Command) => {
+      // --data-dir is also a global option (for the other commands): take whichever was given
+      const raw = cmd.optsWithGlobals<RawAgentOptions>();
+      const config = resolveAgentConfig(raw, {
+        dataDir: defaultDataDir(),
+        name: defaultNodeName(),
+        bind: primaryAddress(),
+      });
+      // commander fills defaults in, so "given" has to come from the command line itself
+      config.bindExplicit = process.argv.some((a) => a === '--bind' || a.startsWith('--bind='));
+      await runAgent(new Agent(config));
+    });
+}
+
+/** Runs until SIGINT/SIGTERM; a second signal forces the exit. */
+async function runAgent(agent: Agent): Promise<void> {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      agent.logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    agent.logger.info({ signal }, 'signal received');
+    agent.stop().then(
+      () => process.exit(0),
+      (err) => {
+        agent.logger.error({ err: messageOf(err) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    throw err;
+  }
+}

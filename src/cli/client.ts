@@ -1,0 +1,68 @@
+import { UserError } from '../core/errors.ts';
+import type { ApiErrorBody } from '../core/views.ts';
+import { defaultDataDir, readAdminToken, readRuntimeInfo } from '../system/data-dir.ts';
+
+export interface ClientOptions {
+  api?: string;
+  dataDir?: string;
+}
+
+const FALLBACK_API = 'http://127.0.0.1:7370';
+
+/** Talks to one agent's HTTP API: --api, then $WARREN_API, then the local agent's data dir. */
+export class ApiClient {
+  private constructor(
+    readonly baseUrl: string,
+    private readonly dataDir: string,
+  ) {}
+
+  static async create(opts: ClientOptions, env: NodeJS.ProcessEnv = process.env): Promise<ApiClient> {
+    const dataDir = opts.dataDir ?? env.WARREN_DATA_DIR ?? defaultDataDir(env);
+    let base = opts.api ?? env.WARREN_API;
+    if (!base) base = (await readRuntimeInfo(dataDir))?.api ?? FALLBACK_API;
+    if (!/^https?:\/\//.test(base)) base = `http://${base}`;
+    try {
+      new URL(base);
+    } catch {
+      throw new UserError('bad_api', `--api "${base}" is not a URL (expected e.g. http://127.0.0.1:7370)`);
+    }
+    return new ApiClient(base.replace(/\/+$/, ''), dataDir);
+  }
+
+  /** Sends a request; resolves with the status and parsed body, or throws one clear line. */
+  async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[] } = {}): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.admin) {
+      const token = process.env.WARREN_ADMIN_TOKEN ?? (await readAdminToken(this.dataDir));
+      if (token) headers.authorization = `Bearer ${token}`;
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch {
+      throw new UserError('agent_unreachable', `no Warren agent is answering at ${this.baseUrl} (start one with "warren agent", or point --api / WARREN_API at a running one)`);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new UserError('bad_response', `the agent at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok && !(opts.allow ?? []).includes(res.status)) {
+      const err = (parsed as ApiErrorBody | undefined)?.error;
+      throw new UserError(err?.code ?? 'http_error', err?.message ?? `the agent answered ${res.status}`);
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return (await this.request<T>('GET', path)).body;
+  }
+}

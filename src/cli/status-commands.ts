@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import type { HealthReport, MemberView } from '../core/views.ts';
+import { ApiClient } from './client.ts';
+import { colourState, formatDuration, printJson, renderFields, renderTable } from './output.ts';
+
+interface ListingOptions {
+  json?: boolean;
+}
+
+/** The global options (--api, --data-dir) merged with a command's own. */
+export function clientFor(cmd: Command): Promise<ApiClient> {
+  return ApiClient.create(cmd.optsWithGlobals());
+}
+
+export function registerStatusCommands(program: Command): void {
+  program
+    .command('status')
+    .description("show this agent's health and its etcd role")
+    .option('--json', 'print JSON')
+    .action(async (opts: ListingOptions, cmd: Command) => {
+      const client = await clientFor(cmd);
+      const { body } = await client.request<HealthReport>('GET', '/v1/health', undefined, { allow: [503] });
+      if (opts.json) return printJson(body);
+      console.log(
+        renderFields([
+          ['node', `${body.node.name} (${body.node.id})`],
+          ['address', body.node.addr],
+          ['status', colourState(body.status)],
+          ['etcd', `${body.etcd.role}, ${body.etcd.healthy ? 'healthy' : 'unhealthy'}`],
+          ['uptime', formatDuration(body.uptimeMs)],
+          ['version', body.version],
+        ]),
+      );
+      if (body.status !== 'ok') process.exitCode = 1;
+    });
+
+  program
+    .command('members')
+    .description('list the nodes of the cluster')
+    .option('--json', 'print JSON')
+    .action(async (opts: ListingOptions, cmd: Command) => {
+      const client = await clientFor(cmd);
+      const { members } = await client.get<{ members: MemberView[] }>('/v1/members');
+      if (opts.json) return printJson(members);
+      console.log(
+        renderTable(
+          ['name', 'id', 'address', 'state', 'role', 'last heard'],
+          members.map((m) => [m.name + (m.self ? ' *' : ''), m.id, m.addr, colourState(m.state), m.role, m.self ? '-' : formatDuration(m.lastHeardMs)]),
+        ),
+      );
+    });
+}

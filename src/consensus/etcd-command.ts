@@ -1,0 +1,52 @@
+import { httpUrl } from '../core/addresses.ts';
+
+export interface EtcdMemberUrls {
+  name: string;
+  peerUrl: string;
+}
+
+export interface EtcdLaunch {
+  /** etcd member name: the node id, stable across renames */
+  name: string;
+  dataDir: string;
+  bind: string;
+  clientPort: number;
+  peerPort: number;
+  /** 'new' founds a cluster; 'existing' joins one (see the admission protocol) */
+  clusterState: 'new' | 'existing';
+  /** every member, this one included; defaults to this member alone */
+  initialCluster?: EtcdMemberUrls[];
+  clusterToken: string;
+}
+
+export function etcdClientUrl(bind: string, port: number): string {
+  return httpUrl(bind, port);
+}
+
+export function etcdPeerUrl(bind: string, port: number): string {
+  return httpUrl(bind, port);
+}
+
+/** The etcd 3.4 command line for one member. Pure, so it is unit-tested. */
+export function buildEtcdArgs(l: EtcdLaunch): string[] {
+  const clientUrl = etcdClientUrl(l.bind, l.clientPort);
+  const peerUrl = etcdPeerUrl(l.bind, l.peerPort);
+  const members = l.initialCluster ?? [{ name: l.name, peerUrl }];
+  return [
+    '--name', l.name,
+    '--data-dir', l.dataDir,
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', members.map((m) => `${m.name}=${m.peerUrl}`).join(','),
+    '--initial-cluster-state', l.clusterState,
+    '--initial-cluster-token', l.clusterToken,
+    // JSON logs on stderr so the agent can re-log them at debug level
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+    // keep the store small on small machines
+    '--auto-compaction-mode', 'periodic',
+    '--auto-compaction-retention', '1h',
+  ];
+}

@@ -1,0 +1,145 @@
+import { isIP } from 'node:net';
+import { UserError } from './errors.ts';
+import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
+
+export const DEFAULT_PORTS = {
+  http: 7370,
+  p2p: 7371,
+  etcdClient: 7372,
+  etcdPeer: 7373,
+  proxy: 7380,
+  dns: 7353,
+} as const;
+
+export type PortName = keyof typeof DEFAULT_PORTS;
+
+/** The flag that sets each port, so errors can name it. */
+export const PORT_FLAGS: Record<PortName, string> = {
+  http: '--http-port',
+  p2p: '--p2p-port',
+  etcdClient: '--etcd-client-port',
+  etcdPeer: '--etcd-peer-port',
+  proxy: '--proxy-port',
+  dns: '--dns-port',
+};
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type TailscaleMode = 'auto' | 'on' | 'off';
+
+export interface AgentConfig {
+  dataDir: string;
+  name: string;
+  bind: string;
+  /** true when --bind was given (discovery may pick a better address otherwise) */
+  bindExplicit: boolean;
+  ports: Record<PortName, number>;
+  join: HostPort[];
+  token?: string;
+  open: boolean;
+  mdns: boolean;
+  tailscale: TailscaleMode;
+  voters: 3 | 5;
+  logLevel: LogLevel;
+}
+
+/** Raw option values as the CLI parser hands them over (strings, booleans). */
+export interface RawAgentOptions {
+  dataDir?: string;
+  name?: string;
+  bind?: string;
+  join?: string;
+  token?: string;
+  open?: boolean;
+  mdns?: boolean;
+  tailscale?: string;
+  voters?: string;
+  logLevel?: string;
+  httpPort?: string;
+  p2pPort?: string;
+  etcdClientPort?: string;
+  etcdPeerPort?: string;
+  proxyPort?: string;
+  dnsPort?: string;
+}
+
+export interface AgentDefaults {
+  dataDir: string;
+  name: string;
+  bind: string;
+}
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Makes a hostname usable as a node name (a DNS label). */
+export function nodeNameFrom(hostname: string): string {
+  const label = hostname.split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  return label.slice(0, 63) || 'node';
+}
+
+/** Validates and fills in the agent's options. Pure: every default comes in `defaults`. */
+export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults): AgentConfig {
+  const name = raw.name ?? defaults.name;
+  if (!NAME_RE.test(name)) {
+    throw new UserError('bad_name', `--name "${name}" must be a DNS label: lowercase letters, digits and "-", at most 63 characters`);
+  }
+  const bind = raw.bind ?? defaults.bind;
+  if (isIP(bind) === 0) throw new UserError('bad_bind', `--bind "${bind}" must be an IPv4 or IPv6 address`);
+  const dataDir = raw.dataDir ?? defaults.dataDir;
+  if (dataDir.trim() === '') throw new UserError('bad_data_dir', '--data-dir must not be empty');
+
+  const ports = { ...DEFAULT_PORTS } as Record<PortName, number>;
+  const rawPorts: Record<PortName, string | undefined> = {
+    http: raw.httpPort,
+    p2p: raw.p2pPort,
+    etcdClient: raw.etcdClientPort,
+    etcdPeer: raw.etcdPeerPort,
+    proxy: raw.proxyPort,
+    dns: raw.dnsPort,
+  };
+  for (const key of Object.keys(rawPorts) as PortName[]) {
+    const value = rawPorts[key];
+    if (value !== undefined) ports[key] = parsePort(value, PORT_FLAGS[key]);
+  }
+  const seen = new Map<number, PortName>();
+  for (const key of ['http', 'p2p', 'etcdClient', 'etcdPeer'] as PortName[]) {
+    const other = seen.get(ports[key]);
+    if (other) throw new UserError('port_clash', `${PORT_FLAGS[key]} and ${PORT_FLAGS[other]} are both ${ports[key]}: each needs its own port`);
+    seen.set(ports[key], key);
+  }
+
+  const join = (raw.join ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => parseHostPort(s, DEFAULT_PORTS.http));
+
+  const tailscale = (raw.tailscale ?? 'auto') as TailscaleMode;
+  if (!['auto', 'on', 'off'].includes(tailscale)) {
+    throw new UserError('bad_flag', `--tailscale must be auto, on or off, got "${raw.tailscale}"`);
+  }
+  const votersText = raw.voters ?? '3';
+  if (votersText !== '3' && votersText !== '5') {
+    throw new UserError('bad_flag', `--voters must be 3 or 5, got "${votersText}"`);
+  }
+  const logLevel = (raw.logLevel ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new UserError('bad_flag', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${raw.logLevel}"`);
+  }
+  if (raw.token !== undefined && raw.token.trim() === '') throw new UserError('bad_flag', '--token must not be empty');
+
+  return {
+    dataDir,
+    name,
+    bind,
+    bindExplicit: raw.bind !== undefined,
+    ports,
+    join,
+    ...(raw.token !== undefined ? { token: raw.token } : {}),
+    open: raw.open ?? false,
+    mdns: raw.mdns ?? true,
+    tailscale,
+    voters: votersText === '5' ? 5 : 3,
+    logLevel,
+  };
+}

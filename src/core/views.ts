@@ -1,0 +1,42 @@
+/** Shapes the HTTP API returns and the CLI reads: one definition for both sides. */
+
+export type EtcdRole = 'voter' | 'learner' | 'client' | 'none';
+
+export interface NodeRef {
+  id: string;
+  name: string;
+  addr: string;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'unhealthy';
+  node: NodeRef;
+  etcd: { role: EtcdRole; healthy: boolean };
+  uptimeMs: number;
+  version: string;
+}
+
+export interface HealthFigures {
+  cpuLoad: number;
+  memUsedBytes: number;
+  memTotalBytes: number;
+  diskFreeBytes: number;
+  containers: number;
+  uptimeMs: number;
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface MemberView extends NodeRef {
+  state: MemberState;
+  role: EtcdRole;
+  /** ms since anything was last heard from it; 0 for this node */
+  lastHeardMs: number;
+  self: boolean;
+  version?: string;
+  health?: HealthFigures;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}

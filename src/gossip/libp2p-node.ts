@@ -1,0 +1,39 @@
+import './polyfill.ts';
+import { isIP } from 'node:net';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { gossipsub } from '@libp2p/gossipsub';
+import type { PrivateKey } from '@libp2p/interface';
+
+export interface P2PNodeOptions {
+  privateKey: PrivateKey;
+  bind: string;
+  port: number;
+}
+
+export function listenMultiaddr(bind: string, port: number): string {
+  return `/${isIP(bind) === 6 ? 'ip6' : 'ip4'}/${bind}/tcp/${port}`;
+}
+
+export async function createP2PNode(opts: P2PNodeOptions) {
+  return createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: [listenMultiaddr(opts.bind, opts.port)] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: 5000 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+    },
+  });
+}
+
+export type P2PNode = Awaited<ReturnType<typeof createP2PNode>>;
+export type { Libp2p };

@@ -1,0 +1,34 @@
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import { isUserError } from '../core/errors.ts';
+import type { HealthReport, MemberView } from '../core/views.ts';
+import { jsonError } from './errors.ts';
+
+export interface ApiDeps {
+  logger: Logger;
+  health(): Promise<HealthReport>;
+  members(): MemberView[];
+}
+
+/** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
+export function createApi(deps: ApiDeps): Hono {
+  const app = new Hono();
+
+  app.get('/v1/health', async (c) => {
+    const report = await deps.health();
+    return c.json(report, report.status === 'ok' ? 200 : 503);
+  });
+
+  app.get('/v1/members', (c) => c.json({ members: deps.members() }));
+
+  app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+
+  app.onError((err, c) => {
+    if (isUserError(err)) return jsonError(c, err.status as ContentfulStatusCode, err.code, err.message);
+    deps.logger.error({ err }, 'request failed');
+    return jsonError(c, 500, 'internal', 'internal error: see the agent log');
+  });
+
+  return app;
+}

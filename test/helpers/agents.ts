@@ -1,0 +1,159 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor, pidAlive } from './wait.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+export const WARREN_BIN = join(ROOT, 'bin/warren');
+const execFileP = promisify(execFile);
+
+/** Every process and dir the helpers made, so `cleanupAll` can remove them even after a failure. */
+const live = new Set<AgentHandle>();
+const dirs = new Set<string>();
+
+export async function tempDir(prefix = 'warren-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+export interface AgentOptions {
+  bind: string;
+  dataDir?: string;
+  name?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** wait for /v1/health 200 (default true) */
+  waitReady?: boolean;
+}
+
+export class AgentHandle {
+  readonly logFile: string;
+  exitCode: number | null = null;
+  exited: Promise<number | null>;
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly bind: string,
+    readonly dataDir: string,
+  ) {
+    this.logFile = join(dataDir, '..', `${bind}.agent.log`);
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    this.exited = new Promise((resolve) => child.on('exit', (code) => {
+      this.exitCode = code;
+      live.delete(this);
+      resolve(code);
+    }));
+  }
+
+  get api(): string {
+    return `http://${this.bind}:7370`;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitCode === null && this.child.signalCode === null;
+  }
+
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  /** etcd processes whose command line names this agent's data dir. */
+  etcdPids(): number[] {
+    return findPids((cmd) => cmd.includes('etcd') && cmd.includes(`--data-dir\0${join(this.dataDir, 'etcd')}`));
+  }
+
+  async health(): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.api}/v1/health`, { signal: AbortSignal.timeout(2000) });
+    return { status: res.status, body: await res.json() };
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    if (!this.running) return this.exitCode;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** PIDs whose NUL-separated command line matches. */
+export function findPids(match: (cmdline: string) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (match(cmd)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * Starts a real agent process. It runs under `setpriv --pdeathsig SIGKILL`, so even a test
+ * runner that dies leaves no agent behind (and the agent's own etcd follows it).
+ */
+export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
+  const dataDir = opts.dataDir ?? join(await tempDir(), 'data');
+  const args = ['agent', '--bind', opts.bind, '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.args ?? [])];
+  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', WARREN_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  const handle = new AgentHandle(child, opts.bind, dataDir);
+  live.add(handle);
+  if (opts.waitReady ?? true) {
+    await waitFor(`agent on ${opts.bind} healthy`, async () => {
+      if (!handle.running) throw new Error(`agent exited with ${handle.exitCode}: ${handle.log().slice(-600)}`);
+      return (await handle.health()).status === 200;
+    }, 30_000);
+  }
+  return handle;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI. */
+export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileP(WARREN_BIN, args, { env: { ...process.env, ...env }, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** Kills every agent the helpers started and removes their dirs; call from `after`. */
+export async function cleanupAll(): Promise<void> {
+  await Promise.all([...live].map((a) => a.stop('SIGKILL', 5000)));
+  for (const dir of dirs) {
+    // a killed agent's etcd dies by pdeathsig; wait for it before removing its files
+    await waitFor(`etcd of ${dir} gone`, () => findPids((c) => c.includes('etcd') && c.includes(dir)).length === 0, 10_000).catch(() => {
+      for (const pid of findPids((c) => c.includes(dir))) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    await rm(dir, { recursive: true, force: true });
+  }
+  dirs.clear();
+}
+
+export async function readJson(path: string): Promise<any> {
+  return JSON.parse(await readFile(path, 'utf8'));
+}

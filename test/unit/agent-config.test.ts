@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveAgentConfig, nodeNameFrom, DEFAULT_PORTS } from '../../src/core/agent-config.ts';
+import { parseHostPort, parsePort, urlHost, httpUrl } from '../../src/core/addresses.ts';
+import { UserError } from '../../src/core/errors.ts';
+
+const defaults = { dataDir: '/var/lib/warren', name: 'box', bind: '192.168.1.5' };
+
+function rejects(raw: Parameters<typeof resolveAgentConfig>[0], message: RegExp) {
+  assert.throws(() => resolveAgentConfig(raw, defaults), (err: unknown) => err instanceof UserError && message.test(err.message));
+}
+
+test('defaults fill every option', () => {
+  const c = resolveAgentConfig({}, defaults);
+  assert.deepEqual(c, {
+    dataDir: '/var/lib/warren',
+    name: 'box',
+    bind: '192.168.1.5',
+    bindExplicit: false,
+    ports: { ...DEFAULT_PORTS },
+    join: [],
+    open: false,
+    mdns: true,
+    tailscale: 'auto',
+    voters: 3,
+    logLevel: 'info',
+  });
+  assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353 });
+});
+
+test('every flag is parsed', () => {
+  const c = resolveAgentConfig(
+    {
+      dataDir: '/d', name: 'n-1', bind: '::1', join: '10.0.0.1, [fe80::1]:9000,host.lan:7000', token: 'tok', open: true, mdns: false,
+      tailscale: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353',
+    },
+    defaults,
+  );
+  assert.equal(c.bind, '::1');
+  assert.equal(c.bindExplicit, true);
+  assert.deepEqual(c.join, [{ host: '10.0.0.1', port: 7370 }, { host: 'fe80::1', port: 9000 }, { host: 'host.lan', port: 7000 }]);
+  assert.deepEqual(c.ports, { http: 8000, p2p: 8001, etcdClient: 8002, etcdPeer: 8003, proxy: 8080, dns: 5353 });
+  assert.equal(c.token, 'tok');
+  assert.equal(c.voters, 5);
+  assert.equal(c.tailscale, 'off');
+  assert.equal(c.mdns, false);
+  assert.equal(c.open, true);
+  assert.equal(c.logLevel, 'debug');
+});
+
+test('bad values are refused with a line that names the flag', () => {
+  rejects({ name: 'Bad_Name' }, /--name "Bad_Name" must be a DNS label/);
+  rejects({ name: '-x' }, /--name/);
+  rejects({ name: 'a'.repeat(64) }, /--name/);
+  rejects({ bind: 'localhost' }, /--bind "localhost" must be an IPv4 or IPv6 address/);
+  rejects({ httpPort: '0' }, /--http-port must be from 1 to 65535, got 0/);
+  rejects({ p2pPort: 'abc' }, /--p2p-port must be a number/);
+  rejects({ etcdPeerPort: '65536' }, /--etcd-peer-port/);
+  rejects({ httpPort: '7371' }, /--p2p-port and --http-port are both 7371/);
+  rejects({ tailscale: 'maybe' }, /--tailscale must be auto, on or off/);
+  rejects({ voters: '2' }, /--voters must be 3 or 5, got "2"/);
+  rejects({ voters: '4' }, /--voters/);
+  rejects({ logLevel: 'loud' }, /--log-level must be one of/);
+  rejects({ join: 'a:b' }, /port in "a:b" must be a number/);
+  rejects({ join: 'host:1:2:3/x' }, /bad address/);
+  rejects({ token: '  ' }, /--token must not be empty/);
+  rejects({ dataDir: ' ' }, /--data-dir must not be empty/);
+});
+
+test('node names come from hostnames', () => {
+  assert.equal(nodeNameFrom('My_Laptop.local'), 'my-laptop');
+  assert.equal(nodeNameFrom('___'), 'node');
+  assert.equal(nodeNameFrom('x'.repeat(80)).length, 63);
+});
+
+test('addresses', () => {
+  assert.equal(urlHost('::1'), '[::1]');
+  assert.equal(urlHost('10.1.2.3'), '10.1.2.3');
+  assert.equal(httpUrl('::1', 80), 'http://[::1]:80');
+  assert.deepEqual(parseHostPort('[::1]', 5), { host: '::1', port: 5 });
+  assert.deepEqual(parseHostPort('::1', 5), { host: '::1', port: 5 });
+  assert.deepEqual(parseHostPort(' a.b:9 ', 5), { host: 'a.b', port: 9 });
+  assert.throws(() => parseHostPort('', 5), /empty address/);
+  assert.equal(parsePort('65535', 'p'), 65535);
+});
