@@ -2,7 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { isUserError, messageOf } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
 import { registerAgentCommand } from './agent/command.ts';
-import { registerStatusCommands } from './status-commands.ts';
+import { registerLeaveCommand, registerStatusCommands } from './status-commands.ts';
+import { registerEventCommands } from './event-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -15,6 +16,8 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   registerAgentCommand(program);
   registerStatusCommands(program);
+  registerEventCommands(program);
+  registerLeaveCommand(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

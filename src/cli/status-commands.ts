@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { HealthReport, MemberView } from '../core/views.ts';
 import { ApiClient } from './client.ts';
-import { colourState, formatDuration, printJson, renderFields, renderTable } from './output.ts';
+import { colourState, formatBytes, formatDuration, printJson, renderFields, renderTable } from './output.ts';
 
 interface ListingOptions {
   json?: boolean;
@@ -44,9 +44,31 @@ export function registerStatusCommands(program: Command): void {
       if (opts.json) return printJson(members);
       console.log(
         renderTable(
-          ['name', 'id', 'address', 'state', 'role', 'last heard'],
-          members.map((m) => [m.name + (m.self ? ' *' : ''), m.id, m.addr, colourState(m.state), m.role, m.self ? '-' : formatDuration(m.lastHeardMs)]),
+          ['name', 'id', 'address', 'state', 'role', 'last heard', 'load', 'memory', 'disk free', 'containers'],
+          members.map((m) => [
+            m.name + (m.self ? ' *' : ''),
+            m.id,
+            m.addr,
+            colourState(m.state),
+            m.role,
+            m.self ? '-' : formatDuration(m.lastHeardMs),
+            m.health ? m.health.cpuLoad.toFixed(2) : '-',
+            m.health ? `${formatBytes(m.health.memUsedBytes)}/${formatBytes(m.health.memTotalBytes)}` : '-',
+            m.health ? formatBytes(m.health.diskFreeBytes) : '-',
+            m.health ? String(m.health.containers) : '-',
+          ]),
         ),
       );
+    });
+}
+
+export function registerLeaveCommand(program: Command): void {
+  program
+    .command('leave')
+    .description('make the agent leave the cluster gracefully and exit')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const client = await clientFor(cmd);
+      await client.request('POST', '/v1/leave', undefined, { admin: true });
+      console.log(`the agent at ${client.baseUrl} is leaving the cluster`);
     });
 }

@@ -7,13 +7,19 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import { ping } from '@libp2p/ping';
 import { gossipsub } from '@libp2p/gossipsub';
+import { mdns } from '@libp2p/mdns';
 import type { PrivateKey } from '@libp2p/interface';
 
 export interface P2PNodeOptions {
   privateKey: PrivateKey;
   bind: string;
   port: number;
+  /** LAN discovery by multicast DNS (it binds UDP 0.0.0.0:5353) */
+  mdns: boolean;
 }
+
+/** Warren's own mDNS service name, so other libp2p programs on the LAN are not dialed. */
+export const MDNS_SERVICE_TAG = '_warren._udp.local';
 
 export function listenMultiaddr(bind: string, port: number): string {
   return `/${isIP(bind) === 6 ? 'ip6' : 'ip4'}/${bind}/tcp/${port}`;
@@ -27,10 +33,17 @@ export async function createP2PNode(opts: P2PNodeOptions) {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { dialTimeout: 5000 },
+    peerDiscovery: opts.mdns ? [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 2000 })] : [],
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        ignoreDuplicatePublishError: true,
+        // messages are validated (schema, size, sender) before they are accepted or forwarded
+        maxInboundDataLength: 128 * 1024,
+      }),
     },
   });
 }

@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import { isUserError } from '../core/errors.ts';
 import type { HealthReport, MemberView } from '../core/views.ts';
 import { jsonError } from './errors.ts';
+import { eventRoutes, type EventDeps } from './routes/events.ts';
+import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 
-export interface ApiDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[];
@@ -21,6 +23,9 @@ export function createApi(deps: ApiDeps): Hono {
   });
 
   app.get('/v1/members', (c) => c.json({ members: deps.members() }));
+
+  eventRoutes(app, deps);
+  clusterRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

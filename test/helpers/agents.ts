@@ -26,6 +26,8 @@ export interface AgentOptions {
   name?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** mDNS stays off unless asked for: on the host namespace it would multicast on the real LAN */
+  mdns?: boolean;
   /** wait for /v1/health 200 (default true) */
   waitReady?: boolean;
 }
@@ -108,7 +110,7 @@ export function findPids(match: (cmdline: string) => boolean): number[] {
  */
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const dataDir = opts.dataDir ?? join(await tempDir(), 'data');
-  const args = ['agent', '--bind', opts.bind, '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.args ?? [])];
+  const args = ['agent', '--bind', opts.bind, '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.mdns ? [] : ['--no-mdns']), ...(opts.args?.includes('--tailscale') ? [] : ['--tailscale', 'off']), ...(opts.args ?? [])];
   const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', WARREN_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },

@@ -4,7 +4,7 @@ import type { ServerType } from '@hono/node-server';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import { PORT_FLAGS } from '../../core/agent-config.ts';
 import { httpUrl } from '../../core/addresses.ts';
-import type { EtcdRole, HealthReport, MemberView } from '../../core/views.ts';
+import type { EtcdRole, HealthReport } from '../../core/views.ts';
 import { createLogger, type Logger } from '../../system/logger.ts';
 import { assertPortsFree } from '../../system/ports.ts';
 import {
@@ -17,6 +17,12 @@ import {
 } from '../../system/data-dir.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../system/identity.ts';
 import { createP2PNode, type P2PNode } from '../../gossip/libp2p-node.ts';
+import { GossipService } from '../../gossip/gossip-service.ts';
+import { Discovery } from '../../gossip/discovery.ts';
+import { TailscaleDiscovery } from '../../gossip/tailscale-discovery.ts';
+import { DEFAULT_TAILSCALE_SOCKET } from '../../gossip/tailscale-localapi.ts';
+import { collectHealthFigures } from '../../system/health-figures.ts';
+import { renderMetrics } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { EtcdProcess } from '../../consensus/etcd-process.ts';
 import { createApi } from '../../http/api.ts';
@@ -36,6 +42,9 @@ export class Agent {
   private etcd: EtcdProcess | undefined;
   private p2p: P2PNode | undefined;
   private http: ServerType | undefined;
+  private gossip: GossipService | undefined;
+  private discovery: Discovery | undefined;
+  private tailscale: TailscaleDiscovery | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
 
@@ -52,6 +61,7 @@ export class Agent {
     await prepareDataDir(config.dataDir);
     await assertNoOtherAgent(config.dataDir);
     const etcdBinary = await findEtcdBinary();
+    await this.startTailscale();
     await assertPortsFree(config.bind, [
       { port: config.ports.http, flag: PORT_FLAGS.http, what: 'HTTP API' },
       { port: config.ports.p2p, flag: PORT_FLAGS.p2p, what: 'libp2p' },
@@ -80,16 +90,38 @@ export class Agent {
     await this.etcd.start();
     log.info({ clientUrl: this.etcd.clientUrl, pid: this.etcd.pid }, 'etcd is healthy');
 
-    this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p });
+    this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p, mdns: config.mdns });
     await this.p2p.start();
-    log.info({ addrs: this.p2p.getMultiaddrs().map(String) }, 'libp2p listening');
+    log.info({ addrs: this.p2p.getMultiaddrs().map(String), mdns: config.mdns }, 'libp2p listening');
+
+    const p2p = this.p2p;
+    const gossip = new GossipService({
+      p2p,
+      logger: log.child({ component: 'gossip' }),
+      self: () => ({ name: config.name, addr: config.bind, api: this.apiUrl, version: VERSION, role: this.etcdRole() }),
+      collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt),
+      indirectPing: indirectPingOverHttp,
+    });
+    this.gossip = gossip;
+    await gossip.start();
 
     const app = createApi({
       logger: log.child({ component: 'http' }),
+      adminToken: this.adminToken,
       health: () => this.health(),
-      members: () => this.members(),
+      members: () => gossip.members(this.etcdRole()),
+      p2pInfo: () => ({ id: this.identity.id, addrs: p2p.getMultiaddrs().map(String) }),
+      pingForPeer: (target, timeoutMs) => gossip.pingForPeer(target, timeoutMs),
+      subscribe: (topics, listener) => gossip.subscribe(topics, listener),
+      publishUserEvent: (topic, payload) => gossip.publishUserEvent(topic, payload),
+      leave: () => this.leave(),
+      metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
+
+    this.discovery = new Discovery({ p2p, logger: log.child({ component: 'discovery' }), join: config.join, knownPeers: () => gossip.knownAddresses() });
+    this.discovery.start();
+    this.tailscale?.on('peer', (peer) => this.discovery?.addTarget({ host: peer.host, port: peer.port }));
     await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
     this.wroteRuntimeInfo = true;
     log.info({ api: this.apiUrl, startupMs: Date.now() - this.startedAt }, 'agent ready');
@@ -110,19 +142,33 @@ export class Agent {
     };
   }
 
-  members(): MemberView[] {
-    return [
-      {
-        id: this.identity.id,
-        name: this.config.name,
-        addr: this.config.bind,
-        state: 'alive',
-        role: this.etcdRole(),
-        lastHeardMs: 0,
-        self: true,
-        version: VERSION,
-      },
-    ];
+  /**
+   * Tailscale discovery (when its LocalAPI socket exists, or --tailscale on). Without --bind the
+   * agent binds and advertises its tailnet address, so it waits for the tailnet first.
+   */
+  private async startTailscale(): Promise<void> {
+    const { config } = this;
+    if (config.tailscale === 'off') return;
+    const ts = new TailscaleDiscovery({
+      mode: config.tailscale,
+      socketPath: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET,
+      port: config.ports.http,
+      logger: this.logger.child({ component: 'tailscale' }),
+    });
+    if (!(await ts.start())) return;
+    this.tailscale = ts;
+    if (!config.bindExplicit) {
+      this.logger.info('waiting for the tailnet (Tailscale) to be up');
+      config.bind = await ts.waitReady(60_000);
+      this.logger.info({ bind: config.bind }, 'binding to the tailnet address');
+    }
+  }
+
+  /** Graceful leave (warren leave): announce it, stop, exit. */
+  async leave(): Promise<void> {
+    this.logger.info('leaving the cluster');
+    await this.stop();
+    process.exit(0);
   }
 
   /** Stops in reverse order; safe to call twice and after a failed start. */
@@ -130,10 +176,28 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     this.logger.info('agent stopping');
+    this.discovery?.stop();
+    this.tailscale?.stop();
+    if (this.gossip) {
+      await this.gossip.stop(true);
+      // let the leave announcement reach the wire before the connections close
+      await new Promise((r) => setTimeout(r, 150));
+    }
     if (this.http) await closeServer(this.http);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
     if (this.etcd) await this.etcd.stop();
     if (this.wroteRuntimeInfo) await removeRuntimeInfo(this.config.dataDir).catch(() => undefined);
     this.logger.info('agent stopped');
   }
+}
+
+/** Asks another member to ping `target` for us (the indirect probe of failure detection). */
+async function indirectPingOverHttp(helperApi: string, target: string, timeoutMs: number): Promise<boolean> {
+  const res = await fetch(`${helperApi}/v1/probe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ target, timeoutMs }),
+    signal: AbortSignal.timeout(timeoutMs + 200),
+  });
+  return res.ok && ((await res.json()) as { ok?: boolean }).ok === true;
 }

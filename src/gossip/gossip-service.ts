@@ -1,0 +1,320 @@
+import { EventEmitter } from 'node:events';
+import { nanoid } from 'nanoid';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
+import type { PeerId } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnapshot } from '../core/membership.ts';
+import { encodeMessage, validateMessage, type Heartbeat, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
+import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, type ClusterEventName } from '../core/topics.ts';
+import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
+import { EventHub } from './event-hub.ts';
+import type { P2PNode } from './libp2p-node.ts';
+
+export interface SelfInfo {
+  name: string;
+  addr: string;
+  api: string;
+  version: string;
+  role: EtcdRole;
+}
+
+export interface GossipServiceOptions {
+  p2p: P2PNode;
+  logger: Logger;
+  self: () => SelfInfo;
+  collectHealth: () => Promise<HealthFigures>;
+  detector?: Partial<DetectorConfig>;
+  heartbeatIntervalMs?: number;
+  /** Only admitted peers may change membership, health or events (admission sets this). */
+  isAdmitted?: (peerId: string) => boolean;
+  /** Asks `helper` (by its API URL) to ping `target`; true when the helper reached it. */
+  indirectPing: (helperApi: string, target: string, timeoutMs: number) => Promise<boolean>;
+  tickMs?: number;
+}
+
+type MemberInfo = Omit<Heartbeat, 'type' | 'incarnation' | 'id'> & { receivedAt: number };
+
+const STATE_EVENTS: Record<MemberState, ClusterEventName> = {
+  alive: 'node.alive',
+  suspect: 'node.suspect',
+  dead: 'node.dead',
+  left: 'node.left',
+};
+
+/**
+ * The gossip driver: feeds the pure Membership machine with heartbeats, rumors, probe results and
+ * clock ticks, performs its decisions (probes, rumor broadcasts, refutations), and turns its state
+ * changes into cluster events. Also validates every message on every topic before it counts.
+ */
+export class GossipService extends EventEmitter {
+  readonly membership: Membership<MemberInfo>;
+  readonly hub = new EventHub();
+  readonly dropped = new Map<string, number>();
+  private readonly log: Logger;
+  private readonly userRefs = new Map<string, number>();
+  /** local subscribers (SSE streams) now open */
+  streams = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly t0 = performance.now();
+  private readonly heartbeatMs: number;
+  private lastHealth: HealthFigures | undefined;
+  private selfId: string;
+
+  constructor(private readonly opts: GossipServiceOptions) {
+    super();
+    this.log = opts.logger;
+    this.selfId = opts.p2p.peerId.toString();
+    // a restarted node must outrank rumors about its previous life: start from the wall clock
+    this.membership = new Membership<MemberInfo>({ selfId: this.selfId, incarnation: Date.now(), config: opts.detector });
+    this.heartbeatMs = opts.heartbeatIntervalMs ?? this.membership.config.heartbeatIntervalMs;
+  }
+
+  private now(): number {
+    return performance.now() - this.t0;
+  }
+
+  private get pubsub() {
+    return this.opts.p2p.services.pubsub;
+  }
+
+  async start(): Promise<void> {
+    const ps = this.pubsub;
+    const fixed = [TOPICS.membership, TOPICS.health, TOPICS.admission, ...CLUSTER_EVENT_NAMES.map(clusterEventTopic)];
+    for (const topic of fixed) this.watchTopic(topic);
+    ps.addEventListener('message', (evt) => this.onMessage(evt.detail));
+    this.lastHealth = await this.opts.collectHealth();
+    await this.sendHeartbeat();
+    this.timers.push(setInterval(() => void this.sendHeartbeat(), this.heartbeatMs));
+    this.timers.push(setInterval(() => this.apply(this.membership.tick(this.now())), this.opts.tickMs ?? 100));
+    this.timers.push(setInterval(() => void this.refreshHealth(), 2000));
+  }
+
+  /** Subscribes and installs the validator that guards a topic. */
+  private watchTopic(topic: string): void {
+    const ps = this.pubsub;
+    ps.topicValidators.set(topic, (_peer: PeerId, msg: Message) => this.validate(msg));
+    ps.subscribe(topic);
+  }
+
+  private count(reason: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+  }
+
+  private validate(msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') {
+      this.count('unsigned');
+      return TopicValidatorResult.Reject;
+    }
+    const signer = msg.from.toString();
+    if (msg.topic !== TOPICS.admission && this.opts.isAdmitted && !this.opts.isAdmitted(signer)) {
+      this.count('not_admitted');
+      return TopicValidatorResult.Ignore;
+    }
+    if (msg.topic === TOPICS.admission) return TopicValidatorResult.Accept; // validated by admission
+    const v = validateMessage(msg.topic, signer, msg.data);
+    if (!v.ok) {
+      this.count(v.reason);
+      this.log.debug({ topic: msg.topic, from: signer, reason: v.reason }, 'gossip message dropped');
+      return TopicValidatorResult.Reject;
+    }
+    return TopicValidatorResult.Accept;
+  }
+
+  private onMessage(msg: Message): void {
+    if (msg.type !== 'signed') return;
+    const signer = msg.from.toString();
+    if (signer === this.selfId) return;
+    // validators ran already; re-parse to get the typed value
+    const v = validateMessage(msg.topic, signer, msg.data);
+    if (!v.ok) return;
+    const m = v.value;
+    const now = this.now();
+    try {
+      if ('type' in m && m.type === 'heartbeat') {
+        const { type: _t, incarnation, id, ...info } = m;
+        this.apply(this.membership.heartbeat(id, { incarnation, now, info: { ...info, receivedAt: Date.now() } }));
+      } else if ('type' in m && m.type === 'leave') {
+        this.apply(this.membership.leave(m.id, { incarnation: m.incarnation, now }));
+      } else if ('type' in m && m.type === 'rumor') {
+        this.apply(this.membership.rumor(m.about, { state: m.state, incarnation: m.incarnation, from: m.id, now }));
+      } else {
+        const e = m as WarrenEvent;
+        this.hub.deliver(e, e.key);
+      }
+    } catch (err) {
+      this.count('handler_error');
+      this.log.warn({ err, topic: msg.topic }, 'gossip message could not be handled');
+    }
+  }
+
+  /** Performs the machine's decisions. */
+  private apply(outputs: MembershipOutput[]): void {
+    for (const o of outputs) {
+      switch (o.type) {
+        case 'state':
+          this.onStateChange(o.id, o.from, o.to, o.incarnation);
+          break;
+        case 'probe':
+          if (o.mode === 'direct') void this.directProbe(o.target);
+          else void this.indirectProbe(o.target, o.via);
+          break;
+        case 'broadcast':
+          void this.publish(TOPICS.membership, { type: 'rumor', id: this.selfId, about: o.about, state: o.state, incarnation: o.incarnation } satisfies Rumor);
+          break;
+        case 'refute':
+          this.log.info({ incarnation: o.incarnation }, 'refuting a rumor about this node');
+          void this.sendHeartbeat();
+          void this.publish(TOPICS.membership, { type: 'rumor', id: this.selfId, about: this.selfId, state: 'alive', incarnation: o.incarnation } satisfies Rumor);
+          break;
+      }
+    }
+  }
+
+  private onStateChange(id: string, from: MemberState | 'unknown', to: MemberState, incarnation: number): void {
+    const member = this.membership.get(id);
+    const name = member?.info?.name ?? id;
+    this.log.info({ member: id, memberName: name, from, to, incarnation }, `member ${name} is ${to}`);
+    const event: ClusterEventName = to === 'alive' && from !== 'suspect' ? 'node.joined' : STATE_EVENTS[to];
+    this.emit('member', { id, from, to, incarnation });
+    void this.publishClusterEvent(event, { node: id, name, from, to, incarnation }, `${event}|${id}|${incarnation}`);
+  }
+
+  private async directProbe(target: string): Promise<void> {
+    const timeout = this.membership.config.probeTimeoutMs;
+    let ok = false;
+    try {
+      await this.opts.p2p.services.ping.ping(peerIdFromString(target), { signal: AbortSignal.timeout(timeout) });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    this.apply(this.membership.probeResult(target, { ok, via: 'direct', now: this.now() }));
+  }
+
+  private async indirectProbe(target: string, via: string[]): Promise<void> {
+    const timeout = this.membership.config.probeTimeoutMs;
+    await Promise.all(
+      via.map(async (helper) => {
+        const api = this.membership.get(helper)?.info?.api;
+        const ok = api ? await this.opts.indirectPing(api, target, timeout).catch(() => false) : false;
+        this.apply(this.membership.probeResult(target, { ok, via: 'indirect', now: this.now(), helper }));
+      }),
+    );
+  }
+
+  /** Pings `target` for another member's indirect probe; only known members are pinged. */
+  async pingForPeer(target: string, timeoutMs: number): Promise<boolean> {
+    if (!this.membership.get(target)) return false;
+    try {
+      await this.opts.p2p.services.ping.ping(peerIdFromString(target), { signal: AbortSignal.timeout(Math.min(timeoutMs, 2000)) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async refreshHealth(): Promise<void> {
+    this.lastHealth = await this.opts.collectHealth().catch(() => this.lastHealth);
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    const self = this.opts.self();
+    const hb: Heartbeat = {
+      type: 'heartbeat',
+      id: this.selfId,
+      incarnation: this.membership.self.incarnation,
+      ...self,
+      p2p: this.opts.p2p.getMultiaddrs().map(String),
+      health: this.lastHealth!,
+    };
+    await this.publish(TOPICS.health, hb);
+  }
+
+  private async publish(topic: string, value: unknown): Promise<void> {
+    try {
+      await this.pubsub.publish(topic, encodeMessage(value));
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message, topic }, 'publish failed');
+    }
+  }
+
+  private makeEvent(topic: string, name: string, payload: unknown, key?: string): WarrenEvent {
+    return { id: nanoid(), topic, name, time: Date.now(), source: { id: this.selfId, name: this.opts.self().name }, payload, ...(key ? { key } : {}) };
+  }
+
+  /** Publishes a cluster event to the cluster and to this node's own subscribers. */
+  async publishClusterEvent(name: ClusterEventName, payload: unknown, key?: string): Promise<WarrenEvent> {
+    const event = this.makeEvent(clusterEventTopic(name), name, payload, key);
+    this.hub.deliver(event, key);
+    await this.publish(event.topic, event);
+    return event;
+  }
+
+  /** Publishes a user event (already validated by the caller) on `warren/user/<topic>`. */
+  async publishUserEvent(topic: string, payload: unknown): Promise<WarrenEvent> {
+    const event = this.makeEvent(`${TOPICS.userPrefix}${topic}`, topic, payload);
+    this.hub.deliver(event);
+    await this.publish(event.topic, event);
+    return event;
+  }
+
+  /** Subscribes a local listener; user topics are joined on gossip while anyone listens. */
+  subscribe(topics: string[], listener: (e: WarrenEvent) => void): () => void {
+    for (const t of topics.filter((t) => t.startsWith(TOPICS.userPrefix))) {
+      const n = this.userRefs.get(t) ?? 0;
+      if (n === 0) this.watchTopic(t);
+      this.userRefs.set(t, n + 1);
+    }
+    const off = this.hub.subscribe(topics, listener);
+    this.streams++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      off();
+      this.streams--;
+      for (const t of topics.filter((t) => t.startsWith(TOPICS.userPrefix))) {
+        const n = (this.userRefs.get(t) ?? 1) - 1;
+        if (n <= 0) {
+          this.userRefs.delete(t);
+          this.pubsub.unsubscribe(t);
+          this.pubsub.topicValidators.delete(t);
+        } else this.userRefs.set(t, n);
+      }
+    };
+  }
+
+  /** Every member, this node first. */
+  members(selfRole: EtcdRole): MemberView[] {
+    const self = this.opts.self();
+    const me: MemberView = { id: this.selfId, name: self.name, addr: self.addr, state: 'alive', role: selfRole, lastHeardMs: 0, self: true, version: self.version, ...(this.lastHealth ? { health: this.lastHealth } : {}) };
+    const now = this.now();
+    const others = this.membership.list().map((m: MemberSnapshot<MemberInfo>): MemberView => ({
+      id: m.id,
+      name: m.info?.name ?? '?',
+      addr: m.info?.addr ?? '?',
+      state: m.state,
+      role: m.info?.role ?? 'none',
+      lastHeardMs: Math.max(0, Math.round(now - m.lastHeardAt)),
+      self: false,
+      ...(m.info ? { version: m.info.version, health: m.info.health } : {}),
+    }));
+    return [me, ...others.sort((a, b) => a.name.localeCompare(b.name))];
+  }
+
+  /** Peers' libp2p addresses as last announced (for re-dialing). */
+  knownAddresses(): { id: string; addrs: string[] }[] {
+    return this.membership
+      .list()
+      .filter((m) => m.state === 'alive' || m.state === 'suspect')
+      .map((m) => ({ id: m.id, addrs: m.info?.p2p ?? [] }));
+  }
+
+  /** Announces a graceful leave, then stops the timers. */
+  async stop(announceLeave: boolean): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (announceLeave) await this.publish(TOPICS.membership, { type: 'leave', id: this.selfId, incarnation: this.membership.self.incarnation });
+  }
+}

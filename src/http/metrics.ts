@@ -1,0 +1,22 @@
+import type { MemberView } from '../core/views.ts';
+
+export interface MetricsInput {
+  members: MemberView[];
+  dropped: Map<string, number>;
+  uptimeMs: number;
+  streams: number;
+}
+
+/** Prometheus text exposition of the agent's figures. */
+export function renderMetrics(m: MetricsInput): string {
+  const lines: string[] = [];
+  lines.push('# HELP warren_members Cluster members by state, as this node sees them.', '# TYPE warren_members gauge');
+  for (const state of ['alive', 'suspect', 'dead', 'left']) {
+    lines.push(`warren_members{state="${state}"} ${m.members.filter((x) => x.state === state).length}`);
+  }
+  lines.push('# HELP warren_gossip_dropped_total Gossip messages dropped, by reason.', '# TYPE warren_gossip_dropped_total counter');
+  for (const [reason, n] of m.dropped) lines.push(`warren_gossip_dropped_total{reason="${reason}"} ${n}`);
+  lines.push('# HELP warren_event_streams Event subscribers connected to this agent.', '# TYPE warren_event_streams gauge', `warren_event_streams ${m.streams}`);
+  lines.push('# HELP warren_uptime_seconds Agent uptime.', '# TYPE warren_uptime_seconds gauge', `warren_uptime_seconds ${(m.uptimeMs / 1000).toFixed(1)}`);
+  return lines.join('\n') + '\n';
+}

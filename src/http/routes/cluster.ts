@@ -1,0 +1,31 @@
+import type { Hono } from 'hono';
+import { jsonError } from '../errors.ts';
+import { requireAdmin } from '../auth.ts';
+
+export interface ClusterDeps {
+  adminToken: string;
+  p2pInfo(): { id: string; addrs: string[] };
+  pingForPeer(target: string, timeoutMs: number): Promise<boolean>;
+  leave(): Promise<void>;
+  metrics(): string;
+}
+
+/** Node-to-node helpers (discovery, indirect probes), leave, and Prometheus metrics. */
+export function clusterRoutes(app: Hono, deps: ClusterDeps): void {
+  app.get('/v1/p2p', (c) => c.json(deps.p2pInfo()));
+
+  app.post('/v1/probe', async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as { target?: unknown; timeoutMs?: unknown } | undefined;
+    if (!body || typeof body.target !== 'string') return jsonError(c, 400, 'bad_request', 'expected { "target": "<node id>" }');
+    const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : 500;
+    return c.json({ ok: await deps.pingForPeer(body.target, timeoutMs) });
+  });
+
+  app.post('/v1/leave', requireAdmin(deps.adminToken), async (c) => {
+    // answer first: the agent exits once it has announced its leave
+    setTimeout(() => void deps.leave(), 50);
+    return c.json({ leaving: true }, 202);
+  });
+
+  app.get('/metrics', (c) => c.text(deps.metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+}
