@@ -1,10 +1,12 @@
 import { cleanupAll } from '../test/helpers/agents.ts';
 import { benchStartup } from './startup.ts';
+import { benchGossip } from './gossip.ts';
 import { printTable, recordMetrics, RESULTS_FILE, type Metric } from './results.ts';
 
 /** `npm run bench [-- GROUP...]`: runs the named groups (default all), prints and records them. */
 const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   startup: benchStartup,
+  gossip: benchGossip,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { httpUrl } from '../core/addresses.ts';
+import { urlHost } from '../core/addresses.ts';
 
 export interface EtcdMemberUrls {
   name: string;
@@ -17,20 +17,31 @@ export interface EtcdLaunch {
   /** every member, this one included; defaults to this member alone */
   initialCluster?: EtcdMemberUrls[];
   clusterToken: string;
+  /** TLS for client and peer traffic, with client certificates required on both */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
-export function etcdClientUrl(bind: string, port: number): string {
-  return httpUrl(bind, port);
+export function etcdClientUrl(bind: string, port: number, tls = true): string {
+  return `${tls ? 'https' : 'http'}://${urlHost(bind)}:${port}`;
 }
 
-export function etcdPeerUrl(bind: string, port: number): string {
-  return httpUrl(bind, port);
+export function etcdPeerUrl(bind: string, port: number, tls = true): string {
+  return `${tls ? 'https' : 'http'}://${urlHost(bind)}:${port}`;
 }
 
 /** The etcd 3.4 command line for one member. Pure, so it is unit-tested. */
 export function buildEtcdArgs(l: EtcdLaunch): string[] {
-  const clientUrl = etcdClientUrl(l.bind, l.clientPort);
-  const peerUrl = etcdPeerUrl(l.bind, l.peerPort);
+  const clientUrl = etcdClientUrl(l.bind, l.clientPort, l.tls !== undefined);
+  const peerUrl = etcdPeerUrl(l.bind, l.peerPort, l.tls !== undefined);
+  const tls = l.tls
+    ? [
+        '--client-cert-auth=true', '--trusted-ca-file', l.tls.caFile, '--cert-file', l.tls.certFile, '--key-file', l.tls.keyFile,
+        '--peer-client-cert-auth=true', '--peer-trusted-ca-file', l.tls.caFile, '--peer-cert-file', l.tls.certFile, '--peer-key-file', l.tls.keyFile,
+        // peers are still verified against the cluster CA; the SAN check would compare the cert with
+        // the connection's source address, which on multi-homed machines is not the advertised one
+        '--experimental-peer-skip-client-san-verification=true',
+      ]
+    : [];
   const members = l.initialCluster ?? [{ name: l.name, peerUrl }];
   return [
     '--name', l.name,
@@ -48,5 +59,6 @@ export function buildEtcdArgs(l: EtcdLaunch): string[] {
     // keep the store small on small machines
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', '1h',
+    ...tls,
   ];
 }

@@ -5,12 +5,16 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { UserError } from '../core/errors.ts';
 import { buildEtcdArgs, etcdClientUrl, type EtcdLaunch } from './etcd-command.ts';
+import { etcdMemberHealthy } from './etcd-client.ts';
+import type { TlsFiles } from '../system/pki.ts';
 
 const SETPRIV = '/usr/bin/setpriv';
 
 export interface EtcdProcessOptions {
   binary: string;
   launch: EtcdLaunch;
+  /** the node's certificates, for the health check (required when launch.tls is set) */
+  tlsFiles?: TlsFiles;
   logger: Logger;
   /** how long the first start may take before it counts as failed */
   startTimeoutMs?: number;
@@ -34,11 +38,13 @@ export class EtcdProcess extends EventEmitter {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private lastLines: string[] = [];
+  /** set once etcd said this member was removed: restarting it would be pointless */
+  removed = false;
   readonly clientUrl: string;
 
   constructor(private readonly opts: EtcdProcessOptions) {
     super();
-    this.clientUrl = etcdClientUrl(opts.launch.bind, opts.launch.clientPort);
+    this.clientUrl = etcdClientUrl(opts.launch.bind, opts.launch.clientPort, opts.launch.tls !== undefined);
   }
 
   get pid(): number | undefined {
@@ -49,10 +55,14 @@ export class EtcdProcess extends EventEmitter {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Starts etcd and resolves once its /health answers true. */
-  async start(): Promise<void> {
+  /**
+   * Starts etcd and resolves once its /health answers true; with `waitHealthy: false` only once
+   * the process runs (a member rejoining a cluster is healthy only when a quorum is back).
+   */
+  async start(opts: { waitHealthy?: boolean } = {}): Promise<void> {
     this.stopping = false;
     this.spawnChild();
+    if (opts.waitHealthy === false) return;
     try {
       await this.waitHealthy(this.opts.startTimeoutMs ?? 20_000);
     } catch (err) {
@@ -78,7 +88,7 @@ export class EtcdProcess extends EventEmitter {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       this.emit('exit', code, signal);
-      if (this.stopping) return;
+      if (this.stopping || this.removed) return;
       const delay = restartDelayMs(this.restarts++);
       log.warn({ code, signal, restartInMs: delay, lastOutput: this.lastLines.slice(-3) }, 'etcd exited unexpectedly; restarting');
       this.restartTimer = setTimeout(() => {
@@ -98,6 +108,11 @@ export class EtcdProcess extends EventEmitter {
 
   /** etcd's own JSON log lines go into the agent's log at debug level, never raw to the terminal. */
   private relayLine(line: string): void {
+    // etcd exits by itself once it learns it was removed from the cluster
+    if (!this.removed && (line.includes('permanently removed from the cluster') || line.includes('the member has been permanently removed'))) {
+      this.removed = true;
+      this.emit('removed');
+    }
     this.lastLines.push(line);
     if (this.lastLines.length > 20) this.lastLines.shift();
     let entry: Record<string, unknown> | undefined;
@@ -112,6 +127,7 @@ export class EtcdProcess extends EventEmitter {
 
   /** A live check of etcd's /health endpoint. */
   async healthy(timeoutMs = 1000): Promise<boolean> {
+    if (this.opts.tlsFiles) return etcdMemberHealthy(this.clientUrl, this.opts.tlsFiles, timeoutMs);
     try {
       const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
       const body = (await res.json()) as { health?: string };

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { UserError } from './errors.ts';
 import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
+import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
 
 export const DEFAULT_PORTS = {
   http: 7370,
@@ -27,6 +28,36 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type TailscaleMode = 'auto' | 'on' | 'off';
 
+/** Failure-detector timing (see src/core/membership.ts for why the defaults are what they are). */
+export interface DetectorFlags {
+  /** --heartbeat-ms: how often this node heartbeats */
+  heartbeatMs: number;
+  /** --suspect-after-ms: silence after which probing starts (a failed probe round makes it suspect) */
+  suspectAfterMs: number;
+  /** --dead-after-ms: silence after which a suspect is declared dead */
+  deadAfterMs: number;
+  /** --probe-timeout-ms: time allowed for each probe phase (direct, then indirect) */
+  probeTimeoutMs: number;
+}
+
+export const DEFAULT_DETECTOR_FLAGS: Readonly<DetectorFlags> = Object.freeze({
+  heartbeatMs: DEFAULT_DETECTOR_CONFIG.heartbeatIntervalMs,
+  suspectAfterMs: DEFAULT_DETECTOR_CONFIG.suspectAfterMs,
+  deadAfterMs: DEFAULT_DETECTOR_CONFIG.deadAfterMs,
+  probeTimeoutMs: DEFAULT_DETECTOR_CONFIG.probeTimeoutMs,
+});
+
+/** The flag that sets each detector timing, so errors can name it. */
+export const DETECTOR_FLAGS: Record<keyof DetectorFlags, string> = {
+  heartbeatMs: '--heartbeat-ms',
+  suspectAfterMs: '--suspect-after-ms',
+  deadAfterMs: '--dead-after-ms',
+  probeTimeoutMs: '--probe-timeout-ms',
+};
+
+/** Upper bound for every detector timing: one hour is already far beyond any sane setting. */
+const MAX_DETECTOR_MS = 3_600_000;
+
 export interface AgentConfig {
   dataDir: string;
   name: string;
@@ -41,6 +72,7 @@ export interface AgentConfig {
   tailscale: TailscaleMode;
   voters: 3 | 5;
   logLevel: LogLevel;
+  detector: DetectorFlags;
 }
 
 /** Raw option values as the CLI parser hands them over (strings, booleans). */
@@ -61,6 +93,10 @@ export interface RawAgentOptions {
   etcdPeerPort?: string;
   proxyPort?: string;
   dnsPort?: string;
+  heartbeatMs?: string;
+  suspectAfterMs?: string;
+  deadAfterMs?: string;
+  probeTimeoutMs?: string;
 }
 
 export interface AgentDefaults {
@@ -127,6 +163,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     throw new UserError('bad_flag', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${raw.logLevel}"`);
   }
   if (raw.token !== undefined && raw.token.trim() === '') throw new UserError('bad_flag', '--token must not be empty');
+  const detector = resolveDetectorFlags(raw);
 
   return {
     dataDir,
@@ -141,5 +178,36 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     tailscale,
     voters: votersText === '5' ? 5 : 3,
     logLevel,
+    detector,
   };
+}
+
+function parseMs(text: string, flag: string): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) throw new UserError('bad_flag', `${flag} must be a whole number of milliseconds, got "${text}"`);
+  const ms = Number(t);
+  if (ms < 1 || ms > MAX_DETECTOR_MS) throw new UserError('bad_flag', `${flag} must be from 1 to ${MAX_DETECTOR_MS} ms, got ${ms}`);
+  return ms;
+}
+
+/** The failure-detector flags: positive integers (ms), heartbeat < suspect-after < dead-after. */
+function resolveDetectorFlags(raw: RawAgentOptions): DetectorFlags {
+  const d = { ...DEFAULT_DETECTOR_FLAGS };
+  for (const key of Object.keys(DETECTOR_FLAGS) as (keyof DetectorFlags)[]) {
+    const value = raw[key];
+    if (value !== undefined) d[key] = parseMs(value, DETECTOR_FLAGS[key]);
+  }
+  if (d.suspectAfterMs <= d.heartbeatMs) {
+    throw new UserError(
+      'bad_flag',
+      `--suspect-after-ms (${d.suspectAfterMs}) must be greater than --heartbeat-ms (${d.heartbeatMs}): a node is only suspected after missing heartbeats`,
+    );
+  }
+  if (d.deadAfterMs <= d.suspectAfterMs) {
+    throw new UserError(
+      'bad_flag',
+      `--dead-after-ms (${d.deadAfterMs}) must be greater than --suspect-after-ms (${d.suspectAfterMs}): a node is suspected before it is declared dead`,
+    );
+  }
+  return d;
 }

@@ -319,7 +319,7 @@ export class Membership<TInfo = unknown> {
         if (r.phase === 'direct') this.escalate(e, r, t, out);
         else this.failRound(e, r, t, out);
       }
-      if (silence >= c.suspectAfterMs) {
+      if ((!e.round || e.round.done) && silence >= c.suspectAfterMs) {
         e.round = {
           phase: 'direct',
           directSentAt: t,
@@ -424,7 +424,10 @@ export class Membership<TInfo = unknown> {
     return out;
   }
 
-  /** A graceful leave announced by `from` itself. */
+  /**
+   * A graceful leave announced by `from` itself -> 'left' (final for that incarnation). A leave from
+   * an unknown node only leaves a tombstone, so its late heartbeats of that incarnation are ignored.
+   */
   leave(from: string, input: LeaveInput): Output[] {
     const t = this.advance(input.now);
     const out: Output[] = [];

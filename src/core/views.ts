@@ -28,7 +28,8 @@ export interface HealthFigures {
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
 export interface MemberView extends NodeRef {
-  state: MemberState;
+  /** 'pending': asked to join, not admitted yet (see GET /v1/admission) */
+  state: MemberState | 'pending';
   role: EtcdRole;
   /** ms since anything was last heard from it; 0 for this node */
   lastHeardMs: number;

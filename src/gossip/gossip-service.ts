@@ -31,6 +31,8 @@ export interface GossipServiceOptions {
   /** Asks `helper` (by its API URL) to ping `target`; true when the helper reached it. */
   indirectPing: (helperApi: string, target: string, timeoutMs: number) => Promise<boolean>;
   tickMs?: number;
+  /** Messages on warren/admission (the only topic unadmitted nodes may use), size-checked. */
+  onAdmission?: (signer: string, value: Record<string, unknown>) => void;
 }
 
 type MemberInfo = Omit<Heartbeat, 'type' | 'incarnation' | 'id'> & { receivedAt: number };
@@ -111,7 +113,14 @@ export class GossipService extends EventEmitter {
       this.count('not_admitted');
       return TopicValidatorResult.Ignore;
     }
-    if (msg.topic === TOPICS.admission) return TopicValidatorResult.Accept; // validated by admission
+    if (msg.topic === TOPICS.admission) {
+      // schema is checked by the admission layer; here only size and shape
+      if (msg.data.byteLength > 16 * 1024) {
+        this.count('too_large');
+        return TopicValidatorResult.Reject;
+      }
+      return TopicValidatorResult.Accept;
+    }
     const v = validateMessage(msg.topic, signer, msg.data);
     if (!v.ok) {
       this.count(v.reason);
@@ -125,6 +134,16 @@ export class GossipService extends EventEmitter {
     if (msg.type !== 'signed') return;
     const signer = msg.from.toString();
     if (signer === this.selfId) return;
+    if (msg.topic === TOPICS.admission) {
+      try {
+        const value = JSON.parse(new TextDecoder().decode(msg.data)) as unknown;
+        if (typeof value === 'object' && value !== null && !Array.isArray(value)) this.opts.onAdmission?.(signer, value as Record<string, unknown>);
+        else this.count('bad_admission');
+      } catch {
+        this.count('bad_admission');
+      }
+      return;
+    }
     // validators ran already; re-parse to get the typed value
     const v = validateMessage(msg.topic, signer, msg.data);
     if (!v.ok) return;
@@ -243,6 +262,16 @@ export class GossipService extends EventEmitter {
     return { id: nanoid(), topic, name, time: Date.now(), source: { id: this.selfId, name: this.opts.self().name }, payload, ...(key ? { key } : {}) };
   }
 
+  /** Publishes on the admission topic. */
+  async publishAdmission(value: object): Promise<void> {
+    await this.publish(TOPICS.admission, value);
+  }
+
+  /** The detector's clock (ms), for converting its `since` times. */
+  clock(): number {
+    return this.now();
+  }
+
   /** Publishes a cluster event to the cluster and to this node's own subscribers. */
   async publishClusterEvent(name: ClusterEventName, payload: unknown, key?: string): Promise<WarrenEvent> {
     const event = this.makeEvent(clusterEventTopic(name), name, payload, key);
@@ -301,6 +330,14 @@ export class GossipService extends EventEmitter {
       ...(m.info ? { version: m.info.version, health: m.info.health } : {}),
     }));
     return [me, ...others.sort((a, b) => a.name.localeCompare(b.name))];
+  }
+
+  /** Every known member's state and since when, in wall-clock ms. */
+  liveness(): Record<string, { state: MemberState; since: number }> {
+    const offset = Date.now() - this.now();
+    const out: Record<string, { state: MemberState; since: number }> = {};
+    for (const m of this.membership.list()) out[m.id] = { state: m.state, since: m.stateSince + offset };
+    return out;
   }
 
   /** Peers' libp2p addresses as last announced (for re-dialing). */

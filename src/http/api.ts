@@ -6,11 +6,12 @@ import type { HealthReport, MemberView } from '../core/views.ts';
 import { jsonError } from './errors.ts';
 import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
+import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
-  members(): MemberView[];
+  members(): MemberView[] | Promise<MemberView[]>;
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
@@ -22,10 +23,11 @@ export function createApi(deps: ApiDeps): Hono {
     return c.json(report, report.status === 'ok' ? 200 : 503);
   });
 
-  app.get('/v1/members', (c) => c.json({ members: deps.members() }));
+  app.get('/v1/members', async (c) => c.json({ members: await deps.members() }));
 
   eventRoutes(app, deps);
   clusterRoutes(app, deps);
+  admissionRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

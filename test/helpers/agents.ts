@@ -30,6 +30,11 @@ export interface AgentOptions {
   mdns?: boolean;
   /** wait for /v1/health 200 (default true) */
   waitReady?: boolean;
+  /**
+   * Do not pass --bind: the agent picks its address itself (e.g. its tailnet address with
+   * --tailscale on). `bind` is still where the handle (and `api`) expects it to end up.
+   */
+  noBindFlag?: boolean;
 }
 
 export class AgentHandle {
@@ -110,7 +115,7 @@ export function findPids(match: (cmdline: string) => boolean): number[] {
  */
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const dataDir = opts.dataDir ?? join(await tempDir(), 'data');
-  const args = ['agent', '--bind', opts.bind, '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.mdns ? [] : ['--no-mdns']), ...(opts.args?.includes('--tailscale') ? [] : ['--tailscale', 'off']), ...(opts.args ?? [])];
+  const args = ['agent', ...(opts.noBindFlag ? [] : ['--bind', opts.bind]), '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.mdns ? [] : ['--no-mdns']), ...(opts.args?.includes('--tailscale') ? [] : ['--tailscale', 'off']), ...(opts.args ?? [])];
   const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', WARREN_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
@@ -158,4 +163,13 @@ export async function cleanupAll(): Promise<void> {
 
 export async function readJson(path: string): Promise<any> {
   return JSON.parse(await readFile(path, 'utf8'));
+}
+
+/** An etcd client holding the agent's own certificate (etcd requires one from the cluster CA). */
+export async function etcdClientOf(agent: { dataDir: string }, endpoints: string[]) {
+  const { readTlsFiles } = await import('../../src/system/pki.ts');
+  const { createEtcdClient } = await import('../../src/consensus/etcd-client.ts');
+  const tls = await readTlsFiles(join(agent.dataDir, 'tls'));
+  if (!tls) throw new Error(`no TLS files in ${agent.dataDir}`);
+  return createEtcdClient({ endpoints, tls });
 }

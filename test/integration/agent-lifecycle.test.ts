@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { startAgent, cli, cleanupAll, tempDir, type AgentHandle } from '../helpers/agents.ts';
+import { startAgent, cli, cleanupAll, tempDir, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
 import { waitFor, pidAlive } from '../helpers/wait.ts';
 
 after(cleanupAll);
@@ -15,8 +15,8 @@ function noStack(text: string) {
   assert.doesNotMatch(text, /^\s+at /m, `output has a stack trace:\n${text}`);
 }
 
-async function withEtcd<T>(bind: string, fn: (c: Etcd3) => Promise<T>): Promise<T> {
-  const client = new Etcd3({ hosts: `http://${bind}:7372` });
+async function withEtcd<T>(agent: AgentHandle, fn: (c: Etcd3) => Promise<T>): Promise<T> {
+  const client = await etcdClientOf(agent, [`https://${agent.bind}:7372`]);
   try {
     return await fn(client);
   } finally {
@@ -58,7 +58,7 @@ test('agent lifecycle on real etcd: start, status, SIGTERM, restart with data, k
   assert.equal(notFound.status, 404);
   assert.deepEqual(await notFound.json(), { error: { code: 'not_found', message: 'no route GET /v1/nope' } });
 
-  await withEtcd(BIND, async (c) => {
+  await withEtcd(agent, async (c) => {
     await c.put('warren-test/key').value('kept');
   });
 
@@ -72,7 +72,7 @@ test('agent lifecycle on real etcd: start, status, SIGTERM, restart with data, k
   // restart with the same data dir: same identity, same data
   agent = await startAgent({ bind: BIND, dataDir, name: 'alpha' });
   assert.equal((await agent.health()).body.node.id, nodeId);
-  assert.equal(await withEtcd(BIND, (c) => c.get('warren-test/key').string()), 'kept');
+  assert.equal(await withEtcd(agent, (c) => c.get('warren-test/key').string()), 'kept');
   assert.match(agent.log(), /"newIdentity":false/);
 
   // kill -9: the kernel takes etcd down with the agent (pdeathsig)

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveAgentConfig, nodeNameFrom, DEFAULT_PORTS } from '../../src/core/agent-config.ts';
+import { resolveAgentConfig, nodeNameFrom, DEFAULT_PORTS, DEFAULT_DETECTOR_FLAGS } from '../../src/core/agent-config.ts';
+import { DEFAULT_DETECTOR_CONFIG } from '../../src/core/membership.ts';
 import { parseHostPort, parsePort, urlHost, httpUrl } from '../../src/core/addresses.ts';
 import { UserError } from '../../src/core/errors.ts';
 
@@ -24,6 +25,7 @@ test('defaults fill every option', () => {
     tailscale: 'auto',
     voters: 3,
     logLevel: 'info',
+    detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
   });
   assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353 });
 });
@@ -65,6 +67,31 @@ test('bad values are refused with a line that names the flag', () => {
   rejects({ join: 'host:1:2:3/x' }, /bad address/);
   rejects({ token: '  ' }, /--token must not be empty/);
   rejects({ dataDir: ' ' }, /--data-dir must not be empty/);
+});
+
+test('failure-detector flags: parsed, defaults match the detector, bad values refused', () => {
+  assert.deepEqual(DEFAULT_DETECTOR_FLAGS, {
+    heartbeatMs: DEFAULT_DETECTOR_CONFIG.heartbeatIntervalMs,
+    suspectAfterMs: DEFAULT_DETECTOR_CONFIG.suspectAfterMs,
+    deadAfterMs: DEFAULT_DETECTOR_CONFIG.deadAfterMs,
+    probeTimeoutMs: DEFAULT_DETECTOR_CONFIG.probeTimeoutMs,
+  });
+  const c = resolveAgentConfig({ heartbeatMs: '100', suspectAfterMs: '500', deadAfterMs: '900', probeTimeoutMs: '120' }, defaults);
+  assert.deepEqual(c.detector, { heartbeatMs: 100, suspectAfterMs: 500, deadAfterMs: 900, probeTimeoutMs: 120 });
+  // one flag alone keeps the other defaults
+  assert.deepEqual(resolveAgentConfig({ deadAfterMs: '5000' }, defaults).detector, { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 5000, probeTimeoutMs: 250 });
+  // commander hands the defaults over as strings: they resolve to the same figures
+  assert.deepEqual(resolveAgentConfig({ heartbeatMs: '250', suspectAfterMs: '1000', deadAfterMs: '1850', probeTimeoutMs: '250' }, defaults).detector, DEFAULT_DETECTOR_FLAGS);
+
+  rejects({ heartbeatMs: '0' }, /^--heartbeat-ms must be from 1 to 3600000 ms, got 0$/);
+  rejects({ heartbeatMs: '-5' }, /^--heartbeat-ms must be a whole number of milliseconds, got "-5"$/);
+  rejects({ suspectAfterMs: '1.5' }, /^--suspect-after-ms must be a whole number of milliseconds/);
+  rejects({ deadAfterMs: 'soon' }, /^--dead-after-ms must be a whole number of milliseconds, got "soon"$/);
+  rejects({ probeTimeoutMs: '' }, /^--probe-timeout-ms must be a whole number/);
+  rejects({ probeTimeoutMs: '99999999' }, /^--probe-timeout-ms must be from 1 to 3600000 ms/);
+  rejects({ deadAfterMs: '1000' }, /^--dead-after-ms \(1000\) must be greater than --suspect-after-ms \(1000\)/);
+  rejects({ suspectAfterMs: '2000' }, /^--dead-after-ms \(1850\) must be greater than --suspect-after-ms \(2000\)/);
+  rejects({ heartbeatMs: '1000' }, /^--suspect-after-ms \(1000\) must be greater than --heartbeat-ms \(1000\)/);
 });
 
 test('node names come from hostnames', () => {

@@ -23,7 +23,7 @@ test('a founding member lists only itself, on its bind address', () => {
   assert.equal(flag(args, '--logger'), 'zap');
   assert.equal(flag(args, '--log-outputs'), 'stderr');
   // every flag has a value
-  for (let i = 0; i < args.length; i += 2) assert.match(args[i]!, /^--[a-z-]+$/);
+  for (let i = 0; i < args.length; i += 2) assert.match(args[i]!, /^--[a-z-]+$/, `flag ${i}: ${args[i]}`);
 });
 
 test('a joining member lists every member and starts as existing; IPv6 in brackets', () => {

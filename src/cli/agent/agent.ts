@@ -1,14 +1,11 @@
-import { nanoid } from 'nanoid';
-import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import { PORT_FLAGS } from '../../core/agent-config.ts';
 import { httpUrl } from '../../core/addresses.ts';
-import type { EtcdRole, HealthReport } from '../../core/views.ts';
+import type { EtcdRole, HealthReport, MemberView } from '../../core/views.ts';
 import { createLogger, type Logger } from '../../system/logger.ts';
 import { assertPortsFree } from '../../system/ports.ts';
 import {
-  DATA_FILES,
   assertNoOtherAgent,
   loadOrCreateAdminToken,
   prepareDataDir,
@@ -24,7 +21,7 @@ import { DEFAULT_TAILSCALE_SOCKET } from '../../gossip/tailscale-localapi.ts';
 import { collectHealthFigures } from '../../system/health-figures.ts';
 import { renderMetrics } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
-import { EtcdProcess } from '../../consensus/etcd-process.ts';
+import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
 import { closeServer, listen } from '../../http/server.ts';
 import { VERSION } from '../../version.ts';
@@ -39,7 +36,7 @@ export class Agent {
   readonly startedAt = Date.now();
   identity!: NodeIdentity;
   adminToken!: string;
-  private etcd: EtcdProcess | undefined;
+  private consensus: Consensus | undefined;
   private p2p: P2PNode | undefined;
   private http: ServerType | undefined;
   private gossip: GossipService | undefined;
@@ -74,47 +71,56 @@ export class Agent {
     log.info({ dataDir: config.dataDir, bind: config.bind, newIdentity: this.identity.created }, 'agent starting');
     if (config.open) log.warn('--open: this node admits ANY machine that asks to join; use it only in labs and tests');
 
-    this.etcd = new EtcdProcess({
-      binary: etcdBinary,
-      logger: log.child({ component: 'etcd' }),
-      launch: {
-        name: this.identity.id,
-        dataDir: join(config.dataDir, DATA_FILES.etcd),
-        bind: config.bind,
-        clientPort: config.ports.etcdClient,
-        peerPort: config.ports.etcdPeer,
-        clusterState: 'new',
-        clusterToken: `warren-${nanoid(12)}`,
-      },
-    });
-    await this.etcd.start();
-    log.info({ clientUrl: this.etcd.clientUrl, pid: this.etcd.pid }, 'etcd is healthy');
-
     this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p, mdns: config.mdns });
     await this.p2p.start();
     log.info({ addrs: this.p2p.getMultiaddrs().map(String), mdns: config.mdns }, 'libp2p listening');
 
     const p2p = this.p2p;
-    const gossip = new GossipService({
+    const gossip: GossipService = new GossipService({
       p2p,
       logger: log.child({ component: 'gossip' }),
       self: () => ({ name: config.name, addr: config.bind, api: this.apiUrl, version: VERSION, role: this.etcdRole() }),
       collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt),
       indirectPing: indirectPingOverHttp,
+      detector: { heartbeatIntervalMs: config.detector.heartbeatMs, suspectAfterMs: config.detector.suspectAfterMs, deadAfterMs: config.detector.deadAfterMs, probeTimeoutMs: config.detector.probeTimeoutMs },
+      heartbeatIntervalMs: config.detector.heartbeatMs,
+      // only admitted nodes count for membership, health and events
+      isAdmitted: (id): boolean => consensus.isAdmitted(id),
+      onAdmission: (signer, msg) => consensus.onAdmissionMessage(signer, msg),
     });
     this.gossip = gossip;
+    const consensus: Consensus = new Consensus({
+      config,
+      nodeId: this.identity.id,
+      privateKey: this.identity.privateKey,
+      etcdBinary,
+      logger: log.child({ component: 'consensus' }),
+      apiUrl: this.apiUrl,
+      p2pAddrs: () => p2p.getMultiaddrs().map(String),
+      publishAdmission: (msg): Promise<void> => gossip.publishAdmission(msg),
+      liveness: () => gossip.liveness(),
+      event: (name, payload) => void gossip.publishClusterEvent(name, payload),
+      // with no way to find anyone (no mDNS, no tailnet, no --join) there is nobody to wait for
+      settleMs: config.mdns || this.tailscale ? 1500 : 0,
+    });
+    this.consensus = consensus;
     await gossip.start();
 
     const app = createApi({
       logger: log.child({ component: 'http' }),
       adminToken: this.adminToken,
       health: () => this.health(),
-      members: () => gossip.members(this.etcdRole()),
+      members: () => this.members(),
       p2pInfo: () => ({ id: this.identity.id, addrs: p2p.getMultiaddrs().map(String) }),
       pingForPeer: (target, timeoutMs) => gossip.pingForPeer(target, timeoutMs),
       subscribe: (topics, listener) => gossip.subscribe(topics, listener),
       publishUserEvent: (topic, payload) => gossip.publishUserEvent(topic, payload),
       leave: () => this.leave(),
+      handleJoin: (body) => consensus.handleJoin(body),
+      handleAdmit: (body) => consensus.handleAdmit(body),
+      approve: (node) => consensus.approve(node),
+      joinToken: () => consensus.joinToken(),
+      admissionView: () => consensus.admissionView(),
       metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
@@ -122,17 +128,35 @@ export class Agent {
     this.discovery = new Discovery({ p2p, logger: log.child({ component: 'discovery' }), join: config.join, knownPeers: () => gossip.knownAddresses() });
     this.discovery.start();
     this.tailscale?.on('peer', (peer) => this.discovery?.addTarget({ host: peer.host, port: peer.port }));
+    // peers found while the agent was still starting (before the listener above existed)
+    for (const host of this.tailscale?.reachablePeers() ?? []) this.discovery.addTarget({ host, port: this.tailscale!.port });
+    consensus.on('fatal', (err: Error) => {
+      process.stderr.write(`warren: ${err.message}\n`);
+      void this.stop().then(() => process.exit(1));
+    });
+    await consensus.start();
     await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
     this.wroteRuntimeInfo = true;
     log.info({ api: this.apiUrl, startupMs: Date.now() - this.startedAt }, 'agent ready');
   }
 
   private etcdRole(): EtcdRole {
-    return this.etcd?.running ? 'voter' : 'none';
+    return this.consensus?.etcdRole() ?? 'none';
+  }
+
+  /** Gossip's view of the admitted nodes, plus joiners waiting in the admission queue. */
+  private async members(): Promise<MemberView[]> {
+    const list = this.gossip!.members(this.etcdRole());
+    const view = await this.consensus!.admissionView().catch(() => undefined);
+    for (const q of view?.queue ?? []) {
+      if (list.some((m) => m.id === q.id)) continue;
+      list.push({ id: q.id, name: q.name, addr: q.addr, state: 'pending', role: 'none', lastHeardMs: Date.now() - q.since, self: false });
+    }
+    return list;
   }
 
   async health(): Promise<HealthReport> {
-    const healthy = (await this.etcd?.healthy(1000)) ?? false;
+    const healthy = (await this.consensus?.healthy()) ?? false;
     return {
       status: healthy ? 'ok' : 'unhealthy',
       node: { id: this.identity.id, name: this.config.name, addr: this.config.bind },
@@ -185,7 +209,7 @@ export class Agent {
     }
     if (this.http) await closeServer(this.http);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
-    if (this.etcd) await this.etcd.stop();
+    if (this.consensus) await this.consensus.stop();
     if (this.wroteRuntimeInfo) await removeRuntimeInfo(this.config.dataDir).catch(() => undefined);
     this.logger.info('agent stopped');
   }

@@ -25,6 +25,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--etcd-peer-port <port>', 'etcd peer', '7373')
     .option('--proxy-port <port>', 'HTTP reverse proxy to services', '7380')
     .option('--dns-port <port>', 'DNS for service names', '7353')
+    .option('--heartbeat-ms <ms>', 'failure detection: how often this node heartbeats', '250')
+    .option('--suspect-after-ms <ms>', 'failure detection: silence before a peer is probed (and suspected)', '1000')
+    .option('--dead-after-ms <ms>', 'failure detection: silence before a suspected peer is declared dead', '1850')
+    .option('--probe-timeout-ms <ms>', 'failure detection: time allowed for a direct, then an indirect probe', '250')
     .action(async (_opts: RawAgentOptions, cmd: Command) => {
       // --data-dir is also a global option (for the other commands): take whichever was given
       const raw = cmd.optsWithGlobals<RawAgentOptions>();

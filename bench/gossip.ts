@@ -1,0 +1,379 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findPids, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
+import { waitFor } from '../test/helpers/wait.ts';
+import { median, percentile, type Metric } from './results.ts';
+
+/**
+ * Gossip benchmarks (real agent processes, each on its own loopback address; every agent runs
+ * with --open so joiners are admitted without an operator):
+ *   gossip.detect_dead_ms   kill -9 of one of 5 agents -> the last survivor marks it dead
+ *   gossip.event_p99_ms     1,000 user events from one of 10 agents to SSE followers on the 9 others
+ *   gossip.converge_ms_n50  N agents started at once -> every one sees all N alive
+ */
+
+const LOG = ['--log-level', 'info', '--open'];
+const DETECT_TRIALS = 7;
+const EVENTS = 1000;
+const EVENT_SPACING_MS = 5;
+const CONVERGE_SIZES = [50, 40, 30, 20, 10];
+const CONVERGE_TIMEOUT_MS = 120_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function members(a: AgentHandle, timeoutMs = 2000): Promise<any[]> {
+  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(timeoutMs) });
+  return ((await res.json()) as { members: any[] }).members;
+}
+
+async function aliveCount(a: AgentHandle): Promise<number> {
+  return (await members(a)).filter((m) => m.state === 'alive').length;
+}
+
+async function allSeeAlive(group: AgentHandle[], count: number): Promise<boolean> {
+  const counts = await Promise.all(group.map((a) => aliveCount(a).catch(() => -1)));
+  return counts.every((c) => c === count);
+}
+
+async function idOf(a: AgentHandle): Promise<string> {
+  return (await a.health()).body.node.id as string;
+}
+
+/** Starts the first agent, then the others in parallel with --join of the first. */
+async function startCluster(ips: string[]): Promise<AgentHandle[]> {
+  const first = await startAgent({ bind: ips[0]!, args: LOG });
+  const rest = await Promise.all(ips.slice(1).map((ip) => startAgent({ bind: ip, args: ['--join', ips[0]!, ...LOG] })));
+  const all = [first, ...rest];
+  await waitFor(`${all.length} agents see each other alive`, () => allSeeAlive(all, all.length), 60_000, 100);
+  return all;
+}
+
+/** SIGKILL every agent (its etcd follows by pdeathsig) and wait until the etcds are gone. */
+async function stopAll(agents: AgentHandle[]): Promise<void> {
+  await Promise.all(agents.map((a) => a.stop('SIGKILL', 5000)));
+  await waitFor('the etcd children gone', () => agents.every((a) => a.etcdPids().length === 0), 20_000, 100);
+}
+
+function procStatus(pid: number, field: string): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+    return line ? Number(line.replace(/\D+/g, '')) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** MB of resident memory of a process. */
+function rssMb(pid: number): number {
+  return procStatus(pid, 'VmRSS') / 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+function memAvailableMb(): number {
+  const line = readFileSync('/proc/meminfo', 'utf8').split('\n').find((l) => l.startsWith('MemAvailable:'))!;
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+// ------------------------------------------------------------------------------------------------
+
+/** kill -9 one of 5 agents; time until the LAST survivor lists it dead (each polled every ~20 ms). */
+async function benchDetectDead(): Promise<Metric> {
+  const ips = ['127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5', '127.0.3.6'];
+  const agents = await startCluster(ips);
+  const times: number[] = [];
+  const firsts: number[] = [];
+  try {
+    for (let trial = 0; trial < DETECT_TRIALS; trial++) {
+      const victim = agents[4]!;
+      const victimId = await idOf(victim);
+      const survivors = agents.slice(0, 4);
+      await sleep(1000); // a steady cluster: every survivor has heard the victim's recent heartbeats
+      const t0 = performance.now();
+      process.kill(victim.pid, 'SIGKILL');
+      const seen = await Promise.all(
+        survivors.map(async (a) => {
+          const deadline = t0 + 15_000;
+          while (performance.now() < deadline) {
+            const m = (await members(a, 1000).catch(() => [])).find((x) => x.id === victimId);
+            if (m?.state === 'dead') return performance.now() - t0;
+            await sleep(20);
+          }
+          throw new Error(`${a.bind} did not mark the killed agent dead within 15 s`);
+        }),
+      );
+      times.push(Math.max(...seen));
+      firsts.push(Math.min(...seen));
+      console.log(`bench: gossip.detect_dead trial ${trial + 1}: first ${Math.round(Math.min(...seen))} ms, last ${Math.round(Math.max(...seen))} ms`);
+
+      // bring it back (same data dir, same identity) and wait until everyone sees it alive
+      await victim.exited;
+      await waitFor('the killed agent\'s etcd gone', () => victim.etcdPids().length === 0, 10_000, 50);
+      agents[4] = await startAgent({ bind: victim.bind, dataDir: victim.dataDir, args: ['--join', ips[0]!, ...LOG] });
+      await waitFor('the restarted agent alive for all', () => allSeeAlive(agents, 5), 30_000, 100);
+    }
+  } finally {
+    await stopAll(agents);
+  }
+  return { value: median(times), unit: 'ms', goal: '<= 2000', runs: times.map(Math.round), firstObserverRuns: firsts.map(Math.round) };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+interface Delivery {
+  seq: number;
+  phase: string;
+  latencyMs: number;
+}
+
+/** Follows `GET /v1/events?topic=...` as Server-Sent Events, timing every event on arrival. */
+class SseFollower {
+  readonly deliveries: Delivery[] = [];
+  subscribed = false;
+  private readonly abort = new AbortController();
+  readonly done: Promise<void>;
+
+  constructor(readonly api: string, topic: string) {
+    this.done = this.run(topic).catch((err: unknown) => {
+      if (!this.abort.signal.aborted) console.error(`bench: SSE stream of ${api} failed: ${(err as Error).message}`);
+    });
+  }
+
+  private async run(topic: string): Promise<void> {
+    const res = await fetch(`${this.api}/v1/events?topic=${encodeURIComponent(topic)}`, { signal: this.abort.signal, headers: { accept: 'text/event-stream' } });
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      const now = Date.now(); // arrival time of everything in this chunk
+      buf += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let event = 'message';
+        let data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim();
+          else if (line.startsWith('data:')) data += line.slice(5).trimStart();
+        }
+        if (event === 'subscribed') this.subscribed = true;
+        else if (data) {
+          const e = JSON.parse(data) as { time: number; payload: { seq: number; phase: string } };
+          this.deliveries.push({ seq: e.payload.seq, phase: e.payload.phase, latencyMs: now - e.time });
+        }
+      }
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+}
+
+/** 1,000 user events from one of 10 agents, followed over SSE on the 9 others. */
+async function benchEvents(): Promise<Metric> {
+  const ips = Array.from({ length: 10 }, (_, i) => `127.0.3.${20 + i}`);
+  const agents = await startCluster(ips);
+  const followers: SseFollower[] = [];
+  try {
+    const publisher = agents[0]!;
+    const token = readFileSync(join(publisher.dataDir, 'admin-token'), 'utf8').trim();
+    for (const a of agents.slice(1)) followers.push(new SseFollower(a.api, 'bench'));
+    await waitFor('9 SSE streams subscribed', () => followers.every((f) => f.subscribed), 10_000, 20);
+
+    const publish = async (payload: object): Promise<void> => {
+      const res = await fetch(`${publisher.api}/v1/events/bench`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+      });
+      if (res.status !== 202) throw new Error(`publish: HTTP ${res.status} ${await res.text()}`);
+    };
+    // the followers' subscriptions reach the publisher by gossip: warm up until all have one
+    let w = 0;
+    await waitFor('warm-up event reaches all 9 followers', async () => {
+      await publish({ phase: 'warmup', seq: w++ });
+      await sleep(100);
+      return followers.every((f) => f.deliveries.some((d) => d.phase === 'warmup'));
+    }, 30_000, 200);
+    await sleep(1000); // let the gossipsub mesh settle (heartbeat 1 s)
+
+    const t0 = performance.now();
+    const posts: Promise<void>[] = [];
+    for (let seq = 0; seq < EVENTS; seq++) {
+      const due = t0 + seq * EVENT_SPACING_MS;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      posts.push(publish({ phase: 'measure', seq }));
+    }
+    await Promise.all(posts);
+    const publishMs = performance.now() - t0;
+    const measured = () => followers.reduce((n, f) => n + f.deliveries.filter((d) => d.phase === 'measure').length, 0);
+    await waitFor(`${EVENTS * followers.length} deliveries`, () => measured() >= EVENTS * followers.length, 10_000, 50).catch(() => undefined);
+
+    const latencies: number[] = [];
+    let duplicates = 0;
+    for (const f of followers) {
+      const seen = new Set<number>();
+      for (const d of f.deliveries) {
+        if (d.phase !== 'measure') continue;
+        if (seen.has(d.seq)) {
+          duplicates++;
+          continue;
+        }
+        seen.add(d.seq);
+        latencies.push(d.latencyMs);
+      }
+    }
+    return {
+      value: percentile(latencies, 99),
+      unit: 'ms',
+      goal: '<= 50',
+      delivered: latencies.length,
+      expected: EVENTS * followers.length,
+      duplicates,
+      p50Ms: percentile(latencies, 50),
+      p90Ms: percentile(latencies, 90),
+      maxMs: Math.max(...latencies),
+      publishSeconds: round1(publishMs / 1000),
+    };
+  } finally {
+    for (const f of followers) f.close();
+    await Promise.all(followers.map((f) => f.done));
+    await stopAll(agents);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+interface ConvergeResult {
+  ok: boolean;
+  n: number;
+  ms: number;
+  /** the lowest alive count any agent reported in the last round (for a failed attempt) */
+  lowestAlive: number;
+  agentRssMb: number;
+  etcdRssMb: number;
+  /** etcd processes running for these agents at convergence */
+  etcdProcesses: number;
+  /** CPU seconds used by all agents (and by all etcds) from spawn to convergence */
+  agentCpuSeconds: number;
+  etcdCpuSeconds: number;
+  /** steady state after convergence: mean CPU % of one agent and of one etcd over 10 s */
+  agentCpuPctSteady: number;
+  etcdCpuPctSteady: number;
+  /** member views that listed anyone non-alive during the 10 s after convergence */
+  flapsAfterConverge: number;
+  memAvailableMbBefore: number;
+  memAvailableMbAfter: number;
+}
+
+function etcdPidsOf(agents: AgentHandle[]): number[] {
+  const dirs = agents.map((a) => `--data-dir\0${join(a.dataDir, 'etcd')}`);
+  return findPids((cmd) => cmd.includes('etcd') && dirs.some((d) => cmd.includes(d)));
+}
+
+/**
+ * N agents started at once -> every one sees all N alive. The first has no --join (a node given
+ * --join never founds a cluster, so it is the one that founds it); all others --join the first two.
+ */
+async function converge(n: number): Promise<ConvergeResult> {
+  const ips = Array.from({ length: n }, (_, i) => `127.0.4.${2 + i}`);
+  const join2 = `${ips[0]},${ips[1]}`;
+  const memBefore = memAvailableMb();
+  const t0 = performance.now();
+  const agents = await Promise.all(ips.map((ip, i) => startAgent({ bind: ip, waitReady: false, args: [...(i === 0 ? [] : ['--join', join2]), ...LOG] })));
+  let lowest = 0;
+  let ms = -1;
+  try {
+    while (performance.now() - t0 < CONVERGE_TIMEOUT_MS) {
+      const dead = agents.find((a) => !a.running);
+      if (dead) throw new Error(`agent ${dead.bind} exited with ${dead.exitCode}: ${dead.log().slice(-500)}`);
+      const counts = await Promise.all(agents.map((a) => aliveCount(a).catch(() => 0)));
+      lowest = Math.min(...counts);
+      if (counts.every((c) => c === n)) {
+        ms = performance.now() - t0;
+        break;
+      }
+      await sleep(250);
+    }
+    const agentPids = agents.map((a) => a.pid);
+    const etcdPids = etcdPidsOf(agents);
+    const result: ConvergeResult = {
+      ok: ms >= 0,
+      n,
+      ms,
+      lowestAlive: lowest,
+      agentRssMb: round1(median(agentPids.map(rssMb))),
+      etcdRssMb: etcdPids.length ? round1(median(etcdPids.map(rssMb))) : 0,
+      etcdProcesses: etcdPids.length,
+      agentCpuSeconds: round1(agentPids.reduce((s, p) => s + cpuSeconds(p), 0)),
+      etcdCpuSeconds: round1(etcdPids.reduce((s, p) => s + cpuSeconds(p), 0)),
+      agentCpuPctSteady: 0,
+      etcdCpuPctSteady: 0,
+      flapsAfterConverge: 0,
+      memAvailableMbBefore: Math.round(memBefore),
+      memAvailableMbAfter: Math.round(memAvailableMb()),
+    };
+    if (result.ok) {
+      // steady state: CPU over 10 s, and whether the views stay all-alive meanwhile
+      const cpu0 = { a: agentPids.reduce((s, p) => s + cpuSeconds(p), 0), e: etcdPids.reduce((s, p) => s + cpuSeconds(p), 0), t: performance.now() };
+      const until = performance.now() + 10_000;
+      while (performance.now() < until) {
+        const views = await Promise.all(agents.map((a) => members(a).catch(() => [] as any[])));
+        result.flapsAfterConverge += views.filter((v) => v.length !== n || v.some((m) => m.state !== 'alive')).length;
+        await sleep(1000);
+      }
+      const secs = (performance.now() - cpu0.t) / 1000;
+      result.agentCpuPctSteady = round1((100 * (agentPids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0.a)) / secs / n);
+      result.etcdCpuPctSteady = etcdPids.length ? round1((100 * (etcdPids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0.e)) / secs / etcdPids.length) : 0;
+    }
+    return result;
+  } finally {
+    await stopAll(agents);
+  }
+}
+
+async function benchConverge(): Promise<Metric> {
+  let last: ConvergeResult | undefined;
+  for (const n of CONVERGE_SIZES) {
+    // each agent + its etcd needs ~150 MB; leave 4 GB for the rest of the machine
+    const need = n * 150 + 4096;
+    if (memAvailableMb() < need) {
+      console.log(`bench: gossip.converge: skipping N=${n} (needs ~${need} MB, ${Math.round(memAvailableMb())} MB available)`);
+      continue;
+    }
+    console.log(`bench: gossip.converge: starting ${n} agents at once...`);
+    const r = await converge(n);
+    console.log(`bench: gossip.converge: N=${n} ${r.ok ? `converged in ${Math.round(r.ms)} ms` : `did NOT converge in ${CONVERGE_TIMEOUT_MS} ms (lowest alive count ${r.lowestAlive})`}; ` +
+      `agent RSS ${r.agentRssMb} MB, ${r.etcdProcesses} etcd processes (RSS ${r.etcdRssMb} MB each), CPU to converge: agents ${r.agentCpuSeconds} s, etcds ${r.etcdCpuSeconds} s`);
+    last = r;
+    if (r.ok) break;
+  }
+  if (!last) throw new Error('gossip.converge: not enough memory for any N');
+  const { ok, ms, ...extra } = last;
+  return { value: ok ? Math.round(ms) : NaN, unit: 'ms', goal: '<= 10000', converged: ok, etcdPerAgent: last.etcdProcesses >= last.n, ...extra };
+}
+
+export async function benchGossip(): Promise<Record<string, Metric>> {
+  const detect = await benchDetectDead();
+  const events = await benchEvents();
+  const convergeMetric = await benchConverge();
+  return {
+    'gossip.detect_dead_ms': detect,
+    'gossip.event_p99_ms': events,
+    'gossip.converge_ms_n50': convergeMetric,
+  };
+}

@@ -1,0 +1,102 @@
+import type { Etcd3 } from 'etcd3';
+import type { AdmittedNode, Inflight, NodeRole, QueueEntry } from '../core/admission-plan.ts';
+
+/** Where the cluster keeps its authoritative state in etcd. */
+export const KEYS = {
+  cluster: '/warren/cluster',
+  ca: '/warren/ca',
+  joinSecret: '/warren/join-secret',
+  nodePrefix: '/warren/nodes/',
+  queuePrefix: '/warren/admission/queue/',
+  inflight: '/warren/admission/inflight',
+  offerPrefix: '/warren/admission/offers/',
+  election: 'warren-leader',
+} as const;
+
+export interface ClusterRecord {
+  id: string;
+  createdAt: number;
+  voterTarget: 3 | 5;
+  open: boolean;
+}
+
+/** An admitted node as the registry keeps it. */
+export interface NodeRecord extends AdmittedNode {
+  name: string;
+  api: string;
+  addr: string;
+  clientUrl: string;
+  admittedAt: number;
+}
+
+/** A joiner in the admission queue. */
+export interface QueueRecord extends QueueEntry {
+  name: string;
+  api: string;
+  addr: string;
+  p2p: string[];
+  clientUrl: string;
+  /** how it may be admitted: token, open cluster, tailnet, or an operator's approval */
+  via: 'token' | 'open' | 'tailnet' | 'approval' | 'pending';
+}
+
+/** A seat offered to a client-only node: it starts etcd as this learner. */
+export interface VoterOffer {
+  nodeId: string;
+  initialCluster: { name: string; peerUrl: string }[];
+  clusterToken: string;
+}
+
+async function getJson<T>(client: Etcd3, key: string): Promise<T | undefined> {
+  const text = await client.get(key).string();
+  return text === null ? undefined : (JSON.parse(text) as T);
+}
+
+async function listJson<T>(client: Etcd3, prefix: string): Promise<T[]> {
+  const all = await client.getAll().prefix(prefix).strings();
+  return Object.values(all).map((v) => JSON.parse(v) as T);
+}
+
+/** Typed access to the cluster's keys. */
+export class ClusterStore {
+  constructor(readonly client: Etcd3) {}
+
+  cluster = () => getJson<ClusterRecord>(this.client, KEYS.cluster);
+  ca = () => getJson<{ certPem: string; keyPem: string }>(this.client, KEYS.ca);
+  async joinSecret(): Promise<string | undefined> {
+    return (await this.client.get(KEYS.joinSecret).string()) ?? undefined;
+  }
+  nodes = () => listJson<NodeRecord>(this.client, KEYS.nodePrefix);
+  node = (id: string) => getJson<NodeRecord>(this.client, KEYS.nodePrefix + id);
+  queue = () => listJson<QueueRecord>(this.client, KEYS.queuePrefix);
+  queued = (id: string) => getJson<QueueRecord>(this.client, KEYS.queuePrefix + id);
+  inflight = () => getJson<Inflight>(this.client, KEYS.inflight);
+  offer = (id: string) => getJson<VoterOffer>(this.client, KEYS.offerPrefix + id);
+
+  async putNode(n: NodeRecord): Promise<void> {
+    await this.client.put(KEYS.nodePrefix + n.id).value(JSON.stringify(n));
+  }
+  async setRole(id: string, role: NodeRole, extra: Partial<NodeRecord> = {}): Promise<void> {
+    const n = await this.node(id);
+    if (n) await this.putNode({ ...n, ...extra, role });
+  }
+  async removeNode(id: string): Promise<void> {
+    await this.client.delete().key(KEYS.nodePrefix + id);
+  }
+  async putQueued(q: QueueRecord): Promise<void> {
+    await this.client.put(KEYS.queuePrefix + q.id).value(JSON.stringify(q));
+  }
+  async dequeue(id: string): Promise<void> {
+    await this.client.delete().key(KEYS.queuePrefix + id);
+  }
+  async setInflight(i: Inflight | undefined): Promise<void> {
+    if (i) await this.client.put(KEYS.inflight).value(JSON.stringify(i));
+    else await this.client.delete().key(KEYS.inflight);
+  }
+  async putOffer(o: VoterOffer): Promise<void> {
+    await this.client.put(KEYS.offerPrefix + o.nodeId).value(JSON.stringify(o));
+  }
+  async removeOffer(id: string): Promise<void> {
+    await this.client.delete().key(KEYS.offerPrefix + id);
+  }
+}

@@ -1,0 +1,468 @@
+import { EventEmitter } from 'node:events';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { nanoid } from 'nanoid';
+import type { Etcd3, Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import type { PrivateKey } from '@libp2p/interface';
+import type { AgentConfig } from '../core/agent-config.ts';
+import { UserError } from '../core/errors.ts';
+import type { PeerHello } from '../core/founding.ts';
+import { formatJoinToken, parseJoinToken, secretsEqual } from '../core/join-token.ts';
+import type { EtcdRole, MemberState } from '../core/views.ts';
+import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
+import { DATA_FILES } from '../system/data-dir.ts';
+import { caFingerprint, createClusterCa, generateNodeKey, issueNodeCert, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
+import { verifyBody } from '../system/signing.ts';
+import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
+import { createEtcdClient } from './etcd-client.ts';
+import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
+import { EtcdProcess } from './etcd-process.ts';
+import { Joiner, type AdmissionGrant, type JoinAccepted, type JoinerInfo, type RequestAdmission } from './joiner.ts';
+import { Leader } from './leader.ts';
+
+export interface ConsensusOptions {
+  config: AgentConfig;
+  nodeId: string;
+  privateKey: PrivateKey;
+  etcdBinary: string;
+  logger: Logger;
+  apiUrl: string;
+  p2pAddrs: () => string[];
+  /** gossip: publish on warren/admission */
+  publishAdmission: (msg: object) => Promise<void>;
+  /** gossip: state of every known node and since when (wall clock ms) */
+  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  event: (name: 'node.joined', payload: unknown) => void;
+  /** how long a fresh node listens for others before it may found a cluster */
+  settleMs: number;
+}
+
+export type ConsensusPhase = 'discovering' | 'queued' | 'pending' | 'admitting' | 'member' | 'stopped';
+
+export interface AdmissionView {
+  clusterId: string | null;
+  phase: ConsensusPhase;
+  leader: string | null;
+  queue: { id: string; name: string; addr: string; since: number; state: string; via: string }[];
+  voters: { id: string; name: string; clientUrl: string; isLearner: boolean }[];
+}
+
+const TLS_DIR = 'tls';
+
+/**
+ * A node's place in the etcd cluster: founds it, joins it through the admission queue, or
+ * resumes its old role after a restart; runs the local etcd member while it is a voter; holds
+ * the etcd client every other layer uses; and answers the member side of admission.
+ */
+export class Consensus extends EventEmitter {
+  phase: ConsensusPhase = 'discovering';
+  clusterId: string | null = null;
+  role: 'voter' | 'client' | null = null;
+  client: Etcd3 | undefined;
+  store: ClusterStore | undefined;
+  private etcd: EtcdProcess | undefined;
+  private tls: TlsFiles | undefined;
+  private leader: Leader | undefined;
+  private joiner: Joiner | undefined;
+  private readonly hellos = new Map<string, PeerHello>();
+  private readonly admitted = new Set<string>();
+  private nodesCache: NodeRecord[] = [];
+  private watchers: Watcher[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private memberRole: EtcdRole = 'none';
+  private readonly log: Logger;
+
+  constructor(private readonly o: ConsensusOptions) {
+    super();
+    this.log = o.logger;
+  }
+
+  private get dataDir(): string {
+    return this.o.config.dataDir;
+  }
+
+  get clientUrl(): string {
+    return etcdClientUrl(this.o.config.bind, this.o.config.ports.etcdClient);
+  }
+
+  get peerUrl(): string {
+    return etcdPeerUrl(this.o.config.bind, this.o.config.ports.etcdPeer);
+  }
+
+  isAdmitted(id: string): boolean {
+    return this.admitted.has(id);
+  }
+
+  get isLeader(): boolean {
+    return this.leader?.isLeader ?? false;
+  }
+
+  etcdRole(): EtcdRole {
+    return this.memberRole;
+  }
+
+  async start(): Promise<void> {
+    this.timers.push(setInterval(() => void this.sayHello(), 1000));
+    void this.sayHello();
+    const cluster = await readClusterFile(this.dataDir);
+    const tls = await readTlsFiles(join(this.dataDir, TLS_DIR));
+    if (cluster && tls) {
+      this.tls = tls;
+      await this.resume(cluster);
+      return;
+    }
+    void this.joinOrFound();
+  }
+
+  private async sayHello(): Promise<void> {
+    await this.o.publishAdmission({ type: 'hello', id: this.o.nodeId, api: this.o.apiUrl, clusterId: this.phase === 'member' ? this.clusterId : null });
+  }
+
+  /** Fed by gossip with every message on warren/admission. */
+  onAdmissionMessage(signer: string, msg: Record<string, unknown>): void {
+    if (msg.type === 'hello' && msg.id === signer && typeof msg.api === 'string' && (msg.clusterId === null || typeof msg.clusterId === 'string')) {
+      const isNew = !this.hellos.has(signer);
+      this.hellos.set(signer, { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: Date.now() });
+      // answer a newcomer at once, so founding decisions do not wait for the next round
+      if (isNew) void this.sayHello();
+    } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis)) {
+      this.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
+    }
+  }
+
+  // ---- joining and founding -------------------------------------------------------------
+
+  private joinerInfo(): JoinerInfo {
+    const c = this.o.config;
+    return { id: this.o.nodeId, name: c.name, api: this.o.apiUrl, addr: c.bind, p2p: this.o.p2pAddrs(), peerUrl: this.peerUrl, clientUrl: this.clientUrl };
+  }
+
+  private async joinOrFound(): Promise<void> {
+    // a half-finished earlier join leaves etcd data without a cluster file: start clean
+    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
+    const key = await generateNodeKey();
+    this.joiner = new Joiner({
+      info: this.joinerInfo(),
+      key: this.o.privateKey,
+      logger: this.log.child({ component: 'joiner' }),
+      joinTargets: this.o.config.join.map((t) => `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`),
+      ...(this.o.config.token ? { token: this.o.config.token } : {}),
+      publicKeyPem: key.publicKeyPem,
+      hellos: () => [...this.hellos.values()],
+      settleMs: this.o.settleMs,
+      onState: (s) => (this.phase = s as ConsensusPhase),
+    });
+    try {
+      const outcome = await this.joiner.run();
+      if (outcome.kind === 'found') await this.found();
+      else await this.becomeMember(outcome.grant, key.keyPem);
+    } catch (err) {
+      if (this.stopped) return;
+      this.log.fatal({ err: (err as Error).message }, 'cannot join the cluster');
+      this.emit('fatal', err);
+    } finally {
+      this.joiner = undefined;
+    }
+  }
+
+  private async found(): Promise<void> {
+    const clusterId = nanoid(12);
+    this.log.info({ clusterId, open: this.o.config.open }, 'founding a new cluster');
+    const ca = await createClusterCa(clusterId);
+    const cert = await issueNodeCert(ca, { nodeId: this.o.nodeId, ips: [this.o.config.bind] });
+    this.tls = { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.keyPem };
+    const paths = await writeTlsFiles(join(this.dataDir, TLS_DIR), this.tls);
+    this.etcd = this.makeEtcd({ clusterState: 'new', clusterToken: `warren-${clusterId}`, tls: paths });
+    await this.etcd.start();
+    const client = createEtcdClient({ endpoints: [this.clientUrl], tls: this.tls });
+    const store = new ClusterStore(client);
+    await client.put(KEYS.cluster).value(JSON.stringify({ id: clusterId, createdAt: Date.now(), voterTarget: this.o.config.voters, open: this.o.config.open }));
+    await client.put(KEYS.ca).value(JSON.stringify(ca));
+    await client.put(KEYS.joinSecret).value(randomBytes(24).toString('base64url'));
+    await store.putNode({ id: this.o.nodeId, name: this.o.config.name, api: this.o.apiUrl, addr: this.o.config.bind, role: 'voter', peerUrl: this.peerUrl, clientUrl: this.clientUrl, admittedAt: Date.now() });
+    client.close();
+    await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
+    await this.connect([this.clientUrl]);
+  }
+
+  private async becomeMember(grant: AdmissionGrant, keyPem: string): Promise<void> {
+    this.tls = { caPem: grant.caPem, certPem: grant.certPem, keyPem };
+    const paths = await writeTlsFiles(join(this.dataDir, TLS_DIR), this.tls);
+    this.log.info({ role: grant.role, clusterId: grant.clusterId }, 'admitted');
+    if (grant.role === 'voter') {
+      this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: grant.clusterToken ?? 'warren', initialCluster: grant.initialCluster, tls: paths });
+      await this.etcd.start({ waitHealthy: false });
+    }
+    const endpoints = grant.role === 'voter' ? [...new Set([...grant.endpoints, this.clientUrl])] : grant.endpoints;
+    await this.saveMembership({ version: 1, clusterId: grant.clusterId, role: grant.role, endpoints, admittedAt: Date.now() });
+    await this.connect(endpoints);
+  }
+
+  private async saveMembership(m: ClusterMembership): Promise<void> {
+    await writeClusterFile(this.dataDir, m);
+    this.clusterId = m.clusterId;
+    this.role = m.role;
+  }
+
+  /** A restart with a data dir: back with the old role, no queue. */
+  private async resume(cluster: ClusterMembership): Promise<void> {
+    this.clusterId = cluster.clusterId;
+    this.role = cluster.role;
+    this.log.info({ clusterId: cluster.clusterId, role: cluster.role }, 'rejoining the cluster with the role this node had');
+    const endpoints = [...new Set([...(cluster.role === 'voter' ? [this.clientUrl] : []), ...cluster.endpoints])];
+    if (cluster.role === 'voter') {
+      this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: 'warren', tls: { ...this.tlsPaths() } });
+      await this.etcd.start({ waitHealthy: false });
+    }
+    await this.connect(endpoints);
+  }
+
+  private tlsPaths() {
+    const dir = join(this.dataDir, TLS_DIR);
+    return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key') };
+  }
+
+  private makeEtcd(l: { clusterState: 'new' | 'existing'; clusterToken: string; initialCluster?: { name: string; peerUrl: string }[]; tls: { caFile: string; certFile: string; keyFile: string } }): EtcdProcess {
+    const c = this.o.config;
+    const etcd = new EtcdProcess({
+      binary: this.o.etcdBinary,
+      logger: this.log.child({ component: 'etcd' }),
+      tlsFiles: this.tls,
+      launch: { name: this.o.nodeId, dataDir: join(this.dataDir, DATA_FILES.etcd), bind: c.bind, clientPort: c.ports.etcdClient, peerPort: c.ports.etcdPeer, ...l },
+    });
+    etcd.on('removed', () => void this.onRemoved());
+    return etcd;
+  }
+
+  /** This voter was removed from etcd (it was dead too long): wipe and re-enter through the queue. */
+  private async onRemoved(): Promise<void> {
+    if (this.stopped) return;
+    this.log.warn('this node was removed from the etcd cluster: wiping its etcd data and joining again through the queue');
+    await this.disconnect();
+    await this.etcd?.stop(2000);
+    this.etcd = undefined;
+    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
+    await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
+    await removeClusterFile(this.dataDir);
+    this.role = null;
+    this.phase = 'discovering';
+    // the members' hellos carry the cluster id: the founding rule sends this node back to them
+    void this.joinOrFound();
+  }
+
+  // ---- membership ------------------------------------------------------------------------
+
+  private async connect(endpoints: string[]): Promise<void> {
+    const client = createEtcdClient({ endpoints, tls: this.tls! });
+    this.client = client;
+    this.store = new ClusterStore(client);
+    this.phase = 'member';
+    this.admitted.add(this.o.nodeId);
+    void this.sayHello();
+    const cluster = await this.retryForever('read the cluster record', () => this.store!.cluster());
+    this.leader = new Leader({
+      selfId: this.o.nodeId,
+      selfApi: this.o.apiUrl,
+      logger: this.log.child({ component: 'leader' }),
+      client,
+      voterTarget: cluster?.voterTarget ?? this.o.config.voters,
+      liveness: () => this.o.liveness(),
+      broadcast: (msg) => this.o.publishAdmission(msg),
+      event: this.o.event,
+    });
+    this.leader.start();
+    await Promise.all([this.refreshNodes(), this.refreshRole()]);
+    const watcher = await client.watch().prefix(KEYS.nodePrefix).create();
+    watcher.on('put', () => void this.refreshNodes());
+    watcher.on('delete', () => void this.refreshNodes());
+    watcher.on('error', () => undefined);
+    this.watchers.push(watcher);
+    this.timers.push(setInterval(() => void this.refreshNodes(), 3000));
+    this.timers.push(setInterval(() => void this.refreshRole(), 1000));
+    this.timers.push(setInterval(() => void this.checkOffer(), 500));
+    this.emit('member');
+  }
+
+  private async disconnect(): Promise<void> {
+    await this.leader?.stop();
+    this.leader = undefined;
+    for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    this.watchers = [];
+    this.client?.close();
+    this.client = undefined;
+    this.store = undefined;
+    this.admitted.clear();
+  }
+
+  private async retryForever<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (this.stopped) throw err;
+        if (attempt % 20 === 5) this.log.warn({ err: (err as Error).message }, `still trying to ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private async refreshNodes(): Promise<void> {
+    if (!this.store) return;
+    try {
+      const nodes = await this.store.nodes();
+      this.nodesCache = nodes;
+      const ids = new Set(nodes.map((n) => n.id));
+      ids.add(this.o.nodeId);
+      for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);
+      for (const id of ids) this.admitted.add(id);
+    } catch {
+      // etcd unreachable for a moment: keep the last view
+    }
+  }
+
+  private async refreshRole(): Promise<void> {
+    if (!this.client) return;
+    try {
+      const res = await this.client.cluster.memberList({} as never);
+      const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.peerUrl));
+      this.memberRole = me ? (me.isLearner ? 'learner' : 'voter') : 'client';
+      if (this.memberRole === 'voter' && this.role !== 'voter') await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
+    } catch {
+      // keep the last known role
+    }
+  }
+
+  /** A client-only node offered a voter seat starts its etcd member as the offered learner. */
+  private async checkOffer(): Promise<void> {
+    if (!this.store || this.etcd || this.role !== 'client') return;
+    const offer = await this.store.offer(this.o.nodeId).catch(() => undefined);
+    if (!offer || this.etcd) return;
+    this.log.info('offered a voter seat: starting an etcd member');
+    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
+    this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: offer.clusterToken, initialCluster: offer.initialCluster, tls: this.tlsPaths() });
+    await this.etcd.start({ waitHealthy: false });
+    await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl, ...this.nodesCache.filter((n) => n.role === 'voter').map((n) => n.clientUrl)], admittedAt: Date.now() });
+  }
+
+  /** Whether this node can use the cluster's etcd right now. */
+  async healthy(): Promise<boolean> {
+    if (!this.client || !this.tls) return false;
+    if (this.etcd) return this.etcd.healthy(1000);
+    try {
+      await this.client.get(KEYS.cluster).string();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- the member side of admission ------------------------------------------------------
+
+  /** POST /v1/join: queue a joiner (deduplicated by node id) after checking how it may enter. */
+  async handleJoin(body: unknown): Promise<JoinAccepted> {
+    const v = await verifyBody<JoinerInfo & { token?: string }>(body);
+    if (!v.ok) throw new UserError('bad_request', `join request refused: ${v.reason}`, 400);
+    const j = v.value;
+    const store = this.store;
+    if (!store || this.phase !== 'member') throw new UserError('not_member', 'this node is not a cluster member yet', 503);
+    if (j.id === this.o.nodeId) throw new UserError('bad_request', 'a node cannot join itself', 400);
+    for (const f of ['name', 'api', 'addr', 'peerUrl', 'clientUrl'] as const) if (typeof j[f] !== 'string' || j[f].length > 300) throw new UserError('bad_request', `join request: bad ${f}`, 400);
+    const [cluster, ca, secret] = await Promise.all([store.cluster(), store.ca(), store.joinSecret()]);
+    if (!cluster || !ca || !secret) throw new UserError('not_ready', 'the cluster is still being founded', 503);
+    let via: QueueRecord['via'] = 'pending';
+    if (j.token !== undefined) {
+      const token = parseJoinToken(String(j.token));
+      if (!secretsEqual(token.secret, secret)) throw new UserError('bad_token', 'the join token is not valid for this cluster (get a fresh one with "warren join-token")', 403);
+      via = 'token';
+    } else if (cluster.open) via = 'open';
+    const existing = await store.queued(j.id);
+    // an admitted node asking again lost its data: it re-enters as a new joiner
+    const known = await store.node(j.id);
+    if (known) {
+      await this.forgetNode(known);
+    }
+    const approved = existing?.via === 'approval';
+    const state = via !== 'pending' || approved ? 'waiting' : 'pending-approval';
+    await store.putQueued({
+      id: j.id, name: j.name, api: j.api, addr: j.addr, p2p: Array.isArray(j.p2p) ? j.p2p.slice(0, 8) : [], peerUrl: j.peerUrl, clientUrl: j.clientUrl,
+      since: existing?.since ?? Date.now(), lastSeen: Date.now(), state, via: approved ? 'approval' : via,
+    });
+    if (!existing) this.log.info({ joiner: j.id, name: j.name, via, state }, 'join request queued');
+    return { state, clusterId: cluster.id, caPem: ca.certPem, memberIds: this.nodesCache.map((n) => n.id) };
+  }
+
+  private async forgetNode(n: NodeRecord): Promise<void> {
+    if (!this.client || !this.store) return;
+    const res = await this.client.cluster.memberList({} as never);
+    const m = (res.members ?? []).find((x) => (x.peerURLs ?? []).includes(n.peerUrl));
+    if (m) await this.client.cluster.memberRemove({ ID: m.ID });
+    await this.store.removeNode(n.id);
+    this.log.warn({ node: n.id, name: n.name }, 'a member asked to join again with an empty data dir: it re-enters through the queue');
+  }
+
+  /** POST /v1/admit: the named joiner's follow-up (leader only). */
+  async handleAdmit(body: unknown): Promise<AdmissionGrant> {
+    const v = await verifyBody<{ id: string; publicKeyPem: string }>(body);
+    if (!v.ok) throw new UserError('bad_request', `admission refused: ${v.reason}`, 400);
+    if (!this.leader?.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
+    if (typeof v.value.publicKeyPem !== 'string') throw new UserError('bad_request', 'admission: a public key is required', 400);
+    return this.leader.admit(v.value.id, v.value.publicKeyPem);
+  }
+
+  /** warren admit NODE: an operator lets a pending joiner in. */
+  async approve(nameOrId: string): Promise<QueueRecord> {
+    if (!this.store) throw new UserError('not_member', 'this node is not a cluster member yet', 503);
+    const queue = await this.store.queue();
+    const q = queue.find((e) => e.id === nameOrId || e.name === nameOrId);
+    if (!q) throw new UserError('not_found', `no node "${nameOrId}" is waiting for admission (see warren status)`, 404);
+    const updated: QueueRecord = { ...q, state: 'waiting', via: 'approval', lastSeen: Date.now() };
+    await this.store.putQueued(updated);
+    this.log.info({ joiner: q.id, name: q.name }, 'an operator approved a joiner');
+    return updated;
+  }
+
+  async joinToken(): Promise<string> {
+    if (!this.store) throw new UserError('not_member', 'this node is not a cluster member yet', 503);
+    const [ca, secret] = await Promise.all([this.store.ca(), this.store.joinSecret()]);
+    if (!ca || !secret) throw new UserError('not_ready', 'the cluster is still being founded', 503);
+    return formatJoinToken({ secret, caFingerprint: caFingerprint(ca.certPem) });
+  }
+
+  async admissionView(): Promise<AdmissionView> {
+    const base: AdmissionView = { clusterId: this.clusterId, phase: this.phase, leader: null, queue: [], voters: [] };
+    if (!this.client || !this.store) return base;
+    const [queue, members, leader] = await Promise.all([
+      this.store.queue(),
+      this.client.cluster.memberList({} as never).then((r) => r.members ?? []),
+      this.client.election(KEYS.election).leader().catch(() => undefined),
+    ]);
+    const names = new Map(this.nodesCache.map((n) => [n.id, n.name]));
+    return {
+      ...base,
+      leader: leader ?? null,
+      queue: queue.sort((a, b) => a.since - b.since).map((q) => ({ id: q.id, name: q.name, addr: q.addr, since: q.since, state: q.state, via: q.via })),
+      voters: members.map((m) => ({ id: m.name, name: names.get(m.name) ?? m.name, clientUrl: (m.clientURLs ?? [])[0] ?? '', isLearner: Boolean(m.isLearner) })),
+    };
+  }
+
+  /** Admitted nodes as the registry knows them. */
+  nodes(): NodeRecord[] {
+    return this.nodesCache;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.phase = 'stopped';
+    this.joiner?.stop();
+    for (const t of this.timers) clearInterval(t);
+    await this.disconnect();
+    await this.etcd?.stop();
+  }
+}
+
+export async function hasEtcdData(dataDir: string): Promise<boolean> {
+  return stat(join(dataDir, DATA_FILES.etcd)).then(() => true, () => false);
+}

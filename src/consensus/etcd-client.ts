@@ -1,0 +1,64 @@
+import { Etcd3, type IOptions } from 'etcd3';
+import { noop } from 'cockatiel';
+import { request } from 'node:https';
+import type { TlsFiles } from '../system/pki.ts';
+
+export interface EtcdConnection {
+  endpoints: string[];
+  tls: TlsFiles;
+}
+
+/**
+ * An etcd3 client without its circuit breaker (which would stop talking to a host for 5 s after
+ * three failures: fatal during reconfiguration). Callers retry on their own terms.
+ */
+export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> = {}): Etcd3 {
+  return new Etcd3({
+    hosts: conn.endpoints,
+    credentials: {
+      rootCertificate: Buffer.from(conn.tls.caPem),
+      certChain: Buffer.from(conn.tls.certPem),
+      privateKey: Buffer.from(conn.tls.keyPem),
+    },
+    dialTimeout: 3000,
+    faultHandling: { host: () => noop, global: noop },
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
+    ...extra,
+  });
+}
+
+/** GET /health of one etcd member over TLS with the node's client certificate. */
+export function etcdMemberHealthy(url: string, tls: TlsFiles, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(`${url}/health`, { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 && (JSON.parse(body) as { health?: string }).health === 'true');
+        } catch {
+          resolve(false);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** Retries an etcd call through the refusals etcd gives while it reconfigures. */
+export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { timeoutMs?: number; onRetry?: (err: Error) => void } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let delay = 100;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      opts.onRetry?.(err as Error);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}

@@ -1,0 +1,270 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
+import { UserError } from '../core/errors.ts';
+import type { MemberState } from '../core/views.ts';
+import { issueNodeCert } from '../system/pki.ts';
+import { ClusterStore, KEYS, type NodeRecord } from './cluster-store.ts';
+import { retryEtcd } from './etcd-client.ts';
+import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
+
+export interface LeaderDeps {
+  selfId: string;
+  selfApi: string;
+  logger: Logger;
+  client: Etcd3;
+  voterTarget: 3 | 5;
+  /** gossip's view: state and since (wall clock ms) of every node it knows */
+  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  broadcast: (msg: RequestAdmission) => Promise<void>;
+  event: (name: 'node.joined', payload: unknown) => void;
+  deadVoterGraceMs?: number;
+  learnerTimeoutMs?: number;
+  queueStaleMs?: number;
+}
+
+interface MemberListed {
+  ID: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+/**
+ * The leader's half of admission and voter management. Campaigns in an etcd election; while it
+ * holds leadership it runs the pure planner in a loop and performs each action against etcd.
+ */
+export class Leader {
+  private readonly store: ClusterStore;
+  private campaign: ReturnType<ReturnType<Etcd3['election']>['campaign']> | undefined;
+  isLeader = false;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private admitting: Promise<unknown> = Promise.resolve();
+  private lastBroadcast = 0;
+  private stopped = false;
+
+  constructor(private readonly d: LeaderDeps) {
+    this.store = new ClusterStore(d.client);
+  }
+
+  start(): void {
+    this.runCampaign();
+    this.timer = setInterval(() => void this.step(), 250);
+  }
+
+  private runCampaign(): void {
+    if (this.stopped) return;
+    const election = this.d.client.election(KEYS.election, 2);
+    const campaign = election.campaign(this.d.selfId);
+    this.campaign = campaign;
+    campaign.on('elected', () => {
+      this.isLeader = true;
+      this.d.logger.info('elected leader');
+    });
+    campaign.on('error', (err: Error) => {
+      const was = this.isLeader;
+      this.isLeader = false;
+      if (!this.stopped) {
+        this.d.logger[was ? 'warn' : 'debug']({ err: err.message }, 'leader campaign failed; campaigning again');
+        setTimeout(() => this.runCampaign(), 500);
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.campaign) await this.campaign.resign().catch(() => undefined);
+    this.isLeader = false;
+  }
+
+  /** Hand leadership to someone else (warren leave). */
+  async resign(): Promise<void> {
+    if (!this.campaign) return;
+    await this.campaign.resign().catch(() => undefined);
+    this.isLeader = false;
+    this.campaign = undefined;
+  }
+
+  private async memberList(): Promise<MemberListed[]> {
+    const res = await this.d.client.cluster.memberList({ linearizable: true } as never);
+    return (res.members ?? []) as unknown as MemberListed[];
+  }
+
+  private async snapshot(): Promise<{ input: PlanInput; members: MemberListed[]; nodes: NodeRecord[] }> {
+    const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight()]);
+    return {
+      members,
+      nodes,
+      input: {
+        now: Date.now(),
+        selfId: this.d.selfId,
+        voterTarget: this.d.voterTarget,
+        members: members.map((m) => ({ memberId: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? '', isLearner: m.isLearner })),
+        nodes,
+        liveness: this.d.liveness(),
+        queue,
+        inflight,
+        deadVoterGraceMs: this.d.deadVoterGraceMs ?? 10_000,
+        learnerTimeoutMs: this.d.learnerTimeoutMs ?? 60_000,
+        queueStaleMs: this.d.queueStaleMs ?? 15_000,
+      },
+    };
+  }
+
+  private async step(): Promise<void> {
+    if (!this.isLeader || this.busy || this.stopped) return;
+    this.busy = true;
+    try {
+      await this.admitting;
+      const { input, members, nodes } = await this.snapshot();
+      const action = planLeaderStep(input);
+      if (action.type !== 'idle' && action.type !== 'broadcast') this.d.logger.info({ action }, 'admission step');
+      await this.perform(action, members, nodes);
+    } catch (err) {
+      this.d.logger.debug({ err: (err as Error).message }, 'admission step failed; retrying');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async perform(action: Action, members: MemberListed[], nodes: NodeRecord[]): Promise<void> {
+    switch (action.type) {
+      case 'idle':
+        return;
+      case 'broadcast': {
+        if (Date.now() - this.lastBroadcast < 1000) return;
+        this.lastBroadcast = Date.now();
+        const cluster = await this.store.cluster();
+        const voters = nodes.filter((n) => n.role === 'voter');
+        await this.d.broadcast({
+          type: 'request-admission',
+          clusterId: cluster?.id ?? '',
+          head: action.head,
+          leaderApi: this.d.selfApi,
+          apis: nodes.map((n) => n.api),
+          members: members.flatMap((m) => m.clientURLs).concat(voters.length ? [] : []),
+        });
+        return;
+      }
+      case 'promote': {
+        try {
+          await this.d.client.cluster.memberPromote({ ID: action.memberId });
+        } catch (err) {
+          // "not in sync with leader" until it has caught up: the next step tries again
+          this.d.logger.debug({ err: (err as Error).message }, 'learner not ready to promote yet');
+          return;
+        }
+        await this.finishPromotion(action.nodeId);
+        return;
+      }
+      case 'clear-inflight': {
+        const inflight = await this.store.inflight();
+        if (inflight && action.reason === 'promoted') await this.finishPromotion(inflight.nodeId);
+        else await this.store.setInflight(undefined);
+        return;
+      }
+      case 'remove-member': {
+        await retryEtcd('remove member', () => this.d.client.cluster.memberRemove({ ID: action.memberId }), { timeoutMs: 15_000 });
+        const inflight = await this.store.inflight();
+        if (action.reason === 'stale-learner' || action.reason === 'learner-timeout') {
+          if (inflight) {
+            await this.store.setInflight(undefined);
+            if (inflight.kind === 'join') {
+              await this.store.dequeue(inflight.nodeId);
+              await this.store.removeNode(inflight.nodeId);
+            } else {
+              await this.store.removeOffer(inflight.nodeId);
+            }
+          }
+        } else if (action.nodeId) {
+          // a removed voter must re-enter through the queue when it comes back
+          await this.store.removeNode(action.nodeId);
+        }
+        this.d.logger.warn({ memberId: action.memberId, node: action.nodeId, reason: action.reason }, 'removed an etcd member');
+        return;
+      }
+      case 'drop-joiner':
+        await this.store.dequeue(action.nodeId);
+        if ((await this.store.inflight())?.nodeId === action.nodeId) await this.store.setInflight(undefined);
+        this.d.logger.info({ node: action.nodeId, reason: action.reason }, 'dropped a joiner from the queue');
+        return;
+      case 'offer-voter': {
+        const offeredTo = nodes.find((n) => n.id === action.nodeId);
+        if (!offeredTo) return;
+        await this.store.setInflight({ kind: 'promote-client', nodeId: action.nodeId, peerUrl: action.peerUrl, startedAt: Date.now() });
+        const added = await retryEtcd('add learner', () => this.d.client.cluster.memberAdd({ peerURLs: [action.peerUrl], isLearner: true }), { timeoutMs: 30_000 });
+        const initialCluster = ((added.members ?? []) as unknown as MemberListed[]).map((m) => ({ name: m.name || action.nodeId, peerUrl: m.peerURLs[0] ?? '' }));
+        await this.store.putOffer({ nodeId: action.nodeId, initialCluster, clusterToken: 'warren' });
+        this.d.logger.info({ node: action.nodeId }, 'offered a voter seat to a client-only node');
+        return;
+      }
+    }
+  }
+
+  private async finishPromotion(nodeId: string): Promise<void> {
+    const inflight = await this.store.inflight();
+    await this.store.setRole(nodeId, 'voter');
+    await this.store.removeOffer(nodeId);
+    if (inflight?.kind === 'join') {
+      await this.store.dequeue(nodeId);
+      const n = await this.store.node(nodeId);
+      this.d.event('node.joined', { node: nodeId, name: n?.name, role: 'voter' });
+    }
+    await this.store.setInflight(undefined);
+    this.d.logger.info({ node: nodeId }, 'promoted to voter');
+  }
+
+  /**
+   * The named joiner's follow-up: admit it as a learner (to be promoted) or as a client-only
+   * node. Serialised: one admission at a time.
+   */
+  async admit(joinerId: string, publicKeyPem: string): Promise<AdmissionGrant> {
+    if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
+    const run = this.admitting.then(() => this.admitNow(joinerId, publicKeyPem));
+    this.admitting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async admitNow(joinerId: string, publicKeyPem: string): Promise<AdmissionGrant> {
+    const { input, members } = await this.snapshot();
+    const q = input.queue.find((e) => e.id === joinerId);
+    if (!q) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
+    const head = planLeaderStep(input);
+    const record = await this.store.queued(joinerId);
+    if (!record) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
+    const inflight = input.inflight;
+    const resuming = inflight?.kind === 'join' && inflight.nodeId === joinerId;
+    if (!resuming && !(head.type === 'broadcast' && head.head === joinerId)) throw new UserError('not_head', 'not this node\'s turn yet', 409);
+    const cluster = await this.store.cluster();
+    const ca = await this.store.ca();
+    if (!cluster || !ca) throw new UserError('no_cluster', 'cluster record missing', 503);
+    const cert = await issueNodeCert(ca, { nodeId: joinerId, ips: [record.addr], publicKeyPem });
+    const voters = members.filter((m) => !m.isLearner);
+    const endpoints = voters.flatMap((m) => m.clientURLs);
+    const role = resuming ? 'voter' : roleForJoiner(input);
+    const node: NodeRecord = { id: joinerId, name: record.name, api: record.api, addr: record.addr, role, peerUrl: record.peerUrl, clientUrl: record.clientUrl, admittedAt: Date.now() };
+    if (role === 'client') {
+      await this.store.putNode(node);
+      await this.store.dequeue(joinerId);
+      this.d.logger.info({ node: joinerId, name: record.name }, 'admitted as a client-only node');
+      this.d.event('node.joined', { node: joinerId, name: record.name, role });
+      return { role, clusterId: cluster.id, caPem: ca.certPem, certPem: cert.certPem, endpoints };
+    }
+    await this.store.setInflight({ kind: 'join', nodeId: joinerId, peerUrl: record.peerUrl, startedAt: inflight?.startedAt ?? Date.now() });
+    let all = members;
+    if (!members.some((m) => m.peerURLs.includes(record.peerUrl))) {
+      const added = await retryEtcd('add learner', () => this.d.client.cluster.memberAdd({ peerURLs: [record.peerUrl], isLearner: true }), {
+        timeoutMs: 30_000,
+        onRetry: (err) => this.d.logger.debug({ err: err.message }, 'etcd refused the learner for now; retrying'),
+      });
+      all = (added.members ?? []) as unknown as MemberListed[];
+    }
+    await this.store.putNode(node);
+    const initialCluster = all.map((m) => ({ name: m.peerURLs.includes(record.peerUrl) ? joinerId : m.name, peerUrl: m.peerURLs[0] ?? '' }));
+    this.d.logger.info({ node: joinerId, name: record.name }, 'admitting as an etcd learner');
+    return { role, clusterId: cluster.id, caPem: ca.certPem, certPem: cert.certPem, initialCluster, clusterToken: 'warren', endpoints };
+  }
+}

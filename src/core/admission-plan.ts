@@ -1,0 +1,165 @@
+/**
+ * The leader's admission and voter-set decisions as a pure function of a snapshot: etcd's member
+ * list, the registry of admitted nodes, gossip's liveness view, the admission queue and the one
+ * learner operation in flight. The driver builds the snapshot, performs the first action it
+ * returns, and asks again. Every action is idempotent, so a new leader that takes over half-way
+ * (after memberAdd, before promote) resumes from whatever etcd and the queue say.
+ */
+import type { MemberState } from './views.ts';
+
+export type NodeRole = 'voter' | 'client';
+
+export interface EtcdMemberInfo {
+  memberId: string;
+  /** the node id once the member has started (etcd names members by node id); '' before */
+  name: string;
+  peerUrl: string;
+  isLearner: boolean;
+}
+
+export interface AdmittedNode {
+  id: string;
+  role: NodeRole;
+  peerUrl: string;
+  /** set by `warren leave` while a voter hands its seat over */
+  leaving?: boolean;
+}
+
+export interface QueueEntry {
+  id: string;
+  state: 'waiting' | 'pending-approval';
+  since: number;
+  /** the last time the joiner (re)sent its request: joiners that stop asking are dropped */
+  lastSeen: number;
+  peerUrl: string;
+}
+
+/** The single learner operation in flight (etcd 3.4 allows one learner at a time). */
+export interface Inflight {
+  kind: 'join' | 'promote-client';
+  nodeId: string;
+  peerUrl: string;
+  startedAt: number;
+}
+
+export interface PlanInput {
+  now: number;
+  selfId: string;
+  voterTarget: 3 | 5;
+  members: EtcdMemberInfo[];
+  nodes: AdmittedNode[];
+  /** gossip state of each node and since when (the leader itself counts as alive) */
+  liveness: Record<string, { state: MemberState; since: number } | undefined>;
+  queue: QueueEntry[];
+  inflight: Inflight | undefined;
+  /** how long a voter must be dead before it is removed */
+  deadVoterGraceMs: number;
+  /** how long a learner may take to start and catch up before it is given up */
+  learnerTimeoutMs: number;
+  /** a queued joiner not heard from for this long is dropped (it re-initiates if alive) */
+  queueStaleMs: number;
+}
+
+export type Action =
+  | { type: 'promote'; memberId: string; nodeId: string }
+  | { type: 'remove-member'; memberId: string; nodeId: string | undefined; reason: 'stale-learner' | 'learner-timeout' | 'dead-voter' | 'left' }
+  | { type: 'clear-inflight'; reason: string }
+  | { type: 'drop-joiner'; nodeId: string; reason: string }
+  | { type: 'offer-voter'; nodeId: string; peerUrl: string }
+  | { type: 'broadcast'; head: string }
+  | { type: 'idle' };
+
+/** 1 node: 1 voter; 2 nodes: still 1 (two voters are worse than one); from 3: 3; from the target: the target. */
+export function desiredVoters(nodes: number, target: 3 | 5): number {
+  if (nodes <= 2) return 1;
+  if (nodes < target) return 3;
+  return target;
+}
+
+function isAlive(input: PlanInput, id: string): boolean {
+  if (id === input.selfId) return true;
+  const l = input.liveness[id];
+  return l?.state === 'alive' || l?.state === 'suspect';
+}
+
+function deadFor(input: PlanInput, id: string): number {
+  const l = input.liveness[id];
+  return l && (l.state === 'dead' || l.state === 'left') ? input.now - l.since : 0;
+}
+
+/** Nodes that count towards the voter set: admitted, alive, not leaving. */
+function eligible(input: PlanInput): AdmittedNode[] {
+  return input.nodes.filter((n) => !n.leaving && isAlive(input, n.id));
+}
+
+/** The role a joiner gets when it is admitted now. */
+export function roleForJoiner(input: PlanInput): NodeRole {
+  const voters = input.members.filter((m) => !m.isLearner).length;
+  const wanted = desiredVoters(eligible(input).length + 1, input.voterTarget);
+  return voters < wanted ? 'voter' : 'client';
+}
+
+/** The next step for the leader. */
+export function planLeaderStep(input: PlanInput): Action {
+  const learner = input.members.find((m) => m.isLearner);
+  const { inflight } = input;
+
+  // 1. the learner in flight: promote it once caught up, or give it up
+  if (learner) {
+    const matches = inflight !== undefined && inflight.peerUrl === learner.peerUrl;
+    if (!matches) return { type: 'remove-member', memberId: learner.memberId, nodeId: learner.name || undefined, reason: 'stale-learner' };
+    if (input.now - inflight.startedAt > input.learnerTimeoutMs || deadFor(input, inflight.nodeId) > 0) {
+      return { type: 'remove-member', memberId: learner.memberId, nodeId: inflight.nodeId, reason: 'learner-timeout' };
+    }
+    return { type: 'promote', memberId: learner.memberId, nodeId: inflight.nodeId };
+  }
+  if (inflight) {
+    const member = input.members.find((m) => m.peerUrl === inflight.peerUrl);
+    // promoted already (finish the bookkeeping), or never added / removed (forget it)
+    if (member) return { type: 'clear-inflight', reason: 'promoted' };
+    if (inflight.kind === 'join' && input.now - inflight.startedAt > input.learnerTimeoutMs) {
+      return { type: 'drop-joiner', nodeId: inflight.nodeId, reason: 'joiner did not finish its admission in time' };
+    }
+    if (input.now - inflight.startedAt > input.learnerTimeoutMs) return { type: 'clear-inflight', reason: 'timed out before the learner was added' };
+    return { type: 'idle' };
+  }
+
+  // 2. voters that are gone: dead beyond the grace period, or left
+  const voterMembers = input.members.filter((m) => !m.isLearner);
+  for (const m of voterMembers) {
+    const id = m.name || input.nodes.find((n) => n.peerUrl === m.peerUrl)?.id;
+    if (!id || id === input.selfId) continue;
+    const state = input.liveness[id]?.state;
+    if (state === 'left' && voterMembers.length > 1) return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'left' };
+    if (state === 'dead' && deadFor(input, id) >= input.deadVoterGraceMs && voterMembers.length > 1) {
+      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'dead-voter' };
+    }
+  }
+
+  // 3. joiners that stopped asking (gone before their turn)
+  const stale = input.queue.find((q) => input.now - q.lastSeen > input.queueStaleMs);
+  if (stale) return { type: 'drop-joiner', nodeId: stale.id, reason: 'the joiner stopped asking' };
+
+  // 4. the queue: its head is admitted through its own request; the leader keeps asking for it
+  const head = input.queue.filter((q) => q.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))[0];
+  if (head) return { type: 'broadcast', head: head.id };
+
+  // 5. the voter set below its size: promote a healthy client (lowest id, deterministic)
+  const wanted = desiredVoters(eligible(input).length, input.voterTarget);
+  if (voterMembers.length < wanted) {
+    const candidate = eligible(input)
+      .filter((n) => n.role === 'client')
+      .sort((a, b) => (a.id < b.id ? -1 : 1))[0];
+    if (candidate) return { type: 'offer-voter', nodeId: candidate.id, peerUrl: candidate.peerUrl };
+  }
+  // a voter that is leaving: hand its seat over once a replacement is in (or none can be)
+  const leaving = input.nodes.find((n) => n.leaving && n.role === 'voter');
+  if (leaving) {
+    const m = voterMembers.find((v) => v.name === leaving.id || v.peerUrl === leaving.peerUrl);
+    const replacementPossible = eligible(input).some((n) => n.role === 'client');
+    if (m && leaving.id !== input.selfId && (!replacementPossible || voterMembers.length > wanted)) {
+      return { type: 'remove-member', memberId: m.memberId, nodeId: leaving.id, reason: 'left' };
+    }
+  }
+  return { type: 'idle' };
+}

@@ -1,0 +1,45 @@
+import { readFile, writeFile, rm, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError, messageOf } from '../core/errors.ts';
+import type { NodeRole } from '../core/admission-plan.ts';
+
+/** What a node remembers about its cluster, so a restart rejoins with its old role without the queue. */
+export interface ClusterMembership {
+  version: 1;
+  clusterId: string;
+  role: NodeRole;
+  /** etcd client URLs of the voters, as last known */
+  endpoints: string[];
+  admittedAt: number;
+}
+
+export const CLUSTER_FILE = 'cluster.json';
+
+export async function readClusterFile(dataDir: string): Promise<ClusterMembership | undefined> {
+  const file = join(dataDir, CLUSTER_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserError('bad_data_dir', `cannot read ${file}: ${messageOf(err)}`);
+  }
+  try {
+    const c = JSON.parse(text) as ClusterMembership;
+    if (c.version !== 1 || typeof c.clusterId !== 'string' || !['voter', 'client'].includes(c.role) || !Array.isArray(c.endpoints)) throw new Error('unknown format');
+    return c;
+  } catch (err) {
+    throw new UserError('bad_data_dir', `${file} belongs to another agent version or is damaged (${messageOf(err)}): restore it or choose another --data-dir`);
+  }
+}
+
+/** Written atomically: a crash mid-write must not leave a node that forgot its cluster. */
+export async function writeClusterFile(dataDir: string, c: ClusterMembership): Promise<void> {
+  const file = join(dataDir, CLUSTER_FILE);
+  await writeFile(`${file}.tmp`, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+}
+
+export async function removeClusterFile(dataDir: string): Promise<void> {
+  await rm(join(dataDir, CLUSTER_FILE), { force: true });
+}
