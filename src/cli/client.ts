@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import type { ApiErrorBody } from '../core/views.ts';
 import { defaultDataDir, readAdminToken, readRuntimeInfo } from '../system/data-dir.ts';
@@ -65,4 +66,9 @@ export class ApiClient {
   async get<T>(path: string): Promise<T> {
     return (await this.request<T>('GET', path)).body;
   }
+}
+
+/** The client for a command: its global options (--api, --data-dir) merged with its own. */
+export function clientFor(cmd: Command): Promise<ApiClient> {
+  return ApiClient.create(cmd.optsWithGlobals());
 }

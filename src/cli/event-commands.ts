@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../core/errors.ts';
 import type { WarrenEvent } from '../core/gossip-messages.ts';
-import { clientFor } from './status-commands.ts';
+import { clientFor } from './client.ts';
 
 /** Reads an SSE stream and hands each `data:` payload of a named event to `onEvent`. */
 async function readSse(body: ReadableStream<Uint8Array>, onEvent: (event: string, data: string) => void): Promise<void> {

@@ -4,6 +4,7 @@ import { VERSION } from '../version.ts';
 import { registerAgentCommand } from './agent/command.ts';
 import { registerLeaveCommand, registerStatusCommands } from './status-commands.ts';
 import { registerEventCommands } from './event-commands.ts';
+import { registerAdmissionCommands } from './admission-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerStatusCommands(program);
   registerEventCommands(program);
   registerLeaveCommand(program);
+  registerAdmissionCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

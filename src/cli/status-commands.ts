@@ -1,16 +1,14 @@
 import type { Command } from 'commander';
 import type { HealthReport, MemberView } from '../core/views.ts';
-import { ApiClient } from './client.ts';
+import { clientFor } from './client.ts';
+import type { AdmissionView } from '../consensus/consensus.ts';
+import { renderAdmission } from './admission-commands.ts';
 import { colourState, formatBytes, formatDuration, printJson, renderFields, renderTable } from './output.ts';
 
 interface ListingOptions {
   json?: boolean;
 }
 
-/** The global options (--api, --data-dir) merged with a command's own. */
-export function clientFor(cmd: Command): Promise<ApiClient> {
-  return ApiClient.create(cmd.optsWithGlobals());
-}
 
 export function registerStatusCommands(program: Command): void {
   program
@@ -20,7 +18,8 @@ export function registerStatusCommands(program: Command): void {
     .action(async (opts: ListingOptions, cmd: Command) => {
       const client = await clientFor(cmd);
       const { body } = await client.request<HealthReport>('GET', '/v1/health', undefined, { allow: [503] });
-      if (opts.json) return printJson(body);
+      const admission = await client.get<AdmissionView>('/v1/admission');
+      if (opts.json) return printJson({ ...body, admission });
       console.log(
         renderFields([
           ['node', `${body.node.name} (${body.node.id})`],
@@ -31,6 +30,7 @@ export function registerStatusCommands(program: Command): void {
           ['version', body.version],
         ]),
       );
+      console.log('\n' + renderAdmission(admission));
       if (body.status !== 'ok') process.exitCode = 1;
     });
 

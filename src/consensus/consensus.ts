@@ -144,6 +144,18 @@ export class Consensus extends EventEmitter {
     // a half-finished earlier join leaves etcd data without a cluster file: start clean
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
     const key = await generateNodeKey();
+    try {
+      await this.runJoiner(key);
+    } catch (err) {
+      if (this.stopped) return;
+      this.log.fatal({ err: (err as Error).message }, 'cannot join the cluster');
+      this.emit('fatal', err);
+    } finally {
+      this.joiner = undefined;
+    }
+  }
+
+  private async runJoiner(key: { keyPem: string; publicKeyPem: string }): Promise<void> {
     this.joiner = new Joiner({
       info: this.joinerInfo(),
       key: this.o.privateKey,
@@ -155,17 +167,9 @@ export class Consensus extends EventEmitter {
       settleMs: this.o.settleMs,
       onState: (s) => (this.phase = s as ConsensusPhase),
     });
-    try {
-      const outcome = await this.joiner.run();
-      if (outcome.kind === 'found') await this.found();
-      else await this.becomeMember(outcome.grant, key.keyPem);
-    } catch (err) {
-      if (this.stopped) return;
-      this.log.fatal({ err: (err as Error).message }, 'cannot join the cluster');
-      this.emit('fatal', err);
-    } finally {
-      this.joiner = undefined;
-    }
+    const outcome = await this.joiner.run();
+    if (outcome.kind === 'found') await this.found();
+    else await this.becomeMember(outcome.grant, key.keyPem);
   }
 
   private async found(): Promise<void> {
@@ -339,7 +343,10 @@ export class Consensus extends EventEmitter {
   private async checkOffer(): Promise<void> {
     if (!this.store || this.etcd || this.role !== 'client') return;
     const offer = await this.store.offer(this.o.nodeId).catch(() => undefined);
-    if (!offer || this.etcd) return;
+    if (!offer || this.etcd || !this.client) return;
+    // only a seat etcd really holds for us: a stale offer must not make this node start etcd
+    const members = await this.client.cluster.memberList({} as never).then((r) => r.members ?? [], () => []);
+    if (!members.some((m) => m.isLearner && (m.peerURLs ?? []).includes(this.peerUrl))) return;
     this.log.info('offered a voter seat: starting an etcd member');
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
     this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: offer.clusterToken, initialCluster: offer.initialCluster, tls: this.tlsPaths() });

@@ -47,7 +47,12 @@ export function etcdMemberHealthy(url: string, tls: TlsFiles, timeoutMs = 1000):
   });
 }
 
-/** Retries an etcd call through the refusals etcd gives while it reconfigures. */
+/** The refusals etcd gives while it reconfigures or elects: worth waiting out. */
+export function isTransientEtcdError(err: Error): boolean {
+  return /unhealthy cluster|in sync with leader|too many learner|leader changed|no leader|UNAVAILABLE|DEADLINE_EXCEEDED|timed out|not started|ECONNREFUSED/i.test(err.message);
+}
+
+/** Retries an etcd call through the refusals etcd gives while it reconfigures; other errors fail at once. */
 export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { timeoutMs?: number; onRetry?: (err: Error) => void } = {}): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let delay = 100;
@@ -55,7 +60,7 @@ export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { t
     try {
       return await fn();
     } catch (err) {
-      if (Date.now() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      if (!isTransientEtcdError(err as Error) || Date.now() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
       opts.onRetry?.(err as Error);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);

@@ -109,7 +109,9 @@ export class EtcdProcess extends EventEmitter {
   /** etcd's own JSON log lines go into the agent's log at debug level, never raw to the terminal. */
   private relayLine(line: string): void {
     // etcd exits by itself once it learns it was removed from the cluster
-    if (!this.removed && (line.includes('permanently removed from the cluster') || line.includes('the member has been permanently removed'))) {
+    // a joining member whose seat went away before it started fails its discovery for good
+    const joinFailed = this.opts.launch.clusterState === 'existing' && line.includes('"discovery failed"');
+    if (!this.removed && (joinFailed || line.includes('permanently removed from the cluster') || line.includes('the member has been permanently removed'))) {
       this.removed = true;
       this.emit('removed');
     }

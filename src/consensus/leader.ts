@@ -44,6 +44,7 @@ export class Leader {
   private admitting: Promise<unknown> = Promise.resolve();
   private lastBroadcast = 0;
   private stopped = false;
+  private campaignRetry: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: LeaderDeps) {
     this.store = new ClusterStore(d.client);
@@ -56,26 +57,33 @@ export class Leader {
 
   private runCampaign(): void {
     if (this.stopped) return;
-    const election = this.d.client.election(KEYS.election, 2);
+    // a lease of a few seconds: a dead leader is replaced that fast, a busy one is not dethroned
+    const election = this.d.client.election(KEYS.election, 3);
     const campaign = election.campaign(this.d.selfId);
     this.campaign = campaign;
+    let failed = false;
     campaign.on('elected', () => {
+      if (this.campaign !== campaign) return;
       this.isLeader = true;
       this.d.logger.info('elected leader');
     });
     campaign.on('error', (err: Error) => {
+      // a campaign may report several errors: react to its first one only
+      if (failed || this.campaign !== campaign) return;
+      failed = true;
       const was = this.isLeader;
       this.isLeader = false;
-      if (!this.stopped) {
-        this.d.logger[was ? 'warn' : 'debug']({ err: err.message }, 'leader campaign failed; campaigning again');
-        setTimeout(() => this.runCampaign(), 500);
-      }
+      void campaign.resign().catch(() => undefined);
+      if (this.stopped) return;
+      this.d.logger[was ? 'warn' : 'debug']({ err: err.message }, 'leader campaign failed; campaigning again');
+      this.campaignRetry = setTimeout(() => this.runCampaign(), was ? 200 : 1000);
     });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.campaignRetry) clearTimeout(this.campaignRetry);
     if (this.campaign) await this.campaign.resign().catch(() => undefined);
     this.isLeader = false;
   }
@@ -120,6 +128,8 @@ export class Leader {
     try {
       await this.admitting;
       const { input, members, nodes } = await this.snapshot();
+      // deposed while reading: the new leader decides from here
+      if (!this.isLeader) return;
       const action = planLeaderStep(input);
       if (action.type !== 'idle' && action.type !== 'broadcast') this.d.logger.info({ action }, 'admission step');
       await this.perform(action, members, nodes);
@@ -163,7 +173,10 @@ export class Leader {
       case 'clear-inflight': {
         const inflight = await this.store.inflight();
         if (inflight && action.reason === 'promoted') await this.finishPromotion(inflight.nodeId);
-        else await this.store.setInflight(undefined);
+        else {
+          if (inflight) await this.store.removeOffer(inflight.nodeId);
+          await this.store.setInflight(undefined);
+        }
         return;
       }
       case 'remove-member': {
@@ -193,7 +206,7 @@ export class Leader {
         return;
       case 'offer-voter': {
         const offeredTo = nodes.find((n) => n.id === action.nodeId);
-        if (!offeredTo) return;
+        if (!offeredTo || members.some((m) => m.peerURLs.includes(action.peerUrl))) return;
         await this.store.setInflight({ kind: 'promote-client', nodeId: action.nodeId, peerUrl: action.peerUrl, startedAt: Date.now() });
         const added = await retryEtcd('add learner', () => this.d.client.cluster.memberAdd({ peerURLs: [action.peerUrl], isLearner: true }), { timeoutMs: 30_000 });
         const initialCluster = ((added.members ?? []) as unknown as MemberListed[]).map((m) => ({ name: m.name || action.nodeId, peerUrl: m.peerURLs[0] ?? '' }));
@@ -206,8 +219,9 @@ export class Leader {
 
   private async finishPromotion(nodeId: string): Promise<void> {
     const inflight = await this.store.inflight();
-    await this.store.setRole(nodeId, 'voter');
+    // the offer goes before the inflight record, so no stale offer outlives its operation
     await this.store.removeOffer(nodeId);
+    await this.store.setRole(nodeId, 'voter');
     if (inflight?.kind === 'join') {
       await this.store.dequeue(nodeId);
       const n = await this.store.node(nodeId);

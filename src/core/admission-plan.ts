@@ -121,6 +121,9 @@ export function planLeaderStep(input: PlanInput): Action {
       return { type: 'drop-joiner', nodeId: inflight.nodeId, reason: 'joiner did not finish its admission in time' };
     }
     if (input.now - inflight.startedAt > input.learnerTimeoutMs) return { type: 'clear-inflight', reason: 'timed out before the learner was added' };
+    // a leader died between recording the admission and adding the learner: name the joiner
+    // again so it follows up with the new leader, which resumes the admission
+    if (inflight.kind === 'join' && input.queue.some((q) => q.id === inflight.nodeId)) return { type: 'broadcast', head: inflight.nodeId };
     return { type: 'idle' };
   }
 
@@ -144,9 +147,12 @@ export function planLeaderStep(input: PlanInput): Action {
   const head = input.queue.filter((q) => q.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))[0];
   if (head) return { type: 'broadcast', head: head.id };
 
-  // 5. the voter set below its size: promote a healthy client (lowest id, deterministic)
+  // 5. the voter set below its size: promote a healthy client (lowest id, deterministic). A leaving
+  // voter's seat counts as empty already: its replacement comes in before it goes (below).
   const wanted = desiredVoters(eligible(input).length, input.voterTarget);
-  if (voterMembers.length < wanted) {
+  const leavingVoters = input.nodes.filter((n) => n.leaving && n.role === 'voter');
+  const seated = voterMembers.filter((v) => !leavingVoters.some((n) => v.name === n.id || v.peerUrl === n.peerUrl)).length;
+  if (seated < wanted) {
     const candidate = eligible(input)
       .filter((n) => n.role === 'client')
       .sort((a, b) => (a.id < b.id ? -1 : 1))[0];

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { UserError } from './errors.ts';
 import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
+import { parseJoinToken } from './join-token.ts';
 import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
 
 export const DEFAULT_PORTS = {
@@ -162,7 +163,14 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UserError('bad_flag', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${raw.logLevel}"`);
   }
-  if (raw.token !== undefined && raw.token.trim() === '') throw new UserError('bad_flag', '--token must not be empty');
+  if (raw.token !== undefined) {
+    if (raw.token.trim() === '') throw new UserError('bad_flag', '--token must not be empty');
+    try {
+      parseJoinToken(raw.token);
+    } catch (err) {
+      throw new UserError('bad_token', `--token: ${(err as Error).message}`);
+    }
+  }
   const detector = resolveDetectorFlags(raw);
 
   return {

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, rm, readFile, cp } from 'node:fs/promises';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { waitFor, pidAlive } from './wait.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const WARREN_BIN = join(ROOT, 'bin/warren');
 const execFileP = promisify(execFile);
+/** where cleanupAll keeps the agents' logs: /tmp/warren-test-logs/<test pid> */
+const LOG_KEEP = join(tmpdir(), 'warren-test-logs', String(process.pid));
 
 /** Every process and dir the helpers made, so `cleanupAll` can remove them even after a failure. */
 const live = new Set<AgentHandle>();
@@ -156,6 +158,8 @@ export async function cleanupAll(): Promise<void> {
     await waitFor(`etcd of ${dir} gone`, () => findPids((c) => c.includes('etcd') && c.includes(dir)).length === 0, 10_000).catch(() => {
       for (const pid of findPids((c) => c.includes(dir))) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     });
+    // keep the agents' logs of the last run for post-mortems (CI prints nothing else of them)
+    await cp(dir, join(LOG_KEEP, dir.split('/').pop()!), { recursive: true, filter: (src) => !src.includes('/data') || src.endsWith('.log') }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
   dirs.clear();

@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { AgentHandle } from './agents.ts';
+
+const execFileP = promisify(execFile);
+
+export async function admission(a: AgentHandle): Promise<any> {
+  const res = await fetch(`${a.api}/v1/admission`, { signal: AbortSignal.timeout(3000) });
+  return res.json();
+}
+
+/** Voters (not learners) as the agent reports them. */
+export async function voterIds(a: AgentHandle): Promise<string[]> {
+  return ((await admission(a)).voters as any[]).filter((v) => !v.isLearner).map((v) => v.id).sort();
+}
+
+export async function nodeId(a: AgentHandle): Promise<string> {
+  return (await a.health()).body.node.id;
+}
+
+/** `etcdctl member list` with the agent's own certificates. */
+export async function etcdctlMembers(a: AgentHandle): Promise<{ id: string; status: string; name: string; peer: string; client: string; learner: boolean }[]> {
+  const tls = join(a.dataDir, 'tls');
+  const { stdout } = await execFileP('etcdctl', ['--endpoints', `https://${a.bind}:7372`, '--cacert', join(tls, 'ca.crt'), '--cert', join(tls, 'node.crt'), '--key', join(tls, 'node.key'), '--dial-timeout', '3s', 'member', 'list'], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    timeout: 10_000,
+  });
+  return stdout.trim().split('\n').map((line) => {
+    const [id, status, name, peer, client, learner] = line.split(', ');
+    return { id: id!, status: status!, name: name!, peer: peer!, client: client!, learner: learner === 'true' };
+  });
+}

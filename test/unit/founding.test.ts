@@ -1,0 +1,304 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideFounding, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
+
+// The joiner's settings (src/consensus/joiner.ts): settle 2.5 s, hellos forgotten after 3 s.
+const SETTLE = 2500;
+const TTL = 3000;
+
+function input(over: Partial<FoundingInput> = {}): FoundingInput {
+  return { selfId: 'm', now: 10_000, startedAt: 0, settleMs: SETTLE, helloTtlMs: TTL, joinTargets: [], peers: [], ...over };
+}
+
+function hello(id: string, over: Partial<PeerHello> = {}): PeerHello {
+  return { id, api: `http://${id}:7946`, clusterId: null, lastSeen: 10_000, ...over };
+}
+
+function expectType<T extends FoundingDecision['type']>(d: FoundingDecision, type: T, why: string): Extract<FoundingDecision, { type: T }> {
+  assert.equal(d.type, type, `${why}: got ${JSON.stringify(d)}`);
+  return d as Extract<FoundingDecision, { type: T }>;
+}
+
+describe('decideFounding: a lone node', () => {
+  it('waits during the settle window and founds once it has passed', () => {
+    for (const elapsed of [0, 1, 1000, SETTLE - 1]) {
+      expectType(decideFounding(input({ now: 5000 + elapsed, startedAt: 5000 })), 'wait', `after ${elapsed} ms`);
+    }
+    for (const elapsed of [SETTLE, SETTLE + 1, 60_000]) {
+      expectType(decideFounding(input({ now: 5000 + elapsed, startedAt: 5000 })), 'found', `after ${elapsed} ms`);
+    }
+  });
+
+  it('the wait reason says it is settling', () => {
+    const d = expectType(decideFounding(input({ now: 100, startedAt: 0 })), 'wait', 'in the window');
+    assert.match(d.reason, /settl/);
+  });
+
+  it('its own hello (echoed back by gossip) does not count as a peer', () => {
+    const peers = [hello('m', { clusterId: 'mine' }), hello('m')];
+    expectType(decideFounding(input({ peers })), 'found', 'only its own hellos');
+  });
+});
+
+describe('decideFounding: --join never founds', () => {
+  const targets = ['http://10.0.0.1:7946', 'http://10.0.0.2:7946'];
+
+  it('joins its targets even alone, at any time', () => {
+    for (const now of [0, 100, SETTLE, 10 * SETTLE, 24 * 3600_000]) {
+      const d = expectType(decideFounding(input({ now, startedAt: 0, joinTargets: targets })), 'join', `at ${now} ms`);
+      assert.deepEqual(d.targets, targets);
+      assert.equal(d.clusterId, null);
+    }
+  });
+
+  it('joins even when it has the lowest id among fresh peers', () => {
+    const peers = [hello('x'), hello('y')];
+    const d = expectType(decideFounding(input({ selfId: 'a', joinTargets: targets, peers })), 'join', 'lowest id with --join');
+    assert.deepEqual(d.targets, targets);
+  });
+
+  it('joins a seen cluster and keeps its --join targets as further targets', () => {
+    const peers = [hello('c', { clusterId: 'C1' })];
+    const d = expectType(decideFounding(input({ joinTargets: targets, peers })), 'join', 'cluster seen');
+    assert.equal(d.clusterId, 'C1');
+    assert.deepEqual(d.targets, ['http://c:7946', ...targets]);
+  });
+
+  it('does not repeat a target that is both a --join target and a member', () => {
+    const peers = [hello('c', { clusterId: 'C1', api: targets[0]! })];
+    const d = expectType(decideFounding(input({ joinTargets: targets, peers })), 'join', 'cluster seen');
+    assert.deepEqual(d.targets, targets);
+  });
+});
+
+describe('decideFounding: several fresh nodes', () => {
+  it('only the lowest id founds; the others wait for it', () => {
+    const ids = ['n3', 'n1', 'n2'];
+    const decisions = ids.map((self) => decideFounding(input({ selfId: self, peers: ids.filter((i) => i !== self).map((i) => hello(i)) })));
+    expectType(decisions[1]!, 'found', 'n1 is the lowest');
+    for (const i of [0, 2]) {
+      const d = expectType(decisions[i]!, 'wait', `${ids[i]} is not the lowest`);
+      assert.match(d.reason, /n1/, 'the reason names the node it waits for');
+    }
+  });
+
+  it('nobody founds during the settle window, not even the lowest', () => {
+    const d = decideFounding(input({ selfId: 'a', now: 1000, startedAt: 0, peers: [hello('b', { lastSeen: 1000 })] }));
+    expectType(d, 'wait', 'settling');
+  });
+
+  it('the waiting nodes join as soon as the founder\'s hello carries a cluster id', () => {
+    const before = decideFounding(input({ selfId: 'n2', peers: [hello('n1'), hello('n3')] }));
+    expectType(before, 'wait', 'n1 has not founded yet');
+    const after = decideFounding(input({ selfId: 'n2', peers: [hello('n1', { clusterId: 'K' }), hello('n3')] }));
+    const d = expectType(after, 'join', 'n1 has founded');
+    assert.equal(d.clusterId, 'K');
+    assert.deepEqual(d.targets, ['http://n1:7946']);
+  });
+
+  it('ids compare as strings, the same way on every node', () => {
+    // 'n10' < 'n9' as strings: every node must agree on that
+    const ids = ['n9', 'n10'];
+    const founders = ids.filter((self) => decideFounding(input({ selfId: self, peers: ids.filter((i) => i !== self).map((i) => hello(i)) })).type === 'found');
+    assert.deepEqual(founders, ['n10'], 'exactly one founder');
+  });
+});
+
+describe('decideFounding: stale hellos', () => {
+  it('a hello older than the ttl is ignored: a vanished lowest node no longer blocks the next', () => {
+    const now = 50_000;
+    const gone = hello('a', { lastSeen: now - TTL - 1 });
+    expectType(decideFounding(input({ selfId: 'b', now, peers: [gone, hello('c', { lastSeen: now })] })), 'found', 'a vanished');
+  });
+
+  it('a hello exactly at the ttl still counts', () => {
+    const now = 50_000;
+    const d = decideFounding(input({ selfId: 'b', now, peers: [hello('a', { lastSeen: now - TTL })] }));
+    expectType(d, 'wait', 'a is still there');
+  });
+
+  it('a stale clustered hello is ignored too (that cluster is not reachable any more)', () => {
+    const now = 50_000;
+    const d = decideFounding(input({ selfId: 'b', now, peers: [hello('a', { lastSeen: now - TTL - 1, clusterId: 'OLD' })] }));
+    expectType(d, 'found', 'no live cluster');
+  });
+});
+
+describe('decideFounding: a clustered peer always wins', () => {
+  it('joins during the settle window, with the lowest id, alone with the member', () => {
+    const d = decideFounding(input({ selfId: 'a', now: 10, startedAt: 0, peers: [hello('z', { clusterId: 'K', lastSeen: 10 })] }));
+    const j = expectType(d, 'join', 'a cluster is seen');
+    assert.equal(j.clusterId, 'K');
+    assert.deepEqual(j.targets, ['http://z:7946']);
+  });
+
+  it('targets every recent member of that cluster, in id order, and no fresh node', () => {
+    const peers = [hello('m3', { clusterId: 'K' }), hello('f1'), hello('m1', { clusterId: 'K' }), hello('m2', { clusterId: 'K', lastSeen: 0 })];
+    const j = expectType(decideFounding(input({ selfId: 'a', peers })), 'join', 'cluster seen');
+    assert.deepEqual(j.targets, ['http://m1:7946', 'http://m3:7946']);
+  });
+
+  it('several clusters seen: always the same one, whatever the order the hellos came in', () => {
+    const peers = [hello('p1', { clusterId: 'K2' }), hello('p2', { clusterId: 'K1' }), hello('p3', { clusterId: 'K3' }), hello('p4', { clusterId: 'K1' }), hello('p5')];
+    const seen = new Set<string>();
+    const rnd = prng(7);
+    for (let i = 0; i < 50; i++) {
+      const shuffled = shuffle(peers, rnd);
+      for (const self of ['a', 'q', 'z']) {
+        const j = expectType(decideFounding(input({ selfId: self, peers: shuffled })), 'join', 'clusters seen');
+        seen.add(`${j.clusterId} ${j.targets.join(',')}`);
+      }
+    }
+    assert.deepEqual([...seen], ['K1 http://p2:7946,http://p4:7946'], 'one choice for every node and order');
+  });
+
+  it('the --join targets are added after the cluster\'s members', () => {
+    const j = expectType(decideFounding(input({ joinTargets: ['http://t:1'], peers: [hello('p', { clusterId: 'K' })] })), 'join', 'cluster seen');
+    assert.deepEqual(j.targets, ['http://p:7946', 'http://t:1']);
+  });
+});
+
+// ------------------------------------------------------------------ the founding race, simulated
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(a: T[], rnd: () => number): T[] {
+  const b = [...a];
+  for (let i = b.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [b[i], b[j]] = [b[j]!, b[i]!];
+  }
+  return b;
+}
+
+interface SimOptions {
+  /** every node starts within this window */
+  startWindowMs: number;
+  /** a hello reaches each other node after a delay in [0, maxDelayMs] */
+  maxDelayMs: number;
+  /** founding (CA, etcd start, first writes) takes this long before its hellos carry the cluster id */
+  foundMs: [number, number];
+  /** being admitted takes this long before the joiner's hellos carry the cluster id */
+  admitMs: [number, number];
+}
+
+interface SimNode {
+  id: string;
+  startAt: number;
+  started: boolean;
+  /** the cluster it founded or joined (decided) */
+  clusterId: string | null;
+  /** from when its hellos carry clusterId */
+  memberAt: number;
+  nextEval: number;
+  nextHello: number;
+  hellos: Map<string, PeerHello>;
+}
+
+/**
+ * N fresh nodes as in src/consensus/consensus.ts + joiner.ts: a hello every second, another at once
+ * when a new peer is heard and when the node becomes a member (carrying the cluster id from then
+ * on); decideFounding every 200 ms until the node founds or joins. Returns the cluster ids decided.
+ */
+function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>; undecided: string[]; n: number } {
+  const rnd = prng(seed);
+  const uniform = (a: number, b: number) => a + rnd() * (b - a);
+  const n = 2 + Math.floor(rnd() * 7);
+  const ids = new Set<string>();
+  while (ids.size < n) ids.add(`12D3Koo${Math.floor(rnd() * 36 ** 5).toString(36)}`);
+  const nodes: SimNode[] = [...ids].map((id) => {
+    const startAt = Math.floor(rnd() * o.startWindowMs);
+    return { id, startAt, started: false, clusterId: null, memberAt: Infinity, nextEval: startAt + Math.floor(rnd() * 200), nextHello: startAt, hellos: new Map() };
+  });
+  const byId = new Map(nodes.map((x) => [x.id, x]));
+  const STEP = 20;
+  /** deliveries by the step they are due at */
+  const inbox = new Map<number, { to: string; hello: Omit<PeerHello, 'lastSeen'> }[]>();
+
+  const sayHello = (from: SimNode, now: number) => {
+    const clusterId = now >= from.memberAt ? from.clusterId : null;
+    for (const to of nodes) {
+      if (to === from) continue;
+      const at = Math.ceil((now + uniform(0, o.maxDelayMs)) / STEP) * STEP;
+      const due = inbox.get(at) ?? [];
+      due.push({ to: to.id, hello: { id: from.id, api: `http://${from.id}`, clusterId } });
+      inbox.set(at, due);
+    }
+  };
+
+  const end = o.startWindowMs + 60_000;
+  for (let now = 0; now <= end; now += STEP) {
+    for (const x of nodes) {
+      if (!x.started && now >= x.startAt) x.started = true;
+    }
+    // deliveries due (a node hears nothing before it started)
+    const due = inbox.get(now) ?? [];
+    inbox.delete(now);
+    for (const m of due) {
+      const to = byId.get(m.to)!;
+      if (!to.started) continue;
+      const isNew = !to.hellos.has(m.hello.id);
+      to.hellos.set(m.hello.id, { ...m.hello, lastSeen: now });
+      if (isNew) sayHello(to, now);
+    }
+    for (const x of nodes) {
+      if (!x.started) continue;
+      if (now >= x.nextHello) {
+        sayHello(x, now);
+        x.nextHello = now + 1000;
+      }
+      if (x.memberAt <= now && x.memberAt > now - STEP) sayHello(x, now);
+      if (x.clusterId !== null || now < x.nextEval) continue;
+      x.nextEval = now + 200;
+      const d = decideFounding({ selfId: x.id, now, startedAt: x.startAt, settleMs: SETTLE, helloTtlMs: TTL, joinTargets: [], peers: [...x.hellos.values()] });
+      if (d.type === 'found') {
+        x.clusterId = `cluster-of-${x.id}`;
+        x.memberAt = now + Math.floor(uniform(o.foundMs[0], o.foundMs[1]));
+      } else if (d.type === 'join') {
+        assert.ok(d.clusterId !== null, 'without --join a node only joins a cluster it has seen');
+        x.clusterId = d.clusterId;
+        x.memberAt = now + Math.floor(uniform(o.admitMs[0], o.admitMs[1]));
+      }
+    }
+    if (nodes.every((x) => x.clusterId !== null)) break;
+  }
+  return { clusters: new Set(nodes.map((x) => x.clusterId).filter((c): c is string => c !== null)), undecided: nodes.filter((x) => x.clusterId === null).map((x) => x.id), n };
+}
+
+describe('decideFounding: simulated founding races', () => {
+  // founding takes 0.2-1.2 s (etcd healthy 240-880 ms after spawn), hellos up to 400 ms late:
+  // within the rule's safety margin (founding time + two hello delays < the settle window)
+  const realistic: Omit<SimOptions, 'startWindowMs'> = { maxDelayMs: 400, foundMs: [200, 1200], admitMs: [300, 4000] };
+
+  it('exactly one cluster forms: 500 seeds, 2..8 nodes starting within 0.1..10 s', () => {
+    const sizes = new Set<number>();
+    const windows = [100, 300, 1000, 2500, 3000, 5000, 10_000];
+    for (let seed = 1; seed <= 500; seed++) {
+      const startWindowMs = windows[seed % windows.length]!;
+      const r = simulateFounding(seed * 7919, { ...realistic, startWindowMs });
+      sizes.add(r.n);
+      assert.deepEqual(r.undecided, [], `seed ${seed}: every node founded or joined`);
+      assert.equal(r.clusters.size, 1, `seed ${seed} (window ${startWindowMs} ms): ${r.n} nodes formed clusters ${[...r.clusters].join(', ')}`);
+    }
+    assert.deepEqual([...sizes].sort(), [2, 3, 4, 5, 6, 7, 8], 'every size 2..8 was simulated');
+  });
+
+  it('the margin is real: with hellos much later than the settle window allows, two clusters can form', () => {
+    // documents the rule's assumption rather than a wanted behaviour
+    let split = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = simulateFounding(seed, { startWindowMs: 6000, maxDelayMs: 2500, foundMs: [1000, 2000], admitMs: [300, 4000] });
+      if (r.clusters.size > 1) split++;
+    }
+    assert.ok(split > 0, 'expected at least one split brain with 2.5 s hello delays');
+  });
+});
