@@ -73,6 +73,8 @@ export class Consensus extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private memberRole: EtcdRole = 'none';
+  /** other members' APIs (kept in cluster.json): where this node re-enters if it must */
+  private peerApis: string[] = [];
   private readonly log: Logger;
 
   constructor(private readonly o: ConsensusOptions) {
@@ -108,6 +110,8 @@ export class Consensus extends EventEmitter {
     this.timers.push(setInterval(() => void this.sayHello(), 1000));
     void this.sayHello();
     const cluster = await readClusterFile(this.dataDir);
+    this.peerApis = cluster?.peers ?? [];
+    if (this.peerApis.length) this.emit('peers', this.peerApis);
     const tls = await readTlsFiles(join(this.dataDir, TLS_DIR));
     if (cluster && tls) {
       this.tls = tls;
@@ -160,7 +164,7 @@ export class Consensus extends EventEmitter {
       info: this.joinerInfo(),
       key: this.o.privateKey,
       logger: this.log.child({ component: 'joiner' }),
-      joinTargets: this.o.config.join.map((t) => `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`),
+      joinTargets: [...new Set([...this.o.config.join.map((t) => `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`), ...this.peerApis])],
       ...(this.o.config.token ? { token: this.o.config.token } : {}),
       publicKeyPem: key.publicKeyPem,
       hellos: () => [...this.hellos.values()],
@@ -206,7 +210,7 @@ export class Consensus extends EventEmitter {
   }
 
   private async saveMembership(m: ClusterMembership): Promise<void> {
-    await writeClusterFile(this.dataDir, m);
+    await writeClusterFile(this.dataDir, { ...m, peers: this.peerApis });
     this.clusterId = m.clusterId;
     this.role = m.role;
   }
@@ -318,6 +322,13 @@ export class Consensus extends EventEmitter {
     try {
       const nodes = await this.store.nodes();
       this.nodesCache = nodes;
+      const apis = nodes.filter((n) => n.id !== this.o.nodeId).map((n) => n.api).sort();
+      if (apis.length && apis.join() !== this.peerApis.join()) {
+        this.peerApis = apis;
+        this.emit('peers', apis);
+        const current = await readClusterFile(this.dataDir);
+        if (current) await writeClusterFile(this.dataDir, { ...current, peers: apis });
+      }
       const ids = new Set(nodes.map((n) => n.id));
       ids.add(this.o.nodeId);
       for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);

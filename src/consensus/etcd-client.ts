@@ -1,5 +1,5 @@
-import { Etcd3, type IOptions } from 'etcd3';
-import { noop } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { request } from 'node:https';
 import type { TlsFiles } from '../system/pki.ts';
 
@@ -9,8 +9,9 @@ export interface EtcdConnection {
 }
 
 /**
- * An etcd3 client without its circuit breaker (which would stop talking to a host for 5 s after
- * three failures: fatal during reconfiguration). Callers retry on their own terms.
+ * An etcd3 client whose fault handling suits a cluster that reconfigures: a host that fails is
+ * skipped for one second only (etcd3's default, five seconds after three failures, would stall
+ * admission), and a failed call is retried once or twice on the other hosts.
  */
 export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> = {}): Etcd3 {
   return new Etcd3({
@@ -21,7 +22,10 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
       privateKey: Buffer.from(conn.tls.keyPem),
     },
     dialTimeout: 3000,
-    faultHandling: { host: () => noop, global: noop },
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.min(3, conn.endpoints.length) }),
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
     ...extra,
   });
@@ -49,7 +53,7 @@ export function etcdMemberHealthy(url: string, tls: TlsFiles, timeoutMs = 1000):
 
 /** The refusals etcd gives while it reconfigures or elects: worth waiting out. */
 export function isTransientEtcdError(err: Error): boolean {
-  return /unhealthy cluster|in sync with leader|too many learner|leader changed|no leader|UNAVAILABLE|DEADLINE_EXCEEDED|timed out|not started|ECONNREFUSED/i.test(err.message);
+  return /unhealthy cluster|in sync with leader|too many learner|leader changed|no leader|UNAVAILABLE|DEADLINE_EXCEEDED|timed out|not started|ECONNREFUSED|breaker is open|BrokenCircuit/i.test(err.message);
 }
 
 /** Retries an etcd call through the refusals etcd gives while it reconfigures; other errors fail at once. */

@@ -163,8 +163,11 @@ export class Leader {
         try {
           await this.d.client.cluster.memberPromote({ ID: action.memberId });
         } catch (err) {
-          // "not in sync with leader" until it has caught up: the next step tries again
+          // "not in sync with leader" until it has caught up: the next step tries again. A joiner
+          // whose grant was lost with a dead leader is named again, so it follows up with us.
           this.d.logger.debug({ err: (err as Error).message }, 'learner not ready to promote yet');
+          const inflight = await this.store.inflight();
+          if (inflight?.kind === 'join') await this.perform({ type: 'broadcast', head: inflight.nodeId }, members, nodes);
           return;
         }
         await this.finishPromotion(action.nodeId);

@@ -11,6 +11,9 @@ export interface ClusterMembership {
   /** etcd client URLs of the voters, as last known */
   endpoints: string[];
   admittedAt: number;
+  /** the other members' HTTP APIs, as last known: a node that was once a member re-enters
+   * through them and never founds a cluster of its own */
+  peers?: string[];
 }
 
 export const CLUSTER_FILE = 'cluster.json';

@@ -130,6 +130,13 @@ export class Agent {
     this.tailscale?.on('peer', (peer) => this.discovery?.addTarget({ host: peer.host, port: peer.port }));
     // peers found while the agent was still starting (before the listener above existed)
     for (const host of this.tailscale?.reachablePeers() ?? []) this.discovery.addTarget({ host, port: this.tailscale!.port });
+    // members this node knew stay discovery targets: libp2p reconnects through them after restarts
+    consensus.on('peers', (apis: string[]) => {
+      for (const api of apis) {
+        const u = new URL(api);
+        this.discovery?.addTarget({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) || 7370 });
+      }
+    });
     consensus.on('fatal', (err: Error) => {
       process.stderr.write(`warren: ${err.message}\n`);
       void this.stop().then(() => process.exit(1));

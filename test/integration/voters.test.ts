@@ -1,0 +1,108 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startAgent, cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
+import { admission, nodeId, voterIds } from '../helpers/cluster.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+after(cleanupAll);
+
+async function role(a: AgentHandle): Promise<string | undefined> {
+  return (await a.health().catch(() => undefined))?.body.etcd.role;
+}
+
+test('kill -9 of a voter: replaced by a client, writes never lost; it comes back through the queue', { timeout: 240_000 }, async () => {
+  const founder = await startAgent({ bind: '127.0.7.2', args: ['--open'] });
+  const joiners: AgentHandle[] = [];
+  for (const ip of ['127.0.7.3', '127.0.7.4', '127.0.7.5']) joiners.push(await startAgent({ bind: ip, args: ['--join', '127.0.7.2'] }));
+  const all = [founder, ...joiners];
+  await waitFor('3 voters and a client', async () => (await Promise.all(all.map(role))).sort().join() === 'client,voter,voter,voter', 60_000, 250);
+  const leaderId = (await admission(founder)).leader as string;
+  const ids = await Promise.all(all.map(nodeId));
+  // the victim: a voter that is not the leader
+  const victimIndex = (await Promise.all(all.map(role))).findIndex((r, i) => r === 'voter' && ids[i] !== leaderId);
+  const victim = all[victimIndex]!;
+  const victimId = ids[victimIndex]!;
+  const writerNode = all.find((a, i) => i !== victimIndex && ids[i] === leaderId)!;
+
+  // a writer loop through all the voters: every acknowledged write must survive
+  const client = await etcdClientOf(writerNode, all.map((a) => `https://${a.bind}:7372`));
+  const acked: string[] = [];
+  let failures = 0;
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      const key = `writer/${String(i).padStart(6, '0')}`;
+      try {
+        await client.put(key).value(String(i));
+        acked.push(key);
+      } catch {
+        failures++;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  await waitFor('a few writes before the kill', () => acked.length > 20, 10_000);
+  await victim.stop('SIGKILL');
+  await waitFor('the dead voter replaced: 3 voters again, without it', async () => {
+    const v = await voterIds(writerNode);
+    return v.length === 3 && !v.includes(victimId) && (await admission(writerNode)).voters.every((x: any) => !x.isLearner);
+  }, 90_000, 250);
+  const before = acked.length;
+  await waitFor('writes go on after the change', () => acked.length > before + 20, 20_000);
+  writing = false;
+  await writer;
+  const stored = await client.getAll().prefix('writer/').keys();
+  const missing = acked.filter((k) => !stored.includes(k));
+  console.log(`# ${acked.length} acknowledged writes, ${failures} refused during the change, ${missing.length} lost`);
+  assert.equal(missing.length, 0, `lost acknowledged writes: ${missing.slice(0, 5).join(', ')}`);
+  client.close();
+
+  // the removed voter comes back with its old data dir: it wipes its etcd data and re-enters
+  const back = await startAgent({ bind: victim.bind, dataDir: victim.dataDir, waitReady: false });
+  await waitFor('the removed voter re-admitted', async () => (await back.health().catch(() => undefined))?.status === 200, 90_000, 250);
+  assert.match(back.log(), /removed from the etcd cluster: wiping its etcd data and joining again through the queue/);
+  await waitFor('it is a client now (the voter set is full)', async () => (await role(back)) === 'client', 20_000);
+  assert.equal((await voterIds(writerNode)).length, 3);
+});
+
+test('kill -9 of a joiner after its learner was added: the learner is removed and the next joiner gets in', { timeout: 180_000 }, async () => {
+  const founder = await startAgent({ bind: '127.0.7.10', args: ['--open'] });
+  const second = await startAgent({ bind: '127.0.7.11', args: ['--join', '127.0.7.10'] });
+  await waitFor('second is a client', async () => (await role(second)) === 'client', 30_000);
+  // the third node becomes a voter (3 nodes): kill it as soon as its learner exists
+  const doomed = await startAgent({ bind: '127.0.7.12', args: ['--join', '127.0.7.10'], waitReady: false });
+  const client = await etcdClientOf(founder, ['https://127.0.7.10:7372']);
+  await waitFor('a learner in etcd', async () => ((await client.cluster.memberList({} as never)).members ?? []).some((m) => m.isLearner), 60_000, 20);
+  await doomed.stop('SIGKILL');
+  const next = await startAgent({ bind: '127.0.7.13', args: ['--join', '127.0.7.10'], waitReady: false });
+  await waitFor('the next joiner admitted', async () => (await next.health().catch(() => undefined))?.status === 200, 120_000, 250);
+  const members = (await client.cluster.memberList({} as never)).members ?? [];
+  assert.ok(!members.some((m) => (m.peerURLs ?? []).includes('https://127.0.7.12:7373')), 'the dead joiner\'s learner was removed');
+  assert.ok(members.every((m) => !m.isLearner), 'no learner left behind');
+  assert.match(founder.log() + second.log(), /"reason":"(learner-timeout|stale-learner)"/);
+  client.close();
+});
+
+test('kill -9 of the leader while a joiner is mid-admission: a new leader finishes it', { timeout: 240_000 }, async () => {
+  // target 5: a fifth node joins as a voter while 3 voters keep the quorum when the leader dies
+  const founder = await startAgent({ bind: '127.0.7.20', args: ['--open', '--voters', '5'] });
+  const members: AgentHandle[] = [founder];
+  for (const ip of ['127.0.7.21', '127.0.7.22', '127.0.7.23']) members.push(await startAgent({ bind: ip, args: ['--join', '127.0.7.20', '--voters', '5'] }));
+  await waitFor('3 voters and a client', async () => (await Promise.all(members.map(role))).sort().join() === 'client,voter,voter,voter', 90_000, 250);
+  const leaderId = (await admission(founder)).leader as string;
+  const ids = await Promise.all(members.map(nodeId));
+  const leader = members[ids.indexOf(leaderId)]!;
+  const survivor = members.find((m) => m !== leader && ids[members.indexOf(m)] !== leaderId)!;
+  const client = await etcdClientOf(survivor, members.filter((m) => m !== leader).map((m) => `https://${m.bind}:7372`));
+  const joiner = await startAgent({ bind: '127.0.7.24', args: ['--join', members.map((m) => m.bind).join(','), '--voters', '5'], waitReady: false });
+  await waitFor('the joiner mid-admission (its learner added)', async () => ((await client.cluster.memberList({} as never)).members ?? []).some((m) => m.isLearner && (m.peerURLs ?? []).includes('https://127.0.7.24:7373')), 60_000, 20);
+  await leader.stop('SIGKILL');
+  // its learner seat is taken up (promoted) by the new leader, not left to time out
+  await waitFor('the joiner admitted by a new leader', async () => (await joiner.health().catch(() => undefined))?.status === 200 && (await role(joiner)) === 'voter', 60_000, 250);
+  await waitFor('a new leader reported', async () => {
+    const now = (await admission(survivor)).leader;
+    return now && now !== leaderId;
+  }, 20_000);
+  client.close();
+});
