@@ -31,7 +31,7 @@ export class ApiClient {
   }
 
   /** Sends a request; resolves with the status and parsed body, or throws one clear line. */
-  async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[] } = {}): Promise<{ status: number; body: T }> {
+  async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[]; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts.admin) {
@@ -44,7 +44,7 @@ export class ApiClient {
         method,
         headers,
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
       });
     } catch {
       throw new UserError('agent_unreachable', `no Warren agent is answering at ${this.baseUrl} (start one with "warren agent", or point --api / WARREN_API at a running one)`);

@@ -68,7 +68,8 @@ export function registerLeaveCommand(program: Command): void {
     .description('make the agent leave the cluster gracefully and exit')
     .action(async (_opts: unknown, cmd: Command) => {
       const client = await clientFor(cmd);
-      await client.request('POST', '/v1/leave', undefined, { admin: true });
-      console.log(`the agent at ${client.baseUrl} is leaving the cluster`);
+      if (process.stderr.isTTY) process.stderr.write('leaving: a voter hands its seat over first (a few seconds)...\n');
+      await client.request('POST', '/v1/leave', undefined, { admin: true, timeoutMs: 120_000 });
+      console.log(`the agent at ${client.baseUrl} left the cluster and is stopping`);
     });
 }

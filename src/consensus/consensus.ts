@@ -47,6 +47,8 @@ export interface AdmissionView {
   leader: string | null;
   queue: { id: string; name: string; addr: string; since: number; state: string; via: string }[];
   voters: { id: string; name: string; clientUrl: string; isLearner: boolean }[];
+  /** set when the cluster's state could not be read */
+  error?: string;
 }
 
 const TLS_DIR = 'tls';
@@ -71,7 +73,13 @@ export class Consensus extends EventEmitter {
   private nodesCache: NodeRecord[] = [];
   private watchers: Watcher[] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** timers of the current etcd session (connect .. disconnect) */
+  private sessionTimers: NodeJS.Timeout[] = [];
+  /** the etcd endpoints the current client uses */
+  private endpoints: string[] = [];
+  private reconnecting = false;
   private stopped = false;
+  private leaving = false;
   private memberRole: EtcdRole = 'none';
   /** other members' APIs (kept in cluster.json): where this node re-enters if it must */
   private peerApis: string[] = [];
@@ -247,7 +255,7 @@ export class Consensus extends EventEmitter {
 
   /** This voter was removed from etcd (it was dead too long): wipe and re-enter through the queue. */
   private async onRemoved(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.leaving) return;
     this.log.warn('this node was removed from the etcd cluster: wiping its etcd data and joining again through the queue');
     await this.disconnect();
     await this.etcd?.stop(2000);
@@ -264,6 +272,7 @@ export class Consensus extends EventEmitter {
   // ---- membership ------------------------------------------------------------------------
 
   private async connect(endpoints: string[]): Promise<void> {
+    this.endpoints = [...endpoints].sort();
     const client = createEtcdClient({ endpoints, tls: this.tls! });
     this.client = client;
     this.store = new ClusterStore(client);
@@ -288,13 +297,15 @@ export class Consensus extends EventEmitter {
     watcher.on('delete', () => void this.refreshNodes());
     watcher.on('error', () => undefined);
     this.watchers.push(watcher);
-    this.timers.push(setInterval(() => void this.refreshNodes(), 3000));
-    this.timers.push(setInterval(() => void this.refreshRole(), 1000));
-    this.timers.push(setInterval(() => void this.checkOffer(), 500));
+    this.sessionTimers.push(setInterval(() => void this.refreshNodes(), 3000));
+    this.sessionTimers.push(setInterval(() => void this.refreshRole(), 1000));
+    this.sessionTimers.push(setInterval(() => void this.checkOffer(), 500));
     this.emit('member');
   }
 
   private async disconnect(): Promise<void> {
+    for (const t of this.sessionTimers) clearInterval(t);
+    this.sessionTimers = [];
     await this.leader?.stop();
     this.leader = undefined;
     for (const w of this.watchers) await w.cancel().catch(() => undefined);
@@ -333,8 +344,32 @@ export class Consensus extends EventEmitter {
       ids.add(this.o.nodeId);
       for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);
       for (const id of ids) this.admitted.add(id);
+      await this.followVoters(nodes);
     } catch {
       // etcd unreachable for a moment: keep the last view
+    }
+  }
+
+  /**
+   * Keeps the client pointed at the current voters: voters come and go (replaced, handed over),
+   * and a client that only knows departed ones would lose the cluster.
+   */
+  private async followVoters(nodes: NodeRecord[]): Promise<void> {
+    const wanted = [...new Set([...nodes.filter((n) => n.role === 'voter' && !n.leaving).map((n) => n.clientUrl), ...(this.etcd ? [this.clientUrl] : [])])].sort();
+    // the leader reconnects only when a departed voter is in its list: each reconnect restarts
+    // its campaign, and new voters alone do not make its client worse
+    const departed = this.endpoints.some((e) => !wanted.includes(e));
+    const differs = wanted.join() !== this.endpoints.join();
+    if (wanted.length === 0 || !differs || (this.isLeader && !departed) || this.reconnecting || this.leaving || this.stopped) return;
+    this.reconnecting = true;
+    try {
+      this.log.info({ endpoints: wanted }, 'the voters changed: reconnecting to them');
+      const current = await readClusterFile(this.dataDir);
+      if (current) await writeClusterFile(this.dataDir, { ...current, endpoints: wanted });
+      await this.disconnect();
+      await this.connect(wanted);
+    } finally {
+      this.reconnecting = false;
     }
   }
 
@@ -452,10 +487,14 @@ export class Consensus extends EventEmitter {
   async admissionView(): Promise<AdmissionView> {
     const base: AdmissionView = { clusterId: this.clusterId, phase: this.phase, leader: null, queue: [], voters: [] };
     if (!this.client || !this.store) return base;
+    return this.readAdmission(base).catch((err: Error) => ({ ...base, error: `etcd unreachable: ${err.message}` }));
+  }
+
+  private async readAdmission(base: AdmissionView): Promise<AdmissionView> {
     const [queue, members, leader] = await Promise.all([
-      this.store.queue(),
-      this.client.cluster.memberList({} as never).then((r) => r.members ?? []),
-      this.client.election(KEYS.election).leader().catch(() => undefined),
+      this.store!.queue(),
+      this.client!.cluster.memberList({} as never).then((r) => r.members ?? []),
+      this.client!.election(KEYS.election).leader().catch(() => undefined),
     ]);
     const names = new Map(this.nodesCache.map((n) => [n.id, n.name]));
     return {
@@ -469,6 +508,52 @@ export class Consensus extends EventEmitter {
   /** Admitted nodes as the registry knows them. */
   nodes(): NodeRecord[] {
     return this.nodesCache;
+  }
+
+  /**
+   * Leaves the cluster for good (warren leave). A voter hands its seat over first: it marks
+   * itself leaving and gives up leadership; the leader promotes a client-only node if there is
+   * one, then removes this member from etcd. A client-only node just leaves the registry.
+   * The node forgets the cluster afterwards: a later start is a fresh node.
+   */
+  async leave(onProgress: (msg: string) => void, timeoutMs = 90_000): Promise<void> {
+    if (!this.store || !this.client) {
+      onProgress('not a cluster member: nothing to hand over');
+      return;
+    }
+    this.leaving = true;
+    const store = this.store;
+    const others = this.nodesCache.filter((n) => n.id !== this.o.nodeId);
+    const me = await store.node(this.o.nodeId);
+    if (me && this.memberRole === 'voter' && others.length > 0) {
+      await store.putNode({ ...me, leaving: true });
+      onProgress('handing this voter seat over');
+      await this.leader?.stop();
+      // ask the other voters: this node's own etcd goes away once it is removed
+      const watcher = createEtcdClient({ endpoints: others.filter((n) => n.role === 'voter').map((n) => n.clientUrl), tls: this.tls! });
+      const deadline = Date.now() + timeoutMs;
+      try {
+        for (;;) {
+          if (this.etcd?.removed) break;
+          const members = await watcher.cluster.memberList({} as never).then((r) => r.members ?? [], () => undefined);
+          if (members && !members.some((m) => (m.peerURLs ?? []).includes(this.peerUrl))) break;
+          if (Date.now() > deadline) throw new UserError('leave_timeout', 'the cluster did not take the seat of this voter over in time; try again, or stop the agent (it is replaced once it is dead)', 504);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      } finally {
+        watcher.close();
+      }
+      onProgress('seat handed over');
+    }
+    await store.removeNode(this.o.nodeId).catch(() => undefined);
+    await this.leader?.stop();
+    await this.disconnect();
+    await this.etcd?.stop(2000);
+    this.etcd = undefined;
+    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
+    await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
+    await removeClusterFile(this.dataDir);
+    onProgress('left the cluster');
   }
 
   async stop(): Promise<void> {

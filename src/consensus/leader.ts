@@ -279,7 +279,8 @@ export class Leader {
       });
       all = (added.members ?? []) as unknown as MemberListed[];
     }
-    await this.store.putNode(node);
+    // registered as a client until promoted: nobody points a client at a learner
+    await this.store.putNode({ ...node, role: 'client' });
     const initialCluster = all.map((m) => ({ name: m.peerURLs.includes(record.peerUrl) ? joinerId : m.name, peerUrl: m.peerURLs[0] ?? '' }));
     this.d.logger.info({ node: joinerId, name: record.name }, 'admitting as an etcd learner');
     return { role, clusterId: cluster.id, caPem: ca.certPem, certPem: cert.certPem, initialCluster, clusterToken: 'warren', endpoints };

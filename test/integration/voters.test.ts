@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAgent, cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
+import { startAgent, cli, cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
 import { admission, nodeId, voterIds } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -100,9 +100,48 @@ test('kill -9 of the leader while a joiner is mid-admission: a new leader finish
   await leader.stop('SIGKILL');
   // its learner seat is taken up (promoted) by the new leader, not left to time out
   await waitFor('the joiner admitted by a new leader', async () => (await joiner.health().catch(() => undefined))?.status === 200 && (await role(joiner)) === 'voter', 60_000, 250);
+  let last: unknown;
   await waitFor('a new leader reported', async () => {
-    const now = (await admission(survivor)).leader;
+    last = await admission(survivor);
+    const now = (last as { leader?: string }).leader;
     return now && now !== leaderId;
-  }, 20_000);
+  }, 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}; last view: ${JSON.stringify(last)}`);
+  });
   client.close();
+});
+
+test('warren leave: a voter hands its seat to a client first; a client-only node just leaves', { timeout: 180_000 }, async () => {
+  const founder = await startAgent({ bind: '127.0.7.30', args: ['--open'] });
+  const rest: AgentHandle[] = [];
+  for (const ip of ['127.0.7.31', '127.0.7.32', '127.0.7.33', '127.0.7.34']) rest.push(await startAgent({ bind: ip, args: ['--join', '127.0.7.30'] }));
+  const all = [founder, ...rest];
+  await waitFor('3 voters and 2 clients', async () => (await Promise.all(all.map(role))).sort().join() === 'client,client,voter,voter,voter', 90_000, 250);
+  const roles = await Promise.all(all.map(role));
+  const leaderId = (await admission(founder)).leader as string;
+  const ids = await Promise.all(all.map(nodeId));
+  // the leader itself leaves: it must give up leadership and its seat
+  const leaver = all[ids.indexOf(leaderId)]!;
+  assert.equal(roles[all.indexOf(leaver)], 'voter');
+  const r = await cli(['leave', '--data-dir', leaver.dataDir, '--api', leaver.api]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /left the cluster/);
+  assert.equal(await leaver.exited, 0);
+  const stay = all.filter((a) => a !== leaver);
+  const voters = await voterIds(stay[0]!);
+  assert.equal(voters.length, 3, 'a client took the seat over');
+  assert.ok(!voters.includes(leaderId), 'the leaver is no longer a voter');
+  await waitFor('others see it left', async () => {
+    const res = (await (await fetch(`${stay[0]!.api}/v1/members`)).json()) as any;
+    return res.members.find((m: any) => m.id === leaderId)?.state === 'left';
+  }, 10_000);
+
+  const client = stay[(await Promise.all(stay.map(role))).indexOf('client')]!;
+  const clientId = await nodeId(client);
+  const r2 = await cli(['leave', '--data-dir', client.dataDir, '--api', client.api]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(await client.exited, 0);
+  const nodesLeft = (await admission(stay.find((a) => a !== client)!)).voters.length;
+  assert.equal(nodesLeft, 3, 'voters untouched by a client leaving');
+  assert.ok(!(await voterIds(stay.find((a) => a !== client)!)).includes(clientId));
 });

@@ -198,8 +198,14 @@ export class Agent {
   /** Graceful leave (warren leave): announce it, stop, exit. */
   async leave(): Promise<void> {
     this.logger.info('leaving the cluster');
-    await this.stop();
-    process.exit(0);
+    try {
+      await this.consensus?.leave((msg) => this.logger.info(msg));
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'leave failed');
+      throw err;
+    }
+    // answer the caller first, then stop (announcing the leave on gossip) and exit
+    setTimeout(() => void this.stop().then(() => process.exit(0)), 100);
   }
 
   /** Stops in reverse order; safe to call twice and after a failed start. */

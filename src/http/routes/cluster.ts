@@ -22,9 +22,9 @@ export function clusterRoutes(app: Hono, deps: ClusterDeps): void {
   });
 
   app.post('/v1/leave', requireAdmin(deps.adminToken), async (c) => {
-    // answer first: the agent exits once it has announced its leave
-    setTimeout(() => void deps.leave(), 50);
-    return c.json({ leaving: true }, 202);
+    // the hand-over may take seconds: the agent answers once it is done, then exits
+    await deps.leave();
+    return c.json({ left: true });
   });
 
   app.get('/metrics', (c) => c.text(deps.metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
