@@ -37,6 +37,8 @@ export interface ConsensusOptions {
   event: (name: 'node.joined', payload: unknown) => void;
   /** how long a fresh node listens for others before it may found a cluster */
   settleMs: number;
+  /** Tailscale whois of a request's source: true when it is a device of this node's tailnet */
+  sameTailnet?: (addrPort: string) => Promise<boolean>;
 }
 
 export type ConsensusPhase = 'discovering' | 'queued' | 'pending' | 'admitting' | 'member' | 'stopped';
@@ -415,7 +417,7 @@ export class Consensus extends EventEmitter {
   // ---- the member side of admission ------------------------------------------------------
 
   /** POST /v1/join: queue a joiner (deduplicated by node id) after checking how it may enter. */
-  async handleJoin(body: unknown): Promise<JoinAccepted> {
+  async handleJoin(body: unknown, remote?: string): Promise<JoinAccepted> {
     const v = await verifyBody<JoinerInfo & { token?: string }>(body);
     if (!v.ok) throw new UserError('bad_request', `join request refused: ${v.reason}`, 400);
     const j = v.value;
@@ -431,6 +433,7 @@ export class Consensus extends EventEmitter {
       if (!secretsEqual(token.secret, secret)) throw new UserError('bad_token', 'the join token is not valid for this cluster (get a fresh one with "warren join-token")', 403);
       via = 'token';
     } else if (cluster.open) via = 'open';
+    else if (remote && this.o.sameTailnet && (await this.o.sameTailnet(remote).catch(() => false))) via = 'tailnet';
     const existing = await store.queued(j.id);
     // an admitted node asking again lost its data: it re-enters as a new joiner
     const known = await store.node(j.id);

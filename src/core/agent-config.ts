@@ -71,6 +71,8 @@ export interface AgentConfig {
   open: boolean;
   mdns: boolean;
   tailscale: TailscaleMode;
+  /** admit joiners from devices of the same tailnet without a token (Tailscale whois) */
+  tailnetAdmit: boolean;
   voters: 3 | 5;
   logLevel: LogLevel;
   detector: DetectorFlags;
@@ -86,6 +88,7 @@ export interface RawAgentOptions {
   open?: boolean;
   mdns?: boolean;
   tailscale?: string;
+  tailnetAdmit?: string;
   voters?: string;
   logLevel?: string;
   httpPort?: string;
@@ -155,6 +158,8 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   if (!['auto', 'on', 'off'].includes(tailscale)) {
     throw new UserError('bad_flag', `--tailscale must be auto, on or off, got "${raw.tailscale}"`);
   }
+  const tailnetAdmit = raw.tailnetAdmit ?? 'on';
+  if (tailnetAdmit !== 'on' && tailnetAdmit !== 'off') throw new UserError('bad_flag', `--tailnet-admit must be on or off, got "${raw.tailnetAdmit}"`);
   const votersText = raw.voters ?? '3';
   if (votersText !== '3' && votersText !== '5') {
     throw new UserError('bad_flag', `--voters must be 3 or 5, got "${votersText}"`);
@@ -184,6 +189,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     open: raw.open ?? false,
     mdns: raw.mdns ?? true,
     tailscale,
+    tailnetAdmit: tailnetAdmit === 'on',
     voters: votersText === '5' ? 5 : 3,
     logLevel,
     detector,

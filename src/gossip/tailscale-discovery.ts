@@ -158,6 +158,16 @@ export class TailscaleDiscovery extends EventEmitter<TailscaleDiscoveryEvents> {
   }
 
   /** Stops polling; pending waitReady calls are rejected. */
+  /**
+   * Whether a connection's source (IP:PORT) is a device of this tailnet, by Tailscale's whois:
+   * tailscaled knows only the nodes of its own tailnet.
+   */
+  async isTailnetDevice(addrPort: string): Promise<boolean> {
+    const normalized = addrPort.replace(/^::ffff:/, '');
+    const whois = await this.api.whois(normalized);
+    return whois !== null && whois.Node.Addresses.length > 0;
+  }
+
   stop(): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';

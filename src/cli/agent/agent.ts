@@ -102,6 +102,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       // with no way to find anyone (no mDNS, no tailnet, no --join) there is nobody to wait for
       settleMs: config.mdns || this.tailscale ? 1500 : 0,
+      ...(this.tailscale && config.tailnetAdmit ? { sameTailnet: (addrPort: string) => this.tailscale!.isTailnetDevice(addrPort) } : {}),
     });
     this.consensus = consensus;
     await gossip.start();
@@ -116,7 +117,7 @@ export class Agent {
       subscribe: (topics, listener) => gossip.subscribe(topics, listener),
       publishUserEvent: (topic, payload) => gossip.publishUserEvent(topic, payload),
       leave: () => this.leave(),
-      handleJoin: (body) => consensus.handleJoin(body),
+      handleJoin: (body, remote) => consensus.handleJoin(body, remote),
       handleAdmit: (body) => consensus.handleAdmit(body),
       approve: (node) => consensus.approve(node),
       joinToken: () => consensus.joinToken(),
