@@ -7,6 +7,7 @@ import { printTable, recordMetrics, RESULTS_FILE, type Metric } from './results.
 const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   startup: benchStartup,
   gossip: benchGossip,
+  admission: async () => (await import('./admission.ts')).benchAdmission(),
 };
 
 const wanted = process.argv.slice(2);

@@ -259,12 +259,7 @@ export class Consensus extends EventEmitter {
   private async onRemoved(): Promise<void> {
     if (this.stopped || this.leaving) return;
     this.log.warn('this node was removed from the etcd cluster: wiping its etcd data and joining again through the queue');
-    await this.disconnect();
-    await this.etcd?.stop(2000);
-    this.etcd = undefined;
-    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
-    await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
-    await removeClusterFile(this.dataDir);
+    await this.forgetCluster();
     this.role = null;
     this.phase = 'discovering';
     // the members' hellos carry the cluster id: the founding rule sends this node back to them
@@ -549,14 +544,18 @@ export class Consensus extends EventEmitter {
       onProgress('seat handed over');
     }
     await store.removeNode(this.o.nodeId).catch(() => undefined);
-    await this.leader?.stop();
+    await this.forgetCluster();
+    onProgress('left the cluster');
+  }
+
+  /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
+  private async forgetCluster(): Promise<void> {
     await this.disconnect();
     await this.etcd?.stop(2000);
     this.etcd = undefined;
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
     await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
     await removeClusterFile(this.dataDir);
-    onProgress('left the cluster');
   }
 
   async stop(): Promise<void> {

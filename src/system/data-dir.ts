@@ -37,7 +37,8 @@ export async function prepareDataDir(dir: string): Promise<void> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -23,6 +23,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { pidAlive } from '../../src/system/data-dir.ts';
 
 /** A namespace of the LAN. */
 export interface LanHost {
@@ -136,14 +137,6 @@ async function must(cmd: string, args: readonly string[]): Promise<string> {
   return res.stdout;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -16,11 +16,4 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { pidAlive } from '../../src/system/data-dir.ts';

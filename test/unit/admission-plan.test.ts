@@ -13,6 +13,7 @@ import {
   type QueueEntry,
 } from '../../src/core/admission-plan.ts';
 import type { MemberState } from '../../src/core/views.ts';
+import { prng } from '../helpers/prng.ts';
 
 // ------------------------------------------------------------------ fixtures
 
@@ -373,16 +374,6 @@ describe('planLeaderStep: the voter set', () => {
 
 // ------------------------------------------------------------------ an adversarial schedule
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One step of a driver's work: every `yield` is an await on etcd, where a process may die. */
 type Task = Generator<void, void, void>;

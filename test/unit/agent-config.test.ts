@@ -5,6 +5,8 @@ import { DEFAULT_DETECTOR_CONFIG } from '../../src/core/membership.ts';
 import { parseHostPort, parsePort, urlHost, httpUrl } from '../../src/core/addresses.ts';
 import { UserError } from '../../src/core/errors.ts';
 
+/** a well-formed join token (format only) */
+const TOKEN = `wrn1.${'A'.repeat(32)}.${'B'.repeat(42)}A`;
 const defaults = { dataDir: '/var/lib/warren', name: 'box', bind: '192.168.1.5' };
 
 function rejects(raw: Parameters<typeof resolveAgentConfig>[0], message: RegExp) {
@@ -23,6 +25,7 @@ test('defaults fill every option', () => {
     open: false,
     mdns: true,
     tailscale: 'auto',
+    tailnetAdmit: true,
     voters: 3,
     logLevel: 'info',
     detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
@@ -33,8 +36,8 @@ test('defaults fill every option', () => {
 test('every flag is parsed', () => {
   const c = resolveAgentConfig(
     {
-      dataDir: '/d', name: 'n-1', bind: '::1', join: '10.0.0.1, [fe80::1]:9000,host.lan:7000', token: 'tok', open: true, mdns: false,
-      tailscale: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353',
+      dataDir: '/d', name: 'n-1', bind: '::1', join: '10.0.0.1, [fe80::1]:9000,host.lan:7000', token: TOKEN, open: true, mdns: false,
+      tailscale: 'off', tailnetAdmit: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353',
     },
     defaults,
   );
@@ -42,8 +45,9 @@ test('every flag is parsed', () => {
   assert.equal(c.bindExplicit, true);
   assert.deepEqual(c.join, [{ host: '10.0.0.1', port: 7370 }, { host: 'fe80::1', port: 9000 }, { host: 'host.lan', port: 7000 }]);
   assert.deepEqual(c.ports, { http: 8000, p2p: 8001, etcdClient: 8002, etcdPeer: 8003, proxy: 8080, dns: 5353 });
-  assert.equal(c.token, 'tok');
+  assert.equal(c.token, TOKEN);
   assert.equal(c.voters, 5);
+  assert.equal(c.tailnetAdmit, false);
   assert.equal(c.tailscale, 'off');
   assert.equal(c.mdns, false);
   assert.equal(c.open, true);
@@ -60,6 +64,8 @@ test('bad values are refused with a line that names the flag', () => {
   rejects({ etcdPeerPort: '65536' }, /--etcd-peer-port/);
   rejects({ httpPort: '7371' }, /--p2p-port and --http-port are both 7371/);
   rejects({ tailscale: 'maybe' }, /--tailscale must be auto, on or off/);
+  rejects({ tailnetAdmit: 'maybe' }, /--tailnet-admit must be on or off/);
+  rejects({ token: 'hello' }, /--token: /);
   rejects({ voters: '2' }, /--voters must be 3 or 5, got "2"/);
   rejects({ voters: '4' }, /--voters/);
   rejects({ logLevel: 'loud' }, /--log-level must be one of/);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideFounding, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
+import { prng } from '../helpers/prng.ts';
 
 // The joiner's settings (src/consensus/joiner.ts): settle 2.5 s, hellos forgotten after 3 s.
 const SETTLE = 2500;
@@ -160,16 +161,6 @@ describe('decideFounding: a clustered peer always wins', () => {
 
 // ------------------------------------------------------------------ the founding race, simulated
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(a: T[], rnd: () => number): T[] {
   const b = [...a];

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { prng } from '../helpers/prng.ts';
 import {
   DEFAULT_DETECTOR_CONFIG,
   Membership,
@@ -1083,16 +1084,6 @@ describe('membership: clock', () => {
 
 // ------------------------------------------------------------------------ randomized schedule
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('membership: randomized adversarial schedule', () => {
   type Kind = 'steady' | 'flaky' | 'killed';
@@ -1107,7 +1098,7 @@ describe('membership: randomized adversarial schedule', () => {
 
   for (const seed of [1, 2, 42, 1337]) {
     it(`seed ${seed}: invariants hold over 2,000 steps`, () => {
-      const rnd = mulberry32(seed);
+      const rnd = prng(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
       const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
       const m = mk({ incarnation: 10 });
