@@ -258,7 +258,7 @@ async function concurrentTrial(trial: number): Promise<ConcurrentResult> {
       if (settled && threeVotersMs >= 0) break;
       if (performance.now() - lastReport > 10_000) {
         lastReport = performance.now();
-        console.log(`bench: admission.concurrent8 trial ${trial + 1} at ${round(now / 1000)} s: ${admittedMs.filter((x) => x >= 0).length}/8 admitted, ${(await voters(founder)).filter((v) => !v.isLearner).length} voters`);
+        console.log(`bench: admission.concurrent8 trial ${trial + 1} at ${round(now / 1000)} s: ${admittedMs.filter((x) => x >= 0).length}/8 admitted, ${await admission(founder).then((v: any) => String(v.voters.filter((x: any) => !x.isLearner).length), () => '?')} voters`);
       }
       await sleep(50);
     }

@@ -18,7 +18,9 @@ const EVENTS = 1000;
 const EVENT_SPACING_MS = 5;
 const CONVERGE_SIZES = [50, 30, 20, 10];
 /** joiners are admitted one at a time, so a big cluster takes a while to form */
-const CONVERGE_TIMEOUT_MS = 300_000;
+const convergeTimeoutMs = (n: number) => Math.max(120_000, n * 6000);
+/** give an attempt up when no further agent was admitted for this long */
+const ADMISSION_STALL_MS = 90_000;
 /** give up an attempt (rather than push the machine into swapless OOM) below this */
 const MIN_MEM_AVAILABLE_MB = 3000;
 /** how long to wait for other test runs to finish before measuring anyway */
@@ -38,6 +40,15 @@ async function aliveCount(a: AgentHandle): Promise<number> {
 async function allSeeAlive(group: AgentHandle[], count: number): Promise<boolean> {
   const counts = await Promise.all(group.map((a) => aliveCount(a).catch(() => -1)));
   return counts.every((c) => c === count);
+}
+
+/** Each agent's view in one line: `addr: name=state ...` (for error messages). */
+async function describeViews(group: AgentHandle[]): Promise<string> {
+  const lines = await Promise.all(group.map(async (a) => {
+    const view = await members(a).catch((err: Error) => err.message);
+    return `${a.bind}: ${typeof view === 'string' ? view : view.map((m) => `${m.name}=${m.state}`).join(' ')}`;
+  }));
+  return lines.join(' | ');
 }
 
 async function idOf(a: AgentHandle): Promise<string> {
@@ -64,7 +75,9 @@ async function startCluster(ips: string[]): Promise<AgentHandle[]> {
       return healthy(a);
     }, 90_000, 100);
   }
-  await waitFor(`${all.length} agents seeing each other alive`, () => allSeeAlive(all, all.length), 60_000, 250);
+  await waitFor(`${all.length} agents seeing each other alive`, () => allSeeAlive(all, all.length), 120_000, 250).catch(async (err: Error) => {
+    throw new Error(`${err.message}; views: ${await describeViews(all)}`);
+  });
   return all;
 }
 
@@ -376,8 +389,10 @@ async function converge(n: number): Promise<ConvergeResult> {
   let allHealthyMs = -1;
   let abandoned: string | undefined;
   let lastReport = 0;
+  let admitted = 0;
+  let admittedAt = performance.now();
   try {
-    while (performance.now() - t0 < CONVERGE_TIMEOUT_MS) {
+    while (performance.now() - t0 < convergeTimeoutMs(n)) {
       const dead = agents.find((a) => !a.running);
       if (dead) throw new Error(`agent ${dead.bind} exited with ${dead.exitCode}: ${dead.log().slice(-500)}`);
       if (memAvailableMb() < MIN_MEM_AVAILABLE_MB) {
@@ -389,6 +404,14 @@ async function converge(n: number): Promise<ConvergeResult> {
         allHealthyMs < 0 ? Promise.all(agents.map(healthy)) : Promise.resolve([] as boolean[]),
       ]);
       if (allHealthyMs < 0 && health.every(Boolean)) allHealthyMs = performance.now() - t0;
+      const nowAdmitted = allHealthyMs < 0 ? health.filter(Boolean).length : n;
+      if (nowAdmitted > admitted) {
+        admitted = nowAdmitted;
+        admittedAt = performance.now();
+      } else if (admitted < n && performance.now() - admittedAt > ADMISSION_STALL_MS) {
+        abandoned = `admission stalled at ${admitted}/${n} for ${ADMISSION_STALL_MS / 1000} s`;
+        break;
+      }
       lowest = Math.min(...counts);
       if (performance.now() - lastReport > 15_000) {
         lastReport = performance.now();
@@ -398,7 +421,7 @@ async function converge(n: number): Promise<ConvergeResult> {
         ms = performance.now() - t0;
         break;
       }
-      await sleep(250);
+      await sleep(500); // 50 agents x 2 requests per round: do not add much load of our own
     }
     const agentPids = agents.map((a) => a.pid);
     const etcdPids = etcdPidsOf(agents);
@@ -451,7 +474,7 @@ async function benchConverge(): Promise<Metric> {
     const quiet = await quietMachine(`gossip.converge N=${n}`);
     console.log(`bench: gossip.converge: starting ${n} agents at once...`);
     const r = { ...(await converge(n)), atStart: quiet };
-    console.log(`bench: gossip.converge: N=${n} ${r.ok ? `converged in ${Math.round(r.ms)} ms (all admitted at ${r.allHealthyMs} ms)` : `did NOT converge (${r.abandoned ?? `timeout ${CONVERGE_TIMEOUT_MS} ms`}; lowest alive count ${r.lowestAlive})`}; ` +
+    console.log(`bench: gossip.converge: N=${n} ${r.ok ? `converged in ${Math.round(r.ms)} ms (all admitted at ${r.allHealthyMs} ms)` : `did NOT converge (${r.abandoned ?? `timeout ${convergeTimeoutMs(n)} ms`}; lowest alive count ${r.lowestAlive})`}; ` +
       `agent RSS ${r.agentRssMb} MB, ${r.etcdProcesses} etcd processes (RSS ${r.etcdRssMb} MB each), CPU to converge: agents ${r.agentCpuSeconds} s, etcds ${r.etcdCpuSeconds} s`);
     last = r;
     if (r.ok) break;

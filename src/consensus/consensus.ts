@@ -258,6 +258,10 @@ export class Consensus extends EventEmitter {
   /** This voter was removed from etcd (it was dead too long): wipe and re-enter through the queue. */
   private async onRemoved(): Promise<void> {
     if (this.stopped || this.leaving) return;
+    if (await this.stillRegistered()) {
+      await this.becomeClient();
+      return;
+    }
     this.log.warn('this node was removed from the etcd cluster: wiping its etcd data and joining again through the queue');
     await this.forgetCluster();
     this.role = null;
@@ -546,6 +550,35 @@ export class Consensus extends EventEmitter {
     await store.removeNode(this.o.nodeId).catch(() => undefined);
     await this.forgetCluster();
     onProgress('left the cluster');
+  }
+
+  /** Whether the registry still lists this node (then its removal from etcd was a demotion). */
+  private async stillRegistered(): Promise<boolean> {
+    const urls = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    if (!urls.length || !this.tls) return false;
+    const probe = createEtcdClient({ endpoints: urls, tls: this.tls });
+    try {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const me = await new ClusterStore(probe).node(this.o.nodeId).then((n) => n ?? null, () => undefined);
+        if (me !== undefined) return me !== null && me.role === 'client';
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return false;
+    } finally {
+      probe.close();
+    }
+  }
+
+  /** Demoted: stop the local etcd member and carry on as a client-only node. */
+  private async becomeClient(): Promise<void> {
+    this.log.info('demoted to a client-only node: stopping the local etcd member');
+    await this.disconnect();
+    await this.etcd?.stop(2000);
+    this.etcd = undefined;
+    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
+    const endpoints = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'client', endpoints, admittedAt: Date.now() });
+    await this.connect(endpoints);
   }
 
   /** Drops the etcd session and member, and every trace of the cluster in the data dir. */

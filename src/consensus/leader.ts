@@ -202,6 +202,12 @@ export class Leader {
         this.d.logger.warn({ memberId: action.memberId, node: action.nodeId, reason: action.reason }, 'removed an etcd member');
         return;
       }
+      case 'demote':
+        // registered as a client first: the node sees it still belongs and switches to client mode
+        await this.store.setRole(action.nodeId, 'client');
+        await retryEtcd('demote voter', () => this.d.client.cluster.memberRemove({ ID: action.memberId }), { timeoutMs: 15_000 });
+        this.d.logger.info({ node: action.nodeId }, 'demoted a voter to client-only: the voter set stays odd');
+        return;
       case 'drop-joiner':
         await this.store.dequeue(action.nodeId);
         if ((await this.store.inflight())?.nodeId === action.nodeId) await this.store.setInflight(undefined);

@@ -66,6 +66,7 @@ export type Action =
   | { type: 'clear-inflight'; reason: string }
   | { type: 'drop-joiner'; nodeId: string; reason: string }
   | { type: 'offer-voter'; nodeId: string; peerUrl: string }
+  | { type: 'demote'; memberId: string; nodeId: string }
   | { type: 'broadcast'; head: string }
   | { type: 'idle' };
 
@@ -165,6 +166,15 @@ export function planLeaderStep(input: PlanInput): Action {
     const replacementPossible = eligible(input).some((n) => n.role === 'client');
     if (m && leaving.id !== input.selfId && (!replacementPossible || voterMembers.length > wanted)) {
       return { type: 'remove-member', memberId: m.memberId, nodeId: leaving.id, reason: 'left' };
+    }
+  }
+  // 6. more voters than the nodes call for (a 3-node cluster that lost one for good): demote one,
+  // so the set stays odd and never 2. Only when every seated voter is alive and nothing is in flight.
+  if (!leaving && seated > wanted) {
+    const seatedVoters = voterMembers.map((v) => ({ v, node: input.nodes.find((n) => n.id === v.name || n.peerUrl === v.peerUrl) }));
+    if (seatedVoters.every((x) => x.node && isAlive(input, x.node.id))) {
+      const victim = seatedVoters.filter((x) => x.node!.id !== input.selfId).sort((a, b) => (a.node!.id < b.node!.id ? 1 : -1))[0];
+      if (victim) return { type: 'demote', memberId: victim.v.memberId, nodeId: victim.node!.id };
     }
   }
   return { type: 'idle' };

@@ -145,3 +145,20 @@ test('warren leave: a voter hands its seat to a client first; a client-only node
   assert.equal(nodesLeft, 3, 'voters untouched by a client leaving');
   assert.ok(!(await voterIds(stay.find((a) => a !== client)!)).includes(clientId));
 });
+
+test('a 3-voter cluster that loses a node for good shrinks to 1 voter + 1 client, never 2 voters', { timeout: 150_000 }, async () => {
+  const founder = await startAgent({ bind: '127.0.7.40', args: ['--open'] });
+  const rest: AgentHandle[] = [];
+  for (const ip of ['127.0.7.41', '127.0.7.42']) rest.push(await startAgent({ bind: ip, args: ['--join', '127.0.7.40'] }));
+  const all = [founder, ...rest];
+  await waitFor('3 voters', async () => (await Promise.all(all.map(role))).join() === 'voter,voter,voter', 60_000, 250);
+  const leaderId = (await admission(founder)).leader as string;
+  const ids = await Promise.all(all.map(nodeId));
+  const victim = all.find((_, i) => ids[i] !== leaderId)!;
+  await victim.stop('SIGKILL');
+  const survivors = all.filter((a) => a !== victim);
+  await waitFor('1 voter + 1 client', async () => (await Promise.all(survivors.map(role))).sort().join() === 'client,voter', 60_000, 250);
+  for (const s of survivors) assert.equal((await s.health()).status, 200, `${s.bind} healthy`);
+  assert.equal((await voterIds(survivors[0]!)).length, 1);
+  assert.ok(survivors.some((s) => /demoted to a client-only node/.test(s.log())), 'one survivor was demoted');
+});
