@@ -255,12 +255,15 @@ export class Leader {
     const { input, members } = await this.snapshot();
     const q = input.queue.find((e) => e.id === joinerId);
     if (!q) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
-    const head = planLeaderStep(input);
     const record = await this.store.queued(joinerId);
     if (!record) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
     const inflight = input.inflight;
     const resuming = inflight?.kind === 'join' && inflight.nodeId === joinerId;
-    if (!resuming && !(head.type === 'broadcast' && head.head === joinerId)) throw new UserError('not_head', 'not this node\'s turn yet', 409);
+    // its turn: the oldest waiting joiner, with no other learner operation in flight (the planner's
+    // other chores, such as dropping a stale entry, must not turn the head away)
+    const oldest = input.queue.filter((e) => e.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))[0];
+    const busy = input.inflight !== undefined || input.members.some((m) => m.isLearner);
+    if (!resuming && (busy || oldest?.id !== joinerId)) throw new UserError('not_head', 'not this node\'s turn yet', 409);
     const cluster = await this.store.cluster();
     const ca = await this.store.ca();
     if (!cluster || !ca) throw new UserError('no_cluster', 'cluster record missing', 503);
