@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { cli, findPids, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
+import { cli, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
 import { admission } from '../test/helpers/cluster.ts';
 import { cleanupAllLans, createLan } from '../test/helpers/netns.ts';
 import { nsJson, nsLog, startNsAgents, type NsAgent } from '../test/helpers/ns-agents.ts';
 import { waitFor } from '../test/helpers/wait.ts';
+import { loadAvg1, quietMachine } from './machine.ts';
 import { median, type Metric } from './results.ts';
 
 /**
@@ -68,33 +68,8 @@ async function stopAll(agents: AgentHandle[]): Promise<void> {
   await waitFor('the etcd children gone', () => agents.every((a) => a.etcdPids().length === 0), 20_000, 50).catch(() => undefined);
 }
 
-function loadAvg1(): number {
-  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-}
 
-/** Agent processes on this machine that this benchmark did not start (call while none of ours runs). */
-function foreignAgents(): number {
-  return findPids((cmd) => cmd.includes('main.mjs\0agent')).length;
-}
 
-/** Waits (bounded) for no other agent and a settled load; records what it found either way. */
-async function quietMachine(what: string): Promise<{ foreignAgents: number; loadAvg1: number }> {
-  const deadline = Date.now() + QUIET_WAIT_MS;
-  let told = 0;
-  for (;;) {
-    const foreign = foreignAgents();
-    const load = loadAvg1();
-    if ((foreign === 0 && load < 3) || Date.now() > deadline) {
-      if (foreign > 0 || load >= 3) console.log(`bench: ${what}: machine still busy (${foreign} other agents, load ${load}); measuring anyway`);
-      return { foreignAgents: foreign, loadAvg1: load };
-    }
-    if (Date.now() - told > 30_000) {
-      told = Date.now();
-      console.log(`bench: ${what}: waiting for a quiet machine (${foreign} other agents running, load ${load})`);
-    }
-    await sleep(2000);
-  }
-}
 
 /** Starts `ips[0]` (it founds the cluster), then the others one at a time with --join of it. */
 async function startCluster(ips: string[]): Promise<AgentHandle[]> {
@@ -119,7 +94,7 @@ async function startCluster(ips: string[]): Promise<AgentHandle[]> {
 
 /** A running 3-voter cluster; a new node --join's it: time until admitted and alive for every member. */
 async function benchJoin(): Promise<Metric> {
-  const quiet = await quietMachine('admission.join');
+  const quiet = await quietMachine('admission.join', QUIET_WAIT_MS);
   const ips = ['127.0.10.2', '127.0.10.3', '127.0.10.4'];
   const cluster = await startCluster(ips);
   const joins: number[] = [];
@@ -179,7 +154,7 @@ async function benchJoin(): Promise<Metric> {
 
 /** 1 voter + 1 client; a third node joins: time until 3 healthy voters (admission view and every node's health). */
 async function benchGrow(): Promise<Metric> {
-  const quiet = await quietMachine('admission.grow_to_3_voters');
+  const quiet = await quietMachine('admission.grow_to_3_voters', QUIET_WAIT_MS);
   const times: number[] = [];
   const admittedRuns: number[] = [];
   for (let trial = 0; trial < GROW_TRIALS; trial++) {
@@ -276,7 +251,7 @@ async function concurrentTrial(trial: number): Promise<ConcurrentResult> {
 }
 
 async function benchConcurrent(): Promise<Record<string, Metric>> {
-  const quiet = await quietMachine('admission.concurrent8');
+  const quiet = await quietMachine('admission.concurrent8', QUIET_WAIT_MS);
   const results: ConcurrentResult[] = [];
   for (let trial = 0; trial < CONCURRENT_TRIALS; trial++) {
     const r = await concurrentTrial(trial);
@@ -356,7 +331,7 @@ async function foundingTrial(trial: number): Promise<FoundingTrial> {
 }
 
 async function benchFounding(): Promise<Metric> {
-  const quiet = await quietMachine('admission.founding_clusters_n5');
+  const quiet = await quietMachine('admission.founding_clusters_n5', QUIET_WAIT_MS);
   const trials: FoundingTrial[] = [];
   for (let trial = 0; trial < FOUNDING_TRIALS; trial++) trials.push(await foundingTrial(trial));
   const done = trials.filter((t) => t.allMembers).map((t) => t.allMembersMs);

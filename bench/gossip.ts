@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPids, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
 import { waitFor } from '../test/helpers/wait.ts';
+import { loadAvg1, quietMachine } from './machine.ts';
 import { median, percentile, type Metric } from './results.ts';
 
 /**
@@ -114,36 +115,8 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-function loadAvg1(): number {
-  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-}
 
-/** Agent processes on this machine that this benchmark did not start (other test runs). */
-function foreignAgents(): number {
-  return findPids((cmd) => cmd.includes('main.mjs\0agent')).length;
-}
 
-/**
- * The figures mean little while other test runs load the machine (2 cores): wait (bounded) until
- * no other agent runs and the load has settled; proceed anyway after the bound, and say so.
- */
-async function quietMachine(what: string): Promise<{ foreignAgents: number; loadAvg1: number }> {
-  const deadline = Date.now() + QUIET_WAIT_MS;
-  let told = 0;
-  for (;;) {
-    const foreign = foreignAgents();
-    const load = loadAvg1();
-    if ((foreign === 0 && load < 3) || Date.now() > deadline) {
-      if (foreign > 0 || load >= 3) console.log(`bench: ${what}: machine still busy (${foreign} other agents, load ${load}); measuring anyway`);
-      return { foreignAgents: foreign, loadAvg1: load };
-    }
-    if (Date.now() - told > 30_000) {
-      told = Date.now();
-      console.log(`bench: ${what}: waiting for a quiet machine (${foreign} other agents running, load ${load})`);
-    }
-    await sleep(2000);
-  }
-}
 
 function memAvailableMb(): number {
   const line = readFileSync('/proc/meminfo', 'utf8').split('\n').find((l) => l.startsWith('MemAvailable:'))!;
@@ -156,7 +129,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** kill -9 one of 5 agents; time until the LAST survivor lists it dead (each polled every ~20 ms). */
 async function benchDetectDead(): Promise<Metric> {
-  const quiet = await quietMachine('gossip.detect_dead');
+  const quiet = await quietMachine('gossip.detect_dead', QUIET_WAIT_MS);
   const ips = ['127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5', '127.0.3.6'];
   const agents = await startCluster(ips);
   const times: number[] = [];
@@ -251,7 +224,7 @@ class SseFollower {
 
 /** 1,000 user events from one of 10 agents, followed over SSE on the 9 others. */
 async function benchEvents(): Promise<Metric> {
-  const quiet = await quietMachine('gossip.event_p99');
+  const quiet = await quietMachine('gossip.event_p99', QUIET_WAIT_MS);
   const ips = Array.from({ length: EVENT_AGENTS }, (_, i) => `127.0.3.${20 + i}`);
   const agents = await startCluster(ips);
   const followers: SseFollower[] = [];
@@ -473,7 +446,7 @@ async function benchConverge(): Promise<Metric> {
       console.log(`bench: gossip.converge: skipping N=${n} (needs ~${need} MB, ${Math.round(memAvailableMb())} MB available)`);
       continue;
     }
-    const quiet = await quietMachine(`gossip.converge N=${n}`);
+    const quiet = await quietMachine(`gossip.converge N=${n}`, QUIET_WAIT_MS);
     console.log(`bench: gossip.converge: starting ${n} agents at once...`);
     const r = { ...(await converge(n)), atStart: quiet };
     console.log(`bench: gossip.converge: N=${n} ${r.ok ? `converged in ${Math.round(r.ms)} ms (all admitted at ${r.allHealthyMs} ms)` : `did NOT converge (${r.abandoned ?? `timeout ${convergeTimeoutMs(n)} ms`}; lowest alive count ${r.lowestAlive})`}; ` +

@@ -90,6 +90,9 @@ export class GossipService extends EventEmitter {
     this.timers.push(setInterval(() => void this.sendHeartbeat(), this.heartbeatMs));
     this.timers.push(setInterval(() => this.apply(this.membership.tick(this.now())), this.opts.tickMs ?? 100));
     this.timers.push(setInterval(() => void this.refreshHealth(), 2000));
+    // repeat suspicions: a suspected node that missed the rumor (it was paused) hears it again
+    // and refutes; otherwise a rumor-borne suspicion could outlive the pause forever
+    this.timers.push(setInterval(() => this.repeatSuspicions(), 1000));
   }
 
   /** Subscribes and installs the validator that guards a topic. */
@@ -230,6 +233,13 @@ export class GossipService extends EventEmitter {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  private repeatSuspicions(): void {
+    for (const m of this.membership.list()) {
+      if (m.state !== 'suspect') continue;
+      void this.publish(TOPICS.membership, { type: 'rumor', id: this.selfId, about: m.id, state: 'suspect', incarnation: m.incarnation } satisfies Rumor);
     }
   }
 
