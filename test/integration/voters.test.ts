@@ -103,7 +103,8 @@ test('kill -9 of the leader while a joiner is mid-admission: a new leader finish
   // longer counting towards the voter set) admitted as a client after the seat is cleaned up
   await waitFor('the joiner admitted by a new leader', async () => (await joiner.health().catch(() => undefined))?.status === 200, 60_000, 250);
   await waitFor('no learner left behind', async () => ((await client.cluster.memberList({} as never)).members ?? []).every((m) => !m.isLearner), 60_000, 250);
-  assert.ok(['voter', 'client'].includes((await role(joiner))!), 'the joiner is a member');
+  // (its own view of its role refreshes every second)
+  await waitFor('the joiner a voter or a client', async () => ['voter', 'client'].includes((await role(joiner))!), 10_000, 250);
   let last: unknown;
   await waitFor('a new leader reported', async () => {
     last = await admission(survivor);
