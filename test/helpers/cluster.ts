@@ -12,7 +12,10 @@ export async function admission(a: AgentHandle): Promise<any> {
 
 /** Voters (not learners) as the agent reports them. */
 export async function voterIds(a: AgentHandle): Promise<string[]> {
-  return ((await admission(a)).voters as any[]).filter((v) => !v.isLearner).map((v) => v.id).sort();
+  const view = await admission(a);
+  // an agent reconnecting to new voters cannot read the set for a moment: say so, not "none"
+  if (view.error) throw new Error(`${a.bind}: ${view.error}`);
+  return (view.voters as any[]).filter((v) => !v.isLearner).map((v) => v.id).sort();
 }
 
 export async function nodeId(a: AgentHandle): Promise<string> {
