@@ -203,6 +203,7 @@ export class Consensus extends EventEmitter {
     await store.putNode({ id: this.o.nodeId, name: this.o.config.name, api: this.o.apiUrl, addr: this.o.config.bind, role: 'voter', peerUrl: this.peerUrl, clientUrl: this.clientUrl, admittedAt: Date.now() });
     client.close();
     await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
+    this.memberRole = 'voter';
     await this.connect([this.clientUrl]);
   }
 
@@ -215,6 +216,7 @@ export class Consensus extends EventEmitter {
       await this.etcd.start({ waitHealthy: false });
     }
     const endpoints = grant.role === 'voter' ? [...new Set([...grant.endpoints, this.clientUrl])] : grant.endpoints;
+    this.memberRole = grant.role === 'voter' ? 'learner' : 'client';
     await this.saveMembership({ version: 1, clusterId: grant.clusterId, role: grant.role, endpoints, admittedAt: Date.now() });
     await this.connect(endpoints);
   }
@@ -231,6 +233,7 @@ export class Consensus extends EventEmitter {
     this.role = cluster.role;
     this.log.info({ clusterId: cluster.clusterId, role: cluster.role }, 'rejoining the cluster with the role this node had');
     const endpoints = [...new Set([...(cluster.role === 'voter' ? [this.clientUrl] : []), ...cluster.endpoints])];
+    this.memberRole = cluster.role;
     if (cluster.role === 'voter') {
       this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: 'warren', tls: { ...this.tlsPaths() } });
       await this.etcd.start({ waitHealthy: false });
@@ -403,7 +406,7 @@ export class Consensus extends EventEmitter {
 
   /** Whether this node can use the cluster's etcd right now. */
   async healthy(): Promise<boolean> {
-    if (!this.client || !this.tls) return false;
+    if (!this.client || !this.tls || this.memberRole === 'none') return false;
     if (this.etcd) return this.etcd.healthy(1000);
     try {
       await this.client.get(KEYS.cluster).string();
@@ -578,6 +581,7 @@ export class Consensus extends EventEmitter {
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
     const endpoints = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
     await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'client', endpoints, admittedAt: Date.now() });
+    this.memberRole = 'client';
     await this.connect(endpoints);
   }
 
