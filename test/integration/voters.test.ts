@@ -85,7 +85,7 @@ test('kill -9 of a joiner after its learner was added: the learner is removed an
   client.close();
 });
 
-test('kill -9 of the leader while a joiner is mid-admission: a new leader finishes it', { timeout: 240_000 }, async () => {
+test('kill -9 of the leader while a joiner is mid-admission: a new leader finishes it', { timeout: 360_000 }, async () => {
   // target 5: a fifth node joins as a voter while 3 voters keep the quorum when the leader dies
   const founder = await startAgent({ bind: '127.0.7.20', args: ['--open', '--voters', '5'] });
   const members: AgentHandle[] = [founder];
@@ -101,7 +101,8 @@ test('kill -9 of the leader while a joiner is mid-admission: a new leader finish
   await leader.stop('SIGKILL');
   // the new leader finishes the admission: promoted in the learner seat, or (the dead leader no
   // longer counting towards the voter set) admitted as a client after the seat is cleaned up
-  await waitFor('the joiner admitted by a new leader', async () => (await joiner.health().catch(() => undefined))?.status === 200, 60_000, 250);
+  // (at worst the seat of a lost grant is given up after the 60 s learner timeout and re-offered)
+  await waitFor('the joiner admitted by a new leader', async () => (await joiner.health().catch(() => undefined))?.status === 200, 150_000, 250);
   await waitFor('no learner left behind', async () => ((await client.cluster.memberList({} as never)).members ?? []).every((m) => !m.isLearner), 60_000, 250);
   // (its own view of its role refreshes every second)
   await waitFor('the joiner a voter or a client', async () => ['voter', 'client'].includes((await role(joiner))!), 10_000, 250);
