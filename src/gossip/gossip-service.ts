@@ -112,9 +112,10 @@ export class GossipService extends EventEmitter {
       return TopicValidatorResult.Reject;
     }
     const signer = msg.from.toString();
-    // a member that has just left the registry may still say goodbye (its leave is ordered after it)
-    const farewell = msg.topic === TOPICS.membership && this.membership.get(signer) !== undefined && validateMessage(msg.topic, signer, msg.data).ok;
-    if (msg.topic !== TOPICS.admission && !farewell && this.opts.isAdmitted && !this.opts.isAdmitted(signer)) {
+    // a member that has just left the registry may still say goodbye (its leave is ordered after
+    // it); checked only for non-admitted signers, so admitted traffic is parsed once
+    const farewell = () => msg.topic === TOPICS.membership && this.membership.get(signer) !== undefined && validateMessage(msg.topic, signer, msg.data).ok;
+    if (msg.topic !== TOPICS.admission && this.opts.isAdmitted && !this.opts.isAdmitted(signer) && !farewell()) {
       this.count('not_admitted');
       return TopicValidatorResult.Ignore;
     }
