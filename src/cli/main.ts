@@ -5,6 +5,8 @@ import { registerAgentCommand } from './agent/command.ts';
 import { registerLeaveCommand, registerStatusCommands } from './status-commands.ts';
 import { registerEventCommands } from './event-commands.ts';
 import { registerAdmissionCommands } from './admission-commands.ts';
+import { registerServiceCommands } from './service-commands.ts';
+import { registerNodeCommands } from './node-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerEventCommands(program);
   registerLeaveCommand(program);
   registerAdmissionCommands(program);
+  registerServiceCommands(program);
+  registerNodeCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -10,6 +10,12 @@ export const KEYS = {
   queuePrefix: '/warren/admission/queue/',
   inflight: '/warren/admission/inflight',
   offerPrefix: '/warren/admission/offers/',
+  /** runtime: service specs, the leader's assignments, replicas' reports, nodes' labels, drain marks */
+  servicePrefix: '/warren/services/',
+  assignmentPrefix: '/warren/assignments/',
+  statusPrefix: '/warren/status/',
+  runtimeNodePrefix: '/warren/runtime-nodes/',
+  drainPrefix: '/warren/drain/',
   election: 'warren-leader',
 } as const;
 

@@ -280,6 +280,7 @@ export class Consensus extends EventEmitter {
     const client = createEtcdClient({ endpoints, tls: this.tls! });
     this.client = client;
     this.store = new ClusterStore(client);
+    this.emit('client', client);
     this.phase = 'member';
     this.admitted.add(this.o.nodeId);
     void this.sayHello();
@@ -314,6 +315,7 @@ export class Consensus extends EventEmitter {
     this.leader = undefined;
     for (const w of this.watchers) await w.cancel().catch(() => undefined);
     this.watchers = [];
+    if (this.client) this.emit('client', undefined);
     this.client?.close();
     this.client = undefined;
     this.store = undefined;

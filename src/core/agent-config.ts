@@ -76,7 +76,18 @@ export interface AgentConfig {
   voters: 3 | 5;
   logLevel: LogLevel;
   detector: DetectorFlags;
+  /** --label K=V: placement constraints (label=K=V) match these */
+  labels: Record<string, string>;
+  /** --fence-after-ms: without the etcd quorum this long, the node stops its replicas */
+  fenceAfterMs: number;
+  /** --domain: services are <name>.<domain> in the proxy and DNS */
+  domain: string;
+  /** the proxy and DNS ports were not given: try 80 / 53 first, then the 7380 / 7353 defaults */
+  autoPorts: { proxy: boolean; dns: boolean };
 }
+
+export const DEFAULT_FENCE_AFTER_MS = 8000;
+export const DEFAULT_DOMAIN = 'warren.internal';
 
 /** Raw option values as the CLI parser hands them over (strings, booleans). */
 export interface RawAgentOptions {
@@ -101,6 +112,9 @@ export interface RawAgentOptions {
   suspectAfterMs?: string;
   deadAfterMs?: string;
   probeTimeoutMs?: string;
+  label?: string[];
+  fenceAfterMs?: string;
+  domain?: string;
 }
 
 export interface AgentDefaults {
@@ -177,6 +191,17 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     }
   }
   const detector = resolveDetectorFlags(raw);
+  const labels: Record<string, string> = {};
+  for (const l of raw.label ?? []) {
+    const m = /^([a-zA-Z0-9][a-zA-Z0-9._-]{0,62})=([^\s]{0,253})$/.exec(l);
+    if (!m) throw new UserError('bad_flag', `--label must be KEY=VALUE (KEY: letters, digits, ".", "_", "-"; VALUE without spaces), got "${l}"`);
+    labels[m[1]!] = m[2]!;
+  }
+  const fenceAfterMs = raw.fenceAfterMs === undefined ? DEFAULT_FENCE_AFTER_MS : parseMs(raw.fenceAfterMs, '--fence-after-ms');
+  const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');
+  if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
+    throw new UserError('bad_flag', `--domain must be a DNS name such as warren.internal or home.example.com, got "${raw.domain}"`);
+  }
 
   return {
     dataDir,
@@ -193,6 +218,10 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     voters: votersText === '5' ? 5 : 3,
     logLevel,
     detector,
+    labels,
+    fenceAfterMs,
+    domain,
+    autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined },
   };
 }
 

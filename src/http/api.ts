@@ -7,8 +7,9 @@ import { jsonError } from './errors.ts';
 import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
+import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -28,6 +29,7 @@ export function createApi(deps: ApiDeps): Hono {
   eventRoutes(app, deps);
   clusterRoutes(app, deps);
   admissionRoutes(app, deps);
+  serviceRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

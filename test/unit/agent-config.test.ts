@@ -29,6 +29,10 @@ test('defaults fill every option', () => {
     voters: 3,
     logLevel: 'info',
     detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
+    labels: {},
+    fenceAfterMs: 8000,
+    domain: 'warren.internal',
+    autoPorts: { proxy: true, dns: true },
   });
   assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353 });
 });
@@ -115,4 +119,15 @@ test('addresses', () => {
   assert.deepEqual(parseHostPort(' a.b:9 ', 5), { host: 'a.b', port: 9 });
   assert.throws(() => parseHostPort('', 5), /empty address/);
   assert.equal(parsePort('65535', 'p'), 65535);
+});
+
+test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS ports turn the 80/53 attempt off', () => {
+  const c = resolveAgentConfig({ label: ['zone=attic', 'gpu=yes'], fenceAfterMs: '3000', domain: 'Home.Example.', proxyPort: '8080' }, defaults);
+  assert.deepEqual(c.labels, { zone: 'attic', gpu: 'yes' });
+  assert.equal(c.fenceAfterMs, 3000);
+  assert.equal(c.domain, 'home.example');
+  assert.deepEqual(c.autoPorts, { proxy: false, dns: true });
+  assert.throws(() => resolveAgentConfig({ label: ['nokey'] }, defaults), /--label must be KEY=VALUE/);
+  assert.throws(() => resolveAgentConfig({ fenceAfterMs: 'soon' }, defaults), /--fence-after-ms must be a whole number/);
+  assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);
 });

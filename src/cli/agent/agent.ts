@@ -23,6 +23,7 @@ import { renderMetrics } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
+import { Runtime } from '../../runtime/runtime.ts';
 import { closeServer, listen } from '../../http/server.ts';
 import { VERSION } from '../../version.ts';
 
@@ -42,6 +43,7 @@ export class Agent {
   private gossip: GossipService | undefined;
   private discovery: Discovery | undefined;
   private tailscale: TailscaleDiscovery | undefined;
+  private runtime: Runtime | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
 
@@ -80,7 +82,7 @@ export class Agent {
       p2p,
       logger: log.child({ component: 'gossip' }),
       self: () => ({ name: config.name, addr: config.bind, api: this.apiUrl, version: VERSION, role: this.etcdRole() }),
-      collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt),
+      collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt, () => this.runtime?.reconciler.containers ?? 0),
       indirectPing: indirectPingOverHttp,
       detector: { heartbeatIntervalMs: config.detector.heartbeatMs, suspectAfterMs: config.detector.suspectAfterMs, deadAfterMs: config.detector.deadAfterMs, probeTimeoutMs: config.detector.probeTimeoutMs },
       heartbeatIntervalMs: config.detector.heartbeatMs,
@@ -105,6 +107,20 @@ export class Agent {
       ...(this.tailscale && config.tailnetAdmit ? { sameTailnet: (addrPort: string) => this.tailscale!.isTailnetDevice(addrPort) } : {}),
     });
     this.consensus = consensus;
+    const runtime = new Runtime({
+      self: { id: this.identity.id, name: config.name, addr: config.bind, labels: config.labels },
+      client: () => consensus.client,
+      clusterId: () => consensus.clusterId,
+      isLeader: () => consensus.isLeader,
+      liveness: () => gossip.liveness(),
+      health: () => Object.fromEntries(gossip.members(this.etcdRole()).map((m) => [m.id, m.health])),
+      event: (name, payload) => void gossip.publishClusterEvent(name, payload),
+      fenceAfterMs: config.fenceAfterMs,
+      logger: log.child({ component: 'runtime' }),
+    });
+    this.runtime = runtime;
+    consensus.on('client', (client) => void runtime.onClient(client));
+    gossip.on('member', () => runtime.livenessChanged());
     await gossip.start();
 
     const app = createApi({
@@ -122,6 +138,13 @@ export class Agent {
       approve: (node) => consensus.approve(node),
       joinToken: () => consensus.joinToken(),
       admissionView: () => consensus.admissionView(),
+      listServices: async () => runtime.services.list(),
+      getService: async (name) => runtime.services.get(name),
+      createService: (spec) => runtime.services.create(spec),
+      updateService: (name, patch) => runtime.services.update(name, patch),
+      removeService: (name) => runtime.services.remove(name),
+      serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
+      drainNode: (node, drain) => runtime.services.drain(node, drain),
       metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
@@ -142,6 +165,7 @@ export class Agent {
       process.stderr.write(`warren: ${err.message}\n`);
       void this.stop().then(() => process.exit(1));
     });
+    await runtime.start();
     await consensus.start();
     await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
     this.wroteRuntimeInfo = true;
@@ -222,6 +246,8 @@ export class Agent {
       await new Promise((r) => setTimeout(r, 150));
     }
     if (this.http) await closeServer(this.http);
+    // this node's replicas move elsewhere (it announced its leave): do not leave them running twice
+    if (this.runtime) await this.runtime.stop(true);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
     if (this.consensus) await this.consensus.stop();
     if (this.wroteRuntimeInfo) await removeRuntimeInfo(this.config.dataDir).catch(() => undefined);

@@ -1,0 +1,98 @@
+/**
+ * Node choice for the scheduler (src/core/scheduler.ts): which nodes may take a replica, which one
+ * is best, and in words why none can. Holds the plan's running tallies (replicas per node, memory
+ * promised to containers that have not started yet), so every placement sees the ones before it.
+ */
+import type { Constraint, ServiceSpec } from './service-types.ts';
+import type { SchedNode } from './scheduler.ts';
+
+export type Placement = { nodeId: string; reason?: undefined } | { nodeId: null; reason: string };
+
+export const describeConstraint = (c: Constraint): string => (c.kind === 'node' ? `node=${c.value}` : `label=${c.key}=${c.value}`);
+
+export function satisfies(node: SchedNode, c: Constraint): boolean {
+  return c.kind === 'node' ? node.name === c.value || node.id === c.value : node.labels[c.key] === c.value;
+}
+
+/**
+ * Why a replica must leave its node right away (undefined: it may stay). A suspect or not yet heard
+ * node keeps its replicas, since a blip must move nothing; draining is handled apart, one at a time.
+ */
+export function leaveReason(nodeId: string, node: SchedNode | undefined, constraints: readonly Constraint[]): string | undefined {
+  if (!node) return `node ${nodeId} was removed`;
+  if (node.state === 'dead') return `node ${node.name} is dead`;
+  if (node.state === 'left') return `node ${node.name} left`;
+  const broken = constraints.filter((c) => !satisfies(node, c));
+  if (broken.length > 0) return `node ${node.name} no longer matches ${broken.map(describeConstraint).join(', ')}`;
+  return undefined;
+}
+
+export function formatBytes(b: number): string {
+  const GiB = 2 ** 30;
+  return b >= GiB ? `${+(b / GiB).toFixed(1)} GiB` : `${+(b / 2 ** 20).toFixed(1)} MiB`;
+}
+
+const order = (a: number | string, b: number | string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export class Placer {
+  private readonly load = new Map<string, number>();
+  private readonly reserved = new Map<string, number>();
+
+  /** `nodes` sorted by id */
+  constructor(private readonly nodes: readonly SchedNode[]) {}
+
+  /** a replica of any service arrives on (1) or leaves (-1) a node */
+  count(nodeId: string, delta: number): void {
+    this.load.set(nodeId, (this.load.get(nodeId) ?? 0) + delta);
+  }
+
+  /** memory a container will take that the node's heartbeat does not show yet */
+  reserve(nodeId: string, bytes: number | undefined): void {
+    if (bytes) this.reserved.set(nodeId, (this.reserved.get(nodeId) ?? 0) + bytes);
+  }
+
+  /** bytes free on a node; Infinity when it has not reported figures (it counts as fitting) */
+  private free(n: SchedNode): number {
+    const h = n.health;
+    if (!h || h.memTotalBytes <= 0) return Infinity;
+    return h.memTotalBytes - h.memUsedBytes - (this.reserved.get(n.id) ?? 0);
+  }
+
+  /** share of memory in use; nodes without figures come after the ones we know */
+  private usedRatio(n: SchedNode): number {
+    const h = n.health;
+    if (!h || h.memTotalBytes <= 0) return Infinity;
+    return (h.memUsedBytes + (this.reserved.get(n.id) ?? 0)) / h.memTotalBytes;
+  }
+
+  /**
+   * The best node for one replica of `svc` (the caller counts it in: `count`, `reserve`); `own` is
+   * this service's replicas per node. Nodes in `avoid` failed to pull its image: with `fallback`,
+   * they are still used when nothing else can take it (an unplaced replica is worse than a retry).
+   */
+  place(svc: ServiceSpec, own: Map<string, number>, avoid: readonly string[], fallback: boolean): Placement {
+    const alive = this.nodes.filter((n) => n.state === 'alive');
+    if (alive.length === 0) return { nodeId: null, reason: 'no alive node' };
+    const open = alive.filter((n) => !n.draining);
+    if (open.length === 0) return { nodeId: null, reason: 'every alive node is draining' };
+    const matching = open.filter((n) => svc.constraints.every((c) => satisfies(n, c)));
+    if (matching.length === 0) return { nodeId: null, reason: `no alive node matches ${svc.constraints.map(describeConstraint).join(', ')}` };
+    const mem = svc.memoryBytes ?? 0;
+    const fitting = mem > 0 ? matching.filter((n) => this.free(n) >= mem) : matching;
+    if (fitting.length === 0) return { nodeId: null, reason: `no alive node has ${formatBytes(mem)} free memory` };
+    const preferred = fitting.filter((n) => !avoid.includes(n.id));
+    const pool = preferred.length > 0 ? preferred : fallback ? fitting : [];
+    if (pool.length === 0) return { nodeId: null, reason: `image ${svc.image} failed to pull on every node that could run it` };
+
+    // spread first (this service), then overall load, then memory pressure, then id
+    const rank = (n: SchedNode) => [own.get(n.id) ?? 0, this.load.get(n.id) ?? 0, this.usedRatio(n)];
+    let best = pool[0]!;
+    for (const n of pool.slice(1)) {
+      const a = rank(n);
+      const b = rank(best);
+      const c = order(a[0]!, b[0]!) || order(a[1]!, b[1]!) || order(a[2]!, b[2]!) || order(n.id, best.id);
+      if (c < 0) best = n;
+    }
+    return { nodeId: best.id };
+  }
+}

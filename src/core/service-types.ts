@@ -1,0 +1,136 @@
+/**
+ * The runtime's shared vocabulary: what a service is, where its replicas are assigned and what
+ * each replica reports. Stored in etcd as JSON (keys in src/consensus/cluster-store.ts), read by
+ * the scheduler (leader), the reconciler (every node), the HTTP API, the CLI and the routing layer.
+ */
+
+export type RestartPolicy = 'always' | 'on-failure' | 'no';
+
+export interface PortSpec {
+  container: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface VolumeSpec {
+  /** a named volume (DNS-label-like name), never a host path */
+  name: string;
+  /** absolute path inside the container */
+  path: string;
+}
+
+/** `node=NAME` or `label=K=V` (the node's `--label K=V`). */
+export type Constraint = { kind: 'node'; value: string } | { kind: 'label'; key: string; value: string };
+
+/** Everything that decides how a replica's container is made: a change here means a new container. */
+export interface ContainerSpec {
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  ports: PortSpec[];
+  volumes: VolumeSpec[];
+  restart: RestartPolicy;
+  /** CPU limit in cores (e.g. 0.5) */
+  cpus?: number;
+  memoryBytes?: number;
+}
+
+/** A service as stored under /warren/services/<name>. */
+export interface ServiceSpec extends ContainerSpec {
+  name: string;
+  replicas: number;
+  constraints: Constraint[];
+  /** bumped whenever the ContainerSpec part changes (replicas/constraints do not bump it) */
+  generation: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One replica's place: which node runs it, with which spec generation. */
+export interface Slot {
+  index: number;
+  /** null: not placed (see `reason`) */
+  nodeId: string | null;
+  generation: number;
+  /** when this slot got its current node (ms) */
+  since: number;
+  /** why it is not placed, or why it was moved last */
+  reason?: string;
+  /** nodes that failed to run it for a node-specific reason (image missing there): try others first */
+  avoid?: string[];
+}
+
+/**
+ * A service's assignments, under /warren/assignments/<name>; written only by the leader, in a
+ * transaction that compares the key's revision as the leader read it.
+ */
+export interface AssignmentRecord {
+  service: string;
+  /** container specs by generation, for every generation some slot still runs */
+  specs: Record<string, ContainerSpec>;
+  slots: Slot[];
+}
+
+export type ReplicaState = 'pending' | 'pulling' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped';
+
+/** Why a replica failed: 'image' (missing and not pullable there) lets the scheduler try another node. */
+export type FailureKind = 'image' | 'create' | 'crash' | 'fenced';
+
+/** What the node running a replica reports, under /warren/status/<service>/<slot>. */
+export interface ReplicaStatus {
+  service: string;
+  slot: number;
+  nodeId: string;
+  generation: number;
+  state: ReplicaState;
+  reason?: string;
+  failure?: FailureKind;
+  /** e.g. "12 MB / 40 MB" while pulling */
+  progress?: string;
+  /** the node's bind address: where the published ports listen */
+  addr: string;
+  ports: { container: number; protocol: 'tcp' | 'udp'; hostPort: number }[];
+  containerId?: string;
+  restarts: number;
+  updatedAt: number;
+}
+
+/** A node as the runtime sees it (registered by the node itself under /warren/runtime-nodes/<id>). */
+export interface RuntimeNode {
+  id: string;
+  name: string;
+  addr: string;
+  labels: Record<string, string>;
+}
+
+/** The node's drain mark, /warren/drain/<id>. */
+export interface DrainMark {
+  nodeId: string;
+  since: number;
+}
+
+/** One replica as GET /v1/services shows it. */
+export interface ReplicaView {
+  slot: number;
+  nodeId: string | null;
+  nodeName?: string;
+  generation: number;
+  /** 'unassigned': no node can take it (see `reason`) */
+  state: ReplicaState | 'unassigned';
+  reason?: string;
+  progress?: string;
+  addr?: string;
+  ports: ReplicaStatus['ports'];
+  restarts: number;
+  /** when the slot got its node */
+  since: number;
+}
+
+/** A service as GET /v1/services and GET /v1/services/:name return it. */
+export interface ServiceView {
+  spec: ServiceSpec;
+  desired: number;
+  running: number;
+  /** why some replica cannot be placed, when one cannot */
+  pending?: string;
+  replicas: ReplicaView[];
+}

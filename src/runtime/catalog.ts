@@ -1,0 +1,159 @@
+import { EventEmitter } from 'node:events';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import { KEYS, type NodeRecord } from '../consensus/cluster-store.ts';
+import type { AssignmentRecord, DrainMark, ReplicaStatus, RuntimeNode, ServiceSpec } from '../core/service-types.ts';
+
+/** A value with the etcd revision it was last modified at (the scheduler's transactions compare it). */
+export interface Versioned<T> {
+  value: T;
+  modRevision: string;
+}
+
+const WATCHED: { prefix: string; map: keyof CatalogMaps }[] = [
+  { prefix: KEYS.servicePrefix, map: 'services' },
+  { prefix: KEYS.assignmentPrefix, map: 'assignments' },
+  { prefix: KEYS.statusPrefix, map: 'statuses' },
+  { prefix: KEYS.runtimeNodePrefix, map: 'runtimeNodes' },
+  { prefix: KEYS.drainPrefix, map: 'drains' },
+  { prefix: KEYS.nodePrefix, map: 'nodes' },
+];
+
+interface CatalogMaps {
+  services: Map<string, Versioned<ServiceSpec>>;
+  assignments: Map<string, Versioned<AssignmentRecord>>;
+  /** keyed "<service>/<slot>" */
+  statuses: Map<string, Versioned<ReplicaStatus>>;
+  runtimeNodes: Map<string, Versioned<RuntimeNode>>;
+  drains: Map<string, Versioned<DrainMark>>;
+  nodes: Map<string, Versioned<NodeRecord>>;
+}
+
+/**
+ * This node's cached copy of the runtime's keys in etcd, kept current by one watch (changes
+ * arrive within milliseconds) plus a full re-read every few seconds (covers a watch that missed
+ * something while etcd reconfigured). Emits 'change' after every update.
+ */
+export class Catalog extends EventEmitter {
+  readonly maps: CatalogMaps = {
+    services: new Map(),
+    assignments: new Map(),
+    statuses: new Map(),
+    runtimeNodes: new Map(),
+    drains: new Map(),
+    nodes: new Map(),
+  };
+  /** when the last full read succeeded (0: never with the current client) */
+  loadedAt = 0;
+  private client: Etcd3 | undefined;
+  private watcher: Watcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private generation = 0;
+
+  constructor(private readonly logger: Logger) {
+    super();
+  }
+
+  get ready(): boolean {
+    return this.client !== undefined && this.loadedAt > 0;
+  }
+
+  /** Follows a new etcd client (or none, while this node is not a member). */
+  async attach(client: Etcd3 | undefined): Promise<void> {
+    const gen = ++this.generation;
+    this.detachCurrent();
+    this.client = client;
+    this.loadedAt = 0;
+    if (!client) return;
+    this.timer = setInterval(() => void this.reload(gen), 5000);
+    try {
+      const watcher = await client.watch().prefix('/warren/').create();
+      if (gen !== this.generation) return void watcher.cancel().catch(() => undefined);
+      this.watcher = watcher;
+      watcher.on('put', (kv: IKeyValue) => this.apply(kv.key.toString(), kv.value.toString(), kv.mod_revision));
+      watcher.on('delete', (kv: IKeyValue) => this.apply(kv.key.toString(), null, kv.mod_revision));
+      watcher.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'catalog watch error'));
+      // a reconnected watch may have missed changes: read everything again
+      watcher.on('connected', () => void this.reload(gen));
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'catalog watch failed; relying on periodic reads');
+    }
+    await this.reload(gen);
+  }
+
+  private detachCurrent(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    void this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
+  }
+
+  stop(): void {
+    this.generation++;
+    this.detachCurrent();
+    this.client = undefined;
+  }
+
+  /** Reads every watched prefix again and replaces the maps. */
+  async reload(gen = this.generation): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const results = await Promise.all(WATCHED.map((w) => client.getAll().prefix(w.prefix).exec()));
+      if (gen !== this.generation) return;
+      WATCHED.forEach((w, i) => {
+        const map = this.maps[w.map] as Map<string, Versioned<unknown>>;
+        map.clear();
+        for (const kv of results[i]!.kvs) this.apply(kv.key.toString(), kv.value.toString(), kv.mod_revision, false);
+      });
+      this.loadedAt = Date.now();
+      this.emit('change');
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'catalog read failed');
+    }
+  }
+
+  private apply(key: string, value: string | null, modRevision: string, emit = true): void {
+    const w = WATCHED.find((x) => key.startsWith(x.prefix));
+    if (!w) return;
+    const id = key.slice(w.prefix.length);
+    const map = this.maps[w.map] as Map<string, Versioned<unknown>>;
+    if (value === null) map.delete(id);
+    else {
+      try {
+        map.set(id, { value: JSON.parse(value), modRevision });
+      } catch {
+        this.logger.warn({ key }, 'ignoring a value that is not JSON');
+      }
+    }
+    if (emit) this.emit('change');
+  }
+
+  services(): ServiceSpec[] {
+    return [...this.maps.services.values()].map((v) => v.value).sort((a, b) => a.name.localeCompare(b.name));
+  }
+  service(name: string): ServiceSpec | undefined {
+    return this.maps.services.get(name)?.value;
+  }
+  assignment(name: string): AssignmentRecord | undefined {
+    return this.maps.assignments.get(name)?.value;
+  }
+  statuses(): ReplicaStatus[] {
+    return [...this.maps.statuses.values()].map((v) => v.value);
+  }
+  status(service: string, slot: number): ReplicaStatus | undefined {
+    return this.maps.statuses.get(`${service}/${slot}`)?.value;
+  }
+  nodes(): NodeRecord[] {
+    return [...this.maps.nodes.values()].map((v) => v.value);
+  }
+  nodeName(id: string): string | undefined {
+    return this.maps.nodes.get(id)?.value.name ?? this.maps.runtimeNodes.get(id)?.value.name;
+  }
+  runtimeNode(id: string): RuntimeNode | undefined {
+    return this.maps.runtimeNodes.get(id)?.value;
+  }
+  draining(id: string): boolean {
+    return this.maps.drains.has(id);
+  }
+}

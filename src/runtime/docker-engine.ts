@@ -1,0 +1,180 @@
+import Docker from 'dockerode';
+import type { ContainerSpec } from '../core/service-types.ts';
+import type { ActualContainer, DesiredReplica } from '../core/reconcile-plan.ts';
+
+/** Labels on every container Warren makes: the reconciler touches only its own cluster's and node's. */
+export const LABELS = {
+  cluster: 'warren.cluster',
+  node: 'warren.node',
+  service: 'warren.service',
+  slot: 'warren.slot',
+  generation: 'warren.generation',
+} as const;
+
+export interface EngineIdentity {
+  clusterId: string;
+  nodeId: string;
+  nodeName: string;
+  /** the address published ports listen on */
+  addr: string;
+}
+
+/** Docker's volume name for a service's named volume (same on every node). */
+export const volumeName = (service: string, volume: string) => `warren_${service}_${volume}`;
+
+/** Docker Engine calls the reconciler needs, and nothing else (thin: the decisions live in reconcile-plan). */
+export class DockerEngine {
+  readonly docker: Docker;
+
+  constructor(socketPath = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock') {
+    this.docker = new Docker({ socketPath });
+  }
+
+  async ping(): Promise<boolean> {
+    return this.docker.ping().then(() => true, () => false);
+  }
+
+  /** This node's managed containers, in this cluster only. */
+  async list(id: EngineIdentity): Promise<ActualContainer[]> {
+    const infos = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`] },
+    });
+    return infos.map((c) => ({
+      id: c.Id,
+      service: c.Labels[LABELS.service] ?? '',
+      slot: Number(c.Labels[LABELS.slot]),
+      generation: Number(c.Labels[LABELS.generation]),
+      state: c.State as ActualContainer['state'],
+      exitCode: exitCodeOf(c.Status),
+      ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
+    }));
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    return this.docker.getImage(image).inspect().then(() => true, () => false);
+  }
+
+  /** Pulls an image, reporting "12 MB / 40 MB"-style progress; throws Docker's message on failure. */
+  async pull(image: string, onProgress: (text: string) => void): Promise<void> {
+    const stream = await this.docker.pull(image);
+    await new Promise<void>((resolve, reject) => {
+      const layers = new Map<string, { current: number; total: number }>();
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, out: { error?: string }[]) => {
+          const failed = out?.find((o) => o.error);
+          if (err || failed) reject(err ?? new Error(failed!.error));
+          else resolve();
+        },
+        (ev: { id?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (!ev.id || !ev.progressDetail?.total) return;
+          layers.set(ev.id, { current: ev.progressDetail.current ?? 0, total: ev.progressDetail.total });
+          let current = 0;
+          let total = 0;
+          for (const l of layers.values()) (current += l.current), (total += l.total);
+          onProgress(`${mb(current)} / ${mb(total)}`);
+        },
+      );
+    });
+  }
+
+  async create(id: EngineIdentity, r: DesiredReplica): Promise<string> {
+    const spec: ContainerSpec = r.spec;
+    const portKey = (p: { container: number; protocol: string }) => `${p.container}/${p.protocol}`;
+    const container = await this.docker.createContainer({
+      name: `warren-${r.service}-${r.slot}-${id.nodeId.slice(-8).toLowerCase()}`,
+      Image: spec.image,
+      ...(spec.command.length ? { Cmd: spec.command } : {}),
+      Env: [
+        ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        `WARREN_SERVICE=${r.service}`,
+        `WARREN_SLOT=${r.slot}`,
+        `WARREN_NODE=${id.nodeName}`,
+      ],
+      Labels: {
+        [LABELS.cluster]: id.clusterId,
+        [LABELS.node]: id.nodeId,
+        [LABELS.service]: r.service,
+        [LABELS.slot]: String(r.slot),
+        [LABELS.generation]: String(r.generation),
+      },
+      ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p), {}])),
+      HostConfig: {
+        // a PID 1 that ignores SIGTERM would otherwise wait out the whole stop timeout
+        Init: true,
+        PortBindings: Object.fromEntries(spec.ports.map((p) => [portKey(p), [{ HostIp: id.addr, HostPort: '' }]])),
+        Binds: spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`),
+        // restarts are the reconciler's decision (it reports them), not Docker's
+        RestartPolicy: { Name: 'no' },
+        ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+        ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+      },
+    });
+    return container.id;
+  }
+
+  async start(containerId: string): Promise<void> {
+    await this.docker.getContainer(containerId).start();
+  }
+
+  async stop(containerId: string, timeoutS = 10): Promise<void> {
+    await this.docker
+      .getContainer(containerId)
+      .stop({ t: timeoutS })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 304 && err.statusCode !== 404) throw err; // 304: already stopped
+      });
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await this.docker
+      .getContainer(containerId)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 409) throw err; // gone, or removal already in progress
+      });
+  }
+
+  /** Docker's event stream for this node's containers (the reconciler reacts at once instead of at the next resync). */
+  async events(id: EngineIdentity): Promise<NodeJS.ReadableStream> {
+    return this.docker.getEvents({ filters: { type: ['container'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`] } });
+  }
+
+  /** A container's log as plain text (stdout and stderr interleaved). */
+  async logs(containerId: string, opts: { follow: boolean; tail: number }): Promise<NodeJS.ReadableStream> {
+    const { PassThrough } = await import('node:stream');
+    const container = this.docker.getContainer(containerId);
+    const out = new PassThrough();
+    const raw = (await container.logs({ follow: opts.follow as true, stdout: true, stderr: true, tail: opts.tail })) as unknown as NodeJS.ReadableStream | Buffer;
+    if (Buffer.isBuffer(raw)) {
+      out.end(demuxBuffer(raw));
+      return out;
+    }
+    this.docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    out.on('close', () => (raw as unknown as { destroy?: () => void }).destroy?.());
+    return out;
+  }
+}
+
+function mb(n: number): string {
+  return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+}
+
+function exitCodeOf(status: string): number | undefined {
+  const m = /Exited \((-?\d+)\)/.exec(status);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Docker's multiplexed log frames (8-byte header + payload) to plain bytes. */
+function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const len = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return i === 0 && buf.length > 0 ? buf : Buffer.concat(parts);
+}

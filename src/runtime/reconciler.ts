@@ -1,0 +1,312 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { KEYS } from '../consensus/cluster-store.ts';
+import {
+  planReconcile,
+  replicaKey,
+  restartDelayMs,
+  type ActualContainer,
+  type DesiredReplica,
+  type ReconcileAction,
+  type ReplicaMemory,
+} from '../core/reconcile-plan.ts';
+import type { ReplicaStatus } from '../core/service-types.ts';
+import { messageOf } from '../core/errors.ts';
+import type { Catalog } from './catalog.ts';
+import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
+import { QuorumWatch } from './quorum-watch.ts';
+
+export interface ReconcilerDeps {
+  engine: DockerEngine;
+  catalog: Catalog;
+  /** undefined until this node is a member of a cluster */
+  identity: () => EngineIdentity | undefined;
+  client: () => Etcd3 | undefined;
+  logger: Logger;
+  event: (name: 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
+  fenceAfterMs: number;
+  resyncMs?: number;
+}
+
+/** A failed pull is retried after this long (doubling to 5 min): never a loop that hammers Docker. */
+const PULL_RETRY_MS = 15_000;
+/** A replica running this long is considered recovered: its crash back-off starts over. */
+const STABLE_MS = 30_000;
+
+/**
+ * Makes Docker on this node match its assignments, level-triggered: on every catalog change,
+ * Docker event and periodic resync it lists the node's containers, asks the pure planner what to
+ * do, does it, and reports each replica's state to etcd.
+ */
+export class Reconciler {
+  private readonly memory = new Map<string, ReplicaMemory & { runningSince?: number; pulls?: number }>();
+  private readonly busy = new Set<string>();
+  private readonly progress = new Map<string, string>();
+  private readonly reported = new Map<string, ReplicaStatus['state']>();
+  private readonly quorum: QuorumWatch;
+  private timer: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private events: NodeJS.ReadableStream | undefined;
+  private dockerUp = true;
+  /** managed containers running on this node, for the health heartbeat */
+  containers = 0;
+
+  constructor(private readonly d: ReconcilerDeps) {
+    this.quorum = new QuorumWatch(d.client, d.fenceAfterMs, (fenced) => {
+      d.logger[fenced ? 'warn' : 'info']({ graceMs: d.fenceAfterMs }, fenced ? 'fenced: no etcd quorum for longer than the grace; stopping this node\'s replicas' : 'etcd quorum reachable again; converging to this node\'s assignments');
+      this.kick();
+    });
+  }
+
+  get fenced(): boolean {
+    return this.quorum.fenced;
+  }
+
+  start(): void {
+    this.quorum.start();
+    this.d.catalog.on('change', () => this.kick());
+    this.timer = setInterval(() => this.kick(), this.d.resyncMs ?? 2000);
+    this.kick();
+  }
+
+  /** Stops reconciling; with `stopContainers`, stops this node's replicas too (graceful shutdown). */
+  async stop(stopContainers: boolean): Promise<void> {
+    this.stopped = true;
+    this.quorum.stop();
+    if (this.timer) clearInterval(this.timer);
+    if (this.pending) clearTimeout(this.pending);
+    (this.events as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    const id = this.d.identity();
+    if (!stopContainers || !id) return;
+    const actual = await this.d.engine.list(id).catch(() => [] as ActualContainer[]);
+    await Promise.all(actual.filter((c) => c.state === 'running').map((c) => this.d.engine.stop(c.id, 5).catch(() => undefined)));
+  }
+
+  /** Runs a pass soon (coalescing bursts of changes). */
+  kick(): void {
+    if (this.stopped || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      void this.pass();
+    }, 10);
+  }
+
+  private async pass(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      await this.reconcile();
+    } catch (err) {
+      this.d.logger.warn({ err: messageOf(err) }, 'reconcile pass failed');
+    } finally {
+      this.running = false;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.kick();
+      }
+    }
+  }
+
+  private desired(id: EngineIdentity): DesiredReplica[] {
+    const out: DesiredReplica[] = [];
+    for (const [service, v] of this.d.catalog.maps.assignments) {
+      for (const s of v.value.slots) {
+        const spec = v.value.specs[String(s.generation)];
+        if (s.nodeId === id.nodeId && spec) out.push({ service, slot: s.index, generation: s.generation, spec });
+      }
+    }
+    return out;
+  }
+
+  private async reconcile(): Promise<void> {
+    const id = this.d.identity();
+    if (!id || this.stopped) return;
+    this.watchDockerEvents(id);
+    const fenced = this.quorum.fenced;
+    // without a loaded catalog the assignments are unknown: touch nothing (unless fenced)
+    if (!fenced && !this.d.catalog.ready) return;
+    let actual: ActualContainer[];
+    try {
+      actual = await this.d.engine.list(id);
+      if (!this.dockerUp) this.d.logger.info('Docker is answering again');
+      this.dockerUp = true;
+    } catch (err) {
+      if (this.dockerUp) this.d.logger.warn({ err: messageOf(err) }, 'Docker is not answering; will retry');
+      this.dockerUp = false;
+      return;
+    }
+    const desired = fenced ? [] : this.desired(id);
+    const now = Date.now();
+    this.noteRunning(actual, now);
+    const actions = planReconcile({ now, fenced, desired, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
+    await Promise.all(actions.map((a) => this.perform(a, id)));
+    if (actions.length) actual = await this.d.engine.list(id).catch(() => actual);
+    this.containers = actual.filter((c) => c.state === 'running').length;
+    if (!fenced) await this.report(id, desired, actual);
+  }
+
+  /** Resets the crash back-off of replicas that have been running for a while. */
+  private noteRunning(actual: ActualContainer[], now: number): void {
+    for (const c of actual) {
+      const key = replicaKey(c);
+      const mem = this.memory.get(key);
+      if (!mem) continue;
+      if (c.state !== 'running') mem.runningSince = undefined;
+      else if (mem.runningSince === undefined) mem.runningSince = now;
+      else if (now - mem.runningSince > STABLE_MS && mem.restarts > 0) mem.restarts = 0;
+    }
+  }
+
+  private mem(key: string): ReplicaMemory & { runningSince?: number; pulls?: number } {
+    let m = this.memory.get(key);
+    if (!m) this.memory.set(key, (m = { restarts: 0, notBefore: 0 }));
+    return m;
+  }
+
+  private async perform(a: ReconcileAction, id: EngineIdentity): Promise<void> {
+    const log = this.d.logger;
+    try {
+      if (a.kind === 'stop') {
+        log.info({ container: a.containerId.slice(0, 12), reason: a.reason }, 'stopping container');
+        await this.d.engine.stop(a.containerId, 5);
+      } else if (a.kind === 'remove') {
+        log.info({ container: a.containerId.slice(0, 12), reason: a.reason }, 'removing container');
+        await this.d.engine.remove(a.containerId);
+      } else if (a.kind === 'start') {
+        const key = replicaKey(a.replica);
+        const m = this.mem(key);
+        if (a.restart) {
+          m.restarts++;
+          m.notBefore = Date.now() + restartDelayMs(m.restarts);
+          log.info({ service: a.replica.service, slot: a.replica.slot, restarts: m.restarts }, 'restarting exited replica');
+        }
+        await this.d.engine.start(a.containerId);
+        m.failure = undefined;
+      } else {
+        await this.create(a.replica, id);
+      }
+    } catch (err) {
+      const replica = a.kind === 'create' || a.kind === 'start' ? a.replica : undefined;
+      if (replica) this.fail(replica, 'create', messageOf(err), restartDelayMs(this.mem(replicaKey(replica)).restarts++));
+      log.warn({ err: messageOf(err), action: a.kind }, 'container action failed');
+    }
+  }
+
+  private fail(r: DesiredReplica, kind: 'image' | 'create', reason: string, retryInMs: number): void {
+    const m = this.mem(replicaKey(r));
+    m.failure = { kind, reason };
+    m.notBefore = Date.now() + retryInMs;
+  }
+
+  /** Image (pulled when missing, with progress in the status), then container create + start. */
+  private async create(r: DesiredReplica, id: EngineIdentity): Promise<void> {
+    const key = replicaKey(r);
+    this.busy.add(key);
+    try {
+      if (!(await this.d.engine.hasImage(r.spec.image))) {
+        this.progress.set(key, 'pulling');
+        void this.report(id, this.desired(id), await this.d.engine.list(id).catch(() => []));
+        try {
+          await this.d.engine.pull(r.spec.image, (p) => this.progress.set(key, p));
+        } catch (err) {
+          const m = this.mem(key);
+          m.pulls = (m.pulls ?? 0) + 1;
+          const reason = `image ${r.spec.image} is not on this node and could not be pulled: ${messageOf(err).replace(/^\(HTTP code \d+\) [a-z ]+- /, '').trim()}`;
+          this.fail(r, 'image', reason, Math.min(300_000, PULL_RETRY_MS * 2 ** (m.pulls - 1)));
+          this.d.logger.warn({ service: r.service, slot: r.slot, image: r.spec.image }, reason);
+          return;
+        } finally {
+          this.progress.delete(key);
+        }
+      }
+      const containerId = await this.d.engine.create(id, r);
+      await this.d.engine.start(containerId);
+      this.d.logger.info({ service: r.service, slot: r.slot, generation: r.generation, container: containerId.slice(0, 12) }, 'started replica');
+      this.mem(key).failure = undefined;
+    } finally {
+      this.busy.delete(key);
+      this.kick();
+    }
+  }
+
+  /** Writes each assigned replica's state to etcd when it changed; removes this node's stale reports. */
+  private async report(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[]): Promise<void> {
+    const client = this.d.client();
+    if (!client) return;
+    const writes: Promise<unknown>[] = [];
+    for (const r of desired) {
+      const status = this.statusOf(r, id, actual);
+      const current = this.d.catalog.status(r.service, r.slot);
+      if (current && sameStatus(current, status)) continue;
+      writes.push(client.put(`${KEYS.statusPrefix}${r.service}/${r.slot}`).value(JSON.stringify(status)).exec());
+      this.announce(r, status);
+    }
+    const mine = new Set(desired.map((r) => `${r.service}/${r.slot}`));
+    for (const [key, v] of this.d.catalog.maps.statuses) {
+      if (v.value.nodeId !== id.nodeId || mine.has(key)) continue;
+      // only if nobody (the slot's new node) wrote it since
+      writes.push(client.if(KEYS.statusPrefix + key, 'Mod', '==', v.modRevision).then(client.delete().key(KEYS.statusPrefix + key)).commit());
+    }
+    await Promise.all(writes.map((w) => w.catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'status write failed'))));
+  }
+
+  private statusOf(r: DesiredReplica, id: EngineIdentity, actual: ActualContainer[]): ReplicaStatus {
+    const key = replicaKey(r);
+    const c = actual.find((a) => replicaKey(a) === key);
+    const m = this.memory.get(key);
+    const base = { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now() };
+    const progress = this.progress.get(key);
+    if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
+    if (c?.state === 'running') return { ...base, state: 'running', ports: c.ports, containerId: c.id };
+    if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
+    if (c?.state === 'exited') {
+      const willRestart = r.spec.restart === 'always' || (r.spec.restart === 'on-failure' && c.exitCode !== 0);
+      const reason = `exited with code ${c.exitCode ?? '?'}${willRestart ? '; restarting' : ''}`;
+      return { ...base, state: willRestart ? 'failed' : 'exited', ...(willRestart ? { failure: 'crash' as const } : {}), reason, ports: [], containerId: c.id };
+    }
+    return { ...base, state: c ? 'starting' : 'pending', ports: [], ...(c ? { containerId: c.id } : {}) };
+  }
+
+  /** service.started / service.failed, once per transition of this node's replica. */
+  private announce(r: DesiredReplica, s: ReplicaStatus): void {
+    const key = replicaKey(r);
+    const before = this.reported.get(key);
+    this.reported.set(key, s.state);
+    if (before === s.state) return;
+    const payload = { service: r.service, slot: r.slot, node: s.nodeId, generation: r.generation, addr: s.addr, ports: s.ports, ...(s.reason ? { reason: s.reason } : {}) };
+    if (s.state === 'running') this.d.event('service.started', payload);
+    else if (s.state === 'failed') this.d.event('service.failed', payload);
+  }
+
+  /** Docker's events trigger a pass at once (a container that died, or was removed by hand). */
+  private watchDockerEvents(id: EngineIdentity): void {
+    if (this.events || this.stopped) return;
+    this.events = {} as NodeJS.ReadableStream; // placeholder: one subscription at a time
+    this.d.engine
+      .events(id)
+      .then((stream) => {
+        if (this.stopped) return void (stream as unknown as { destroy(): void }).destroy();
+        this.events = stream;
+        stream.on('data', () => this.kick());
+        const again = () => {
+          this.events = undefined;
+          if (!this.stopped) setTimeout(() => this.kick(), 1000);
+        };
+        stream.on('end', again);
+        stream.on('error', again);
+      })
+      .catch(() => {
+        this.events = undefined;
+      });
+  }
+}
+
+function sameStatus(a: ReplicaStatus, b: ReplicaStatus): boolean {
+  return JSON.stringify({ ...a, updatedAt: 0 }) === JSON.stringify({ ...b, updatedAt: 0 });
+}

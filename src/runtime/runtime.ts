@@ -1,0 +1,99 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { KEYS } from '../consensus/cluster-store.ts';
+import { messageOf } from '../core/errors.ts';
+import type { ScheduleEvent } from '../core/scheduler.ts';
+import type { RuntimeNode } from '../core/service-types.ts';
+import type { HealthFigures, MemberState } from '../core/views.ts';
+import { Catalog } from './catalog.ts';
+import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
+import { Reconciler } from './reconciler.ts';
+import { SchedulerDriver } from './scheduler-driver.ts';
+import { ServiceManager } from './service-manager.ts';
+
+export interface RuntimeDeps {
+  self: { id: string; name: string; addr: string; labels: Record<string, string> };
+  client: () => Etcd3 | undefined;
+  clusterId: () => string | null;
+  isLeader: () => boolean;
+  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  health: () => Record<string, HealthFigures | undefined>;
+  event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
+  fenceAfterMs: number;
+  logger: Logger;
+}
+
+/** The runtime layer of one node: the catalog, this node's reconciler, and the leader's scheduler. */
+export class Runtime {
+  readonly catalog: Catalog;
+  readonly engine = new DockerEngine();
+  readonly reconciler: Reconciler;
+  readonly scheduler: SchedulerDriver;
+  readonly services: ServiceManager;
+
+  constructor(private readonly d: RuntimeDeps) {
+    this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
+    this.reconciler = new Reconciler({
+      engine: this.engine,
+      catalog: this.catalog,
+      identity: () => this.identity(),
+      client: d.client,
+      logger: d.logger.child({ part: 'reconciler' }),
+      event: d.event,
+      fenceAfterMs: d.fenceAfterMs,
+    });
+    this.scheduler = new SchedulerDriver({
+      catalog: this.catalog,
+      client: d.client,
+      isLeader: d.isLeader,
+      selfId: d.self.id,
+      liveness: d.liveness,
+      health: d.health,
+      event: (e: ScheduleEvent) => d.event(e.name, e.payload),
+      logger: d.logger.child({ part: 'scheduler' }),
+    });
+    this.services = new ServiceManager({ catalog: this.catalog, client: d.client, engine: this.engine, selfId: d.self.id });
+  }
+
+  private identity(): EngineIdentity | undefined {
+    const clusterId = this.d.clusterId();
+    return clusterId ? { clusterId, nodeId: this.d.self.id, nodeName: this.d.self.name, addr: this.d.self.addr } : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (!(await this.engine.ping())) this.d.logger.warn('Docker is not answering on /var/run/docker.sock: services cannot run on this node until it does');
+    this.reconciler.start();
+    this.scheduler.start();
+  }
+
+  /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
+  async onClient(client: Etcd3 | undefined): Promise<void> {
+    await this.catalog.attach(client);
+    if (client) await this.register(client);
+  }
+
+  /** This node's labels (and name, address) for the scheduler's constraints. */
+  private async register(client: Etcd3): Promise<void> {
+    const rec: RuntimeNode = { id: this.d.self.id, name: this.d.self.name, addr: this.d.self.addr, labels: this.d.self.labels };
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        await client.put(KEYS.runtimeNodePrefix + rec.id).value(JSON.stringify(rec)).exec();
+        return;
+      } catch (err) {
+        if (attempt === 19) this.d.logger.warn({ err: messageOf(err) }, 'could not register this node\'s labels');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** Called on every gossip change: a death moves replicas at once. */
+  livenessChanged(): void {
+    this.scheduler.livenessTick();
+  }
+
+  async stop(stopContainers: boolean): Promise<void> {
+    this.scheduler.stop();
+    await this.reconciler.stop(stopContainers);
+    this.catalog.stop();
+  }
+}
