@@ -83,7 +83,7 @@ export class DockerEngine {
     const spec: ContainerSpec = r.spec;
     const portKey = (p: { container: number; protocol: string }) => `${p.container}/${p.protocol}`;
     const container = await this.docker.createContainer({
-      name: `warren-${r.service}-${r.slot}-${id.nodeId.slice(-8).toLowerCase()}`,
+      name: `warren-${r.service}-${r.slot}-g${r.generation}-${id.nodeId.slice(-8).toLowerCase()}`,
       Image: spec.image,
       ...(spec.command.length ? { Cmd: spec.command } : {}),
       Env: [

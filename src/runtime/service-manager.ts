@@ -1,7 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import { Readable } from 'node:stream';
 import { KEYS } from '../consensus/cluster-store.ts';
-import { UserError } from '../core/errors.ts';
+import { isUserError, messageOf, UserError } from '../core/errors.ts';
+import { retryEtcd } from '../consensus/etcd-client.ts';
 import { applyPatch, newServiceSpec, type ServiceInputParsed, type ServicePatch } from '../core/service-spec.ts';
 import type { DrainMark, ServiceSpec, ServiceView } from '../core/service-types.ts';
 import type { Catalog } from './catalog.ts';
@@ -36,11 +37,21 @@ export class ServiceManager {
     return spec && serviceView(this.d.catalog, spec);
   }
 
+  /** An etcd call retried through reconfiguration refusals; what still fails is a clear 503. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await retryEtcd(what, fn, { timeoutMs: 10_000 });
+    } catch (err) {
+      if (isUserError(err)) throw err;
+      throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
+    }
+  }
+
   async create(input: ServiceInputParsed): Promise<ServiceView> {
     const client = this.etcd();
     const spec = newServiceSpec(input, Date.now());
     const key = KEYS.servicePrefix + spec.name;
-    const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(spec))).commit();
+    const res = await this.call('create the service', () => client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(spec))).commit());
     if (!res.succeeded) throw new UserError('service_exists', `a service named "${spec.name}" already exists (see warren service inspect ${spec.name}; change it with warren service update)`, 409);
     return this.viewAfterWrite(spec);
   }
@@ -50,18 +61,19 @@ export class ServiceManager {
     const key = KEYS.servicePrefix + name;
     // read-modify-write under a revision compare: concurrent updates never overwrite each other
     for (let attempt = 0; attempt < 5; attempt++) {
-      const res = await client.get(key).exec();
+      const res = await this.call('read the service', () => client.get(key).exec());
       const kv = res.kvs[0];
       if (!kv) throw notFound(name);
       const next = applyPatch(JSON.parse(kv.value.toString()) as ServiceSpec, patch, Date.now());
-      const txn = await client.if(key, 'Mod', '==', kv.mod_revision).then(client.put(key).value(JSON.stringify(next))).commit();
+      const txn = await this.call('update the service', () => client.if(key, 'Mod', '==', kv.mod_revision).then(client.put(key).value(JSON.stringify(next))).commit());
       if (txn.succeeded) return this.viewAfterWrite(next);
     }
     throw new UserError('conflict', `service "${name}" is being changed by someone else; try again`, 409);
   }
 
   async remove(name: string): Promise<boolean> {
-    const res = await this.etcd().delete().key(KEYS.servicePrefix + name).exec();
+    const client = this.etcd();
+    const res = await this.call('remove the service', () => client.delete().key(KEYS.servicePrefix + name).exec());
     return Number(res.deleted) > 0;
   }
 
@@ -78,8 +90,8 @@ export class ServiceManager {
     const node = this.d.catalog.nodes().find((n) => n.id === nameOrId || n.name === nameOrId);
     if (!node) throw new UserError('not_found', `no admitted node named "${nameOrId}" (see warren members)`, 404);
     const key = KEYS.drainPrefix + node.id;
-    if (drain) await client.put(key).value(JSON.stringify({ nodeId: node.id, since: Date.now() } satisfies DrainMark));
-    else await client.delete().key(key);
+    const mark: DrainMark = { nodeId: node.id, since: Date.now() };
+    await this.call<unknown>('mark the node', () => (drain ? client.put(key).value(JSON.stringify(mark)).exec() : client.delete().key(key).exec()));
     return { nodeId: node.id, name: node.name, draining: drain };
   }
 

@@ -54,9 +54,9 @@ export async function removeClusterContainers(): Promise<void> {
   if (names.length) await execFileP('docker', ['volume', 'rm', '-f', ...names]).catch(() => undefined);
 }
 
-/** Containers of one node (label warren.node), as `docker ps` sees them. */
+/** Service containers of one node (labels warren.node, warren.service), as `docker ps` sees them. */
 export async function nodeContainers(nodeId: string, all = false): Promise<string[]> {
-  const { stdout } = await execFileP('docker', ['ps', ...(all ? ['-a'] : []), '-q', '--filter', `label=warren.node=${nodeId}`]);
+  const { stdout } = await execFileP('docker', ['ps', ...(all ? ['-a'] : []), '-q', '--filter', `label=warren.node=${nodeId}`, '--filter', 'label=warren.service']);
   return stdout.split('\n').filter(Boolean);
 }
 

@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServiceView } from '../../src/core/service-types.ts';
+import { startAgent, type AgentHandle } from './agents.ts';
+import { nodeId, voterIds } from './cluster.ts';
+import { waitFor } from './wait.ts';
+
+export async function adminHeaders(a: AgentHandle): Promise<Record<string, string>> {
+  const token = (await readFile(join(a.dataDir, 'admin-token'), 'utf8')).trim();
+  return { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+}
+
+/** POST /v1/services (admin); returns the status and body. */
+export async function postService(a: AgentHandle, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${a.api}/v1/services`, { method: 'POST', headers: await adminHeaders(a), body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.json() };
+}
+
+export async function serviceView(a: AgentHandle, name: string): Promise<ServiceView> {
+  const res = await fetch(`${a.api}/v1/services/${name}`, { signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`GET service ${name}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { service: ServiceView }).service;
+}
+
+/** Replicas reported running, each with the URL of its first published TCP port. */
+export async function runningReplicas(a: AgentHandle, name: string): Promise<{ slot: number; nodeId: string; url: string }[]> {
+  const view = await serviceView(a, name);
+  return view.replicas
+    .filter((r) => r.state === 'running' && r.ports.length)
+    .map((r) => ({ slot: r.slot, nodeId: r.nodeId!, url: `http://${r.addr}:${r.ports[0]!.hostPort}/` }));
+}
+
+/** GET a replica's page ("<service> <slot> <node>"), or undefined when it does not answer. */
+export async function httpGet(url: string, timeoutMs = 1000): Promise<string | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return res.ok ? (await res.text()).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until `count` replicas of a service run and answer HTTP; returns them. */
+export async function waitServing(a: AgentHandle, name: string, count: number, timeoutMs = 30_000) {
+  return waitFor(`${count} replica(s) of ${name} running and answering`, async () => {
+    const running = await runningReplicas(a, name);
+    if (running.length !== count) return undefined;
+    const pages = await Promise.all(running.map((r) => httpGet(r.url)));
+    return pages.every(Boolean) ? running : undefined;
+  }, timeoutMs, 100);
+}
+
+/** A cluster of `ips.length` real agents (the first founds it with --open, the others join). */
+export async function startCluster(ips: string[], extra: string[] = []): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+  const first = await startAgent({ bind: ips[0]!, args: ['--open', ...extra] });
+  const rest: AgentHandle[] = [];
+  for (const ip of ips.slice(1)) rest.push(await startAgent({ bind: ip, args: ['--join', ips[0]!, ...extra] }));
+  const agents = [first, ...rest];
+  const ids = await Promise.all(agents.map(nodeId));
+  // voter changes are over (services work during them too, but tests measure other things)
+  const want = Math.min(3, ips.length === 2 ? 1 : ips.length);
+  await waitFor(`${want} voter(s)`, async () => (await voterIds(first)).length === want, 90_000, 250);
+  // every node registered with the runtime (labels) and able to list services
+  await waitFor('every node serving /v1/services', async () => {
+    const res = await Promise.all(agents.map((a) => fetch(`${a.api}/v1/services`).then((r) => r.status).catch(() => 0)));
+    return res.every((s) => s === 200);
+  }, 60_000, 200);
+  return { agents, ids };
+}
