@@ -7,6 +7,7 @@ import { registerEventCommands } from './event-commands.ts';
 import { registerAdmissionCommands } from './admission-commands.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerNodeCommands } from './node-commands.ts';
+import { registerDnsCommands } from './dns-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerAdmissionCommands(program);
   registerServiceCommands(program);
   registerNodeCommands(program);
+  registerDnsCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

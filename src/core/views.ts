@@ -14,6 +14,9 @@ export interface HealthReport {
   etcd: { role: EtcdRole; healthy: boolean };
   uptimeMs: number;
   version: string;
+  /** the reverse proxy's port (services as NAME.<domain>) */
+  proxy?: { port: number };
+  dns?: { domain: string; port: number };
 }
 
 export interface HealthFigures {

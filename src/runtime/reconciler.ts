@@ -146,7 +146,7 @@ export class Reconciler {
     this.noteRunning(actual, now);
     const actions = planReconcile({ now, fenced, desired, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
     // stops and removals first: a replacement may reuse the published port or the volume
-    const first = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
+    const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
     await Promise.all(first.map((a) => this.perform(a, id)));
     await Promise.all(actions.filter((a) => !first.includes(a)).map((a) => this.perform(a, id)));
     if (actions.length) actual = await this.d.engine.list(id).catch(() => actual);

@@ -24,6 +24,9 @@ import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
 import { Runtime } from '../../runtime/runtime.ts';
+import { RouteTable } from '../../routing/route-table.ts';
+import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
+import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
 import { VERSION } from '../../version.ts';
 
@@ -44,6 +47,8 @@ export class Agent {
   private discovery: Discovery | undefined;
   private tailscale: TailscaleDiscovery | undefined;
   private runtime: Runtime | undefined;
+  private proxy: ProxyServer | undefined;
+  private dns: DnsServer | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
 
@@ -66,6 +71,8 @@ export class Agent {
       { port: config.ports.p2p, flag: PORT_FLAGS.p2p, what: 'libp2p' },
       { port: config.ports.etcdClient, flag: PORT_FLAGS.etcdClient, what: 'etcd client' },
       { port: config.ports.etcdPeer, flag: PORT_FLAGS.etcdPeer, what: 'etcd peer' },
+      ...(config.autoPorts.proxy ? [] : [{ port: config.ports.proxy, flag: PORT_FLAGS.proxy, what: 'reverse proxy' }]),
+      ...(config.autoPorts.dns ? [] : [{ port: config.ports.dns, flag: PORT_FLAGS.dns, what: 'DNS' }]),
     ]);
     this.identity = await loadOrCreateIdentity(config.dataDir);
     this.adminToken = await loadOrCreateAdminToken(config.dataDir);
@@ -148,6 +155,7 @@ export class Agent {
       metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
+    await this.startRouting(runtime, gossip, log);
 
     this.discovery = new Discovery({ p2p, logger: log.child({ component: 'discovery' }), join: config.join, knownPeers: () => gossip.knownAddresses() });
     this.discovery.start();
@@ -170,6 +178,22 @@ export class Agent {
     await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
     this.wroteRuntimeInfo = true;
     log.info({ api: this.apiUrl, startupMs: Date.now() - this.startedAt }, 'agent ready');
+  }
+
+  /** The reverse proxy and DNS server: 80 / 53 when this agent may bind them, else the flags' defaults. */
+  private async startRouting(runtime: Runtime, gossip: GossipService, log: Logger): Promise<void> {
+    const { config } = this;
+    const routes = new RouteTable(runtime.catalog, () => gossip.members(this.etcdRole()));
+    gossip.on('member', () => routes.invalidate());
+    const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
+    this.proxy = config.autoPorts.proxy
+      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, preferred: 80, fallback: config.ports.proxy })
+      : await startProxy({ ...common, domain: config.domain, routes, port: config.ports.proxy });
+    const zone = routes.zone(config.domain);
+    this.dns = config.autoPorts.dns
+      ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
+      : await startDns({ ...common, zone, port: config.ports.dns });
+    log.info({ proxyPort: this.proxy.port, dnsPort: this.dns.port, domain: config.domain }, `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port}, DNS on port ${this.dns.port}`);
   }
 
   private etcdRole(): EtcdRole {
@@ -195,6 +219,8 @@ export class Agent {
       etcd: { role: this.etcdRole(), healthy },
       uptimeMs: Date.now() - this.startedAt,
       version: VERSION,
+      ...(this.proxy ? { proxy: { port: this.proxy.port } } : {}),
+      ...(this.dns ? { dns: { domain: this.config.domain, port: this.dns.port } } : {}),
     };
   }
 
@@ -246,6 +272,8 @@ export class Agent {
       await new Promise((r) => setTimeout(r, 150));
     }
     if (this.http) await closeServer(this.http);
+    await this.proxy?.close().catch(() => undefined);
+    await this.dns?.close().catch(() => undefined);
     // this node's replicas move elsewhere (it announced its leave): do not leave them running twice
     if (this.runtime) await this.runtime.stop(true);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
