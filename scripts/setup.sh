@@ -2,18 +2,21 @@
 # Installs whatever Warren needs that is missing, and says what it installs.
 #   scripts/setup.sh           what the agent needs: npm packages, etcd, Docker (dockerd started)
 #   scripts/setup.sh --test    also what the test suite needs
+#   scripts/setup.sh --bench   also what the benchmarks compare against (wrk, nginx, dnsperf, dnsmasq)
 #   --quiet                    say nothing when nothing is missing
 # As root it installs with apt-get; otherwise it prints the exact command to run and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_bench=0
 quiet=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
+    --bench) want_test=1; want_bench=1 ;;
     --quiet) quiet=1 ;;
-    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +41,13 @@ if [ "$want_test" = 1 ]; then
   need iptables iptables
   need etcdctl etcd-client
   need curl curl
+  need dig bind9-dnsutils
+fi
+if [ "$want_bench" = 1 ]; then
+  need wrk wrk
+  need nginx nginx
+  need dnsperf dnsperf
+  need dnsmasq dnsmasq
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   cmd="apt-get install -y --no-install-recommends ${missing[*]}"

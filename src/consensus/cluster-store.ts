@@ -86,8 +86,11 @@ export class ClusterStore {
     const n = await this.node(id);
     if (n) await this.putNode({ ...n, ...extra, role });
   }
+  /** Forgets a node: its registry record, and the runtime's label record and drain mark with it. */
   async removeNode(id: string): Promise<void> {
     await this.client.delete().key(KEYS.nodePrefix + id);
+    await this.client.delete().key(KEYS.runtimeNodePrefix + id);
+    await this.client.delete().key(KEYS.drainPrefix + id);
   }
   async putQueued(q: QueueRecord): Promise<void> {
     await this.client.put(KEYS.queuePrefix + q.id).value(JSON.stringify(q));

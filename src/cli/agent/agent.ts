@@ -250,6 +250,7 @@ export class Agent {
   async leave(): Promise<void> {
     this.logger.info('leaving the cluster');
     try {
+      await this.moveReplicasAway();
       await this.consensus?.leave((msg) => this.logger.info(msg));
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'leave failed');
@@ -257,6 +258,23 @@ export class Agent {
     }
     // answer the caller first, then stop (announcing the leave on gossip) and exit
     setTimeout(() => void this.stop().then(() => process.exit(0)), 100);
+  }
+
+  /** Before leaving: drain this node (one replica at a time) so its services keep running elsewhere. */
+  private async moveReplicasAway(timeoutMs = 60_000): Promise<void> {
+    const rt = this.runtime;
+    const self = this.identity.id;
+    if (!rt?.catalog.ready || rt.services.assignedTo(self) === 0) return;
+    this.logger.info({ replicas: rt.services.assignedTo(self) }, 'moving this node\'s replicas to other nodes before leaving');
+    await rt.services.drain(self, true);
+    const deadline = Date.now() + timeoutMs;
+    while (rt.services.assignedTo(self) > 0) {
+      if (Date.now() > deadline) {
+        this.logger.warn({ replicas: rt.services.assignedTo(self) }, 'some replicas found no other node; leaving anyway (they move once this node is gone)');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Stops in reverse order; safe to call twice and after a failed start. */

@@ -1,0 +1,105 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { admission } from '../helpers/cluster.ts';
+import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
+import { healAll, isolate } from '../helpers/partition.ts';
+import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+before(async () => {
+  await ensureHttpdImage();
+  await removeClusterContainers();
+});
+
+after(async () => {
+  await healAll();
+  await cleanupAll();
+  await removeClusterContainers();
+});
+
+/** A node running a replica of `service` that is not the etcd leader (the scenario is about replicas, not elections). */
+async function victimOf(agents: AgentHandle[], ids: string[], service: string): Promise<AgentHandle> {
+  const leader = (await admission(agents[0]!)).leader as string;
+  const view = await serviceView(agents[0]!, service);
+  const id = view.replicas.map((r) => r.nodeId).find((n) => n && n !== leader);
+  assert.ok(id, 'some replica runs on a non-leader');
+  return agents[ids.indexOf(id)]!;
+}
+
+async function runningCopies(service: string): Promise<number> {
+  return (await docker('ps', '-q', '--filter', `label=warren.service=${service}`)).split('\n').filter(Boolean).length;
+}
+
+test('kill -9 of a node running a replica: it runs elsewhere within seconds; the restarted node runs nothing it is no longer assigned', { timeout: 240_000 }, async () => {
+  const ips = ['127.0.14.2', '127.0.14.3', '127.0.14.4'];
+  const { agents, ids } = await startCluster(ips);
+  const created = await postService(agents[0]!, { name: 'app', image: HTTPD_IMAGE, ports: ['80'], replicas: 2 });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await waitServing(agents[0]!, 'app', 2);
+  const victim = await victimOf(agents, ids, 'app');
+  const victimId = ids[agents.indexOf(victim)]!;
+  const survivor = agents.find((a) => a !== victim)!;
+
+  // a dead machine: the agent and its containers go at once
+  const containers = await nodeContainers(victimId);
+  await victim.stop('SIGKILL');
+  await docker('kill', ...containers);
+  const killedAt = Date.now();
+  const moved = await waitFor('2 replicas serving, none on the dead node', async () => {
+    const running = await waitServing(survivor, 'app', 2, 2000).catch(() => undefined);
+    return running && running.every((r) => r.nodeId !== victimId) ? running : undefined;
+  }, 60_000, 100);
+  const tookMs = Date.now() - killedAt;
+  assert.notEqual(moved[0]!.nodeId, moved[1]!.nodeId, 'spread over the 2 surviving nodes');
+  for (const r of moved) assert.ok(await httpGet(r.url));
+  assert.equal((await serviceView(survivor, 'app')).running, 2);
+  console.log(`# replica serving again ${tookMs} ms after kill -9`);
+
+  // the dead node comes back: its old container goes, and it starts no copy of its own
+  const back = await startAgent({ bind: victim.bind, dataDir: victim.dataDir, args: ['--join', survivor.bind], waitReady: false });
+  await waitFor('the restarted node removed its old container', async () => (await nodeContainers(victimId, true)).length === 0, 120_000, 250);
+  await waitFor('the restarted node healthy', async () => (await back.health().catch(() => undefined))?.status === 200, 120_000, 250);
+  // a few resync rounds: still exactly 2 copies, none on the restarted node
+  for (let i = 0; i < 10; i++) {
+    assert.equal(await runningCopies('app'), 2);
+    assert.equal((await nodeContainers(victimId, true)).length, 0);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+});
+
+test('a node cut off from the others stops its replicas after the grace; the others run them; healed: exactly `replicas` copies', { timeout: 240_000 }, async () => {
+  const ips = ['127.0.14.12', '127.0.14.13', '127.0.14.14'];
+  const { agents, ids } = await startCluster(ips, ['--fence-after-ms', '3000']);
+  const created = await postService(agents[0]!, { name: 'fenced', image: HTTPD_IMAGE, ports: ['80'], replicas: 2 });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await waitServing(agents[0]!, 'fenced', 2);
+  const victim = await victimOf(agents, ids, 'fenced');
+  const victimId = ids[agents.indexOf(victim)]!;
+  const others = agents.filter((a) => a !== victim);
+  const cutAt = Date.now();
+  const heal = await isolate([victim.pid, ...victim.etcdPids()], others.map((a) => a.bind));
+  try {
+    // the majority moves the replica...
+    await waitFor('2 replicas running on the connected nodes', async () => {
+      const running = await waitServing(others[0]!, 'fenced', 2, 1500).catch(() => undefined);
+      return running?.every((r) => r.nodeId !== victimId);
+    }, 60_000, 200);
+    // ...and the cut-off node stops its copy once it has been without the quorum for the grace
+    await waitFor('the cut-off node stopped its replica', async () => (await nodeContainers(victimId)).length === 0, 30_000, 200);
+    const stoppedAfterMs = Date.now() - cutAt;
+    assert.ok(stoppedAfterMs >= 3000, `stopped only after the grace (${stoppedAfterMs} ms)`);
+    console.log(`# cut-off node stopped its replica ${stoppedAfterMs} ms after the cut`);
+  } finally {
+    await heal();
+  }
+  // healed: the node rejoins, converges to its (new) assignments: exactly 2 copies in all
+  await waitFor('the healed node sees the cluster again', async () => (await victim.health().catch(() => undefined))?.status === 200, 60_000, 250);
+  await waitFor('exactly 2 copies and no leftover on the healed node', async () => (await runningCopies('fenced')) === 2 && (await nodeContainers(victimId, true)).length === 0, 60_000, 250);
+  for (let i = 0; i < 6; i++) {
+    assert.equal(await runningCopies('fenced'), 2);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const view = await serviceView(others[0]!, 'fenced');
+  assert.equal(view.running, 2);
+});
