@@ -8,6 +8,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   startup: benchStartup,
   gossip: benchGossip,
   admission: async () => (await import('./admission.ts')).benchAdmission(),
+  failover: async () => (await import('./failover.ts')).benchFailover(),
 };
 
 const wanted = process.argv.slice(2);
