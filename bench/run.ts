@@ -9,6 +9,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   gossip: benchGossip,
   admission: async () => (await import('./admission.ts')).benchAdmission(),
   failover: async () => (await import('./failover.ts')).benchFailover(),
+  routing: async () => (await import('./routing.ts')).benchRouting(),
 };
 
 const wanted = process.argv.slice(2);
