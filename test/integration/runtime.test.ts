@@ -4,6 +4,7 @@ import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, httpGet, postService, runningReplicas, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { followEvents } from '../helpers/events.ts';
 
 // 3 real agents sharing this machine's real Docker; every container they make carries their labels
 const IPS = ['127.0.8.2', '127.0.8.3', '127.0.8.4'];
@@ -120,10 +121,18 @@ test('SIGSTOP of an agent for 1.5 s moves no replica and restarts no container',
   assert.ok(view.replicas.every((r) => r.restarts === 0 && r.state === 'running'));
 });
 
-test('update changes one replica at a time; logs come from whichever node runs the replica', { timeout: 120_000 }, async () => {
+test('service.scheduled/started events; update changes one replica at a time; logs come from whichever node runs the replica', { timeout: 120_000 }, async () => {
+  // the service.* events tell the truth: scheduled by the leader, started by the node running it
+  const events = await followEvents(agents[1]!.api, ['service.scheduled', 'service.started']);
   const r = await cliOn(a0(), 'service', 'create', 'talk', '--image', HTTPD_IMAGE, '-p', '80', '--replicas', '2', '--', 'sh', '-c', 'echo hello from $WARREN_SLOT on $WARREN_NODE; exec /serve.sh');
   assert.equal(r.code, 0, r.stderr);
   await waitServing(a0(), 'talk', 2);
+  for (const slot of [0, 1]) {
+    await events.waitFor(`service.scheduled talk/${slot}`, (e) => e.name === 'service.scheduled' && e.payload.service === 'talk' && e.payload.slot === slot);
+    const started = await events.waitFor(`service.started talk/${slot}`, (e) => e.name === 'service.started' && e.payload.service === 'talk' && e.payload.slot === slot);
+    assert.ok(ids.includes(started.payload.node), 'started names the node running it');
+  }
+  await events.stop();
   // the log of a replica on another node, read through this node
   const view = await serviceView(a0(), 'talk');
   const remote = view.replicas.find((x) => x.nodeId !== ids[0])!;
