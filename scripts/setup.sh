@@ -36,7 +36,8 @@ need etcd etcd-server
 need dockerd docker.io
 need setpriv util-linux
 if [ "$want_test" = 1 ]; then
-  need busybox busybox-static
+  # the test image copies /bin/busybox into a container: it must be the static build
+  if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
   need ip iproute2
   need iptables iptables
   need etcdctl etcd-client
