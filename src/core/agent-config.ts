@@ -3,6 +3,7 @@ import { UserError } from './errors.ts';
 import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
 import { parseJoinToken } from './join-token.ts';
 import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
+import { labelProblem } from './service-spec.ts';
 
 export const DEFAULT_PORTS = {
   http: 7370,
@@ -193,9 +194,12 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   const detector = resolveDetectorFlags(raw);
   const labels: Record<string, string> = {};
   for (const l of raw.label ?? []) {
-    const m = /^([a-zA-Z0-9][a-zA-Z0-9._-]{0,62})=([^\s]{0,253})$/.exec(l);
-    if (!m) throw new UserError('bad_flag', `--label must be KEY=VALUE (KEY: letters, digits, ".", "_", "-"; VALUE without spaces), got "${l}"`);
-    labels[m[1]!] = m[2]!;
+    // the same rules as label=KEY=VALUE constraints, which must be able to match it
+    const eq = l.indexOf('=');
+    if (eq < 0 || labelProblem(l.slice(0, eq), l.slice(eq + 1))) {
+      throw new UserError('bad_flag', `--label must be KEY=VALUE (KEY: letters, digits, ".", "_", "-"; VALUE without spaces), got "${l}"`);
+    }
+    labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const fenceAfterMs = raw.fenceAfterMs === undefined ? DEFAULT_FENCE_AFTER_MS : parseMs(raw.fenceAfterMs, '--fence-after-ms');
   const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');

@@ -1,4 +1,4 @@
-import type { ContainerSpec, FailureKind } from './service-types.ts';
+import type { ContainerSpec, FailureKind, ReplicaStatus } from './service-types.ts';
 
 /** A replica this node is assigned (from the leader's assignments). */
 export interface DesiredReplica {
@@ -16,7 +16,7 @@ export interface ActualContainer {
   generation: number;
   state: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
   exitCode?: number;
-  ports: { container: number; protocol: 'tcp' | 'udp'; hostPort: number }[];
+  ports: ReplicaStatus['ports'];
 }
 
 /** What the driver remembers of one replica (service/slot/generation) between passes. */

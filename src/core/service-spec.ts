@@ -299,7 +299,8 @@ export const formatVolume = (v: VolumeSpec): string => `${v.name}:${v.path}`;
 const LABEL_KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
 const LABEL_VALUE_RE = /^[^\s]{0,253}$/;
 
-function labelProblem(key: string, value: string): string | undefined {
+/** Why a node label's key or value is not acceptable (the agent's --label uses it too). */
+export function labelProblem(key: string, value: string): string | undefined {
   if (!LABEL_KEY_RE.test(key)) return `the label key ${show(key)} must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit`;
   if (!LABEL_VALUE_RE.test(value)) return `the label value ${show(value)} must have no spaces (at most 253 characters)`;
   return undefined;

@@ -10,6 +10,8 @@ import type { ZoneSource } from './dns-zone.ts';
  */
 export class RouteTable implements RouteSource {
   private cache = new Map<string, Backend[]>();
+  /** gossip's member list as of the last change (DNS asks for it on every query) */
+  private memberCache: MemberView[] | undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -21,6 +23,11 @@ export class RouteTable implements RouteSource {
   /** Call when gossip's view changes (a dead node's replicas stop being routed to at once). */
   invalidate(): void {
     this.cache.clear();
+    this.memberCache = undefined;
+  }
+
+  private currentMembers(): MemberView[] {
+    return (this.memberCache ??= this.members());
   }
 
   backends(service: string): Backend[] {
@@ -35,7 +42,7 @@ export class RouteTable implements RouteSource {
   private compute(service: string): Backend[] {
     const record = this.catalog.assignment(service);
     if (!record) return [];
-    const gone = new Set(this.members().filter((m) => m.state === 'dead' || m.state === 'left').map((m) => m.id));
+    const gone = new Set(this.currentMembers().filter((m) => m.state === 'dead' || m.state === 'left').map((m) => m.id));
     const out: Backend[] = [];
     for (const slot of record.slots) {
       const s = this.catalog.status(service, slot.index);
@@ -57,7 +64,7 @@ export class RouteTable implements RouteSource {
 
   /** The DNS zone: every alive node proxies every service, so a service's name answers with them all. */
   zone(domain: string): ZoneSource {
-    const alive = () => this.members().filter((m) => m.state === 'alive');
+    const alive = () => this.currentMembers().filter((m) => m.state === 'alive');
     return {
       domain,
       serviceAddrs: (service) => (this.hasService(service) ? alive().map((m) => m.addr) : undefined),

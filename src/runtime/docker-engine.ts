@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../core/service-types.ts';
 import type { ActualContainer, DesiredReplica } from '../core/reconcile-plan.ts';
 
@@ -143,7 +144,6 @@ export class DockerEngine {
 
   /** A container's log as plain text (stdout and stderr interleaved). */
   async logs(containerId: string, opts: { follow: boolean; tail: number }): Promise<NodeJS.ReadableStream> {
-    const { PassThrough } = await import('node:stream');
     const container = this.docker.getContainer(containerId);
     const out = new PassThrough();
     const raw = (await container.logs({ follow: opts.follow as true, stdout: true, stderr: true, tail: opts.tail })) as unknown as NodeJS.ReadableStream | Buffer;

@@ -49,7 +49,9 @@ export class Reconciler {
   private running = false;
   private again = false;
   private stopped = false;
+  /** the Docker event subscription (one at a time), while it is open or being opened */
   private events: NodeJS.ReadableStream | undefined;
+  private subscribing = false;
   private dockerUp = true;
   /** managed containers running on this node, for the health heartbeat */
   containers = 0;
@@ -78,7 +80,7 @@ export class Reconciler {
     this.quorum.stop();
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
-    (this.events as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    (this.events as unknown as { destroy(): void } | undefined)?.destroy();
     const id = this.d.identity();
     if (!stopContainers || !id) return;
     const actual = await this.d.engine.list(id).catch(() => [] as ActualContainer[]);
@@ -289,8 +291,8 @@ export class Reconciler {
 
   /** Docker's events trigger a pass at once (a container that died, or was removed by hand). */
   private watchDockerEvents(id: EngineIdentity): void {
-    if (this.events || this.stopped) return;
-    this.events = {} as NodeJS.ReadableStream; // placeholder: one subscription at a time
+    if (this.events || this.subscribing || this.stopped) return;
+    this.subscribing = true;
     this.d.engine
       .events(id)
       .then((stream) => {
@@ -304,9 +306,8 @@ export class Reconciler {
         stream.on('end', again);
         stream.on('error', again);
       })
-      .catch(() => {
-        this.events = undefined;
-      });
+      .catch(() => undefined)
+      .finally(() => (this.subscribing = false));
   }
 }
 

@@ -88,7 +88,7 @@ export class Runtime {
 
   /** Called on every gossip change: a death moves replicas at once. */
   livenessChanged(): void {
-    this.scheduler.livenessTick();
+    void this.scheduler.step();
   }
 
   async stop(stopContainers: boolean): Promise<void> {

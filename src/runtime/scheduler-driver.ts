@@ -25,7 +25,6 @@ export interface SchedulerDeps {
 export class SchedulerDriver {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
-  private lastLiveness = '';
 
   constructor(private readonly d: SchedulerDeps) {}
 
@@ -51,7 +50,7 @@ export class SchedulerDriver {
     });
   }
 
-  /** Called by the agent when gossip's view changes (dead/alive), besides the timer. */
+  /** Runs on the timer, on catalog changes, and when gossip's view of a node changes (a death moves replicas at once). */
   async step(): Promise<void> {
     const client = this.d.client();
     if (this.busy || !client || !this.d.isLeader() || !this.d.catalog.ready) return;
@@ -83,17 +82,5 @@ export class SchedulerDriver {
     } finally {
       this.busy = false;
     }
-  }
-
-  /** Triggers a step when some node's liveness changed (cheap: called on every heartbeat tick). */
-  livenessTick(): void {
-    const live = this.d.liveness();
-    const sig = Object.entries(live)
-      .map(([id, v]) => `${id}:${v?.state}`)
-      .sort()
-      .join(',');
-    if (sig === this.lastLiveness) return;
-    this.lastLiveness = sig;
-    void this.step();
   }
 }
