@@ -343,47 +343,50 @@ async function compareOnHost(): Promise<{ warren: WrkResult; nginx: WrkResult }>
   }
 }
 
+interface ProxyPair {
+  warren: WrkResult;
+  nginx: WrkResult;
+}
+
+function logPair<T extends ProxyPair>(label: string, p: T): T {
+  console.log(`bench: routing.proxy (${label}): warren ${p.warren.rps} req/s p99 ${p.warren.p99Ms} ms, nginx ${p.nginx.rps} req/s p99 ${p.nginx.p99Ms} ms`);
+  return p;
+}
+
+/** req/s, p99 and errors of both proxies, under one key prefix per backend. */
+function pairFields(prefix: string, p: ProxyPair): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [who, r] of [['warren', p.warren], ['nginx', p.nginx]] as const) {
+    out[`${prefix}${who}_rps`] = r.rps;
+    out[`${prefix}${who}_p99_ms`] = r.p99Ms;
+    out[`${prefix}${who}_errors`] = r.non2xx + r.socketErrors;
+  }
+  return out;
+}
+
 async function benchProxy(agent: AgentHandle, nodeId: string, proxyPort: number, quiet: unknown): Promise<Metric> {
   for (const [name, image] of [['web', HTTPD_IMAGE], ['fast', NGINX_IMAGE]] as const) {
     const created = await postService(agent, { name, image, ports: [80], replicas: 1 });
     if (created.status !== 201) throw new Error(`creating ${name}: ${created.status} ${JSON.stringify(created.body)}`);
   }
-  const fast = await compareProxies(agent, nodeId, proxyPort, 'fast');
-  console.log(`bench: routing.proxy (nginx backend): warren ${fast.warren.rps} req/s p99 ${fast.warren.p99Ms} ms, nginx ${fast.nginx.rps} req/s p99 ${fast.nginx.p99Ms} ms`);
-  const busy = await compareProxies(agent, nodeId, proxyPort, 'web');
-  console.log(`bench: routing.proxy (busybox backend): warren ${busy.warren.rps} req/s p99 ${busy.warren.p99Ms} ms, nginx ${busy.nginx.rps} req/s p99 ${busy.nginx.p99Ms} ms`);
-  const host = await compareOnHost();
-  console.log(`bench: routing.proxy (proxy module, host nginx backend): warren ${host.warren.rps} req/s p99 ${host.warren.p99Ms} ms, nginx ${host.nginx.rps} req/s p99 ${host.nginx.p99Ms} ms`);
+  const fast = logPair('nginx backend', await compareProxies(agent, nodeId, proxyPort, 'fast'));
+  const busy = logPair('busybox backend', await compareProxies(agent, nodeId, proxyPort, 'web'));
+  const host = logPair('proxy module, host nginx backend', await compareOnHost());
   return {
     value: round2(fast.warren.rps / fast.nginx.rps),
     unit: 'ratio',
     goal: '>= 0.8',
     backend: `${NGINX_IMAGE}: nginx 1 worker serving a static page with keep-alive, in a container behind its published port (docker-proxy)`,
     wrk: `-t2 -c50 -d${WRK_SECONDS}s (after a ${WRK_WARMUP_SECONDS} s warm-up), Host: fast.${DOMAIN}`,
-    warren_rps: fast.warren.rps,
-    nginx_rps: fast.nginx.rps,
-    warren_p99_ms: fast.warren.p99Ms,
-    nginx_p99_ms: fast.nginx.p99Ms,
+    ...pairFields('', fast),
     warren_p50_ms: fast.warren.p50Ms,
     nginx_p50_ms: fast.nginx.p50Ms,
-    warren_errors: fast.warren.non2xx + fast.warren.socketErrors,
-    nginx_errors: fast.nginx.non2xx + fast.nginx.socketErrors,
     busybox_backend: `${HTTPD_IMAGE}: busybox httpd, one forked process per connection, closes every connection (no keep-alive)`,
     busybox_ratio: round2(busy.warren.rps / busy.nginx.rps),
-    busybox_warren_rps: busy.warren.rps,
-    busybox_nginx_rps: busy.nginx.rps,
-    busybox_warren_p99_ms: busy.warren.p99Ms,
-    busybox_nginx_p99_ms: busy.nginx.p99Ms,
-    busybox_warren_errors: busy.warren.non2xx + busy.warren.socketErrors,
-    busybox_nginx_errors: busy.nginx.non2xx + busy.nginx.socketErrors,
+    ...pairFields('busybox_', busy),
     host_backend: 'src/routing/proxy.ts run in the benchmark process (not an agent) vs nginx, both to a static nginx on the host: no docker-proxy in the path',
     host_ratio: round2(host.warren.rps / host.nginx.rps),
-    host_warren_rps: host.warren.rps,
-    host_nginx_rps: host.nginx.rps,
-    host_warren_p99_ms: host.warren.p99Ms,
-    host_nginx_p99_ms: host.nginx.p99Ms,
-    host_warren_errors: host.warren.non2xx + host.warren.socketErrors,
-    host_nginx_errors: host.nginx.non2xx + host.nginx.socketErrors,
+    ...pairFields('host_', host),
     retriedAfterInterference: fast.retried || busy.retried,
     atStart: quiet,
     loadAvg1AtEnd: loadAvg1(),
