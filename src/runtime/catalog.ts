@@ -43,7 +43,7 @@ export class Catalog extends EventEmitter {
     drains: new Map(),
     nodes: new Map(),
   };
-  /** when the last full read succeeded (0: never with the current client) */
+  /** when the last successful full read started: the catalog knows etcd as of then (0: never with the current client) */
   loadedAt = 0;
   private client: Etcd3 | undefined;
   private watcher: Watcher | undefined;
@@ -98,6 +98,7 @@ export class Catalog extends EventEmitter {
   async reload(gen = this.generation): Promise<void> {
     const client = this.client;
     if (!client) return;
+    const startedAt = Date.now();
     try {
       const results = await Promise.all(WATCHED.map((w) => client.getAll().prefix(w.prefix).exec()));
       if (gen !== this.generation) return;
@@ -106,7 +107,7 @@ export class Catalog extends EventEmitter {
         map.clear();
         for (const kv of results[i]!.kvs) this.apply(kv.key.toString(), kv.value.toString(), kv.mod_revision, false);
       });
-      this.loadedAt = Date.now();
+      this.loadedAt = startedAt;
       this.emit('change');
     } catch (err) {
       this.logger.debug({ err: (err as Error).message }, 'catalog read failed');

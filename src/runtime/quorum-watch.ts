@@ -18,6 +18,8 @@ export class QuorumWatch {
   ) {}
 
   private wasFenced = false;
+  /** when the quorum last came back after a fence (0: never fenced) */
+  regainedAt = 0;
 
   start(): void {
     this.timer = setInterval(() => void this.probe(), 1000);
@@ -60,6 +62,7 @@ export class QuorumWatch {
     const now = this.fenced;
     if (now !== this.wasFenced) {
       this.wasFenced = now;
+      if (!now) this.regainedAt = Date.now();
       this.onChange(now);
     }
   }

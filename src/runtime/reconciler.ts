@@ -59,7 +59,9 @@ export class Reconciler {
   constructor(private readonly d: ReconcilerDeps) {
     this.quorum = new QuorumWatch(d.client, d.fenceAfterMs, (fenced) => {
       d.logger[fenced ? 'warn' : 'info']({ graceMs: d.fenceAfterMs }, fenced ? 'fenced: no etcd quorum for longer than the grace; stopping this node\'s replicas' : 'etcd quorum reachable again; converging to this node\'s assignments');
-      this.kick();
+      // back from a fence, the watch may have missed the moves made meanwhile: re-read before acting
+      if (fenced) this.kick();
+      else void d.catalog.reload().finally(() => this.kick());
     });
   }
 
@@ -131,8 +133,9 @@ export class Reconciler {
     if (!id || this.stopped) return;
     this.watchDockerEvents(id);
     const fenced = this.quorum.fenced;
-    // without a loaded catalog the assignments are unknown: touch nothing (unless fenced)
-    if (!fenced && !this.d.catalog.ready) return;
+    // without a catalog read since the quorum came back the assignments are unknown (a stale copy
+    // would start replicas the cluster moved away meanwhile): touch nothing unless fenced
+    if (!fenced && (!this.d.catalog.ready || this.d.catalog.loadedAt <= this.quorum.regainedAt)) return;
     let actual: ActualContainer[];
     try {
       actual = await this.d.engine.list(id);
