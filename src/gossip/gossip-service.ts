@@ -5,7 +5,7 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnapshot } from '../core/membership.ts';
-import { encodeMessage, validateMessage, type Heartbeat, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
+import { encodeMessage, validateMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, type ClusterEventName } from '../core/topics.ts';
 import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
 import { EventHub } from './event-hub.ts';
@@ -102,6 +102,9 @@ export class GossipService extends EventEmitter {
     ps.subscribe(topic);
   }
 
+  /** values the topic validator accepted, by message bytes (collected with the message) */
+  private readonly validated = new WeakMap<Uint8Array, Heartbeat | MembershipMessage | WarrenEvent>();
+
   private count(reason: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
   }
@@ -133,6 +136,8 @@ export class GossipService extends EventEmitter {
       this.log.debug({ topic: msg.topic, from: signer, reason: v.reason }, 'gossip message dropped');
       return TopicValidatorResult.Reject;
     }
+    // the delivered message carries the same bytes: onMessage takes the parsed value from here
+    this.validated.set(msg.data, v.value);
     return TopicValidatorResult.Accept;
   }
 
@@ -150,10 +155,13 @@ export class GossipService extends EventEmitter {
       }
       return;
     }
-    // validators ran already; re-parse to get the typed value
-    const v = validateMessage(msg.topic, signer, msg.data);
-    if (!v.ok) return;
-    const m = v.value;
+    // the validator parsed it already (a message that skipped it is parsed and checked here)
+    let m = this.validated.get(msg.data);
+    if (!m) {
+      const v = validateMessage(msg.topic, signer, msg.data);
+      if (!v.ok) return;
+      m = v.value;
+    }
     const now = this.now();
     try {
       if ('type' in m && m.type === 'heartbeat') {

@@ -25,6 +25,12 @@ export function listenMultiaddr(bind: string, port: number): string {
   return `/${isIP(bind) === 6 ? 'ip6' : 'ip4'}/${bind}/tcp/${port}`;
 }
 
+/** The (author, sequence number) pair that names a signed gossipsub message. */
+export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): string {
+  if (!msg.from || !msg.seqno) return ''; // unsigned: rejected by the signature policy, never cached
+  return `${Buffer.from(msg.from.buffer, msg.from.byteOffset, msg.from.byteLength).toString('base64')}:${Buffer.from(msg.seqno.buffer, msg.seqno.byteOffset, msg.seqno.byteLength).toString('hex')}`;
+}
+
 export async function createP2PNode(opts: P2PNodeOptions) {
   return createLibp2p({
     privateKey: opts.privateKey,
@@ -43,6 +49,20 @@ export async function createP2PNode(opts: P2PNodeOptions) {
         ignoreDuplicatePublishError: true,
         // messages are validated (schema, size, sender) before they are accepted or forwarded
         maxInboundDataLength: 128 * 1024,
+        // without it every duplicate copy (one per mesh peer) has its signature verified before
+        // it is recognised as a duplicate: most of an idle agent's CPU. Only messages that passed
+        // the signature check enter this cache, so a forged copy cannot shadow the real one.
+        fastMsgIdFn: fastMessageId,
+        // Publishers flood to every peer (floodPublish, the default) and every agent dials every
+        // member, so the mesh only repairs missing links: a small degree keeps the duplicate
+        // copies each agent receives (and decrypts) per message low. IDONTWANT would announce
+        // every heartbeat to the mesh again: off for messages of the size Warren sends.
+        D: 2,
+        Dlo: 1,
+        Dhi: 3,
+        Dout: 0,
+        Dlazy: 2,
+        idontwantMinDataSize: 64 * 1024,
       }),
     },
   });
