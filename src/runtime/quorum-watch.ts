@@ -1,6 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import { KEYS } from '../consensus/cluster-store.ts';
 
+/** How often the quorum is read: the grace counts from the last read that succeeded, up to this long before a cut. */
+export const QUORUM_PROBE_MS = 1000;
+
 /**
  * Fencing's sensor: a linearizable read every second tells whether this node still reaches the
  * etcd quorum. Past `graceMs` without one, the node is fenced (its reconciler stops its replicas:
@@ -22,7 +25,7 @@ export class QuorumWatch {
   regainedAt = 0;
 
   start(): void {
-    this.timer = setInterval(() => void this.probe(), 1000);
+    this.timer = setInterval(() => void this.probe(), QUORUM_PROBE_MS);
     void this.probe();
   }
 
