@@ -44,6 +44,10 @@
  *     fresh evidence still keeps it from being declared dead locally.
  *   - Rumors never make this machine declare 'dead' by itself except a 'dead' rumor, which is
  *     accepted (incarnation >= known) so that the cluster agrees; the node refutes it if alive.
+ *     Except against our own fresh evidence: a 'dead' rumor about an alive node whose heartbeat
+ *     of that same incarnation we had within `suspectAfterMs` only makes it suspect. A member
+ *     that was cut off must not, when it comes back, kill healthy nodes with the verdicts it
+ *     reached while it could hear nobody.
  *   - Alive/suspect rumors about unknown nodes are ignored (joining takes a first-hand heartbeat);
  *     dead/left rumors about unknown nodes leave a tombstone so that late heartbeats of that
  *     incarnation do not make the node "join".
@@ -410,7 +414,12 @@ export class Membership<TInfo = unknown> {
         }
         break;
       case 'dead':
-        if ((e.state === 'alive' || e.state === 'suspect') && i >= k) this.setState(e, 'dead', i, t, out);
+        if (e.state === 'alive' && i === k && t - e.lastHeardAt < this.config.suspectAfterMs) {
+          // we heard this very incarnation ourselves moments ago: the verdict is contradicted (e.g.
+          // an old one from a member that was cut off and just came back). It only raises a
+          // suspicion, which the node refutes; if it really died, our own silence measure kills it.
+          this.setState(e, 'suspect', i, t, out, 'rumor');
+        } else if ((e.state === 'alive' || e.state === 'suspect') && i >= k) this.setState(e, 'dead', i, t, out);
         else if (e.state === 'dead' && i > k) e.incarnation = i;
         else if (e.state === 'left' && i > k) this.setState(e, 'dead', i, t, out);
         break;

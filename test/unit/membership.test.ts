@@ -133,13 +133,17 @@ function runFor(
   return log;
 }
 
+/** A time at which the heartbeats of time 0 are no longer fresh evidence. */
+const STALE = D.suspectAfterMs + 10;
+
 /** Put `x` into a given state at incarnation 5 (time 0), with helpers a, b, c alive. */
 function withState(state: MemberState | 'suspect-local'): Membership<Info> {
   const m = mk();
   join(m, ['a', 'b', 'c']);
   m.heartbeat('x', { incarnation: 5, now: 0 });
   if (state === 'suspect') m.rumor('x', { state: 'suspect', incarnation: 5, from: 'z', now: 0 });
-  if (state === 'dead') m.rumor('x', { state: 'dead', incarnation: 5, from: 'z', now: 0 });
+  // (once our own evidence is stale: a fresh heartbeat turns a dead verdict into a suspicion)
+  if (state === 'dead') m.rumor('x', { state: 'dead', incarnation: 5, from: 'z', now: STALE });
   if (state === 'left') m.leave('x', { incarnation: 5, now: 0 });
   if (state === 'suspect-local') {
     // silence + failed probe round (aggregate indirect failure)
@@ -701,7 +705,7 @@ describe('membership: incarnations, rumors, refutation', () => {
   for (const [cur, rs, ri, es, ei] of rumorTable) {
     it(`rumor precedence: ${cur}@5 + ${rs}@${ri} (third party) -> ${es}@${ei}`, () => {
       const m = withState(cur);
-      const outs = m.rumor('x', { state: rs, incarnation: ri, from: 'z', now: 10 });
+      const outs = m.rumor('x', { state: rs, incarnation: ri, from: 'z', now: STALE + 10 });
       assert.equal(m.get('x')?.state, es);
       assert.equal(m.get('x')?.incarnation, ei);
       const expected = es === cur ? [] : [{ type: 'state', id: 'x', from: cur, to: es, incarnation: ei }];
@@ -948,18 +952,51 @@ describe('membership: incarnations, rumors, refutation', () => {
   it('dead rumors: accepted at >= the known incarnation, tombstoned for unknown nodes', () => {
     const m = mk();
     join(m, ['x'], 0, 3);
-    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 2, from: 'a', now: 10 }), []);
-    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: 20 }), [
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 2, from: 'a', now: STALE }), []);
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: STALE + 10 }), [
       { type: 'state', id: 'x', from: 'alive', to: 'dead', incarnation: 3 },
     ]);
     // unknown node reported dead: a late heartbeat of that incarnation is not a join
-    assert.deepEqual(m.rumor('y', { state: 'dead', incarnation: 4, from: 'a', now: 30 }), []);
+    assert.deepEqual(m.rumor('y', { state: 'dead', incarnation: 4, from: 'a', now: STALE + 20 }), []);
     assert.equal(m.get('y'), undefined);
-    assert.deepEqual(m.heartbeat('y', { incarnation: 4, now: 40 }), []);
-    assert.deepEqual(m.heartbeat('y', { incarnation: 3, now: 40 }), []);
-    assert.deepEqual(m.heartbeat('y', { incarnation: 5, now: 50 }), [
+    assert.deepEqual(m.heartbeat('y', { incarnation: 4, now: STALE + 30 }), []);
+    assert.deepEqual(m.heartbeat('y', { incarnation: 3, now: STALE + 30 }), []);
+    assert.deepEqual(m.heartbeat('y', { incarnation: 5, now: STALE + 40 }), [
       { type: 'state', id: 'y', from: 'unknown', to: 'alive', incarnation: 5 },
     ]);
+  });
+
+  it('a dead verdict against our own fresh evidence only raises a suspicion (a member back from a cut)', () => {
+    const m = mk();
+    join(m, ['a', 'x'], 0, 3);
+    // heard x@3 at 0; a third party says dead@3 at 500: suspect (by rumor), not dead
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: 500 }), [
+      { type: 'state', id: 'x', from: 'alive', to: 'suspect', incarnation: 3 },
+    ]);
+    assert.equal(m.get('x')?.suspicion, 'rumor');
+    // its refutation clears it
+    assert.deepEqual(stateOuts(m.heartbeat('x', { incarnation: 4, now: 600 })), [
+      { type: 'state', id: 'x', from: 'suspect', to: 'alive', incarnation: 4 },
+    ]);
+    // a verdict about a NEWER incarnation than we heard is not contradicted by our evidence
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 5, from: 'a', now: 700 }), [
+      { type: 'state', id: 'x', from: 'alive', to: 'dead', incarnation: 5 },
+    ]);
+  });
+
+  it('a suspicion raised by a contradicted dead verdict still ends in dead when the node falls silent', () => {
+    const m = mk();
+    join(m, ['a', 'b', 'c', 'x'], 0, 3);
+    m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: 100 });
+    assert.equal(m.get('x')?.state, 'suspect');
+    // x is silent from now on; a, b, c keep beating; probes of x fail
+    const log = runFor(m, 0, 3000, { beating: ['a', 'b', 'c'] });
+    for (const { t, out } of log) {
+      if (out.type !== 'probe') continue;
+      m.probeResult('x', { ok: false, via: out.mode, now: t + 1, ...(out.mode === 'indirect' ? { helper: out.via[0] } : {}) });
+    }
+    runFor(m, 3000, 4000, { beating: ['a', 'b', 'c'] });
+    assert.equal(m.get('x')?.state, 'dead');
   });
 
   it('leave -> left; a later heartbeat of the same incarnation is ignored, a higher one revives', () => {
@@ -985,7 +1022,7 @@ describe('membership: incarnations, rumors, refutation', () => {
   it('remove() forgets a member; dead/left ones leave a tombstone', () => {
     const m = mk();
     join(m, ['x', 'y'], 0, 2);
-    m.rumor('x', { state: 'dead', incarnation: 2, from: 'a', now: 10 });
+    m.rumor('x', { state: 'dead', incarnation: 2, from: 'a', now: STALE });
     assert.deepEqual(m.remove('x'), []);
     assert.equal(m.get('x'), undefined);
     assert.deepEqual(
