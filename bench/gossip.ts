@@ -22,7 +22,8 @@ const EVENT_SPACING_MS = 20;
 const BURST_SPACING_MS = 5;
 /** the cluster size of the event benchmark (10; WARREN_BENCH_EVENT_AGENTS changes it, for diagnosis) */
 const EVENT_AGENTS = Number(process.env.WARREN_BENCH_EVENT_AGENTS ?? 10);
-const CONVERGE_SIZES = [50, 30, 20, 10];
+/** largest first, down to the first that converges (WARREN_BENCH_CONVERGE_SIZES=20,10 skips the big ones, for development) */
+const CONVERGE_SIZES = (process.env.WARREN_BENCH_CONVERGE_SIZES ?? '50,30,20,10').split(',').map(Number);
 /** joiners are admitted one at a time, so a big cluster takes a while to form */
 const convergeTimeoutMs = (n: number) => Math.max(120_000, n * 6000);
 /** give an attempt up when no further agent was admitted for this long */
