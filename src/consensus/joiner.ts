@@ -95,7 +95,10 @@ export class Joiner {
   onBroadcast(signer: string, msg: RequestAdmission): void {
     if (!this.accepted || msg.clusterId !== this.accepted.clusterId) return;
     // only admitted members may speak for the cluster
-    if (!this.accepted.memberIds.includes(signer)) return;
+    if (!this.accepted.memberIds.includes(signer)) {
+      this.opts.logger.debug({ signer, members: this.accepted.memberIds.length }, 'admission broadcast from a non-member ignored');
+      return;
+    }
     this.lastBroadcastAt = Date.now();
     for (const api of msg.apis) if (!this.opts.joinTargets.includes(api)) this.opts.joinTargets.push(api);
     if (msg.head === this.opts.info.id) this.named = msg;
