@@ -238,6 +238,7 @@ export class Leader {
     }
     await this.store.setInflight(undefined);
     this.d.logger.info({ node: nodeId }, 'promoted to voter');
+    this.lastBroadcast = 0;
   }
 
   /**
@@ -276,6 +277,7 @@ export class Leader {
       await this.store.putNode(node);
       await this.store.dequeue(joinerId);
       this.d.logger.info({ node: joinerId, name: record.name }, 'admitted as a client-only node');
+      this.lastBroadcast = 0; // name the next joiner at the next step, not a second after the last call
       this.d.event('node.joined', { node: joinerId, name: record.name, role });
       return { role, clusterId: cluster.id, caPem: ca.certPem, certPem: cert.certPem, endpoints };
     }
