@@ -1,4 +1,5 @@
 import { cli, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
+import { healthBody, healthy, members } from './agent-api.ts';
 import { admission } from '../test/helpers/cluster.ts';
 import { cleanupAllLans, createLan } from '../test/helpers/netns.ts';
 import { nsJson, nsLog, startNsAgents, type NsAgent } from '../test/helpers/ns-agents.ts';
@@ -32,20 +33,8 @@ const QUIET_WAIT_MS = Number(process.env.WARREN_BENCH_QUIET_WAIT_MS ?? 120_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number) => Math.round(x);
-
-async function healthy(api: string): Promise<boolean> {
-  return (await fetch(`${api}/v1/health`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.status === 200;
-}
-
-async function healthBody(a: AgentHandle): Promise<any | undefined> {
-  const res = await fetch(`${a.api}/v1/health`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
-  return res?.status === 200 ? res.json() : undefined;
-}
-
-async function members(a: AgentHandle): Promise<any[]> {
-  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(1000) });
-  return ((await res.json()) as { members: any[] }).members;
-}
+/** agents under admission load answer fast or are counted as not answering */
+const API_TIMEOUT_MS = 1000;
 
 /** The admission view's voters as "id:learner" pairs; [] when the agent does not answer. */
 async function voters(a: AgentHandle): Promise<{ id: string; isLearner: boolean }[]> {
@@ -80,7 +69,7 @@ async function startCluster(ips: string[]): Promise<AgentHandle[]> {
       all.push(a);
       await waitFor(`${ip} admitted (health 200)`, async () => {
         assertRunning([a]);
-        return healthy(a.api);
+        return healthy(a.api, API_TIMEOUT_MS);
       }, 90_000, 50);
     }
   } catch (err) {
@@ -103,7 +92,7 @@ async function benchJoin(): Promise<Metric> {
     await waitFor('3 voters', () => threeVoters(cluster[0]!), 60_000, 50);
     const ids = await Promise.all(cluster.map(async (a) => (await a.health()).body.node.id as string));
     await waitFor('the 3 members seeing each other alive', async () => {
-      const views = await Promise.all(cluster.map((a) => members(a).catch(() => [])));
+      const views = await Promise.all(cluster.map((a) => members(a, API_TIMEOUT_MS).catch(() => [])));
       return views.every((v) => ids.every((id) => v.some((m) => m.id === id && m.state === 'alive')));
     }, 30_000, 50);
     console.log('bench: admission.join: 3-voter cluster up');
@@ -121,12 +110,12 @@ async function benchJoin(): Promise<Metric> {
         await waitFor(`${ip} admitted and alive for every member`, async () => {
           assertRunning(everyone);
           if (!id) {
-            const body = await healthBody(node);
+            const body = await healthBody(node, API_TIMEOUT_MS);
             if (!body) return false;
             id = body.node.id as string;
             admittedMs = performance.now() - t0;
           }
-          const views = await Promise.all(everyone.map((a) => members(a).catch(() => [])));
+          const views = await Promise.all(everyone.map((a) => members(a, API_TIMEOUT_MS).catch(() => [])));
           return views.every((v) => v.some((m) => m.id === id && m.state === 'alive'));
         }, 30_000, POLL_MS);
         const ms = performance.now() - t0;
@@ -137,7 +126,7 @@ async function benchJoin(): Promise<Metric> {
         await node.stop('SIGTERM', 15_000);
         const gone = id;
         await waitFor('the stopped node no longer alive for the members', async () => {
-          const views = await Promise.all(cluster.map((a) => members(a).catch(() => [])));
+          const views = await Promise.all(cluster.map((a) => members(a, API_TIMEOUT_MS).catch(() => [])));
           return views.every((v) => !v.some((m) => m.id === gone && m.state === 'alive'));
         }, 10_000, 50).catch(() => console.log('bench: admission.join: the stopped node is still listed alive after 10 s'));
       } finally {
@@ -164,7 +153,7 @@ async function benchGrow(): Promise<Metric> {
       // the second node is a client (the voter count is never 2): wait until that is settled
       await waitFor('1 voter + 1 client, queue empty', async () => {
         const view = await admission(agents[0]!);
-        const roles = await Promise.all(agents.map(async (a) => (await healthBody(a))?.etcd.role));
+        const roles = await Promise.all(agents.map(async (a) => (await healthBody(a, API_TIMEOUT_MS))?.etcd.role));
         return view.voters.length === 1 && !view.voters[0].isLearner && view.queue.length === 0 && roles[0] === 'voter' && roles[1] === 'client';
       }, 30_000, 50);
       await sleep(1000);
@@ -223,7 +212,7 @@ async function concurrentTrial(trial: number): Promise<ConcurrentResult> {
     while (performance.now() - t0 < CONCURRENT_TIMEOUT_MS) {
       if (!founder.running) throw new Error(`the founder exited with ${founder.exitCode}: ${founder.log().slice(-600)}`);
       const pending = joiners.map((j, i) => i).filter((i) => admittedMs[i]! < 0 && joiners[i]!.running);
-      const ok = await Promise.all(pending.map((i) => healthy(joiners[i]!.api)));
+      const ok = await Promise.all(pending.map((i) => healthy(joiners[i]!.api, API_TIMEOUT_MS)));
       const now = performance.now() - t0;
       pending.forEach((i, k) => {
         if (ok[k]) admittedMs[i] = now;

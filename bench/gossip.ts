@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPids, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
+import { healthy, members } from './agent-api.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { loadAvg1, quietMachine } from './machine.ts';
 import { median, percentile, type Metric } from './results.ts';
@@ -35,11 +36,6 @@ const QUIET_WAIT_MS = Number(process.env.WARREN_BENCH_QUIET_WAIT_MS ?? 900_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function members(a: AgentHandle, timeoutMs = 2000): Promise<any[]> {
-  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(timeoutMs) });
-  return ((await res.json()) as { members: any[] }).members;
-}
-
 async function aliveCount(a: AgentHandle): Promise<number> {
   return (await members(a)).filter((m) => m.state === 'alive').length;
 }
@@ -62,10 +58,6 @@ async function idOf(a: AgentHandle): Promise<string> {
   return (await a.health()).body.node.id as string;
 }
 
-async function healthy(a: AgentHandle): Promise<boolean> {
-  return (await fetch(`${a.api}/v1/health`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
-}
-
 /**
  * Starts the first agent (it founds the cluster), then the others one after the other with
  * --join of the first (each once the previous one is admitted: joiners are admitted one at a time
@@ -79,7 +71,7 @@ async function startCluster(ips: string[]): Promise<AgentHandle[]> {
     all.push(a);
     await waitFor(`${ip} admitted (health 200)`, async () => {
       if (!a.running) throw new Error(`agent ${ip} exited with ${a.exitCode}: ${a.log().slice(-500)}`);
-      return healthy(a);
+      return healthy(a.api);
     }, 90_000, 100);
   }
   await waitFor(`${all.length} agents seeing each other alive`, () => allSeeAlive(all, all.length), 120_000, 250).catch(async (err: Error) => {
@@ -165,7 +157,7 @@ async function benchDetectDead(): Promise<Metric> {
       await victim.exited;
       await waitFor('the killed agent\'s etcd gone', () => victim.etcdPids().length === 0, 10_000, 50);
       agents[4] = await startAgent({ bind: victim.bind, dataDir: victim.dataDir, waitReady: false, args: ['--join', ips[0]!, ...LOG] });
-      await waitFor('the restarted agent healthy and alive for all', async () => (await healthy(agents[4]!)) && (await allSeeAlive(agents, 5)), 60_000, 100);
+      await waitFor('the restarted agent healthy and alive for all', async () => (await healthy(agents[4]!.api)) && (await allSeeAlive(agents, 5)), 60_000, 100);
     }
   } finally {
     await stopAll(agents);
@@ -406,7 +398,7 @@ async function converge(n: number): Promise<ConvergeResult> {
       }
       const [counts, health] = await Promise.all([
         Promise.all(agents.map((a) => aliveCount(a).catch(() => 0))),
-        allHealthyMs < 0 ? Promise.all(agents.map(healthy)) : Promise.resolve([] as boolean[]),
+        allHealthyMs < 0 ? Promise.all(agents.map((a) => healthy(a.api))) : Promise.resolve([] as boolean[]),
       ]);
       if (allHealthyMs < 0 && health.every(Boolean)) allHealthyMs = performance.now() - t0;
       const nowAdmitted = allHealthyMs < 0 ? health.filter(Boolean).length : n;

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { cleanupAll, cli, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
+import { healthBody, members } from './agent-api.ts';
 import { admission } from '../test/helpers/cluster.ts';
-import { ensureHttpdImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../test/helpers/images.ts';
+import { ensureHttpdImage, importImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../test/helpers/images.ts';
 import { adminHeaders, postService, runningReplicas, serviceView, waitServing } from '../test/helpers/services.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { loadAvg1, quietMachine } from './machine.ts';
@@ -76,16 +77,6 @@ async function killChildren(): Promise<void> {
   await Promise.all([...children].map(killChild));
 }
 
-async function healthBody(a: AgentHandle): Promise<any | undefined> {
-  const res = await fetch(`${a.api}/v1/health`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-  return res?.status === 200 ? res.json() : undefined;
-}
-
-async function members(a: AgentHandle): Promise<any[]> {
-  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) });
-  return ((await res.json()) as { members: any[] }).members;
-}
-
 /** GET / with a Host header on a fresh connection: status and body, or status 0 on a connection error. */
 function hostGet(addr: string, port: number, host: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
@@ -150,13 +141,7 @@ http {
 }
 `);
     await writeFile(join(root, 'serve.sh'), '#!/bin/sh\necho "$WARREN_SERVICE $WARREN_SLOT $WARREN_NODE" > /www/index.html\nexec /usr/sbin/nginx -c /etc/nginx.conf -p /tmp/\n', { mode: 0o755 });
-    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const imp = spawn('docker', ['import', '--change', 'CMD ["/serve.sh"]', '-', NGINX_IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-    tar.stdout!.pipe(imp.stdin!);
-    await new Promise<void>((resolve, reject) => {
-      imp.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker import exited with ${code}`))));
-      imp.on('error', reject);
-    });
+    await importImage(root, NGINX_IMAGE);
     return NGINX_IMAGE;
   } finally {
     await rm(root, { recursive: true, force: true });

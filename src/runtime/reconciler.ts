@@ -59,9 +59,10 @@ export class Reconciler {
   constructor(private readonly d: ReconcilerDeps) {
     this.quorum = new QuorumWatch(d.client, d.fenceAfterMs, (fenced) => {
       d.logger[fenced ? 'warn' : 'info']({ graceMs: d.fenceAfterMs }, fenced ? 'fenced: no etcd quorum for longer than the grace; stopping this node\'s replicas' : 'etcd quorum reachable again; converging to this node\'s assignments');
-      // back from a fence, the watch may have missed the moves made meanwhile: re-read before acting
+      // back from a fence, the watch may have missed the moves made meanwhile: re-read before
+      // acting (the read's 'change' kicks the reconciler; until it lands, reconcile waits)
       if (fenced) this.kick();
-      else void d.catalog.reload().finally(() => this.kick());
+      else void d.catalog.reload();
     });
   }
 

@@ -31,17 +31,28 @@ export async function ensureHttpdImage(): Promise<string> {
       '#!/bin/sh\nmkdir -p /www\necho "$WARREN_SERVICE $WARREN_SLOT $WARREN_NODE" > /www/index.html\nexec httpd -f -p 80 -h /www\n',
       { mode: 0o755 },
     );
-    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const imp = spawn('docker', ['import', '--change', 'CMD ["/serve.sh"]', '-', HTTPD_IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-    tar.stdout!.pipe(imp.stdin!);
-    await new Promise<void>((resolve, reject) => {
-      imp.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker import exited with ${code}`))));
-      imp.on('error', reject);
-    });
+    await importImage(root, HTTPD_IMAGE);
     return HTTPD_IMAGE;
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** `docker import` of a root file system directory as `tag`, running its /serve.sh. */
+export async function importImage(root: string, tag: string): Promise<void> {
+  const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const imp = spawn('docker', ['import', '--change', 'CMD ["/serve.sh"]', '-', tag], { stdio: ['pipe', 'ignore', 'inherit'] });
+  tar.stdout!.pipe(imp.stdin!);
+  await new Promise<void>((resolve, reject) => {
+    imp.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker import exited with ${code}`))));
+    imp.on('error', reject);
+  });
+}
+
+/** Running containers of a service, on every node. */
+export async function runningCopies(service: string): Promise<number> {
+  const { stdout } = await execFileP('docker', ['ps', '-q', '--filter', `label=warren.service=${service}`]);
+  return stdout.split('\n').filter(Boolean).length;
 }
 
 /** Removes every container (and volume) a cluster made; tests call it in `after`, even after a failure. */

@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { cleanupAll } from '../helpers/agents.ts';
-import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
+import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -77,7 +77,7 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
   assert.equal(after!.slot, before!.slot);
   // exactly one copy, steadily (no duplicate from a recreate racing a restart)
   for (let i = 0; i < 6; i++) {
-    assert.equal((await docker('ps', '-q', '--filter', 'label=warren.service=dock')).split('\n').filter(Boolean).length, 1);
+    assert.equal(await runningCopies('dock'), 1);
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.match(a.log(), /restarting exited replica/, 'the reconciler repaired the replica Docker stopped');
