@@ -136,7 +136,7 @@ export class Reconciler {
     const fenced = this.quorum.fenced;
     // without a catalog read since the quorum came back the assignments are unknown (a stale copy
     // would start replicas the cluster moved away meanwhile): touch nothing unless fenced
-    if (!fenced && (!this.d.catalog.ready || this.d.catalog.loadedAt <= this.quorum.regainedAt)) return;
+    if (!fenced && (!this.d.catalog.ready || this.d.catalog.loadedAt < this.quorum.regainedAt)) return;
     let actual: ActualContainer[];
     try {
       actual = await this.d.engine.list(id);
