@@ -85,6 +85,9 @@ export class Consensus extends EventEmitter {
   private memberRole: EtcdRole = 'none';
   /** other members' APIs (kept in cluster.json): where this node re-enters if it must */
   private peerApis: string[] = [];
+  /** the cluster file write in flight (saveMembership chains on it) */
+  private saving: Promise<unknown> = Promise.resolve();
+  private checkingOffer = false;
   private readonly log: Logger;
 
   constructor(private readonly o: ConsensusOptions) {
@@ -142,7 +145,7 @@ export class Consensus extends EventEmitter {
       this.hellos.set(signer, { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: Date.now() });
       // answer a newcomer at once, so founding decisions do not wait for the next round
       if (isNew) void this.sayHello();
-    } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis)) {
+    } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis) && validBatch(msg.batch)) {
       this.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
     }
   }
@@ -221,8 +224,11 @@ export class Consensus extends EventEmitter {
     await this.connect(endpoints);
   }
 
+  /** Saves go one after another, in the order they were asked for: the last word is the file's. */
   private async saveMembership(m: ClusterMembership): Promise<void> {
-    await writeClusterFile(this.dataDir, { ...m, peers: this.peerApis });
+    const save = this.saving.then(() => writeClusterFile(this.dataDir, { ...m, peers: this.peerApis }));
+    this.saving = save.catch(() => undefined);
+    await save;
     this.clusterId = m.clusterId;
     this.role = m.role;
   }
@@ -391,8 +397,22 @@ export class Consensus extends EventEmitter {
     }
   }
 
-  /** A client-only node offered a voter seat starts its etcd member as the offered learner. */
+  /**
+   * A client-only node offered a voter seat starts its etcd member as the offered learner. One
+   * check at a time: under load a check outlasts the 500 ms timer, and two overlapping checks
+   * would both start etcd (the second wiping the data dir of the first).
+   */
   private async checkOffer(): Promise<void> {
+    if (this.checkingOffer) return;
+    this.checkingOffer = true;
+    try {
+      await this.checkOfferOnce();
+    } finally {
+      this.checkingOffer = false;
+    }
+  }
+
+  private async checkOfferOnce(): Promise<void> {
     if (!this.store || this.etcd || this.role !== 'client') return;
     const offer = await this.store.offer(this.o.nodeId).catch(() => undefined);
     if (!offer || this.etcd || !this.client) return;
@@ -609,4 +629,9 @@ export class Consensus extends EventEmitter {
 
 export async function hasEtcdData(dataDir: string): Promise<boolean> {
   return stat(join(dataDir, DATA_FILES.etcd)).then(() => true, () => false);
+}
+
+/** A broadcast's optional batch of further joiner ids (bounded: a member cannot flood joiners with work). */
+function validBatch(batch: unknown): boolean {
+  return batch === undefined || (Array.isArray(batch) && batch.length <= 64 && batch.every((id) => typeof id === 'string'));
 }

@@ -40,6 +40,8 @@ export interface RequestAdmission {
   type: 'request-admission';
   clusterId: string;
   head: string;
+  /** further joiners that may follow up now (they would be admitted as client-only nodes) */
+  batch?: string[];
   leaderApi: string;
   apis: string[];
   members: string[];
@@ -101,7 +103,7 @@ export class Joiner {
     }
     this.lastBroadcastAt = Date.now();
     for (const api of msg.apis) if (!this.opts.joinTargets.includes(api)) this.opts.joinTargets.push(api);
-    if (msg.head === this.opts.info.id) this.named = msg;
+    if (msg.head === this.opts.info.id || msg.batch?.includes(this.opts.info.id)) this.named = msg;
   }
 
   private state(s: string): void {

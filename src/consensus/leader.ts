@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
+import { admissionTurn, planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
 import { UserError } from '../core/errors.ts';
 import type { MemberState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
@@ -153,6 +153,7 @@ export class Leader {
           type: 'request-admission',
           clusterId: cluster?.id ?? '',
           head: action.head,
+          ...(action.batch ? { batch: action.batch } : {}),
           leaderApi: this.d.selfApi,
           apis: nodes.map((n) => n.api),
           members: members.flatMap((m) => m.clientURLs).concat(voters.length ? [] : []),
@@ -242,8 +243,8 @@ export class Leader {
   }
 
   /**
-   * The named joiner's follow-up: admit it as a learner (to be promoted) or as a client-only
-   * node. Serialised: one admission at a time.
+   * A named joiner's follow-up: admit it as a learner (to be promoted) or as a client-only
+   * node. Serialised: one admission at a time, each deciding from a fresh snapshot.
    */
   async admit(joinerId: string, publicKeyPem: string): Promise<AdmissionGrant> {
     if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
@@ -259,12 +260,9 @@ export class Leader {
     const record = await this.store.queued(joinerId);
     if (!record) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
     const inflight = input.inflight;
-    const resuming = inflight?.kind === 'join' && inflight.nodeId === joinerId;
-    // its turn: the oldest waiting joiner, with no other learner operation in flight (the planner's
-    // other chores, such as dropping a stale entry, must not turn the head away)
-    const oldest = input.queue.filter((e) => e.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))[0];
-    const busy = input.inflight !== undefined || input.members.some((m) => m.isLearner);
-    if (!resuming && (busy || oldest?.id !== joinerId)) throw new UserError('not_head', 'not this node\'s turn yet', 409);
+    const turn = admissionTurn(input, joinerId);
+    if (turn === null) throw new UserError('not_head', 'not this node\'s turn yet', 409);
+    const resuming = turn === 'resume';
     const cluster = await this.store.cluster();
     const ca = await this.store.ca();
     if (!cluster || !ca) throw new UserError('no_cluster', 'cluster record missing', 503);

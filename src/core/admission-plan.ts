@@ -67,7 +67,8 @@ export type Action =
   | { type: 'drop-joiner'; nodeId: string; reason: string }
   | { type: 'offer-voter'; nodeId: string; peerUrl: string }
   | { type: 'demote'; memberId: string; nodeId: string }
-  | { type: 'broadcast'; head: string }
+  /** name the head joiner; `batch`: further waiting joiners that may follow up now as client-only nodes */
+  | { type: 'broadcast'; head: string; batch?: string[] }
   | { type: 'idle' };
 
 /** 1 node: 1 voter; 2 nodes: still 1 (two voters are worse than one); from 3: 3; from the target: the target. */
@@ -98,6 +99,36 @@ export function roleForJoiner(input: PlanInput): NodeRole {
   const voters = input.members.filter((m) => !m.isLearner).length;
   const wanted = desiredVoters(eligible(input).length + 1, input.voterTarget);
   return voters < wanted ? 'voter' : 'client';
+}
+
+/**
+ * How many waiting joiners one broadcast may name when they would be admitted as client-only
+ * nodes. A client-only admission changes no etcd membership (only voter changes must go one at a
+ * time), so a burst of new machines comes in together instead of one broadcast round each.
+ */
+export const CLIENT_BATCH = 8;
+
+/** Waiting joiners, oldest first (the queue's order of service). */
+function waitingInOrder(input: PlanInput): QueueEntry[] {
+  return input.queue.filter((q) => q.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1));
+}
+
+/**
+ * Whether the joiner that follows up now may be admitted, and on what ground:
+ * - 'resume': its voter admission was recorded by a leader that died before finishing it;
+ * - 'head': it is the oldest waiting joiner and no learner operation is in flight;
+ * - 'batch': it is among the first CLIENT_BATCH waiting joiners, nothing is in flight, and it
+ *   would be admitted as a client-only node (a joiner that would take a voter seat waits its turn).
+ * null: not its turn (the caller answers 409 and the joiner waits for the next broadcast).
+ */
+export function admissionTurn(input: PlanInput, joinerId: string): 'resume' | 'head' | 'batch' | null {
+  if (input.inflight?.kind === 'join' && input.inflight.nodeId === joinerId) return 'resume';
+  if (input.inflight !== undefined || input.members.some((m) => m.isLearner)) return null;
+  const waiting = waitingInOrder(input);
+  const at = waiting.findIndex((q) => q.id === joinerId);
+  if (at === 0) return 'head';
+  if (at > 0 && at < CLIENT_BATCH && roleForJoiner(input) === 'client') return 'batch';
+  return null;
 }
 
 /** The next step for the leader. */
@@ -145,8 +176,12 @@ export function planLeaderStep(input: PlanInput): Action {
   if (stale) return { type: 'drop-joiner', nodeId: stale.id, reason: 'the joiner stopped asking' };
 
   // 4. the queue: its head is admitted through its own request; the leader keeps asking for it
-  const head = input.queue.filter((q) => q.state === 'waiting').sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))[0];
-  if (head) return { type: 'broadcast', head: head.id };
+  const waiting = waitingInOrder(input);
+  const head = waiting[0];
+  if (head) {
+    const batch = roleForJoiner(input) === 'client' ? waiting.slice(1, CLIENT_BATCH).map((q) => q.id) : [];
+    return batch.length > 0 ? { type: 'broadcast', head: head.id, batch } : { type: 'broadcast', head: head.id };
+  }
 
   // 5. the voter set below its size: promote a healthy client (lowest id, deterministic). A leaving
   // voter's seat counts as empty already: its replacement comes in before it goes (below).

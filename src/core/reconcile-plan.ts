@@ -17,6 +17,8 @@ export interface ActualContainer {
   state: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
   exitCode?: number;
   ports: ReplicaStatus['ports'];
+  /** its own IPv4 address on its Docker network, when this host reaches it there directly */
+  ip?: string;
 }
 
 /** What the driver remembers of one replica (service/slot/generation) between passes. */

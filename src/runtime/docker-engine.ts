@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../core/service-types.ts';
 import type { ActualContainer, DesiredReplica } from '../core/reconcile-plan.ts';
+import { directAddress, hostAddresses } from './container-addresses.ts';
 
 /** Labels on every container Warren makes: the reconciler touches only its own cluster's and node's. */
 export const LABELS = {
@@ -41,15 +42,20 @@ export class DockerEngine {
       all: true,
       filters: { label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`] },
     });
-    return infos.map((c) => ({
-      id: c.Id,
-      service: c.Labels[LABELS.service] ?? '',
-      slot: Number(c.Labels[LABELS.slot]),
-      generation: Number(c.Labels[LABELS.generation]),
-      state: c.State as ActualContainer['state'],
-      exitCode: exitCodeOf(c.Status),
-      ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
-    }));
+    const hostAddrs = hostAddresses();
+    return infos.map((c): ActualContainer => {
+      const ip = directAddress({ mode: c.HostConfig?.NetworkMode, networks: c.NetworkSettings?.Networks }, hostAddrs);
+      return {
+        id: c.Id,
+        service: c.Labels[LABELS.service] ?? '',
+        slot: Number(c.Labels[LABELS.slot]),
+        generation: Number(c.Labels[LABELS.generation]),
+        state: c.State as ActualContainer['state'],
+        exitCode: exitCodeOf(c.Status),
+        ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
+        ...(ip ? { ip } : {}),
+      };
+    });
   }
 
   async hasImage(image: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import {
 import type { ReplicaStatus } from '../core/service-types.ts';
 import { messageOf } from '../core/errors.ts';
 import type { Catalog } from './catalog.ts';
+import type { ContainerAddresses } from './container-addresses.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
 
@@ -26,6 +27,8 @@ export interface ReconcilerDeps {
   event: (name: 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;
   resyncMs?: number;
+  /** kept current from every listing and Docker event (the proxy's direct container addresses) */
+  addresses?: ContainerAddresses;
 }
 
 /** A failed pull is retried after this long (doubling to 5 min): never a loop that hammers Docker. */
@@ -84,6 +87,7 @@ export class Reconciler {
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
     (this.events as unknown as { destroy(): void } | undefined)?.destroy();
+    this.d.addresses?.clear();
     const id = this.d.identity();
     if (!stopContainers || !id) return;
     const actual = await this.d.engine.list(id).catch(() => [] as ActualContainer[]);
@@ -138,8 +142,11 @@ export class Reconciler {
     // would start replicas the cluster moved away meanwhile): touch nothing unless fenced
     if (!fenced && (!this.d.catalog.ready || this.d.catalog.loadedAt < this.quorum.regainedAt)) return;
     let actual: ActualContainer[];
+    const addresses = this.d.addresses;
+    let mark = addresses?.mark() ?? 0;
     try {
       actual = await this.d.engine.list(id);
+      addresses?.observe(actual, mark);
       if (!this.dockerUp) this.d.logger.info('Docker is answering again');
       this.dockerUp = true;
     } catch (err) {
@@ -155,7 +162,12 @@ export class Reconciler {
     const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
     await Promise.all(first.map((a) => this.perform(a, id)));
     await Promise.all(actions.filter((a) => !first.includes(a)).map((a) => this.perform(a, id)));
-    if (actions.length) actual = await this.d.engine.list(id).catch(() => actual);
+    if (actions.length) {
+      mark = addresses?.mark() ?? 0;
+      const again = await this.d.engine.list(id).catch(() => undefined);
+      if (again) addresses?.observe(again, mark);
+      actual = again ?? actual;
+    }
     this.containers = actual.filter((c) => c.state === 'running').length;
     if (!fenced) await this.report(id, desired, actual);
   }
@@ -302,6 +314,9 @@ export class Reconciler {
       .then((stream) => {
         if (this.stopped) return void (stream as unknown as { destroy(): void }).destroy();
         this.events = stream;
+        // the container addresses are trusted while the stream is followed: list them now
+        this.d.addresses?.follow(stream);
+        this.kick();
         stream.on('data', () => this.kick());
         const again = () => {
           this.events = undefined;

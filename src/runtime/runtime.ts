@@ -6,6 +6,7 @@ import type { ScheduleEvent } from '../core/scheduler.ts';
 import type { RuntimeNode } from '../core/service-types.ts';
 import type { HealthFigures, MemberState } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
+import { ContainerAddresses } from './container-addresses.ts';
 import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
 import { Reconciler } from './reconciler.ts';
 import { SchedulerDriver } from './scheduler-driver.ts';
@@ -27,6 +28,8 @@ export interface RuntimeDeps {
 export class Runtime {
   readonly catalog: Catalog;
   readonly engine = new DockerEngine();
+  /** this node's running replicas at their own container address (the proxy's local fast path) */
+  readonly addresses = new ContainerAddresses();
   readonly reconciler: Reconciler;
   readonly scheduler: SchedulerDriver;
   readonly services: ServiceManager;
@@ -41,6 +44,7 @@ export class Runtime {
       logger: d.logger.child({ part: 'reconciler' }),
       event: d.event,
       fenceAfterMs: d.fenceAfterMs,
+      addresses: this.addresses,
     });
     this.scheduler = new SchedulerDriver({
       catalog: this.catalog,

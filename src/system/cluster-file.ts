@@ -36,11 +36,22 @@ export async function readClusterFile(dataDir: string): Promise<ClusterMembershi
   }
 }
 
-/** Written atomically: a crash mid-write must not leave a node that forgot its cluster. */
+let writes = 0;
+
+/**
+ * Written atomically: a crash mid-write must not leave a node that forgot its cluster. Each write
+ * has its own temporary file, so two writes in flight cannot rename each other's away.
+ */
 export async function writeClusterFile(dataDir: string, c: ClusterMembership): Promise<void> {
   const file = join(dataDir, CLUSTER_FILE);
-  await writeFile(`${file}.tmp`, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`;
+  try {
+    await writeFile(tmp, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 export async function removeClusterFile(dataDir: string): Promise<void> {

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  admissionTurn,
+  CLIENT_BATCH,
   desiredVoters,
   planLeaderStep,
   roleForJoiner,
@@ -274,7 +276,7 @@ describe('planLeaderStep: the queue', () => {
     i.queue = [queued('j', NOW - 60_000, { lastSeen: NOW - QUEUE_STALE - 1 }), queued('k', NOW - 1000)];
     assert.deepEqual(planLeaderStep(i), { type: 'drop-joiner', nodeId: 'j', reason: 'the joiner stopped asking' });
     i.queue = [queued('j', NOW - 60_000, { lastSeen: NOW - QUEUE_STALE }), queued('k', NOW - 1000)];
-    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j' }, 'exactly at the limit it stays');
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j', batch: ['k'] }, 'exactly at the limit it stays');
   });
 
   it('drops stale pending-approval entries too', () => {
@@ -286,21 +288,68 @@ describe('planLeaderStep: the queue', () => {
   it('broadcasts the oldest waiting joiner as the head, skipping pending-approval entries', () => {
     const i = cluster({ voters: ['a'] });
     i.queue = [queued('k', NOW - 3000), queued('p', NOW - 9000, { state: 'pending-approval' }), queued('j', NOW - 5000), queued('l', NOW - 1000)];
-    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j' });
+    // (one voter and two nodes after the head: the others come in as client-only nodes, in order)
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j', batch: ['k', 'l'] });
   });
 
   it('ties on since are broken by id, whatever the order etcd lists them in', () => {
     const i = cluster({ voters: ['a'] });
     i.queue = [queued('k', NOW - 3000), queued('j', NOW - 3000)];
-    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j' });
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j', batch: ['k'] });
     i.queue.reverse();
-    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j' });
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j', batch: ['k'] });
   });
 
   it('only pending-approval entries: nothing to broadcast', () => {
     const i = cluster({ voters: ['a'] });
     i.queue = [queued('p', NOW - 9000, { state: 'pending-approval' })];
     expectAction(planLeaderStep(i), 'idle', 'waiting for an operator');
+  });
+});
+
+describe('client-only joiners in batches', () => {
+  const many = (n: number) => Array.from({ length: n }, (_, k) => queued(`j${String(k).padStart(2, '0')}`, NOW - 10_000 + k));
+
+  it('names no batch when the head would take a voter seat', () => {
+    // 2 nodes + a joiner = 3: the joiner becomes the second... third voter, one at a time
+    const i = cluster({ voters: ['a'], clients: ['b'] });
+    i.queue = many(3);
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j00' });
+    assert.equal(admissionTurn(i, 'j00'), 'head');
+    assert.equal(admissionTurn(i, 'j01'), null, 'a would-be voter waits its turn');
+  });
+
+  it('names at most CLIENT_BATCH joiners, oldest first, once the voter set is full', () => {
+    const i = cluster({ voters: ['a', 'b', 'c'], clients: ['d'] });
+    i.queue = many(20).reverse();
+    const a = expectAction(planLeaderStep(i), 'broadcast', 'queue');
+    assert.equal(a.head, 'j00');
+    assert.deepEqual(a.batch, many(CLIENT_BATCH).slice(1).map((q) => q.id));
+    assert.equal(admissionTurn(i, 'j00'), 'head');
+    assert.equal(admissionTurn(i, `j0${CLIENT_BATCH - 1}`), 'batch');
+    assert.equal(admissionTurn(i, `j0${CLIENT_BATCH}`), null, 'beyond the batch');
+    assert.equal(admissionTurn(i, 'zz'), null, 'not queued');
+  });
+
+  it('pending-approval joiners are never named nor admitted', () => {
+    const i = cluster({ voters: ['a', 'b', 'c'] });
+    i.queue = [queued('j', NOW - 5000), queued('p', NOW - 9000, { state: 'pending-approval' }), queued('k', NOW - 1000)];
+    assert.deepEqual(planLeaderStep(i), { type: 'broadcast', head: 'j', batch: ['k'] });
+    assert.equal(admissionTurn(i, 'p'), null);
+    assert.equal(admissionTurn(i, 'k'), 'batch');
+  });
+
+  it('nobody is admitted while a learner operation is in flight, except the joiner it belongs to', () => {
+    const i = cluster({ voters: ['a', 'b'], clients: ['c', 'd', 'e', 'f'] });
+    i.queue = many(3);
+    i.inflight = inflightFor('c', { kind: 'promote-client' });
+    for (const q of i.queue) assert.equal(admissionTurn(i, q.id), null, `${q.id} during a promotion`);
+    i.inflight = inflightFor('j01');
+    assert.equal(admissionTurn(i, 'j01'), 'resume');
+    assert.equal(admissionTurn(i, 'j00'), null, 'the head waits for the resumed voter');
+    i.inflight = undefined;
+    i.members = [voterM('a'), voterM('b'), learnerM('x')];
+    for (const q of i.queue) assert.equal(admissionTurn(i, q.id), null, `${q.id} beside a learner`);
   });
 });
 
@@ -399,6 +448,7 @@ interface SimQueueEntry extends QueueEntry {
 interface Broadcast {
   leaderId: string;
   head: string;
+  batch?: string[];
   apis: string[];
 }
 interface AdmitResult {
@@ -443,6 +493,8 @@ interface SimStats {
   leaderDeathsMidTask: number;
   /** admissions through leader.ts admitNow's resuming branch (the joiner of the inflight record) */
   resumed: number;
+  /** client-only admissions of a joiner that was not the head (named in a broadcast's batch) */
+  batched: number;
   refusedAdds: number;
   secondLearnerAttempts: number;
   /** the same, by a deposed leader still finishing its work next to the new one (etcd refuses it) */
@@ -703,7 +755,7 @@ class Sim {
       case 'broadcast': {
         if (this.now - L.lastBroadcast < 1000) return;
         L.lastBroadcast = this.now;
-        const msg: Broadcast = { leaderId: L.id, head: action.head, apis: input.nodes.map((n) => n.id) };
+        const msg: Broadcast = { leaderId: L.id, head: action.head, batch: action.batch, apis: input.nodes.map((n) => n.id) };
         for (const n of this.nodes.values()) {
           this.deliveries.push({
             at: this.now + this.uniform(0, 500),
@@ -711,7 +763,7 @@ class Sim {
               // joiners follow broadcasts of the members they were told about only
               if (!n.alive || n.membership || !n.accepted?.memberIds.has(msg.leaderId)) return;
               n.lastBroadcastAt = this.now;
-              if (msg.head === n.id) n.named = msg;
+              if (msg.head === n.id || msg.batch?.includes(n.id)) n.named = msg;
             },
           });
         }
@@ -799,15 +851,17 @@ class Sim {
   *admitNow(L: LeaderProc, joinerId: string, res: AdmitResult): Task {
     const input = this.snapshot(L.id);
     const q = input.queue.find((e) => e.id === joinerId);
-    const head = planLeaderStep(input);
+    const turn = admissionTurn(input, joinerId);
     yield;
-    const resuming = input.inflight?.kind === 'join' && input.inflight.nodeId === joinerId;
-    if (!q || (!resuming && !(head.type === 'broadcast' && head.head === joinerId))) {
+    const resuming = turn === 'resume';
+    if (!q || turn === null) {
       Object.assign(res, { settled: true, status: 409 });
       return;
     }
     if (resuming) this.stats.resumed++;
+    if (turn === 'batch') this.stats.batched++;
     const role = resuming ? 'voter' : roleForJoiner(input);
+    if (turn === 'batch') assert.equal(role, 'client', `${joinerId} admitted out of turn as a ${role}`);
     const record: AdmittedNode = { id: joinerId, role, peerUrl: q.peerUrl };
     if (role === 'client') {
       this.kv(() => this.registry.set(joinerId, record));
@@ -1111,7 +1165,7 @@ function advance(t: Task): boolean {
 }
 
 const newStats = (): SimStats => ({
-  actions: {}, leaderDeathsMidTask: 0, resumed: 0, refusedAdds: 0, secondLearnerAttempts: 0, secondLearnerAttemptsByZombies: 0, deposed: 0,
+  actions: {}, leaderDeathsMidTask: 0, resumed: 0, batched: 0, refusedAdds: 0, secondLearnerAttempts: 0, secondLearnerAttemptsByZombies: 0, deposed: 0,
   orphanLearners: 0, staleOffers: 0, evenVoterSets: 0, maxConvergeSteps: 0, maxDeadLearnerMs: 0,
 });
 
@@ -1196,6 +1250,7 @@ describe('planLeaderStep: adversarial schedules against a model of etcd, the que
       assert.ok((stats.actions[a] ?? 0) > 0, `no schedule produced ${a}: ${JSON.stringify(stats.actions)}`);
     }
     assert.ok(stats.leaderDeathsMidTask > 0 && stats.refusedAdds > 0, `no leader died mid-task or no add was refused: ${JSON.stringify(stats)}`);
+    assert.ok(stats.batched > 0, `no joiner was admitted in a batch: ${JSON.stringify(stats)}`);
     t.diagnostic(JSON.stringify(stats));
   });
 
