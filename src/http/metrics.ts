@@ -1,10 +1,12 @@
 import type { MemberView } from '../core/views.ts';
+import type { ProxyStats } from '../routing/proxy.ts';
 
 export interface MetricsInput {
   members: MemberView[];
   dropped: Map<string, number>;
   uptimeMs: number;
   streams: number;
+  proxy?: ProxyStats;
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -18,5 +20,17 @@ export function renderMetrics(m: MetricsInput): string {
   for (const [reason, n] of m.dropped) lines.push(`warren_gossip_dropped_total{reason="${reason}"} ${n}`);
   lines.push('# HELP warren_event_streams Event subscribers connected to this agent.', '# TYPE warren_event_streams gauge', `warren_event_streams ${m.streams}`);
   lines.push('# HELP warren_uptime_seconds Agent uptime.', '# TYPE warren_uptime_seconds gauge', `warren_uptime_seconds ${(m.uptimeMs / 1000).toFixed(1)}`);
+  if (m.proxy) {
+    const p = m.proxy;
+    lines.push('# HELP warren_proxy_requests_total Requests the reverse proxy received.', '# TYPE warren_proxy_requests_total counter', `warren_proxy_requests_total ${p.requests}`);
+    lines.push('# HELP warren_proxy_retries_total Backend tries the proxy repeated on another backend.', '# TYPE warren_proxy_retries_total counter', `warren_proxy_retries_total ${p.retries}`);
+    lines.push('# HELP warren_proxy_errors_total Requests answered with an error page or cut.', '# TYPE warren_proxy_errors_total counter', `warren_proxy_errors_total ${p.errors}`);
+    lines.push(
+      '# HELP warren_proxy_tries_total Backend tries by path: a local container\'s own address, or a node address and published port.',
+      '# TYPE warren_proxy_tries_total counter',
+      `warren_proxy_tries_total{path="container"} ${p.containerTries}`,
+      `warren_proxy_tries_total{path="published"} ${p.publishedTries}`,
+    );
+  }
   return lines.join('\n') + '\n';
 }

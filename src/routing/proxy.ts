@@ -1,7 +1,10 @@
 /**
  * Warren's HTTP reverse proxy: every node runs one. A request for `<service>.<domain>`
  * (or the short `<service>`) goes to one of the service's running replicas, round robin,
- * over keep-alive connection pools (undici Agent: one Pool per backend origin).
+ * over keep-alive connection pools (undici Agent: one Pool per backend origin). The route
+ * source says where: a replica on this node at its container's own address (no docker-proxy),
+ * others at their node's published port; a container address that cannot be reached is
+ * reported back (`unreachable`) and the retry goes to the published port.
  *
  * Failover: a backend that cannot be reached (refused, reset before the request went out,
  * connect timeout) is retried on another backend, re-reading the route table on every try,
@@ -35,6 +38,8 @@ export interface Backend {
   port: number;
   nodeId: string;
   slot: number;
+  /** set when host:port is a local container's own address (no docker-proxy in the way) */
+  container?: { id: string; epoch: number };
 }
 
 export interface RouteSource {
@@ -44,6 +49,8 @@ export interface RouteSource {
   hasService(service: string): boolean;
   /** every service name (for the 404 page) */
   services(): string[];
+  /** a container address could not be reached (connect timeout, no route): route it another way */
+  unreachable?(b: Backend): void;
 }
 
 export interface ProxyOptions {
@@ -59,7 +66,17 @@ export interface ProxyOptions {
 export interface ProxyServer {
   port: number;
   close(): Promise<void>;
-  stats(): { requests: number; retries: number; errors: number };
+  stats(): ProxyStats;
+}
+
+export interface ProxyStats {
+  requests: number;
+  retries: number;
+  errors: number;
+  /** tries (a request and each of its retries) sent to a local container's own address */
+  containerTries: number;
+  /** tries sent to a node address : published port */
+  publishedTries: number;
 }
 
 export const DEFAULT_DOMAIN = 'warren.internal';
@@ -75,6 +92,9 @@ const HOST_CACHE_MAX = 1024;
 
 /** methods retried after the request may have reached a backend (when they carry no body) */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** connect failures that say a container address is not reachable from here (a refusal says it is) */
+const UNREACHABLE_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL']);
 
 /** request errors from undici that say the request itself is unusable (no retry, 400) */
 const INVALID_REQUEST_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
@@ -97,6 +117,8 @@ class Core {
   requests = 0;
   retries = 0;
   errors = 0;
+  containerTries = 0;
+  publishedTries = 0;
   /** Host header value -> service name (null: names no service) */
   private readonly hostCache = new Map<string, string | null>();
   private readonly rr = new Map<string, Counter>();
@@ -146,14 +168,14 @@ class Core {
   }
 
   /**
-   * Next backend origin for a service: round robin from a per-service counter, skipping
-   * origins already tried by this request, and passing over recently failed ones while others
+   * Next backend for a service: round robin from a per-service counter, skipping origins
+   * already tried by this request, and passing over recently failed ones while others
    * remain. null when every listed backend was tried (or none is listed).
    */
-  pick(service: string, list: readonly Backend[], tried: string[] | null): string | null {
+  pick(service: string, list: readonly Backend[], tried: string[] | null): Backend | null {
     const n = list.length;
     if (n === 0) return null;
-    if (n === 1 && tried === null && this.down.size === 0) return this.originOf(list[0]!);
+    if (n === 1 && tried === null && this.down.size === 0) return list[0]!;
     let start = 0;
     if (n > 1) {
       let c = this.rr.get(service);
@@ -164,15 +186,16 @@ class Core {
       start = c.i++ % n;
       if (c.i >= 0x3fffffff) c.i = 0;
     }
-    let fallback: string | null = null;
+    let fallback: Backend | null = null;
     for (let k = 0; k < n; k++) {
-      const o = this.originOf(list[(start + k) % n]!);
+      const b = list[(start + k) % n]!;
+      const o = this.originOf(b);
       if (tried !== null && tried.includes(o)) continue;
       if (this.down.size > 0 && this.isDown(o)) {
-        fallback ??= o;
+        fallback ??= b;
         continue;
       }
-      return o;
+      return b;
     }
     return fallback;
   }
@@ -363,6 +386,7 @@ class Forward implements Dispatcher.DispatchHandler {
   private readonly headers: string[];
   private readonly hasBody: boolean;
   private origin = '';
+  private backend: Backend | null = null;
   private controller: Dispatcher.DispatchController | null = null;
   /** the current try reached a socket: its request (head, maybe body) is being written */
   private sent = false;
@@ -421,9 +445,9 @@ class Forward implements Dispatcher.DispatchHandler {
       this.giveUp(backends.length > 0);
       return;
     }
-    const origin = core.pick(this.service, backends, this.tried);
-    if (origin !== null) {
-      this.dispatch(origin);
+    const backend = core.pick(this.service, backends, this.tried);
+    if (backend !== null) {
+      this.dispatch(backend);
       return;
     }
     // Nothing left to try right now: wait for the route table (or a backend) to come back.
@@ -443,8 +467,12 @@ class Forward implements Dispatcher.DispatchHandler {
     }, pause);
   }
 
-  private dispatch(origin: string): void {
+  private dispatch(backend: Backend): void {
+    const origin = this.core.originOf(backend);
     this.origin = origin;
+    this.backend = backend;
+    if (backend.container !== undefined) this.core.containerTries++;
+    else this.core.publishedTries++;
     this.sent = false;
     this.controller = null;
     const req = this.req;
@@ -609,7 +637,12 @@ class Forward implements Dispatcher.DispatchHandler {
     if (core.closed) return;
     // Retry unless a part of the request that cannot be replayed may have reached the backend.
     const retryable = !this.sent || (!this.hasBody && IDEMPOTENT.has(this.req.method ?? ''));
-    if (!this.sent) core.markDown(this.origin);
+    if (!this.sent) {
+      core.markDown(this.origin);
+      // a container address that cannot be reached: the next try re-reads the table (published port)
+      const b = this.backend;
+      if (b !== null && b.container !== undefined && code !== undefined && UNREACHABLE_CODES.has(code)) core.routes.unreachable?.(b);
+    }
     if (core.log.isLevelEnabled('debug')) {
       core.log.debug(
         { service: this.service, backend: this.origin, code, err: err.message, sent: this.sent, retry: retryable },
@@ -730,7 +763,7 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
   let closing: Promise<void> | null = null;
   return {
     port,
-    stats: () => ({ requests: core.requests, retries: core.retries, errors: core.errors }),
+    stats: () => ({ requests: core.requests, retries: core.retries, errors: core.errors, containerTries: core.containerTries, publishedTries: core.publishedTries }),
     close() {
       closing ??= (async () => {
         core.closed = true;

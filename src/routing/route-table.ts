@@ -1,23 +1,38 @@
 import type { MemberView } from '../core/views.ts';
 import type { Catalog } from '../runtime/catalog.ts';
+import type { ContainerAddresses } from '../runtime/container-addresses.ts';
+import { backendFor, type LocalContainers } from './backend-choice.ts';
 import type { Backend, RouteSource } from './proxy.ts';
 import type { ZoneSource } from './dns-zone.ts';
 
 /**
  * What the proxy and DNS need, derived from the catalog (assignments + replica reports, kept
- * current by an etcd watch) and gossip (which nodes are alive). Cached per service and dropped on
- * every change, so the proxy's hot path is a map lookup.
+ * current by an etcd watch), gossip (which nodes are alive) and, for this node's own replicas,
+ * their container addresses (see backend-choice.ts). Cached per service and dropped on every
+ * change of any of them, so the proxy's hot path is a map lookup.
  */
 export class RouteTable implements RouteSource {
   private cache = new Map<string, Backend[]>();
   /** gossip's member list as of the last change (DNS asks for it on every query) */
   private memberCache: MemberView[] | undefined;
+  private readonly local: LocalContainers | undefined;
 
   constructor(
     private readonly catalog: Catalog,
     private readonly members: () => MemberView[],
+    /** this node's id and its containers' addresses: local replicas are reached there directly */
+    private readonly own?: { nodeId: string; addresses: ContainerAddresses },
   ) {
     catalog.on('change', () => this.invalidate());
+    if (own) {
+      own.addresses.on('change', () => this.invalidate());
+      this.local = { nodeId: own.nodeId, address: (id) => own.addresses.get(id) };
+    }
+  }
+
+  /** The proxy could not connect to a container address: use the published port for that container. */
+  unreachable(b: Backend): void {
+    if (b.container) this.own?.addresses.unreachable(b.container.id, b.container.epoch);
   }
 
   /** Call when gossip's view changes (a dead node's replicas stop being routed to at once). */
@@ -47,9 +62,8 @@ export class RouteTable implements RouteSource {
     for (const slot of record.slots) {
       const s = this.catalog.status(service, slot.index);
       if (!s || s.state !== 'running' || s.nodeId !== slot.nodeId || s.generation !== slot.generation || gone.has(s.nodeId)) continue;
-      // the first published TCP port is the service's HTTP port
-      const port = s.ports.find((p) => p.protocol === 'tcp');
-      if (port) out.push({ host: s.addr, port: port.hostPort, nodeId: s.nodeId, slot: slot.index });
+      const b = backendFor(s, this.local);
+      if (b) out.push(b);
     }
     return out;
   }

@@ -152,7 +152,7 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
-      metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt }),
+      metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(this.proxy ? { proxy: this.proxy.stats() } : {}) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
     await this.startRouting(runtime, gossip, log);
@@ -183,7 +183,8 @@ export class Agent {
   /** The reverse proxy and DNS server: 80 / 53 when this agent may bind them, else the flags' defaults. */
   private async startRouting(runtime: Runtime, gossip: GossipService, log: Logger): Promise<void> {
     const { config } = this;
-    const routes = new RouteTable(runtime.catalog, () => gossip.members(this.etcdRole()));
+    // replicas on this node are reached at their container's address (see routing/backend-choice.ts)
+    const routes = new RouteTable(runtime.catalog, () => gossip.members(this.etcdRole()), { nodeId: this.identity.id, addresses: runtime.addresses });
     gossip.on('member', () => routes.invalidate());
     const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
     this.proxy = config.autoPorts.proxy
