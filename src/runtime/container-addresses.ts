@@ -7,9 +7,11 @@ import { networkInterfaces } from 'node:os';
  *
  * Never stale: an address is handed out only while Docker's event stream is followed; a
  * container's `die`/`stop`/`pause`/`destroy` event drops it at once (before the reconciler's next
- * listing), a listing that started before such an event cannot bring it back, and the whole map
- * is dropped when the event stream breaks (e.g. dockerd restarts) until it is followed again.
- * Whatever is missing here is reached at its published port instead.
+ * listing), and the whole map is dropped when the event stream breaks (e.g. dockerd restarts)
+ * until it is followed again. After such an event, listings that still show the container running
+ * are not believed (Docker sends `die` before its container list says so: measured, a listing
+ * 13 ms after `die` still said "running") until one shows it stopped, or one started after its
+ * `start` event. Whatever is missing here is reached at its published port instead.
  */
 export interface ContainerAddress {
   ip: string;
@@ -33,6 +35,10 @@ export interface DockerNetworks {
 
 /** Docker events that mean a container no longer answers at its address. */
 const GONE = new Set(['die', 'stop', 'pause', 'destroy']);
+/** a gone event stops being held against listings after this long (they must have caught up) */
+const GONE_HOLD_MS = 5_000;
+/** how long after a gone event a listing that still shows the container running counts as lagging */
+const LAG_MS = 1_000;
 
 /**
  * The IPv4 address at which this host reaches a container directly, or undefined: network mode
@@ -65,10 +71,16 @@ export class ContainerAddresses extends EventEmitter {
   private readonly blocked = new Map<string, string>();
   /** Docker's event stream is being followed (else nothing is handed out) */
   private following: NodeJS.ReadableStream | undefined;
-  /** count of "gone" events so far, and the count at each container's last one */
+  /** events counted so far (a listing's mark is the count when it started) */
   private seq = 0;
-  private readonly goneAt = new Map<string, number>();
+  /** containers gone by Docker's events that no listing has shown stopped yet */
+  private readonly gone = new Map<string, { at: number; startedSeq?: number }>();
   private epochs = 0;
+
+  /** `log`: where changes are told (debug level) */
+  constructor(private readonly log?: (fields: Record<string, unknown>, msg: string) => void) {
+    super();
+  }
 
   get(containerId: string): ContainerAddress | undefined {
     return this.byId.get(containerId);
@@ -84,32 +96,51 @@ export class ContainerAddresses extends EventEmitter {
   }
 
   /**
+   * Docker's listing has not caught up with some container's `die` yet: the caller should list
+   * again shortly (the reconciler would not see the container exited either).
+   */
+  get lagging(): boolean {
+    const now = Date.now();
+    for (const g of this.gone.values()) if (now - g.at < LAG_MS) return true;
+    return false;
+  }
+
+  /**
    * A full listing of this node's containers, started at `mark`: the running ones with a direct
-   * address are kept (new ones get one), every other address is dropped. A container that died
-   * after the listing started is left out (the listing may show it still running).
+   * address are kept (new ones get one), every other address is dropped. A container gone by an
+   * event is left out while the listing is not believed (see the class comment).
    */
   observe(list: readonly ListedContainer[], mark: number): void {
     if (!this.following) return;
     let changed = false;
     const running = new Map<string, string>();
+    const listed = new Set<string>();
+    const now = Date.now();
     for (const c of list) {
-      if (c.state !== 'running' || !c.ip) continue;
-      if ((this.goneAt.get(c.id) ?? 0) > mark) continue;
-      running.set(c.id, c.ip);
+      listed.add(c.id);
+      const g = this.gone.get(c.id);
+      if (g) {
+        const believed = c.state !== 'running' || (g.startedSeq !== undefined && mark >= g.startedSeq) || now - g.at > GONE_HOLD_MS;
+        if (!believed) continue;
+        this.gone.delete(c.id);
+      }
+      if (c.state === 'running' && c.ip) running.set(c.id, c.ip);
     }
+    for (const id of this.gone.keys()) if (!listed.has(id)) this.gone.delete(id);
     for (const [id, ip] of this.blocked) if (running.get(id) !== ip) this.blocked.delete(id);
     for (const [id, ip] of running) {
       if (this.blocked.has(id) || this.byId.get(id)?.ip === ip) continue;
       this.byId.set(id, { ip, epoch: ++this.epochs });
+      this.log?.({ container: id.slice(0, 12), ip }, 'container address in use');
       changed = true;
     }
     for (const id of [...this.byId.keys()]) {
       if (!running.has(id) || this.blocked.has(id)) {
         this.byId.delete(id);
+        this.log?.({ container: id.slice(0, 12) }, 'container address dropped (not running)');
         changed = true;
       }
     }
-    for (const [id, at] of this.goneAt) if (at <= mark) this.goneAt.delete(id);
     if (changed) this.emit('change');
   }
 
@@ -118,10 +149,19 @@ export class ContainerAddresses extends EventEmitter {
     if (ev.Type !== undefined && ev.Type !== 'container') return;
     const action = (ev.Action ?? ev.status ?? '').split(':')[0]!;
     const id = ev.Actor?.ID ?? ev.id;
-    if (!id || !GONE.has(action)) return;
-    this.goneAt.set(id, ++this.seq);
+    if (!id) return;
+    if (action === 'start' || action === 'unpause') {
+      const g = this.gone.get(id);
+      if (g) g.startedSeq = ++this.seq;
+      return;
+    }
+    if (!GONE.has(action)) return;
+    this.seq++;
+    this.gone.set(id, { at: Date.now() });
     this.blocked.delete(id);
-    if (this.byId.delete(id)) this.emit('change');
+    if (!this.byId.delete(id)) return;
+    this.log?.({ container: id.slice(0, 12), event: action }, 'container address dropped');
+    this.emit('change');
   }
 
   /**
@@ -133,6 +173,7 @@ export class ContainerAddresses extends EventEmitter {
     if (!cur || cur.epoch !== epoch) return;
     this.blocked.set(containerId, cur.ip);
     this.byId.delete(containerId);
+    this.log?.({ container: containerId.slice(0, 12), ip: cur.ip }, 'container address unreachable from the proxy: its published port is used until it restarts');
     this.emit('change');
   }
 
@@ -169,9 +210,10 @@ export class ContainerAddresses extends EventEmitter {
   clear(): void {
     this.following = undefined;
     this.blocked.clear();
-    this.goneAt.clear();
+    this.gone.clear();
     if (this.byId.size === 0) return;
     this.byId.clear();
+    this.log?.({}, 'container addresses dropped (Docker event stream lost)');
     this.emit('change');
   }
 }

@@ -33,6 +33,8 @@ export interface ReconcilerDeps {
 
 /** A failed pull is retried after this long (doubling to 5 min): never a loop that hammers Docker. */
 const PULL_RETRY_MS = 15_000;
+/** Docker's container list lagging its events: list again after this long. */
+const LAG_RELIST_MS = 30;
 /** A replica running this long is considered recovered: its crash back-off starts over. */
 const STABLE_MS = 30_000;
 
@@ -49,6 +51,7 @@ export class Reconciler {
   private readonly quorum: QuorumWatch;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
   private stopped = false;
@@ -86,6 +89,7 @@ export class Reconciler {
     this.quorum.stop();
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
+    if (this.lagTimer) clearTimeout(this.lagTimer);
     (this.events as unknown as { destroy(): void } | undefined)?.destroy();
     this.d.addresses?.clear();
     const id = this.d.identity();
@@ -142,11 +146,8 @@ export class Reconciler {
     // would start replicas the cluster moved away meanwhile): touch nothing unless fenced
     if (!fenced && (!this.d.catalog.ready || this.d.catalog.loadedAt < this.quorum.regainedAt)) return;
     let actual: ActualContainer[];
-    const addresses = this.d.addresses;
-    let mark = addresses?.mark() ?? 0;
     try {
-      actual = await this.d.engine.list(id);
-      addresses?.observe(actual, mark);
+      actual = await this.list(id);
       if (!this.dockerUp) this.d.logger.info('Docker is answering again');
       this.dockerUp = true;
     } catch (err) {
@@ -162,14 +163,30 @@ export class Reconciler {
     const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
     await Promise.all(first.map((a) => this.perform(a, id)));
     await Promise.all(actions.filter((a) => !first.includes(a)).map((a) => this.perform(a, id)));
-    if (actions.length) {
-      mark = addresses?.mark() ?? 0;
-      const again = await this.d.engine.list(id).catch(() => undefined);
-      if (again) addresses?.observe(again, mark);
-      actual = again ?? actual;
-    }
+    if (actions.length) actual = await this.list(id).catch(() => actual);
     this.containers = actual.filter((c) => c.state === 'running').length;
     if (!fenced) await this.report(id, desired, actual);
+  }
+
+  /**
+   * This node's containers, also told to the container addresses. Docker's list lags its `die`
+   * events by a few ms (a container killed a moment ago is still listed running): when it does,
+   * another pass runs shortly, so the restart does not wait for the periodic resync.
+   */
+  private async list(id: EngineIdentity): Promise<ActualContainer[]> {
+    const addresses = this.d.addresses;
+    const mark = addresses?.mark() ?? 0;
+    const actual = await this.d.engine.list(id);
+    if (addresses) {
+      addresses.observe(actual, mark);
+      if (addresses.lagging && !this.lagTimer && !this.stopped) {
+        this.lagTimer = setTimeout(() => {
+          this.lagTimer = undefined;
+          this.kick();
+        }, LAG_RELIST_MS);
+      }
+    }
+    return actual;
   }
 
   /** Resets the crash back-off of replicas that have been running for a while. */

@@ -29,13 +29,15 @@ export class Runtime {
   readonly catalog: Catalog;
   readonly engine = new DockerEngine();
   /** this node's running replicas at their own container address (the proxy's local fast path) */
-  readonly addresses = new ContainerAddresses();
+  readonly addresses: ContainerAddresses;
   readonly reconciler: Reconciler;
   readonly scheduler: SchedulerDriver;
   readonly services: ServiceManager;
 
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
+    const addrLog = d.logger.child({ part: 'addresses' });
+    this.addresses = new ContainerAddresses((fields, msg) => addrLog.debug(fields, msg));
     this.reconciler = new Reconciler({
       engine: this.engine,
       catalog: this.catalog,

@@ -168,13 +168,44 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+/**
+ * A listener whose connects hang (like a dead container's address: SYNs unanswered): a child
+ * process listens with a backlog of 1, stops accepting (its event loop waits), and the accept
+ * queue is filled, so the kernel drops further SYNs.
+ */
+async function hangingListener(): Promise<{ port: number; close: () => Promise<void> }> {
+  const code = `const s = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+    process.stdout.write(s.address().port + '\\n');
+    setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 50);
+  });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  await new Promise((r) => setTimeout(r, 200));
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 3; i++) fillers.push(net.connect({ host: '127.0.0.1', port }).on('error', () => undefined));
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    port,
+    close: async () => {
+      for (const f of fillers) f.destroy();
+      const gone = once(child, 'exit');
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
+}
+
 // ---------- routes ----------
 
 const table = new Map<string, Backend[]>();
+/** the proxy's reports of unreachable container addresses go here, when a test listens */
+let onUnreachable: ((b: Backend) => void) | undefined;
 const routes: RouteSource = {
   backends: (s) => table.get(s) ?? [],
   hasService: (s) => table.has(s),
   services: () => [...table.keys()],
+  unreachable: (b) => onUnreachable?.(b),
 };
 
 // ---------- client ----------
@@ -276,6 +307,41 @@ describe('proxy (in process)', () => {
     assert.equal(r.status, 200);
     assert.equal(json(r).body, body);
     assert.ok(proxy.stats().retries > before, 'retries counted');
+  });
+
+  test('a container address whose connect hangs is reported unreachable after the connect timeout, and the retry goes where the table then says (the published port); a refusing one is not reported', async () => {
+    const hung = await hangingListener();
+    const reported: Backend[] = [];
+    try {
+      const container: Backend = { host: '127.0.0.1', port: hung.port, nodeId: 'self', slot: 0, container: { id: 'c1', epoch: 3 } };
+      table.set('local', [container]);
+      onUnreachable = (x) => {
+        reported.push(x);
+        table.set('local', [a.backend()]); // the route table falls back to the published port
+      };
+      const before = proxy.stats();
+      const t0 = performance.now();
+      const r = await call(proxy.port, '/', { host: `local.${DOMAIN}` });
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 200);
+      assert.equal(json(r).who, 'A');
+      assert.deepEqual(reported, [container]);
+      assert.ok(ms >= 900 && ms < 3000, `one connect timeout (1 s), then the published port: ${Math.round(ms)} ms`);
+      const after = proxy.stats();
+      assert.equal(after.containerTries - before.containerTries, 1);
+      assert.equal(after.publishedTries - before.publishedTries, 1);
+      // refused: the address is reachable (the app is not listening yet): retried, not reported
+      reported.length = 0;
+      table.set('local', [{ ...container, port: await deadPort() }, b.backend(1)]);
+      const r2 = await call(proxy.port, '/', { host: `local.${DOMAIN}` });
+      assert.equal(r2.status, 200);
+      assert.equal(json(r2).who, 'B');
+      assert.deepEqual(reported, []);
+    } finally {
+      onUnreachable = undefined;
+      table.delete('local');
+      await hung.close();
+    }
   });
 
   test('reset before the response: a GET is retried, a POST whose body went out gets 502', async () => {
