@@ -89,11 +89,15 @@ const DOWN_FOR_MS = 2_000;
 const RETRY_PAUSE_MIN_MS = 50;
 const RETRY_PAUSE_MAX_MS = 250;
 const HOST_CACHE_MAX = 1024;
+const ANSWERED_MAX = 4096;
 
 /** methods retried after the request may have reached a backend (when they carry no body) */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** connect failures that say a container address is not reachable from here (a refusal says it is) */
+/**
+ * connect failures that say a container address is not reachable from here (a refusal says it
+ * is), when it never answered before (else: an overloaded or dying backend, same on any path)
+ */
 const UNREACHABLE_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL']);
 
 /** request errors from undici that say the request itself is unusable (no retry, 400) */
@@ -124,6 +128,12 @@ class Core {
   private readonly rr = new Map<string, Counter>();
   /** origin -> time until which it is passed over */
   private readonly down = new Map<string, number>();
+  /**
+   * container-address origins that have answered: the path to them works, so a later connect
+   * timeout there is load or a death (Docker's events handle those), not a reason to give the
+   * path up for the published port
+   */
+  readonly answered = new Set<string>();
   private readonly origins = new WeakMap<Backend, string>();
   /** forwards waiting between retry rounds (their timers are cleared on close) */
   readonly waiting = new Set<Forward>();
@@ -212,8 +222,12 @@ class Core {
     this.down.set(origin, Date.now() + DOWN_FOR_MS);
   }
 
-  markUp(origin: string): void {
+  markUp(origin: string, b: Backend | null): void {
     if (this.down.size > 0) this.down.delete(origin);
+    if (b !== null && b.container !== undefined && !this.answered.has(origin)) {
+      if (this.answered.size >= ANSWERED_MAX) this.answered.clear();
+      this.answered.add(origin);
+    }
   }
 }
 
@@ -544,7 +558,7 @@ class Forward implements Dispatcher.DispatchHandler {
   ): void {
     if (statusCode < 200) return; // informational (100/103): not forwarded
     this.responded = true;
-    this.core.markUp(this.origin);
+    this.core.markUp(this.origin, this.backend);
     const res = this.res;
     if (res !== null) {
       stripResponseHeaders(headers, false);
@@ -590,7 +604,7 @@ class Forward implements Dispatcher.DispatchHandler {
     const core = this.core;
     const client = this.socket;
     this.responded = true;
-    core.markUp(this.origin);
+    core.markUp(this.origin, this.backend);
     if (client === null || client.destroyed || this.gone) {
       upstream.destroy();
       return;
@@ -639,9 +653,11 @@ class Forward implements Dispatcher.DispatchHandler {
     const retryable = !this.sent || (!this.hasBody && IDEMPOTENT.has(this.req.method ?? ''));
     if (!this.sent) {
       core.markDown(this.origin);
-      // a container address that cannot be reached: the next try re-reads the table (published port)
+      // a container address never reached from here: the next try re-reads the table (published port)
       const b = this.backend;
-      if (b !== null && b.container !== undefined && code !== undefined && UNREACHABLE_CODES.has(code)) core.routes.unreachable?.(b);
+      if (b !== null && b.container !== undefined && code !== undefined && UNREACHABLE_CODES.has(code) && !core.answered.has(this.origin)) {
+        core.routes.unreachable?.(b);
+      }
     }
     if (core.log.isLevelEnabled('debug')) {
       core.log.debug(

@@ -169,24 +169,26 @@ async function deadPort(): Promise<number> {
 }
 
 /**
- * A listener whose connects hang (like a dead container's address: SYNs unanswered): a child
- * process listens with a backlog of 1, stops accepting (its event loop waits), and the accept
- * queue is filled, so the kernel drops further SYNs.
+ * A backend in a child process (answers "child", closing each connection) whose connects can be
+ * made to hang, like a dead container's address (SYNs unanswered): `hang()` stops the child
+ * (SIGSTOP) and fills its accept queue (backlog 1), so the kernel drops further SYNs.
  */
-async function hangingListener(): Promise<{ port: number; close: () => Promise<void> }> {
-  const code = `const s = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-    process.stdout.write(s.address().port + '\\n');
-    setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 50);
-  });`;
+async function hangableBackend(): Promise<{ port: number; hang: () => Promise<void>; close: () => Promise<void> }> {
+  const code = `const s = require('http').createServer((req, res) => res.end('child'));
+    s.keepAliveTimeout = 1;
+    s.on('request', (req, res) => res.setHeader('connection', 'close'));
+    s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   const port = Number(line.toString().trim());
-  await new Promise((r) => setTimeout(r, 200));
   const fillers: net.Socket[] = [];
-  for (let i = 0; i < 3; i++) fillers.push(net.connect({ host: '127.0.0.1', port }).on('error', () => undefined));
-  await new Promise((r) => setTimeout(r, 200));
   return {
     port,
+    hang: async () => {
+      child.kill('SIGSTOP');
+      for (let i = 0; i < 3; i++) fillers.push(net.connect({ host: '127.0.0.1', port }).on('error', () => undefined));
+      await new Promise((r) => setTimeout(r, 200));
+    },
     close: async () => {
       for (const f of fillers) f.destroy();
       const gone = once(child, 'exit');
@@ -310,7 +312,8 @@ describe('proxy (in process)', () => {
   });
 
   test('a container address whose connect hangs is reported unreachable after the connect timeout, and the retry goes where the table then says (the published port); a refusing one is not reported', async () => {
-    const hung = await hangingListener();
+    const hung = await hangableBackend();
+    await hung.hang();
     const reported: Backend[] = [];
     try {
       const container: Backend = { host: '127.0.0.1', port: hung.port, nodeId: 'self', slot: 0, container: { id: 'c1', epoch: 3 } };
@@ -341,6 +344,29 @@ describe('proxy (in process)', () => {
       onUnreachable = undefined;
       table.delete('local');
       await hung.close();
+    }
+  });
+
+  test('a container address that answered before and then hangs (an overloaded or dying backend) is not reported: the path works', async () => {
+    const busy = await hangableBackend();
+    const reported: Backend[] = [];
+    try {
+      const container: Backend = { host: '127.0.0.1', port: busy.port, nodeId: 'self', slot: 0, container: { id: 'c2', epoch: 1 } };
+      table.set('local2', [container]);
+      onUnreachable = (x) => void reported.push(x);
+      const ok = await call(proxy.port, '/', { host: `local2.${DOMAIN}` });
+      assert.equal(ok.text, 'child');
+      await busy.hang();
+      table.set('local2', [container, b.backend(1)]);
+      // round robin: one of two requests starts at the hanging address, times out, goes to B
+      const t0 = performance.now();
+      for (let i = 0; i < 2; i++) assert.equal(json(await call(proxy.port, '/', { host: `local2.${DOMAIN}` })).who, 'B');
+      assert.ok(performance.now() - t0 >= 900, 'the hanging address was tried (one connect timeout)');
+      assert.deepEqual(reported, []);
+    } finally {
+      onUnreachable = undefined;
+      table.delete('local2');
+      await busy.close();
     }
   });
 
