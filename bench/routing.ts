@@ -17,8 +17,13 @@ import { median, type Metric } from './results.ts';
  * Routing benchmarks (real agent processes on loopback addresses 127.0.16.x, real Docker):
  *   routing.proxy_rps_ratio_vs_nginx   wrk -t2 -c50 -d10s through Warren's proxy / through nginx (1 worker,
  *                                      upstream keepalive 64) to the same replica; value = Warren's req/s
- *                                      over nginx's. Two backends: the test image's busybox httpd (it forks
- *                                      per connection and closes every connection: the backend is the
+ *                                      over nginx's, nginx configured as a user would: to the replica's node
+ *                                      address : published port (docker-proxy). The replica runs on the
+ *                                      agent's node, so Warren's proxy reaches it at its container address
+ *                                      (the local fast path; which path it took is read from /metrics and
+ *                                      stated in the result); nginx to that same container address is run
+ *                                      too (nginx_direct_*, direct_ratio). Two backends: the test image's
+ *                                      busybox httpd (it forks per connection and closes every connection: the backend is the
  *                                      bottleneck there, and every proxied request is a new backend
  *                                      connection) and the same static page served by nginx inside a
  *                                      container (keep-alive; the proxies are the bottleneck). The value is
@@ -260,36 +265,84 @@ async function startStaticNginx(listen: string, port: number, page: string): Pro
 
 interface Comparison {
   warren: WrkResult;
+  /** nginx as a user would set it up: to the replica's node address : published port (docker-proxy) */
   nginx: WrkResult;
+  /** nginx to the container's own address (the path Warren's proxy takes for a local replica) */
+  nginxDirect: WrkResult;
+  /** the published address and the container address of the replica */
+  published: string;
+  container: string;
+  /** Warren's proxy tries during its measured run, by path (from the agent's /metrics) */
+  warrenTries: { container: number; published: number };
   /** the backend's container changed during a run (another test run removed it): figures retried once */
   retried: boolean;
 }
 
-/** wrk through Warren's proxy, then through nginx, to the same replica of `service`. */
+/** The agent's proxy tries so far, by path (GET /metrics). */
+async function proxyTries(agent: AgentHandle): Promise<{ container: number; published: number }> {
+  const text = await (await fetch(`${agent.api}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const get = (path: string) => Number(new RegExp(`^warren_proxy_tries_total\\{path="${path}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { container: get('container'), published: get('published') };
+}
+
+/** The container address (IP : container port) of a service's running container on a node. */
+async function containerAddress(nodeId: string, service: string, port: number): Promise<string> {
+  const { stdout } = await execFileP('docker', ['ps', '-q', '--filter', `label=warren.node=${nodeId}`, '--filter', `label=warren.service=${service}`]);
+  const id = stdout.split('\n').find(Boolean);
+  if (!id) throw new Error(`no running ${service} container on ${nodeId}`);
+  const ip = (await execFileP('docker', ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', id])).stdout.trim();
+  if (!ip) throw new Error(`the ${service} container has no bridge address`);
+  return `${ip}:${port}`;
+}
+
+/** wrk through nginx (started for this run, stopped after) reverse-proxying to `backend`. */
+async function wrkViaNginx(backend: string, host: string): Promise<WrkResult> {
+  const nginx = await startNginxProxy('127.0.16.3', 8080, backend);
+  try {
+    await wrk('http://127.0.16.3:8080/', host, WRK_WARMUP_SECONDS);
+    return await wrk('http://127.0.16.3:8080/', host, WRK_SECONDS);
+  } finally {
+    await nginx.stop();
+  }
+}
+
+/**
+ * wrk through Warren's proxy, then through nginx to the replica's published port, then through
+ * nginx to its container address: all to the same replica of `service`.
+ */
 async function compareProxies(agent: AgentHandle, nodeId: string, proxyPort: number, service: string): Promise<Comparison> {
   let retried = false;
   for (let attempt = 0; ; attempt++) {
     const [rep] = await waitServing(agent, service, 1, 60_000);
-    const backend = new URL(rep!.url).host;
+    const published = new URL(rep!.url).host;
+    const container = await containerAddress(nodeId, service, 80);
     const before = (await nodeContainers(nodeId)).join();
-    const nginx = await startNginxProxy('127.0.16.3', 8080, backend);
-    try {
-      const warrenUrl = `http://${agent.bind}:${proxyPort}/`;
-      const nginxUrl = 'http://127.0.16.3:8080/';
-      const host = `${service}.${DOMAIN}`;
-      await wrk(warrenUrl, host, WRK_WARMUP_SECONDS);
-      const warren = await wrk(warrenUrl, host, WRK_SECONDS);
-      await sleep(1000);
-      await wrk(nginxUrl, host, WRK_WARMUP_SECONDS);
-      const viaNginx = await wrk(nginxUrl, host, WRK_SECONDS);
-      const after = (await nodeContainers(nodeId)).join();
-      if (after === before || attempt >= 1) return { warren, nginx: viaNginx, retried };
-      console.log(`bench: routing.proxy: the ${service} container changed during the runs (another test run?); measuring again`);
-      retried = true;
-    } finally {
-      await nginx.stop();
-    }
+    const warrenUrl = `http://${agent.bind}:${proxyPort}/`;
+    const host = `${service}.${DOMAIN}`;
+    await wrk(warrenUrl, host, WRK_WARMUP_SECONDS);
+    const t0 = await proxyTries(agent);
+    const warren = await wrk(warrenUrl, host, WRK_SECONDS);
+    const t1 = await proxyTries(agent);
+    await sleep(1000);
+    const viaNginx = await wrkViaNginx(published, host);
+    await sleep(1000);
+    const nginxDirect = await wrkViaNginx(container, host);
+    const after = (await nodeContainers(nodeId)).join();
+    const warrenTries = { container: t1.container - t0.container, published: t1.published - t0.published };
+    if (after === before || attempt >= 1) return { warren, nginx: viaNginx, nginxDirect, published, container, warrenTries, retried };
+    console.log(`bench: routing.proxy: the ${service} container changed during the runs (another test run?); measuring again`);
+    retried = true;
   }
+}
+
+/** Which path Warren's proxy took during its run, in words. */
+function warrenPath(c: Comparison): string {
+  const { container, published } = c.warrenTries;
+  const total = container + published;
+  const pct = (n: number) => `${Math.round((n / Math.max(1, total)) * 1000) / 10}%`;
+  if (container > 0 && published === 0) return `the container address ${c.container} (local replica: docker-proxy skipped) for all ${total} tries`;
+  if (container === 0) return `the published port ${c.published} (through docker-proxy) for all ${total} tries: the local fast path was NOT taken`;
+  return `mixed: container address ${c.container} for ${pct(container)}, published port ${c.published} for ${pct(published)} of ${total} tries`;
 }
 
 /**
@@ -333,15 +386,18 @@ interface ProxyPair {
   nginx: WrkResult;
 }
 
-function logPair<T extends ProxyPair>(label: string, p: T): T {
-  console.log(`bench: routing.proxy (${label}): warren ${p.warren.rps} req/s p99 ${p.warren.p99Ms} ms, nginx ${p.nginx.rps} req/s p99 ${p.nginx.p99Ms} ms`);
+function logPair<T extends ProxyPair & { nginxDirect?: WrkResult }>(label: string, p: T): T {
+  const direct = p.nginxDirect ? `; nginx to the container address ${p.nginxDirect.rps} req/s p99 ${p.nginxDirect.p99Ms} ms` : '';
+  console.log(`bench: routing.proxy (${label}): warren ${p.warren.rps} req/s p99 ${p.warren.p99Ms} ms, nginx ${p.nginx.rps} req/s p99 ${p.nginx.p99Ms} ms${direct}`);
   return p;
 }
 
-/** req/s, p99 and errors of both proxies, under one key prefix per backend. */
-function pairFields(prefix: string, p: ProxyPair): Record<string, number> {
+/** req/s, p99 and errors of each proxy run, under one key prefix per backend. */
+function pairFields(prefix: string, p: ProxyPair & { nginxDirect?: WrkResult }): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [who, r] of [['warren', p.warren], ['nginx', p.nginx]] as const) {
+  const runs: [string, WrkResult][] = [['warren', p.warren], ['nginx', p.nginx]];
+  if (p.nginxDirect) runs.push(['nginx_direct', p.nginxDirect]);
+  for (const [who, r] of runs) {
     out[`${prefix}${who}_rps`] = r.rps;
     out[`${prefix}${who}_p99_ms`] = r.p99Ms;
     out[`${prefix}${who}_errors`] = r.non2xx + r.socketErrors;
@@ -361,13 +417,20 @@ async function benchProxy(agent: AgentHandle, nodeId: string, proxyPort: number,
     value: round2(fast.warren.rps / fast.nginx.rps),
     unit: 'ratio',
     goal: '>= 0.8',
-    backend: `${NGINX_IMAGE}: nginx 1 worker serving a static page with keep-alive, in a container behind its published port (docker-proxy)`,
+    backend: `${NGINX_IMAGE}: nginx 1 worker serving a static page with keep-alive, in a container on this node (the agent's own node)`,
     wrk: `-t2 -c50 -d${WRK_SECONDS}s (after a ${WRK_WARMUP_SECONDS} s warm-up), Host: fast.${DOMAIN}`,
+    warren_path: `Warren's proxy reached the replica at ${warrenPath(fast)}`,
+    nginx_path: `nginx (1 worker, upstream keepalive 64) configured as a user would: to the replica's node address : published port ${fast.published} (through docker-proxy). The value is warren_rps / nginx_rps`,
+    nginx_direct_path: `nginx to the container address ${fast.container}, the path Warren's proxy takes for a local replica: direct_ratio = warren_rps / nginx_direct_rps compares the two proxies on the same path`,
     ...pairFields('', fast),
+    direct_ratio: round2(fast.warren.rps / fast.nginxDirect.rps),
     warren_p50_ms: fast.warren.p50Ms,
     nginx_p50_ms: fast.nginx.p50Ms,
+    nginx_direct_p50_ms: fast.nginxDirect.p50Ms,
     busybox_backend: `${HTTPD_IMAGE}: busybox httpd, one forked process per connection, closes every connection (no keep-alive)`,
+    busybox_warren_path: warrenPath(busy),
     busybox_ratio: round2(busy.warren.rps / busy.nginx.rps),
+    busybox_direct_ratio: round2(busy.warren.rps / busy.nginxDirect.rps),
     ...pairFields('busybox_', busy),
     host_backend: 'src/routing/proxy.ts run in the benchmark process (not an agent) vs nginx, both to a static nginx on the host: no docker-proxy in the path',
     host_ratio: round2(host.warren.rps / host.nginx.rps),

@@ -86,10 +86,6 @@ export class ContainerAddresses extends EventEmitter {
     return this.byId.get(containerId);
   }
 
-  get size(): number {
-    return this.byId.size;
-  }
-
   /** Call before listing containers; pass the result to `observe` with the listing. */
   mark(): number {
     return this.seq;
@@ -197,6 +193,7 @@ export class ContainerAddresses extends EventEmitter {
           // not an event: ignore
         }
       }
+      if (buf.length > 1 << 20) buf = ''; // no event is that long
     });
     const lost = () => {
       if (this.following === stream) this.clear();
