@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPids, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
 import { healthy, members } from './agent-api.ts';
@@ -453,10 +454,23 @@ async function converge(n: number): Promise<ConvergeResult> {
       result.agentCpuPctSteady = round1((100 * (agentPids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0.a)) / secs / n);
       result.etcdCpuPctSteady = etcdPids.length ? round1((100 * (etcdPids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0.e)) / secs / etcdPids.length) : 0;
     }
+    keepLogs(agents, n);
     return result;
+  } catch (err) {
+    keepLogs(agents, n);
+    throw err;
   } finally {
     await stopAll(agents);
   }
+}
+
+/** The agents' logs of the last run at each N stay behind for a post-mortem (the data dirs go). */
+function keepLogs(agents: AgentHandle[], n: number): void {
+  const dir = join(tmpdir(), `warren-bench-converge-n${n}-logs`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const a of agents) writeFileSync(join(dir, `${a.bind}.log`), a.log());
+  console.log(`bench: gossip.converge N=${n}: agent logs kept in ${dir}`);
 }
 
 async function benchConverge(): Promise<Metric> {

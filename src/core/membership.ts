@@ -73,6 +73,27 @@
  * So: silence <= 1750 ms is never 'dead'; permanent silence with failing probes is 'dead' after
  * 1850 ms + one tick interval (exactly 2000 ms with 250 ms ticks aligned to the heartbeat).
  *
+ * ## Size
+ * Every node heartbeats to every other, so each receives (size - 1) / heartbeatIntervalMs
+ * messages a second: quadratic in the cluster size overall. Beyond `scaleFromMembers` nodes
+ * (counting itself and the members it holds alive or suspect), the machine stretches the heartbeat
+ * interval and the silence thresholds by size / scaleFromMembers (at most `maxScale`), which keeps
+ * what each node receives constant: a 16-node cluster heartbeats every 500 ms and declares a
+ * node dead after 3.7 s of silence; from 32 nodes, every 1 s and 7.4 s. Probe timeouts and
+ * minSuspectMs are not stretched (a ping's round trip does not grow with the cluster).
+ * Nodes whose views differ in size during a change still agree well enough: a sender stretches
+ * its interval at most `maxScale` (4) times, and every receiver suspects only after 4 intervals
+ * of its own.
+ *
+ * ## Local stalls
+ * A machine whose own event loop stalls (an overloaded CPU, a long GC) measures silences that
+ * are not there: when it runs again, its timers fire before it has read the heartbeats waiting
+ * in its sockets, and it would suspect, and after failed probes kill, healthy members all at
+ * once (as Lifeguard observed of SWIM). So the driver reports with every tick how late the tick
+ * fired; for STALL_MEMORY_MS after a stall of L ms (ignored below STALL_FLOOR_MS), this machine
+ * starts probing only after suspectAfter + 2L of silence, declares dead only after
+ * deadAfter + 2L, and gives each probe phase L more time. An idle machine is unaffected.
+ *
  * ## Clock
  * `now` going backwards by up to `maxTickGapMs` is clamped (time stands still until it catches up);
  * a bigger backwards jump is treated like a pause (all timers reset to now). Only `tick` declares
@@ -106,6 +127,14 @@ export interface DetectorConfig {
   minSuspectMs: number;
   /** Gap between consecutive ticks (or backwards jump) treated as a LOCAL pause. */
   maxTickGapMs: number;
+  /**
+   * Cluster size up to which the timings above hold as given. Beyond it the heartbeat interval
+   * and the silence thresholds grow in proportion to the size (see "Size" in the module comment).
+   * 0 turns the scaling off.
+   */
+  scaleFromMembers: number;
+  /** The most the timings are stretched (bounds the detection time in big clusters). */
+  maxScale: number;
 }
 
 /** Defaults: see "Timing" in the module comment for why they meet the 2 s / 1.5 s constraints. */
@@ -117,7 +146,14 @@ export const DEFAULT_DETECTOR_CONFIG: Readonly<DetectorConfig> = Object.freeze({
   deadAfterMs: 1850,
   minSuspectMs: 200,
   maxTickGapMs: 5000,
+  scaleFromMembers: 8,
+  maxScale: 4,
 });
+
+/** Tick lags below this are timer jitter, not a stall. */
+export const STALL_FLOOR_MS = 50;
+/** How long a local stall keeps stretching the thresholds. */
+export const STALL_MEMORY_MS = 10_000;
 
 export type ProbeMode = 'direct' | 'indirect';
 
@@ -242,6 +278,12 @@ function validateConfig(c: DetectorConfig): void {
   if (c.deadAfterMs <= c.suspectAfterMs) {
     throw new RangeError('config.deadAfterMs must exceed suspectAfterMs');
   }
+  if (!(Number.isInteger(c.scaleFromMembers) && c.scaleFromMembers >= 0)) {
+    throw new RangeError('config.scaleFromMembers must be a non-negative integer');
+  }
+  if (!(Number.isFinite(c.maxScale) && c.maxScale >= 1)) {
+    throw new RangeError('config.maxScale must be a number >= 1');
+  }
 }
 
 export class Membership<TInfo = unknown> {
@@ -253,6 +295,8 @@ export class Membership<TInfo = unknown> {
   private readonly tombstones = new Map<string, number>();
   private now_: number | undefined;
   private lastTickAt: number | undefined;
+  /** the longest recent stall of this machine's own event loop, and when it was reported */
+  private stall: { ms: number; at: number } | undefined;
 
   constructor(opts: MembershipOptions) {
     if (!isId(opts.selfId)) throw new TypeError('selfId must be a non-empty string');
@@ -277,6 +321,18 @@ export class Membership<TInfo = unknown> {
     return this.now_;
   }
 
+  /**
+   * How much the timings are stretched for the cluster's current size (1 up to
+   * `scaleFromMembers` nodes): see "Size" in the module comment.
+   */
+  get scale(): number {
+    const c = this.config;
+    if (c.scaleFromMembers === 0) return 1;
+    let size = 1;
+    for (const e of this.members.values()) if (e.state === 'alive' || e.state === 'suspect') size++;
+    return Math.min(c.maxScale, Math.max(1, size / c.scaleFromMembers));
+  }
+
   get(id: string): MemberSnapshot<TInfo> | undefined {
     const e = this.members.get(id);
     return e ? snapshot(e) : undefined;
@@ -298,20 +354,27 @@ export class Membership<TInfo = unknown> {
     return out;
   }
 
-  /** Clock tick: starts/escalates probes, declares suspect (timeouts) and dead. */
-  tick(now: number): Output[] {
+  /**
+   * Clock tick: starts/escalates probes, declares suspect (timeouts) and dead. `lagMs`: how late
+   * the driver's tick timer fired, i.e. how long this machine's own event loop was stalled (see
+   * "Local stalls" in the module comment).
+   */
+  tick(now: number, lagMs = 0): Output[] {
     const t = this.advance(now);
     const out: Output[] = [];
     const c = this.config;
     if (this.lastTickAt !== undefined && t - this.lastTickAt > c.maxTickGapMs) this.reset(t);
     this.lastTickAt = t;
+    this.noteStall(t, lagMs);
+    const suspectAfter = this.suspectAfter(t);
+    const deadAfter = c.deadAfterMs * this.scale + 2 * this.stallMs(t);
     for (const e of this.sorted()) {
       if (e.state !== 'alive' && e.state !== 'suspect') continue;
       const silence = t - e.lastHeardAt;
       if (
         e.state === 'suspect' &&
         e.failedRoundAt !== null &&
-        silence >= c.deadAfterMs &&
+        silence >= deadAfter &&
         t - e.stateSince >= c.minSuspectMs
       ) {
         this.setState(e, 'dead', e.incarnation, t, out);
@@ -323,12 +386,12 @@ export class Membership<TInfo = unknown> {
         if (r.phase === 'direct') this.escalate(e, r, t, out);
         else this.failRound(e, r, t, out);
       }
-      if ((!e.round || e.round.done) && silence >= c.suspectAfterMs) {
+      if ((!e.round || e.round.done) && silence >= suspectAfter) {
         e.round = {
           phase: 'direct',
           directSentAt: t,
           indirectSentAt: null,
-          deadline: t + c.probeTimeoutMs,
+          deadline: t + c.probeTimeoutMs + this.stallMs(t),
           via: [],
           failedHelpers: new Set(),
           done: false,
@@ -414,7 +477,7 @@ export class Membership<TInfo = unknown> {
         }
         break;
       case 'dead':
-        if (e.state === 'alive' && i === k && t - e.lastHeardAt < this.config.suspectAfterMs) {
+        if (e.state === 'alive' && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
           // we heard this very incarnation ourselves moments ago: the verdict is contradicted (e.g.
           // an old one from a member that was cut off and just came back). It only raises a
           // suspicion, which the node refutes; if it really died, our own silence measure kills it.
@@ -469,6 +532,22 @@ export class Membership<TInfo = unknown> {
   }
 
   // -------------------------------------------------------------- internals
+
+  /** Silence after which probing starts: stretched with the size and by a recent local stall. */
+  private suspectAfter(t: number): number {
+    return this.config.suspectAfterMs * this.scale + 2 * this.stallMs(t);
+  }
+
+  private noteStall(t: number, lagMs: number): void {
+    if (!(Number.isFinite(lagMs) && lagMs >= STALL_FLOOR_MS)) return;
+    if (lagMs >= this.stallMs(t)) this.stall = { ms: lagMs, at: t };
+  }
+
+  /** The longest local stall within the last STALL_MEMORY_MS (0 when none above the floor). */
+  private stallMs(t: number): number {
+    const s = this.stall;
+    return s !== undefined && t - s.at < STALL_MEMORY_MS ? s.ms : 0;
+  }
 
   private advance(now: number): number {
     if (typeof now !== 'number' || !Number.isFinite(now)) throw new RangeError('now must be a finite number');
@@ -590,7 +669,7 @@ export class Membership<TInfo = unknown> {
     }
     r.phase = 'indirect';
     r.indirectSentAt = t;
-    r.deadline = t + this.config.probeTimeoutMs;
+    r.deadline = t + this.config.probeTimeoutMs + this.stallMs(t);
     r.via = via;
     out.push({ type: 'probe', target: e.id, mode: 'indirect', via: [...via] });
   }

@@ -59,7 +59,9 @@ export class GossipService extends EventEmitter {
   streams = 0;
   private timers: NodeJS.Timeout[] = [];
   private readonly t0 = performance.now();
+  /** the heartbeat interval for clusters up to the detector's scaleFromMembers (stretched beyond) */
   private readonly heartbeatMs: number;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastHealth: HealthFigures | undefined;
   private selfId: string;
 
@@ -87,12 +89,31 @@ export class GossipService extends EventEmitter {
     ps.addEventListener('message', (evt) => this.onMessage(evt.detail));
     this.lastHealth = await this.opts.collectHealth();
     await this.sendHeartbeat();
-    this.timers.push(setInterval(() => void this.sendHeartbeat(), this.heartbeatMs));
-    this.timers.push(setInterval(() => this.apply(this.membership.tick(this.now())), this.opts.tickMs ?? 100));
+    this.scheduleHeartbeat();
+    // each tick says how late it fired: a stalled event loop must not read its own stall as
+    // everybody else's silence (the machine stretches its thresholds after one)
+    const tickMs = this.opts.tickMs ?? 100;
+    let lastTick = this.now();
+    this.timers.push(
+      setInterval(() => {
+        const now = this.now();
+        const lag = now - lastTick - tickMs;
+        lastTick = now;
+        this.apply(this.membership.tick(now, lag));
+      }, tickMs),
+    );
     this.timers.push(setInterval(() => void this.refreshHealth(), 2000));
     // repeat suspicions: a suspected node that missed the rumor (it was paused) hears it again
     // and refutes; otherwise a rumor-borne suspicion could outlive the pause forever
     this.timers.push(setInterval(() => this.repeatSuspicions(), 1000));
+  }
+
+  /** The next heartbeat, at the interval the membership machine stretches with the cluster's size. */
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(() => {
+      this.scheduleHeartbeat();
+      void this.sendHeartbeat();
+    }, Math.round(this.heartbeatMs * this.membership.scale));
   }
 
   /** Subscribes and installs the validator that guards a topic. */
@@ -373,6 +394,8 @@ export class GossipService extends EventEmitter {
   async stop(announceLeave: boolean): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
     if (announceLeave) await this.publish(TOPICS.membership, { type: 'leave', id: this.selfId, incarnation: this.membership.self.incarnation });
   }
 }

@@ -4,6 +4,8 @@ import { prng } from '../helpers/prng.ts';
 import {
   DEFAULT_DETECTOR_CONFIG,
   Membership,
+  STALL_FLOOR_MS,
+  STALL_MEMORY_MS,
   type DetectorConfig,
   type MemberState,
   type Output,
@@ -167,6 +169,8 @@ describe('membership: configuration', () => {
       deadAfterMs: 1850,
       minSuspectMs: 200,
       maxTickGapMs: 5000,
+      scaleFromMembers: 8,
+      maxScale: 4,
     });
     // worst receiver-side gap of a 1.5 s SIGSTOP (stop just before a heartbeat was due) + latency
     assert.ok(1500 + D.heartbeatIntervalMs + 50 < D.deadAfterMs, '1.5 s stop + heartbeat interval + latency must stay below deadAfterMs');
@@ -187,6 +191,9 @@ describe('membership: configuration', () => {
     assert.throws(() => mk({ config: { minSuspectMs: -1 } }), RangeError);
     assert.throws(() => mk({ config: { deadAfterMs: 900 } }), RangeError);
     assert.throws(() => mk({ config: { heartbeatIntervalMs: 2000 } }), RangeError);
+    assert.throws(() => mk({ config: { scaleFromMembers: -1 } }), RangeError);
+    assert.throws(() => mk({ config: { scaleFromMembers: 2.5 } }), RangeError);
+    assert.throws(() => mk({ config: { maxScale: 0.5 } }), RangeError);
     assert.throws(() => mk({ incarnation: -1 }), RangeError);
     assert.throws(() => mk({ incarnation: 1.5 }), RangeError);
     assert.throws(() => mk({ selfId: '' }), TypeError);
@@ -470,6 +477,120 @@ describe('membership: failure detection timeline', () => {
     m.tick(1000);
     const outs = m.probeResult('x', { ok: false, via: 'direct', now: 1001 });
     assert.deepEqual(outs, [{ type: 'probe', target: 'x', mode: 'indirect', via: ['d'] }]);
+  });
+});
+
+describe('membership: timings stretched with the cluster size', () => {
+  const ids = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
+  const join = (m: Membership<Info>, members: string[], t = 0) => {
+    for (const id of members) m.heartbeat(id, { incarnation: 1, now: t });
+  };
+
+  it('scale is 1 up to scaleFromMembers nodes (self included), size / scaleFromMembers beyond, capped at maxScale', () => {
+    const m = mk();
+    assert.equal(m.scale, 1, 'alone');
+    join(m, ids(7));
+    assert.equal(m.scale, 1, '8 nodes');
+    join(m, ids(15));
+    assert.equal(m.scale, 2, '16 nodes');
+    join(m, ids(39));
+    assert.equal(m.scale, 4, '40 nodes: capped');
+    assert.equal(mk({ config: { scaleFromMembers: 0 } }).scale, 1);
+    const off = mk({ config: { scaleFromMembers: 0 } });
+    join(off, ids(39));
+    assert.equal(off.scale, 1, 'scaling turned off');
+  });
+
+  it('dead and left members do not count', () => {
+    const m = mk();
+    join(m, ids(15));
+    assert.equal(m.scale, 2);
+    for (const id of ids(4)) m.leave(id, { incarnation: 1, now: 10 });
+    assert.equal(m.scale, 1.5, '12 nodes left alive');
+    for (const id of ids(8).slice(4)) m.rumor(id, { state: 'dead', incarnation: 1, from: 'm14', now: 5000 });
+    assert.equal(m.scale, 1, '8 nodes left alive');
+  });
+
+  it('in a 16-node cluster a silent node is probed after 2 s and declared dead after 3.7 s of silence', () => {
+    const m = mk();
+    const others = ids(14);
+    const log = simulate({
+      m,
+      end: 8000,
+      tickEvery: 10,
+      beats: [...others.flatMap((id) => beats(id, 0, 8000, 500)), ...beats('x', 0, 1000, 500)],
+      answer: failing('timeout', new Set(['x'])),
+    });
+    const x = log.filter(about('x'));
+    const firstProbe = x.find((l) => l.out.type === 'probe');
+    assert.equal(firstProbe?.t, 1000 + 2 * D.suspectAfterMs, 'probing starts at 2 x suspectAfterMs of silence');
+    const dead = x.find((l) => l.out.type === 'state' && l.out.to === 'dead');
+    assert.equal(dead?.t, 1000 + 2 * D.deadAfterMs, 'dead at 2 x deadAfterMs of silence');
+  });
+
+  it('in a 16-node cluster, heartbeats every 500 ms (the stretched interval) never raise a suspicion', () => {
+    const m = mk();
+    const log = simulate({ m, end: 10_000, tickEvery: 10, beats: ids(15).flatMap((id, i) => beats(id, i * 7, 10_000, 500)) });
+    assert.deepEqual(log.filter((l) => l.out.type !== 'state' || l.out.to !== 'alive'), []);
+  });
+
+  it('a dead rumor within the stretched suspectAfterMs of a first-hand heartbeat only raises a suspicion', () => {
+    const m = mk();
+    join(m, ids(15));
+    m.tick(1500);
+    const outs = m.rumor('m03', { state: 'dead', incarnation: 1, from: 'm14', now: 1500 });
+    assert.equal(m.get('m03')?.state, 'suspect', JSON.stringify(outs));
+  });
+});
+
+describe('membership: local stalls stretch the thresholds', () => {
+  /** a, b, c heartbeat throughout, x until `xLast`; probes are never answered; `lags` are reported with ticks */
+  function run(xLast: number, end: number, lags: Record<number, number>) {
+    const m = mk();
+    const log: Logged[] = [];
+    for (let t = 0; t <= end; t += 10) {
+      if (t % 250 === 0) {
+        for (const id of ['a', 'b', 'c']) m.heartbeat(id, { incarnation: 1, now: t });
+        if (t <= xLast) m.heartbeat('x', { incarnation: 1, now: t });
+      }
+      for (const out of m.tick(t, lags[t] ?? 0)) log.push({ t, out });
+    }
+    return log.filter(about('x')).filter((l) => l.out.type !== 'state' || l.out.to !== 'alive');
+  }
+  const firstProbe = (log: Logged[]) => log.find((l) => l.out.type === 'probe')?.t;
+  const deadAt = (log: Logged[]) => log.find((l) => l.out.type === 'state' && l.out.to === 'dead')?.t;
+
+  it('after a 600 ms stall, probing starts 1.2 s later and dead comes at least 1.2 s later', () => {
+    const normal = run(1000, 8000, {});
+    const stalled = run(1000, 8000, { 500: 600 });
+    assert.equal(firstProbe(normal), 1000 + D.suspectAfterMs);
+    assert.equal(firstProbe(stalled), 1000 + D.suspectAfterMs + 1200);
+    assert.ok(deadAt(normal)! <= 1000 + 2000, `normal dead at ${deadAt(normal)}`);
+    assert.ok(deadAt(stalled)! >= 1000 + D.deadAfterMs + 1200, `stalled dead at ${deadAt(stalled)}`);
+  });
+
+  it('the stretch ends STALL_MEMORY_MS after the stall', () => {
+    const xLast = 500 + STALL_MEMORY_MS + 1000;
+    assert.deepEqual(run(xLast, xLast + 4000, { 500: 600 }), run(xLast, xLast + 4000, {}));
+  });
+
+  it('timer jitter below STALL_FLOOR_MS changes nothing', () => {
+    const lags: Record<number, number> = {};
+    for (let t = 0; t <= 6000; t += 10) lags[t] = (t * 7) % STALL_FLOOR_MS;
+    assert.deepEqual(run(1000, 6000, lags), run(1000, 6000, {}));
+  });
+
+  it('a longer stall replaces a shorter one; a shorter one does not shorten the stretch', () => {
+    const longer = run(1000, 9000, { 300: 100, 500: 600, 700: 200 });
+    assert.equal(firstProbe(longer), 1000 + D.suspectAfterMs + 1200);
+  });
+
+  it('a dead rumor about a member heard within the stretched suspect-after only raises a suspicion', () => {
+    const m = mk();
+    m.heartbeat('x', { incarnation: 1, now: 0 });
+    m.tick(100, 800); // stall: suspect-after is now 1000 + 1600 ms
+    m.rumor('x', { state: 'dead', incarnation: 1, from: 'y', now: 2000 });
+    assert.equal(m.get('x')?.state, 'suspect');
   });
 });
 
