@@ -15,7 +15,8 @@ import { median, percentile, type Metric } from './results.ts';
  *   gossip.converge_ms_n50  N agents started at once -> every one sees all N alive
  */
 
-const LOG = ['--log-level', 'info', '--open'];
+/** WARREN_BENCH_LOG_LEVEL=debug for a post-mortem of the kept logs */
+const LOG = ['--log-level', process.env.WARREN_BENCH_LOG_LEVEL ?? 'info', '--open'];
 const DETECT_TRIALS = 7;
 const EVENTS = 1000;
 /** the headline rate: 50 events/s, a busy home cluster's event stream */
