@@ -81,6 +81,8 @@ export interface AgentConfig {
   labels: Record<string, string>;
   /** --fence-after-ms: without the etcd quorum this long, the node stops its replicas */
   fenceAfterMs: number;
+  /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
+  proxyWorkers: number;
   /** --domain: services are <name>.<domain> in the proxy and DNS */
   domain: string;
   /** the proxy and DNS ports were not given: try 80 / 53 first, then the 7380 / 7353 defaults */
@@ -88,6 +90,16 @@ export interface AgentConfig {
 }
 
 export const DEFAULT_FENCE_AFTER_MS = 8000;
+export const MAX_PROXY_WORKERS = 64;
+
+/**
+ * --proxy-workers auto: one process per core besides the agent's own proxy (the proxy is
+ * CPU-bound on its one event loop), at most 3 (each worker costs its RSS, ~40 MB).
+ * 0 on a 1-core machine: a second process would only compete with the agent.
+ */
+export function defaultProxyWorkers(cpus: number): number {
+  return Math.max(0, Math.min(Math.floor(cpus) - 1, 3));
+}
 export const DEFAULT_DOMAIN = 'warren.internal';
 
 /** Raw option values as the CLI parser hands them over (strings, booleans). */
@@ -115,6 +127,7 @@ export interface RawAgentOptions {
   probeTimeoutMs?: string;
   label?: string[];
   fenceAfterMs?: string;
+  proxyWorkers?: string;
   domain?: string;
 }
 
@@ -122,6 +135,8 @@ export interface AgentDefaults {
   dataDir: string;
   name: string;
   bind: string;
+  /** this machine's cores (for --proxy-workers auto; 1 when not given) */
+  cpus?: number;
 }
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -202,6 +217,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const fenceAfterMs = raw.fenceAfterMs === undefined ? DEFAULT_FENCE_AFTER_MS : parseMs(raw.fenceAfterMs, '--fence-after-ms');
+  const proxyWorkers = parseProxyWorkers(raw.proxyWorkers, defaults.cpus ?? 1);
   const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');
   if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
     throw new UserError('bad_flag', `--domain must be a DNS name such as warren.internal or home.example.com, got "${raw.domain}"`);
@@ -224,9 +240,19 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     detector,
     labels,
     fenceAfterMs,
+    proxyWorkers,
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined },
   };
+}
+
+function parseProxyWorkers(text: string | undefined, cpus: number): number {
+  const t = (text ?? 'auto').trim();
+  if (t === 'auto') return defaultProxyWorkers(cpus);
+  if (!/^\d+$/.test(t) || Number(t) > MAX_PROXY_WORKERS) {
+    throw new UserError('bad_flag', `--proxy-workers must be auto or a whole number from 0 to ${MAX_PROXY_WORKERS}, got "${text}"`);
+  }
+  return Number(t);
 }
 
 function parseMs(text: string, flag: string): number {

@@ -6,7 +6,11 @@ export interface MetricsInput {
   dropped: Map<string, number>;
   uptimeMs: number;
   streams: number;
+  /** the proxy's counters: the agent's own server and its worker processes together */
   proxy?: ProxyStats;
+  /** per process: the agent's own proxy ("agent") and each worker ("worker-N") */
+  proxyProcesses?: { process: string; requests: number }[];
+  proxyWorkers?: { running: number; restarts: number };
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -31,6 +35,14 @@ export function renderMetrics(m: MetricsInput): string {
       `warren_proxy_tries_total{path="container"} ${p.containerTries}`,
       `warren_proxy_tries_total{path="published"} ${p.publishedTries}`,
     );
+  }
+  if (m.proxyProcesses) {
+    lines.push('# HELP warren_proxy_process_requests_total Requests each proxy process received (the agent and its proxy workers).', '# TYPE warren_proxy_process_requests_total counter');
+    for (const p of m.proxyProcesses) lines.push(`warren_proxy_process_requests_total{process="${p.process}"} ${p.requests}`);
+  }
+  if (m.proxyWorkers) {
+    lines.push('# HELP warren_proxy_workers Proxy worker processes accepting connections.', '# TYPE warren_proxy_workers gauge', `warren_proxy_workers ${m.proxyWorkers.running}`);
+    lines.push('# HELP warren_proxy_worker_restarts_total Proxy worker processes restarted after they exited.', '# TYPE warren_proxy_worker_restarts_total counter', `warren_proxy_worker_restarts_total ${m.proxyWorkers.restarts}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -61,10 +61,14 @@ export interface ProxyOptions {
   logger: Logger;
   /** how long to keep retrying a service with no reachable backend before the 503 page (default 5000 ms) */
   retryWindowMs?: number;
+  /** tests only: every answer says which process served it (x-warren-proxy-pid) */
+  pidHeader?: boolean;
 }
 
 export interface ProxyServer {
   port: number;
+  /** the listening server (its handle is shared with the proxy worker processes) */
+  server: http.Server;
   close(): Promise<void>;
   stats(): ProxyStats;
 }
@@ -140,7 +144,7 @@ class Core {
   /** client sockets of upgrade requests and live tunnels (destroyed on close) */
   readonly sockets = new Set<Duplex>();
 
-  constructor(o: ProxyOptions) {
+  constructor(o: ProxyHandlerOptions) {
     this.routes = o.routes;
     this.log = o.logger;
     this.domain = (o.domain || DEFAULT_DOMAIN).toLowerCase().replace(/^\.+|\.+$/g, '');
@@ -689,7 +693,22 @@ class Forward implements Dispatcher.DispatchHandler {
   }
 }
 
-export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
+/** What the proxy needs apart from where it listens. */
+export type ProxyHandlerOptions = Omit<ProxyOptions, 'bind' | 'port'>;
+
+/** A proxy's http.Server with every handler attached, not listening (see startProxy, proxy-worker.ts). */
+export interface ProxyHandler {
+  server: http.Server;
+  stats(): ProxyStats;
+  /** stops waiting forwards, cuts tunnels and connections, closes the pools (not the listener) */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds the proxy's http.Server without listening: startProxy listens on a port; a proxy
+ * worker process feeds it the connections it accepts on the agent's listening socket.
+ */
+export function createProxyHandler(o: ProxyHandlerOptions): ProxyHandler {
   const core = new Core(o);
   const log = o.logger;
 
@@ -702,8 +721,10 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
   const notFound = (host: string | undefined, accept: string | undefined): Page =>
     unknownServicePage(host, core.routes.services(), core.domain, prefersJson(accept));
 
+  const pid = o.pidHeader ? String(process.pid) : undefined;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     core.requests++;
+    if (pid !== undefined) res.setHeader('x-warren-proxy-pid', pid);
     const service = core.serviceFor(req.headers.host);
     if (service === null) {
       sendPage(res, notFound(req.headers.host, req.headers.accept));
@@ -758,6 +779,25 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
     }
   });
 
+  return {
+    server,
+    stats: () => ({ requests: core.requests, retries: core.retries, errors: core.errors, containerTries: core.containerTries, publishedTries: core.publishedTries }),
+    async shutdown() {
+      core.closed = true;
+      for (const f of [...core.waiting]) f.cancel();
+      core.waiting.clear();
+      for (const s of [...core.sockets]) s.destroy();
+      core.sockets.clear();
+      server.closeAllConnections();
+      await core.agent.destroy().catch(() => {});
+    },
+  };
+}
+
+export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
+  const log = o.logger;
+  const handler = createProxyHandler(o);
+  const { server } = handler;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -767,29 +807,23 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
       });
     });
   } catch (err) {
-    core.closed = true;
-    await core.agent.destroy().catch(() => {});
+    await handler.shutdown();
     throw err;
   }
   server.on('error', (err) => log.error({ err }, 'proxy: server error'));
 
   const port = (server.address() as AddressInfo).port;
-  log.info({ bind: o.bind, port, domain: core.domain }, 'proxy: listening');
+  log.info({ bind: o.bind, port, domain: (o.domain || DEFAULT_DOMAIN).toLowerCase() }, 'proxy: listening');
 
   let closing: Promise<void> | null = null;
   return {
     port,
-    stats: () => ({ requests: core.requests, retries: core.retries, errors: core.errors, containerTries: core.containerTries, publishedTries: core.publishedTries }),
+    server,
+    stats: handler.stats,
     close() {
       closing ??= (async () => {
-        core.closed = true;
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const f of [...core.waiting]) f.cancel();
-        core.waiting.clear();
-        for (const s of [...core.sockets]) s.destroy();
-        core.sockets.clear();
-        server.closeAllConnections();
-        await core.agent.destroy().catch(() => {});
+        await handler.shutdown();
         await done;
         log.info({ port }, 'proxy: closed');
       })();

@@ -16,6 +16,7 @@ export class RouteTable implements RouteSource {
   /** gossip's member list as of the last change (DNS asks for it on every query) */
   private memberCache: MemberView[] | undefined;
   private readonly local: LocalContainers | undefined;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly catalog: Catalog,
@@ -39,6 +40,12 @@ export class RouteTable implements RouteSource {
   invalidate(): void {
     this.cache.clear();
     this.memberCache = undefined;
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Called after every change (the proxy workers' copies are refreshed from it). */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
   }
 
   private currentMembers(): MemberView[] {

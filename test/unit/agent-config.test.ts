@@ -31,6 +31,7 @@ test('defaults fill every option', () => {
     detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
     labels: {},
     fenceAfterMs: 8000,
+    proxyWorkers: 0,
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true },
   });
@@ -130,4 +131,15 @@ test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS
   assert.throws(() => resolveAgentConfig({ label: ['nokey'] }, defaults), /--label must be KEY=VALUE/);
   assert.throws(() => resolveAgentConfig({ fenceAfterMs: 'soon' }, defaults), /--fence-after-ms must be a whole number/);
   assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);
+});
+
+test('--proxy-workers: auto is one per core beyond the first, at most 3; a number is taken as is; anything else is refused', () => {
+  const workers = (proxyWorkers: string | undefined, cpus?: number) => resolveAgentConfig({ ...(proxyWorkers !== undefined ? { proxyWorkers } : {}) }, { ...defaults, ...(cpus !== undefined ? { cpus } : {}) }).proxyWorkers;
+  assert.deepEqual([1, 2, 3, 4, 8, 64].map((cpus) => workers(undefined, cpus)), [0, 1, 2, 3, 3, 3]);
+  assert.deepEqual([1, 2, 4].map((cpus) => workers('auto', cpus)), [0, 1, 3]);
+  assert.equal(workers(undefined), 0, 'no core count given: none');
+  assert.equal(workers('0', 8), 0);
+  assert.equal(workers('5', 2), 5);
+  assert.equal(workers('64', 2), 64);
+  for (const bad of ['-1', '65', '1.5', 'two', '', ' ', '0x2']) rejects({ proxyWorkers: bad }, /--proxy-workers must be auto or a whole number from 0 to 64/);
 });

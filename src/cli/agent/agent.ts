@@ -19,13 +19,15 @@ import { Discovery } from '../../gossip/discovery.ts';
 import { TailscaleDiscovery } from '../../gossip/tailscale-discovery.ts';
 import { DEFAULT_TAILSCALE_SOCKET } from '../../gossip/tailscale-localapi.ts';
 import { collectHealthFigures } from '../../system/health-figures.ts';
-import { renderMetrics } from '../../http/metrics.ts';
+import { renderMetrics, type MetricsInput } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
+import { ProxyWorkers } from '../../routing/proxy-workers.ts';
+import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
 import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
 import { VERSION } from '../../version.ts';
@@ -48,6 +50,7 @@ export class Agent {
   private tailscale: TailscaleDiscovery | undefined;
   private runtime: Runtime | undefined;
   private proxy: ProxyServer | undefined;
+  private proxyWorkers: ProxyWorkers | undefined;
   private dns: DnsServer | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
@@ -152,7 +155,7 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
-      metrics: () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(this.proxy ? { proxy: this.proxy.stats() } : {}) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
     await this.startRouting(runtime, gossip, log);
@@ -187,14 +190,49 @@ export class Agent {
     const routes = new RouteTable(runtime.catalog, () => gossip.members(this.etcdRole()), { nodeId: this.identity.id, addresses: runtime.addresses });
     gossip.on('member', () => routes.invalidate());
     const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
+    const pidHeader = process.env.WARREN_TEST_PROXY_PID_HEADER === '1';
     this.proxy = config.autoPorts.proxy
-      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, preferred: 80, fallback: config.ports.proxy })
-      : await startProxy({ ...common, domain: config.domain, routes, port: config.ports.proxy });
+      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, preferred: 80, fallback: config.ports.proxy })
+      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, port: config.ports.proxy });
+    if (config.proxyWorkers > 0) {
+      // more processes accepting on the proxy's socket, each with a copy of the route table
+      const workers = new ProxyWorkers({
+        count: config.proxyWorkers,
+        server: this.proxy.server,
+        domain: config.domain,
+        logLevel: config.logLevel,
+        name: config.name,
+        logger: log.child({ component: 'routing' }),
+        snapshot: () => snapshotOf(routes),
+        unreachable: (b) => routes.unreachable(b),
+      });
+      this.proxyWorkers = workers;
+      routes.onChange(() => workers.routesChanged());
+      await workers.start();
+    }
     const zone = routes.zone(config.domain);
     this.dns = config.autoPorts.dns
       ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
       : await startDns({ ...common, zone, port: config.ports.dns });
-    log.info({ proxyPort: this.proxy.port, dnsPort: this.dns.port, domain: config.domain }, `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port}, DNS on port ${this.dns.port}`);
+    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
+    log.info(
+      { proxyPort: this.proxy.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
+      `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), DNS on port ${this.dns.port}`,
+    );
+  }
+
+  /** The proxy's counters for /metrics: the agent's own server plus every worker's. */
+  private async proxyMetrics(): Promise<Partial<MetricsInput>> {
+    if (!this.proxy) return {};
+    const own = this.proxy.stats();
+    const workers = this.proxyWorkers;
+    if (!workers) return { proxy: own };
+    const w = await workers.stats();
+    return {
+      proxy: addStats(w.total, own),
+      proxyProcesses: [{ process: 'agent', requests: own.requests }, ...w.workers.map((x) => ({ process: `worker-${x.worker}`, requests: x.stats.requests }))],
+      proxyWorkers: { running: workers.running, restarts: workers.restarts },
+    };
   }
 
   private etcdRole(): EtcdRole {
@@ -291,6 +329,8 @@ export class Agent {
       await new Promise((r) => setTimeout(r, 150));
     }
     if (this.http) await closeServer(this.http);
+    // the workers first: they accept on the proxy's socket too
+    await this.proxyWorkers?.close().catch(() => undefined);
     await this.proxy?.close().catch(() => undefined);
     await this.dns?.close().catch(() => undefined);
     // this node's replicas move elsewhere (it announced its leave): do not leave them running twice

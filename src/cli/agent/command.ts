@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { resolveAgentConfig, type RawAgentOptions } from '../../core/agent-config.ts';
 import { messageOf } from '../../core/errors.ts';
@@ -26,6 +27,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--etcd-peer-port <port>', 'etcd peer', '7373')
     .option('--proxy-port <port>', 'HTTP reverse proxy to services (default: 80 when it can be bound, else 7380)')
     .option('--dns-port <port>', 'DNS for service names, UDP and TCP (default: 53 when it can be bound, else 7353)')
+    .option('--proxy-workers <n|auto>', 'extra processes serving the reverse proxy on more cores (0 to 64; auto: one per core beyond the first, at most 3)', 'auto')
     .option('--domain <domain>', 'services answer as NAME.DOMAIN in the proxy and DNS', 'warren.internal')
     .option('--label <key=value>', 'a node label for placement constraints (label=KEY=VALUE); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--fence-after-ms <ms>', "without the etcd quorum this long, stop this node's replicas (they run elsewhere by then)", '8000')
@@ -40,6 +42,7 @@ export function registerAgentCommand(program: Command): void {
         dataDir: defaultDataDir(),
         name: defaultNodeName(),
         bind: primaryAddress(),
+        cpus: availableParallelism(),
       });
       // commander fills defaults in, so "given" has to come from the command line itself
       config.bindExplicit = process.argv.some((a) => a === '--bind' || a.startsWith('--bind='));

@@ -7,7 +7,7 @@ export interface ClusterDeps {
   p2pInfo(): { id: string; addrs: string[] };
   pingForPeer(target: string, timeoutMs: number): Promise<boolean>;
   leave(): Promise<void>;
-  metrics(): string;
+  metrics(): string | Promise<string>;
 }
 
 /** Node-to-node helpers (discovery, indirect probes), leave, and Prometheus metrics. */
@@ -27,5 +27,5 @@ export function clusterRoutes(app: Hono, deps: ClusterDeps): void {
     return c.json({ left: true });
   });
 
-  app.get('/metrics', (c) => c.text(deps.metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  app.get('/metrics', async (c) => c.text(await deps.metrics(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
 }

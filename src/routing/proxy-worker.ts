@@ -1,0 +1,73 @@
+/**
+ * A proxy worker process (started by the agent, see proxy-workers.ts): the same proxy as the
+ * agent's own (proxy.ts), serving connections it accepts on the agent's listening socket
+ * (handed over IPC; the kernel spreads the accepts over the processes), routing from a copy
+ * of the agent's route table that the agent keeps current over IPC. It loads no gossip, etcd
+ * or Docker code. It exits when the agent goes (IPC disconnect; the agent also starts it
+ * under `setpriv --pdeathsig SIGKILL`).
+ *
+ * argv[2]: JSON { domain, logLevel, name, worker, retryWindowMs? }
+ */
+import type { Server } from 'node:net';
+import type { LogLevel } from '../core/agent-config.ts';
+import { createLogger } from '../system/logger.ts';
+import { createProxyHandler } from './proxy.ts';
+import { SnapshotRoutes, type FromWorker } from './route-snapshot.ts';
+
+interface WorkerConfig {
+  domain: string;
+  logLevel: LogLevel;
+  name: string;
+  worker: number;
+  retryWindowMs?: number;
+}
+
+function main(): void {
+  const send = process.send?.bind(process);
+  if (!send) {
+    process.stderr.write('warren proxy worker: must be started by the agent (no IPC channel)\n');
+    process.exit(2);
+  }
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
+  const log = createLogger(cfg.logLevel ?? 'info', { name: cfg.name, component: 'proxy-worker', worker: cfg.worker });
+  const post = (m: FromWorker): void => {
+    if (process.connected) send(m, undefined, undefined, () => undefined);
+  };
+  const routes = new SnapshotRoutes((backend) => post({ t: 'unreachable', backend }));
+  const handler = createProxyHandler({
+    domain: cfg.domain,
+    routes,
+    logger: log,
+    ...(cfg.retryWindowMs !== undefined ? { retryWindowMs: cfg.retryWindowMs } : {}),
+    pidHeader: process.env.WARREN_TEST_PROXY_PID_HEADER === '1',
+  });
+  let listening = false;
+
+  process.on('message', (m: unknown, handle?: unknown) => {
+    if (m === 'listen') {
+      if (listening || !handle) return;
+      listening = true;
+      // takes over the handle the agent sent (a dup of its listening socket)
+      handler.server.listen(handle as Server, () => {
+        log.debug({ pid: process.pid, routes: routes.version }, 'proxy worker: accepting');
+        post({ t: 'ready', pid: process.pid });
+      });
+      return;
+    }
+    if (typeof m !== 'object' || m === null) return;
+    const msg = m as { t?: unknown; snapshot?: unknown; seq?: unknown };
+    if (msg.t === 'routes') {
+      if (!routes.apply(msg.snapshot)) log.warn('proxy worker: malformed route snapshot ignored');
+    } else if (msg.t === 'stats' && typeof msg.seq === 'number') {
+      post({ t: 'stats', seq: msg.seq, stats: handler.stats() });
+    }
+  });
+  handler.server.on('error', (err) => log.error({ err }, 'proxy worker: server error'));
+  // the agent stopped or died: nothing to route with any more
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+  // counters go to the agent every second too, so a worker that crashes loses at most a second's
+  setInterval(() => post({ t: 'stats', seq: -1, stats: handler.stats() }), 1000).unref();
+}
+
+main();

@@ -1,0 +1,143 @@
+/**
+ * The route table as proxy worker processes see it (see proxy-workers.ts): the agent sends a
+ * full snapshot (every service's name and running backends) on every change of its route
+ * table; a worker answers from its last snapshot and sends what the proxy reports (an
+ * unreachable container address) back. Pure: no I/O here, the IPC is in proxy-workers.ts and
+ * proxy-worker.ts.
+ */
+import type { Backend, ProxyStats, RouteSource } from './proxy.ts';
+
+export interface RouteSnapshot {
+  services: string[];
+  /** service -> its running backends (services with none are absent) */
+  backends: Record<string, Backend[]>;
+}
+
+/** agent -> worker */
+export type ToWorker =
+  | { t: 'routes'; snapshot: RouteSnapshot }
+  | { t: 'stats'; seq: number };
+
+/** worker -> agent */
+export type FromWorker =
+  | { t: 'ready'; pid: number }
+  | { t: 'stats'; seq: number; stats: ProxyStats }
+  | { t: 'unreachable'; backend: Backend };
+
+/** A snapshot of a route source: every service's backends, as plain data for IPC. */
+export function snapshotOf(source: Pick<RouteSource, 'services' | 'backends'>): RouteSnapshot {
+  const services = source.services();
+  const backends: Record<string, Backend[]> = {};
+  for (const s of services) {
+    const list = source.backends(s);
+    if (list.length > 0) backends[s] = list.map(plainBackend);
+  }
+  return { services, backends };
+}
+
+function plainBackend(b: Backend): Backend {
+  const out: Backend = { host: b.host, port: b.port, nodeId: b.nodeId, slot: b.slot };
+  if (b.container) out.container = { id: b.container.id, epoch: b.container.epoch };
+  return out;
+}
+
+const EMPTY: Backend[] = [];
+
+/** A RouteSource answering from the last snapshot received. */
+export class SnapshotRoutes implements RouteSource {
+  private byService = new Map<string, Backend[]>();
+  private names = new Set<string>();
+  private list: string[] = [];
+  /** snapshots applied so far (0: none yet) */
+  version = 0;
+
+  constructor(private readonly report?: (b: Backend) => void) {}
+
+  /** Replaces the whole table; false (and nothing changed) when the snapshot is malformed. */
+  apply(snapshot: unknown): boolean {
+    if (!isSnapshot(snapshot)) return false;
+    this.byService = new Map(Object.entries(snapshot.backends));
+    this.list = [...snapshot.services];
+    this.names = new Set(this.list);
+    this.version++;
+    return true;
+  }
+
+  backends(service: string): Backend[] {
+    return this.byService.get(service) ?? EMPTY;
+  }
+
+  hasService(service: string): boolean {
+    return this.names.has(service);
+  }
+
+  services(): string[] {
+    return this.list;
+  }
+
+  unreachable(b: Backend): void {
+    this.report?.(b);
+  }
+}
+
+export function isBackend(x: unknown): x is Backend {
+  if (typeof x !== 'object' || x === null) return false;
+  const b = x as Record<string, unknown>;
+  if (typeof b.host !== 'string' || b.host === '' || !isPort(b.port) || typeof b.nodeId !== 'string' || !Number.isInteger(b.slot)) return false;
+  if (b.container === undefined) return true;
+  const c = b.container as Record<string, unknown> | null;
+  return typeof c === 'object' && c !== null && typeof c.id === 'string' && Number.isInteger(c.epoch);
+}
+
+function isPort(p: unknown): boolean {
+  return Number.isInteger(p) && (p as number) > 0 && (p as number) < 65536;
+}
+
+export function isSnapshot(x: unknown): x is RouteSnapshot {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Record<string, unknown>;
+  if (!Array.isArray(s.services) || !s.services.every((n) => typeof n === 'string')) return false;
+  if (typeof s.backends !== 'object' || s.backends === null || Array.isArray(s.backends)) return false;
+  for (const list of Object.values(s.backends)) {
+    if (!Array.isArray(list) || !list.every(isBackend)) return false;
+  }
+  return true;
+}
+
+const STAT_KEYS = ['requests', 'retries', 'errors', 'containerTries', 'publishedTries'] as const;
+
+export function isStats(x: unknown): x is ProxyStats {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Record<string, unknown>;
+  return STAT_KEYS.every((k) => Number.isSafeInteger(s[k]) && (s[k] as number) >= 0);
+}
+
+export function zeroStats(): ProxyStats {
+  return { requests: 0, retries: 0, errors: 0, containerTries: 0, publishedTries: 0 };
+}
+
+export function addStats(into: ProxyStats, s: ProxyStats): ProxyStats {
+  for (const k of STAT_KEYS) into[k] += s[k];
+  return into;
+}
+
+/** A worker's message, validated (the agent trusts nothing a child sends). undefined: ignore it. */
+export function parseFromWorker(m: unknown): FromWorker | undefined {
+  if (typeof m !== 'object' || m === null) return undefined;
+  const x = m as Record<string, unknown>;
+  switch (x.t) {
+    case 'ready':
+      return Number.isInteger(x.pid) ? { t: 'ready', pid: x.pid as number } : undefined;
+    case 'stats':
+      return Number.isInteger(x.seq) && isStats(x.stats) ? { t: 'stats', seq: x.seq as number, stats: x.stats } : undefined;
+    case 'unreachable':
+      return isBackend(x.backend) && x.backend.container !== undefined ? { t: 'unreachable', backend: x.backend } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Whether two snapshots route the same (the agent skips sending an unchanged one). */
+export function sameSnapshot(a: RouteSnapshot | undefined, b: RouteSnapshot): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
