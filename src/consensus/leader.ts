@@ -244,17 +244,22 @@ export class Leader {
 
   /**
    * A named joiner's follow-up: admit it as a learner (to be promoted) or as a client-only
-   * node. Serialised: one admission at a time, each deciding from a fresh snapshot.
+   * node. Each decides from a fresh snapshot; admissions that may take a voter seat are
+   * serialised, batch (client-only) ones are not.
    */
   async admit(joinerId: string, publicKeyPem: string): Promise<AdmissionGrant> {
     if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
+    // A joiner named in a batch becomes a client-only node, which changes no etcd membership:
+    // those run side by side. Whatever may take a voter seat goes one at a time.
+    const snap = await this.snapshot();
+    if (admissionTurn(snap.input, joinerId) === 'batch') return this.admitNow(joinerId, publicKeyPem, snap);
     const run = this.admitting.then(() => this.admitNow(joinerId, publicKeyPem));
     this.admitting = run.catch(() => undefined);
     return run;
   }
 
-  private async admitNow(joinerId: string, publicKeyPem: string): Promise<AdmissionGrant> {
-    const { input, members } = await this.snapshot();
+  private async admitNow(joinerId: string, publicKeyPem: string, snap?: Awaited<ReturnType<Leader['snapshot']>>): Promise<AdmissionGrant> {
+    const { input, members } = snap ?? (await this.snapshot());
     const q = input.queue.find((e) => e.id === joinerId);
     if (!q) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
     const record = await this.store.queued(joinerId);

@@ -460,6 +460,8 @@ interface LeaderProc {
   id: string;
   step: Task | undefined;
   admits: { task: Task; res: AdmitResult }[];
+  /** batch (client-only) admissions: run side by side, not behind `admits` (leader.ts admit) */
+  side: { task: Task; res: AdmitResult }[];
   lastBroadcast: number;
   /** its process died: whatever it was doing stops half-way */
   dead: boolean;
@@ -923,7 +925,9 @@ class Sim {
       const L = this.leader;
       if (L?.id !== target) continue; // 503 not_leader
       const res: AdmitResult = { settled: false, status: 0 };
-      L.admits.push({ task: this.admitNow(L, n.id, res), res });
+      const entry = { task: this.admitNow(L, n.id, res), res };
+      if (admissionTurn(this.snapshot(L.id), n.id) === 'batch') L.side.push(entry);
+      else L.admits.push(entry);
       while (!res.settled && !L.dead) yield;
       if (!res.settled) continue; // the leader died under the request
       if (res.status === 200) {
@@ -979,7 +983,7 @@ class Sim {
     this.stats.deposed++;
     this.leader = undefined;
     this.electionAt = this.now + this.uniform(0, 2000);
-    if (L.step || L.admits.length > 0) this.zombies.push(L);
+    if (L.step || L.admits.length > 0 || L.side.length > 0) this.zombies.push(L);
   }
 
   joinerTick(n: SimNode, dupRate: number): void {
@@ -1056,7 +1060,7 @@ class Sim {
     if (!this.leader && this.now >= this.electionAt && this.quorum()) {
       const candidates = [...this.nodes.values()].filter((n) => n.alive && n.membership);
       const pick = candidates[Math.floor(this.rnd() * candidates.length)];
-      if (pick) this.leader = { id: pick.id, step: undefined, admits: [], lastBroadcast: 0, dead: false };
+      if (pick) this.leader = { id: pick.id, step: undefined, admits: [], side: [], lastBroadcast: 0, dead: false };
     }
     for (const L of [...this.zombies, ...(this.leader ? [this.leader] : [])]) {
       const admit = L.admits[0];
@@ -1064,11 +1068,16 @@ class Sim {
         L.admits.shift();
         if (!admit.res.settled) Object.assign(admit.res, { settled: true, status: 500 });
       }
+      L.side = L.side.filter((a) => {
+        if (!advance(a.task)) return true;
+        if (!a.res.settled) Object.assign(a.res, { settled: true, status: 500 });
+        return false;
+      });
       if (L.dead) continue;
       if (!L.step && L.admits.length === 0 && L === this.leader) L.step = this.stepTask(L);
       if (L.step && advance(L.step)) L.step = undefined;
     }
-    this.zombies = this.zombies.filter((z) => !z.dead && (z.step || z.admits.length > 0));
+    this.zombies = this.zombies.filter((z) => !z.dead && (z.step || z.admits.length > 0 || z.side.length > 0));
     if (this.zombies.length > 0) this.lastZombieAt = this.now;
   }
 
@@ -1273,7 +1282,7 @@ describe('planLeaderStep: adversarial schedules against a model of etcd, the que
     const n01 = admitted('n01', 'client');
     const n02 = admitted('n02', 'client');
     admitted('n04', 'client');
-    sim.leader = { id: 'n02', step: undefined, admits: [], lastBroadcast: 0, dead: false };
+    sim.leader = { id: 'n02', step: undefined, admits: [], side: [], lastBroadcast: 0, dead: false };
     const run = (steps: number, until: () => boolean = () => false) => {
       for (let i = 0; i < steps && !until(); i++) sim.tick('scenario', 0);
     };
