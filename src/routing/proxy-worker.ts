@@ -10,9 +10,9 @@
  */
 import type { Server } from 'node:net';
 import type { LogLevel } from '../core/agent-config.ts';
-import { createLogger } from '../system/logger.ts';
 import { createProxyHandler } from './proxy.ts';
 import { SnapshotRoutes, type FromWorker } from './route-snapshot.ts';
+import { createWorkerLogger } from './worker-logger.ts';
 
 interface WorkerConfig {
   domain: string;
@@ -29,7 +29,7 @@ function main(): void {
     process.exit(2);
   }
   const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
-  const log = createLogger(cfg.logLevel ?? 'info', { name: cfg.name, component: 'proxy-worker', worker: cfg.worker });
+  const log = createWorkerLogger(cfg.logLevel ?? 'info', { name: cfg.name, component: 'proxy-worker', worker: cfg.worker });
   const post = (m: FromWorker): void => {
     if (process.connected) send(m, undefined, undefined, () => undefined);
   };
@@ -48,8 +48,10 @@ function main(): void {
       if (listening || !handle) return;
       listening = true;
       // takes over the handle the agent sent (a dup of its listening socket)
+      // (and anything the received net.Server accepted before the takeover goes to the proxy too)
+      (handle as Server).on('connection', (socket) => handler.server.emit('connection', socket));
       handler.server.listen(handle as Server, () => {
-        log.debug({ pid: process.pid, routes: routes.version }, 'proxy worker: accepting');
+        log.debug({ routes: routes.version }, 'proxy worker: accepting');
         post({ t: 'ready', pid: process.pid });
       });
       return;
@@ -63,6 +65,8 @@ function main(): void {
     }
   });
   handler.server.on('error', (err) => log.error({ err }, 'proxy worker: server error'));
+  // now the agent may send the routes and the listening socket
+  post({ t: 'hello' });
   // the agent stopped or died: nothing to route with any more
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => process.exit(0));

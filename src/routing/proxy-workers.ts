@@ -111,7 +111,16 @@ export class ProxyWorkers {
       child.on('message', (raw: unknown) => {
         const m = parseFromWorker(raw);
         if (m === undefined) return;
-        if (m.t === 'ready') {
+        if (m.t === 'hello') {
+          // its message handler is in place: its routes first, then the listening socket (handed
+          // over before, the socket was polled by the child while it was still loading, and the
+          // connections it accepted then were never answered)
+          this.last ??= o.snapshot();
+          this.post(child, { t: 'routes', snapshot: this.last });
+          child.send('listen', o.server, (err) => {
+            if (err && !this.closing) o.logger.warn({ err: err.message, worker: slot.index }, 'proxy worker: could not hand over the listening socket');
+          });
+        } else if (m.t === 'ready') {
           slot.ready = true;
           clearTimeout(timer);
           resolve();
@@ -133,12 +142,6 @@ export class ProxyWorkers {
       });
     });
     child.on('error', (err) => o.logger.warn({ err: err.message, worker: slot.index }, 'proxy worker: process error'));
-    // its routes first, then the listening socket: it never accepts without a table
-    this.last ??= o.snapshot();
-    this.post(child, { t: 'routes', snapshot: this.last });
-    child.send('listen', o.server, (err) => {
-      if (err && !this.closing) o.logger.warn({ err: err.message, worker: slot.index }, 'proxy worker: could not hand over the listening socket');
-    });
     return ready;
   }
 

@@ -20,6 +20,7 @@ export type ToWorker =
 
 /** worker -> agent */
 export type FromWorker =
+  | { t: 'hello' }
   | { t: 'ready'; pid: number }
   | { t: 'stats'; seq: number; stats: ProxyStats }
   | { t: 'unreachable'; backend: Backend };
@@ -126,6 +127,8 @@ export function parseFromWorker(m: unknown): FromWorker | undefined {
   if (typeof m !== 'object' || m === null) return undefined;
   const x = m as Record<string, unknown>;
   switch (x.t) {
+    case 'hello':
+      return { t: 'hello' };
     case 'ready':
       return Number.isInteger(x.pid) ? { t: 'ready', pid: x.pid as number } : undefined;
     case 'stats':

@@ -74,6 +74,7 @@ test('an unreachable container address is passed on to the reporter (the agent, 
 
 test('worker messages are validated before the agent acts on them', () => {
   const stats = { requests: 5, retries: 1, errors: 0, containerTries: 4, publishedTries: 2 };
+  assert.deepEqual(parseFromWorker({ t: 'hello' }), { t: 'hello' });
   assert.deepEqual(parseFromWorker({ t: 'ready', pid: 42 }), { t: 'ready', pid: 42 });
   assert.deepEqual(parseFromWorker({ t: 'stats', seq: 3, stats }), { t: 'stats', seq: 3, stats });
   assert.deepEqual(parseFromWorker({ t: 'unreachable', backend: local }), { t: 'unreachable', backend: local });
