@@ -15,8 +15,13 @@ import { median, percentile, type Metric } from './results.ts';
  *   gossip.converge_ms_n50  N agents started at once -> every one sees all N alive
  */
 
-/** WARREN_BENCH_LOG_LEVEL=debug for a post-mortem of the kept logs */
-const LOG = ['--log-level', process.env.WARREN_BENCH_LOG_LEVEL ?? 'info', '--open'];
+/**
+ * Every agent here stands for a machine of its own; their proxy workers (one per extra core by
+ * default) would run on those machines' cores and serve no traffic here, so they are left out
+ * rather than multiply the processes sharing this machine's 2 cores.
+ * WARREN_BENCH_LOG_LEVEL=debug for a post-mortem of the kept logs.
+ */
+const LOG = ['--log-level', process.env.WARREN_BENCH_LOG_LEVEL ?? 'info', '--open', '--proxy-workers', '0'];
 const DETECT_TRIALS = 7;
 const EVENTS = 1000;
 /** the headline rate: 50 events/s, a busy home cluster's event stream */
