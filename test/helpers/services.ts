@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceView } from '../../src/core/service-types.ts';
-import { startAgent, type AgentHandle } from './agents.ts';
+import { startAgent, type AgentHandle, type AgentOptions } from './agents.ts';
+import { ensureHttpdImage, HTTPD_IMAGE } from './images.ts';
 import { nodeId, voterIds } from './cluster.ts';
 import { waitFor } from './wait.ts';
 
@@ -66,4 +67,19 @@ export async function startCluster(ips: string[], extra: string[] = []): Promise
     return res.every((s) => s === 200);
   }, 60_000, 200);
   return { agents, ids };
+}
+
+/**
+ * One agent (a single-node `--open` cluster) running service `web` from the test image, one
+ * replica, answering; with its /v1/health body.
+ */
+export async function startAgentServingWeb(o: AgentOptions): Promise<{ agent: AgentHandle; health: any }> {
+  await ensureHttpdImage();
+  const agent = await startAgent({ ...o, args: ['--open', ...(o.args ?? [])] });
+  const health = (await agent.health()).body;
+  await waitFor('the agent serving /v1/services', async () => (await fetch(`${agent.api}/v1/services`).catch(() => undefined))?.status === 200, 60_000, 100);
+  const created = await postService(agent, { name: 'web', image: HTTPD_IMAGE, ports: [80], replicas: 1 });
+  if (created.status !== 201) throw new Error(`creating web: ${created.status} ${JSON.stringify(created.body)}`);
+  await waitServing(agent, 'web', 1, 60_000);
+  return { agent, health };
 }

@@ -14,9 +14,9 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { promisify } from 'node:util';
-import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { docker, ensureHttpdImage, nodeContainers, HTTPD_IMAGE } from '../helpers/images.ts';
-import { httpGet, postService, runningReplicas, waitServing } from '../helpers/services.ts';
+import { cleanupAll, type AgentHandle } from '../helpers/agents.ts';
+import { docker, nodeContainers, HTTPD_IMAGE } from '../helpers/images.ts';
+import { httpGet, runningReplicas, startAgentServingWeb } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const execFileP = promisify(execFile);
@@ -75,16 +75,11 @@ async function unblock(): Promise<void> {
 }
 
 before(async () => {
-  await ensureHttpdImage();
-  agent = await startAgent({ bind: BIND, args: ['--open'] });
-  const h = (await agent.health()).body;
-  nodeId = h.node.id;
-  nodeName = h.node.name;
-  proxyPort = h.proxy.port;
-  await waitFor('the agent serving /v1/services', async () => (await fetch(`${agent.api}/v1/services`).catch(() => undefined))?.status === 200, 60_000, 100);
-  const created = await postService(agent, { name: 'web', image: HTTPD_IMAGE, ports: [80], replicas: 1 });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  await waitServing(agent, 'web', 1, 60_000);
+  const started = await startAgentServingWeb({ bind: BIND });
+  agent = started.agent;
+  nodeId = started.health.node.id;
+  nodeName = started.health.node.name;
+  proxyPort = started.health.proxy.port;
 }, { timeout: 120_000 });
 
 after(async () => {

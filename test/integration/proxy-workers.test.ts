@@ -10,9 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { cleanupAll, findPids, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { ensureHttpdImage, nodeContainers, docker, HTTPD_IMAGE } from '../helpers/images.ts';
-import { adminHeaders, postService, waitServing } from '../helpers/services.ts';
+import { cleanupAll, findPids, type AgentHandle } from '../helpers/agents.ts';
+import { nodeContainers, docker } from '../helpers/images.ts';
+import { adminHeaders, startAgentServingWeb } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const BIND = '127.0.22.2';
@@ -66,15 +66,10 @@ async function metrics(): Promise<string> {
 const metric = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 before(async () => {
-  await ensureHttpdImage();
-  agent = await startAgent({ bind: BIND, args: ['--open', '--proxy-workers', '2'], env: { WARREN_TEST_PROXY_PID_HEADER: '1' } });
-  const h = (await agent.health()).body;
-  nodeId = h.node.id;
-  proxyPort = h.proxy.port;
-  await waitFor('the agent serving /v1/services', async () => (await fetch(`${agent.api}/v1/services`).catch(() => undefined))?.status === 200, 60_000, 100);
-  const created = await postService(agent, { name: 'web', image: HTTPD_IMAGE, ports: [80], replicas: 1 });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  await waitServing(agent, 'web', 1, 60_000);
+  const started = await startAgentServingWeb({ bind: BIND, args: ['--proxy-workers', '2'], env: { WARREN_TEST_PROXY_PID_HEADER: '1' } });
+  agent = started.agent;
+  nodeId = started.health.node.id;
+  proxyPort = started.health.proxy.port;
 }, { timeout: 120_000 });
 
 after(async () => {

@@ -208,7 +208,9 @@ export class Agent {
       });
       this.proxyWorkers = workers;
       routes.onChange(() => workers.routesChanged());
-      await workers.start();
+      // not awaited: the agent's own proxy serves until they are up, and waiting here held back
+      // discovery by the workers' start-up (new nodes on one LAN then founded clusters of their own)
+      void workers.start();
     }
     const zone = routes.zone(config.domain);
     this.dns = config.autoPorts.dns
