@@ -174,9 +174,11 @@ async function deadPort(): Promise<number> {
  * (SIGSTOP) and fills its accept queue (backlog 1), so the kernel drops further SYNs.
  */
 async function hangableBackend(): Promise<{ port: number; hang: () => Promise<void>; close: () => Promise<void> }> {
-  const code = `const s = require('http').createServer((req, res) => res.end('child'));
+  const code = `const s = require('http').createServer((req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('child');
+    });
     s.keepAliveTimeout = 1;
-    s.on('request', (req, res) => res.setHeader('connection', 'close'));
     s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
@@ -191,6 +193,7 @@ async function hangableBackend(): Promise<{ port: number; hang: () => Promise<vo
     },
     close: async () => {
       for (const f of fillers) f.destroy();
+      if (child.exitCode !== null || child.signalCode !== null) return; // already gone: no exit event to wait for
       const gone = once(child, 'exit');
       child.kill('SIGKILL');
       await gone;
@@ -253,7 +256,7 @@ const json = (r: Reply) => JSON.parse(r.text) as Record<string, any>;
 
 // ---------- in-process proxy tests ----------
 
-describe('proxy (in process)', () => {
+describe('proxy (in process)', { timeout: 180_000 }, () => {
   let proxy: ProxyServer;
   let a: TestBackend;
   let b: TestBackend;
@@ -567,7 +570,7 @@ describe('proxy (in process)', () => {
   });
 });
 
-describe('proxy: no running replica', () => {
+describe('proxy: no running replica', { timeout: 120_000 }, () => {
   let proxy: ProxyServer;
 
   before(async () => {
@@ -626,7 +629,7 @@ process.on('message', async (m) => {
 process.send({ port: p.port });
 `;
 
-describe('proxy: streaming (child process)', () => {
+describe('proxy: streaming (child process)', { timeout: 300_000 }, () => {
   let child: ChildProcess;
   let port = 0;
   let backend: TestBackend;
