@@ -85,8 +85,8 @@ export class Consensus extends EventEmitter {
   private memberRole: EtcdRole = 'none';
   /** other members' APIs (kept in cluster.json): where this node re-enters if it must */
   private peerApis: string[] = [];
-  /** the cluster file write in flight (saveMembership chains on it) */
-  private saving: Promise<unknown> = Promise.resolve();
+  /** the cluster file change in flight (changeClusterFile chains on it) */
+  private clusterFileChanges: Promise<unknown> = Promise.resolve();
   private checkingOffer = false;
   private readonly log: Logger;
 
@@ -224,13 +224,32 @@ export class Consensus extends EventEmitter {
     await this.connect(endpoints);
   }
 
-  /** Saves go one after another, in the order they were asked for: the last word is the file's. */
   private async saveMembership(m: ClusterMembership): Promise<void> {
-    const save = this.saving.then(() => writeClusterFile(this.dataDir, { ...m, peers: this.peerApis }));
-    this.saving = save.catch(() => undefined);
-    await save;
+    await this.changeClusterFile(async () => ({ ...m, peers: this.peerApis }));
     this.clusterId = m.clusterId;
     this.role = m.role;
+  }
+
+  /**
+   * Every write (and the removal) of cluster.json goes through here, one after another in the
+   * order asked for: `next` runs when the previous change is on disk, so a read-modify-write never
+   * brings back what a newer write replaced. `next` returning undefined writes nothing.
+   */
+  private changeClusterFile(next: () => Promise<ClusterMembership | undefined>): Promise<void> {
+    const run = this.clusterFileChanges.then(async () => {
+      const c = await next();
+      if (c) await writeClusterFile(this.dataDir, c);
+    });
+    this.clusterFileChanges = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A field of the cluster file as it is on disk now (nothing when there is no file). */
+  private updateClusterFile(fields: Partial<ClusterMembership>): Promise<void> {
+    return this.changeClusterFile(async () => {
+      const current = await readClusterFile(this.dataDir);
+      return current && { ...current, ...fields };
+    });
   }
 
   /** A restart with a data dir: back with the old role, no queue. */
@@ -349,8 +368,7 @@ export class Consensus extends EventEmitter {
       if (apis.length && apis.join() !== this.peerApis.join()) {
         this.peerApis = apis;
         this.emit('peers', apis);
-        const current = await readClusterFile(this.dataDir);
-        if (current) await writeClusterFile(this.dataDir, { ...current, peers: apis });
+        await this.updateClusterFile({ peers: apis });
       }
       const ids = new Set(nodes.map((n) => n.id));
       ids.add(this.o.nodeId);
@@ -376,8 +394,7 @@ export class Consensus extends EventEmitter {
     this.reconnecting = true;
     try {
       this.log.info({ endpoints: wanted }, 'the voters changed: reconnecting to them');
-      const current = await readClusterFile(this.dataDir);
-      if (current) await writeClusterFile(this.dataDir, { ...current, endpoints: wanted });
+      await this.updateClusterFile({ endpoints: wanted });
       await this.disconnect();
       await this.connect(wanted);
     } finally {
@@ -614,7 +631,10 @@ export class Consensus extends EventEmitter {
     this.etcd = undefined;
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
     await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
-    await removeClusterFile(this.dataDir);
+    await this.changeClusterFile(async () => {
+      await removeClusterFile(this.dataDir);
+      return undefined;
+    });
   }
 
   async stop(): Promise<void> {

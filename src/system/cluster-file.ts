@@ -36,15 +36,13 @@ export async function readClusterFile(dataDir: string): Promise<ClusterMembershi
   }
 }
 
-let writes = 0;
-
 /**
- * Written atomically: a crash mid-write must not leave a node that forgot its cluster. Each write
- * has its own temporary file, so two writes in flight cannot rename each other's away.
+ * Written atomically: a crash mid-write must not leave a node that forgot its cluster. One write
+ * at a time per data dir (the caller serialises them: consensus.ts changeClusterFile).
  */
 export async function writeClusterFile(dataDir: string, c: ClusterMembership): Promise<void> {
   const file = join(dataDir, CLUSTER_FILE);
-  const tmp = `${file}.${process.pid}.${++writes}.tmp`;
+  const tmp = `${file}.tmp`;
   try {
     await writeFile(tmp, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
     await rename(tmp, file);
