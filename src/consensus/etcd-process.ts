@@ -1,14 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { UserError } from '../core/errors.ts';
 import { buildEtcdArgs, etcdClientUrl, type EtcdLaunch } from './etcd-command.ts';
 import { etcdMemberHealthy } from './etcd-client.ts';
 import type { TlsFiles } from '../system/pki.ts';
-
-const SETPRIV = '/usr/bin/setpriv';
+import { diesWithParent } from '../system/child-guard.ts';
 
 export interface EtcdProcessOptions {
   binary: string;
@@ -73,9 +71,7 @@ export class EtcdProcess extends EventEmitter {
 
   private spawnChild(): void {
     const args = buildEtcdArgs(this.opts.launch);
-    const [cmd, argv] = existsSync(SETPRIV)
-      ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', this.opts.binary, ...args]]
-      : [this.opts.binary, args];
+    const [cmd, argv] = diesWithParent(this.opts.binary, args);
     const log = this.opts.logger;
     log.debug({ cmd, argv }, 'starting etcd');
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -12,15 +12,14 @@
  * after a back-off (100 ms doubling to 5 s; reset after 30 s up).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../core/agent-config.ts';
 import type { Logger } from '../system/logger.ts';
+import { diesWithParent } from '../system/child-guard.ts';
 import type { Backend, ProxyStats } from './proxy.ts';
 import { addStats, parseFromWorker, sameSnapshot, zeroStats, type RouteSnapshot, type ToWorker } from './route-snapshot.ts';
 
-const SETPRIV = '/usr/bin/setpriv';
 const READY_TIMEOUT_MS = 15_000;
 const STABLE_AFTER_MS = 30_000;
 
@@ -94,10 +93,11 @@ export class ProxyWorkers {
   private spawn(slot: Slot): Promise<void> {
     const { o } = this;
     const cfg = JSON.stringify({ domain: o.domain, logLevel: o.logLevel, name: o.name, worker: slot.index });
-    const node = [process.execPath, ...process.execArgv];
+    // fork runs `execPath execArgv entry`: setpriv in front of node when it is there
+    const [execPath, execArgv] = diesWithParent(process.execPath, process.execArgv);
     const child = fork(workerEntry(), [cfg], {
-      execPath: existsSync(SETPRIV) ? SETPRIV : process.execPath,
-      execArgv: existsSync(SETPRIV) ? ['--pdeathsig', 'SIGKILL', '--', ...node] : process.execArgv,
+      execPath,
+      execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

@@ -699,6 +699,8 @@ export type ProxyHandlerOptions = Omit<ProxyOptions, 'bind' | 'port'>;
 /** A proxy's http.Server with every handler attached, not listening (see startProxy, proxy-worker.ts). */
 export interface ProxyHandler {
   server: http.Server;
+  /** the domain as the proxy matches it (lower case, no outer dots) */
+  domain: string;
   stats(): ProxyStats;
   /** stops waiting forwards, cuts tunnels and connections, closes the pools (not the listener) */
   shutdown(): Promise<void>;
@@ -781,6 +783,7 @@ export function createProxyHandler(o: ProxyHandlerOptions): ProxyHandler {
 
   return {
     server,
+    domain: core.domain,
     stats: () => ({ requests: core.requests, retries: core.retries, errors: core.errors, containerTries: core.containerTries, publishedTries: core.publishedTries }),
     async shutdown() {
       core.closed = true;
@@ -813,7 +816,7 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
   server.on('error', (err) => log.error({ err }, 'proxy: server error'));
 
   const port = (server.address() as AddressInfo).port;
-  log.info({ bind: o.bind, port, domain: (o.domain || DEFAULT_DOMAIN).toLowerCase() }, 'proxy: listening');
+  log.info({ bind: o.bind, port, domain: handler.domain }, 'proxy: listening');
 
   let closing: Promise<void> | null = null;
   return {
