@@ -107,7 +107,12 @@ test('8 joiners at once: all admitted, 3 voters and 5 client-only nodes', { time
   for (const j of joiners) await waitFor(`${j.bind} admitted`, async () => (await j.health()).status === 200, 180_000, 250);
   await waitFor('3 voters', async () => (await voterIds(founder)).length === 3 && (await admission(founder)).voters.every((v: any) => !v.isLearner), 60_000, 250);
   console.log(`# 8 concurrent joiners admitted in ${Date.now() - t0} ms`);
-  const roles = await Promise.all(all.map(async (a) => (await a.health()).body.etcd.role));
+  // each node reads its own role from etcd every second: the last one promoted may say so a moment later
+  let roles: string[] = [];
+  await waitFor('every node reporting its role', async () => {
+    roles = await Promise.all(all.map(async (a) => (await a.health()).body.etcd.role));
+    return roles.filter((r) => r === 'voter').length === 3;
+  }, 10_000, 250).catch(() => undefined);
   assert.equal(roles.filter((r) => r === 'voter').length, 3, `roles: ${roles.join(',')}`);
   assert.equal(roles.filter((r) => r === 'client').length, 6 - 0, `roles: ${roles.join(',')}`);
   assert.equal((await admission(founder)).queue.length, 0);
