@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { UserError } from '../core/errors.ts';
-import type { PeerHello } from '../core/founding.ts';
+import { HELLO_TTL_MS, answerHelloAtOnce, helloDue, type PeerHello } from '../core/founding.ts';
 import { formatJoinToken, parseJoinToken, secretsEqual } from '../core/join-token.ts';
 import type { EtcdRole, MemberState } from '../core/views.ts';
 import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
@@ -54,6 +54,8 @@ export interface AdmissionView {
 }
 
 const TLS_DIR = 'tls';
+/** how often a client-only node re-reads its etcd role (see refreshRole) */
+const CLIENT_ROLE_EVERY_MS = 5000;
 
 /**
  * A node's place in the etcd cluster: founds it, joins it through the admission queue, or
@@ -88,6 +90,8 @@ export class Consensus extends EventEmitter {
   /** the cluster file change in flight (changeClusterFile chains on it) */
   private clusterFileChanges: Promise<unknown> = Promise.resolve();
   private checkingOffer = false;
+  private helloSentAt = 0;
+  private roleReadAt = 0;
   private readonly log: Logger;
 
   constructor(private readonly o: ConsensusOptions) {
@@ -120,7 +124,9 @@ export class Consensus extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.timers.push(setInterval(() => void this.sayHello(), 1000));
+    this.timers.push(setInterval(() => {
+      if (helloDue({ now: Date.now(), lastSentAt: this.helloSentAt, member: this.phase === 'member', helloTtlMs: HELLO_TTL_MS, peers: [...this.hellos.values()] })) void this.sayHello();
+    }, 1000));
     void this.sayHello();
     const cluster = await readClusterFile(this.dataDir);
     this.peerApis = cluster?.peers ?? [];
@@ -135,16 +141,19 @@ export class Consensus extends EventEmitter {
   }
 
   private async sayHello(): Promise<void> {
+    this.helloSentAt = Date.now();
     await this.o.publishAdmission({ type: 'hello', id: this.o.nodeId, api: this.o.apiUrl, clusterId: this.phase === 'member' ? this.clusterId : null });
   }
 
   /** Fed by gossip with every message on warren/admission. */
   onAdmissionMessage(signer: string, msg: Record<string, unknown>): void {
     if (msg.type === 'hello' && msg.id === signer && typeof msg.api === 'string' && (msg.clusterId === null || typeof msg.clusterId === 'string')) {
-      const isNew = !this.hellos.has(signer);
-      this.hellos.set(signer, { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: Date.now() });
-      // answer a newcomer at once, so founding decisions do not wait for the next round
-      if (isNew) void this.sayHello();
+      const hello: PeerHello = { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: Date.now() };
+      const answer = answerHelloAtOnce(hello, this.hellos.get(signer), hello.lastSeen, HELLO_TTL_MS);
+      this.hellos.set(signer, hello);
+      // answer a newcomer (or a node back after a while) at once, so founding decisions do not
+      // wait for the next round
+      if (answer) void this.sayHello();
     } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis) && validBatch(msg.batch)) {
       this.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
     }
@@ -321,15 +330,22 @@ export class Consensus extends EventEmitter {
       event: this.o.event,
     });
     this.leader.start();
-    await Promise.all([this.refreshNodes(), this.refreshRole()]);
-    const watcher = await client.watch().prefix(KEYS.nodePrefix).create();
-    watcher.on('put', () => void this.refreshNodes());
-    watcher.on('delete', () => void this.refreshNodes());
-    watcher.on('error', () => undefined);
-    this.watchers.push(watcher);
-    this.sessionTimers.push(setInterval(() => void this.refreshNodes(), 3000));
+    await Promise.all([this.refreshNodes(), this.refreshRole(true)]);
+    // changes arrive by watch; the timers only catch what a watch lost (a reconnect, say) and
+    // keep an idle member's etcd requests few: every client polling every 500 ms was the voters'
+    // main load in a big cluster
+    const nodes = await client.watch().prefix(KEYS.nodePrefix).create();
+    nodes.on('put', () => void this.refreshNodes());
+    nodes.on('delete', () => void this.refreshNodes());
+    const offers = await client.watch().key(KEYS.offerPrefix + this.o.nodeId).create();
+    offers.on('put', () => void this.checkOffer());
+    for (const w of [nodes, offers]) {
+      w.on('error', () => undefined);
+      this.watchers.push(w);
+    }
+    this.sessionTimers.push(setInterval(() => void this.refreshNodes(), 10_000));
     this.sessionTimers.push(setInterval(() => void this.refreshRole(), 1000));
-    this.sessionTimers.push(setInterval(() => void this.checkOffer(), 500));
+    this.sessionTimers.push(setInterval(() => void this.checkOffer(), 5000));
     this.emit('member');
   }
 
@@ -402,12 +418,20 @@ export class Consensus extends EventEmitter {
     }
   }
 
-  private async refreshRole(): Promise<void> {
+  /**
+   * Reads this node's etcd role: every second while it runs an etcd member (a learner is promoted,
+   * a voter removed, without telling it), every 5 s on a client-only node, whose role changes
+   * only through an offer it is told of.
+   */
+  private async refreshRole(force = false): Promise<void> {
     if (!this.client) return;
+    if (!force && !this.etcd && Date.now() - this.roleReadAt < CLIENT_ROLE_EVERY_MS) return;
+    this.roleReadAt = Date.now();
     try {
       const res = await this.client.cluster.memberList({} as never);
       const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.peerUrl));
       this.memberRole = me ? (me.isLearner ? 'learner' : 'voter') : 'client';
+      this.leader?.setEligible(this.memberRole === 'voter');
       if (this.memberRole === 'voter' && this.role !== 'voter') await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
     } catch {
       // keep the last known role

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
-import { decideFounding, type PeerHello } from '../core/founding.ts';
+import { HELLO_TTL_MS, decideFounding, type PeerHello } from '../core/founding.ts';
 import { parseJoinToken } from '../core/join-token.ts';
 import { UserError } from '../core/errors.ts';
 import { signBody } from '../system/signing.ts';
@@ -120,7 +120,7 @@ export class Joiner {
           now: Date.now(),
           startedAt: this.startedAt,
           settleMs: this.opts.settleMs ?? 2500,
-          helloTtlMs: 3000,
+          helloTtlMs: HELLO_TTL_MS,
           joinTargets: this.opts.joinTargets,
           peers: this.opts.hellos(),
         });

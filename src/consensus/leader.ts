@@ -8,6 +8,14 @@ import { ClusterStore, KEYS, type NodeRecord } from './cluster-store.ts';
 import { retryEtcd } from './etcd-client.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
 
+/** the leader's step while admission has work: every 250 ms */
+const BUSY_STEP_MS = 250;
+/** with nothing to do for IDLE_AFTER_MS it reads etcd only every IDLE_STEP_MS (a watch on the admission keys wakes it) */
+const IDLE_AFTER_MS = 5000;
+const IDLE_STEP_MS = 1000;
+/** admission's keys (queue, in-flight admission, offers): a change there wakes an idle leader */
+const ADMISSION_PREFIX = '/warren/admission/';
+
 export interface LeaderDeps {
   selfId: string;
   selfApi: string;
@@ -45,18 +53,47 @@ export class Leader {
   private lastBroadcast = 0;
   private stopped = false;
   private campaignRetry: NodeJS.Timeout | undefined;
+  private eligible = false;
+  private watcher: { cancel(): Promise<void> } | undefined;
+  /** when a step last had something to do, and when the last one ran */
+  private busyAt = 0;
+  private steppedAt = 0;
 
   constructor(private readonly d: LeaderDeps) {
     this.store = new ClusterStore(d.client);
   }
 
   start(): void {
-    this.runCampaign();
-    this.timer = setInterval(() => void this.step(), 250);
+    this.timer = setInterval(() => void this.step(), BUSY_STEP_MS);
+    void this.d.client
+      .watch()
+      .prefix(ADMISSION_PREFIX)
+      .create()
+      .then((w) => {
+        if (this.stopped) return void w.cancel().catch(() => undefined);
+        this.watcher = w;
+        const wake = () => {
+          this.busyAt = Date.now();
+          void this.step();
+        };
+        w.on('put', wake).on('delete', wake).on('error', () => undefined);
+      }, () => undefined);
+  }
+
+  /**
+   * Only voters campaign (the driver says when this node is one). A leader needs etcd's quorum
+   * anyway, which only voters make, and every campaigner holds a lease kept alive every second:
+   * with fifty clients campaigning that was fifty keep-alives a second for nothing.
+   */
+  setEligible(yes: boolean): void {
+    if (yes === this.eligible || this.stopped) return;
+    this.eligible = yes;
+    if (yes) this.runCampaign();
+    else void this.resign();
   }
 
   private runCampaign(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.eligible) return;
     // a lease of a few seconds: a dead leader is replaced that fast, a busy one is not dethroned
     const election = this.d.client.election(KEYS.election, 3);
     const campaign = election.campaign(this.d.selfId);
@@ -65,6 +102,7 @@ export class Leader {
     campaign.on('elected', () => {
       if (this.campaign !== campaign) return;
       this.isLeader = true;
+      this.busyAt = Date.now(); // a new leader looks closely at first: its predecessor may have left work
       this.d.logger.info('elected leader');
     });
     campaign.on('error', (err: Error) => {
@@ -83,6 +121,7 @@ export class Leader {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.watcher?.cancel().catch(() => undefined);
     if (this.campaignRetry) clearTimeout(this.campaignRetry);
     if (this.campaign) await this.campaign.resign().catch(() => undefined);
     this.isLeader = false;
@@ -90,6 +129,7 @@ export class Leader {
 
   /** Hand leadership to someone else (warren leave). */
   async resign(): Promise<void> {
+    if (this.campaignRetry) clearTimeout(this.campaignRetry);
     if (!this.campaign) return;
     await this.campaign.resign().catch(() => undefined);
     this.isLeader = false;
@@ -124,13 +164,17 @@ export class Leader {
 
   private async step(): Promise<void> {
     if (!this.isLeader || this.busy || this.stopped) return;
+    const now = Date.now();
+    if (now - this.busyAt > IDLE_AFTER_MS && now - this.steppedAt < IDLE_STEP_MS) return;
     this.busy = true;
+    this.steppedAt = now;
     try {
       await this.admitting;
       const { input, members, nodes } = await this.snapshot();
       // deposed while reading: the new leader decides from here
       if (!this.isLeader) return;
       const action = planLeaderStep(input);
+      if (action.type !== 'idle') this.busyAt = Date.now();
       if (action.type !== 'idle' && action.type !== 'broadcast') this.d.logger.info({ action }, 'admission step');
       await this.perform(action, members, nodes);
     } catch (err) {

@@ -46,3 +46,30 @@ export function decideFounding(input: FoundingInput): FoundingDecision {
   if (lowest === input.selfId) return { type: 'found' };
   return { type: 'wait', reason: `waiting for ${lowest} to found the cluster` };
 }
+
+/** hellos older than this no longer count in founding decisions */
+export const HELLO_TTL_MS = 3000;
+
+/** How often members say hello when nobody is looking for a cluster (others: every second). */
+export const MEMBER_HELLO_EVERY_MS = 10_000;
+
+/**
+ * Whether this node's periodic hello (checked every second) is due. A node still looking for a
+ * cluster says it every second; a member only every MEMBER_HELLO_EVERY_MS, except while a node
+ * without a cluster said hello within `helloTtlMs`: that node decides from hellos heard within
+ * that window, so the members stay audible to it (or it could found a second cluster).
+ */
+export function helloDue(input: { now: number; lastSentAt: number; member: boolean; helloTtlMs: number; peers: PeerHello[] }): boolean {
+  if (!input.member) return true;
+  if (input.now - input.lastSentAt >= MEMBER_HELLO_EVERY_MS) return true;
+  return input.peers.some((p) => p.clusterId === null && input.now - p.lastSeen <= input.helloTtlMs);
+}
+
+/**
+ * Whether a hello deserves an answer at once: the first from a node, or the first in a while from
+ * a node looking for a cluster (a wiped machine coming back under its old id). Members' own
+ * periodic hellos are never answered, or each would set off a round of them.
+ */
+export function answerHelloAtOnce(hello: { clusterId: string | null }, previous: PeerHello | undefined, now: number, helloTtlMs: number): boolean {
+  return previous === undefined || (hello.clusterId === null && now - previous.lastSeen > helloTtlMs);
+}

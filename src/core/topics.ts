@@ -7,6 +7,13 @@ export const TOPICS = {
   userPrefix: 'warren/user/',
 } as const;
 
+/** The metrics label of a topic: user and cluster-event topics are grouped (user names are unbounded). */
+export function topicFamily(topic: string): string {
+  if (topic.startsWith(TOPICS.userPrefix)) return 'user';
+  if (topic.startsWith(TOPICS.eventsPrefix)) return 'events';
+  return topic.slice(topic.indexOf('/') + 1);
+}
+
 export const CLUSTER_EVENT_NAMES = [
   'node.joined',
   'node.suspect',

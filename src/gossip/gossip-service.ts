@@ -6,7 +6,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnapshot } from '../core/membership.ts';
 import { encodeMessage, validateMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
-import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, type ClusterEventName } from '../core/topics.ts';
+import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
 import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
 import { EventHub } from './event-hub.ts';
 import type { P2PNode } from './libp2p-node.ts';
@@ -53,6 +53,9 @@ export class GossipService extends EventEmitter {
   readonly membership: Membership<MemberInfo>;
   readonly hub = new EventHub();
   readonly dropped = new Map<string, number>();
+  /** messages accepted (each counted once, however many copies arrived) and published, by topic family */
+  readonly received = new Map<string, number>();
+  readonly published = new Map<string, number>();
   private readonly log: Logger;
   private readonly userRefs = new Map<string, number>();
   /** local subscribers (SSE streams) now open */
@@ -126,8 +129,8 @@ export class GossipService extends EventEmitter {
   /** values the topic validator accepted, by message bytes (collected with the message) */
   private readonly validated = new WeakMap<Uint8Array, Heartbeat | MembershipMessage | WarrenEvent>();
 
-  private count(reason: string): void {
-    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+  private count(reason: string, counters = this.dropped): void {
+    counters.set(reason, (counters.get(reason) ?? 0) + 1);
   }
 
   private validate(msg: Message): TopicValidatorResult {
@@ -149,6 +152,7 @@ export class GossipService extends EventEmitter {
         this.count('too_large');
         return TopicValidatorResult.Reject;
       }
+      this.count(topicFamily(msg.topic), this.received);
       return TopicValidatorResult.Accept;
     }
     const v = validateMessage(msg.topic, signer, msg.data);
@@ -159,6 +163,7 @@ export class GossipService extends EventEmitter {
     }
     // the delivered message carries the same bytes: onMessage takes the parsed value from here
     this.validated.set(msg.data, v.value);
+    this.count(topicFamily(msg.topic), this.received);
     return TopicValidatorResult.Accept;
   }
 
@@ -279,6 +284,15 @@ export class GossipService extends EventEmitter {
     this.lastHealth = await this.opts.collectHealth().catch(() => this.lastHealth);
   }
 
+  private addrs: { list: string[]; at: number } | undefined;
+
+  /** This node's libp2p addresses, re-read every few seconds (formatting them for every heartbeat was a tenth of an idle agent's CPU). */
+  private p2pAddrs(): string[] {
+    const now = this.now();
+    if (!this.addrs || now - this.addrs.at > 5000) this.addrs = { list: this.opts.p2p.getMultiaddrs().map(String), at: now };
+    return this.addrs.list;
+  }
+
   private async sendHeartbeat(): Promise<void> {
     const self = this.opts.self();
     const hb: Heartbeat = {
@@ -286,7 +300,7 @@ export class GossipService extends EventEmitter {
       id: this.selfId,
       incarnation: this.membership.self.incarnation,
       ...self,
-      p2p: this.opts.p2p.getMultiaddrs().map(String),
+      p2p: this.p2pAddrs(),
       health: this.lastHealth!,
     };
     await this.publish(TOPICS.health, hb);
@@ -295,6 +309,7 @@ export class GossipService extends EventEmitter {
   private async publish(topic: string, value: unknown): Promise<void> {
     try {
       await this.pubsub.publish(topic, encodeMessage(value));
+      this.count(topicFamily(topic), this.published);
     } catch (err) {
       this.log.debug({ err: (err as Error).message, topic }, 'publish failed');
     }

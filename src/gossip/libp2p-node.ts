@@ -57,9 +57,10 @@ export async function createP2PNode(opts: P2PNodeOptions) {
         // member, so the mesh only repairs missing links: a small degree keeps the duplicate
         // copies each agent receives (and decrypts) per message low. IDONTWANT would announce
         // every heartbeat to the mesh again: off for messages of the size Warren sends.
-        D: 2,
-        Dlo: 1,
-        Dhi: 3,
+        D: 0,
+        Dlo: 0,
+        Dhi: 0,
+        Dscore: 0,
         Dout: 0,
         Dlazy: 2,
         idontwantMinDataSize: 64 * 1024,

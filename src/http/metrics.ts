@@ -4,6 +4,9 @@ import type { ProxyStats } from '../routing/proxy.ts';
 export interface MetricsInput {
   members: MemberView[];
   dropped: Map<string, number>;
+  /** gossip messages accepted and published, by topic family */
+  received?: Map<string, number>;
+  published?: Map<string, number>;
   uptimeMs: number;
   streams: number;
   /** the proxy's counters: the agent's own server and its worker processes together */
@@ -22,6 +25,10 @@ export function renderMetrics(m: MetricsInput): string {
   }
   lines.push('# HELP warren_gossip_dropped_total Gossip messages dropped, by reason.', '# TYPE warren_gossip_dropped_total counter');
   for (const [reason, n] of m.dropped) lines.push(`warren_gossip_dropped_total{reason="${reason}"} ${n}`);
+  lines.push('# HELP warren_gossip_received_total Gossip messages accepted (once each, however many copies arrived), by topic.', '# TYPE warren_gossip_received_total counter');
+  for (const [topic, n] of m.received ?? []) lines.push(`warren_gossip_received_total{topic="${topic}"} ${n}`);
+  lines.push('# HELP warren_gossip_published_total Gossip messages this node published, by topic.', '# TYPE warren_gossip_published_total counter');
+  for (const [topic, n] of m.published ?? []) lines.push(`warren_gossip_published_total{topic="${topic}"} ${n}`);
   lines.push('# HELP warren_event_streams Event subscribers connected to this agent.', '# TYPE warren_event_streams gauge', `warren_event_streams ${m.streams}`);
   lines.push('# HELP warren_uptime_seconds Agent uptime.', '# TYPE warren_uptime_seconds gauge', `warren_uptime_seconds ${(m.uptimeMs / 1000).toFixed(1)}`);
   if (m.proxy) {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideFounding, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
+import { answerHelloAtOnce, decideFounding, helloDue, MEMBER_HELLO_EVERY_MS, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
 import { prng } from '../helpers/prng.ts';
 
 // The joiner's settings (src/consensus/joiner.ts): settle 2.5 s, hellos forgotten after 3 s.
@@ -192,13 +192,15 @@ interface SimNode {
   memberAt: number;
   nextEval: number;
   nextHello: number;
+  helloSentAt: number;
   hellos: Map<string, PeerHello>;
 }
 
 /**
- * N fresh nodes as in src/consensus/consensus.ts + joiner.ts: a hello every second, another at once
- * when a new peer is heard and when the node becomes a member (carrying the cluster id from then
- * on); decideFounding every 200 ms until the node founds or joins. Returns the cluster ids decided.
+ * N fresh nodes as in src/consensus/consensus.ts + joiner.ts: a hello check every second (helloDue:
+ * members say it only now and then unless a node without a cluster is about), another at once
+ * when a peer is heard first or after a while and when the node becomes a member (carrying the
+ * cluster id from then on); decideFounding every 200 ms until the node founds or joins. Returns the cluster ids decided.
  */
 function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>; undecided: string[]; n: number } {
   const rnd = prng(seed);
@@ -208,7 +210,7 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
   while (ids.size < n) ids.add(`12D3Koo${Math.floor(rnd() * 36 ** 5).toString(36)}`);
   const nodes: SimNode[] = [...ids].map((id) => {
     const startAt = Math.floor(rnd() * o.startWindowMs);
-    return { id, startAt, started: false, clusterId: null, memberAt: Infinity, nextEval: startAt + Math.floor(rnd() * 200), nextHello: startAt, hellos: new Map() };
+    return { id, startAt, started: false, clusterId: null, memberAt: Infinity, nextEval: startAt + Math.floor(rnd() * 200), nextHello: startAt, helloSentAt: -Infinity, hellos: new Map() };
   });
   const byId = new Map(nodes.map((x) => [x.id, x]));
   const STEP = 20;
@@ -217,6 +219,7 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
 
   const sayHello = (from: SimNode, now: number) => {
     const clusterId = now >= from.memberAt ? from.clusterId : null;
+    from.helloSentAt = now;
     for (const to of nodes) {
       if (to === from) continue;
       const at = Math.ceil((now + uniform(0, o.maxDelayMs)) / STEP) * STEP;
@@ -237,15 +240,15 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
     for (const m of due) {
       const to = byId.get(m.to)!;
       if (!to.started) continue;
-      const isNew = !to.hellos.has(m.hello.id);
+      const answer = answerHelloAtOnce(m.hello, to.hellos.get(m.hello.id), now, TTL);
       to.hellos.set(m.hello.id, { ...m.hello, lastSeen: now });
-      if (isNew) sayHello(to, now);
+      if (answer) sayHello(to, now);
     }
     for (const x of nodes) {
       if (!x.started) continue;
       if (now >= x.nextHello) {
-        sayHello(x, now);
         x.nextHello = now + 1000;
+        if (helloDue({ now, lastSentAt: x.helloSentAt, member: now >= x.memberAt, helloTtlMs: TTL, peers: [...x.hellos.values()] })) sayHello(x, now);
       }
       if (x.memberAt <= now && x.memberAt > now - STEP) sayHello(x, now);
       if (x.clusterId !== null || now < x.nextEval) continue;
@@ -264,6 +267,33 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
   }
   return { clusters: new Set(nodes.map((x) => x.clusterId).filter((c): c is string => c !== null)), undecided: nodes.filter((x) => x.clusterId === null).map((x) => x.id), n };
 }
+
+describe('helloDue / answerHelloAtOnce: how often hellos are said', () => {
+  const base = { now: 100_000, lastSentAt: 99_000, helloTtlMs: TTL };
+  it('a node without a cluster says hello every second', () => {
+    assert.equal(helloDue({ ...base, member: false, peers: [] }), true);
+  });
+  it('a member among members is quiet until MEMBER_HELLO_EVERY_MS has passed', () => {
+    const peers = [hello('a', { clusterId: 'c', lastSeen: 99_900 })];
+    assert.equal(helloDue({ ...base, member: true, peers }), false);
+    assert.equal(helloDue({ ...base, member: true, peers, lastSentAt: base.now - MEMBER_HELLO_EVERY_MS }), true);
+  });
+  it('a member speaks every second while a node without a cluster was heard within the TTL, and not after', () => {
+    const seeker = (lastSeen: number) => [hello('a', { clusterId: 'c', lastSeen: 99_900 }), hello('z', { clusterId: null, lastSeen })];
+    assert.equal(helloDue({ ...base, member: true, peers: seeker(base.now - TTL) }), true);
+    assert.equal(helloDue({ ...base, member: true, peers: seeker(base.now - TTL - 1) }), false);
+  });
+  it('answers at once the first hello of a node, and of a node without a cluster the first after more than the TTL', () => {
+    const seeking = { clusterId: null };
+    assert.equal(answerHelloAtOnce(seeking, undefined, 5000, TTL), true);
+    assert.equal(answerHelloAtOnce({ clusterId: 'c' }, undefined, 5000, TTL), true);
+    assert.equal(answerHelloAtOnce(seeking, hello('a', { lastSeen: 5000 - TTL }), 5000, TTL), false);
+    assert.equal(answerHelloAtOnce(seeking, hello('a', { lastSeen: 5000 - TTL - 1 }), 5000, TTL), true);
+  });
+  it('never answers a member\'s periodic hello, however long since the last (each would set off a round)', () => {
+    assert.equal(answerHelloAtOnce({ clusterId: 'c' }, hello('a', { clusterId: 'c', lastSeen: 5000 - MEMBER_HELLO_EVERY_MS }), 5000, TTL), false);
+  });
+});
 
 describe('decideFounding: simulated founding races', () => {
   // founding takes 0.2-1.2 s (etcd healthy 240-880 ms after spawn), hellos up to 400 ms late:
