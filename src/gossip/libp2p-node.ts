@@ -54,9 +54,11 @@ export async function createP2PNode(opts: P2PNodeOptions) {
         // the signature check enter this cache, so a forged copy cannot shadow the real one.
         fastMsgIdFn: fastMessageId,
         // Publishers flood to every peer (floodPublish, the default) and every agent dials every
-        // member, so the mesh only repairs missing links: a small degree keeps the duplicate
-        // copies each agent receives (and decrypts) per message low. IDONTWANT would announce
-        // every heartbeat to the mesh again: off for messages of the size Warren sends.
+        // member, so nothing is forwarded (no mesh): each agent gets one copy of each message
+        // instead of one per mesh link, which was a quarter of an idle agent's CPU. A peer that
+        // lacks a link to the publisher still gets the message through gossip (IHAVE to Dlazy
+        // peers every second, then IWANT), and a heartbeat it misses that way is what the
+        // detector's indirect probes are for. IDONTWANT only matters with a mesh: off.
         D: 0,
         Dlo: 0,
         Dhi: 0,
