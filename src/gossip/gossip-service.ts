@@ -56,6 +56,8 @@ export class GossipService extends EventEmitter {
   /** messages accepted (each counted once, however many copies arrived) and published, by topic family */
   readonly received = new Map<string, number>();
   readonly published = new Map<string, number>();
+  /** probes this node made, by "direct|indirect ok|failed" */
+  readonly probes = new Map<string, number>();
   private readonly log: Logger;
   private readonly userRefs = new Map<string, number>();
   /** local subscribers (SSE streams) now open */
@@ -248,6 +250,7 @@ export class GossipService extends EventEmitter {
     } catch {
       ok = false;
     }
+    this.count(`direct ${ok ? 'ok' : 'failed'}`, this.probes);
     this.apply(this.membership.probeResult(target, { ok, via: 'direct', now: this.now() }));
   }
 
@@ -257,6 +260,7 @@ export class GossipService extends EventEmitter {
       via.map(async (helper) => {
         const api = this.membership.get(helper)?.info?.api;
         const ok = api ? await this.opts.indirectPing(api, target, timeout).catch(() => false) : false;
+        this.count(`indirect ${ok ? 'ok' : 'failed'}`, this.probes);
         this.apply(this.membership.probeResult(target, { ok, via: 'indirect', now: this.now(), helper }));
       }),
     );

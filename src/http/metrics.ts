@@ -7,6 +7,8 @@ export interface MetricsInput {
   /** gossip messages accepted and published, by topic family */
   received?: Map<string, number>;
   published?: Map<string, number>;
+  /** failure-detector probes, by "direct|indirect ok|failed" */
+  probes?: Map<string, number>;
   uptimeMs: number;
   streams: number;
   /** the proxy's counters: the agent's own server and its worker processes together */
@@ -29,6 +31,11 @@ export function renderMetrics(m: MetricsInput): string {
   for (const [topic, n] of m.received ?? []) lines.push(`warren_gossip_received_total{topic="${topic}"} ${n}`);
   lines.push('# HELP warren_gossip_published_total Gossip messages this node published, by topic.', '# TYPE warren_gossip_published_total counter');
   for (const [topic, n] of m.published ?? []) lines.push(`warren_gossip_published_total{topic="${topic}"} ${n}`);
+  lines.push('# HELP warren_gossip_probes_total Pings of silent members (indirect: through another member), by result.', '# TYPE warren_gossip_probes_total counter');
+  for (const [key, n] of m.probes ?? []) {
+    const [mode, result] = key.split(' ');
+    lines.push(`warren_gossip_probes_total{mode="${mode}",result="${result}"} ${n}`);
+  }
   lines.push('# HELP warren_event_streams Event subscribers connected to this agent.', '# TYPE warren_event_streams gauge', `warren_event_streams ${m.streams}`);
   lines.push('# HELP warren_uptime_seconds Agent uptime.', '# TYPE warren_uptime_seconds gauge', `warren_uptime_seconds ${(m.uptimeMs / 1000).toFixed(1)}`);
   if (m.proxy) {

@@ -155,7 +155,7 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
     await this.startRouting(runtime, gossip, log);
