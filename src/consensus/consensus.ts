@@ -32,6 +32,8 @@ export interface ConsensusOptions {
   p2pAddrs: () => string[];
   /** gossip: publish on warren/admission */
   publishAdmission: (msg: object) => Promise<void>;
+  /** connect to a node at its libp2p addresses (see Leader's deps) */
+  reach?: (id: string, p2p: string[]) => void;
   /** gossip: state of every known node and since when (wall clock ms) */
   liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
   event: (name: 'node.joined', payload: unknown) => void;
@@ -327,6 +329,7 @@ export class Consensus extends EventEmitter {
       voterTarget: cluster?.voterTarget ?? this.o.config.voters,
       liveness: () => this.o.liveness(),
       broadcast: (msg) => this.o.publishAdmission(msg),
+      ...(this.o.reach ? { reach: this.o.reach } : {}),
       event: this.o.event,
     });
     this.leader.start();

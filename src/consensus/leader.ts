@@ -4,7 +4,7 @@ import { admissionTurn, planLeaderStep, roleForJoiner, type Action, type PlanInp
 import { UserError } from '../core/errors.ts';
 import type { MemberState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
-import { ClusterStore, KEYS, type NodeRecord } from './cluster-store.ts';
+import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
 import { retryEtcd } from './etcd-client.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
 
@@ -25,6 +25,8 @@ export interface LeaderDeps {
   /** gossip's view: state and since (wall clock ms) of every node it knows */
   liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
   broadcast: (msg: RequestAdmission) => Promise<void>;
+  /** connect to a node at its libp2p addresses if not connected (broadcasts reach connected peers only) */
+  reach?: (id: string, p2p: string[]) => void;
   event: (name: 'node.joined', payload: unknown) => void;
   deadVoterGraceMs?: number;
   learnerTimeoutMs?: number;
@@ -141,11 +143,12 @@ export class Leader {
     return (res.members ?? []) as unknown as MemberListed[];
   }
 
-  private async snapshot(): Promise<{ input: PlanInput; members: MemberListed[]; nodes: NodeRecord[] }> {
+  private async snapshot(): Promise<{ input: PlanInput; members: MemberListed[]; nodes: NodeRecord[]; queue: QueueRecord[] }> {
     const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight()]);
     return {
       members,
       nodes,
+      queue,
       input: {
         now: Date.now(),
         selfId: this.d.selfId,
@@ -170,11 +173,17 @@ export class Leader {
     this.steppedAt = now;
     try {
       await this.admitting;
-      const { input, members, nodes } = await this.snapshot();
+      const { input, members, nodes, queue } = await this.snapshot();
       // deposed while reading: the new leader decides from here
       if (!this.isLeader) return;
       const action = planLeaderStep(input);
       if (action.type !== 'idle') this.busyAt = Date.now();
+      if (action.type === 'broadcast') {
+        for (const id of [action.head, ...(action.batch ?? [])]) {
+          const joiner = queue.find((q) => q.id === id);
+          if (joiner) this.d.reach?.(id, joiner.p2p);
+        }
+      }
       if (action.type !== 'idle' && action.type !== 'broadcast') this.d.logger.info({ action }, 'admission step');
       await this.perform(action, members, nodes);
     } catch (err) {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
@@ -321,6 +322,24 @@ export class GossipService extends EventEmitter {
 
   private makeEvent(topic: string, name: string, payload: unknown, key?: string): WarrenEvent {
     return { id: nanoid(), topic, name, time: Date.now(), source: { id: this.selfId, name: this.opts.self().name }, payload, ...(key ? { key } : {}) };
+  }
+
+  /**
+   * Dials a node this one has no connection to, at the addresses it announced (only those naming
+   * its own peer id, so nobody else can answer for it). The leader does this for the joiners it
+   * names: a broadcast reaches only connected peers, and a joiner is connected to its join
+   * targets, not necessarily to the leader.
+   */
+  reach(id: string, addrs: string[]): void {
+    let peer: PeerId;
+    try {
+      peer = peerIdFromString(id);
+    } catch {
+      return;
+    }
+    if (this.opts.p2p.getConnections(peer).length > 0) return;
+    const own = addrs.filter((a) => a.endsWith(`/p2p/${id}`)).map((a) => multiaddr(a));
+    if (own.length) void this.opts.p2p.dial(own).catch((err: Error) => this.log.debug({ peer: id, err: err.message }, 'dial of a named joiner failed'));
   }
 
   /** Publishes on the admission topic. */

@@ -54,15 +54,16 @@ export async function createP2PNode(opts: P2PNodeOptions) {
         // the signature check enter this cache, so a forged copy cannot shadow the real one.
         fastMsgIdFn: fastMessageId,
         // Publishers flood to every peer (floodPublish, the default) and every agent dials every
-        // member, so nothing is forwarded (no mesh): each agent gets one copy of each message
-        // instead of one per mesh link, which was a quarter of an idle agent's CPU. A peer that
-        // lacks a link to the publisher still gets the message through gossip (IHAVE to Dlazy
-        // peers every second, then IWANT), and a heartbeat it misses that way is what the
-        // detector's indirect probes are for. IDONTWANT only matters with a mesh: off.
-        D: 0,
-        Dlo: 0,
-        Dhi: 0,
-        Dscore: 0,
+        // member, so the mesh only relays to peers that lack a link to the publisher (a cut link,
+        // or links not dialed yet while many machines join): a small degree keeps the duplicate
+        // copies each agent receives (and decrypts) per message low. Without a mesh (degree 0) an
+        // idle agent of 10 used a quarter less CPU, but 20 agents starting at once on 2 cores no
+        // longer converged: heartbeats between peers not yet connected came only by IHAVE/IWANT,
+        // too late, and the overloaded agents declared each other dead. IDONTWANT would announce
+        // every heartbeat to the mesh again: off for messages of the size Warren sends.
+        D: 2,
+        Dlo: 1,
+        Dhi: 3,
         Dout: 0,
         Dlazy: 2,
         idontwantMinDataSize: 64 * 1024,

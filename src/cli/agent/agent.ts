@@ -110,6 +110,7 @@ export class Agent {
       apiUrl: this.apiUrl,
       p2pAddrs: () => p2p.getMultiaddrs().map(String),
       publishAdmission: (msg): Promise<void> => gossip.publishAdmission(msg),
+      reach: (id, addrs) => gossip.reach(id, addrs),
       liveness: () => gossip.liveness(),
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       // with no way to find anyone (no mDNS, no tailnet, no --join) there is nobody to wait for

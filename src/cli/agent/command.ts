@@ -4,7 +4,7 @@ import { resolveAgentConfig, type RawAgentOptions } from '../../core/agent-confi
 import { messageOf } from '../../core/errors.ts';
 import { defaultDataDir } from '../../system/data-dir.ts';
 import { defaultNodeName, primaryAddress } from '../../system/host.ts';
-import { Agent } from './agent.ts';
+import type { Agent } from './agent.ts';
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -46,6 +46,8 @@ export function registerAgentCommand(program: Command): void {
       });
       // commander fills defaults in, so "given" has to come from the command line itself
       config.bindExplicit = process.argv.some((a) => a === '--bind' || a.startsWith('--bind='));
+      // loaded only here: the other commands need none of the agent's packages (~0.6 s of CPU)
+      const { Agent } = await import('./agent.ts');
       await runAgent(new Agent(config));
     });
 }
