@@ -163,7 +163,7 @@ async function benchGrow(): Promise<Metric> {
       let admittedMs = -1;
       await waitFor('3 healthy etcd voters', async () => {
         assertRunning(agents);
-        const bodies = await Promise.all(agents.map(healthBody));
+        const bodies = await Promise.all(agents.map((a) => healthBody(a, API_TIMEOUT_MS)));
         if (admittedMs < 0 && bodies[2]) admittedMs = performance.now() - t0;
         if (!bodies.every((b) => b?.etcd.role === 'voter' && b.etcd.healthy)) return false;
         const v = await voters(agents[0]!);
