@@ -69,7 +69,10 @@ function main(): void {
   post({ t: 'hello' });
   // the agent stopped or died: nothing to route with any more
   process.on('disconnect', () => process.exit(0));
-  process.on('SIGTERM', () => process.exit(0));
+  // A SIGTERM to the whole process group (systemd's stop, timeout(1)) reaches the agent too, which
+  // then closes its workers by disconnecting them: wait a moment for that, or the agent sees an
+  // exit it did not ask for and starts a replacement while it stops. Alone, exit after it.
+  process.on('SIGTERM', () => setTimeout(() => process.exit(0), 1000));
   // counters go to the agent every second too, so a worker that crashes loses at most a second's
   setInterval(() => post({ t: 'stats', seq: -1, stats: handler.stats() }), 1000).unref();
 }
