@@ -291,7 +291,7 @@ export class GossipService extends EventEmitter {
 
   private addrs: { list: string[]; at: number } | undefined;
 
-  /** This node's libp2p addresses, re-read every few seconds (formatting them for every heartbeat was a tenth of an idle agent's CPU). */
+  /** This node's libp2p addresses, re-read every few seconds (formatting them for every heartbeat was ~6% of a lone idle agent's CPU). */
   private p2pAddrs(): string[] {
     const now = this.now();
     if (!this.addrs || now - this.addrs.at > 5000) this.addrs = { list: this.opts.p2p.getMultiaddrs().map(String), at: now };
