@@ -2,18 +2,14 @@ import type { Etcd3 } from 'etcd3';
 import type { AdmittedNode, Inflight, NodeRole, QueueEntry } from '../core/admission-plan.ts';
 
 /** Where the cluster keeps its authoritative state in etcd. */
-/** admission's keys: the queue, the admission in flight, voter seats offered */
-const ADMISSION = '/warren/admission/';
-
 export const KEYS = {
   cluster: '/warren/cluster',
   ca: '/warren/ca',
   joinSecret: '/warren/join-secret',
   nodePrefix: '/warren/nodes/',
-  admissionPrefix: ADMISSION,
-  queuePrefix: `${ADMISSION}queue/`,
-  inflight: `${ADMISSION}inflight`,
-  offerPrefix: `${ADMISSION}offers/`,
+  queuePrefix: '/warren/admission/queue/',
+  inflight: '/warren/admission/inflight',
+  offerPrefix: '/warren/admission/offers/',
   /** runtime: service specs, the leader's assignments, replicas' reports, nodes' labels, drain marks */
   servicePrefix: '/warren/services/',
   assignmentPrefix: '/warren/assignments/',

@@ -13,6 +13,8 @@ const BUSY_STEP_MS = 250;
 /** with nothing to do for IDLE_AFTER_MS it reads etcd only every IDLE_STEP_MS (a watch on the admission keys wakes it) */
 const IDLE_AFTER_MS = 5000;
 const IDLE_STEP_MS = 1000;
+/** admission's keys (queue, in-flight admission, offers): a change there wakes an idle leader */
+const ADMISSION_PREFIX = '/warren/admission/';
 
 export interface LeaderDeps {
   selfId: string;
@@ -65,33 +67,12 @@ export class Leader {
 
   start(): void {
     this.timer = setInterval(() => void this.step(), BUSY_STEP_MS);
-  }
-
-  /**
-   * Only voters campaign (the driver says when this node is one). A leader needs etcd's quorum
-   * anyway, which only voters make, and every campaigner holds a lease kept alive every second:
-   * with fifty clients campaigning that was fifty keep-alives a second for nothing. Only they
-   * watch the admission keys either (a change there wakes an idle leader).
-   */
-  setEligible(yes: boolean): void {
-    if (yes === this.eligible || this.stopped) return;
-    this.eligible = yes;
-    if (yes) {
-      this.runCampaign();
-      this.watchAdmission();
-    } else {
-      void this.resign();
-      void this.unwatchAdmission();
-    }
-  }
-
-  private watchAdmission(): void {
     void this.d.client
       .watch()
-      .prefix(KEYS.admissionPrefix)
+      .prefix(ADMISSION_PREFIX)
       .create()
       .then((w) => {
-        if (this.stopped || !this.eligible || this.watcher) return void w.cancel().catch(() => undefined);
+        if (this.stopped) return void w.cancel().catch(() => undefined);
         this.watcher = w;
         const wake = () => {
           this.busyAt = Date.now();
@@ -101,10 +82,16 @@ export class Leader {
       }, () => undefined);
   }
 
-  private async unwatchAdmission(): Promise<void> {
-    const w = this.watcher;
-    this.watcher = undefined;
-    await w?.cancel().catch(() => undefined);
+  /**
+   * Only voters campaign (the driver says when this node is one). A leader needs etcd's quorum
+   * anyway, which only voters make, and every campaigner holds a lease kept alive every second:
+   * with fifty clients campaigning that was fifty keep-alives a second for nothing.
+   */
+  setEligible(yes: boolean): void {
+    if (yes === this.eligible || this.stopped) return;
+    this.eligible = yes;
+    if (yes) this.runCampaign();
+    else void this.resign();
   }
 
   private runCampaign(): void {
@@ -136,7 +123,7 @@ export class Leader {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.unwatchAdmission();
+    await this.watcher?.cancel().catch(() => undefined);
     if (this.campaignRetry) clearTimeout(this.campaignRetry);
     if (this.campaign) await this.campaign.resign().catch(() => undefined);
     this.isLeader = false;
