@@ -11,7 +11,6 @@ export interface NsAgent {
   child: ChildProcess;
   logFile: string;
   api: string;
-  dataDir: string;
 }
 
 export function nsLog(a: NsAgent): string {
@@ -38,6 +37,6 @@ export async function startNsAgents(lan: Lan, extraArgs: string[] = []): Promise
     const log = createWriteStream(logFile, { flags: 'a' });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
-    return { name, ip: host.ip, child, logFile, api: `http://${host.ip}:7370`, dataDir: join(dir, name) };
+    return { name, ip: host.ip, child, logFile, api: `http://${host.ip}:7370` };
   });
 }
