@@ -58,8 +58,18 @@ async function getJson<T>(client: Etcd3, key: string): Promise<T | undefined> {
   return text === null ? undefined : (JSON.parse(text) as T);
 }
 
-async function listJson<T>(client: Etcd3, prefix: string): Promise<T[]> {
-  const all = await client.getAll().prefix(prefix).strings();
+/**
+ * How a view reads: from whichever member answers (serializable: no quorum needed, may lag a
+ * little) and within a deadline, so a view of the cluster answers while etcd cannot.
+ */
+export interface ViewRead {
+  withinMs: number;
+}
+
+async function listJson<T>(client: Etcd3, prefix: string, view?: ViewRead): Promise<T[]> {
+  const range = client.getAll().prefix(prefix);
+  if (view) range.serializable(true).options({ deadline: Date.now() + view.withinMs });
+  const all = await range.strings();
   return Object.values(all).map((v) => JSON.parse(v) as T);
 }
 
@@ -74,7 +84,7 @@ export class ClusterStore {
   }
   nodes = () => listJson<NodeRecord>(this.client, KEYS.nodePrefix);
   node = (id: string) => getJson<NodeRecord>(this.client, KEYS.nodePrefix + id);
-  queue = () => listJson<QueueRecord>(this.client, KEYS.queuePrefix);
+  queue = (view?: ViewRead) => listJson<QueueRecord>(this.client, KEYS.queuePrefix, view);
   queued = (id: string) => getJson<QueueRecord>(this.client, KEYS.queuePrefix + id);
   inflight = () => getJson<Inflight>(this.client, KEYS.inflight);
   offer = (id: string) => getJson<VoterOffer>(this.client, KEYS.offerPrefix + id);

@@ -15,7 +15,8 @@ import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterMembe
 import { DATA_FILES } from '../system/data-dir.ts';
 import { caFingerprint, createClusterCa, generateNodeKey, issueNodeCert, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
 import { verifyBody } from '../system/signing.ts';
-import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
+import { within } from '../system/within.ts';
+import { ClusterStore, KEYS, type NodeRecord, type QueueRecord, type ViewRead } from './cluster-store.ts';
 import { createEtcdClient } from './etcd-client.ts';
 import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
 import { EtcdProcess } from './etcd-process.ts';
@@ -58,6 +59,8 @@ export interface AdmissionView {
 const TLS_DIR = 'tls';
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
 const CLIENT_ROLE_EVERY_MS = 5000;
+/** Views (members, health, status) read etcd within this: they must answer while etcd cannot. */
+const VIEW_READ: ViewRead = { withinMs: 1000 };
 
 /**
  * A node's place in the etcd cluster: founds it, joins it through the admission queue, or
@@ -77,6 +80,7 @@ export class Consensus extends EventEmitter {
   private readonly hellos = new Map<string, PeerHello>();
   private readonly admitted = new Set<string>();
   private nodesCache: NodeRecord[] = [];
+  private lastQueueRead: QueueRecord[] = [];
   private watchers: Watcher[] = [];
   private timers: NodeJS.Timeout[] = [];
   /** timers of the current etcd session (connect .. disconnect) */
@@ -473,9 +477,9 @@ export class Consensus extends EventEmitter {
   /** Whether this node can use the cluster's etcd right now. */
   async healthy(): Promise<boolean> {
     if (!this.client || !this.tls || this.memberRole === 'none') return false;
-    if (this.etcd) return this.etcd.healthy(1000);
+    if (this.etcd) return this.etcd.healthy(VIEW_READ.withinMs);
     try {
-      await this.client.get(KEYS.cluster).string();
+      await within(this.client.get(KEYS.cluster).options({ deadline: Date.now() + VIEW_READ.withinMs }).string(), VIEW_READ.withinMs, 'reading etcd');
       return true;
     } catch {
       return false;
@@ -555,15 +559,32 @@ export class Consensus extends EventEmitter {
     return formatJoinToken({ secret, caFingerprint: caFingerprint(ca.certPem) });
   }
 
+  /** GET /v1/admission: bounded, so `warren status` answers (with the error) while etcd cannot. */
   async admissionView(): Promise<AdmissionView> {
     const base: AdmissionView = { clusterId: this.clusterId, phase: this.phase, leader: null, queue: [], voters: [] };
     if (!this.client || !this.store) return base;
-    return this.readAdmission(base).catch((err: Error) => ({ ...base, error: `etcd unreachable: ${err.message}` }));
+    return within(this.readAdmission(base), VIEW_READ.withinMs * 2, 'reading etcd').catch((err: Error) => ({ ...base, error: `etcd unreachable: ${err.message}` }));
+  }
+
+  /**
+   * Joiners waiting in the queue, for the members view: read from any member within a second;
+   * when even that fails (etcd down or cut off), the last list read.
+   */
+  async queuedJoiners(): Promise<QueueRecord[]> {
+    if (!this.store) return [];
+    try {
+      // etcd3's deadline does not bound the whole call (host retries, circuit breakers): within() does
+      const queue = await within(this.store.queue(VIEW_READ), VIEW_READ.withinMs, 'reading the queue');
+      this.lastQueueRead = queue.sort((a, b) => a.since - b.since);
+    } catch {
+      // keep the last list: the view must answer while etcd cannot
+    }
+    return this.lastQueueRead;
   }
 
   private async readAdmission(base: AdmissionView): Promise<AdmissionView> {
     const [queue, members, leader] = await Promise.all([
-      this.store!.queue(),
+      this.store!.queue(VIEW_READ),
       this.client!.cluster.memberList({} as never).then((r) => r.members ?? []),
       this.client!.election(KEYS.election).leader().catch(() => undefined),
     ]);

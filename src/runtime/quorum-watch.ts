@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { KEYS } from '../consensus/cluster-store.ts';
+import { within } from '../system/within.ts';
 
 /** How often the quorum is read: the grace counts from the last read that succeeded, up to this long before a cut. */
 export const QUORUM_PROBE_MS = 1000;
@@ -48,9 +49,7 @@ export class QuorumWatch {
     try {
       const client = this.client();
       if (client) {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 1500)));
-        await Promise.race([client.get(KEYS.cluster).string(), timeout]).finally(() => clearTimeout(timer));
+        await within(client.get(KEYS.cluster).string(), 1500, 'the quorum probe');
         this.lastOk = Date.now();
       }
     } catch {

@@ -100,6 +100,11 @@ test('a node cut off from the others stops its replicas after the grace; the oth
     // the grace runs from the node's last successful quorum read, at most one probe before the cut
     assert.ok(fencedAt - cutAt >= 3000 - QUORUM_PROBE_MS, `fenced only after the grace (${fencedAt - cutAt} ms after the cut)`);
     console.log(`# cut-off node stopped its replica ${stoppedAfterMs} ms and fenced itself ${fencedAt - cutAt} ms after the cut`);
+    // without etcd its views still answer (within the helpers' 2 s): unhealthy, members from gossip
+    assert.equal((await victim.health()).status, 503, 'the cut-off node reports itself unhealthy');
+    const cutView = await fetch(`${victim.api}/v1/members`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(cutView.status, 200);
+    assert.equal(((await cutView.json()) as { members: unknown[] }).members.length, agents.length, 'it still lists every member');
   } finally {
     await heal();
   }

@@ -245,8 +245,7 @@ export class Agent {
   /** Gossip's view of the admitted nodes, plus joiners waiting in the admission queue. */
   private async members(): Promise<MemberView[]> {
     const list = this.gossip!.members(this.etcdRole());
-    const view = await this.consensus!.admissionView().catch(() => undefined);
-    for (const q of view?.queue ?? []) {
+    for (const q of await this.consensus!.queuedJoiners()) {
       if (list.some((m) => m.id === q.id)) continue;
       list.push({ id: q.id, name: q.name, addr: q.addr, state: 'pending', role: 'none', lastHeardMs: Date.now() - q.since, self: false });
     }
