@@ -23,12 +23,22 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
     },
     dialTimeout: 3000,
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
+      host: () => circuitBreaker(handleWhen(hostUnreachable), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.min(3, conn.endpoints.length) }),
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
     ...extra,
   });
+}
+
+/**
+ * Whether a failed call says its host cannot be reached (then the host is skipped for a second).
+ * etcd's own refusals ("etcdserver: ...", e.g. the member add it declines for 5 s after a voter
+ * joins) say nothing about the host: tripping the breaker on them failed every other call through
+ * it for a second, the quorum probe too, and the leader's retries fenced a healthy founder.
+ */
+export function hostUnreachable(err: Error): boolean {
+  return isRecoverableError(err) && !err.message.includes('etcdserver:');
 }
 
 /** GET /health of one etcd member over TLS with the node's client certificate. */

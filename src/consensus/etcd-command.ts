@@ -59,6 +59,9 @@ export function buildEtcdArgs(l: EtcdLaunch): string[] {
     // keep the store small on small machines
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', '1h',
+    // a member back from a partition asks before it campaigns: with its higher term it otherwise
+    // deposes a healthy leader, and the election left the majority without a quorum for ~3 s
+    '--pre-vote=true',
     ...tls,
   ];
 }

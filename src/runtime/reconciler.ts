@@ -69,7 +69,7 @@ export class Reconciler {
       // acting (the read's 'change' kicks the reconciler; until it lands, reconcile waits)
       if (fenced) this.kick();
       else void d.catalog.reload();
-    });
+    }, (err) => d.logger.debug({ err }, 'etcd quorum read failed'));
   }
 
   get fenced(): boolean {

@@ -100,6 +100,8 @@ test('a node cut off from the others stops its replicas after the grace; the oth
     // the grace runs from the node's last successful quorum read, at most one probe before the cut
     assert.ok(fencedAt - cutAt >= 3000 - QUORUM_PROBE_MS, `fenced only after the grace (${fencedAt - cutAt} ms after the cut)`);
     console.log(`# cut-off node stopped its replica ${stoppedAfterMs} ms and fenced itself ${fencedAt - cutAt} ms after the cut`);
+    // the others keep the quorum all along: none of them fenced itself
+    for (const o of others) assert.equal(fenceTime(o.log()), undefined, `${o.bind} (connected to the majority) never fenced itself`);
     // without etcd its views still answer (within the helpers' 2 s): unhealthy, members from gossip
     assert.equal((await victim.health()).status, 503, 'the cut-off node reports itself unhealthy');
     const cutView = await fetch(`${victim.api}/v1/members`, { signal: AbortSignal.timeout(2000) });
@@ -121,4 +123,6 @@ test('a node cut off from the others stops its replicas after the grace; the oth
   }, 60_000, 250);
   const view = await serviceView(others[0]!, 'fenced');
   assert.equal(view.running, 2);
+  // the healed node rejoined without deposing the etcd leader (pre-vote): the others never fenced
+  for (const o of others) assert.equal(fenceTime(o.log()), undefined, `${o.bind} did not fence itself after the heal`);
 });

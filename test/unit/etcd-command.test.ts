@@ -22,8 +22,9 @@ test('a founding member lists only itself, on its bind address', () => {
   assert.equal(flag(args, '--initial-cluster-token'), 'warren-x');
   assert.equal(flag(args, '--logger'), 'zap');
   assert.equal(flag(args, '--log-outputs'), 'stderr');
-  // every flag has a value
-  for (let i = 0; i < args.length; i += 2) assert.match(args[i]!, /^--[a-z-]+$/, `flag ${i}: ${args[i]}`);
+  assert.ok(args.includes('--pre-vote=true'), 'a member back from a partition does not depose the leader');
+  // every flag has a value: the next argument, or after = for booleans (etcd reads `--flag true` as two)
+  for (let i = 0; i < args.length; i += args[i]!.includes('=') ? 1 : 2) assert.match(args[i]!, /^--[a-z-]+(=(true|false))?$/, `flag ${i}: ${args[i]}`);
 });
 
 test('a joining member lists every member and starts as existing; IPv6 in brackets', () => {
