@@ -1,15 +1,19 @@
 import type { Etcd3 } from 'etcd3';
 import type { AdmittedNode, Inflight, NodeRole, QueueEntry } from '../core/admission-plan.ts';
 
+const ADMISSION = '/warren/admission/';
+
 /** Where the cluster keeps its authoritative state in etcd. */
 export const KEYS = {
   cluster: '/warren/cluster',
   ca: '/warren/ca',
   joinSecret: '/warren/join-secret',
   nodePrefix: '/warren/nodes/',
-  queuePrefix: '/warren/admission/queue/',
-  inflight: '/warren/admission/inflight',
-  offerPrefix: '/warren/admission/offers/',
+  /** admission's keys: the queue, the admission in flight, voter seats offered */
+  admissionPrefix: ADMISSION,
+  queuePrefix: `${ADMISSION}queue/`,
+  inflight: `${ADMISSION}inflight`,
+  offerPrefix: `${ADMISSION}offers/`,
   /** runtime: service specs, the leader's assignments, replicas' reports, nodes' labels, drain marks */
   servicePrefix: '/warren/services/',
   assignmentPrefix: '/warren/assignments/',

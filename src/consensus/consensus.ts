@@ -59,6 +59,8 @@ export interface AdmissionView {
 const TLS_DIR = 'tls';
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
 const CLIENT_ROLE_EVERY_MS = 5000;
+/** hellos older than this are dropped (a node heard again after that is answered as a newcomer) */
+const HELLO_FORGET_MS = 60_000;
 /** Views (members, health, status) read etcd within this: they must answer while etcd cannot. */
 const VIEW_READ: ViewRead = { withinMs: 1000 };
 
@@ -131,6 +133,7 @@ export class Consensus extends EventEmitter {
 
   async start(): Promise<void> {
     this.timers.push(setInterval(() => {
+      this.forgetOldHellos(Date.now());
       if (helloDue({ now: Date.now(), lastSentAt: this.helloSentAt, member: this.phase === 'member', helloTtlMs: HELLO_TTL_MS, peers: [...this.hellos.values()] })) void this.sayHello();
     }, 1000));
     void this.sayHello();
@@ -144,6 +147,11 @@ export class Consensus extends EventEmitter {
       return;
     }
     void this.joinOrFound();
+  }
+
+  /** Nodes silent for a minute are forgotten (members say hello every 10 s): the map stays small. */
+  private forgetOldHellos(now: number): void {
+    for (const [id, h] of this.hellos) if (now - h.lastSeen > HELLO_FORGET_MS) this.hellos.delete(id);
   }
 
   private async sayHello(): Promise<void> {

@@ -13,8 +13,6 @@ const BUSY_STEP_MS = 250;
 /** with nothing to do for IDLE_AFTER_MS it reads etcd only every IDLE_STEP_MS (a watch on the admission keys wakes it) */
 const IDLE_AFTER_MS = 5000;
 const IDLE_STEP_MS = 1000;
-/** admission's keys (queue, in-flight admission, offers): a change there wakes an idle leader */
-const ADMISSION_PREFIX = '/warren/admission/';
 
 export interface LeaderDeps {
   selfId: string;
@@ -67,12 +65,16 @@ export class Leader {
 
   start(): void {
     this.timer = setInterval(() => void this.step(), BUSY_STEP_MS);
+  }
+
+  /** A change of admission's keys wakes an idle leader; watched only while this node may lead. */
+  private watchAdmission(): void {
     void this.d.client
       .watch()
-      .prefix(ADMISSION_PREFIX)
+      .prefix(KEYS.admissionPrefix)
       .create()
       .then((w) => {
-        if (this.stopped) return void w.cancel().catch(() => undefined);
+        if (this.stopped || !this.eligible || this.watcher) return void w.cancel().catch(() => undefined);
         this.watcher = w;
         const wake = () => {
           this.busyAt = Date.now();
@@ -80,6 +82,11 @@ export class Leader {
         };
         w.on('put', wake).on('delete', wake).on('error', () => undefined);
       }, () => undefined);
+  }
+
+  private unwatchAdmission(): void {
+    void this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
   }
 
   /**
@@ -90,8 +97,13 @@ export class Leader {
   setEligible(yes: boolean): void {
     if (yes === this.eligible || this.stopped) return;
     this.eligible = yes;
-    if (yes) this.runCampaign();
-    else void this.resign();
+    if (yes) {
+      this.watchAdmission();
+      this.runCampaign();
+    } else {
+      this.unwatchAdmission();
+      void this.resign();
+    }
   }
 
   private runCampaign(): void {
