@@ -11,6 +11,7 @@ export interface NsAgent {
   child: ChildProcess;
   logFile: string;
   api: string;
+  dataDir: string;
 }
 
 export function nsLog(a: NsAgent): string {
@@ -37,6 +38,6 @@ export async function startNsAgents(lan: Lan, extraArgs: string[] = []): Promise
     const log = createWriteStream(logFile, { flags: 'a' });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
-    return { name, ip: host.ip, child, logFile, api: `http://${host.ip}:7370` };
+    return { name, ip: host.ip, child, logFile, api: `http://${host.ip}:7370`, dataDir: join(dir, name) };
   });
 }
