@@ -83,6 +83,8 @@ export class Consensus extends EventEmitter {
   private readonly admitted = new Set<string>();
   private nodesCache: NodeRecord[] = [];
   private lastQueueRead: QueueRecord[] = [];
+  private queueRead: Promise<void> | undefined;
+  private queueReadOk = true;
   private watchers: Watcher[] = [];
   private timers: NodeJS.Timeout[] = [];
   /** timers of the current etcd session (connect .. disconnect) */
@@ -332,7 +334,11 @@ export class Consensus extends EventEmitter {
     this.phase = 'member';
     this.admitted.add(this.o.nodeId);
     void this.sayHello();
-    const cluster = await this.retryForever('read the cluster record', () => this.store!.cluster());
+    const store = this.store;
+    // the connection may be dropped meanwhile (this node removed, demoted, stopped): then give up
+    const current = () => this.client === client && !this.stopped;
+    const cluster = await this.retryForever('read the cluster record', () => store.cluster(), current);
+    if (!current()) return;
     this.leader = new Leader({
       selfId: this.o.nodeId,
       selfApi: this.o.apiUrl,
@@ -350,9 +356,13 @@ export class Consensus extends EventEmitter {
     // keep an idle member's etcd requests few: every client polling every 500 ms was the voters'
     // main load in a big cluster
     const nodes = await client.watch().prefix(KEYS.nodePrefix).create();
+    const offers = await client.watch().key(KEYS.offerPrefix + this.o.nodeId).create();
+    if (!current()) {
+      for (const w of [nodes, offers]) await w.cancel().catch(() => undefined);
+      return;
+    }
     nodes.on('put', () => void this.refreshNodes());
     nodes.on('delete', () => void this.refreshNodes());
-    const offers = await client.watch().key(KEYS.offerPrefix + this.o.nodeId).create();
     offers.on('put', () => void this.checkOffer());
     for (const w of [nodes, offers]) {
       w.on('error', () => undefined);
@@ -378,12 +388,14 @@ export class Consensus extends EventEmitter {
     this.admitted.clear();
   }
 
-  private async retryForever<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /** Retries `fn` until it succeeds, or (undefined) until `wanted` says the result is not wanted any more. */
+  private async retryForever<T>(what: string, fn: () => Promise<T>, wanted: () => boolean): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (this.stopped) throw err;
+        if (!wanted()) return undefined;
         if (attempt % 20 === 5) this.log.warn({ err: (err as Error).message }, `still trying to ${what}`);
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -575,18 +587,25 @@ export class Consensus extends EventEmitter {
   }
 
   /**
-   * Joiners waiting in the queue, for the members view: read from any member within a second;
-   * when even that fails (etcd down or cut off), the last list read.
+   * Joiners waiting in the queue, for the members view: read from any member within a second
+   * (concurrent views share one read). While etcd does not answer, the last list at once (the
+   * read goes on in the background): the view must answer while etcd cannot.
    */
   async queuedJoiners(): Promise<QueueRecord[]> {
-    if (!this.store) return [];
-    try {
-      // etcd3's deadline does not bound the whole call (host retries, circuit breakers): within() does
-      const queue = await within(this.store.queue(VIEW_READ), VIEW_READ.withinMs, 'reading the queue');
-      this.lastQueueRead = queue.sort((a, b) => a.since - b.since);
-    } catch {
-      // keep the last list: the view must answer while etcd cannot
-    }
+    const store = this.store;
+    if (!store) return [];
+    this.queueRead ??= within(store.queue(VIEW_READ), VIEW_READ.withinMs, 'reading the queue')
+      .then(
+        (queue) => {
+          this.lastQueueRead = queue.sort((a, b) => a.since - b.since);
+          this.queueReadOk = true;
+        },
+        () => {
+          this.queueReadOk = false;
+        },
+      )
+      .finally(() => (this.queueRead = undefined));
+    if (this.queueReadOk) await this.queueRead;
     return this.lastQueueRead;
   }
 

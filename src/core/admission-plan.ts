@@ -159,15 +159,17 @@ export function planLeaderStep(input: PlanInput): Action {
     return { type: 'idle' };
   }
 
-  // 2. voters that are gone: dead beyond the grace period, or left
+  // 2. voters that are gone: dead or left (an agent stopped with SIGTERM says it left) beyond the
+  // grace period. A stop is often a restart or a reboot, and a whole cluster powered off stops its
+  // agents within a second of each other: removing a voter at its leave removed live voters. A
+  // voter that really leaves (`warren leave`) is marked leaving and handed over below.
   const voterMembers = input.members.filter((m) => !m.isLearner);
   for (const m of voterMembers) {
     const id = m.name || input.nodes.find((n) => n.peerUrl === m.peerUrl)?.id;
     if (!id || id === input.selfId) continue;
     const state = input.liveness[id]?.state;
-    if (state === 'left' && voterMembers.length > 1) return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'left' };
-    if (state === 'dead' && deadFor(input, id) >= input.deadVoterGraceMs && voterMembers.length > 1) {
-      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'dead-voter' };
+    if ((state === 'dead' || state === 'left') && deadFor(input, id) >= input.deadVoterGraceMs && voterMembers.length > 1) {
+      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: state === 'left' ? 'left' : 'dead-voter' };
     }
   }
 

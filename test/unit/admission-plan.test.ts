@@ -252,9 +252,18 @@ describe('planLeaderStep: voters that are gone', () => {
     assert.equal(a.nodeId, 'a');
   });
 
-  it('removes a voter that left at once (no grace)', () => {
-    const i = withState(cluster({ voters: ['a', 'b', 'c'] }), 'b', 'left', 0);
+  it('a voter that left (SIGTERM: a restart, a reboot, a whole cluster powered off) keeps its seat through the grace, then goes', () => {
+    for (const since of [0, GRACE / 2, GRACE - 1]) {
+      const i = withState(cluster({ voters: ['a', 'b', 'c'] }), 'b', 'left', since);
+      assert.ok(planLeaderStep(i).type !== 'remove-member', `left ${since} ms ago: kept`);
+    }
+    const i = withState(cluster({ voters: ['a', 'b', 'c'] }), 'b', 'left', GRACE);
     assert.deepEqual(planLeaderStep(i), { type: 'remove-member', memberId: 'm-b', nodeId: 'b', reason: 'left' });
+  });
+
+  it('all voters but the leader left at once (the cluster is powered off): nobody is removed within the grace', () => {
+    const i = withState(withState(cluster({ voters: ['a', 'b', 'c'], clients: ['d'] }), 'b', 'left', 100), 'c', 'left', 50);
+    assert.ok(planLeaderStep(i).type !== 'remove-member');
   });
 
   it('never removes the last voter', () => {
