@@ -669,9 +669,14 @@ export class Consensus extends EventEmitter {
     onProgress('left the cluster');
   }
 
-  /** Whether the registry still lists this node (then its removal from etcd was a demotion). */
+  /**
+   * Whether the registry still lists this node (then its removal from etcd was a demotion, or its
+   * seat was given away while it was down). Asked of the other voters; right after a restart the
+   * registry is not read yet, and the endpoints it was started with name them.
+   */
   private async stillRegistered(): Promise<boolean> {
-    const urls = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    const known = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    const urls = known.length ? known : this.endpoints.filter((u) => u !== this.clientUrl);
     if (!urls.length || !this.tls) return false;
     const probe = createEtcdClient({ endpoints: urls, tls: this.tls });
     try {

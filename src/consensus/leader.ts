@@ -261,8 +261,12 @@ export class Leader {
               await this.store.removeOffer(inflight.nodeId);
             }
           }
+        } else if (action.nodeId && action.reason === 'dead-voter') {
+          // still a member, without a seat: back from a reboot or an outage it carries on as a
+          // client-only node (its etcd is told it was removed), with no new admission to wait for
+          await this.store.setRole(action.nodeId, 'client');
         } else if (action.nodeId) {
-          // a removed voter must re-enter through the queue when it comes back
+          // warren leave: the node goes for good
           await this.store.removeNode(action.nodeId);
         }
         this.d.logger.warn({ memberId: action.memberId, node: action.nodeId, reason: action.reason }, 'removed an etcd member');

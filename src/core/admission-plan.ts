@@ -169,7 +169,7 @@ export function planLeaderStep(input: PlanInput): Action {
     if (!id || id === input.selfId) continue;
     const state = input.liveness[id]?.state;
     if ((state === 'dead' || state === 'left') && deadFor(input, id) >= input.deadVoterGraceMs && voterMembers.length > 1) {
-      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: state === 'left' ? 'left' : 'dead-voter' };
+      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'dead-voter' };
     }
   }
 

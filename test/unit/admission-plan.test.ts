@@ -258,7 +258,7 @@ describe('planLeaderStep: voters that are gone', () => {
       assert.ok(planLeaderStep(i).type !== 'remove-member', `left ${since} ms ago: kept`);
     }
     const i = withState(cluster({ voters: ['a', 'b', 'c'] }), 'b', 'left', GRACE);
-    assert.deepEqual(planLeaderStep(i), { type: 'remove-member', memberId: 'm-b', nodeId: 'b', reason: 'left' });
+    assert.deepEqual(planLeaderStep(i), { type: 'remove-member', memberId: 'm-b', nodeId: 'b', reason: 'dead-voter' });
   });
 
   it('all voters but the leader left at once (the cluster is powered off): nobody is removed within the grace', () => {
@@ -519,6 +519,8 @@ interface SimStats {
   staleOffers: number;
   /** the longest a learner stayed in etcd after gossip declared its node dead, with a leader up */
   maxDeadLearnerMs: number;
+  /** voters removed while down that came back as client-only members, without the queue */
+  backAsClients: number;
 }
 
 /**
@@ -822,6 +824,14 @@ class Sim {
               yield;
             }
           }
+        } else if (action.nodeId && action.reason === 'dead-voter') {
+          // kept as a client-only member (leader.ts): back, it carries on without the queue
+          const id = action.nodeId;
+          this.kv(() => {
+            const r = this.registry.get(id);
+            if (r) this.registry.set(id, { ...r, role: 'client' });
+          });
+          yield;
         } else if (action.nodeId) {
           const id = action.nodeId;
           this.kv(() => this.registry.delete(id));
@@ -962,13 +972,18 @@ class Sim {
     if (m) m.name = n.id;
   }
 
-  /** consensus.ts onRemoved: wipe, and back through the queue */
+  /** consensus.ts onRemoved: still booked as a client, carry on as one; else wipe, and back through the queue */
   removed(n: SimNode): void {
-    n.membership = undefined;
     n.etcd = false;
     n.caughtUpAt = Infinity;
+    if (this.leader?.id === n.id) this.leaderGone(); // its session (and campaign) ends either way
+    if (this.registry.get(n.id)?.role === 'client') {
+      n.membership = { role: 'client' };
+      this.stats.backAsClients++;
+      return;
+    }
+    n.membership = undefined;
     this.forget(n);
-    if (this.leader?.id === n.id) this.leaderGone();
   }
 
   forget(n: SimNode): void {
@@ -1184,7 +1199,7 @@ function advance(t: Task): boolean {
 
 const newStats = (): SimStats => ({
   actions: {}, leaderDeathsMidTask: 0, resumed: 0, batched: 0, refusedAdds: 0, secondLearnerAttempts: 0, secondLearnerAttemptsByZombies: 0, deposed: 0,
-  orphanLearners: 0, staleOffers: 0, evenVoterSets: 0, maxConvergeSteps: 0, maxDeadLearnerMs: 0,
+  orphanLearners: 0, staleOffers: 0, evenVoterSets: 0, maxConvergeSteps: 0, maxDeadLearnerMs: 0, backAsClients: 0,
 });
 
 function runSchedule(seed: number, stats: SimStats): void {
@@ -1269,6 +1284,7 @@ describe('planLeaderStep: adversarial schedules against a model of etcd, the que
     }
     assert.ok(stats.leaderDeathsMidTask > 0 && stats.refusedAdds > 0, `no leader died mid-task or no add was refused: ${JSON.stringify(stats)}`);
     assert.ok(stats.batched > 0, `no joiner was admitted in a batch: ${JSON.stringify(stats)}`);
+    assert.ok(stats.backAsClients > 0, `no removed voter came back (as a client): ${JSON.stringify(stats)}`);
     t.diagnostic(JSON.stringify(stats));
   });
 
