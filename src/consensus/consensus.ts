@@ -328,13 +328,13 @@ export class Consensus extends EventEmitter {
   private async connect(endpoints: string[]): Promise<void> {
     this.endpoints = [...endpoints].sort();
     const client = createEtcdClient({ endpoints, tls: this.tls! });
+    const store = new ClusterStore(client);
     this.client = client;
-    this.store = new ClusterStore(client);
+    this.store = store;
     this.emit('client', client);
     this.phase = 'member';
     this.admitted.add(this.o.nodeId);
     void this.sayHello();
-    const store = this.store;
     // the connection may be dropped meanwhile (this node removed, demoted, stopped): then give up
     const current = () => this.client === client && !this.stopped;
     const cluster = await this.retryForever('read the cluster record', () => store.cluster(), current);
@@ -594,7 +594,8 @@ export class Consensus extends EventEmitter {
   async queuedJoiners(): Promise<QueueRecord[]> {
     const store = this.store;
     if (!store) return [];
-    this.queueRead ??= within(store.queue(VIEW_READ), VIEW_READ.withinMs, 'reading the queue')
+    this.queueRead ??= store
+      .queue(VIEW_READ)
       .then(
         (queue) => {
           this.lastQueueRead = queue.sort((a, b) => a.since - b.since);
