@@ -371,6 +371,9 @@ export class Consensus extends EventEmitter {
     this.sessionTimers.push(setInterval(() => void this.refreshNodes(), 10_000));
     this.sessionTimers.push(setInterval(() => void this.refreshRole(), 1000));
     this.sessionTimers.push(setInterval(() => void this.checkOffer(), 5000));
+    // an offer made while this session was being set up (a reconnect to new voters comes right
+    // before the seat is offered) reached no watch: look once now, not at the next 5 s poll
+    void this.checkOffer();
     this.emit('member');
   }
 
