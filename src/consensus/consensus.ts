@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nanoid } from 'nanoid';
@@ -22,6 +22,7 @@ import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { Joiner, type AdmissionGrant, type JoinAccepted, type JoinerInfo, type RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
+import { memberRaftIndex, RecoveryDriver } from './recovery.ts';
 
 export interface ConsensusOptions {
   config: AgentConfig;
@@ -42,6 +43,8 @@ export interface ConsensusOptions {
   settleMs: number;
   /** Tailscale whois of a request's source: true when it is a device of this node's tailnet */
   sameTailnet?: (addrPort: string) => Promise<boolean>;
+  /** since when this node has not reached the etcd quorum (null: it does); drives quorum recovery */
+  quorumLostSince?: () => number | null;
 }
 
 export type ConsensusPhase = 'discovering' | 'queued' | 'pending' | 'admitting' | 'member' | 'stopped';
@@ -103,10 +106,34 @@ export class Consensus extends EventEmitter {
   private helloSentAt = 0;
   private roleReadAt = 0;
   private readonly log: Logger;
+  /** etcd's voting members (node ids) as last read */
+  private lastVoters: string[] = [];
+  /** a client of this node's own etcd member only (its raft status, without a quorum) */
+  private localClient: Etcd3 | undefined;
+  private endorsed: ClusterMembership['recovery'];
+  readonly recovery: RecoveryDriver;
 
   constructor(private readonly o: ConsensusOptions) {
     super();
     this.log = o.logger;
+    this.recovery = new RecoveryDriver({
+      selfId: o.nodeId,
+      logger: o.logger.child({ component: 'recovery' }),
+      clusterId: () => (this.phase === 'member' ? this.clusterId : null),
+      registry: () => [...new Set([...this.nodesCache.map((n) => n.id), o.nodeId])],
+      voters: () => this.lastVoters,
+      localIndex: () => this.localRaftIndex(),
+      quorumLostSince: () => o.quorumLostSince?.() ?? null,
+      liveness: () => o.liveness(),
+      publish: (report) => o.publishAdmission(report),
+      endorsement: () => this.endorsed,
+      saveEndorsement: async (e) => {
+        this.endorsed = e;
+        await this.updateClusterFile({ recovery: e });
+      },
+      standDown: () => this.standDown(),
+      forceNewCluster: (lost, why) => this.forceNewCluster(lost, why),
+    });
   }
 
   private get dataDir(): string {
@@ -141,6 +168,8 @@ export class Consensus extends EventEmitter {
     void this.sayHello();
     const cluster = await readClusterFile(this.dataDir);
     this.peerApis = cluster?.peers ?? [];
+    this.endorsed = cluster?.recovery;
+    this.recovery.start();
     if (this.peerApis.length) this.emit('peers', this.peerApis);
     const tls = await readTlsFiles(join(this.dataDir, TLS_DIR));
     if (cluster && tls) {
@@ -170,6 +199,9 @@ export class Consensus extends EventEmitter {
       // answer a newcomer (or a node back after a while) at once, so founding decisions do not
       // wait for the next round
       if (answer) void this.sayHello();
+    } else if (msg.type === 'recovery') {
+      // only members' views count towards a recovery
+      if (this.admitted.has(signer)) this.recovery.onReport(signer, msg);
     } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis) && validBatch(msg.batch)) {
       this.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
     }
@@ -296,7 +328,7 @@ export class Consensus extends EventEmitter {
     return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key') };
   }
 
-  private makeEtcd(l: { clusterState: 'new' | 'existing'; clusterToken: string; initialCluster?: { name: string; peerUrl: string }[]; tls: { caFile: string; certFile: string; keyFile: string } }): EtcdProcess {
+  private makeEtcd(l: { clusterState: 'new' | 'existing'; clusterToken: string; initialCluster?: { name: string; peerUrl: string }[]; tls: { caFile: string; certFile: string; keyFile: string }; forceNewCluster?: boolean }): EtcdProcess {
     const c = this.o.config;
     const etcd = new EtcdProcess({
       binary: this.o.etcdBinary,
@@ -304,7 +336,7 @@ export class Consensus extends EventEmitter {
       tlsFiles: this.tls,
       launch: { name: this.o.nodeId, dataDir: join(this.dataDir, DATA_FILES.etcd), bind: c.bind, clientPort: c.ports.etcdClient, peerPort: c.ports.etcdPeer, ...l },
     });
-    etcd.on('removed', () => void this.onRemoved());
+    etcd.on('removed', () => void this.onRemoved().catch((err: Error) => this.log.error({ err: err.message }, 'could not carry on after this node was removed from etcd')));
     return etcd;
   }
 
@@ -460,6 +492,8 @@ export class Consensus extends EventEmitter {
     try {
       const res = await this.client.cluster.memberList({} as never);
       const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.peerUrl));
+      const voters = (res.members ?? []).filter((m) => !m.isLearner && m.name).map((m) => m.name);
+      if (voters.length) this.lastVoters = voters.sort();
       this.memberRole = me ? (me.isLearner ? 'learner' : 'voter') : 'client';
       this.leader?.setEligible(this.memberRole === 'voter');
       if (this.memberRole === 'voter' && this.role !== 'voter') await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
@@ -695,17 +729,87 @@ export class Consensus extends EventEmitter {
     }
   }
 
-  /** Demoted: stop the local etcd member and carry on as a client-only node. */
-  private async becomeClient(): Promise<void> {
+  /**
+   * Demoted: stop the local etcd member and carry on as a client-only node. `keepData` moves the
+   * member's data aside instead of deleting it (a voter standing down for a quorum recovery: a
+   * person may still want it).
+   */
+  private async becomeClient(keepData = false): Promise<void> {
     this.log.info('demoted to a client-only node: stopping the local etcd member');
     await this.disconnect();
     await this.etcd?.stop(2000);
     this.etcd = undefined;
-    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
-    const endpoints = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    this.localClient?.close();
+    this.localClient = undefined;
+    const data = join(this.dataDir, DATA_FILES.etcd);
+    if (keepData) await rename(data, `${data}.stood-down-${Date.now()}`).catch(() => undefined);
+    else await rm(data, { recursive: true, force: true });
+    // right after a restart the registry is not read yet: the voters it was started with (the
+    // ones stillRegistered asked) are where it goes; an empty list crashed the agent
+    const known = this.nodesCache.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
+    const endpoints = known.length ? known : this.endpoints.filter((u) => u !== this.clientUrl);
     await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'client', endpoints, admittedAt: Date.now() });
     this.memberRole = 'client';
     await this.connect(endpoints);
+  }
+
+  // ---- quorum recovery (src/consensus/recovery.ts decides when; warren recover asks by hand) --
+
+  /** A surviving voter that is not the recovery's candidate stops its member for good. */
+  private standDown(): Promise<void> {
+    return this.becomeClient(true);
+  }
+
+  /** The raft index of this node's own etcd member (it answers without a quorum). */
+  private async localRaftIndex(): Promise<number | undefined> {
+    if (!this.etcd?.running || !this.tls) return undefined;
+    this.localClient ??= createEtcdClient({ endpoints: [this.clientUrl], tls: this.tls });
+    return within(memberRaftIndex(this.localClient), 1000, 'reading the raft status').catch(() => undefined);
+  }
+
+  /**
+   * Rebuilds etcd from this node's data as a one-voter cluster (etcd's --force-new-cluster keeps
+   * every key and drops the other members), books every other voter as a client-only node (back,
+   * each finds it was removed and carries on as a client, as a replaced voter does), and
+   * reconnects. The leader refills the voter set from the alive nodes.
+   */
+  private async forceNewCluster(lost: string[], why: string): Promise<void> {
+    const clusterId = this.clusterId;
+    if (!this.tls || !clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
+    this.log.warn({ lost, why }, 'rebuilding etcd from this node\'s data as a one-voter cluster (--force-new-cluster)');
+    await this.disconnect();
+    await this.etcd?.stop(5000);
+    this.localClient?.close();
+    this.localClient = undefined;
+    this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: 'warren', tls: this.tlsPaths(), forceNewCluster: true });
+    await this.etcd.start();
+    this.memberRole = 'voter';
+    this.lastVoters = [this.o.nodeId];
+    const client = createEtcdClient({ endpoints: [this.clientUrl], tls: this.tls });
+    try {
+      const store = new ClusterStore(client);
+      for (const n of await store.nodes()) if (n.id !== this.o.nodeId && n.role === 'voter') await store.setRole(n.id, 'client');
+    } finally {
+      client.close();
+    }
+    this.endorsed = undefined;
+    await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
+    await this.connect([this.clientUrl]);
+    this.log.warn({ lost }, 'etcd rebuilt: this node is the only voter; the others reconnect and the voter set is refilled');
+  }
+
+  /** warren recover: a person's word that the lost voters are gone for good. */
+  async recoverByHand(): Promise<{ node: string; lost: string[] }> {
+    if (this.phase !== 'member' || !this.clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
+    if (!this.etcd || !(await hasEtcdData(this.dataDir))) {
+      const voters = this.nodesCache.filter((n) => n.role === 'voter').map((n) => n.name);
+      throw new UserError('not_a_voter', `this node holds no etcd data (it is a client-only node): run warren recover on one of the voters (${voters.join(', ') || 'none known'})`, 409);
+    }
+    const reachable = this.client ? await within(this.client.get(KEYS.cluster).string(), 2000, 'a quorum read').then(() => true, () => false) : false;
+    if (reachable) throw new UserError('quorum_healthy', 'the etcd quorum is healthy: there is nothing to recover (warren recover is for when a majority of the voters is gone for good)', 409);
+    const lost = this.lastVoters.filter((v) => v !== this.o.nodeId);
+    await this.forceNewCluster(lost, 'by hand (warren recover)');
+    return { node: this.o.nodeId, lost };
   }
 
   /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
@@ -726,7 +830,9 @@ export class Consensus extends EventEmitter {
     this.phase = 'stopped';
     this.joiner?.stop();
     for (const t of this.timers) clearInterval(t);
+    this.recovery.stop();
     await this.disconnect();
+    this.localClient?.close();
     await this.etcd?.stop();
   }
 }

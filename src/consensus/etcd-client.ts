@@ -1,4 +1,4 @@
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { request } from 'node:https';
 import type { TlsFiles } from '../system/pki.ts';
@@ -35,10 +35,13 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
  * Whether a failed call says its host cannot be reached (then the host is skipped for a second).
  * etcd's own refusals ("etcdserver: ...", e.g. the member add it declines for 5 s after a voter
  * joins) say nothing about the host: tripping the breaker on them failed every other call through
- * it for a second, the quorum probe too, and the leader's retries fenced a healthy founder.
+ * it for a second, the quorum probe too, and the leader's retries fenced a healthy founder. Nor
+ * does a call this process cancelled (a campaign resigned, a watch closed): etcd3 counts those as
+ * recoverable, and after a quorum recovery a failing campaign's own cancellations kept the breaker
+ * of the only host open for good (each retry failed on the open breaker and cancelled again).
  */
 export function hostUnreachable(err: Error): boolean {
-  return isRecoverableError(err) && !err.message.includes('etcdserver:');
+  return isRecoverableError(err) && !err.message.includes('etcdserver:') && !(err instanceof GRPCCancelledError);
 }
 
 /** GET /health of one etcd member over TLS with the node's client certificate. */

@@ -19,6 +19,8 @@ export interface EtcdLaunch {
   clusterToken: string;
   /** TLS for client and peer traffic, with client certificates required on both */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** rebuild a one-member cluster from this member's data (quorum recovery); for one start only */
+  forceNewCluster?: boolean;
 }
 
 export function etcdClientUrl(bind: string, port: number, tls = true): string {
@@ -67,6 +69,7 @@ export function buildEtcdArgs(l: EtcdLaunch): string[] {
     // only adds learners (which never count towards the quorum) and removes voters the planner
     // has checked, so the check protects nothing here: without it the window is ~1 s
     '--strict-reconfig-check=false',
+    ...(l.forceNewCluster ? ['--force-new-cluster'] : []),
     ...tls,
   ];
 }

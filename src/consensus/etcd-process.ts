@@ -40,7 +40,7 @@ export class EtcdProcess extends EventEmitter {
   removed = false;
   readonly clientUrl: string;
 
-  constructor(private readonly opts: EtcdProcessOptions) {
+  constructor(private opts: EtcdProcessOptions) {
     super();
     this.clientUrl = etcdClientUrl(opts.launch.bind, opts.launch.clientPort, opts.launch.tls !== undefined);
   }
@@ -71,6 +71,9 @@ export class EtcdProcess extends EventEmitter {
 
   private spawnChild(): void {
     const args = buildEtcdArgs(this.opts.launch);
+    // --force-new-cluster rebuilds the membership once; a restart with it would drop every member
+    // added since
+    if (this.opts.launch.forceNewCluster) this.opts.launch = { ...this.opts.launch, forceNewCluster: false };
     const [cmd, argv] = diesWithParent(this.opts.binary, args);
     const log = this.opts.logger;
     log.debug({ cmd, argv }, 'starting etcd');

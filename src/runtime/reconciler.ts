@@ -76,6 +76,11 @@ export class Reconciler {
     return this.quorum.fenced;
   }
 
+  /** ms since this node last read from the etcd quorum */
+  get quorumSinceOkMs(): number {
+    return this.quorum.sinceOkMs;
+  }
+
   start(): void {
     this.quorum.start();
     this.d.catalog.on('change', () => this.kick());

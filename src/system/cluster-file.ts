@@ -14,6 +14,9 @@ export interface ClusterMembership {
   /** the other members' HTTP APIs, as last known: a node that was once a member re-enters
    * through them and never founds a cluster of its own */
   peers?: string[];
+  /** the quorum-recovery candidate this node endorsed (src/core/quorum-recovery.ts): kept so a
+   * restart never endorses another one, nor starts an etcd member it stopped for it */
+  recovery?: { voters: string[]; candidate: string; memberStopped?: boolean };
 }
 
 export const CLUSTER_FILE = 'cluster.json';

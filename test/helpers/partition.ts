@@ -21,7 +21,7 @@ let seq = 0;
  * OUTPUT drops that cgroup's packets to the other nodes and from its libp2p/etcd ports. Its HTTP
  * API stays reachable (tests ask it how it is). Returns the function that heals the cut.
  */
-export async function isolate(pids: number[], others: string[], closedPorts = '7371:7373'): Promise<() => Promise<void>> {
+export async function isolate(pids: number[], others: string[], closedPorts = '7371:7373', opts: { alsoToPorts?: string } = {}): Promise<() => Promise<void>> {
   if (!existsSync(`${NET_CLS}/cgroup.procs`)) {
     await mkdir(NET_CLS, { recursive: true });
     await execFileP('mount', ['-t', 'cgroup', '-o', 'net_cls', 'net_cls', NET_CLS]);
@@ -36,6 +36,8 @@ export async function isolate(pids: number[], others: string[], closedPorts = '7
   await iptables('-N', cut.chain);
   for (const o of others) await iptables('-A', cut.chain, '-m', 'cgroup', '--cgroup', String(classid), '-d', o, '-j', 'DROP');
   await iptables('-A', cut.chain, '-m', 'cgroup', '--cgroup', String(classid), '-p', 'tcp', '--sport', closedPorts, '-j', 'DROP');
+  // connections the processes open themselves to those ports (on any node)
+  if (opts.alsoToPorts) await iptables('-A', cut.chain, '-m', 'cgroup', '--cgroup', String(classid), '-p', 'tcp', '--dport', opts.alsoToPorts, '-j', 'DROP');
   await iptables('-I', 'OUTPUT', '1', '-j', cut.chain);
   return () => heal(cut);
 }

@@ -116,6 +116,11 @@ export class Agent {
       // with no way to find anyone (no mDNS, no tailnet, no --join) there is nobody to wait for
       settleMs: config.mdns || this.tailscale ? 1500 : 0,
       ...(this.tailscale && config.tailnetAdmit ? { sameTailnet: (addrPort: string) => this.tailscale!.isTailnetDevice(addrPort) } : {}),
+      // the quorum probe runs every second: more than 2.5 s without a good read means it is lost
+      quorumLostSince: () => {
+        const ms = this.runtime?.reconciler.quorumSinceOkMs ?? 0;
+        return ms > 2500 ? Date.now() - ms : null;
+      },
     });
     this.consensus = consensus;
     const runtime = new Runtime({
@@ -149,6 +154,7 @@ export class Agent {
       approve: (node) => consensus.approve(node),
       joinToken: () => consensus.joinToken(),
       admissionView: () => consensus.admissionView(),
+      recover: () => consensus.recoverByHand(),
       listServices: async () => runtime.services.list(),
       getService: async (name) => runtime.services.get(name),
       createService: (spec) => runtime.services.create(spec),
