@@ -94,7 +94,7 @@ export class ServiceCerts {
       const ca = await this.o.ca();
       if (!ca) throw new Error('the cluster CA is not readable');
       const name = serviceHostname(service, this.o.domain);
-      const pair = await this.o.issue(ca, { dnsName: name, lifetimeMs: this.o.lifetimeMs });
+      const pair = await this.o.issue(ca, { dnsName: name, lifetimeMs: this.o.lifetimeMs, now: this.now() });
       const cert: ServiceCert = { name, ...pair, ...validityOf(pair.certPem) };
       if (await storage.replace(service, cert, found?.revision ?? 0)) {
         this.issued++;

@@ -125,6 +125,8 @@ export interface ServiceCertOptions {
   dnsName: string;
   /** how long it is valid from now (it also starts BACKDATE_MS in the past) */
   lifetimeMs: number;
+  /** "now" (ms since the epoch) for its validity: the caller's clock (default Date.now()) */
+  now?: number;
 }
 
 /**
@@ -134,7 +136,7 @@ export interface ServiceCertOptions {
 export async function issueServiceCert(ca: CertAndKey, opts: ServiceCertOptions): Promise<CertAndKey> {
   await loadX509();
   const keys = await generateKeys();
-  const now = Date.now();
+  const now = opts.now ?? Date.now();
   // a short test lifetime must not be swallowed by the backdating
   const backdate = Math.min(BACKDATE_MS, Math.floor(opts.lifetimeMs / 10));
   const certPem = await signLeaf(ca, {
