@@ -35,6 +35,7 @@ import type { HttpsServer } from '../../routing/https-front.ts';
 import { readTlsFiles } from '../../system/pki.ts';
 import { join } from 'node:path';
 import { VERSION } from '../../version.ts';
+import { clusterVersions, requireFeature } from '../../core/versions.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -157,8 +158,15 @@ export class Agent {
       admissionView: () => consensus.admissionView(),
       listServices: async () => runtime.services.list(),
       getService: async (name) => runtime.services.get(name),
-      createService: (spec) => runtime.services.create(spec),
-      updateService: (name, patch) => runtime.services.update(name, patch),
+      // a service that asks for the HTTPS redirect waits until every node has HTTPS (core/versions.ts)
+      createService: async (spec) => {
+        if (spec.httpsRedirect) requireFeature(clusterVersions(gossip.members(this.etcdRole())), 'https');
+        return runtime.services.create(spec);
+      },
+      updateService: async (name, patch) => {
+        if (patch.httpsRedirect) requireFeature(clusterVersions(gossip.members(this.etcdRole())), 'https');
+        return runtime.services.update(name, patch);
+      },
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
