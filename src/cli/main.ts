@@ -9,6 +9,7 @@ import { registerServiceCommands } from './service-commands.ts';
 import { registerNodeCommands } from './node-commands.ts';
 import { registerDnsCommands } from './dns-commands.ts';
 import { registerCaCommand } from './ca-command.ts';
+import { registerClusterCommands } from './cluster-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerDnsCommands(program);
   registerCaCommand(program);
+  registerClusterCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

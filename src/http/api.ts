@@ -9,8 +9,9 @@ import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { caRoutes, type CaDeps } from './routes/ca.ts';
+import { backupRoutes, type BackupDeps } from './routes/backup.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -32,6 +33,7 @@ export function createApi(deps: ApiDeps): Hono {
   admissionRoutes(app, deps);
   serviceRoutes(app, deps);
   caRoutes(app, deps);
+  backupRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

@@ -36,6 +36,7 @@ import { readTlsFiles } from '../../system/pki.ts';
 import { join } from 'node:path';
 import { VERSION } from '../../version.ts';
 import { clusterVersions, requireFeature } from '../../core/versions.ts';
+import { takeBackup } from '../../consensus/backup.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -170,6 +171,7 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
+      backup: () => takeBackup(consensus.client),
       caPem: async () => (await readTlsFiles(join(config.dataDir, 'tls')))?.caPem,
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
