@@ -83,7 +83,9 @@ test('HTTPS reaches the backend through the same proxy, which says X-Forwarded-P
 });
 
 test('WebSockets over TLS pass through (wss)', async () => {
-  const ws = new WebSocket(`wss://127.0.0.1:${front.port}/`, { headers: { host: `web.${DOMAIN}` }, ca: ca.certPem });
+  // ws passes TLS options through to tls.connect (its types do not list servername)
+  const tlsOptions = { headers: { host: `web.${DOMAIN}` }, ca: ca.certPem, servername: `web.${DOMAIN}` } as WebSocket.ClientOptions;
+  const ws = new WebSocket(`wss://127.0.0.1:${front.port}/`, tlsOptions);
   const msg = await new Promise<string>((resolve, reject) => {
     ws.once('message', (d) => resolve(d.toString()));
     ws.once('error', reject);

@@ -15,7 +15,7 @@ test('a bundle packs the manifest and the snapshot, and checks the snapshot on u
   const cut = b.subarray(0, b.length - 1);
   assert.throws(() => unpackBundle(cut), /damaged: the snapshot does not match its checksum/);
   const flipped = Buffer.from(b);
-  flipped[flipped.length - 1] ^= 1;
+  flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
   assert.throws(() => unpackBundle(flipped), /checksum/);
   assert.throws(() => unpackBundle(Buffer.from([0, 0])), /too short/);
 });
@@ -36,7 +36,7 @@ test('a wrong passphrase, a changed byte anywhere, or another file is refused wi
   await assert.rejects(decryptBackup(file, 'wrong horse battery'), /^UserError: wrong passphrase, or the backup file was changed or damaged$/);
   for (const at of [20, file.indexOf(0x0a, 16) + 5, file.length - 3]) {
     const changed = Buffer.from(file);
-    changed[at] ^= 0x01;
+    changed[at] = changed[at]! ^ 0x01;
     await assert.rejects(decryptBackup(changed, 'correct horse battery'), /wrong passphrase|damaged/, `byte ${at}`);
   }
   await assert.rejects(decryptBackup(Buffer.from('hello'), 'correct horse battery'), /not a Warren backup file/);
