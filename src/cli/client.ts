@@ -32,23 +32,14 @@ export class ApiClient {
 
   /** Sends a request; resolves with the status and parsed body, or throws one clear line. */
   async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[]; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...(await this.authHeader(opts.admin)) };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (opts.admin) {
-      const token = process.env.WARREN_ADMIN_TOKEN ?? (await readAdminToken(this.dataDir));
-      if (token) headers.authorization = `Bearer ${token}`;
-    }
-    let res: Response;
-    try {
-      res = await fetch(this.baseUrl + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-      });
-    } catch {
-      throw new UserError('agent_unreachable', `no Warren agent is answering at ${this.baseUrl} (start one with "warren agent", or point --api / WARREN_API at a running one)`);
-    }
+    const res = await this.send(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+    });
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -56,16 +47,48 @@ export class ApiClient {
     } catch {
       throw new UserError('bad_response', `the agent at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
     }
-    if (!res.ok && !(opts.allow ?? []).includes(res.status)) {
-      const err = (parsed as ApiErrorBody | undefined)?.error;
-      throw new UserError(err?.code ?? 'http_error', err?.message ?? `the agent answered ${res.status}`);
-    }
+    if (!res.ok && !(opts.allow ?? []).includes(res.status)) throw apiError(res.status, parsed);
     return { status: res.status, body: parsed as T };
+  }
+
+  private async authHeader(admin: boolean | undefined): Promise<Record<string, string>> {
+    if (!admin) return {};
+    const token = process.env.WARREN_ADMIN_TOKEN ?? (await readAdminToken(this.dataDir));
+    return token ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  private async send(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(this.baseUrl + path, init);
+    } catch {
+      throw new UserError('agent_unreachable', `no Warren agent is answering at ${this.baseUrl} (start one with "warren agent", or point --api / WARREN_API at a running one)`);
+    }
+  }
+
+  /** A binary answer (e.g. the backup bundle); errors as request() reports them. */
+  async bytes(path: string, opts: { admin?: boolean; timeoutMs?: number } = {}): Promise<Buffer> {
+    const res = await this.send(path, { headers: await this.authHeader(opts.admin), signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000) });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (!res.ok) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        parsed = undefined;
+      }
+      throw apiError(res.status, parsed);
+    }
+    return body;
   }
 
   async get<T>(path: string): Promise<T> {
     return (await this.request<T>('GET', path)).body;
   }
+}
+
+function apiError(status: number, parsed: unknown): UserError {
+  const err = (parsed as ApiErrorBody | undefined)?.error;
+  return new UserError(err?.code ?? 'http_error', err?.message ?? `the agent answered ${status}`);
 }
 
 /** The client for a command: its global options (--api, --data-dir) merged with its own. */

@@ -8,6 +8,8 @@ import { registerAdmissionCommands } from './admission-commands.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerNodeCommands } from './node-commands.ts';
 import { registerDnsCommands } from './dns-commands.ts';
+import { registerCaCommand } from './ca-command.ts';
+import { registerClusterCommands } from './cluster-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerServiceCommands(program);
   registerNodeCommands(program);
   registerDnsCommands(program);
+  registerCaCommand(program);
+  registerClusterCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -157,6 +157,7 @@ export function renderServiceDetail(view: ServiceView, now: number): string {
     ['constraints', s.constraints.map(formatConstraint).join(', ') || '-'],
     ['cpus', s.cpus === undefined ? 'no limit' : String(s.cpus)],
     ['memory', s.memoryBytes === undefined ? 'no limit' : formatBytes(s.memoryBytes)],
+    ['https redirect', s.httpsRedirect ? 'yes' : 'no'],
     ['created', when(s.createdAt, now)],
     ['updated', when(s.updatedAt, now)],
   ];
@@ -412,6 +413,7 @@ export function registerServiceCommands(program: Command, io: CliIo = processIo(
     .option('--constraint <node=NAME|label=KEY=VALUE>', 'where replicas may run; all must hold (repeatable)', collect)
     .option('--cpus <n>', 'CPU limit in cores (e.g. 0.5)')
     .option('--memory <size>', 'memory limit (e.g. 512m, 1g)')
+    .option('--https-redirect', 'redirect plain HTTP to https://NAME.DOMAIN (308)')
     .option('--detach', 'return once the service is created, without waiting')
     .option('--timeout <seconds>', 'how long to wait for the replicas to run (default 120)')
     .option('--json', 'print the service as JSON at the end (progress goes to stderr)')
@@ -508,6 +510,8 @@ Examples:
     .option('--cpus <n>', 'CPU limit in cores, or "none"')
     .option('--memory <size>', 'memory limit (e.g. 512m), or "none"')
     .option('--default-command', "go back to the image's own command")
+    .option('--https-redirect', 'redirect plain HTTP to HTTPS')
+    .option('--no-https-redirect', 'stop redirecting plain HTTP to HTTPS')
     .option('--detach', 'return once the change is accepted, without waiting')
     .option('--timeout <seconds>', 'how long to wait for the replicas (default 120)')
     .option('--json', 'print the service as JSON at the end (progress goes to stderr)')

@@ -3,6 +3,8 @@ import type { HealthReport, MemberView } from '../core/views.ts';
 import { clientFor } from './client.ts';
 import type { AdmissionView } from '../consensus/consensus.ts';
 import { renderAdmission } from './admission-commands.ts';
+import { clusterVersions } from '../core/versions.ts';
+import { renderVersions } from './version-view.ts';
 import { colourState, formatBytes, formatDuration, printJson, renderFields, renderTable } from './output.ts';
 
 interface ListingOptions {
@@ -19,7 +21,9 @@ export function registerStatusCommands(program: Command): void {
       const client = await clientFor(cmd);
       const { body } = await client.request<HealthReport>('GET', '/v1/health', undefined, { allow: [503] });
       const admission = await client.get<AdmissionView>('/v1/admission');
-      if (opts.json) return printJson({ ...body, admission });
+      // every node's version (gossip heartbeats carry it) and the cluster's feature level
+      const versions = clusterVersions((await client.get<{ members: MemberView[] }>('/v1/members')).members);
+      if (opts.json) return printJson({ ...body, admission, versions });
       console.log(
         renderFields([
           ['node', `${body.node.name} (${body.node.id})`],
@@ -31,6 +35,7 @@ export function registerStatusCommands(program: Command): void {
         ]),
       );
       console.log('\n' + renderAdmission(admission));
+      console.log('\n' + renderVersions(versions));
       if (body.status !== 'ok') process.exitCode = 1;
     });
 

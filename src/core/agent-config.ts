@@ -12,6 +12,7 @@ export const DEFAULT_PORTS = {
   etcdPeer: 7373,
   proxy: 7380,
   dns: 7353,
+  https: 7443,
 } as const;
 
 export type PortName = keyof typeof DEFAULT_PORTS;
@@ -24,6 +25,7 @@ export const PORT_FLAGS: Record<PortName, string> = {
   etcdPeer: '--etcd-peer-port',
   proxy: '--proxy-port',
   dns: '--dns-port',
+  https: '--https-port',
 };
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -85,8 +87,8 @@ export interface AgentConfig {
   proxyWorkers: number;
   /** --domain: services are <name>.<domain> in the proxy and DNS */
   domain: string;
-  /** the proxy and DNS ports were not given: try 80 / 53 first, then the 7380 / 7353 defaults */
-  autoPorts: { proxy: boolean; dns: boolean };
+  /** the proxy, DNS and HTTPS ports were not given: try 80 / 53 / 443 first, then the 7380 / 7353 / 7443 defaults */
+  autoPorts: { proxy: boolean; dns: boolean; https: boolean };
 }
 
 export const DEFAULT_FENCE_AFTER_MS = 8000;
@@ -121,6 +123,7 @@ export interface RawAgentOptions {
   etcdPeerPort?: string;
   proxyPort?: string;
   dnsPort?: string;
+  httpsPort?: string;
   heartbeatMs?: string;
   suspectAfterMs?: string;
   deadAfterMs?: string;
@@ -166,6 +169,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     etcdPeer: raw.etcdPeerPort,
     proxy: raw.proxyPort,
     dns: raw.dnsPort,
+    https: raw.httpsPort,
   };
   for (const key of Object.keys(rawPorts) as PortName[]) {
     const value = rawPorts[key];
@@ -242,7 +246,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     fenceAfterMs,
     proxyWorkers,
     domain,
-    autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined },
+    autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },
   };
 }
 

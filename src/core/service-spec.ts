@@ -19,7 +19,9 @@
  *   "constraints": ["node=nas", "label=disk=ssd"],   // every one must hold; also the
  *                                       //   { "kind": "node", "value" } / { "kind": "label", "key", "value" } objects
  *   "cpus": 0.5,                        // or "0.5": CPU cores
- *   "memory": "512m"                    // or bytes; k/m/g/t (also kb, Ki, KiB...) are powers of 1024
+ *   "memory": "512m",                   // or bytes; k/m/g/t (also kb, Ki, KiB...) are powers of 1024
+ *   "httpsRedirect": true               // optional, default false: plain HTTP to the service is
+ *                                       //   redirected (308) to https://<name>.<domain>
  * }
  * ```
  * PATCH takes any non-empty subset of the same fields except `name` (which cannot change);
@@ -43,6 +45,7 @@ export interface ServicePatch {
   constraints?: Constraint[];
   cpus?: number | null;
   memoryBytes?: number | null;
+  httpsRedirect?: boolean;
 }
 
 export const MAX_REPLICAS = 100;
@@ -57,7 +60,7 @@ export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure
  */
 export const RESERVED_SERVICE_NAMES: readonly string[] = ['node', 'nodes', 'warren', 'api', 'leader', 'cluster', 'service', 'services', 'localhost', 'local', 'all', 'any'];
 
-const PATCH_FIELDS = ['image', 'command', 'env', 'ports', 'volumes', 'replicas', 'restart', 'constraints', 'cpus', 'memory'] as const;
+const PATCH_FIELDS = ['image', 'command', 'env', 'ports', 'volumes', 'replicas', 'restart', 'constraints', 'cpus', 'memory', 'httpsRedirect'] as const;
 const INPUT_FIELDS = ['name', ...PATCH_FIELDS] as const;
 
 const fail = (message: string): never => {
@@ -372,6 +375,11 @@ export function parseRestart(value: unknown, field = 'restart'): RestartPolicy {
   return value as RestartPolicy;
 }
 
+export function parseHttpsRedirect(value: unknown, field = 'httpsRedirect'): boolean {
+  if (typeof value !== 'boolean') fail(`${field} must be true or false, got ${show(value)}`);
+  return value as boolean;
+}
+
 export function parseCpus(value: unknown, field = 'cpus'): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(n) || n <= 0 || n > MAX_CPUS) fail(`${field} must be a number of CPU cores greater than 0 (e.g. 0.5 or 2), got ${show(value)}`);
@@ -428,6 +436,7 @@ export function parseServiceInput(body: unknown): ServiceInputParsed {
   };
   if (b.cpus !== undefined && b.cpus !== null) out.cpus = parseCpus(b.cpus);
   if (b.memory !== undefined && b.memory !== null) out.memoryBytes = parseMemory(b.memory);
+  if (given(b, 'httpsRedirect') && parseHttpsRedirect(b.httpsRedirect)) out.httpsRedirect = true;
   return out;
 }
 
@@ -451,6 +460,7 @@ export function parseServicePatch(body: unknown, currentName?: string): ServiceP
   if (given(b, 'constraints')) patch.constraints = parseConstraints(b.constraints);
   if (given(b, 'cpus')) patch.cpus = b.cpus === null ? null : parseCpus(b.cpus);
   if (given(b, 'memory')) patch.memoryBytes = b.memory === null ? null : parseMemory(b.memory);
+  if (given(b, 'httpsRedirect')) patch.httpsRedirect = parseHttpsRedirect(b.httpsRedirect);
   if (Object.keys(patch).length === 0) fail(`the update changes nothing: give at least one of ${PATCH_FIELDS.join(', ')}`);
   return patch;
 }
@@ -470,6 +480,8 @@ export function serviceInputBody(input: ServiceInputParsed): Record<string, unkn
   };
   if (input.cpus !== undefined) body.cpus = input.cpus;
   if (input.memoryBytes !== undefined) body.memory = input.memoryBytes;
+  // only when set: an agent older than the field refuses it (unknown field), and false is the default
+  if (input.httpsRedirect) body.httpsRedirect = true;
   return body;
 }
 
@@ -486,6 +498,7 @@ export function servicePatchBody(patch: ServicePatch): Record<string, unknown> {
   if (patch.constraints !== undefined) body.constraints = patch.constraints.map(formatConstraint);
   if (patch.cpus !== undefined) body.cpus = patch.cpus;
   if (patch.memoryBytes !== undefined) body.memory = patch.memoryBytes;
+  if (patch.httpsRedirect !== undefined) body.httpsRedirect = patch.httpsRedirect;
   return body;
 }
 
@@ -542,6 +555,9 @@ export function applyPatch(existing: ServiceSpec, patch: ServicePatch, now: numb
   else if (patch.cpus !== undefined) next.cpus = patch.cpus;
   if (patch.memoryBytes === null) delete next.memoryBytes;
   else if (patch.memoryBytes !== undefined) next.memoryBytes = patch.memoryBytes;
+  // not a container setting: the proxy reads it, the containers stay
+  if (patch.httpsRedirect === false) delete next.httpsRedirect;
+  else if (patch.httpsRedirect === true) next.httpsRedirect = true;
   if (!sameContainerSpec(existing, next)) next.generation = existing.generation + 1;
   next.updatedAt = now;
   return next;
@@ -560,6 +576,7 @@ export interface CreateFlags {
   constraint?: string[];
   cpus?: string;
   memory?: string;
+  httpsRedirect?: boolean;
 }
 
 /** `warren service create NAME --image ... [-- CMD...]` into a validated input (errors name the flag). */
@@ -577,6 +594,7 @@ export function serviceInputFromFlags(name: string, flags: CreateFlags, command:
   };
   if (flags.cpus !== undefined) input.cpus = parseCpus(flags.cpus, '--cpus');
   if (flags.memory !== undefined) input.memoryBytes = parseMemory(flags.memory, '--memory');
+  if (flags.httpsRedirect) input.httpsRedirect = true;
   return input;
 }
 
@@ -598,6 +616,8 @@ export interface UpdateFlags {
   memory?: string;
   /** go back to the image's own command */
   defaultCommand?: boolean;
+  /** --https-redirect (true) / --no-https-redirect (false) */
+  httpsRedirect?: boolean;
 }
 
 /**
@@ -655,6 +675,7 @@ export function servicePatchFromFlags(current: ServiceSpec, flags: UpdateFlags, 
   if (flags.restart !== undefined) patch.restart = parseRestart(flags.restart, '--restart');
   if (flags.cpus !== undefined) patch.cpus = flags.cpus === 'none' ? null : parseCpus(flags.cpus, '--cpus');
   if (flags.memory !== undefined) patch.memoryBytes = flags.memory === 'none' ? null : parseMemory(flags.memory, '--memory');
+  if (flags.httpsRedirect !== undefined && flags.httpsRedirect !== (current.httpsRedirect === true)) patch.httpsRedirect = flags.httpsRedirect;
 
   // keep only real changes
   const canon = (v: unknown) => JSON.stringify(v ?? null);

@@ -39,6 +39,8 @@ export interface ServiceSpec extends ContainerSpec {
   name: string;
   replicas: number;
   constraints: Constraint[];
+  /** plain HTTP requests through the proxy are redirected (308) to HTTPS; absent = false */
+  httpsRedirect?: boolean;
   /** bumped whenever the ContainerSpec part changes (replicas/constraints do not bump it) */
   generation: number;
   createdAt: number;

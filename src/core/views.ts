@@ -16,6 +16,8 @@ export interface HealthReport {
   version: string;
   /** the reverse proxy's port (services as NAME.<domain>) */
   proxy?: { port: number };
+  /** HTTPS for services (NAME.<domain>), certificates from the cluster CA */
+  https?: { port: number };
   dns?: { domain: string; port: number };
 }
 

@@ -8,8 +8,10 @@ import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
+import { caRoutes, type CaDeps } from './routes/ca.ts';
+import { backupRoutes, type BackupDeps } from './routes/backup.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -30,6 +32,8 @@ export function createApi(deps: ApiDeps): Hono {
   clusterRoutes(app, deps);
   admissionRoutes(app, deps);
   serviceRoutes(app, deps);
+  caRoutes(app, deps);
+  backupRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

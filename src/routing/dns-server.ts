@@ -8,6 +8,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from '../system/logger.ts';
+import { onFirstFreePort } from '../system/ports.ts';
 import { answerMessage, type ZoneSource } from './dns-zone.ts';
 
 export interface DnsServer {
@@ -178,15 +179,9 @@ export async function startDns(o: { bind: string; port: number; zone: ZoneSource
  * always end up on the same port. Any other error, or the fallback failing too, rejects.
  */
 export async function startDnsOnFirstFreePort(o: { bind: string; preferred: number; fallback: number; zone: ZoneSource; logger: Logger }): Promise<DnsServer> {
-  try {
-    return await startDns({ bind: o.bind, port: o.preferred, zone: o.zone, logger: o.logger });
-  } catch (err) {
-    const code = (err as BindError).code;
-    if (code !== 'EACCES' && code !== 'EADDRINUSE' && code !== 'EPERM') throw err;
+  return onFirstFreePort(o.preferred, o.fallback, (port) => startDns({ bind: o.bind, port, zone: o.zone, logger: o.logger }), (code) =>
     o.logger.warn(
       { bind: o.bind, port: o.preferred, code, fallback: o.fallback },
       `dns: cannot use port ${o.preferred} (${code}); serving DNS on port ${o.fallback} instead`,
-    );
-    return startDns({ bind: o.bind, port: o.fallback, zone: o.zone, logger: o.logger });
-  }
+    ));
 }

@@ -6,12 +6,19 @@
  * or Docker code. It exits when the agent goes (IPC disconnect; the agent also starts it
  * under `setpriv --pdeathsig SIGKILL`).
  *
- * argv[2]: JSON { domain, logLevel, name, worker, retryWindowMs? }
+ * argv[2]: JSON { domain, logLevel, name, worker, retryWindowMs?, httpsPort? }
+ *
+ * HTTPS: when the agent serves it, it hands over that listening socket too ('listen-https');
+ * the worker terminates TLS itself, asking the agent for a service's certificate and key the
+ * first time a client names the service and again when it is due for renewal (it never sees
+ * the CA's key).
  */
 import type { Server } from 'node:net';
 import type { LogLevel } from '../core/agent-config.ts';
 import { createProxyHandler } from './proxy.ts';
-import { SnapshotRoutes, type FromWorker } from './route-snapshot.ts';
+import { createHttpsFront } from './https-front.ts';
+import { parseCertAnswer, SnapshotRoutes, type FromWorker } from './route-snapshot.ts';
+import type { ServiceCert } from './service-certs.ts';
 import { createWorkerLogger } from './worker-logger.ts';
 
 interface WorkerConfig {
@@ -20,7 +27,11 @@ interface WorkerConfig {
   name: string;
   worker: number;
   retryWindowMs?: number;
+  httpsPort?: number;
 }
+
+/** how long a worker waits for the agent's answer to a certificate request */
+const CERT_ANSWER_MS = 10_000;
 
 function main(): void {
   const send = process.send?.bind(process);
@@ -40,8 +51,28 @@ function main(): void {
     logger: log,
     ...(cfg.retryWindowMs !== undefined ? { retryWindowMs: cfg.retryWindowMs } : {}),
     pidHeader: process.env.WARREN_TEST_PROXY_PID_HEADER === '1',
+    httpsPort: () => cfg.httpsPort,
   });
   let listening = false;
+  let listeningTls = false;
+  let certSeq = 0;
+  const certWaits = new Map<number, (cert: ServiceCert | undefined) => void>();
+  const tls = createHttpsFront(handler, {
+    cert: (service) =>
+      new Promise((resolve) => {
+        const seq = ++certSeq;
+        const timer = setTimeout(() => {
+          certWaits.delete(seq);
+          resolve(undefined);
+        }, CERT_ANSWER_MS);
+        certWaits.set(seq, (cert) => {
+          clearTimeout(timer);
+          certWaits.delete(seq);
+          resolve(cert);
+        });
+        post({ t: 'cert', seq, service });
+      }),
+  }, log);
 
   process.on('message', (m: unknown, handle?: unknown) => {
     if (m === 'listen') {
@@ -56,10 +87,20 @@ function main(): void {
       });
       return;
     }
+    if (m === 'listen-https') {
+      if (listeningTls || !handle) return;
+      listeningTls = true;
+      (handle as Server).on('connection', (socket) => tls.emit('connection', socket));
+      tls.listen(handle as Server, () => log.debug('proxy worker: accepting https'));
+      return;
+    }
     if (typeof m !== 'object' || m === null) return;
     const msg = m as { t?: unknown; snapshot?: unknown; seq?: unknown };
     if (msg.t === 'routes') {
       if (!routes.apply(msg.snapshot)) log.warn('proxy worker: malformed route snapshot ignored');
+    } else if (msg.t === 'cert') {
+      const a = parseCertAnswer(m);
+      if (a) certWaits.get(a.seq)?.(a.cert ?? undefined);
     } else if (msg.t === 'stats' && typeof msg.seq === 'number') {
       post({ t: 'stats', seq: msg.seq, stats: handler.stats() });
     }

@@ -18,6 +18,7 @@ import type { LogLevel } from '../core/agent-config.ts';
 import type { Logger } from '../system/logger.ts';
 import { diesWithParent } from '../system/child-guard.ts';
 import type { Backend, ProxyStats } from './proxy.ts';
+import type { ServiceCert } from './service-certs.ts';
 import { addStats, parseFromWorker, sameSnapshot, zeroStats, type RouteSnapshot, type ToWorker } from './route-snapshot.ts';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -33,6 +34,10 @@ export interface ProxyWorkersOptions {
   logger: Logger;
   snapshot(): RouteSnapshot;
   unreachable(b: Backend): void;
+  /** the agent's HTTPS listener, shared like `server` (workers terminate TLS themselves) */
+  https?: { server: Server; port: number };
+  /** a service's certificate for a worker's TLS handshake */
+  cert?(service: string): Promise<ServiceCert | undefined>;
 }
 
 export interface WorkerStats {
@@ -92,7 +97,7 @@ export class ProxyWorkers {
 
   private spawn(slot: Slot): Promise<void> {
     const { o } = this;
-    const cfg = JSON.stringify({ domain: o.domain, logLevel: o.logLevel, name: o.name, worker: slot.index });
+    const cfg = JSON.stringify({ domain: o.domain, logLevel: o.logLevel, name: o.name, worker: slot.index, ...(o.https ? { httpsPort: o.https.port } : {}) });
     // fork runs `execPath execArgv entry`: setpriv in front of node when it is there
     const [execPath, execArgv] = diesWithParent(process.execPath, process.execArgv);
     const child = fork(workerEntry(), [cfg], {
@@ -120,6 +125,11 @@ export class ProxyWorkers {
           child.send('listen', o.server, (err) => {
             if (err && !this.closing) o.logger.warn({ err: err.message, worker: slot.index }, 'proxy worker: could not hand over the listening socket');
           });
+          if (o.https) {
+            child.send('listen-https', o.https.server, (err) => {
+              if (err && !this.closing) o.logger.warn({ err: err.message, worker: slot.index }, 'proxy worker: could not hand over the https socket');
+            });
+          }
         } else if (m.t === 'ready') {
           slot.ready = true;
           clearTimeout(timer);
@@ -133,6 +143,9 @@ export class ProxyWorkers {
           }
         } else if (m.t === 'unreachable') {
           o.unreachable(m.backend);
+        } else if (m.t === 'cert') {
+          const answer = (cert: ServiceCert | undefined) => this.post(child, { t: 'cert', seq: m.seq, cert: cert ?? null });
+          (o.cert ? o.cert(m.service) : Promise.resolve(undefined)).then(answer, () => answer(undefined));
         }
       });
       child.once('exit', (code, signal) => {

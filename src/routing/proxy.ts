@@ -24,6 +24,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../system/logger.ts';
+import { httpsRedirectLocation } from '../core/https/service-certs.ts';
+import { onFirstFreePort } from '../system/ports.ts';
 import {
   badGatewayPage,
   badRequestPage,
@@ -51,6 +53,8 @@ export interface RouteSource {
   services(): string[];
   /** a container address could not be reached (connect timeout, no route): route it another way */
   unreachable?(b: Backend): void;
+  /** whether the service asked for plain HTTP to be redirected to HTTPS */
+  httpsRedirect?(service: string): boolean;
 }
 
 export interface ProxyOptions {
@@ -63,10 +67,14 @@ export interface ProxyOptions {
   retryWindowMs?: number;
   /** tests only: every answer says which process served it (x-warren-proxy-pid) */
   pidHeader?: boolean;
+  /** the port HTTPS is served on (for redirects); undefined while there is none */
+  httpsPort?: () => number | undefined;
 }
 
 export interface ProxyServer {
   port: number;
+  /** the domain as the proxy matches it */
+  domain: string;
   /** the listening server (its handle is shared with the proxy worker processes) */
   server: http.Server;
   close(): Promise<void>;
@@ -310,7 +318,7 @@ function forwardHeaders(req: IncomingMessage): string[] {
     'x-forwarded-for',
     xff === undefined ? ip : `${xff}, ${ip}`,
     'x-forwarded-proto',
-    xfProto ?? 'http',
+    xfProto ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'),
     'x-forwarded-host',
     xfHost ?? host ?? '',
   );
@@ -737,6 +745,15 @@ export function createProxyHandler(o: ProxyHandlerOptions): ProxyHandler {
       sendPage(res, notFound(req.headers.host, req.headers.accept));
       return;
     }
+    if (core.routes.httpsRedirect !== undefined && !(req.socket as { encrypted?: boolean }).encrypted && core.routes.httpsRedirect(service)) {
+      const httpsPort = o.httpsPort?.();
+      if (httpsPort !== undefined) {
+        // 308: the method and body are kept (301 lets clients turn a POST into a GET)
+        res.writeHead(308, { location: httpsRedirectLocation(req.headers.host!, req.url ?? '/', httpsPort), 'content-length': 0 });
+        res.end();
+        return;
+      }
+    }
     new Forward(core, req, res, null, null, service).next(list);
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -821,6 +838,7 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyServer> {
   let closing: Promise<void> | null = null;
   return {
     port,
+    domain: handler.domain,
     server,
     stats: handler.stats,
     close() {
@@ -843,12 +861,6 @@ export async function startProxyOnFirstFreePort(
   o: Omit<ProxyOptions, 'port'> & { preferred: number; fallback: number },
 ): Promise<ProxyServer> {
   const { preferred, fallback, ...rest } = o;
-  try {
-    return await startProxy({ ...rest, port: preferred });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EADDRINUSE' && code !== 'EPERM') throw err;
-    o.logger.info({ preferred, fallback, code }, 'proxy: preferred port unavailable, using fallback');
-    return startProxy({ ...rest, port: fallback });
-  }
+  return onFirstFreePort(preferred, fallback, (port) => startProxy({ ...rest, port }), (code) =>
+    o.logger.info({ preferred, fallback, code }, 'proxy: preferred port unavailable, using fallback'));
 }

@@ -6,34 +6,43 @@
  * proxy-worker.ts.
  */
 import type { Backend, ProxyStats, RouteSource } from './proxy.ts';
+import { isServiceCert, type ServiceCert } from './service-certs.ts';
 
 export interface RouteSnapshot {
   services: string[];
   /** service -> its running backends (services with none are absent) */
   backends: Record<string, Backend[]>;
+  /** services that redirect plain HTTP to HTTPS (absent: none) */
+  redirect?: string[];
 }
 
 /** agent -> worker */
 export type ToWorker =
   | { t: 'routes'; snapshot: RouteSnapshot }
-  | { t: 'stats'; seq: number };
+  | { t: 'stats'; seq: number }
+  /** the answer to a worker's 'cert' (null: no certificate for that service) */
+  | { t: 'cert'; seq: number; cert: ServiceCert | null };
 
 /** worker -> agent */
 export type FromWorker =
   | { t: 'hello' }
   | { t: 'ready'; pid: number }
   | { t: 'stats'; seq: number; stats: ProxyStats }
-  | { t: 'unreachable'; backend: Backend };
+  | { t: 'unreachable'; backend: Backend }
+  /** a TLS client named this service: the worker needs its certificate */
+  | { t: 'cert'; seq: number; service: string };
 
 /** A snapshot of a route source: every service's backends, as plain data for IPC. */
-export function snapshotOf(source: Pick<RouteSource, 'services' | 'backends'>): RouteSnapshot {
+export function snapshotOf(source: Pick<RouteSource, 'services' | 'backends' | 'httpsRedirect'>): RouteSnapshot {
   const services = source.services();
   const backends: Record<string, Backend[]> = {};
+  const redirect: string[] = [];
   for (const s of services) {
     const list = source.backends(s);
     if (list.length > 0) backends[s] = list.map(plainBackend);
+    if (source.httpsRedirect?.(s)) redirect.push(s);
   }
-  return { services, backends };
+  return redirect.length > 0 ? { services, backends, redirect } : { services, backends };
 }
 
 function plainBackend(b: Backend): Backend {
@@ -49,6 +58,7 @@ export class SnapshotRoutes implements RouteSource {
   private byService = new Map<string, Backend[]>();
   private names = new Set<string>();
   private list: string[] = [];
+  private redirect = new Set<string>();
   /** snapshots applied so far (0: none yet) */
   version = 0;
 
@@ -60,6 +70,7 @@ export class SnapshotRoutes implements RouteSource {
     this.byService = new Map(Object.entries(snapshot.backends));
     this.list = [...snapshot.services];
     this.names = new Set(this.list);
+    this.redirect = new Set(snapshot.redirect ?? []);
     this.version++;
     return true;
   }
@@ -78,6 +89,10 @@ export class SnapshotRoutes implements RouteSource {
 
   unreachable(b: Backend): void {
     this.report?.(b);
+  }
+
+  httpsRedirect(service: string): boolean {
+    return this.redirect.has(service);
   }
 }
 
@@ -102,7 +117,7 @@ export function isSnapshot(x: unknown): x is RouteSnapshot {
   for (const list of Object.values(s.backends)) {
     if (!Array.isArray(list) || !list.every(isBackend)) return false;
   }
-  return true;
+  return s.redirect === undefined || (Array.isArray(s.redirect) && s.redirect.every((n) => typeof n === 'string'));
 }
 
 const STAT_KEYS = ['requests', 'retries', 'errors', 'containerTries', 'publishedTries'] as const;
@@ -135,6 +150,8 @@ export function parseFromWorker(m: unknown): FromWorker | undefined {
       return Number.isInteger(x.seq) && isStats(x.stats) ? { t: 'stats', seq: x.seq as number, stats: x.stats } : undefined;
     case 'unreachable':
       return isBackend(x.backend) && x.backend.container !== undefined ? { t: 'unreachable', backend: x.backend } : undefined;
+    case 'cert':
+      return Number.isInteger(x.seq) && typeof x.service === 'string' && x.service.length <= 63 ? { t: 'cert', seq: x.seq as number, service: x.service } : undefined;
     default:
       return undefined;
   }
@@ -143,4 +160,13 @@ export function parseFromWorker(m: unknown): FromWorker | undefined {
 /** Whether two snapshots route the same (the agent skips sending an unchanged one). */
 export function sameSnapshot(a: RouteSnapshot | undefined, b: RouteSnapshot): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The agent's answer to a 'cert' request, validated on the worker's side. */
+export function parseCertAnswer(m: unknown): { seq: number; cert: ServiceCert | null } | undefined {
+  if (typeof m !== 'object' || m === null) return undefined;
+  const x = m as Record<string, unknown>;
+  if (x.t !== 'cert' || !Number.isInteger(x.seq)) return undefined;
+  if (x.cert === null) return { seq: x.seq as number, cert: null };
+  return isServiceCert(x.cert) ? { seq: x.seq as number, cert: x.cert } : undefined;
 }

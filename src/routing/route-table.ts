@@ -83,6 +83,10 @@ export class RouteTable implements RouteSource {
     return this.catalog.services().map((s) => s.name);
   }
 
+  httpsRedirect(service: string): boolean {
+    return this.catalog.service(service)?.httpsRedirect === true;
+  }
+
   /** The DNS zone: every alive node proxies every service, so a service's name answers with them all. */
   zone(domain: string): ZoneSource {
     const alive = () => this.currentMembers().filter((m) => m.state === 'alive');

@@ -105,34 +105,90 @@ export async function issueNodeCert(ca: CertAndKey, opts: NodeCertOptions): Prom
     }
   }
 
-  const caCert = new x509.X509Certificate(ca.certPem);
-  const caKey = await importKeyPem(ca.keyPem);
   const keys = opts.publicKeyPem === undefined ? await generateKeys() : undefined;
   const publicKey = keys ? keys.publicKey : await importPublicKeyPem(opts.publicKeyPem!);
   const now = Date.now();
+  const certPem = await signLeaf(ca, {
+    commonName: opts.nodeId,
+    publicKey,
+    notBefore: now - BACKDATE_MS,
+    notAfter: addYears(now, NODE_YEARS).getTime(),
+    dnsNames,
+    ips,
+    clientAuth: true,
+  });
+  return keys ? { certPem, keyPem: await exportKeyPem(keys.privateKey) } : { certPem };
+}
+
+export interface ServiceCertOptions {
+  /** the one DNS name the certificate is for (`<service>.<domain>`) */
+  dnsName: string;
+  /** how long it is valid from now (it also starts BACKDATE_MS in the past) */
+  lifetimeMs: number;
+  /** "now" (ms since the epoch) for its validity: the caller's clock (default Date.now()) */
+  now?: number;
+}
+
+/**
+ * A TLS server certificate for one service name (HTTPS through the proxy), with a fresh key:
+ * CN and the only SAN are the name, server authentication only.
+ */
+export async function issueServiceCert(ca: CertAndKey, opts: ServiceCertOptions): Promise<CertAndKey> {
+  await loadX509();
+  const keys = await generateKeys();
+  const now = opts.now ?? Date.now();
+  // a short test lifetime must not be swallowed by the backdating
+  const backdate = Math.min(BACKDATE_MS, Math.floor(opts.lifetimeMs / 10));
+  const certPem = await signLeaf(ca, {
+    commonName: opts.dnsName,
+    publicKey: keys.publicKey,
+    notBefore: now - backdate,
+    notAfter: now + opts.lifetimeMs,
+    dnsNames: [opts.dnsName],
+    ips: [],
+    clientAuth: false,
+  });
+  return { certPem, keyPem: await exportKeyPem(keys.privateKey) };
+}
+
+interface Leaf {
+  commonName: string;
+  publicKey: CryptoKey;
+  notBefore: number;
+  notAfter: number;
+  dnsNames: string[];
+  ips: string[];
+  /** also a TLS client certificate (etcd uses one certificate for both roles) */
+  clientAuth: boolean;
+}
+
+/** A certificate signed by the cluster CA, random serial. */
+async function signLeaf(ca: CertAndKey, leaf: Leaf): Promise<string> {
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKey = await importKeyPem(ca.keyPem);
+  const usages = [x509.ExtendedKeyUsage.serverAuth, ...(leaf.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : [])];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [opts.nodeId] }, { O: ['warren'] }],
+    subject: [{ CN: [leaf.commonName] }, { O: ['warren'] }],
     issuer: caCert.subject,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: addYears(now, NODE_YEARS),
+    notBefore: new Date(leaf.notBefore),
+    notAfter: new Date(leaf.notAfter),
     signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey,
+    publicKey: leaf.publicKey,
     signingKey: caKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension(usages),
       new x509.SubjectAlternativeNameExtension([
-        ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
-        ...ips.map((value) => ({ type: 'ip' as const, value })),
+        ...leaf.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+        ...leaf.ips.map((value) => ({ type: 'ip' as const, value })),
       ]),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(leaf.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  const certPem = `${cert.toString('pem')}\n`;
-  return keys ? { certPem, keyPem: await exportKeyPem(keys.privateKey) } : { certPem };
+  return `${cert.toString('pem')}\n`;
 }
 
 /** A node's own key pair, made on the node: the private key never has to leave it. */

@@ -3,9 +3,9 @@
  * costs ~17 MB once loaded: it is loaded only when a certificate or key is made (founding,
  * joining, a leader admitting someone), never by a node that merely restarts.
  */
-import type { CertAndKey, NodeCertOptions, NodeKey } from './pki-x509.ts';
+import type { CertAndKey, NodeCertOptions, NodeKey, ServiceCertOptions } from './pki-x509.ts';
 
-export type { CertAndKey, NodeCertOptions, NodeKey } from './pki-x509.ts';
+export type { CertAndKey, NodeCertOptions, NodeKey, ServiceCertOptions } from './pki-x509.ts';
 export * from './tls-files.ts';
 
 const lib = () => import('./pki-x509.ts');
@@ -22,4 +22,9 @@ export async function issueNodeCert(ca: CertAndKey, opts: NodeCertOptions): Prom
 
 export async function generateNodeKey(): Promise<NodeKey> {
   return (await lib()).generateNodeKey();
+}
+
+/** A certificate for one service name (HTTPS), with its own fresh key. */
+export async function issueServiceCert(ca: CertAndKey, opts: ServiceCertOptions): Promise<CertAndKey> {
+  return (await lib()).issueServiceCert(ca, opts);
 }

@@ -42,3 +42,19 @@ export async function assertPortsFree(host: string, checks: PortCheck[]): Promis
     throw new UserError('port_error', `cannot bind port ${c.port} (${c.what}) on ${host}: ${err.message}`);
   }
 }
+
+/**
+ * Starts a listener on `preferred` (80, 443, 53); when that port cannot be bound (EACCES: no
+ * privilege, EPERM, EADDRINUSE: taken), on `fallback` (7380, 7443, 7353), after `onFallback`.
+ * Any other error, or the fallback failing too, rejects.
+ */
+export async function onFirstFreePort<T>(preferred: number, fallback: number, start: (port: number) => Promise<T>, onFallback: (code: string) => void): Promise<T> {
+  try {
+    return await start(preferred);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EADDRINUSE' && code !== 'EPERM') throw err;
+    onFallback(code);
+    return start(fallback);
+  }
+}

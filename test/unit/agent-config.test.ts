@@ -33,23 +33,23 @@ test('defaults fill every option', () => {
     fenceAfterMs: 8000,
     proxyWorkers: 0,
     domain: 'warren.internal',
-    autoPorts: { proxy: true, dns: true },
+    autoPorts: { proxy: true, dns: true, https: true },
   });
-  assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353 });
+  assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353, https: 7443 });
 });
 
 test('every flag is parsed', () => {
   const c = resolveAgentConfig(
     {
       dataDir: '/d', name: 'n-1', bind: '::1', join: '10.0.0.1, [fe80::1]:9000,host.lan:7000', token: TOKEN, open: true, mdns: false,
-      tailscale: 'off', tailnetAdmit: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353',
+      tailscale: 'off', tailnetAdmit: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353', httpsPort: '8443',
     },
     defaults,
   );
   assert.equal(c.bind, '::1');
   assert.equal(c.bindExplicit, true);
   assert.deepEqual(c.join, [{ host: '10.0.0.1', port: 7370 }, { host: 'fe80::1', port: 9000 }, { host: 'host.lan', port: 7000 }]);
-  assert.deepEqual(c.ports, { http: 8000, p2p: 8001, etcdClient: 8002, etcdPeer: 8003, proxy: 8080, dns: 5353 });
+  assert.deepEqual(c.ports, { http: 8000, p2p: 8001, etcdClient: 8002, etcdPeer: 8003, proxy: 8080, dns: 5353, https: 8443 });
   assert.equal(c.token, TOKEN);
   assert.equal(c.voters, 5);
   assert.equal(c.tailnetAdmit, false);
@@ -127,7 +127,7 @@ test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS
   assert.deepEqual(c.labels, { zone: 'attic', gpu: 'yes' });
   assert.equal(c.fenceAfterMs, 3000);
   assert.equal(c.domain, 'home.example');
-  assert.deepEqual(c.autoPorts, { proxy: false, dns: true });
+  assert.deepEqual(c.autoPorts, { proxy: false, dns: true, https: true });
   assert.throws(() => resolveAgentConfig({ label: ['nokey'] }, defaults), /--label must be KEY=VALUE/);
   assert.throws(() => resolveAgentConfig({ fenceAfterMs: 'soon' }, defaults), /--fence-after-ms must be a whole number/);
   assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);

@@ -102,3 +102,23 @@ test('counters add up; unchanged snapshots are recognised; restart back-off doub
   assert.equal(sameSnapshot(a, snapshotOf(source({ web: [{ ...local, container: { id: 'c1', epoch: 4 } }] }))), false, 'a new container epoch is a change');
   assert.deepEqual([0, 1, 2, 3, 5, 6, 20].map(workerRestartDelayMs), [100, 200, 400, 800, 3200, 5000, 5000]);
 });
+
+test('redirecting services travel in the snapshot; certificate requests and answers are validated', async () => {
+  const { parseCertAnswer } = await import('../../src/routing/route-snapshot.ts');
+  const src = { ...source({ web: [remote] }, ['web', 'api']), httpsRedirect: (s: string) => s === 'api' };
+  const snap = snapshotOf(src);
+  assert.deepEqual(snap.redirect, ['api']);
+  assert.equal('redirect' in snapshotOf(source({ web: [remote] })), false, 'absent when none redirects (older workers parse it unchanged)');
+  const routes = new SnapshotRoutes();
+  assert.ok(routes.apply(JSON.parse(JSON.stringify(snap))));
+  assert.equal(routes.httpsRedirect('api'), true);
+  assert.equal(routes.httpsRedirect('web'), false);
+  assert.equal(isSnapshot({ ...snap, redirect: [1] }), false);
+  assert.deepEqual(parseFromWorker({ t: 'cert', seq: 3, service: 'web' }), { t: 'cert', seq: 3, service: 'web' });
+  assert.equal(parseFromWorker({ t: 'cert', seq: 'x', service: 'web' }), undefined);
+  assert.equal(parseFromWorker({ t: 'cert', seq: 1, service: 'x'.repeat(64) }), undefined);
+  const cert = { name: 'web.warren.internal', certPem: 'C', keyPem: 'K', notBefore: 1, notAfter: 2 };
+  assert.deepEqual(parseCertAnswer({ t: 'cert', seq: 1, cert }), { seq: 1, cert });
+  assert.deepEqual(parseCertAnswer({ t: 'cert', seq: 1, cert: null }), { seq: 1, cert: null });
+  assert.equal(parseCertAnswer({ t: 'cert', seq: 1, cert: { ...cert, notAfter: 'x' } }), undefined);
+});

@@ -198,7 +198,7 @@ test('replicas, restart, cpus and memory', () => {
 });
 
 test('unknown fields are named; the body must be an object', () => {
-  bad({ foo: 1 }, /^unknown field "foo" in the service \(the fields are: name, image, command, env, ports, volumes, replicas, restart, constraints, cpus, memory\)/);
+  bad({ foo: 1 }, /^unknown field "foo" in the service \(the fields are: name, image, command, env, ports, volumes, replicas, restart, constraints, cpus, memory, httpsRedirect\)/);
   bad({ foo: 1, memoryBytes: 5 }, /^unknown fields "foo", "memoryBytes"/);
   rejects(() => parseServiceInput([]), /^the service must be a JSON object/);
   rejects(() => parseServiceInput(null), /the service must be a JSON object/);
@@ -495,4 +495,24 @@ test('--timeout is seconds', () => {
   assert.equal(parseTimeout('1.5'), 1500);
   assert.throws(() => parseTimeout('0'), /--timeout must be a number of seconds greater than 0, got "0"/);
   assert.throws(() => parseTimeout('soon'), /--timeout must be/);
+});
+
+test('httpsRedirect: optional boolean, not a container setting, sent only when set', () => {
+  assert.equal(parseServiceInput({ name: 'web', image: 'nginx', httpsRedirect: true }).httpsRedirect, true);
+  assert.equal('httpsRedirect' in parseServiceInput({ name: 'web', image: 'nginx', httpsRedirect: false }), false, 'false is the default: not stored');
+  rejects(() => parseServiceInput({ name: 'web', image: 'nginx', httpsRedirect: 'yes' }), /^httpsRedirect must be true or false, got "yes"/);
+  assert.deepEqual(parseServicePatch({ httpsRedirect: false }), { httpsRedirect: false });
+  const s = base();
+  const on = applyPatch(s, { httpsRedirect: true }, 2000);
+  assert.equal(on.httpsRedirect, true);
+  assert.equal(on.generation, s.generation, 'the containers stay');
+  assert.equal('httpsRedirect' in applyPatch(on, { httpsRedirect: false }, 3000), false);
+  // the CLI: --https-redirect on create; on update only a real change is sent
+  const input = serviceInputFromFlags('web', { image: 'nginx', httpsRedirect: true });
+  assert.equal(input.httpsRedirect, true);
+  assert.deepEqual(parseServiceInput(serviceInputBody(input)), input);
+  assert.equal('httpsRedirect' in serviceInputBody(serviceInputFromFlags('web', { image: 'nginx' })), false, 'an older agent would refuse the field');
+  assert.deepEqual(servicePatchFromFlags(on, { httpsRedirect: true }), {});
+  assert.deepEqual(servicePatchFromFlags(on, { httpsRedirect: false }), { httpsRedirect: false });
+  assert.deepEqual(servicePatchBody({ httpsRedirect: false }), { httpsRedirect: false });
 });

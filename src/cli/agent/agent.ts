@@ -30,7 +30,13 @@ import { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
 import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
+import { startServiceHttps } from '../../routing/https-setup.ts';
+import type { HttpsServer } from '../../routing/https-front.ts';
+import { readTlsFiles } from '../../system/pki.ts';
+import { join } from 'node:path';
 import { VERSION } from '../../version.ts';
+import { clusterVersions, requireFeature } from '../../core/versions.ts';
+import { takeBackup } from '../../consensus/backup.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -52,6 +58,7 @@ export class Agent {
   private proxy: ProxyServer | undefined;
   private proxyWorkers: ProxyWorkers | undefined;
   private dns: DnsServer | undefined;
+  private https: HttpsServer | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
 
@@ -76,6 +83,7 @@ export class Agent {
       { port: config.ports.etcdPeer, flag: PORT_FLAGS.etcdPeer, what: 'etcd peer' },
       ...(config.autoPorts.proxy ? [] : [{ port: config.ports.proxy, flag: PORT_FLAGS.proxy, what: 'reverse proxy' }]),
       ...(config.autoPorts.dns ? [] : [{ port: config.ports.dns, flag: PORT_FLAGS.dns, what: 'DNS' }]),
+      ...(config.autoPorts.https ? [] : [{ port: config.ports.https, flag: PORT_FLAGS.https, what: 'HTTPS' }]),
     ]);
     this.identity = await loadOrCreateIdentity(config.dataDir);
     this.adminToken = await loadOrCreateAdminToken(config.dataDir);
@@ -157,11 +165,20 @@ export class Agent {
       recover: () => consensus.recoverByHand(),
       listServices: async () => runtime.services.list(),
       getService: async (name) => runtime.services.get(name),
-      createService: (spec) => runtime.services.create(spec),
-      updateService: (name, patch) => runtime.services.update(name, patch),
+      // a service that asks for the HTTPS redirect waits until every node has HTTPS (core/versions.ts)
+      createService: async (spec) => {
+        if (spec.httpsRedirect) requireFeature(clusterVersions(gossip.members(this.etcdRole())), 'https');
+        return runtime.services.create(spec);
+      },
+      updateService: async (name, patch) => {
+        if (patch.httpsRedirect) requireFeature(clusterVersions(gossip.members(this.etcdRole())), 'https');
+        return runtime.services.update(name, patch);
+      },
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
+      backup: () => takeBackup(consensus.client),
+      caPem: async () => (await readTlsFiles(join(config.dataDir, 'tls')))?.caPem,
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
@@ -198,9 +215,21 @@ export class Agent {
     gossip.on('member', () => routes.invalidate());
     const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
     const pidHeader = process.env.WARREN_TEST_PROXY_PID_HEADER === '1';
+    const httpsPort = () => this.https?.port;
     this.proxy = config.autoPorts.proxy
-      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, preferred: 80, fallback: config.ports.proxy })
-      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, port: config.ports.proxy });
+      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, httpsPort, preferred: 80, fallback: config.ports.proxy })
+      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, httpsPort, port: config.ports.proxy });
+    // HTTPS in front of the same proxy, certificates from the cluster CA (see routing/service-certs.ts)
+    const https = await startServiceHttps({
+      ...common,
+      port: config.autoPorts.https ? undefined : config.ports.https,
+      fallback: config.ports.https,
+      proxy: this.proxy,
+      client: () => this.consensus?.client,
+      ca: async () => this.consensus?.store?.ca(),
+      hasService: (s) => runtime.catalog.service(s) !== undefined,
+    });
+    this.https = https.server;
     if (config.proxyWorkers > 0) {
       // more processes accepting on the proxy's socket, each with a copy of the route table
       const workers = new ProxyWorkers({
@@ -212,6 +241,8 @@ export class Agent {
         logger: log.child({ component: 'routing' }),
         snapshot: () => snapshotOf(routes),
         unreachable: (b) => routes.unreachable(b),
+        https: { server: https.server.server, port: https.server.port },
+        cert: (s) => https.certs.get(s),
       });
       this.proxyWorkers = workers;
       routes.onChange(() => workers.routesChanged());
@@ -225,8 +256,8 @@ export class Agent {
       : await startDns({ ...common, zone, port: config.ports.dns });
     const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
     log.info(
-      { proxyPort: this.proxy.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
-      `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), DNS on port ${this.dns.port}`,
+      { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
+      `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), HTTPS on port ${this.https.port}, DNS on port ${this.dns.port}`,
     );
   }
 
@@ -267,6 +298,7 @@ export class Agent {
       uptimeMs: Date.now() - this.startedAt,
       version: VERSION,
       ...(this.proxy ? { proxy: { port: this.proxy.port } } : {}),
+      ...(this.https ? { https: { port: this.https.port } } : {}),
       ...(this.dns ? { dns: { domain: this.config.domain, port: this.dns.port } } : {}),
     };
   }
@@ -339,6 +371,7 @@ export class Agent {
     if (this.http) await closeServer(this.http);
     // the workers first: they accept on the proxy's socket too
     await this.proxyWorkers?.close().catch(() => undefined);
+    await this.https?.close().catch(() => undefined);
     await this.proxy?.close().catch(() => undefined);
     await this.dns?.close().catch(() => undefined);
     // this node's replicas move elsewhere (it announced its leave): do not leave them running twice

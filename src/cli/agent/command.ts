@@ -27,6 +27,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--etcd-peer-port <port>', 'etcd peer', '7373')
     .option('--proxy-port <port>', 'HTTP reverse proxy to services (default: 80 when it can be bound, else 7380)')
     .option('--dns-port <port>', 'DNS for service names, UDP and TCP (default: 53 when it can be bound, else 7353)')
+    .option('--https-port <port>', 'HTTPS for services, certificates from the cluster CA (default: 443 when it can be bound, else 7443)')
     .option('--proxy-workers <n|auto>', 'extra processes serving the reverse proxy on more cores (0 to 64; auto: one per core beyond the first, at most 3)', 'auto')
     .option('--domain <domain>', 'services answer as NAME.DOMAIN in the proxy and DNS', 'warren.internal')
     .option('--label <key=value>', 'a node label for placement constraints (label=KEY=VALUE); repeatable', (v: string, prev: string[] = []) => [...prev, v])
