@@ -1,9 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAgent, cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
-import { admission, etcdctlMembers, nodeId } from '../helpers/cluster.ts';
+import { admission, nodeId } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
-import { healAll, isolate } from '../helpers/partition.ts';
+import { healAll } from '../helpers/partition.ts';
+import { clusterInTwoVoterWindow, healthOf as health, killWithContainers, voterNames } from '../helpers/recovery.ts';
 import { postService, serviceView, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -23,33 +24,11 @@ after(async () => {
   await removeOurContainers();
 });
 
-async function health(a: AgentHandle): Promise<any> {
-  return (await a.health().catch(() => undefined))?.body;
-}
-
-async function voterNames(a: AgentHandle): Promise<string[]> {
-  return (await etcdctlMembers(a)).filter((m) => !m.learner).map((m) => m.name).sort();
-}
-
-async function killWithContainers(a: AgentHandle, id: string): Promise<void> {
-  await a.stop('SIGKILL');
-  const ids = (await docker('ps', '-aq', '--filter', `label=warren.node=${id}`)).split('\n').filter(Boolean);
-  if (ids.length) await docker('rm', '-f', ...ids);
-}
-
 test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; the cluster rebuilds itself and carries on', { timeout: 240_000 }, async () => {
   await ensureHttpdImage();
-  const founder = await startAgent({ bind: '127.0.24.2', args: ['--open'] });
-  const a = await startAgent({ bind: '127.0.24.3', args: ['--join', '127.0.24.2'] });
-  const [founderId, aId] = await Promise.all([nodeId(founder), nodeId(a)]);
+  const { founder, a, b, ids, heal } = await clusterInTwoVoterWindow(['127.0.24.2', '127.0.24.3', '127.0.24.4']);
+  const [founderId, , bId] = ids as [string, string, string];
   clusters.add((await admission(founder)).clusterId);
-  await waitFor('a is a client-only member', async () => (await health(a))?.etcd.role === 'client', 30_000, 100);
-  // a's etcd member will never catch up as a learner (its etcd traffic is cut), so the cluster
-  // stays at 2 voters, the window finding 1 of the issue hit by chance, made certain here
-  const heal = await isolate([a.pid], [], '7373', { alsoToPorts: '7373' });
-  const b = await startAgent({ bind: '127.0.24.4', args: ['--join', '127.0.24.2'] });
-  const bId = await nodeId(b);
-  await waitFor('2 voters: the founder and b', async () => (await voterNames(founder)).join() === [founderId, bId].sort().join(), 60_000, 100);
   const created = await postService(founder, { name: 'keep', image: HTTPD_IMAGE, ports: ['80'], replicas: 1 });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   await waitServing(founder, 'keep', 1, 60_000);
@@ -67,7 +46,8 @@ test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; 
     const res = await postService(founder, { name: 'after', image: HTTPD_IMAGE, ports: ['80'], replicas: 1 }).catch(() => undefined);
     return res && (res.status === 201 || res.status === 409) ? res : undefined;
   }, 30_000, 250);
-  assert.ok(fresh.status === 201, JSON.stringify(fresh.body));
+  // 409: an earlier try was stored though its answer came too late
+  assert.ok(fresh.status === 201 || fresh.status === 409, JSON.stringify(fresh.body));
   await waitServing(founder, 'after', 1, 60_000);
   await waitServing(founder, 'keep', 1, 60_000);
   console.log(`# kill -> a new service serving: ${Date.now() - killedAt} ms`);
@@ -89,7 +69,6 @@ test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; 
   }, 120_000, 250);
   await waitFor('b healthy again', async () => (await health(back))?.status === 'ok', 60_000, 250);
   assert.ok(!back.log().slice(logBefore).includes('join request queued'), 'b came back without the admission queue');
-  void aId;
 });
 
 test('warren recover: refused while the quorum is healthy; on the last voter of three it rebuilds the cluster with its services', { timeout: 240_000 }, async () => {
