@@ -32,6 +32,7 @@ export class Network {
   }
 
   connected(a: number, b: number): boolean {
+    if (this.group.size === 0) return true;
     return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0);
   }
 
