@@ -11,6 +11,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   failover: async () => (await import('./failover.ts')).benchFailover(),
   routing: async () => (await import('./routing.ts')).benchRouting(),
   resilience: async () => (await import('./resilience.ts')).benchResilience(),
+  sim: async () => (await import('./sim/index.ts')).benchSim(),
 };
 
 const wanted = process.argv.slice(2);

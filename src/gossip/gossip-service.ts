@@ -6,7 +6,8 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnapshot } from '../core/membership.ts';
-import { encodeMessage, validateMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
+import { encodeMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
+import { acceptGossip, admissionBody, applyGossip, type Acceptance, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
 import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
 import { EventHub } from './event-hub.ts';
@@ -36,7 +37,7 @@ export interface GossipServiceOptions {
   onAdmission?: (signer: string, value: Record<string, unknown>) => void;
 }
 
-type MemberInfo = Omit<Heartbeat, 'type' | 'incarnation' | 'id'> & { receivedAt: number };
+type MemberInfo = GossipMemberInfo;
 
 const STATE_EVENTS: Record<MemberState, ClusterEventName> = {
   alive: 'node.alive',
@@ -137,37 +138,24 @@ export class GossipService extends EventEmitter {
   }
 
   private validate(msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') {
-      this.count('unsigned');
-      return TopicValidatorResult.Reject;
-    }
-    const signer = msg.from.toString();
-    // a member that has just left the registry may still say goodbye (its leave is ordered after
-    // it); checked only for non-admitted signers, so admitted traffic is parsed once
-    const farewell = () => msg.topic === TOPICS.membership && this.membership.get(signer) !== undefined && validateMessage(msg.topic, signer, msg.data).ok;
-    if (msg.topic !== TOPICS.admission && this.opts.isAdmitted && !this.opts.isAdmitted(signer) && !farewell()) {
-      this.count('not_admitted');
-      return TopicValidatorResult.Ignore;
-    }
-    if (msg.topic === TOPICS.admission) {
-      // schema is checked by the admission layer; here only size and shape
-      if (msg.data.byteLength > 16 * 1024) {
-        this.count('too_large');
-        return TopicValidatorResult.Reject;
-      }
-      this.count(topicFamily(msg.topic), this.received);
-      return TopicValidatorResult.Accept;
-    }
-    const v = validateMessage(msg.topic, signer, msg.data);
-    if (!v.ok) {
-      this.count(v.reason);
-      this.log.debug({ topic: msg.topic, from: signer, reason: v.reason }, 'gossip message dropped');
-      return TopicValidatorResult.Reject;
+    const a = this.accept(msg);
+    if (a.verdict !== 'accept') {
+      this.count(a.reason);
+      if (a.verdict === 'reject') this.log.debug({ topic: msg.topic, from: msg.type === 'signed' ? msg.from.toString() : undefined, reason: a.reason }, 'gossip message dropped');
+      return a.verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore;
     }
     // the delivered message carries the same bytes: onMessage takes the parsed value from here
-    this.validated.set(msg.data, v.value);
+    if (a.kind === 'cluster') this.validated.set(msg.data, a.value);
     this.count(topicFamily(msg.topic), this.received);
     return TopicValidatorResult.Accept;
+  }
+
+  private accept(msg: Message): Acceptance {
+    const signed = msg.type === 'signed';
+    return acceptGossip(
+      { topic: msg.topic, signed, signer: signed ? msg.from.toString() : '', data: msg.data },
+      { isAdmitted: this.opts.isAdmitted, isKnownMember: (id) => this.membership.get(id) !== undefined },
+    );
   }
 
   private onMessage(msg: Message): void {
@@ -175,35 +163,22 @@ export class GossipService extends EventEmitter {
     const signer = msg.from.toString();
     if (signer === this.selfId) return;
     if (msg.topic === TOPICS.admission) {
-      try {
-        const value = JSON.parse(new TextDecoder().decode(msg.data)) as unknown;
-        if (typeof value === 'object' && value !== null && !Array.isArray(value)) this.opts.onAdmission?.(signer, value as Record<string, unknown>);
-        else this.count('bad_admission');
-      } catch {
-        this.count('bad_admission');
-      }
+      const body = admissionBody(msg.data);
+      if (body) this.opts.onAdmission?.(signer, body);
+      else this.count('bad_admission');
       return;
     }
-    // the validator parsed it already (a message that skipped it is parsed and checked here)
+    // the validator parsed it already (a message that skipped it is checked here, by the same rule)
     let m = this.validated.get(msg.data);
     if (!m) {
-      const v = validateMessage(msg.topic, signer, msg.data);
-      if (!v.ok) return;
-      m = v.value;
+      const a = this.accept(msg);
+      if (a.verdict !== 'accept' || a.kind !== 'cluster') return;
+      m = a.value;
     }
-    const now = this.now();
     try {
-      if ('type' in m && m.type === 'heartbeat') {
-        const { type: _t, incarnation, id, ...info } = m;
-        this.apply(this.membership.heartbeat(id, { incarnation, now, info: { ...info, receivedAt: Date.now() } }));
-      } else if ('type' in m && m.type === 'leave') {
-        this.apply(this.membership.leave(m.id, { incarnation: m.incarnation, now }));
-      } else if ('type' in m && m.type === 'rumor') {
-        this.apply(this.membership.rumor(m.about, { state: m.state, incarnation: m.incarnation, from: m.id, now }));
-      } else {
-        const e = m as WarrenEvent;
-        this.hub.deliver(e, e.key);
-      }
+      const done = applyGossip(this.membership, msg.topic, m, this.now(), Date.now());
+      if ('event' in done) this.hub.deliver(done.event, done.event.key);
+      else this.apply(done.outputs);
     } catch (err) {
       this.count('handler_error');
       this.log.warn({ err, topic: msg.topic }, 'gossip message could not be handled');

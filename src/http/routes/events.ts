@@ -21,6 +21,9 @@ export function eventRoutes(app: Hono, deps: EventDeps): void {
     } catch (err) {
       return jsonError(c, 400, 'bad_topic', (err as Error).message);
     }
+    // Hono answers HEAD with the GET handler's headers and drops its body without cancelling it:
+    // a stream opened here would never learn that nobody reads it (a subscription leaked per HEAD)
+    if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     return streamSSE(c, async (stream) => {
       const queue: WarrenEvent[] = [];
       let wake: (() => void) | undefined;

@@ -121,6 +121,11 @@ export function serviceRoutes(app: Hono, deps: ServiceDeps): void {
     const replica = wholeNumber(c.req.query('replica'), 'replica', 10_000);
     // local=1: another node forwarded this; answer from this node's Docker, never forward again
     const local = flag(c.req.query('local'), 'local');
+    // HEAD: Hono would drop the body without cancelling it, leaving the log stream open
+    if (c.req.method === 'HEAD') {
+      if (!(await deps.getService(name))) throw noService(name);
+      return c.body(null, 200, { 'content-type': 'text/plain; charset=utf-8' });
+    }
     const controller = new AbortController();
     const clientGone = c.req.raw.signal;
     const onGone = () => controller.abort();

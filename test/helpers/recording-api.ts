@@ -1,0 +1,60 @@
+import pino from 'pino';
+import { createApi, type ApiDeps } from '../../src/http/api.ts';
+
+export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789';
+const TOKEN = ADMIN_TOKEN;
+
+/**
+ * The whole HTTP API (createApi) over deps that only record which of them were called and count
+ * the event subscriptions and log streams still open.
+ */
+export function recordingApi() {
+  const calls: string[] = [];
+  /** event subscriptions and log streams open now: each answer must close its own */
+  const open = { streams: 0 };
+  const rec =
+    <T>(name: string, result: T) =>
+    async (..._args: unknown[]): Promise<T> => {
+      calls.push(name);
+      return result;
+    };
+  const service = { spec: { name: 'web' }, desired: 1, running: 0, replicas: [] };
+  const deps: ApiDeps = {
+    adminToken: TOKEN,
+    logger: pino({ level: 'silent' }),
+    health: rec('health', { status: 'ok', node: { id: 'id', name: 'n', addr: '10.0.0.1' }, etcd: { role: 'voter', healthy: true }, uptimeMs: 1, version: '0' }),
+    members: rec('members', []),
+    subscribe: (..._args) => {
+      calls.push('subscribe');
+      open.streams++;
+      let closed = false;
+      return () => {
+        if (!closed) open.streams--;
+        closed = true;
+      };
+    },
+    publishUserEvent: rec('publishUserEvent', { id: 'e', topic: 't', name: 't', time: 1, source: { id: 'id', name: 'n' }, payload: null }),
+    p2pInfo: () => (calls.push('p2pInfo'), { id: 'id', addrs: [] }),
+    pingForPeer: rec('pingForPeer', false),
+    leave: rec('leave', undefined),
+    metrics: rec('metrics', '# nothing\n'),
+    handleJoin: rec('handleJoin', { state: 'waiting' }),
+    handleAdmit: rec('handleAdmit', { ok: true }),
+    approve: rec('approve', { id: 'x' }),
+    joinToken: rec('joinToken', 'wrn1.x.y'),
+    admissionView: rec('admissionView', { queue: [] }),
+    listServices: rec('listServices', []),
+    getService: rec('getService', undefined),
+    createService: rec('createService', service as never),
+    updateService: rec('updateService', service as never),
+    removeService: rec('removeService', false),
+    serviceLogs: async () => {
+      calls.push('serviceLogs');
+      open.streams++;
+      // a followed log: it ends only when the reader goes away
+      return new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined), cancel: () => void open.streams-- });
+    },
+    drainNode: rec('drainNode', { nodeId: 'id', name: 'n', draining: true }),
+  };
+  return { app: createApi(deps), calls, open };
+}
