@@ -55,6 +55,9 @@ export function recordingApi() {
       return new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined), cancel: () => void open.streams-- });
     },
     drainNode: rec('drainNode', { nodeId: 'id', name: 'n', draining: true }),
+    recover: rec('recover', { node: 'id', lost: [] }),
+    caPem: rec('caPem', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'),
+    backup: rec('backup', Buffer.from('bundle')),
   };
   return { app: createApi(deps), calls, open };
 }

@@ -9,7 +9,7 @@ import { fuzz } from '../helpers/fuzz.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode'] as const;
+const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -34,6 +34,9 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/services/:name/logs'],
   ['POST', '/v1/nodes/:node/drain'],
   ['POST', '/v1/nodes/:node/activate'],
+  ['POST', '/v1/recover'],
+  ['GET', '/v1/ca'],
+  ['GET', '/v1/cluster/backup'],
 ];
 
 const paramValue = fc.oneof(
