@@ -74,7 +74,8 @@ const show = (v: unknown): string => {
     const s = JSON.stringify(v);
     return s.length > 60 ? s.slice(0, 57) + '...' : s;
   } catch {
-    return String(v);
+    // too deep or circular for JSON.stringify, and String() of a deep array overflows the stack too
+    return Array.isArray(v) ? 'an array' : typeof v;
   }
 };
 

@@ -21,7 +21,7 @@ export function recordingApi() {
   const service = { spec: { name: 'web' }, desired: 1, running: 0, replicas: [] };
   const deps: ApiDeps = {
     adminToken: TOKEN,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env.FUZZ_LOG ?? 'silent' }),
     health: rec('health', { status: 'ok', node: { id: 'id', name: 'n', addr: '10.0.0.1' }, etcd: { role: 'voter', healthy: true }, uptimeMs: 1, version: '0' }),
     members: rec('members', []),
     subscribe: (..._args) => {
