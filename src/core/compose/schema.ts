@@ -9,7 +9,7 @@ export function checkKeys(obj: unknown, known: readonly string[], path: string, 
   if (!isObj(obj)) return;
   for (const key of Object.keys(obj)) {
     if (key.startsWith('x-') || known.includes(key)) continue;
-    diag.error(keyPosition(obj, key), path, `unknown key "${key}"${suggestion(key, known)}`);
+    diag.error(keyPosition(obj, key), `${path}.${key}`, `unknown key "${key}"${suggestion(key, known)}`);
   }
 }
 

@@ -97,8 +97,9 @@ export function normaliseService(name: string, warrenName: string, raw: unknown,
   return dropUndefined({ name, warrenName, image, ...out }) as unknown as StackService;
 }
 
-/** ipc: private/shareable mean what Docker does anyway on one node; accept them as no-ops. */
+/** build: with image: runs the image; ipc: private/shareable mean what Docker does anyway on one node. */
 function acceptedAnyway(key: string, raw: Obj): boolean {
+  if (key === 'build') return raw.image !== undefined && raw.image !== null; // warned about below
   return key === 'ipc' && (raw.ipc === 'private' || raw.ipc === 'shareable');
 }
 
