@@ -19,6 +19,8 @@ export interface ActualContainer {
   ports: ReplicaStatus['ports'];
   /** its own IPv4 address on its Docker network, when this host reaches it there directly */
   ip?: string;
+  /** the stack whose network it is on (label warren.stack) */
+  stack?: string;
 }
 
 /** What the driver remembers of one replica (service/slot/generation) between passes. */

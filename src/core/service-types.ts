@@ -9,6 +9,8 @@ export type RestartPolicy = 'always' | 'on-failure' | 'no';
 export interface PortSpec {
   container: number;
   protocol: 'tcp' | 'udp';
+  /** a fixed host port on the node's address (stacks' "8080:80"); absent: Docker picks one */
+  published?: number;
 }
 
 export interface VolumeSpec {
@@ -21,6 +23,49 @@ export interface VolumeSpec {
 /** `node=NAME` or `label=K=V` (the node's `--label K=V`). */
 export type Constraint = { kind: 'node'; value: string } | { kind: 'label'; key: string; value: string };
 
+/**
+ * The container options compose files need (stacks: src/core/compose/to-service.ts). All optional,
+ * so specs written before they existed stay valid.
+ */
+export interface ContainerOptions {
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  hostname?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  readOnly?: boolean;
+  devices?: { host: string; container: string; permissions: string }[];
+  shmSizeBytes?: number;
+  /** container path → tmpfs mount options (e.g. "size=65536k") */
+  tmpfs?: Record<string, string>;
+  ulimits?: { name: string; soft: number; hard: number }[];
+  sysctls?: Record<string, string>;
+  /** "host:ip" */
+  extraHosts?: string[];
+  securityOpt?: string[];
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  stopGracePeriodMs?: number;
+  /** false: no init process (Warren runs one by default) */
+  init?: boolean;
+  /** Docker's healthcheck; test ["NONE"] disables the image's own */
+  healthcheck?: { test: string[]; intervalMs?: number; timeoutMs?: number; retries?: number; startPeriodMs?: number };
+  /** joins the stack's network on its node, reachable there under these names */
+  network?: { stack: string; aliases: string[] };
+  /** the node's own network (compose's network_mode: host): no published ports, no stack network */
+  hostNetwork?: boolean;
+  pidsLimit?: number;
+  memoryReservationBytes?: number;
+  /** host paths (they stay on the node; a stack pins such a service to its node) */
+  binds?: { source: string; target: string; readOnly: boolean }[];
+  /** Docker volumes named directly (a stack's volumes are shared by its services) */
+  volumes?: { name: string; target: string; readOnly: boolean }[];
+  /** container paths given an anonymous volume */
+  anonymousVolumes?: string[];
+}
+
 /** Everything that decides how a replica's container is made: a change here means a new container. */
 export interface ContainerSpec {
   image: string;
@@ -32,11 +77,14 @@ export interface ContainerSpec {
   /** CPU limit in cores (e.g. 0.5) */
   cpus?: number;
   memoryBytes?: number;
+  options?: ContainerOptions;
 }
 
 /** A service as stored under /warren/services/<name>. */
 export interface ServiceSpec extends ContainerSpec {
   name: string;
+  /** the stack it belongs to (created by warren deploy), if any */
+  stack?: string;
   replicas: number;
   constraints: Constraint[];
   /** bumped whenever the ContainerSpec part changes (replicas/constraints do not bump it) */

@@ -166,6 +166,15 @@ export class Reconciler {
     if (actions.length) actual = await this.list(id).catch(() => actual);
     this.containers = actual.filter((c) => c.state === 'running').length;
     if (!fenced) await this.report(id, desired, actual);
+    await this.pruneNetworks(id, desired, actual);
+  }
+
+  /** Stack networks on this node whose stack has nothing wanted or left here go (stack-networks.ts). */
+  private async pruneNetworks(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[]): Promise<void> {
+    const inUse = new Set<string>();
+    for (const r of desired) if (r.spec.options?.network) inUse.add(r.spec.options.network.stack);
+    for (const c of actual) if (c.stack) inUse.add(c.stack);
+    await this.d.engine.networks.prune(id, inUse).catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'stack network prune failed'));
   }
 
   /**

@@ -27,6 +27,8 @@ import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
 import { ProxyWorkers } from '../../routing/proxy-workers.ts';
+import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
+import { warrenPorts } from '../../core/compose/validate.ts';
 import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
 import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
@@ -156,6 +158,7 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
+      ...stackDeps(new StackManager({ ...runtime.stackParts(), client: () => consensus.client, clusterId: () => consensus.clusterId, self: { id: this.identity.id, name: config.name }, reservedPorts: () => warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, dns: this.dns?.port ?? config.ports.dns }) })),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
