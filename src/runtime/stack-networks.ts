@@ -18,6 +18,8 @@ export class StackNetworks {
   /** this node's stack networks: name → stack */
   private readonly known = new Map<string, string>();
   private listed = false;
+  /** creations in flight: two replicas of one stack starting at once must not make two networks (Docker allows duplicate names) */
+  private readonly creating = new Map<string, Promise<string>>();
 
   constructor(private readonly docker: Docker) {}
 
@@ -25,6 +27,20 @@ export class StackNetworks {
   async ensure(id: NetworkOwner, stack: string): Promise<string> {
     const name = stackNetworkName(id.clusterId, id.nodeId, stack);
     if (this.known.has(name)) return name;
+    let p = this.creating.get(name);
+    if (!p) {
+      p = this.create(id, stack, name).finally(() => this.creating.delete(name));
+      this.creating.set(name, p);
+    }
+    return p;
+  }
+
+  private async create(id: NetworkOwner, stack: string, name: string): Promise<string> {
+    const existing = await this.docker.listNetworks({ filters: { name: [name] } });
+    if (existing.some((n) => n.Name === name)) {
+      this.known.set(name, stack);
+      return name;
+    }
     await this.docker
       .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { 'warren.cluster': id.clusterId, 'warren.node': id.nodeId, [LABEL_STACK]: stack } })
       .catch((err: { statusCode?: number }) => {
