@@ -1,4 +1,4 @@
-import type { ContainerSpec, FailureKind, ReplicaStatus } from './service-types.ts';
+import type { ContainerHealth, ContainerSpec, FailureKind, ReplicaStatus } from './service-types.ts';
 
 /** A replica this node is assigned (from the leader's assignments). */
 export interface DesiredReplica {
@@ -21,6 +21,7 @@ export interface ActualContainer {
   ip?: string;
   /** the stack whose network it is on (label warren.stack) */
   stack?: string;
+  health?: ContainerHealth;
 }
 
 /** What the driver remembers of one replica (service/slot/generation) between passes. */

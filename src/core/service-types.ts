@@ -64,6 +64,8 @@ export interface ContainerOptions {
   volumes?: { name: string; target: string; readOnly: boolean }[];
   /** container paths given an anonymous volume */
   anonymousVolumes?: string[];
+  /** compose's depends_on: a replica's first container waits until these hold (src/core/depends-gate.ts) */
+  dependsOn?: { service: string; condition: 'service_started' | 'service_healthy' | 'service_completed_successfully'; required: boolean }[];
 }
 
 /** Everything that decides how a replica's container is made: a change here means a new container. */
@@ -138,9 +140,13 @@ export interface ReplicaStatus {
   addr: string;
   ports: { container: number; protocol: 'tcp' | 'udp'; hostPort: number }[];
   containerId?: string;
+  /** Docker's healthcheck state of a running container that has one */
+  health?: ContainerHealth;
   restarts: number;
   updatedAt: number;
 }
+
+export type ContainerHealth = 'starting' | 'healthy' | 'unhealthy';
 
 /** A node as the runtime sees it (registered by the node itself under /warren/runtime-nodes/<id>). */
 export interface RuntimeNode {
@@ -168,6 +174,7 @@ export interface ReplicaView {
   progress?: string;
   addr?: string;
   ports: ReplicaStatus['ports'];
+  health?: ContainerHealth;
   restarts: number;
   /** when the slot got its node */
   since: number;

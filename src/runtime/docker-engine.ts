@@ -4,6 +4,7 @@ import type { ContainerSpec } from '../core/service-types.ts';
 import type { ActualContainer, DesiredReplica } from '../core/reconcile-plan.ts';
 import { directAddress, hostAddresses } from './container-addresses.ts';
 import { dockerParts } from './container-options.ts';
+import { healthOf } from '../core/depends-gate.ts';
 import { StackNetworks } from './stack-networks.ts';
 
 /** Labels on every container Warren makes: the reconciler touches only its own cluster's and node's. */
@@ -60,6 +61,7 @@ export class DockerEngine {
         ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
         ...(ip ? { ip } : {}),
         ...(c.Labels[LABELS.stack] ? { stack: c.Labels[LABELS.stack] } : {}),
+        ...(healthOf(c.Status) ? { health: healthOf(c.Status) } : {}),
       };
     });
   }

@@ -138,6 +138,54 @@ test('bad input is refused with one line and nothing changes; mutations need the
   assert.deepEqual(ls.map((s: { name: string }) => s.name), [STACK]);
 });
 
+test('depends_on service_healthy holds the dependent back until the dependency is healthy; a failing healthcheck is reported', { timeout: 120_000 }, async () => {
+  const gate = 'stacks-it-gate';
+  writeFileSync(
+    join(dir, 'gate.yaml'),
+    `name: ${gate}
+services:
+  db:
+    image: ${HTTPD_IMAGE}
+    # healthy only once /tmp/ready exists, which the test creates
+    command: ["sh", "-c", "exec httpd -f -p 80 -h /www"]
+    healthcheck:
+      test: ["CMD-SHELL", "cat /tmp/ready"]
+      interval: 300ms
+      retries: 1
+  web:
+    image: ${HTTPD_IMAGE}
+    depends_on:
+      db:
+        condition: service_healthy
+  sick:
+    image: ${HTTPD_IMAGE}
+    healthcheck:
+      test: ["CMD", "cat", "/nonexistent"]
+      interval: 300ms
+      retries: 1
+`,
+  );
+  try {
+    const r = await cliOn(['deploy', '-f', join(dir, 'gate.yaml'), '--detach']);
+    assert.equal(r.code, 0, r.stderr);
+    const web = `${gate}-web`;
+    await waitFor('web held back with the reason', async () => (await serviceView(agent, web)).replicas[0]?.reason?.startsWith(`waiting for ${gate}-db to be healthy`), 30_000, 100);
+    await waitFor('db running (not healthy yet)', async () => (await serviceView(agent, `${gate}-db`)).replicas[0]?.state === 'running', 30_000, 100);
+    assert.deepEqual(await containerOf(web), [], 'no container for web while db is not healthy');
+    assert.equal((await serviceView(agent, web)).replicas[0]!.state, 'pending');
+    const [db] = await containerOf(`${gate}-db`);
+    await docker('exec', db!, 'sh', '-c', 'echo ok > /tmp/ready');
+    await waitFor('db healthy', async () => (await serviceView(agent, `${gate}-db`)).replicas[0]?.health === 'healthy', 20_000, 100);
+    await waitFor('web running once db is healthy', async () => (await serviceView(agent, web)).replicas[0]?.state === 'running', 20_000, 100);
+    await waitFor('the failing healthcheck reported', async () => (await serviceView(agent, `${gate}-sick`)).replicas[0]?.health === 'unhealthy', 20_000, 100);
+    const ps = await cliOn(['stack', 'ps', gate]);
+    assert.match(ps.stdout, /stacks-it-gate-sick\s+0\s+\S+\s+running \(unhealthy\)/);
+  } finally {
+    await cliOn(['stack', 'rm', gate]);
+    await waitFor('the gate stack\'s containers gone', async () => (await docker('ps', '-aq', '--filter', `label=warren.stack=${gate}`)).trim() === '', 30_000, 100);
+  }
+});
+
 test('stack rm --volumes removes the services, containers, network and volumes', { timeout: 90_000 }, async () => {
   await docker('volume', 'inspect', `warren-stack_${STACK}_data`);
   const r = await cliOn(['stack', 'rm', STACK, '--volumes']);

@@ -33,6 +33,8 @@ test('a stack service becomes a Warren service with its container options', () =
   assert.deepEqual(o.tmpfs, { '/tmp/cache': 'size=1000000000' });
   assert.deepEqual(o.network, { stack: 'frigate', aliases: ['frigate', 'frigate-frigate'] });
   assert.equal(o.devices!.length, 4);
+  assert.deepEqual(o.dependsOn, [{ service: 'frigate-mqtt', condition: 'service_started', required: true }], 'depends_on by Warren name');
+  assert.equal(mqtt!.options!.dependsOn, undefined);
   assert.deepEqual(mqtt!.options!.ulimits, [{ name: 'nofile', soft: 20000, hard: 40000 }]);
   assert.deepEqual(mqtt!.options!.network!.aliases, ['mqtt', 'mosquitto', 'frigate-mqtt']);
   assert.deepEqual(mqtt!.command, ['mosquitto', '-c', '/mosquitto-no-auth.conf']);

@@ -66,6 +66,9 @@ function optionsOf(model: StackModel, s: StackService): ContainerOptions {
   if (binds.length) o.binds = binds;
   if (volumes.length) o.volumes = volumes;
   if (anonymous.length) o.anonymousVolumes = anonymous;
+  if (s.dependsOn.length) {
+    o.dependsOn = s.dependsOn.map((d) => ({ service: model.services.find((x) => x.name === d.service)!.warrenName, condition: d.condition, required: d.required }));
+  }
   if (s.networkMode === 'host') o.hostNetwork = true;
   else o.network = { stack: model.name, aliases: [...new Set([...s.aliases, s.warrenName])] };
   return o;
