@@ -10,7 +10,7 @@ import { isUserError, messageOf, UserError } from '../core/errors.ts';
 import type { Problem } from '../core/compose/diagnostics.ts';
 import { parseDeployBody, type DeployBody } from '../core/compose/deploy-body.ts';
 import { loadStack } from '../core/compose/project.ts';
-import { planStack, stackServices, stackVolumeName, type StackStep } from '../core/compose/to-services.ts';
+import { planStack, portClashes, stackServices, stackVolumeName, type StackStep } from '../core/compose/to-services.ts';
 import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -107,6 +107,8 @@ export class StackManager {
     this.etcd();
     const desired = stackServices(model, { nodeName: this.d.self.name });
     const plan = planStack(model.name, desired, this.d.catalog.services());
+    const clashes = portClashes(model.name, desired, this.d.catalog.services());
+    if (clashes.length) throw new UserError('port_taken', clashes.join('\n'), 409);
     if (dryRun) return { stack: model.name, dryRun, plan, warnings };
     for (const step of plan) {
       const input = desired.find((s) => s.name === step.service);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { UserError } from '../../src/core/errors.ts';
 import { parseDeployBody } from '../../src/core/compose/deploy-body.ts';
-import { planStack, stackServices, stackVolumeName } from '../../src/core/compose/to-services.ts';
+import { planStack, portClashes, stackServices, stackVolumeName } from '../../src/core/compose/to-services.ts';
 import { newServiceSpec, type ServiceInputParsed } from '../../src/core/service-spec.ts';
 import { dockerParts, stackNetworkName } from '../../src/runtime/container-options.ts';
 import { configOf } from '../../src/stacks/read-project.ts';
@@ -92,6 +92,14 @@ test('the deploy plan: create, unchanged, update (replaced or not), remove; neve
   assert.throws(() => planStack('shop', first, [{ ...existing[0]!, stack: 'other' }]), /made by stack "other"/);
   // other stacks' services are not removed
   assert.deepEqual(planStack('shop', fewer, [...existing, { ...existing[0]!, name: 'x-web', stack: 'x' }]).map((s) => s.action), ['unchanged', 'remove']);
+});
+
+test('a host port published by a service outside the stack is refused, one line each', () => {
+  const mine = stackServices(project({ 'compose.yaml': 'name: shop\nservices:\n  web:\n    image: nginx\n    ports: ["8080:80", "53:53/udp", "9000"]\n' }).model, { nodeName: 'n' });
+  const other = newServiceSpec({ ...mine[0]!, name: 'blog-web', stack: 'blog', ports: [{ container: 80, protocol: 'tcp', published: 8080 }, { container: 53, protocol: 'tcp', published: 53 }] }, 1);
+  assert.deepEqual(portClashes('shop', mine, [other]), ['shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
+  // the stack's own services (a re-deploy) do not clash with themselves
+  assert.deepEqual(portClashes('shop', mine, mine.map((s) => newServiceSpec(s, 1))), []);
 });
 
 test('the deploy body is checked by shape', () => {
