@@ -11,6 +11,8 @@ export interface PortSpec {
   protocol: 'tcp' | 'udp';
   /** a fixed host port on the node's address (stacks' "8080:80"); absent: Docker picks one */
   published?: number;
+  /** the host address to bind instead of the node's (stacks' "127.0.0.1:8080:80") */
+  hostIp?: string;
 }
 
 export interface VolumeSpec {

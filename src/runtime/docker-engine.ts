@@ -126,7 +126,7 @@ export class DockerEngine {
         // a PID 1 that ignores SIGTERM would otherwise wait out the whole stop timeout
         Init: true,
         ...extra.hostConfig,
-        PortBindings: Object.fromEntries(ports.map((p) => [portKey(p), [{ HostIp: id.addr, HostPort: p.published ? String(p.published) : '' }]])),
+        PortBindings: Object.fromEntries(ports.map((p) => [portKey(p), [{ HostIp: p.hostIp ?? id.addr, HostPort: p.published ? String(p.published) : '' }]])),
         Binds: [...spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
         // restarts are the reconciler's decision (it reports them), not Docker's
         RestartPolicy: { Name: 'no' },

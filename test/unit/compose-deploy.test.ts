@@ -70,6 +70,8 @@ volumes:
   assert.deepEqual(byName(s, 'shop-app').options!.anonymousVolumes, ['/anon']);
   assert.deepEqual(byName(s, 'shop-cron').options!.volumes, [{ name: 'warren-stack_shop_data', target: '/data', readOnly: false }]);
   assert.deepEqual(byName(s, 'shop-hass').ports, []);
+  const vw = stackServices(configOf({ files: [] }, {}, join(FIXTURES, 'vaultwarden')).model, { nodeName: 'n' });
+  assert.deepEqual(vw[0]!.ports, [{ container: 80, protocol: 'tcp', published: 11001, hostIp: '127.0.0.1' }], 'a host IP is kept: loopback only');
   assert.equal(byName(s, 'shop-hass').options!.hostNetwork, true);
   assert.equal(byName(s, 'shop-hass').options!.network, undefined);
 });

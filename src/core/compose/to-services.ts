@@ -80,7 +80,7 @@ function portsOf(s: StackService): PortSpec[] {
   for (const p of s.ports) {
     // one binding per container port and protocol (Warren's PortSpec); a host range becomes a port Docker picks
     if (out.some((q) => q.container === p.target && q.protocol === p.protocol)) continue;
-    out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}) });
+    out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}), ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
   }
   return out;
 }
@@ -119,7 +119,7 @@ export function portClashes(stack: string, desired: ServiceInputParsed[], existi
   for (const d of desired) {
     for (const p of d.ports) {
       if (p.published === undefined) continue;
-      const other = existing.find((e) => e.stack !== stack && e.ports.some((q) => q.published === p.published && q.protocol === p.protocol));
+      const other = existing.find((e) => e.stack !== stack && e.ports.some((q) => q.published === p.published && q.protocol === p.protocol && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)));
       if (other) {
         const owner = other.stack ? ` of stack ${other.stack}` : '';
         out.push(`${d.name}: host port ${p.published}/${p.protocol} is already published by service ${other.name}${owner}: publish another host port, or remove that service first`);
