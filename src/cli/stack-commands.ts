@@ -58,7 +58,7 @@ export function stackRows(stacks: StackView[], now = Date.now()): string[][] {
 
 /** `stack ps` rows: one per replica. */
 export function replicaRows(services: ServiceView[]): string[][] {
-  return services.flatMap((v) => v.replicas.map((r) => [v.spec.name, String(r.slot), replicaNode(r), colourState(r.state) + (r.health ? ` (${colourState(r.health)})` : ''), r.reason ?? formatReplicaAddress(r)]));
+  return services.flatMap((v) => v.replicas.map((r) => [v.spec.name, String(r.slot), replicaNode(r), colourState(r.state) + (r.health ? ` (${colourState(r.health)})` : ''), r.reason ?? (r.progress ? `pulling: ${r.progress}` : formatReplicaAddress(r))]));
 }
 
 export function registerStackCommands(program: Command): void {
