@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { cli, cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, httpGet, runningReplicas, serviceView } from '../helpers/services.ts';
+import { frontBackCompose, removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IP = '127.60.0.2';
@@ -21,47 +22,9 @@ let agent: AgentHandle;
 let nodeId = '';
 const dir = mkdtempSync(join(tmpdir(), 'stacks-it-'));
 
-// busybox's applets by their full name: the image links only a few of them
-const COMPOSE = `
-name: ${STACK}
-services:
-  back:
-    image: ${HTTPD_IMAGE}
-    environment:
-      MSG: \${MSG:-one}
-    command: ["sh", "-c", "echo \\"back says $$MSG\\" > /www/index.html && exec httpd -f -p 80 -h /www"]
-    networks:
-      default:
-        aliases: [api]
-    volumes:
-      - data:/data
-  front:
-    image: ${HTTPD_IMAGE}
-    depends_on: [back]
-    ports: ["80"]
-    command:
-      - sh
-      - -c
-      - >-
-        while true; do
-        wget -q -O /tmp/a http://back/ && busybox mv /tmp/a /www/index.html;
-        wget -q -O /tmp/b http://api/ && busybox mv /tmp/b /www/alias.html;
-        sleep 0.2; done &
-        exec httpd -f -p 80 -h /www
-volumes:
-  data:
-`;
+const COMPOSE = frontBackCompose(STACK, { volume: true });
 
 const cliOn = (args: string[], env: NodeJS.ProcessEnv = {}) => cli(['--data-dir', agent.dataDir, '--api', agent.api, ...args], env);
-
-async function cleanDocker(): Promise<void> {
-  if (!nodeId) return;
-  const ids = (await docker('ps', '-aq', '--filter', `label=warren.node=${nodeId}`).catch(() => '')).split('\n').filter(Boolean);
-  if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-  const nets = (await docker('network', 'ls', '-q', '--filter', `label=warren.node=${nodeId}`).catch(() => '')).split('\n').filter(Boolean);
-  if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
-  await docker('volume', 'rm', '-f', `warren-stack_${STACK}_data`).catch(() => undefined);
-}
 
 before(async () => {
   await ensureHttpdImage();
@@ -72,7 +35,7 @@ before(async () => {
 
 after(async () => {
   await cleanupAll();
-  await cleanDocker();
+  await removeNodesDocker([nodeId], [`warren-stack_${STACK}_data`]);
   rmSync(dir, { recursive: true, force: true });
 });
 
