@@ -33,7 +33,8 @@ export function describeStep(s: StackStep): string {
 export function serviceLine(v: ServiceView): string {
   const current = v.replicas.filter((r) => r.generation === v.spec.generation);
   const running = current.filter((r) => r.state === 'running').length;
-  const why = v.replicas.find((r) => r.state !== 'running' && r.reason)?.reason ?? v.pending;
+  const pulling = v.replicas.find((r) => r.state === 'pulling');
+  const why = v.replicas.find((r) => r.state !== 'running' && r.reason)?.reason ?? (pulling ? `pulling ${pulling.progress ?? 'the image'}` : v.pending);
   return `${v.spec.name}: ${running}/${v.desired} running${why && running < v.desired ? ` (${why})` : ''}`;
 }
 

@@ -26,6 +26,7 @@ test('plan lines', () => {
 test('a service line counts only replicas of the current generation, and says why one is not running', () => {
   assert.equal(serviceLine(view('shop-web', [replica({}), replica({ slot: 1, generation: 1 })])), 'shop-web: 1/2 running');
   assert.equal(serviceLine(view('shop-web', [replica({ state: 'pending', reason: 'waiting for shop-db to be healthy (it is starting)' })])), 'shop-web: 0/1 running (waiting for shop-db to be healthy (it is starting))');
+  assert.equal(serviceLine(view('shop-web', [replica({ state: 'pulling', progress: '3.0 MB / 9.0 MB' })])), 'shop-web: 0/1 running (pulling 3.0 MB / 9.0 MB)');
   assert.equal(serviceLine(view('shop-web', [replica({ state: 'unassigned', nodeId: null, nodeName: undefined })], { pending: 'no alive node' })), 'shop-web: 0/1 running (no alive node)');
 });
 
