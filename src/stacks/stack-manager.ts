@@ -51,6 +51,8 @@ export interface StackManagerDeps {
   self: { id: string; name: string };
   /** the host ports this agent uses, refused to a stack */
   reservedPorts: () => ReservedPort[];
+  /** a cluster event (gossip) */
+  event?: (name: 'stack.deployed' | 'stack.removed', payload: Record<string, unknown>) => void;
 }
 
 /** How long stack rm --volumes waits for the stack's containers on this node to go. */
@@ -131,6 +133,8 @@ export class StackManager {
     };
     const client = this.etcd();
     await this.call('write the stack', () => client.put(KEYS.stackPrefix + model.name).value(JSON.stringify(rec)).exec());
+    const changed = (a: StackStep['action']) => plan.filter((s) => s.action === a).map((s) => s.service);
+    this.d.event?.('stack.deployed', { stack: model.name, created: changed('create'), updated: changed('update'), removed: changed('remove'), unchanged: changed('unchanged') });
     return { stack: model.name, dryRun, plan, warnings };
   }
 
@@ -154,6 +158,7 @@ export class StackManager {
     }
     const client = this.etcd();
     await this.call('remove the stack', () => client.delete().key(KEYS.stackPrefix + name).exec());
+    this.d.event?.('stack.removed', { stack: name, services, volumes: removed });
     return { stack: name, services, volumes: removed };
   }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { cli, cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, httpGet, runningReplicas, serviceView } from '../helpers/services.ts';
+import { followEvents } from '../helpers/events.ts';
 import { frontBackCompose, removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -47,10 +48,14 @@ async function frontPage(path = ''): Promise<string | undefined> {
 }
 
 test('deploy: the front reaches the back by service name and by alias on the stack network', { timeout: 120_000 }, async () => {
+  const events = await followEvents(agent.api, ['stack.deployed']);
   const r = await cliOn(['deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '60']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /stacks-it-back: create/);
   assert.match(r.stdout, /stack stacks-it deployed/);
+  const ev = await events.waitFor('the stack.deployed event', (e) => e.name === 'stack.deployed');
+  await events.stop();
+  assert.deepEqual(ev.payload, { stack: STACK, created: [`${STACK}-back`, `${STACK}-front`], updated: [], removed: [], unchanged: [] });
   await waitFor('the front serving the back\'s page', async () => (await frontPage()) === 'back says one', 30_000, 100);
   await waitFor('the front serving the page fetched through the alias', async () => (await frontPage('alias.html')) === 'back says one', 10_000, 100);
   const net = (await docker('network', 'ls', '--format', '{{.Name}}', '--filter', `label=warren.node=${nodeId}`, '--filter', `label=warren.stack=${STACK}`)).trim();
