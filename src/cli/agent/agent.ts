@@ -158,7 +158,17 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
-      ...stackDeps(new StackManager({ ...runtime.stackParts(), client: () => consensus.client, clusterId: () => consensus.clusterId, self: { id: this.identity.id, name: config.name }, reservedPorts: () => warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, dns: this.dns?.port ?? config.ports.dns }), event: (name, payload) => void gossip.publishClusterEvent(name, payload) })),
+      ...stackDeps(
+        new StackManager({
+          ...runtime.stackParts(),
+          client: () => consensus.client,
+          clusterId: () => consensus.clusterId,
+          self: { id: this.identity.id, name: config.name },
+          // a stack may not publish a port this agent listens on (the proxy and DNS ports as bound)
+          reservedPorts: () => warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, dns: this.dns?.port ?? config.ports.dns }),
+          event: (name, payload) => void gossip.publishClusterEvent(name, payload),
+        }),
+      ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
