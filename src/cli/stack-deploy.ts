@@ -1,5 +1,6 @@
 /** `warren deploy`: send a compose project to the agent, then follow its services until they run. */
 import type { Command } from 'commander';
+import { UserError } from '../core/errors.ts';
 import { formatProblem, type Problem } from '../core/compose/diagnostics.ts';
 import type { StackStep } from '../core/compose/to-services.ts';
 import type { ServiceView } from '../core/service-types.ts';
@@ -58,6 +59,8 @@ async function follow(client: ApiClient, name: string, timeoutMs: number, say: (
 }
 
 export async function runDeploy(cmd: Command, project: ProjectOptions, flags: DeployFlags): Promise<void> {
+  const timeoutS = Number(flags.timeout ?? 120);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UserError('bad_flag', `--timeout must be a number of seconds above 0, got "${flags.timeout}"`);
   const input = readProject(project);
   const client = await clientFor(cmd);
   const say = (line: string) => (flags.json ? process.stderr : process.stdout).write(line + '\n');
@@ -67,7 +70,7 @@ export async function runDeploy(cmd: Command, project: ProjectOptions, flags: De
   say(`${flags.dryRun ? 'would deploy' : 'deploying'} stack ${body.stack}:`);
   for (const s of body.plan) say(`  ${describeStep(s)}`);
   if (flags.dryRun || flags.detach) return;
-  const timeoutMs = Number(flags.timeout ?? 120) * 1000;
+  const timeoutMs = timeoutS * 1000;
   const ok = await follow(client, body.stack, timeoutMs, (l) => say(`  ${l}`));
   if (flags.json) printJson(body);
   if (!ok) {
