@@ -90,6 +90,12 @@ test('depends_on: an unknown service, cycles, a dependency only in a disabled pr
   assert.deepEqual(r.model.services[0]!.dependsOn, []);
 });
 
+test('two services with one container_name', () => {
+  assert.deepEqual(one('services:\n  a:\n    image: x\n    container_name: db\n  b:\n    image: x\n    container_name: db\n'), [
+    `${F}:7: services.b.container_name: "db" is also the container_name of service a`,
+  ]);
+});
+
 test('profiles: services of a profile run only when it is enabled', () => {
   const text = 'services:\n  a:\n    image: x\n  dbg:\n    image: x\n    profiles: [debug]\n';
   assert.deepEqual(project({ 'compose.yaml': text }).model.services.map((s) => s.name), ['a']);

@@ -17,7 +17,7 @@ import type { StackConfigResult, StackService, StackVolume } from './model.ts';
 import { projectNameFromDir, projectNameProblem, warrenNameProblem, warrenServiceName } from './names.ts';
 import { checkEachValue } from './schema.ts';
 import { normaliseService } from './service.ts';
-import { checkCycles, checkPorts, warrenPorts, type ReservedPort } from './validate.ts';
+import { checkContainerNames, checkCycles, checkPorts, warrenPorts, type ReservedPort } from './validate.ts';
 import { parseYamlTree } from './yaml-tree.ts';
 
 export interface StackInput {
@@ -148,6 +148,7 @@ export function loadStack(input: StackInput): StackConfigResult {
     svc.dependsOn = svc.dependsOn.filter((d) => enabled(services[d.service]));
   }
   checkCycles(out, services, diag);
+  checkContainerNames(out, services, diag);
   checkPorts(out, services, input.reservedPorts ?? warrenPorts(), diag);
   diag.throwIfErrors();
   return { model: { name: name!, services: out, volumes: topVolumes }, warnings: diag.warnings };

@@ -31,6 +31,18 @@ export function warrenPorts(p: { http?: number; p2p?: number; etcdClient?: numbe
   ];
 }
 
+/** Two services with one container_name (Docker refuses the second container). */
+export function checkContainerNames(services: StackService[], raw: Obj, diag: Diagnostics): void {
+  const seen = new Map<string, string>();
+  for (const s of services) {
+    if (!s.containerName) continue;
+    const other = seen.get(s.containerName);
+    const svc = raw[s.name];
+    if (other) diag.error(isObj(svc) ? keyPosition(svc, 'container_name') : undefined, `services.${s.name}.container_name`, `"${s.containerName}" is also the container_name of service ${other}`);
+    else seen.set(s.containerName, s.name);
+  }
+}
+
 /** Reports each dependency cycle once, as "a -> b -> a". */
 export function checkCycles(services: StackService[], raw: Obj, diag: Diagnostics): void {
   const byName = new Map(services.map((s) => [s.name, s]));
