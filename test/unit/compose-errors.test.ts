@@ -104,12 +104,11 @@ test('profiles: services of a profile run only when it is enabled', () => {
 });
 
 test('refused keys say why, one line each', () => {
-  const lines = one('services:\n  a:\n    image: x\n    volumes_from: [b]\n    network_mode: "service:b"\n    secrets: [pw]\n    extends: {service: b}\n  b:\n    image: x\n');
-  assert.equal(lines.length, 4);
+  const lines = one('services:\n  a:\n    image: x\n    volumes_from: [b]\n    network_mode: "service:b"\n    secrets: [pw]\n  b:\n    image: x\n');
+  assert.equal(lines.length, 3);
   assert.match(lines[0]!, /compose.yaml:4: services.a.volumes_from: not supported: .*different machines/);
   assert.match(lines[1]!, /compose.yaml:6: services.a.secrets: not supported: /);
-  assert.match(lines[2]!, /compose.yaml:7: services.a.extends: not supported: /);
-  assert.match(lines[3]!, /compose.yaml:5: services.a.network_mode: "service:b" is not supported \(host or bridge\): the two services may run on different machines/);
+  assert.match(lines[2]!, /compose.yaml:5: services.a.network_mode: "service:b" is not supported \(host or bridge\): the two services may run on different machines/);
   assert.deepEqual(one('include: [other.yaml]\nservices:\n  a:\n    image: x\n'), [`${F}:1: include: not supported: not supported yet: pass the included files with -f`]);
 });
 

@@ -114,3 +114,49 @@ test('an error in an override file names that file and line', () => {
   const lines = refused({ 'compose.yaml': base, 'o.yaml': 'services:\n  web:\n    imagee: x\n' });
   assert.deepEqual(lines, ['/home/me/app/o.yaml:3: services.web.imagee: unknown key "imagee" (did you mean "image"?)']);
 });
+
+test('extends: a service of the same file, merged by the -f rules; chains', () => {
+  const r = project({
+    'compose.yaml': `
+services:
+  base:
+    image: app:1
+    environment: {A: "1", B: "2"}
+    ports: ["80"]
+    command: ["run", "base"]
+  mid:
+    extends: base
+    environment: {B: "mid"}
+  web:
+    extends: {service: mid}
+    command: ["run", "web"]
+    ports: ["90"]
+`,
+  });
+  const web = svc(r, 'web');
+  assert.equal(web.image, 'app:1');
+  assert.deepEqual(web.environment, { A: '1', B: 'mid' });
+  assert.deepEqual(web.command, ['run', 'web']);
+  assert.deepEqual(web.ports.map((p) => p.target), [80, 90]);
+  assert.deepEqual(svc(r, 'base').environment, { A: '1', B: '2' }, 'the base itself is unchanged');
+});
+
+test('extends: a service of another file (read by the caller), interpolated too', () => {
+  const r = project(
+    { 'compose.yaml': 'services:\n  web:\n    extends:\n      file: common.yml\n      service: webapp\n    environment: {LOCAL: "1"}\n' },
+    { extraFiles: { '/home/me/app/common.yml': 'services:\n  webapp:\n    image: "app:${TAG:-2}"\n    environment: {COMMON: "1"}\n' } },
+  );
+  assert.equal(svc(r).image, 'app:2');
+  assert.deepEqual(svc(r).environment, { COMMON: '1', LOCAL: '1' });
+  assert.deepEqual(r.model.services.map((s) => s.name), ['web'], 'the other file\'s services are not part of the stack');
+});
+
+test('extends: a cycle, a missing service or file, a bad form', () => {
+  assert.deepEqual(refused({ 'compose.yaml': 'services:\n  a:\n    extends: b\n  b:\n    extends: a\n' }), [
+    '/home/me/app/compose.yaml:5: services.b.extends: extends cycle: a -> b -> a',
+    '/home/me/app/compose.yaml:3: services.a.extends: extends cycle: b -> a -> b',
+  ]);
+  assert.deepEqual(refused({ 'compose.yaml': 'services:\n  a:\n    extends: nope\n' }), ['/home/me/app/compose.yaml:3: services.a.extends: there is no service "nope" to extend']);
+  assert.deepEqual(refused({ 'compose.yaml': 'services:\n  a:\n    extends: {file: x.yml, service: b}\n' }), ['/home/me/app/compose.yaml:3: services.a.extends: /home/me/app/x.yml: no such file']);
+  assert.deepEqual(refused({ 'compose.yaml': 'services:\n  a:\n    extends: {servce: b}\n' }), ['/home/me/app/compose.yaml:3: services.a.extends: must be a service name or { service: NAME, file: PATH }']);
+});

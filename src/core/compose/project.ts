@@ -12,6 +12,7 @@ import { isObj, type Obj } from './fields.ts';
 import { interpolateTree, type Lookup } from './interpolate.ts';
 import { TOP_KEYS } from './keys.ts';
 import { keyPosition } from './located.ts';
+import { extendsFiles, resolveExtends } from './extends.ts';
 import { mergeTrees, normaliseListForms } from './merge.ts';
 import type { StackConfigResult, StackService, StackVolume } from './model.ts';
 import { projectNameFromDir, projectNameProblem, warrenNameProblem, warrenServiceName } from './names.ts';
@@ -44,8 +45,8 @@ interface Prepared {
   projectDir: string;
 }
 
-/** Parse, interpolate and merge (steps shared by loadStack and envFilesOf). */
-function prepare(input: StackInput): Prepared {
+/** Parse, interpolate, merge and resolve extends (steps shared by loadStack and envFilesOf). */
+function prepare(input: StackInput & { resolveExtends?: boolean }): Prepared {
   const diag = new Diagnostics();
   if (input.files.length === 0) diag.error(undefined, undefined, 'no compose file given (-f FILE)');
   diag.throwIfErrors();
@@ -75,13 +76,15 @@ function prepare(input: StackInput): Prepared {
     merged = mergeTrees(merged, tree) as Obj;
   }
   diag.throwIfErrors();
+  if (isObj(merged.services) && input.resolveExtends !== false) resolveExtends(merged.services, { diag, projectDir, files: input.extraFiles ?? {}, lookup });
+  diag.throwIfErrors();
   return { diag, merged, lookup, projectDir };
 }
 
-/** The env_file paths the files refer to (absolute), so the caller can read them first. */
+/** The env_file and extends paths the files refer to (absolute), so the caller can read them first. */
 export function envFilesOf(input: StackInput): string[] {
-  const { merged, projectDir } = prepare(input);
-  const out = new Set<string>();
+  const { merged, projectDir } = prepare({ ...input, resolveExtends: false });
+  const out = new Set<string>(extendsFiles(merged.services, projectDir));
   for (const svc of Object.values(isObj(merged.services) ? merged.services : {})) {
     if (!isObj(svc) || svc.env_file === undefined) continue;
     const list = Array.isArray(svc.env_file) ? svc.env_file : [svc.env_file];
