@@ -46,9 +46,11 @@ async function frontPage(a: AgentHandle): Promise<string | undefined> {
 }
 
 test("a stack's services run together and move together when their node dies", { timeout: 240_000 }, async () => {
-  const r = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '90']);
+  // --detach: the test waits itself (the CLI helper kills a command after 30 s, and three agents
+  // starting on a loaded machine may take longer than that to run the stack)
+  const r = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'compose.yaml'), '--detach']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  const first = await waitFor('both services running on one node', () => stackNode(agents[0]!), 30_000, 100);
+  const first = await waitFor('both services running on one node', () => stackNode(agents[0]!), 60_000, 100);
   await waitFor('the front serving the back\'s page', async () => (await frontPage(agents[0]!)) === 'back says one', 30_000, 100);
 
   const victim = agents[ids.indexOf(first)]!;

@@ -25,6 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'stacks-it-'));
 
 const COMPOSE = frontBackCompose(STACK, { volume: true });
 
+// deploys wait at most 25 s: the CLI helper kills a command after 30 s
 const cliOn = (args: string[], env: NodeJS.ProcessEnv = {}) => cli(['--data-dir', agent.dataDir, '--api', agent.api, ...args], env);
 
 before(async () => {
@@ -49,7 +50,7 @@ async function frontPage(path = ''): Promise<string | undefined> {
 
 test('deploy: the front reaches the back by service name and by alias on the stack network', { timeout: 120_000 }, async () => {
   const events = await followEvents(agent.api, ['stack.deployed']);
-  const r = await cliOn(['deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '60']);
+  const r = await cliOn(['deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '25']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /stacks-it-back: create/);
   assert.match(r.stdout, /stack stacks-it deployed/);
@@ -78,7 +79,7 @@ test('re-deploy with one changed variable replaces only the service that uses it
   assert.match(dry.stdout, /stacks-it-front: unchanged/);
   assert.equal((await serviceView(agent, `${STACK}-back`)).spec.generation, 1, 'a dry run changes nothing');
 
-  const r = await cliOn(['deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '60'], { MSG: 'two' });
+  const r = await cliOn(['deploy', '-f', join(dir, 'compose.yaml'), '--timeout', '25'], { MSG: 'two' });
   assert.equal(r.code, 0, r.stderr + r.stdout);
   await waitFor('the front serving the new back\'s page', async () => (await frontPage()) === 'back says two', 30_000, 100);
   assert.equal((await serviceView(agent, `${STACK}-back`)).spec.generation, 2);
