@@ -10,6 +10,7 @@ import { registerNodeCommands } from './node-commands.ts';
 import { registerDnsCommands } from './dns-commands.ts';
 import { registerCaCommand } from './ca-command.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
+import { registerStackCommands } from './stack-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDnsCommands(program);
   registerCaCommand(program);
   registerClusterCommands(program);
+  registerStackCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

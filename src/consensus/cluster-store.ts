@@ -21,6 +21,8 @@ export const KEYS = {
   statusPrefix: '/warren/status/',
   runtimeNodePrefix: '/warren/runtime-nodes/',
   drainPrefix: '/warren/drain/',
+  /** stacks: the deployed compose project of each (src/stacks/stack-manager.ts) */
+  stackPrefix: '/warren/stacks/',
   election: 'warren-leader',
 } as const;
 

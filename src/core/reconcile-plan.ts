@@ -1,4 +1,4 @@
-import type { ContainerSpec, FailureKind, ReplicaStatus } from './service-types.ts';
+import type { ContainerHealth, ContainerSpec, FailureKind, ReplicaStatus } from './service-types.ts';
 
 /** A replica this node is assigned (from the leader's assignments). */
 export interface DesiredReplica {
@@ -19,6 +19,9 @@ export interface ActualContainer {
   ports: ReplicaStatus['ports'];
   /** its own IPv4 address on its Docker network, when this host reaches it there directly */
   ip?: string;
+  /** the stack whose network it is on (label warren.stack) */
+  stack?: string;
+  health?: ContainerHealth;
 }
 
 /** What the driver remembers of one replica (service/slot/generation) between passes. */

@@ -37,13 +37,19 @@ const order = (a: number | string, b: number | string): number => (a < b ? -1 : 
 export class Placer {
   private readonly load = new Map<string, number>();
   private readonly reserved = new Map<string, number>();
+  /** replicas of each stack per node: a stack's services are placed together (their names resolve on the node's stack network) */
+  private readonly stacks = new Map<string, Map<string, number>>();
 
   /** `nodes` sorted by id */
   constructor(private readonly nodes: readonly SchedNode[]) {}
 
-  /** a replica of any service arrives on (1) or leaves (-1) a node */
-  count(nodeId: string, delta: number): void {
+  /** a replica of any service (of `stack`, if it belongs to one) arrives on (1) or leaves (-1) a node */
+  count(nodeId: string, delta: number, stack?: string): void {
     this.load.set(nodeId, (this.load.get(nodeId) ?? 0) + delta);
+    if (stack === undefined) return;
+    let m = this.stacks.get(stack);
+    if (!m) this.stacks.set(stack, (m = new Map()));
+    m.set(nodeId, (m.get(nodeId) ?? 0) + delta);
   }
 
   /** memory a container will take that the node's heartbeat does not show yet */
@@ -84,13 +90,16 @@ export class Placer {
     const pool = preferred.length > 0 ? preferred : fallback ? fitting : [];
     if (pool.length === 0) return { nodeId: null, reason: `image ${svc.image} failed to pull on every node that could run it` };
 
-    // spread first (this service), then overall load, then memory pressure, then id
-    const rank = (n: SchedNode) => [own.get(n.id) ?? 0, this.load.get(n.id) ?? 0, this.usedRatio(n)];
+    // a stack's other services first (most of them), then spread (this service), then overall
+    // load, then memory pressure, then id
+    const stack = svc.stack === undefined ? undefined : this.stacks.get(svc.stack);
+    const siblings = (n: SchedNode) => (stack ? (stack.get(n.id) ?? 0) - (own.get(n.id) ?? 0) : 0);
+    const rank = (n: SchedNode) => [-siblings(n), own.get(n.id) ?? 0, this.load.get(n.id) ?? 0, this.usedRatio(n)];
     let best = pool[0]!;
     for (const n of pool.slice(1)) {
       const a = rank(n);
       const b = rank(best);
-      const c = order(a[0]!, b[0]!) || order(a[1]!, b[1]!) || order(a[2]!, b[2]!) || order(n.id, best.id);
+      const c = order(a[0]!, b[0]!) || order(a[1]!, b[1]!) || order(a[2]!, b[2]!) || order(a[3]!, b[3]!) || order(n.id, best.id);
       if (c < 0) best = n;
     }
     return { nodeId: best.id };

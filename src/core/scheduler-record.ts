@@ -50,10 +50,11 @@ export function validSlots(rec: AssignmentRecord | undefined, svc: ServiceSpec):
 }
 
 export function containerSpecOf(svc: ServiceSpec): ContainerSpec {
-  const { image, command, env, ports, volumes, restart, cpus, memoryBytes } = svc;
+  const { image, command, env, ports, volumes, restart, cpus, memoryBytes, options } = svc;
   const out: ContainerSpec = { image, command, env, ports, volumes, restart };
   if (cpus !== undefined) out.cpus = cpus;
   if (memoryBytes !== undefined) out.memoryBytes = memoryBytes;
+  if (options !== undefined) out.options = options;
   return out;
 }
 

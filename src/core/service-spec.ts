@@ -29,7 +29,7 @@
  * as a whole (the CLI merges its add/remove flags into the current value before sending).
  */
 import { UserError } from './errors.ts';
-import type { Constraint, ContainerSpec, PortSpec, RestartPolicy, ServiceSpec, VolumeSpec } from './service-types.ts';
+import type { Constraint, ContainerOptions, ContainerSpec, PortSpec, RestartPolicy, ServiceSpec, VolumeSpec } from './service-types.ts';
 
 export type ServiceInputParsed = Omit<ServiceSpec, 'generation' | 'createdAt' | 'updatedAt'>;
 
@@ -46,6 +46,8 @@ export interface ServicePatch {
   cpus?: number | null;
   memoryBytes?: number | null;
   httpsRedirect?: boolean;
+  /** container options (stacks only: not accepted from the HTTP body); null removes them */
+  options?: ContainerOptions | null;
 }
 
 export const MAX_REPLICAS = 100;
@@ -522,6 +524,7 @@ export function containerSpecOf(spec: ContainerSpec): ContainerSpec {
   };
   if (spec.cpus !== undefined) out.cpus = spec.cpus;
   if (spec.memoryBytes !== undefined) out.memoryBytes = spec.memoryBytes;
+  if (spec.options !== undefined) out.options = structuredClone(spec.options);
   return out;
 }
 
@@ -532,13 +535,21 @@ export function sameContainerSpec(a: ContainerSpec, b: ContainerSpec): boolean {
       s.image,
       s.command,
       Object.entries(s.env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-      s.ports.map(formatPort).sort(),
+      s.ports.map((p) => formatPort(p) + (p.published ? `@${p.published}` : '') + (p.hostIp ? `@${p.hostIp}` : '')).sort(),
       s.volumes.map(formatVolume).sort(),
       s.restart,
       s.cpus ?? null,
       s.memoryBytes ?? null,
+      canonical(s.options ?? null),
     ]);
   return canon(a) === canon(b);
+}
+
+/** JSON with object keys sorted, so two equal option sets compare equal whatever their key order. */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, canonical(x)]));
 }
 
 /** The spec after an update: `generation` goes up only when the containers must change. */
@@ -559,6 +570,8 @@ export function applyPatch(existing: ServiceSpec, patch: ServicePatch, now: numb
   // not a container setting: the proxy reads it, the containers stay
   if (patch.httpsRedirect === false) delete next.httpsRedirect;
   else if (patch.httpsRedirect === true) next.httpsRedirect = true;
+  if (patch.options === null) delete next.options;
+  else if (patch.options !== undefined) next.options = structuredClone(patch.options);
   if (!sameContainerSpec(existing, next)) next.generation = existing.generation + 1;
   next.updatedAt = now;
   return next;

@@ -9,6 +9,10 @@ export type RestartPolicy = 'always' | 'on-failure' | 'no';
 export interface PortSpec {
   container: number;
   protocol: 'tcp' | 'udp';
+  /** a fixed host port on the node's address (stacks' "8080:80"); absent: Docker picks one */
+  published?: number;
+  /** the host address to bind instead of the node's (stacks' "127.0.0.1:8080:80") */
+  hostIp?: string;
 }
 
 export interface VolumeSpec {
@@ -21,6 +25,51 @@ export interface VolumeSpec {
 /** `node=NAME` or `label=K=V` (the node's `--label K=V`). */
 export type Constraint = { kind: 'node'; value: string } | { kind: 'label'; key: string; value: string };
 
+/**
+ * The container options compose files need (stacks: src/core/compose/to-service.ts). All optional,
+ * so specs written before they existed stay valid.
+ */
+export interface ContainerOptions {
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  hostname?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  readOnly?: boolean;
+  devices?: { host: string; container: string; permissions: string }[];
+  shmSizeBytes?: number;
+  /** container path → tmpfs mount options (e.g. "size=65536k") */
+  tmpfs?: Record<string, string>;
+  ulimits?: { name: string; soft: number; hard: number }[];
+  sysctls?: Record<string, string>;
+  /** "host:ip" */
+  extraHosts?: string[];
+  securityOpt?: string[];
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  stopGracePeriodMs?: number;
+  /** false: no init process (Warren runs one by default) */
+  init?: boolean;
+  /** Docker's healthcheck; test ["NONE"] disables the image's own */
+  healthcheck?: { test: string[]; intervalMs?: number; timeoutMs?: number; retries?: number; startPeriodMs?: number };
+  /** joins the stack's network on its node, reachable there under these names */
+  network?: { stack: string; aliases: string[] };
+  /** the node's own network (compose's network_mode: host): no published ports, no stack network */
+  hostNetwork?: boolean;
+  pidsLimit?: number;
+  memoryReservationBytes?: number;
+  /** host paths (they stay on the node; a stack pins such a service to its node) */
+  binds?: { source: string; target: string; readOnly: boolean }[];
+  /** Docker volumes named directly (a stack's volumes are shared by its services) */
+  volumes?: { name: string; target: string; readOnly: boolean }[];
+  /** container paths given an anonymous volume */
+  anonymousVolumes?: string[];
+  /** compose's depends_on: a replica's first container waits until these hold (src/core/depends-gate.ts) */
+  dependsOn?: { service: string; condition: 'service_started' | 'service_healthy' | 'service_completed_successfully'; required: boolean }[];
+}
+
 /** Everything that decides how a replica's container is made: a change here means a new container. */
 export interface ContainerSpec {
   image: string;
@@ -32,11 +81,14 @@ export interface ContainerSpec {
   /** CPU limit in cores (e.g. 0.5) */
   cpus?: number;
   memoryBytes?: number;
+  options?: ContainerOptions;
 }
 
 /** A service as stored under /warren/services/<name>. */
 export interface ServiceSpec extends ContainerSpec {
   name: string;
+  /** the stack it belongs to (created by warren deploy), if any */
+  stack?: string;
   replicas: number;
   constraints: Constraint[];
   /** plain HTTP requests through the proxy are redirected (308) to HTTPS; absent = false */
@@ -92,9 +144,13 @@ export interface ReplicaStatus {
   addr: string;
   ports: { container: number; protocol: 'tcp' | 'udp'; hostPort: number }[];
   containerId?: string;
+  /** Docker's healthcheck state of a running container that has one */
+  health?: ContainerHealth;
   restarts: number;
   updatedAt: number;
 }
+
+export type ContainerHealth = 'starting' | 'healthy' | 'unhealthy';
 
 /** A node as the runtime sees it (registered by the node itself under /warren/runtime-nodes/<id>). */
 export interface RuntimeNode {
@@ -122,6 +178,7 @@ export interface ReplicaView {
   progress?: string;
   addr?: string;
   ports: ReplicaStatus['ports'];
+  health?: ContainerHealth;
   restarts: number;
   /** when the slot got its node */
   since: number;

@@ -24,6 +24,8 @@ export const CLUSTER_EVENT_NAMES = [
   'service.started',
   'service.failed',
   'service.moved',
+  'stack.deployed',
+  'stack.removed',
 ] as const;
 export type ClusterEventName = (typeof CLUSTER_EVENT_NAMES)[number];
 

@@ -11,7 +11,9 @@ import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { caRoutes, type CaDeps } from './routes/ca.ts';
 import { backupRoutes, type BackupDeps } from './routes/backup.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps {
+import { stackRoutes, type StackDeps } from './routes/stacks.ts';
+
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -34,6 +36,7 @@ export function createApi(deps: ApiDeps): Hono {
   serviceRoutes(app, deps);
   caRoutes(app, deps);
   backupRoutes(app, deps);
+  stackRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

@@ -3,6 +3,9 @@ import { PassThrough } from 'node:stream';
 import type { ContainerSpec } from '../core/service-types.ts';
 import type { ActualContainer, DesiredReplica } from '../core/reconcile-plan.ts';
 import { directAddress, hostAddresses } from './container-addresses.ts';
+import { dockerParts } from './container-options.ts';
+import { healthOf } from '../core/depends-gate.ts';
+import { StackNetworks } from './stack-networks.ts';
 
 /** Labels on every container Warren makes: the reconciler touches only its own cluster's and node's. */
 export const LABELS = {
@@ -11,6 +14,7 @@ export const LABELS = {
   service: 'warren.service',
   slot: 'warren.slot',
   generation: 'warren.generation',
+  stack: 'warren.stack',
 } as const;
 
 export interface EngineIdentity {
@@ -27,9 +31,11 @@ export const volumeName = (service: string, volume: string) => `warren_${service
 /** Docker Engine calls the reconciler needs, and nothing else (thin: the decisions live in reconcile-plan). */
 export class DockerEngine {
   readonly docker: Docker;
+  readonly networks: StackNetworks;
 
   constructor(socketPath = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock') {
     this.docker = new Docker({ socketPath });
+    this.networks = new StackNetworks(this.docker);
   }
 
   async ping(): Promise<boolean> {
@@ -54,6 +60,8 @@ export class DockerEngine {
         exitCode: exitCodeOf(c.Status),
         ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
         ...(ip ? { ip } : {}),
+        ...(c.Labels[LABELS.stack] ? { stack: c.Labels[LABELS.stack] } : {}),
+        ...(healthOf(c.Status) ? { health: healthOf(c.Status) } : {}),
       };
     });
   }
@@ -89,7 +97,11 @@ export class DockerEngine {
   async create(id: EngineIdentity, r: DesiredReplica): Promise<string> {
     const spec: ContainerSpec = r.spec;
     const portKey = (p: { container: number; protocol: string }) => `${p.container}/${p.protocol}`;
+    const network = spec.options?.network && !spec.options.hostNetwork ? await this.networks.ensure(id, spec.options.network.stack) : undefined;
+    const extra = dockerParts(spec, network);
+    const ports = spec.options?.hostNetwork ? [] : spec.ports;
     const container = await this.docker.createContainer({
+      ...extra.config,
       name: `warren-${r.service}-${r.slot}-g${r.generation}-${id.nodeId.slice(-8).toLowerCase()}`,
       Image: spec.image,
       ...(spec.command.length ? { Cmd: spec.command } : {}),
@@ -100,18 +112,22 @@ export class DockerEngine {
         `WARREN_NODE=${id.nodeName}`,
       ],
       Labels: {
+        ...(extra.config.Labels as Record<string, string> | undefined),
         [LABELS.cluster]: id.clusterId,
         [LABELS.node]: id.nodeId,
         [LABELS.service]: r.service,
         [LABELS.slot]: String(r.slot),
         [LABELS.generation]: String(r.generation),
+        ...(spec.options?.network ? { [LABELS.stack]: spec.options.network.stack } : {}),
       },
-      ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p), {}])),
+      ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
+      ...(extra.networkingConfig ? { NetworkingConfig: extra.networkingConfig } : {}),
       HostConfig: {
         // a PID 1 that ignores SIGTERM would otherwise wait out the whole stop timeout
         Init: true,
-        PortBindings: Object.fromEntries(spec.ports.map((p) => [portKey(p), [{ HostIp: id.addr, HostPort: '' }]])),
-        Binds: spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`),
+        ...extra.hostConfig,
+        PortBindings: Object.fromEntries(ports.map((p) => [portKey(p), [{ HostIp: p.hostIp ?? id.addr, HostPort: p.published ? String(p.published) : '' }]])),
+        Binds: [...spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
         // restarts are the reconciler's decision (it reports them), not Docker's
         RestartPolicy: { Name: 'no' },
         ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),

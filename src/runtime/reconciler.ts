@@ -16,6 +16,7 @@ import type { Catalog } from './catalog.ts';
 import type { ContainerAddresses } from './container-addresses.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
+import { gateReason } from '../core/depends-gate.ts';
 
 export interface ReconcilerDeps {
   engine: DockerEngine;
@@ -48,6 +49,8 @@ export class Reconciler {
   private readonly busy = new Set<string>();
   private readonly progress = new Map<string, string>();
   private readonly reported = new Map<string, ReplicaStatus['state']>();
+  /** replicas held back by their depends_on gate, with the reason */
+  private readonly held = new Map<string, string>();
   private readonly quorum: QuorumWatch;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
@@ -163,7 +166,8 @@ export class Reconciler {
     const desired = fenced ? [] : this.desired(id);
     const now = Date.now();
     this.noteRunning(actual, now);
-    const actions = planReconcile({ now, fenced, desired, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
+    const startable = this.gate(desired, actual);
+    const actions = planReconcile({ now, fenced, desired: startable, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
     // stops and removals first: a replacement may reuse the published port or the volume
     const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
     await Promise.all(first.map((a) => this.perform(a, id)));
@@ -171,6 +175,34 @@ export class Reconciler {
     if (actions.length) actual = await this.list(id).catch(() => actual);
     this.containers = actual.filter((c) => c.state === 'running').length;
     if (!fenced) await this.report(id, desired, actual);
+    await this.pruneNetworks(id, desired, actual);
+  }
+
+  /**
+   * The replicas that may run: one with no container yet waits while its depends_on gate is
+   * closed (its status says why); one that has a container (any generation) is never held back.
+   */
+  private gate(desired: DesiredReplica[], actual: ActualContainer[]): DesiredReplica[] {
+    const catalog = this.d.catalog;
+    const view = {
+      exists: (s: string) => catalog.service(s) !== undefined,
+      statuses: (s: string) => [...catalog.maps.statuses.values()].map((v) => v.value).filter((st) => st.service === s),
+    };
+    this.held.clear();
+    return desired.filter((r) => {
+      if (!r.spec.options?.dependsOn?.length || actual.some((c) => c.service === r.service && c.slot === r.slot)) return true;
+      const reason = gateReason(r.spec.options.dependsOn, view);
+      if (reason) this.held.set(replicaKey(r), reason);
+      return reason === undefined;
+    });
+  }
+
+  /** Stack networks on this node whose stack has nothing wanted or left here go (stack-networks.ts). */
+  private async pruneNetworks(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[]): Promise<void> {
+    const inUse = new Set<string>();
+    for (const r of desired) if (r.spec.options?.network) inUse.add(r.spec.options.network.stack);
+    for (const c of actual) if (c.stack) inUse.add(c.stack);
+    await this.d.engine.networks.prune(id, inUse).catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'stack network prune failed'));
   }
 
   /**
@@ -306,7 +338,9 @@ export class Reconciler {
     const base = { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now() };
     const progress = this.progress.get(key);
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
-    if (c?.state === 'running') return { ...base, state: 'running', ports: c.ports, containerId: c.id };
+    if (c?.state === 'running') return { ...base, state: 'running', ports: c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
+    const held = this.held.get(key);
+    if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
     if (c?.state === 'exited') {
       const willRestart = r.spec.restart === 'always' || (r.spec.restart === 'on-failure' && c.exitCode !== 0);

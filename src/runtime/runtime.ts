@@ -61,6 +61,11 @@ export class Runtime {
     this.services = new ServiceManager({ catalog: this.catalog, client: d.client, engine: this.engine, selfId: d.self.id });
   }
 
+  /** What a stack manager (src/stacks) drives: the service manager, the catalog and Docker. */
+  stackParts(): { services: ServiceManager; catalog: Catalog; engine: DockerEngine } {
+    return { services: this.services, catalog: this.catalog, engine: this.engine };
+  }
+
   private identity(): EngineIdentity | undefined {
     const clusterId = this.d.clusterId();
     return clusterId ? { clusterId, nodeId: this.d.self.id, nodeName: this.d.self.name, addr: this.d.self.addr } : undefined;

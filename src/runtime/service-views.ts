@@ -20,6 +20,7 @@ export function serviceView(catalog: Catalog, spec: ServiceSpec): ServiceView {
       ...(current?.progress ? { progress: current.progress } : {}),
       ...(current ? { addr: current.addr } : {}),
       ports: current?.ports ?? [],
+      ...(current?.health ? { health: current.health } : {}),
       restarts: current?.restarts ?? 0,
       since: slot.since,
     };

@@ -58,6 +58,10 @@ export function recordingApi() {
     recover: rec('recover', { node: 'id', lost: [] }),
     caPem: rec('caPem', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'),
     backup: rec('backup', Buffer.from('bundle')),
+    listStacks: rec('listStacks', []),
+    getStack: rec('getStack', undefined),
+    deployStack: rec('deployStack', { dryRun: false }),
+    removeStack: rec('removeStack', { removed: true }),
   };
   return { app: createApi(deps), calls, open };
 }

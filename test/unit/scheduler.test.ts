@@ -147,6 +147,22 @@ describe('planSchedule: constraints', () => {
 
 // ------------------------------------------------------------------ scaling and removal
 
+describe('planSchedule: stacks', () => {
+  it("places a stack's services together, away from nothing else, and moves them together", () => {
+    const nodes = [node('a'), node('b'), node('c')];
+    const services = [svc('other'), svc('shop-cache', { stack: 'shop' }), svc('shop-db', { stack: 'shop' }), svc('shop-web', { stack: 'shop', replicas: 2 }), svc('solo')];
+    let r = run(world({ nodes, services }));
+    const shopNode = where(r.w, 'shop-cache')[0];
+    assert.notEqual(shopNode, where(r.w, 'other')[0], 'the first service of the stack still goes to the least-loaded node');
+    for (const name of ['shop-db', 'shop-web']) assert.ok(where(r.w, name).every((n) => n === shopNode), `${name} with the rest of its stack`);
+    assert.notEqual(where(r.w, 'solo')[0], shopNode, 'services outside the stack are spread as before');
+    r = run({ ...r.w, nodes: nodes.map((n) => (n.name === shopNode ? { ...n, state: 'dead' as const } : n)) });
+    const moved = where(r.w, 'shop-cache')[0];
+    assert.notEqual(moved, shopNode);
+    for (const name of ['shop-db', 'shop-web']) assert.ok(where(r.w, name).every((n) => n === moved), `${name} moved with its stack`);
+  });
+});
+
 describe('planSchedule: scale and removal', () => {
   const nodes = [node('a'), node('b'), node('c')];
 

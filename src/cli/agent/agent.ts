@@ -27,6 +27,8 @@ import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
 import { ProxyWorkers } from '../../routing/proxy-workers.ts';
+import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
+import { warrenPorts } from '../../core/compose/validate.ts';
 import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
 import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
@@ -179,6 +181,17 @@ export class Agent {
       drainNode: (node, drain) => runtime.services.drain(node, drain),
       backup: () => takeBackup(consensus.client),
       caPem: async () => (await readTlsFiles(join(config.dataDir, 'tls')))?.caPem,
+      ...stackDeps(
+        new StackManager({
+          ...runtime.stackParts(),
+          client: () => consensus.client,
+          clusterId: () => consensus.clusterId,
+          self: { id: this.identity.id, name: config.name },
+          // a stack may not publish a port this agent listens on (the proxy and DNS ports as bound)
+          reservedPorts: () => warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, dns: this.dns?.port ?? config.ports.dns }),
+          event: (name, payload) => void gossip.publishClusterEvent(name, payload),
+        }),
+      ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);

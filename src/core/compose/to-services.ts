@@ -1,0 +1,165 @@
+/**
+ * A normalised stack → the Warren services it becomes, and the plan of a (re-)deploy: which
+ * services to create, update, leave alone or remove. Pure.
+ */
+import { UserError } from '../errors.ts';
+import { sameContainerSpec, type ServiceInputParsed } from '../service-spec.ts';
+import type { Constraint, ContainerOptions, PortSpec, ServiceSpec } from '../service-types.ts';
+import type { StackModel, StackService } from './model.ts';
+
+/** The Docker volume of a stack's named volume (shared by the stack's services on a node). */
+export const stackVolumeName = (stack: string, volume: string) => `warren-stack_${stack}_${volume}`;
+
+export interface PlacementContext {
+  /** the node the deploy was sent to: services with bind mounts or devices are pinned there */
+  nodeName: string;
+}
+
+function optionsOf(model: StackModel, s: StackService): ContainerOptions {
+  const o: ContainerOptions = {};
+  const set = <K extends keyof ContainerOptions>(k: K, v: ContainerOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('entrypoint', s.entrypoint);
+  set('user', s.user);
+  set('workingDir', s.workingDir);
+  set('hostname', s.hostname);
+  set('capAdd', s.capAdd);
+  set('capDrop', s.capDrop);
+  set('privileged', s.privileged);
+  set('readOnly', s.readOnly);
+  set('devices', s.devices);
+  set('shmSizeBytes', s.shmSizeBytes);
+  set('ulimits', s.ulimits ? Object.entries(s.ulimits).map(([name, l]) => ({ name, ...l })) : undefined);
+  set('sysctls', s.sysctls);
+  set('extraHosts', s.extraHosts);
+  set('securityOpt', s.securityOpt);
+  set('labels', s.labels);
+  set('stopSignal', s.stopSignal);
+  set('stopGracePeriodMs', s.stopGracePeriodMs);
+  set('init', s.init);
+  set('pidsLimit', s.limits?.pids);
+  set('memoryReservationBytes', s.reservations?.memoryBytes);
+  if (s.healthcheck && s.healthcheck.test.length) {
+    const { startIntervalMs: _unsupported, ...h } = s.healthcheck; // Docker 20.10 (API 1.41) has no start interval
+    o.healthcheck = h;
+  }
+  const tmpfs: Record<string, string> = {};
+  for (const t of s.tmpfs ?? []) {
+    const colon = t.indexOf(':');
+    tmpfs[colon < 0 ? t : t.slice(0, colon)] = colon < 0 ? '' : t.slice(colon + 1);
+  }
+  const binds: NonNullable<ContainerOptions['binds']> = [];
+  const volumes: NonNullable<ContainerOptions['volumes']> = [];
+  const anonymous: string[] = [];
+  for (const m of s.mounts) {
+    if (m.type === 'bind') binds.push({ source: m.source, target: m.target, readOnly: m.readOnly });
+    else if (m.type === 'tmpfs') tmpfs[m.target] = m.sizeBytes !== undefined ? `size=${m.sizeBytes}` : '';
+    else if (m.source === undefined) anonymous.push(m.target);
+    else {
+      const vol = model.volumes.find((v) => v.name === m.source);
+      const name = vol?.external ? (vol.externalName ?? vol.name) : stackVolumeName(model.name, m.source);
+      volumes.push({ name, target: m.target, readOnly: m.readOnly });
+    }
+  }
+  if (Object.keys(tmpfs).length) o.tmpfs = tmpfs;
+  if (binds.length) o.binds = binds;
+  if (volumes.length) o.volumes = volumes;
+  if (anonymous.length) o.anonymousVolumes = anonymous;
+  if (s.dependsOn.length) {
+    o.dependsOn = s.dependsOn.map((d) => ({ service: model.services.find((x) => x.name === d.service)!.warrenName, condition: d.condition, required: d.required }));
+  }
+  if (s.networkMode === 'host') o.hostNetwork = true;
+  else o.network = { stack: model.name, aliases: [...new Set([...s.aliases, s.warrenName])] };
+  return o;
+}
+
+function portsOf(s: StackService): PortSpec[] {
+  if (s.networkMode === 'host') return [];
+  const out: PortSpec[] = [];
+  for (const p of s.ports) {
+    // one binding per container port and protocol (Warren's PortSpec); a host range becomes a port Docker picks
+    if (out.some((q) => q.container === p.target && q.protocol === p.protocol)) continue;
+    out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}), ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
+  }
+  return out;
+}
+
+/** The Warren service of each stack service, as the service manager creates it. */
+export function stackServices(model: StackModel, ctx: PlacementContext): ServiceInputParsed[] {
+  return model.services.map((s) => {
+    const constraints: Constraint[] = [...s.constraints];
+    const pinned = s.pinnedByBindMount || (s.devices?.length ?? 0) > 0;
+    if (pinned && !constraints.some((c) => c.kind === 'node')) constraints.push({ kind: 'node', value: ctx.nodeName });
+    const input: ServiceInputParsed = {
+      name: s.warrenName,
+      stack: model.name,
+      image: s.image,
+      command: s.command ?? [],
+      env: { ...s.environment },
+      ports: portsOf(s),
+      volumes: [],
+      replicas: s.replicas,
+      restart: s.restart,
+      constraints,
+      options: optionsOf(model, s),
+    };
+    if (s.limits?.cpus !== undefined) input.cpus = s.limits.cpus;
+    if (s.limits?.memoryBytes !== undefined) input.memoryBytes = s.limits.memoryBytes;
+    return input;
+  });
+}
+
+/**
+ * Host ports the stack would publish that a service outside it publishes already (a published
+ * port is meant to answer on every node, so two services cannot share one anywhere). One line each.
+ */
+export function portClashes(stack: string, desired: ServiceInputParsed[], existing: ServiceSpec[]): string[] {
+  const out: string[] = [];
+  for (const d of desired) {
+    for (const p of d.ports) {
+      if (p.published === undefined) continue;
+      const other = existing.find((e) => e.stack !== stack && e.ports.some((q) => q.published === p.published && q.protocol === p.protocol && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)));
+      if (other) {
+        const owner = other.stack ? ` of stack ${other.stack}` : '';
+        out.push(`${d.name}: host port ${p.published}/${p.protocol} is already published by service ${other.name}${owner}: publish another host port, or remove that service first`);
+      }
+    }
+  }
+  return out;
+}
+
+export type StackAction = 'create' | 'update' | 'unchanged' | 'remove';
+
+export interface StackStep {
+  service: string;
+  action: StackAction;
+  /** for updates: whether the containers are replaced (else only replicas or placement change) */
+  restarts?: boolean;
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * What a deploy does, given every service the cluster has. A name taken by a service that is not
+ * this stack's is refused (409), so a deploy never takes over someone else's service.
+ */
+export function planStack(stack: string, desired: ServiceInputParsed[], existing: ServiceSpec[]): StackStep[] {
+  const steps: StackStep[] = [];
+  for (const d of desired) {
+    const e = existing.find((x) => x.name === d.name);
+    if (!e) {
+      steps.push({ service: d.name, action: 'create' });
+      continue;
+    }
+    if (e.stack !== stack) {
+      const owner = e.stack ? `stack "${e.stack}"` : 'warren service create';
+      throw new UserError('service_exists', `the stack's service "${d.name}" would replace an existing service of that name (made by ${owner}): remove it first, or deploy under another name with -p`, 409);
+    }
+    const restarts = !sameContainerSpec(e, d);
+    const placement = e.replicas !== d.replicas || !sameJson(e.constraints, d.constraints);
+    steps.push({ service: d.name, action: restarts || placement ? 'update' : 'unchanged', ...(restarts || placement ? { restarts } : {}) });
+  }
+  for (const e of existing) if (e.stack === stack && !desired.some((d) => d.name === e.name)) steps.push({ service: e.name, action: 'remove' });
+  return steps;
+}

@@ -1,0 +1,94 @@
+/**
+ * Checks across the services of a stack: dependency cycles, host ports taken twice inside the
+ * stack, and host ports Warren itself listens on. One error line each.
+ */
+import { Diagnostics } from './diagnostics.ts';
+import { itemPosition, keyPosition } from './located.ts';
+import type { StackPort, StackService } from './model.ts';
+import { formatStackPort, portItems } from './ports.ts';
+import { isObj, type Obj } from './fields.ts';
+
+/** A host port the agent uses: `what` says which and `flag` how to move it. */
+export interface ReservedPort {
+  port: number;
+  protocol: 'tcp' | 'udp';
+  what: string;
+  flag: string;
+}
+
+/** The agent's default ports (DESIGN.md); a running agent sends its own figures. */
+export function warrenPorts(p: { http?: number; p2p?: number; etcdClient?: number; etcdPeer?: number; proxy?: number; dns?: number } = {}): ReservedPort[] {
+  const tcp = (port: number, what: string, flag: string): ReservedPort => ({ port, protocol: 'tcp', what, flag });
+  const dns = p.dns ?? 7353;
+  return [
+    tcp(p.http ?? 7370, "Warren's HTTP API", '--http-port'),
+    tcp(p.p2p ?? 7371, "Warren's libp2p", '--p2p-port'),
+    tcp(p.etcdClient ?? 7372, "Warren's etcd client", '--etcd-client-port'),
+    tcp(p.etcdPeer ?? 7373, "Warren's etcd peer", '--etcd-peer-port'),
+    tcp(p.proxy ?? 7380, "Warren's HTTP proxy", '--proxy-port'),
+    tcp(dns, "Warren's DNS", '--dns-port'),
+    { port: dns, protocol: 'udp', what: "Warren's DNS", flag: '--dns-port' },
+  ];
+}
+
+/** Two services with one container_name (Docker refuses the second container). */
+export function checkContainerNames(services: StackService[], raw: Obj, diag: Diagnostics): void {
+  const seen = new Map<string, string>();
+  for (const s of services) {
+    if (!s.containerName) continue;
+    const other = seen.get(s.containerName);
+    const svc = raw[s.name];
+    if (other) diag.error(isObj(svc) ? keyPosition(svc, 'container_name') : undefined, `services.${s.name}.container_name`, `"${s.containerName}" is also the container_name of service ${other}`);
+    else seen.set(s.containerName, s.name);
+  }
+}
+
+/** Reports each dependency cycle once, as "a -> b -> a". */
+export function checkCycles(services: StackService[], raw: Obj, diag: Diagnostics): void {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      const first = cycle[0]!;
+      const svc = raw[first];
+      diag.error(isObj(svc) ? keyPosition(svc, 'depends_on') : keyPosition(raw, first), `services.${first}.depends_on`, `dependency cycle: ${cycle.join(' -> ')}`);
+      return;
+    }
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const d of byName.get(name)?.dependsOn ?? []) visit(d.service);
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const s of services) visit(s.name);
+}
+
+const overlaps = (a: StackPort, b: StackPort) => a.protocol === b.protocol && (!a.hostIp || !b.hostIp || a.hostIp === b.hostIp);
+
+export function checkPorts(services: StackService[], raw: Obj, reserved: ReservedPort[], diag: Diagnostics): void {
+  const taken: { svc: StackService; port: StackPort }[] = [];
+  for (const svc of services) {
+    if (svc.networkMode === 'host') continue; // its ports are the node's own; nothing is published
+    for (const port of svc.ports) {
+      if (port.published === undefined) continue;
+      const rawSvc = raw[svc.name];
+      const i = portItems.get(port) ?? 0;
+      const at = itemPosition(isObj(rawSvc) ? rawSvc.ports : undefined, i);
+      const path = `services.${svc.name}.ports[${i}]`;
+      const mine = reserved.find((r) => r.port === port.published && r.protocol === port.protocol);
+      if (mine) {
+        diag.error(at, path, `host port ${port.published}/${port.protocol} is ${mine.what} port: publish another host port (e.g. "${port.published + 10000 <= 65535 ? port.published + 10000 : 8000}:${port.target}${port.protocol === 'udp' ? '/udp' : ''}") or start the agents with another ${mine.flag}`);
+        continue;
+      }
+      const other = taken.find((t) => t.port.published === port.published && overlaps(t.port, port));
+      if (other) {
+        diag.error(at, path, `host port ${port.published}/${port.protocol} is published twice (also by ${other.svc.name === svc.name ? 'this service' : `service ${other.svc.name}`}: ${formatStackPort(other.port)})`);
+        continue;
+      }
+      taken.push({ svc, port });
+    }
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The agent's side of stacks: deploy (validate the project again here, plan, then create /
+ * update / remove the stack's Warren services through the service manager), list, show, remove.
+ * The stack's record (its compose project, as deployed) lives in etcd under /warren/stacks/<name>.
+ */
+import type { Etcd3 } from 'etcd3';
+import { KEYS } from '../consensus/cluster-store.ts';
+import { retryEtcd } from '../consensus/etcd-client.ts';
+import { isUserError, messageOf, UserError } from '../core/errors.ts';
+import type { Problem } from '../core/compose/diagnostics.ts';
+import { parseDeployBody, type DeployBody } from '../core/compose/deploy-body.ts';
+import { loadStack } from '../core/compose/project.ts';
+import { planStack, portClashes, stackServices, stackVolumeName, type StackStep } from '../core/compose/to-services.ts';
+import type { ReservedPort } from '../core/compose/validate.ts';
+import type { ServiceView } from '../core/service-types.ts';
+import type { Catalog } from '../runtime/catalog.ts';
+import type { DockerEngine } from '../runtime/docker-engine.ts';
+import type { ServiceManager } from '../runtime/service-manager.ts';
+
+export interface StackRecord {
+  name: string;
+  project: Omit<DeployBody, 'dryRun'>;
+  services: string[];
+  /** the Docker volumes the stack made (not external ones) */
+  volumes: string[];
+  deployedFrom: { id: string; name: string };
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface DeployResult {
+  stack: string;
+  dryRun: boolean;
+  plan: StackStep[];
+  warnings: Problem[];
+}
+
+export interface StackView {
+  name: string;
+  createdAt: number;
+  updatedAt: number;
+  services: ServiceView[];
+}
+
+export interface StackManagerDeps {
+  services: ServiceManager;
+  catalog: Catalog;
+  engine: DockerEngine;
+  client: () => Etcd3 | undefined;
+  clusterId: () => string | null;
+  self: { id: string; name: string };
+  /** the host ports this agent uses, refused to a stack */
+  reservedPorts: () => ReservedPort[];
+  /** a cluster event (gossip) */
+  event?: (name: 'stack.deployed' | 'stack.removed', payload: Record<string, unknown>) => void;
+}
+
+/** How long stack rm --volumes waits for the stack's containers on this node to go. */
+const VOLUME_WAIT_MS = 30_000;
+
+export class StackManager {
+  constructor(private readonly d: StackManagerDeps) {}
+
+  private etcd(): Etcd3 {
+    const client = this.d.client();
+    if (!client || !this.d.catalog.ready) throw new UserError('not_ready', 'this node is not connected to a cluster yet; try again in a moment', 503);
+    return client;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await retryEtcd(what, fn, { timeoutMs: 10_000 });
+    } catch (err) {
+      if (isUserError(err)) throw err;
+      throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
+    }
+  }
+
+  private async records(): Promise<StackRecord[]> {
+    const client = this.etcd();
+    const all = await this.call('read the stacks', () => client.getAll().prefix(KEYS.stackPrefix).strings());
+    return Object.values(all).map((v) => JSON.parse(v) as StackRecord).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private async record(name: string): Promise<StackRecord | undefined> {
+    const client = this.etcd();
+    const text = await this.call('read the stack', () => client.get(KEYS.stackPrefix + name).string());
+    return text === null ? undefined : (JSON.parse(text) as StackRecord);
+  }
+
+  private viewOf(rec: StackRecord): StackView {
+    const services = this.d.services.list().filter((v) => v.spec.stack === rec.name);
+    return { name: rec.name, createdAt: rec.createdAt, updatedAt: rec.updatedAt, services };
+  }
+
+  async list(): Promise<StackView[]> {
+    return (await this.records()).map((r) => this.viewOf(r));
+  }
+
+  async get(name: string): Promise<StackView | undefined> {
+    const rec = await this.record(name);
+    return rec && this.viewOf(rec);
+  }
+
+  /** Creates or updates a stack: only the services whose spec changed are touched. */
+  async deploy(raw: unknown): Promise<DeployResult> {
+    const { dryRun, ...project } = parseDeployBody(raw);
+    const { model, warnings } = loadStack({ ...project, reservedPorts: this.d.reservedPorts() });
+    this.etcd();
+    const desired = stackServices(model, { nodeName: this.d.self.name });
+    const plan = planStack(model.name, desired, this.d.catalog.services());
+    const clashes = portClashes(model.name, desired, this.d.catalog.services());
+    if (clashes.length) throw new UserError('port_taken', clashes.join('\n'), 409);
+    if (dryRun) return { stack: model.name, dryRun, plan, warnings };
+    for (const step of plan) {
+      const input = desired.find((s) => s.name === step.service);
+      if (step.action === 'create') await this.d.services.create(input!);
+      else if (step.action === 'update') {
+        const { name: _name, ...rest } = input!;
+        await this.d.services.update(step.service, { ...rest, cpus: rest.cpus ?? null, memoryBytes: rest.memoryBytes ?? null, options: rest.options ?? null });
+      } else if (step.action === 'remove') await this.d.services.remove(step.service);
+    }
+    const now = Date.now();
+    const before = await this.record(model.name);
+    const rec: StackRecord = {
+      name: model.name,
+      project,
+      services: desired.map((s) => s.name),
+      volumes: [...new Set([...(before?.volumes ?? []), ...model.volumes.filter((v) => !v.external).map((v) => stackVolumeName(model.name, v.name))])],
+      deployedFrom: this.d.self,
+      createdAt: before?.createdAt ?? now,
+      updatedAt: now,
+    };
+    const client = this.etcd();
+    await this.call('write the stack', () => client.put(KEYS.stackPrefix + model.name).value(JSON.stringify(rec)).exec());
+    const changed = (a: StackStep['action']) => plan.filter((s) => s.action === a).map((s) => s.service);
+    this.d.event?.('stack.deployed', { stack: model.name, created: changed('create'), updated: changed('update'), removed: changed('remove'), unchanged: changed('unchanged') });
+    return { stack: model.name, dryRun, plan, warnings };
+  }
+
+  /**
+   * Removes the stack's services and record; with `volumes`, also its Docker volumes on this
+   * node once its containers here are gone (volumes on other nodes stay: see the README).
+   */
+  async remove(name: string, volumes: boolean): Promise<{ stack: string; services: string[]; volumes: string[] }> {
+    const rec = await this.record(name);
+    const services = [...new Set([...(rec?.services ?? []), ...this.d.catalog.services().filter((s) => s.stack === name).map((s) => s.name)])];
+    if (!rec && services.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
+    for (const s of services) await this.d.services.remove(s);
+    const removed: string[] = [];
+    if (volumes && rec?.volumes.length) {
+      // the record stays until the volumes are gone, so a timed-out removal can be run again
+      await this.waitContainersGone(name);
+      for (const v of rec.volumes) {
+        const ok = await this.d.engine.docker.getVolume(v).remove().then(() => true, (err: { statusCode?: number }) => err.statusCode === 404 ? false : Promise.reject(err));
+        if (ok) removed.push(v);
+      }
+    }
+    const client = this.etcd();
+    await this.call('remove the stack', () => client.delete().key(KEYS.stackPrefix + name).exec());
+    this.d.event?.('stack.removed', { stack: name, services, volumes: removed });
+    return { stack: name, services, volumes: removed };
+  }
+
+  private async waitContainersGone(stack: string): Promise<void> {
+    const clusterId = this.d.clusterId();
+    const deadline = Date.now() + VOLUME_WAIT_MS;
+    while (Date.now() < deadline) {
+      const left = await this.d.engine.docker.listContainers({ all: true, filters: { label: [`warren.cluster=${clusterId}`, `warren.stack=${stack}`] } });
+      if (left.length === 0) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new UserError('timeout', `the stack's containers on this node were still there after ${VOLUME_WAIT_MS / 1000} s; its volumes were kept (run warren stack rm ${stack} --volumes again)`, 504);
+  }
+}
+
+/** The HTTP API's stack routes, served by a manager (src/http/routes/stacks.ts). */
+export function stackDeps(m: StackManager) {
+  return {
+    listStacks: () => m.list(),
+    getStack: (name: string) => m.get(name),
+    deployStack: (body: unknown) => m.deploy(body),
+    removeStack: (name: string, volumes: boolean) => m.remove(name, volumes),
+  };
+}

@@ -1,0 +1,46 @@
+/** Compose projects and clean-up for the stack integration tests (everything named "stacks-it..."). */
+import { docker, HTTPD_IMAGE } from './images.ts';
+
+/**
+ * A 2-service stack of the busybox test image: `back` serves "back says $MSG"; `front` fetches
+ * it by service name (into index.html) and by the alias `api` (into alias.html) every 0.2 s and
+ * serves both on its published port. busybox applets not linked in the image run as `busybox X`.
+ */
+export function frontBackCompose(stack: string, opts: { volume?: boolean } = {}): string {
+  return `
+name: ${stack}
+services:
+  back:
+    image: ${HTTPD_IMAGE}
+    environment:
+      MSG: \${MSG:-one}
+    command: ["sh", "-c", "echo \\"back says $$MSG\\" > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks:
+      default:
+        aliases: [api]
+${opts.volume ? '    volumes:\n      - data:/data\n' : ''}  front:
+    image: ${HTTPD_IMAGE}
+    depends_on: [back]
+    ports: ["80"]
+    command:
+      - sh
+      - -c
+      - >-
+        while true; do
+        wget -q -O /tmp/a http://back/ && busybox mv /tmp/a /www/index.html;
+        wget -q -O /tmp/b http://api/ && busybox mv /tmp/b /www/alias.html;
+        sleep 0.2; done &
+        exec httpd -f -p 80 -h /www
+${opts.volume ? 'volumes:\n  data:\n' : ''}`;
+}
+
+/** Removes the containers and networks of these nodes, and the named Docker volumes. */
+export async function removeNodesDocker(nodeIds: string[], volumes: string[] = []): Promise<void> {
+  for (const id of nodeIds.filter(Boolean)) {
+    const ids = (await docker('ps', '-aq', '--filter', `label=warren.node=${id}`).catch(() => '')).split('\n').filter(Boolean);
+    if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
+    const nets = (await docker('network', 'ls', '-q', '--filter', `label=warren.node=${id}`).catch(() => '')).split('\n').filter(Boolean);
+    if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
+  }
+  if (volumes.length) await docker('volume', 'rm', '-f', ...volumes).catch(() => undefined);
+}
