@@ -1,4 +1,4 @@
-import type { Entry, EntryType } from './manifest.ts';
+import type { EntryType } from './manifest.ts';
 
 /** What a cheap scan (readdir + lstat) knows about a path. */
 export interface ScanEntry {
@@ -28,12 +28,12 @@ export interface ChangeSet {
 export const RACY_WINDOW_NS = 20_000_000n;
 
 /**
- * Change detection: the scan of the tree against the last manifest. ctime covers what mtime does
+ * Change detection: the scan of the tree against the last manifest (or any earlier scan). ctime covers what mtime does
  * not (chmod, chown, xattrs, ACLs, a rename onto the path); the inode covers a file replaced by
  * another with the same times. With no last manifest everything is changed.
  */
-export function detectChanges(last: { entries: Entry[]; scanStartNs: bigint } | undefined, scan: ScanEntry[]): ChangeSet {
-  const before = new Map<string, Entry>();
+export function detectChanges(last: { entries: ScanEntry[]; scanStartNs: bigint } | undefined, scan: ScanEntry[]): ChangeSet {
+  const before = new Map<string, ScanEntry>();
   for (const e of last?.entries ?? []) before.set(e.path, e);
   const racyFrom = (last?.scanStartNs ?? 0n) - RACY_WINDOW_NS;
   const out: ChangeSet = { changed: [], removed: [], unchanged: [] };
