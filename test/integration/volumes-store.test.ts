@@ -104,6 +104,32 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     }
   });
 
+  it('captures the tree as it is at the freeze: writes before the pause are in, writes after it are not', async () => {
+    const src = fresh();
+    writeFileSync(join(src, 'a'), randomBytes(300_000));
+    writeFileSync(join(src, 'b'), 'b1');
+    const store = new VolumeStore(fresh(), { pool });
+    await store.snapshot('vol', src);
+    writeFileSync(join(src, 'a'), randomBytes(300_000)); // copied aside by the prepare step...
+    let atFreeze: ReturnType<typeof describeTree> | undefined;
+    const rec = await store.snapshot('vol', src, {
+      pause: async () => {
+        // ...then written again before the pause (same size: only the times tell) and a file added
+        writeFileSync(join(src, 'a'), randomBytes(300_000));
+        writeFileSync(join(src, 'c'), 'new');
+        atFreeze = describeTree(src);
+      },
+      resume: async () => {
+        writeFileSync(join(src, 'b'), 'b2 after the thaw');
+      },
+    });
+    const target = join(fresh(), 'r');
+    await store.restore('vol', rec.id, target, { durable: false });
+    assert.equal(sameTree(atFreeze!, describeTree(target)), undefined);
+    assert.ok(rec.pauseMs >= 0 && rec.pauseMs < 1000, `pause ${rec.pauseMs} ms`);
+    await store.close();
+  });
+
   it('skips sockets and refuses device nodes, naming them', async () => {
     const src = fresh();
     writeFileSync(join(src, 'f'), 'x');
