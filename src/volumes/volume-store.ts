@@ -157,6 +157,21 @@ export class VolumeStore {
     return rec;
   }
 
+  /**
+   * Takes a snapshot record received from another node (its chunks are all here: the receiver
+   * checked) under the sender's id and seq.
+   */
+  adopt(rec: SnapshotRecord): Promise<SnapshotRecord> {
+    checkVolumeName(rec.volume);
+    if (!/^[0-9a-z-]{1,64}$/.test(rec.id)) throw new UserError('bad_snapshot', `invalid snapshot id "${rec.id}"`);
+    return this.serial(async () => {
+      for (const c of rec.manifest) if (!this.chunks.has(c.hash)) throw new UserError('incomplete', `snapshot ${rec.id}: manifest chunk missing`, 409);
+      this.chunks.flush();
+      writeDurably(join(this.snapDir(rec.volume), `${rec.id}.json`), JSON.stringify(rec, null, 2) + '\n');
+      return rec;
+    });
+  }
+
   /** Deletes a snapshot and collects the chunks no remaining snapshot references. */
   delete(volume: string, id: string): Promise<{ removedChunks: number; freedBytes: number }> {
     return this.serial(async () => {
