@@ -1,4 +1,5 @@
-import { closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
@@ -47,12 +48,13 @@ export class Capture {
     private readonly stagingDir: string,
   ) {}
 
-  private stage(s: ScannedPath): Staged | undefined {
+  /** Copies a file aside (in libuv's thread pool: a large copy never holds the event loop). */
+  private async stage(s: ScannedPath): Promise<Staged | undefined> {
     const file = join(this.stagingDir, String(this.copies++));
     try {
       const st = lstatSync(join(this.root, s.path), { bigint: true });
       if (!st.isFile()) return undefined;
-      copyFileSync(join(this.root, s.path), file);
+      await copyFile(join(this.root, s.path), file);
       return { file, fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse: st.blocks * 512n < st.size };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone since the scan
@@ -61,7 +63,7 @@ export class Capture {
   }
 
   /** Step 1, while the app runs. */
-  prepare(): void {
+  async prepare(): Promise<void> {
     mkdirSync(this.stagingDir, { recursive: true });
     this.prepareStartNs = nowNs();
     const scan = scanTree(this.root);
@@ -70,13 +72,13 @@ export class Capture {
       if (s.type !== 'file' || !changed.has(s.path)) continue;
       const key = inodeKey(s);
       if (this.staged.has(key)) continue;
-      const staged = this.stage(s);
+      const staged = await this.stage(s);
       if (staged) this.staged.set(key, staged);
     }
   }
 
-  /** Step 2, while the containers are paused: synchronous, bounded by what was written since step 1. */
-  freeze(): void {
+  /** Step 2, while the containers are paused: bounded by what was written since step 1. */
+  async freeze(): Promise<void> {
     const scanStartNs = nowNs();
     const scan = scanTree(this.root);
     const lastByPath = new Map((this.last?.entries ?? []).map((e) => [e.path, e]));
@@ -107,7 +109,7 @@ export class Capture {
         else {
           let staged = this.staged.get(key);
           if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
-            staged = this.stage(s);
+            staged = await this.stage(s);
             if (!staged) continue; // vanished under our feet: not paused by us (a host process)
             stats.frozenCopyBytes += staged.fingerprint.size;
             this.staged.set(key, staged);

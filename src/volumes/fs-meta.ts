@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, lchownSync, lstatSync, lutimesSync, readdirSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { listAttributesSync, getAttributeSync, setAttributeSync, removeAttributeSync } from '@napi-rs/xattr';
@@ -119,7 +119,7 @@ while (my $rec = <STDIN>) { chomp $rec; my ($s, $ns, $p) = split /\t/, $rec, 3; 
  * Sets atime and mtime (both to the mtime) of many paths, not following symlinks: exact to the
  * nanosecond through perl's utimensat where it can, else with Node's lutimes (microseconds).
  */
-export function setTimes(items: Array<[abs: string, mtimeNs: bigint]>): void {
+export async function setTimes(items: Array<[abs: string, mtimeNs: bigint]>): Promise<void> {
   const nr = UTIMENSAT[process.arch];
   if (nr !== undefined && perlAvailable()) {
     const input = Buffer.concat(items.map(([abs, ns]) => {
@@ -127,7 +127,13 @@ export function setTimes(items: Array<[abs: string, mtimeNs: bigint]>): void {
       if (rest < 0n) { s -= 1n; rest += B; }
       return Buffer.from(`${s}\t${rest}\t${abs}\0`);
     }));
-    execFileSync('perl', ['-e', SET_TIMES, String(nr)], { input, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+    await new Promise<void>((resolve, reject) => {
+      const child = execFile('perl', ['-e', SET_TIMES, String(nr)], { maxBuffer: 1 << 20 }, (err, _out, errText) => {
+        if (err) reject(new Error(`setting file times failed: ${String(errText).trim() || err.message}`));
+        else resolve();
+      });
+      child.stdin!.end(input);
+    });
     return;
   }
   for (const [abs, ns] of items) {

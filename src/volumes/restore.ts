@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { Manifest } from '../core/volumes/manifest.ts';
 import { fsyncDir, type ChunkStore } from './chunk-store.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
@@ -33,13 +34,23 @@ export function recoverApply(target: string): void {
   rmSync(staging, { recursive: true, force: true });
 }
 
-export function applySnapshot(store: ChunkStore, m: Manifest, target: string, opts: ApplyOptions = {}): void {
+export async function applySnapshot(store: ChunkStore, m: Manifest, target: string, opts: ApplyOptions = {}): Promise<void> {
   const durable = opts.durable ?? true;
   recoverApply(target);
   const { staging, old } = stagingPaths(target);
   const at = (path: string) => (path === '.' ? staging : join(staging, path));
   const dirs: string[] = [];
+  // synchronous calls, with a turn of the event loop every few MiB or hundred paths
+  let work = 0;
+  const pace = async (amount: number) => {
+    work += amount;
+    if (work > 8 * 2 ** 20) {
+      work = 0;
+      await yieldLoop();
+    }
+  };
   for (const e of m.entries) {
+    await pace(20_000);
     const abs = at(e.path);
     switch (e.type) {
       case 'dir':
@@ -54,7 +65,7 @@ export function applySnapshot(store: ChunkStore, m: Manifest, target: string, op
         break;
       case 'file':
         if (e.linkTo !== undefined) linkSync(at(e.linkTo), abs);
-        else writeFile(store, abs, e.size, e.chunks ?? [], e.holes ?? [], durable);
+        else await writeFile(store, abs, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
         break;
     }
   }
@@ -66,8 +77,9 @@ export function applySnapshot(store: ChunkStore, m: Manifest, target: string, op
     if (e.linkTo !== undefined) continue;
     applyMeta(at(e.path), e);
     times.push([at(e.path), e.mtimeNs]);
+    await pace(20_000);
   }
-  setTimes(times);
+  await setTimes(times);
   if (durable) for (const d of dirs) fsyncDir(d);
   if (existsSync(target)) renameSync(target, old);
   renameSync(staging, target);
@@ -75,7 +87,7 @@ export function applySnapshot(store: ChunkStore, m: Manifest, target: string, op
   rmSync(old, { recursive: true, force: true });
 }
 
-function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean): void {
+async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: (n: number) => Promise<void>): Promise<void> {
   const fd = openSync(abs, 'wx');
   try {
     let pos = 0, h = 0;
@@ -88,6 +100,7 @@ function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{
       const data = store.get(c.hash);
       writeSync(fd, data, 0, data.length, pos);
       pos += data.length;
+      await pace(data.length);
     }
     ftruncateSync(fd, size); // trailing holes (and a file of holes only)
     if (durable) fsyncSync(fd);

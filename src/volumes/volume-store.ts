@@ -111,11 +111,11 @@ export class VolumeStore {
       const capture = new Capture(root, prev && this.readManifest(prev), join(this.dataDir, 'staging', volume));
       let pauseMs = 0;
       try {
-        capture.prepare();
+        await capture.prepare();
         await hooks.pause?.();
         const t0 = performance.now();
         try {
-          capture.freeze();
+          await capture.freeze();
         } finally {
           pauseMs = performance.now() - t0;
           await hooks.resume?.();
@@ -199,7 +199,7 @@ export class VolumeStore {
 
   /** Applies a snapshot to `target` (atomic, redo-only: see restore.ts). */
   restore(volume: string, id: string, target: string, opts: ApplyOptions = {}): Promise<void> {
-    return this.serial(async () => applySnapshot(this.chunks, this.manifest(volume, id), target, opts));
+    return this.serial(() => applySnapshot(this.chunks, this.manifest(volume, id), target, opts));
   }
 
   async close(): Promise<void> {
