@@ -1,12 +1,12 @@
 import { closeSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
 import type { Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import { readXattrs, scanTree, type ScannedPath } from './fs-meta.ts';
+import { pacer } from './pacer.ts';
 
 /**
  * Snapshot capture in three steps, so the app is frozen only for the middle one:
@@ -66,7 +66,7 @@ export class Capture {
   async prepare(): Promise<void> {
     mkdirSync(this.stagingDir, { recursive: true });
     this.prepareStartNs = nowNs();
-    const scan = scanTree(this.root);
+    const scan = await scanTree(this.root);
     const changed = new Set(detectChanges(this.last, scan.entries).changed);
     for (const s of scan.entries) {
       if (s.type !== 'file' || !changed.has(s.path)) continue;
@@ -80,7 +80,7 @@ export class Capture {
   /** Step 2, while the containers are paused: bounded by what was written since step 1. */
   async freeze(): Promise<void> {
     const scanStartNs = nowNs();
-    const scan = scanTree(this.root);
+    const scan = await scanTree(this.root);
     const lastByPath = new Map((this.last?.entries ?? []).map((e) => [e.path, e]));
     const changes = detectChanges(this.last, scan.entries);
     const changed = new Set(changes.changed);
@@ -90,7 +90,9 @@ export class Capture {
     const toChunk = new Map<string, Staged>();
     const holders = new Map<string, string>(); // inode key -> first path of its hard-link group
     const entries: Entry[] = [];
+    const pace = pacer();
     for (const s of scan.entries) {
+      await pace();
       if (s.type === 'file') stats.files++;
       const key = inodeKey(s);
       const holder = s.type === 'file' && s.nlink > 1 ? holders.get(key) : undefined;
@@ -129,10 +131,12 @@ export class Capture {
     let newBytes = 0;
     const results = new Map<string, Promise<Awaited<ReturnType<ChunkPool['chunk']>>>>();
     for (const [path, s] of f.toChunk) results.set(path, pool.chunk(s.file, s.sparse));
+    const pace = pacer();
     try {
       for (const e of f.entries) {
         const s = f.toChunk.get(e.path);
         if (!s) continue;
+        await pace();
         const r = await results.get(e.path)!;
         newBytes += await storeNew(store, s.file, r.chunks);
         e.size = s.fingerprint.size;
@@ -156,18 +160,14 @@ async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: s
   let added = 0;
   const fd = openSync(file, 'r');
   try {
-    let sinceYield = 0;
+    const pace = pacer();
     for (const c of chunks) {
       if (store.has(c.hash)) continue;
       const buf = Buffer.allocUnsafe(c.size);
       readSync(fd, buf, 0, c.size, c.offset);
       store.put(c.hash, buf);
       added += c.size;
-      sinceYield += c.size;
-      if (sinceYield > 8 * 2 ** 20) {
-        sinceYield = 0;
-        await yieldLoop();
-      }
+      await pace();
     }
   } finally {
     closeSync(fd);

@@ -1,9 +1,9 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { Manifest } from '../core/volumes/manifest.ts';
 import { fsyncDir, type ChunkStore } from './chunk-store.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
+import { pacer } from './pacer.ts';
 
 /**
  * Applies a snapshot to `target`, atomically and redo-only: the tree is built in a staging
@@ -40,17 +40,9 @@ export async function applySnapshot(store: ChunkStore, m: Manifest, target: stri
   const { staging, old } = stagingPaths(target);
   const at = (path: string) => (path === '.' ? staging : join(staging, path));
   const dirs: string[] = [];
-  // synchronous calls, with a turn of the event loop every few MiB or hundred paths
-  let work = 0;
-  const pace = async (amount: number) => {
-    work += amount;
-    if (work > 8 * 2 ** 20) {
-      work = 0;
-      await yieldLoop();
-    }
-  };
+  const pace = pacer();
   for (const e of m.entries) {
-    await pace(20_000);
+    await pace();
     const abs = at(e.path);
     switch (e.type) {
       case 'dir':
@@ -77,7 +69,7 @@ export async function applySnapshot(store: ChunkStore, m: Manifest, target: stri
     if (e.linkTo !== undefined) continue;
     applyMeta(at(e.path), e);
     times.push([at(e.path), e.mtimeNs]);
-    await pace(20_000);
+    await pace();
   }
   await setTimes(times);
   if (durable) for (const d of dirs) fsyncDir(d);
@@ -87,7 +79,7 @@ export async function applySnapshot(store: ChunkStore, m: Manifest, target: stri
   rmSync(old, { recursive: true, force: true });
 }
 
-async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: (n: number) => Promise<void>): Promise<void> {
+async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: () => Promise<void>): Promise<void> {
   const fd = openSync(abs, 'wx');
   try {
     let pos = 0, h = 0;
@@ -100,7 +92,7 @@ async function writeFile(store: ChunkStore, abs: string, size: number, chunks: A
       const data = store.get(c.hash);
       writeSync(fd, data, 0, data.length, pos);
       pos += data.length;
-      await pace(data.length);
+      await pace();
     }
     ftruncateSync(fd, size); // trailing holes (and a file of holes only)
     if (durable) fsyncSync(fd);
