@@ -45,15 +45,20 @@ export class ChunkStore {
   constructor(readonly dir: string) {
     mkdirSync(join(dir, 'packs'), { recursive: true });
     const indexPath = join(dir, 'index');
-    if (existsSync(indexPath)) this.loadIndex(readFileSync(indexPath));
-    this.indexFd = openSync(indexPath, 'a');
+    // a torn or stale record (a crash mid-append, a pack that lost its tail) is dropped and the
+    // index rewritten: appending after a torn tail would misalign every later record, and a stale
+    // one could name bytes a new pack of the same number puts there
+    const clean = existsSync(indexPath) ? this.loadIndex(readFileSync(indexPath)) : true;
+    this.indexFd = clean ? openSync(indexPath, 'a') : this.writeIndex();
     // packs no index record names: left by a gc or a session that crashed before its flush
     const used = new Set([...this.index.values()].map((l) => l.pack));
     for (const n of this.packNumbers()) if (!used.has(n)) unlinkSync(this.packPath(n));
   }
 
-  private loadIndex(buf: Buffer): void {
-    const whole = buf.length - (buf.length % INDEX_REC); // a torn last record is dropped
+  /** Reads the index; false when some record had to be dropped. */
+  private loadIndex(buf: Buffer): boolean {
+    const whole = buf.length - (buf.length % INDEX_REC);
+    let clean = whole === buf.length;
     const packSizes = new Map<number, number>();
     for (let at = 0; at < whole; at += INDEX_REC) {
       const hash = buf.subarray(at, at + 32).toString('hex');
@@ -64,7 +69,27 @@ export class ChunkStore {
         packSizes.set(loc.pack, packSize);
       }
       if (loc.offset + loc.size <= packSize) this.index.set(hash, loc);
+      else clean = false;
     }
+    return clean;
+  }
+
+  /** Writes the whole index aside, renames it over the old one; returns it opened for appends. */
+  private writeIndex(): number {
+    const buf = Buffer.alloc(INDEX_REC * this.index.size);
+    let at = 0;
+    for (const [hash, l] of this.index) {
+      writeIndexRec(buf, at, hash, l);
+      at += INDEX_REC;
+    }
+    const tmp = join(this.dir, 'index.tmp');
+    const fd = openSync(tmp, 'w');
+    writeSync(fd, buf);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(this.dir, 'index'));
+    fsyncDir(this.dir);
+    return openSync(join(this.dir, 'index'), 'a');
   }
 
   private packPath(n: number): string {
@@ -206,21 +231,8 @@ export class ChunkStore {
     this.flushPack();
     this.pending = [];
     // the new index: every live chunk, written aside then renamed over the old one
-    const buf = Buffer.alloc(INDEX_REC * this.index.size);
-    let at = 0;
-    for (const [hash, l] of this.index) {
-      writeIndexRec(buf, at, hash, l);
-      at += INDEX_REC;
-    }
-    const tmp = join(this.dir, 'index.tmp');
-    const fd = openSync(tmp, 'w');
-    writeSync(fd, buf);
-    fsyncSync(fd);
-    closeSync(fd);
     closeSync(this.indexFd);
-    renameSync(tmp, join(this.dir, 'index'));
-    fsyncDir(this.dir);
-    this.indexFd = openSync(join(this.dir, 'index'), 'a');
+    this.indexFd = this.writeIndex();
     for (const p of rewrite) {
       const fd = this.fds.get(p);
       if (fd !== undefined) closeSync(fd);

@@ -95,12 +95,32 @@ function cleanPath(name: string): string {
  */
 export async function importTar(store: ChunkStore, input: Readable): Promise<{ manifest: Manifest; newBytes: number; skipped: string[] }> {
   const extract = tar.extract();
-  const entries = new Map<string, Entry>();
-  const skipped: string[] = [];
-  let newBytes = 0;
   const parsing = pipeline(input, extract).catch((err) => {
     throw new UserError('bad_tar', `not a readable tar: ${(err as Error).message}`);
   });
+  let read: { entries: Map<string, Entry>; newBytes: number; skipped: string[] };
+  try {
+    read = await readEntries(store, extract);
+  } catch (err) {
+    extract.destroy();
+    await parsing.catch(() => undefined);
+    throw err;
+  }
+  await parsing;
+  const { entries } = read;
+  if (!entries.has('.')) entries.set('.', { path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, size: 0, xattrs: [] });
+  for (const path of entries.keys()) {
+    const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.';
+    if (path !== '.' && entries.get(parent)?.type !== 'dir') throw new UserError('bad_tar', `${path} has no directory ${parent} before it in the tar`);
+  }
+  const manifest = { createdAt: Date.now(), scanStartNs: 0n, entries: [...entries.values()].sort((a, b) => comparePaths(a.path, b.path)) };
+  return { manifest, newBytes: read.newBytes, skipped: read.skipped };
+}
+
+async function readEntries(store: ChunkStore, extract: tar.Extract): Promise<{ entries: Map<string, Entry>; newBytes: number; skipped: string[] }> {
+  const entries = new Map<string, Entry>();
+  const skipped: string[] = [];
+  let newBytes = 0;
   for await (const entry of extract) {
     const hd = entry.header as PaxHeaders;
     const pax = hd.pax ?? {};
@@ -136,13 +156,7 @@ export async function importTar(store: ChunkStore, input: Readable): Promise<{ m
     } else entry.resume();
     entries.set(path, e);
   }
-  await parsing;
-  if (!entries.has('.')) entries.set('.', { path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, size: 0, xattrs: [] });
-  for (const path of entries.keys()) {
-    const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.';
-    if (path !== '.' && entries.get(parent)?.type !== 'dir') throw new UserError('bad_tar', `${path} has no directory ${parent} before it in the tar`);
-  }
-  return { manifest: { createdAt: Date.now(), scanStartNs: 0n, entries: [...entries.values()].sort((a, b) => comparePaths(a.path, b.path)) }, newBytes, skipped };
+  return { entries, newBytes, skipped };
 }
 
 /** Chunks a file's data as it streams, leaving out its holes (each data run chunked on its own). */
