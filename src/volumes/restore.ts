@@ -79,7 +79,7 @@ export async function applySnapshot(store: ChunkStore, m: Manifest, target: stri
   rmSync(old, { recursive: true, force: true });
 }
 
-async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: () => Promise<void>): Promise<void> {
+export async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: () => Promise<void>): Promise<void> {
   const fd = openSync(abs, 'wx');
   try {
     let pos = 0, h = 0;

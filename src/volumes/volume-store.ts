@@ -8,6 +8,7 @@ import { Capture, type CaptureStats } from './capture.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import { ChunkStore, fsyncDir } from './chunk-store.ts';
 import { applySnapshot, type ApplyOptions } from './restore.ts';
+import { applyChanges } from './apply-changes.ts';
 
 /** What `warren volume snapshots` lists: small, one JSON file per snapshot (never the manifest). */
 export interface SnapshotRecord {
@@ -200,6 +201,32 @@ export class VolumeStore {
   /** Applies a snapshot to `target` (atomic, redo-only: see restore.ts). */
   restore(volume: string, id: string, target: string, opts: ApplyOptions = {}): Promise<void> {
     return this.serial(() => applySnapshot(this.chunks, this.manifest(volume, id), target, opts));
+  }
+
+  /**
+   * Keeps `target` a warm copy: brings it to snapshot `id` from the snapshot it holds (recorded in
+   * `T.warren-state.json`), touching only what differs; a first apply, or one whose previous
+   * snapshot is gone, builds the whole tree (restore). An apply a crash interrupted is redone
+   * first (the state file says which one was under way).
+   */
+  applyTo(volume: string, id: string, target: string, opts: ApplyOptions & { step?: () => void } = {}): Promise<void> {
+    return this.serial(async () => {
+      const stateFile = `${target}.warren-state.json`;
+      const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { applied?: string; applying?: { from?: string; to: string } }) : {};
+      const known = new Set(this.list(volume).map((r) => r.id));
+      const step = async (from: string | undefined, to: string) => {
+        writeDurably(stateFile, JSON.stringify({ applying: { from, to } }));
+        if (from && known.has(from) && existsSync(target)) await applyChanges(this.chunks, this.manifest(volume, from), this.manifest(volume, to), target, opts);
+        else await applySnapshot(this.chunks, this.manifest(volume, to), target, opts);
+        writeDurably(stateFile, JSON.stringify({ applied: to }));
+      };
+      let applied = state.applied;
+      if (state.applying && known.has(state.applying.to)) {
+        await step(state.applying.from, state.applying.to);
+        applied = state.applying.to;
+      } else if (state.applying) applied = undefined; // its target snapshot is gone: rebuild
+      if (applied !== id) await step(applied, id);
+    });
   }
 
   async close(): Promise<void> {

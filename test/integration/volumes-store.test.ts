@@ -53,6 +53,7 @@ describe('volume store (capture, restore, export/import, GC)', () => {
       const src = fresh();
       const store = new VolumeStore(fresh(), { pool });
       randomTree(src, rand, 60);
+      const warm = join(fresh(), 'warm'); // a warm copy, brought along snapshot by snapshot
       for (let round = 0; round < 4; round++) {
         const rec = await store.snapshot('vol', src);
         const want = describeTree(src);
@@ -60,6 +61,9 @@ describe('volume store (capture, restore, export/import, GC)', () => {
         await store.restore('vol', rec.id, target, { durable: round === 0 });
         const diff = sameTree(want, describeTree(target));
         assert.equal(diff, undefined, `seed ${seed} round ${round}: ${diff}`);
+        await store.applyTo('vol', rec.id, warm, { durable: false });
+        const warmDiff = sameTree(want, describeTree(warm));
+        assert.equal(warmDiff, undefined, `seed ${seed} round ${round} (warm copy): ${warmDiff}`);
         assert.ok(!existsSync(stagingPaths(target).staging) && !existsSync(stagingPaths(target).old));
         mutate(src, rand);
       }
@@ -128,6 +132,30 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     assert.equal(sameTree(atFreeze!, describeTree(target)), undefined);
     assert.ok(rec.pauseMs >= 0 && rec.pauseMs < 1000, `pause ${rec.pauseMs} ms`);
     await store.close();
+  });
+
+  it('an incremental apply stopped at any step is repaired by applying again', async () => {
+    for (let seed = 60; seed < 72; seed++) {
+      const rand = prng(seed);
+      const src = fresh();
+      randomTree(src, rand, 50);
+      const store = new VolumeStore(fresh(), { pool });
+      const first = await store.snapshot('vol', src);
+      mutate(src, rand);
+      mutate(src, rand);
+      const second = await store.snapshot('vol', src);
+      const want = describeTree(src);
+      const warm = join(fresh(), 'warm');
+      await store.applyTo('vol', first.id, warm, { durable: false });
+      let steps = 0;
+      const stopAt = 1 + Math.floor(rand() * 150);
+      const stopped = await store.applyTo('vol', second.id, warm, { durable: false, step: () => { if (++steps === stopAt) throw new Error('crash'); } }).then(() => false, () => true);
+      await store.applyTo('vol', second.id, warm, { durable: false });
+      const diff = sameTree(want, describeTree(warm));
+      assert.equal(diff, undefined, `seed ${seed} (stopped at step ${stopAt}: ${stopped}): ${diff}`);
+      assert.ok(!readdirSync(warm).some((n) => n.startsWith('.warren-tmp-')), `seed ${seed}: temporaries left`);
+      await store.close();
+    }
   });
 
   it('skips sockets and refuses device nodes, naming them', async () => {
