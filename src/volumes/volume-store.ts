@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.ts';
 import { cutChunks } from '../core/volumes/fastcdc.ts';
@@ -108,6 +108,7 @@ export class VolumeStore {
   snapshot(volume: string, root: string, hooks: SnapshotHooks = {}): Promise<SnapshotRecord> {
     checkVolumeName(volume);
     return this.serial(async () => {
+      if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError('no_such_directory', `cannot snapshot ${root}: not a directory`, 404);
       const prev = this.list(volume).at(-1);
       const capture = new Capture(root, prev && this.readManifest(prev), join(this.dataDir, 'staging', volume));
       let pauseMs = 0;

@@ -168,6 +168,8 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     assert.deepEqual(rec.skipped, ['sock']);
     assert.deepEqual(rec.refused, ['null']);
     assert.deepEqual(store.manifest('vol', rec.id).entries.map((e) => e.path), ['.', 'f']);
+    await assert.rejects(store.snapshot('vol', join(src, 'nope')), /cannot snapshot .*nope: not a directory/);
+    await assert.rejects(store.snapshot('../x', src), /invalid volume name/);
     await store.close();
   });
 
