@@ -105,7 +105,7 @@ export class VolumeStore {
   }
 
   /** Captures `root` as a new snapshot of `volume`; only what changed since the last one is read. */
-  snapshot(volume: string, root: string, hooks: SnapshotHooks = {}): Promise<SnapshotRecord> {
+  async snapshot(volume: string, root: string, hooks: SnapshotHooks = {}): Promise<SnapshotRecord> {
     checkVolumeName(volume);
     return this.serial(async () => {
       if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError('no_such_directory', `cannot snapshot ${root}: not a directory`, 404);
@@ -132,7 +132,7 @@ export class VolumeStore {
   }
 
   /** Stores a manifest whose chunks are in the store already (an import), as a new snapshot. */
-  save(volume: string, manifest: Manifest, stats: CaptureStats, newBytes: number): Promise<SnapshotRecord> {
+  async save(volume: string, manifest: Manifest, stats: CaptureStats, newBytes: number): Promise<SnapshotRecord> {
     checkVolumeName(volume);
     return this.serial(async () => this.saveLocked(volume, manifest, stats, newBytes, 0));
   }
@@ -163,7 +163,7 @@ export class VolumeStore {
    * Takes a snapshot record received from another node (its chunks are all here: the receiver
    * checked) under the sender's id and seq.
    */
-  adopt(rec: SnapshotRecord): Promise<SnapshotRecord> {
+  async adopt(rec: SnapshotRecord): Promise<SnapshotRecord> {
     checkVolumeName(rec.volume);
     if (!/^[0-9a-z-]{1,64}$/.test(rec.id)) throw new UserError('bad_snapshot', `invalid snapshot id "${rec.id}"`);
     return this.serial(async () => {
