@@ -32,6 +32,8 @@ export const CHUNK_RECORD_HEADER = 36;
 export interface ReceiverOptions {
   /** bytes the receiver keeps free whatever it is sent (default 1 GiB) */
   reserveBytes?: number;
+  /** how long chunks of an offered snapshot are kept from GC without a commit (default 1 h) */
+  pinMs?: number;
 }
 
 export class SnapshotReceiver {
@@ -53,11 +55,16 @@ export class SnapshotReceiver {
     const has = (h: string) => chunks.has(h);
     let need = chunkNeed(rec.manifest, has);
     let phase: OfferAnswer['phase'] = 'manifest';
+    const pinned = rec.manifest.map((c) => c.hash);
     if (need.missing.length === 0) {
       const m = decodeManifest(Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
-      need = chunkNeed(manifestChunks(m), has);
+      const data = manifestChunks(m);
+      need = chunkNeed(data, has);
       phase = 'data';
+      for (const c of data) pinned.push(c.hash);
     }
+    // what arrives before the commit is referenced by no snapshot yet: GC must leave it
+    this.store.pin(pinKey(rec), pinned, this.opts.pinMs ?? 3_600_000);
     // manifest chunks are small; the check that matters is on the data phase, with its real size
     const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.opts.reserveBytes ?? 2 ** 30);
     if (!room.ok) throw new UserError('insufficient_storage', `volume ${rec.volume} snapshot ${rec.id}: ${room.reason}`, 507);
@@ -103,9 +110,13 @@ export class SnapshotReceiver {
   async commit(rec: SnapshotRecord): Promise<SnapshotRecord> {
     const answer = this.offer(rec);
     if (answer.missing.length) throw new UserError('incomplete', `volume ${rec.volume} snapshot ${rec.id}: ${answer.missing.length} chunks still missing`, 409);
-    return this.store.adopt(rec);
+    const adopted = await this.store.adopt(rec);
+    this.store.unpin(pinKey(rec));
+    return adopted;
   }
 }
+
+const pinKey = (rec: SnapshotRecord) => `receive:${rec.volume}/${rec.id}`;
 
 /** How a sender reaches a receiver (HTTP in the agent, a direct call in some tests). */
 export interface ReplicaTransport {

@@ -57,6 +57,8 @@ export class VolumeStore {
   private readonly pool: ChunkPool;
   private readonly ownsPool: boolean;
   private lock: Promise<unknown> = Promise.resolve();
+  /** chunks of snapshots being received: kept by GC until committed or `until` passes */
+  private readonly pins = new Map<string, { hashes: Set<string>; until: number }>();
 
   constructor(readonly dataDir: string, opts: { pool?: ChunkPool } = {}) {
     this.chunks = new ChunkStore(join(dataDir, 'chunks'));
@@ -184,12 +186,25 @@ export class VolumeStore {
     });
   }
 
+  /** Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). */
+  pin(key: string, hashes: Iterable<string>, ttlMs: number): void {
+    this.pins.set(key, { hashes: new Set(hashes), until: Date.now() + ttlMs });
+  }
+
+  unpin(key: string): void {
+    this.pins.delete(key);
+  }
+
   gc(): Promise<{ removedChunks: number; freedBytes: number }> {
     return this.serial(async () => this.gcLocked());
   }
 
   private gcLocked(): { removedChunks: number; freedBytes: number } {
     const live = new Set<string>();
+    for (const [key, pin] of this.pins) {
+      if (pin.until < Date.now()) this.pins.delete(key);
+      else for (const h of pin.hashes) live.add(h);
+    }
     for (const v of this.volumes()) {
       for (const r of this.list(v)) {
         for (const c of r.manifest) live.add(c.hash);

@@ -102,6 +102,8 @@ describe('snapshot replication (offer / need / send / commit over HTTP)', () => 
     // what was in flight at the cut (socket buffers) is lost; the rest was kept
     assert.ok(arrived > total * 0.25 && arrived <= total * 0.5, `arrived ${arrived} of ${total}`);
     assert.deepEqual(b.list('vol'), [], 'a half-received snapshot is not listed');
+    // a GC meanwhile keeps what arrived for the transfer under way
+    assert.equal((await b.gc()).removedChunks, 0);
     const resumed = await pushSnapshot(a, rec, httpTransport(url, TOKEN));
     assert.equal(resumed.sentBytes, total - arrived, 'the resumed transfer sends exactly what was missing');
     // both attempts together: the volume once plus what the cut lost in flight
