@@ -12,6 +12,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   routing: async () => (await import('./routing.ts')).benchRouting(),
   resilience: async () => (await import('./resilience.ts')).benchResilience(),
   sim: async () => (await import('./sim/index.ts')).benchSim(),
+  volumes: async () => (await import('./volumes.ts')).benchVolumes(),
 };
 
 const wanted = process.argv.slice(2);

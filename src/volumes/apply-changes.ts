@@ -1,0 +1,100 @@
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Entry, Manifest } from '../core/volumes/manifest.ts';
+import { fsyncDir, type ChunkStore } from './chunk-store.ts';
+import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
+import { pacer } from './pacer.ts';
+import { writeFile } from './restore.ts';
+
+/**
+ * Brings a tree that holds snapshot `prev` to snapshot `next` by touching only what differs (a
+ * warm copy follows its volume this way: applying a whole 1 GiB tree per snapshot would not keep
+ * up). Each file is written to a temporary name in the target and renamed over its path, so no
+ * path is ever half written. Redo-only: the changes are computed from the two manifests, never
+ * from the disk, so a crash part way is repaired by running the same apply again (removals
+ * ignore what is gone, rewrites write again, hard links are re-made, metadata re-set).
+ * Temporaries are named `.warren-tmp-N` in the target's root and cleared first.
+ */
+export async function applyChanges(store: ChunkStore, prev: Manifest, next: Manifest, target: string, opts: { durable?: boolean; /** called at every step (tests stop an apply there, as a crash would) */ step?: () => void } = {}): Promise<void> {
+  const durable = opts.durable ?? true;
+  const turn = pacer();
+  const pace = async () => {
+    opts.step?.();
+    await turn();
+  };
+  for (const name of readdirSync(target)) if (name.startsWith('.warren-tmp-')) rmSync(join(target, name), { recursive: true, force: true });
+  const before = new Map(prev.entries.map((e) => [e.path, e]));
+  const after = new Map(next.entries.map((e) => [e.path, e]));
+  const at = (path: string) => (path === '.' ? target : join(target, path));
+  let tmpN = 0;
+  const tmp = () => join(target, `.warren-tmp-${tmpN++}`);
+
+  // 1. paths gone, or of another type now: children first
+  for (let i = prev.entries.length - 1; i >= 0; i--) {
+    const e = prev.entries[i]!;
+    const now = after.get(e.path);
+    if (!now || now.type !== e.type) rmSync(at(e.path), { recursive: true, force: true });
+    await pace();
+  }
+  // 2. create and rewrite, parents first; remember what needs its metadata set
+  const touched: Entry[] = [];
+  for (const e of next.entries) {
+    await pace();
+    const old = before.get(e.path)?.type === e.type ? before.get(e.path) : undefined;
+    const abs = at(e.path);
+    let rewritten = false;
+    if (e.type === 'dir') {
+      if (!existsSync(abs)) mkdirSync(abs);
+    } else if (e.type === 'fifo') {
+      if (!existsSync(abs)) mkfifo(abs);
+    } else if (e.type === 'symlink') {
+      if (!old || old.target !== e.target || !existsSync(abs)) {
+        const t = tmp();
+        symlinkSync(e.target ?? '', t);
+        renameSync(t, abs);
+        rewritten = true;
+      }
+    } else if (e.linkTo !== undefined) {
+      // re-made unless already a link to its holder (which may have been rewritten: a new inode);
+      // rename(2) between two links of one inode does nothing, so that case must be skipped
+      if (!sameInode(at(e.linkTo), abs)) {
+        const t = tmp();
+        linkSync(at(e.linkTo), t);
+        renameSync(t, abs);
+      }
+    } else if (!old || old.linkTo !== undefined || contentDiffers(old, e)) {
+      const t = tmp();
+      await writeFile(store, t, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
+      renameSync(t, abs);
+      rewritten = true;
+    }
+    if (e.linkTo === undefined && (rewritten || !old || e.type === 'dir' || metaDiffers(old, e))) touched.push(e);
+  }
+  // 3. metadata (children first: a directory's mtime is set after its entries changed)
+  const times: Array<[string, bigint]> = [];
+  for (let i = touched.length - 1; i >= 0; i--) {
+    const e = touched[i]!;
+    applyMeta(at(e.path), e);
+    times.push([at(e.path), e.mtimeNs]);
+    await pace();
+  }
+  await setTimes(times);
+  if (durable) for (const e of touched) if (e.type === 'dir') fsyncDir(at(e.path));
+}
+
+function sameInode(a: string, b: string): boolean {
+  const x = lstatSync(a, { throwIfNoEntry: false });
+  const y = lstatSync(b, { throwIfNoEntry: false });
+  return !!x && !!y && x.ino === y.ino && x.dev === y.dev;
+}
+
+function contentDiffers(a: Entry, b: Entry): boolean {
+  if (a.size !== b.size || (a.chunks?.length ?? 0) !== (b.chunks?.length ?? 0)) return true;
+  if (JSON.stringify(a.holes ?? []) !== JSON.stringify(b.holes ?? [])) return true;
+  return (a.chunks ?? []).some((c, i) => c.hash !== b.chunks![i]!.hash);
+}
+
+function metaDiffers(a: Entry, b: Entry): boolean {
+  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || a.xattrs.length !== b.xattrs.length) return true;
+  return a.xattrs.some(([n, v], i) => n !== b.xattrs[i]![0] || Buffer.compare(Buffer.from(v), Buffer.from(b.xattrs[i]![1])) !== 0);
+}

@@ -1,0 +1,185 @@
+import { closeSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
+import type { Entry, Manifest } from '../core/volumes/manifest.ts';
+import type { ChunkStore } from './chunk-store.ts';
+import type { ChunkPool } from './chunk-pool.ts';
+import { readXattrs, scanTree, type ScannedPath } from './fs-meta.ts';
+import { pacer } from './pacer.ts';
+
+/**
+ * Snapshot capture in three steps, so the app is frozen only for the middle one:
+ *  1. prepare (app running): scan, find what changed since the last manifest, copy those files
+ *     aside (their stat taken before the copy is their fingerprint);
+ *  2. freeze (containers paused): scan again; a file whose stat moved since its copy (or that is
+ *     new) is copied again now; xattrs of changed paths are read. Cheap: stat calls plus the bytes
+ *     written since step 1;
+ *  3. commit (app running again): chunk and hash the copies in worker threads, store new chunks,
+ *     reuse the last manifest's entries for everything unchanged.
+ */
+
+export interface CaptureStats {
+  files: number;
+  /** paths whose content or metadata was captured anew */
+  changed: number;
+  /** bytes copied aside during the freeze (what the pause paid for) */
+  frozenCopyBytes: number;
+  refused: string[];
+  skipped: string[];
+}
+
+interface Staged {
+  file: string;
+  fingerprint: ScanEntry;
+  /** the live file had holes when copied (the copy is written in full) */
+  sparse: boolean;
+}
+
+export class Capture {
+  private readonly staged = new Map<string, Staged>(); // by inode key: a hard-link group once
+  private prepareStartNs = 0n;
+  private frozen?: { entries: Entry[]; scanStartNs: bigint; createdAt: number; toChunk: Map<string, Staged>; stats: CaptureStats };
+  private copies = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly last: Manifest | undefined,
+    private readonly stagingDir: string,
+  ) {}
+
+  /** Copies a file aside (in libuv's thread pool: a large copy never holds the event loop). */
+  private async stage(s: ScannedPath): Promise<Staged | undefined> {
+    const file = join(this.stagingDir, String(this.copies++));
+    try {
+      const st = lstatSync(join(this.root, s.path), { bigint: true });
+      if (!st.isFile()) return undefined;
+      await copyFile(join(this.root, s.path), file);
+      return { file, fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse: st.blocks * 512n < st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone since the scan
+      throw err;
+    }
+  }
+
+  /** Step 1, while the app runs. */
+  async prepare(): Promise<void> {
+    mkdirSync(this.stagingDir, { recursive: true });
+    this.prepareStartNs = nowNs();
+    const scan = await scanTree(this.root);
+    const changed = new Set(detectChanges(this.last, scan.entries).changed);
+    for (const s of scan.entries) {
+      if (s.type !== 'file' || !changed.has(s.path)) continue;
+      const key = inodeKey(s);
+      if (this.staged.has(key)) continue;
+      const staged = await this.stage(s);
+      if (staged) this.staged.set(key, staged);
+    }
+  }
+
+  /** Step 2, while the containers are paused: bounded by what was written since step 1. */
+  async freeze(): Promise<void> {
+    const scanStartNs = nowNs();
+    const scan = await scanTree(this.root);
+    const lastByPath = new Map((this.last?.entries ?? []).map((e) => [e.path, e]));
+    const changes = detectChanges(this.last, scan.entries);
+    const changed = new Set(changes.changed);
+    // copies from step 1 that are still good: the file's stat has not moved since
+    const stale = new Set(detectChanges({ entries: [...this.staged.values()].map((s) => s.fingerprint), scanStartNs: this.prepareStartNs }, scan.entries).changed);
+    const stats: CaptureStats = { files: 0, changed: changes.changed.length, frozenCopyBytes: 0, refused: scan.refused, skipped: scan.skipped };
+    const toChunk = new Map<string, Staged>();
+    const holders = new Map<string, string>(); // inode key -> first path of its hard-link group
+    const entries: Entry[] = [];
+    const pace = pacer();
+    for (const s of scan.entries) {
+      await pace();
+      if (s.type === 'file') stats.files++;
+      const key = inodeKey(s);
+      const holder = s.type === 'file' && s.nlink > 1 ? holders.get(key) : undefined;
+      if (s.type === 'file' && s.nlink > 1 && !holder) holders.set(key, s.path);
+      if (!changed.has(s.path)) {
+        entries.push(lastByPath.get(s.path)!);
+        continue;
+      }
+      const e: Entry = {
+        path: s.path, type: s.type, mode: s.mode, uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino,
+        size: s.size, xattrs: readXattrs(join(this.root, s.path), s.type),
+      };
+      if (s.type === 'symlink') e.target = readlinkSync(join(this.root, s.path), 'utf8');
+      if (s.type === 'file') {
+        if (holder) e.linkTo = holder;
+        else {
+          let staged = this.staged.get(key);
+          if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
+            staged = await this.stage(s);
+            if (!staged) continue; // vanished under our feet: not paused by us (a host process)
+            stats.frozenCopyBytes += staged.fingerprint.size;
+            this.staged.set(key, staged);
+          }
+          toChunk.set(s.path, staged);
+        }
+      }
+      entries.push(e);
+    }
+    this.frozen = { entries, scanStartNs, createdAt: Date.now(), toChunk, stats };
+  }
+
+  /** Step 3, after the containers resume: chunks the copies (worker threads) into the store. */
+  async commit(store: ChunkStore, pool: ChunkPool): Promise<{ manifest: Manifest; stats: CaptureStats; newBytes: number }> {
+    const f = this.frozen;
+    if (!f) throw new Error('capture: commit before freeze');
+    let newBytes = 0;
+    const results = new Map<string, Promise<Awaited<ReturnType<ChunkPool['chunk']>>>>();
+    for (const [path, s] of f.toChunk) results.set(path, pool.chunk(s.file, s.sparse));
+    const pace = pacer();
+    try {
+      for (const e of f.entries) {
+        const s = f.toChunk.get(e.path);
+        if (!s) continue;
+        await pace();
+        const r = await results.get(e.path)!;
+        newBytes += await storeNew(store, s.file, r.chunks);
+        e.size = s.fingerprint.size;
+        e.chunks = r.chunks.map(({ hash, size }) => ({ hash, size }));
+        if (s.sparse) e.holes = r.holes;
+      }
+    } finally {
+      await Promise.allSettled(results.values());
+      rmSync(this.stagingDir, { recursive: true, force: true });
+    }
+    return { manifest: { createdAt: f.createdAt, scanStartNs: f.scanStartNs, entries: f.entries }, stats: f.stats, newBytes };
+  }
+
+  discard(): void {
+    rmSync(this.stagingDir, { recursive: true, force: true });
+  }
+}
+
+/** Copies the chunks the store lacks from the staged file; yields to the event loop as it goes. */
+async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: string; size: number; offset: number }>): Promise<number> {
+  let added = 0;
+  const fd = openSync(file, 'r');
+  try {
+    const pace = pacer();
+    for (const c of chunks) {
+      if (store.has(c.hash)) continue;
+      const buf = Buffer.allocUnsafe(c.size);
+      readSync(fd, buf, 0, c.size, c.offset);
+      store.put(c.hash, buf);
+      added += c.size;
+      await pace();
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return added;
+}
+
+function inodeKey(s: { dev: bigint; ino: bigint }): string {
+  return `${s.dev}:${s.ino}`;
+}
+
+
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

@@ -1,0 +1,274 @@
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A content-addressed chunk store: chunks named by SHA-256, appended to pack files (a file per
+ * chunk would cost an inode and a 4 KiB block for each ~8 KiB chunk), located through an index.
+ *
+ *   packs/NNNNNNNN.pack   records: hash (32) | length (u32 LE) | bytes
+ *   index                 records: hash (32) | pack (u32) | offset (u64) | length (u32) = 48 bytes
+ *
+ * Durability: put() appends to the open pack; flush() fsyncs the pack, then appends the new chunks'
+ * index records and fsyncs the index. A chunk is durable once flush() returns, and a snapshot record
+ * is only written after that, so a crash can leave pack bytes nobody indexes (reclaimed by the next
+ * gc()) but never an index record or a snapshot without its bytes. Every read re-hashes the chunk
+ * (a flipped bit on disk is reported, never served). One process owns a store at a time.
+ */
+
+export class CorruptChunk extends Error {
+  constructor(readonly hash: string, why: string) {
+    super(`chunk ${hash.slice(0, 16)} is corrupt: ${why}`);
+    this.name = 'CorruptChunk';
+  }
+}
+
+interface Loc {
+  pack: number;
+  /** offset of the chunk's bytes (after its record header) */
+  offset: number;
+  size: number;
+}
+
+const REC_HEADER = 36;
+const INDEX_REC = 48;
+const PACK_LIMIT = 64 * 2 ** 20;
+
+export class ChunkStore {
+  private readonly index = new Map<string, Loc>();
+  private readonly fds = new Map<number, number>();
+  private pending: string[] = [];
+  private current = -1;
+  private currentSize = 0;
+  private indexFd: number;
+
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, 'packs'), { recursive: true });
+    const indexPath = join(dir, 'index');
+    // a torn or stale record (a crash mid-append, a pack that lost its tail) is dropped and the
+    // index rewritten: appending after a torn tail would misalign every later record, and a stale
+    // one could name bytes a new pack of the same number puts there
+    const clean = existsSync(indexPath) ? this.loadIndex(readFileSync(indexPath)) : true;
+    this.indexFd = clean ? openSync(indexPath, 'a') : this.writeIndex();
+    // packs no index record names: left by a gc or a session that crashed before its flush
+    const used = new Set([...this.index.values()].map((l) => l.pack));
+    for (const n of this.packNumbers()) if (!used.has(n)) unlinkSync(this.packPath(n));
+  }
+
+  /** Reads the index; false when some record had to be dropped. */
+  private loadIndex(buf: Buffer): boolean {
+    const whole = buf.length - (buf.length % INDEX_REC);
+    let clean = whole === buf.length;
+    const packSizes = new Map<number, number>();
+    for (let at = 0; at < whole; at += INDEX_REC) {
+      const hash = buf.subarray(at, at + 32).toString('hex');
+      const loc = { pack: buf.readUInt32LE(at + 32), offset: Number(buf.readBigUInt64LE(at + 36)), size: buf.readUInt32LE(at + 44) };
+      let packSize = packSizes.get(loc.pack);
+      if (packSize === undefined) {
+        packSize = existsSync(this.packPath(loc.pack)) ? fstatSync(this.fd(loc.pack)).size : -1;
+        packSizes.set(loc.pack, packSize);
+      }
+      if (loc.offset + loc.size <= packSize) this.index.set(hash, loc);
+      else clean = false;
+    }
+    return clean;
+  }
+
+  /** Writes the whole index aside, renames it over the old one; returns it opened for appends. */
+  private writeIndex(): number {
+    const buf = Buffer.alloc(INDEX_REC * this.index.size);
+    let at = 0;
+    for (const [hash, l] of this.index) {
+      writeIndexRec(buf, at, hash, l);
+      at += INDEX_REC;
+    }
+    const tmp = join(this.dir, 'index.tmp');
+    const fd = openSync(tmp, 'w');
+    writeSync(fd, buf);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(this.dir, 'index'));
+    fsyncDir(this.dir);
+    return openSync(join(this.dir, 'index'), 'a');
+  }
+
+  private packPath(n: number): string {
+    return join(this.dir, 'packs', `${String(n).padStart(8, '0')}.pack`);
+  }
+
+  private packNumbers(): number[] {
+    return readdirSync(join(this.dir, 'packs')).filter((f) => /^\d{8}\.pack$/.test(f)).map((f) => Number(f.slice(0, 8))).sort((a, b) => a - b);
+  }
+
+  private fd(pack: number): number {
+    let fd = this.fds.get(pack);
+    if (fd === undefined) {
+      fd = openSync(this.packPath(pack), pack === this.current ? 'a+' : 'r');
+      this.fds.set(pack, fd);
+    }
+    return fd;
+  }
+
+  has(hash: string): boolean {
+    return this.index.has(hash);
+  }
+
+  size(hash: string): number | undefined {
+    return this.index.get(hash)?.size;
+  }
+
+  get count(): number {
+    return this.index.size;
+  }
+
+  hashes(): IterableIterator<string> {
+    return this.index.keys();
+  }
+
+  /** Bytes of chunk data held (without pack and index overhead). */
+  storedBytes(): number {
+    let n = 0;
+    for (const l of this.index.values()) n += l.size;
+    return n;
+  }
+
+  /** Adds a chunk (a no-op when present). The caller vouches for the hash; reads check it. */
+  put(hash: string, data: Uint8Array): boolean {
+    if (this.index.has(hash)) return false;
+    if (this.current < 0 || this.currentSize + REC_HEADER + data.length > PACK_LIMIT) this.rollPack();
+    const fd = this.fd(this.current);
+    const head = Buffer.alloc(REC_HEADER);
+    Buffer.from(hash, 'hex').copy(head, 0);
+    head.writeUInt32LE(data.length, 32);
+    writeSync(fd, head);
+    writeSync(fd, data);
+    this.index.set(hash, { pack: this.current, offset: this.currentSize + REC_HEADER, size: data.length });
+    this.currentSize += REC_HEADER + data.length;
+    this.pending.push(hash);
+    return true;
+  }
+
+  /** Hashes then adds. */
+  putData(data: Uint8Array): string {
+    const hash = createHash('sha256').update(data).digest('hex');
+    this.put(hash, data);
+    return hash;
+  }
+
+  private rollPack(): void {
+    if (this.current >= 0) this.flushPack();
+    const last = Math.max(0, ...this.packNumbers(), ...this.fds.keys());
+    this.current = last + 1;
+    this.currentSize = 0;
+    this.fds.set(this.current, openSync(this.packPath(this.current), 'a+'));
+  }
+
+  private flushPack(): void {
+    if (this.current >= 0) fsyncSync(this.fd(this.current));
+  }
+
+  /** Makes every chunk put so far durable (pack bytes first, then their index records). */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    this.flushPack();
+    const buf = Buffer.alloc(INDEX_REC * this.pending.length);
+    this.pending.forEach((hash, i) => {
+      const l = this.index.get(hash)!;
+      writeIndexRec(buf, i * INDEX_REC, hash, l);
+    });
+    writeSync(this.indexFd, buf);
+    fsyncSync(this.indexFd);
+    this.pending = [];
+  }
+
+  /** A chunk's bytes, checked against its name. */
+  get(hash: string): Buffer {
+    const l = this.index.get(hash);
+    if (!l) throw new CorruptChunk(hash, 'missing from the store');
+    const buf = Buffer.allocUnsafe(l.size);
+    const n = readSync(this.fd(l.pack), buf, 0, l.size, l.offset);
+    if (n !== l.size) throw new CorruptChunk(hash, `short read (${n} of ${l.size} bytes)`);
+    if (createHash('sha256').update(buf).digest('hex') !== hash) throw new CorruptChunk(hash, 'its bytes do not match its hash');
+    return buf;
+  }
+
+  /** Where a chunk's bytes sit (tests use it to damage one, as a bad disk would). */
+  locate(hash: string): { path: string; offset: number; size: number } | undefined {
+    const l = this.index.get(hash);
+    return l && { path: this.packPath(l.pack), offset: l.offset, size: l.size };
+  }
+
+  /**
+   * Garbage collection: drops every chunk not in `live`. Packs holding dead bytes are rewritten
+   * (their live chunks copied to a new pack), then a new index replaces the old one atomically,
+   * then the old packs go. A crash at any point leaves the old index valid or the new one complete.
+   */
+  gc(live: Set<string>): { removedChunks: number; freedBytes: number } {
+    this.flush();
+    this.current = -1; // the open pack is rewritten like any other; copies go to a fresh one
+    let removedChunks = 0, freedBytes = 0;
+    const byPack = new Map<number, string[]>();
+    for (const [hash, l] of this.index) {
+      if (!live.has(hash)) {
+        removedChunks++;
+        freedBytes += l.size;
+        continue;
+      }
+      const list = byPack.get(l.pack) ?? [];
+      list.push(hash);
+      byPack.set(l.pack, list);
+    }
+    const liveBytes = (p: number) => (byPack.get(p) ?? []).reduce((s, h) => s + REC_HEADER + this.index.get(h)!.size, 0);
+    const rewrite = this.packNumbers().filter((p) => liveBytes(p) < fstatSync(this.fd(p)).size);
+    for (const hash of [...this.index.keys()]) if (!live.has(hash)) this.index.delete(hash);
+    for (const p of rewrite) {
+      for (const hash of byPack.get(p) ?? []) {
+        const data = this.get(hash);
+        this.index.delete(hash);
+        this.put(hash, data);
+      }
+    }
+    this.flushPack();
+    this.pending = [];
+    // the new index: every live chunk, written aside then renamed over the old one
+    closeSync(this.indexFd);
+    this.indexFd = this.writeIndex();
+    for (const p of rewrite) {
+      const fd = this.fds.get(p);
+      if (fd !== undefined) closeSync(fd);
+      this.fds.delete(p);
+      unlinkSync(this.packPath(p));
+    }
+    return { removedChunks, freedBytes };
+  }
+
+  /** Bytes the store takes on disk (packs and index). */
+  diskBytes(): number {
+    let n = fstatSync(this.indexFd).size;
+    for (const p of this.packNumbers()) n += fstatSync(this.fd(p)).size;
+    return n;
+  }
+
+  close(): void {
+    this.flush();
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+    closeSync(this.indexFd);
+  }
+}
+
+function writeIndexRec(buf: Buffer, at: number, hash: string, l: Loc): void {
+  Buffer.from(hash, 'hex').copy(buf, at);
+  buf.writeUInt32LE(l.pack, at + 32);
+  buf.writeBigUInt64LE(BigInt(l.offset), at + 36);
+  buf.writeUInt32LE(l.size, at + 44);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

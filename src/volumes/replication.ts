@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { UserError } from '../core/errors.ts';
+import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
+import { decodeManifest, manifestChunks, type ChunkRef } from '../core/volumes/manifest.ts';
+import type { SnapshotRecord, VolumeStore } from './volume-store.ts';
+
+/**
+ * Snapshot replication between two nodes' stores: offer -> need -> send -> commit.
+ *
+ *  offer(record)   the receiver answers which chunks it lacks: first the manifest's own chunks
+ *                  (it cannot know the rest before it has the manifest), then, once it has them,
+ *                  the file chunks. It refuses (507) when they would not fit on its disk.
+ *  send(chunks)    a stream of records hash (32) | length (u32 LE) | bytes; each is re-hashed
+ *                  before it is stored, and what arrived is fsynced even when the stream is cut.
+ *  commit(record)  once nothing is missing, the receiver writes the snapshot record: only then
+ *                  is the copy complete (a half-received snapshot is never listed).
+ *
+ * Resumable by construction: after a cut the sender offers again and sends only what the answer
+ * lists, i.e. never what arrived before the cut.
+ */
+
+export interface OfferAnswer {
+  missing: ChunkRef[];
+  missingBytes: number;
+  /** the manifest's chunks are still missing: offer again after sending these */
+  phase: 'manifest' | 'data';
+}
+
+export const CHUNK_RECORD_HEADER = 36;
+
+export interface ReceiverOptions {
+  /** bytes the receiver keeps free whatever it is sent (default 1 GiB) */
+  reserveBytes?: number;
+  /** how long chunks of an offered snapshot are kept from GC without a commit (default 1 h) */
+  pinMs?: number;
+}
+
+export class SnapshotReceiver {
+  /** chunk streams being stored right now (one cut by its sender may still drain for a moment) */
+  receiving = 0;
+
+  constructor(
+    private readonly store: VolumeStore,
+    private readonly opts: ReceiverOptions = {},
+  ) {}
+
+  private freeBytes(): number {
+    const s = statfsSync(this.store.dataDir);
+    return s.bavail * s.bsize;
+  }
+
+  offer(rec: SnapshotRecord): OfferAnswer {
+    const chunks = this.store.chunks;
+    const has = (h: string) => chunks.has(h);
+    let need = chunkNeed(rec.manifest, has);
+    let phase: OfferAnswer['phase'] = 'manifest';
+    const pinned = rec.manifest.map((c) => c.hash);
+    if (need.missing.length === 0) {
+      const m = decodeManifest(Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
+      const data = manifestChunks(m);
+      need = chunkNeed(data, has);
+      phase = 'data';
+      for (const c of data) pinned.push(c.hash);
+    }
+    // what arrives before the commit is referenced by no snapshot yet: GC must leave it
+    this.store.pin(pinKey(rec), pinned, this.opts.pinMs ?? 3_600_000);
+    // manifest chunks are small; the check that matters is on the data phase, with its real size
+    const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.opts.reserveBytes ?? 2 ** 30);
+    if (!room.ok) throw new UserError('insufficient_storage', `volume ${rec.volume} snapshot ${rec.id}: ${room.reason}`, 507);
+    return { missing: need.missing, missingBytes: need.missingBytes, phase };
+  }
+
+  /**
+   * Stores the chunk records of a stream as they arrive (each checked against its hash); what
+   * arrived is made durable even when the stream breaks off.
+   */
+  async receive(body: AsyncIterable<Uint8Array>): Promise<{ stored: number; bytes: number }> {
+    const chunks = this.store.chunks;
+    let pending = Buffer.alloc(0);
+    let stored = 0, bytes = 0;
+    this.receiving++;
+    try {
+      for await (const piece of body) {
+        pending = pending.length ? Buffer.concat([pending, piece]) : Buffer.from(piece);
+        let at = 0;
+        while (pending.length - at >= CHUNK_RECORD_HEADER) {
+          const len = pending.readUInt32LE(at + 32);
+          if (len > 1 << 20) throw new UserError('bad_chunk', `a chunk record of ${len} bytes (more than any chunk)`);
+          if (pending.length - at < CHUNK_RECORD_HEADER + len) break;
+          const hash = pending.subarray(at, at + 32).toString('hex');
+          const data = pending.subarray(at + CHUNK_RECORD_HEADER, at + CHUNK_RECORD_HEADER + len);
+          if (createHash('sha256').update(data).digest('hex') !== hash) throw new UserError('bad_chunk', `chunk ${hash.slice(0, 16)} does not match its hash`);
+          if (chunks.put(hash, data)) {
+            stored++;
+            bytes += len;
+          }
+          at += CHUNK_RECORD_HEADER + len;
+        }
+        pending = pending.subarray(at);
+      }
+      if (pending.length) throw new UserError('bad_chunk', `the stream ended inside a chunk record (${pending.length} bytes left)`);
+    } finally {
+      chunks.flush();
+      this.receiving--;
+    }
+    return { stored, bytes };
+  }
+
+  async commit(rec: SnapshotRecord): Promise<SnapshotRecord> {
+    const answer = this.offer(rec);
+    if (answer.missing.length) throw new UserError('incomplete', `volume ${rec.volume} snapshot ${rec.id}: ${answer.missing.length} chunks still missing`, 409);
+    const adopted = await this.store.adopt(rec);
+    this.store.unpin(pinKey(rec));
+    return adopted;
+  }
+}
+
+const pinKey = (rec: SnapshotRecord) => `receive:${rec.volume}/${rec.id}`;
+
+/** How a sender reaches a receiver (HTTP in the agent, a direct call in some tests). */
+export interface ReplicaTransport {
+  offer(rec: SnapshotRecord): Promise<OfferAnswer>;
+  send(body: AsyncIterable<Uint8Array>): Promise<void>;
+  commit(rec: SnapshotRecord): Promise<void>;
+}
+
+export interface PushResult {
+  /** chunk bytes sent (without record headers) */
+  sentBytes: number;
+  sentChunks: number;
+  rounds: number;
+}
+
+/** Chunk records for `refs`, read from the store (each re-hashed on read), in batches. */
+async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: PushResult): AsyncGenerator<Uint8Array> {
+  for (const c of refs) {
+    const data = store.chunks.get(c.hash);
+    const head = Buffer.alloc(CHUNK_RECORD_HEADER);
+    Buffer.from(c.hash, 'hex').copy(head);
+    head.writeUInt32LE(data.length, 32);
+    counter.sentBytes += data.length;
+    counter.sentChunks++;
+    yield Buffer.concat([head, data]);
+  }
+}
+
+/**
+ * Sends a snapshot to a receiver: offers, sends what it lacks, offers again (the data phase, or
+ * what a cut left missing) until nothing is, then commits. A transport error propagates; calling
+ * pushSnapshot again resumes where the receiver stands.
+ */
+export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, missingBytes: number) => void } = {}): Promise<PushResult> {
+  const result: PushResult = { sentBytes: 0, sentChunks: 0, rounds: 0 };
+  for (;;) {
+    const answer = await to.offer(rec);
+    result.rounds++;
+    if (answer.missing.length === 0) break;
+    if (result.rounds > 4) throw new Error(`volume ${rec.volume} snapshot ${rec.id}: the receiver still misses ${answer.missing.length} chunks after ${result.rounds} rounds`);
+    opts.onProgress?.(result.sentBytes, answer.missingBytes);
+    await to.send(chunkRecords(store, answer.missing, result));
+  }
+  await to.commit(rec);
+  return result;
+}
+
+/** The HTTP transport: the routes of src/http/routes/volume-sync.ts on another agent. */
+export function httpTransport(baseUrl: string, token: string): ReplicaTransport {
+  const headers = { authorization: `Bearer ${token}` };
+  const call = async (path: string, init: RequestInit) => {
+    const res = await fetch(`${baseUrl}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
+    const body = await res.json().catch(() => ({})) as { error?: { code: string; message: string } };
+    if (!res.ok) throw new UserError(body.error?.code ?? 'replication_failed', body.error?.message ?? `HTTP ${res.status}`, res.status);
+    return body;
+  };
+  const json = (rec: SnapshotRecord): RequestInit => ({ method: 'POST', body: JSON.stringify(rec), headers: { 'content-type': 'application/json' } });
+  return {
+    offer: async (rec) => (await call(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/offer`, json(rec))) as unknown as OfferAnswer,
+    send: async (body) => {
+      await call('/v1/volume-sync/chunks', {
+        // undici streams an async iterable body (duplex 'half': the answer comes after the upload)
+        method: 'POST', body: body as unknown as BodyInit, headers: { 'content-type': 'application/octet-stream' }, duplex: 'half',
+      } as RequestInit);
+    },
+    commit: async (rec) => {
+      await call(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/commit`, json(rec));
+    },
+  };
+}
