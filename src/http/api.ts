@@ -8,8 +8,9 @@ import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
+import { hookRoutes, type HookDeps } from './routes/hooks.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, HookDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -30,6 +31,7 @@ export function createApi(deps: ApiDeps): Hono {
   clusterRoutes(app, deps);
   admissionRoutes(app, deps);
   serviceRoutes(app, deps);
+  hookRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 
