@@ -56,6 +56,6 @@ export function modulesClosure(rootDir: string, names: string[]): string[] {
  * type declarations, source maps and docs.
  */
 export function keepModuleFile(rel: string): boolean {
-  if (/\/build(\/|$)/.test(rel) || /\.node$/.test(rel)) return false;
+  if (/\/build\/(Release|Debug)(\/|$)/.test(rel) || /\.node$/.test(rel)) return false;
   return !/\.(d\.[mc]?ts|map|md|markdown)$/i.test(rel) || /license/i.test(rel);
 }

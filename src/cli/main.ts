@@ -9,6 +9,7 @@ import { registerServiceCommands } from './service-commands.ts';
 import { registerNodeCommands } from './node-commands.ts';
 import { registerDnsCommands } from './dns-commands.ts';
 import { registerHookCommands } from './hook-commands.ts';
+import { registerUpCommand } from './up-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerDnsCommands(program);
   registerHookCommands(program);
+  registerUpCommand(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
