@@ -10,6 +10,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   admission: async () => (await import('./admission.ts')).benchAdmission(),
   failover: async () => (await import('./failover.ts')).benchFailover(),
   routing: async () => (await import('./routing.ts')).benchRouting(),
+  footprint: async () => (await import('./footprint.ts')).benchFootprint(),
 };
 
 const wanted = process.argv.slice(2);
