@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { resolveAgentConfig } from '../core/agent-config.ts';
 import { UserError } from '../core/errors.ts';
@@ -51,7 +51,9 @@ export function registerUpCommand(program: Command): void {
         throw new UserError('no_systemd', `systemd is not running on this machine: run the agent with "warren agent ${flags.join(' ')}" under your init system (or "warren up --no-start" to only write ${AGENT_DEFAULTS_FILE})`);
       }
       try {
-        await writeFile(AGENT_DEFAULTS_FILE, text, { mode: 0o644 });
+        // 0600: the join token admits machines to the cluster
+        await writeFile(AGENT_DEFAULTS_FILE, text, { mode: 0o600 });
+        await chmod(AGENT_DEFAULTS_FILE, 0o600);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'EACCES' || code === 'EPERM') throw new UserError('need_root', `writing ${AGENT_DEFAULTS_FILE} needs root: run sudo warren up ...`);

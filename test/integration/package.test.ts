@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AgentHandle, tempDir, cleanupAll, findPids } from '../helpers/agents.ts';
@@ -153,6 +153,7 @@ test('package: installed into a clean Debian root, it runs with no Node on PATH:
     assert.equal(up.code, 0, up.stderr);
     assert.equal(await readFile(join(root, 'etc/default/warren'), 'utf8').then((t) => /^WARREN_ARGS="(.*)"$/m.exec(t)?.[1]), '--join 192.0.2.7 --proxy-workers 0');
     assert.match(await readFile(join(root, 'tmp/systemctl.log'), 'utf8'), /^enable --now warren\.service$/m);
+    assert.equal((await stat(join(root, 'etc/default/warren'))).mode & 0o777, 0o600, 'the join token is for root only');
     await rm(join(root, 'run/systemd/system'), { recursive: true });
     const noSystemd = await inRoot(['warren', 'up']);
     assert.equal(noSystemd.code, 1);
