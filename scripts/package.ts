@@ -4,13 +4,14 @@
  * files, dockerode, the X.509 library), its own Node runtime (the npm registry's node-linux-<arch>,
  * fetched once with `npm pack` into a cache), a systemd unit and the maintainer scripts in packaging/.
  *   node --import tsx scripts/package.ts [--arch amd64|arm64] [--out DIR]
+ *   node --import tsx scripts/package.ts --runtime-path   (prints the dir of this machine's runtime)
  * Environment: WARREN_NODE_RUNTIME (the runtime's version, default below), WARREN_PKG_CACHE
  * (where the runtimes are kept, default ~/.cache/warren/runtimes), WARREN_PKG_XZ_LEVEL (xz level).
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleFiles, modulesClosure, keepModuleFile } from './package-files.ts';
 
@@ -115,7 +116,13 @@ function buildDeb(arch: Arch, version: string, out: string, bundle: string[]): s
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { arch: { type: 'string', multiple: true }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { arch: { type: 'string', multiple: true }, out: { type: 'string' }, 'runtime-path': { type: 'boolean' } } });
+  if (values['runtime-path']) {
+    // the package's runtime for this machine, to run the project itself on it:
+    // PATH="$(npm run -s package -- --runtime-path):$PATH" npm test
+    console.log(dirname(runtimeFor(process.arch === 'arm64' ? 'arm64' : 'amd64').node));
+    return;
+  }
   const arches = (values.arch ?? Object.keys(ARCHES)) as Arch[];
   for (const a of arches) if (!(a in ARCHES)) throw new Error(`--arch must be one of ${Object.keys(ARCHES).join(', ')}, got ${a}`);
   const out = values.out ?? join(ROOT, 'dist-pkg');
