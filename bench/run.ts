@@ -13,6 +13,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   resilience: async () => (await import('./resilience.ts')).benchResilience(),
   sim: async () => (await import('./sim/index.ts')).benchSim(),
   volumes: async () => (await import('./volumes.ts')).benchVolumes(),
+  footprint: async () => (await import('./footprint.ts')).benchFootprint(),
 };
 
 const wanted = process.argv.slice(2);

@@ -43,6 +43,11 @@ if [ "$want_test" = 1 ]; then
   need etcdctl etcd-client
   need curl curl
   need dig bind9-dnsutils
+  # the package tests (test/integration/package.test.ts): build a clean Debian root, check the unit
+  # and the runtimes' architecture
+  need debootstrap debootstrap
+  need systemd-analyze systemd
+  need file file
 fi
 if [ "$want_bench" = 1 ]; then
   need wrk wrk

@@ -11,6 +11,8 @@ import { registerDnsCommands } from './dns-commands.ts';
 import { registerCaCommand } from './ca-command.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
 import { registerStackCommands } from './stack-commands.ts';
+import { registerHookCommands } from './hook-commands.ts';
+import { registerUpCommand } from './up-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerCaCommand(program);
   registerClusterCommands(program);
   registerStackCommands(program);
+  registerHookCommands(program);
+  registerUpCommand(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

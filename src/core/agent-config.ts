@@ -4,6 +4,7 @@ import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
 import { parseJoinToken } from './join-token.ts';
 import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
 import { labelProblem } from './service-spec.ts';
+import { DEFAULT_HOOK_LIMITS } from './hooks/hook-queue.ts';
 
 export const DEFAULT_PORTS = {
   http: 7370,
@@ -89,6 +90,8 @@ export interface AgentConfig {
   domain: string;
   /** the proxy, DNS and HTTPS ports were not given: try 80 / 53 / 443 first, then the 7380 / 7353 / 7443 defaults */
   autoPorts: { proxy: boolean; dns: boolean; https: boolean };
+  /** --hook-timeout-ms: a hook run that takes longer is killed (see system/hooks.ts) */
+  hookTimeoutMs: number;
 }
 
 export const DEFAULT_FENCE_AFTER_MS = 8000;
@@ -132,6 +135,7 @@ export interface RawAgentOptions {
   fenceAfterMs?: string;
   proxyWorkers?: string;
   domain?: string;
+  hookTimeoutMs?: string;
 }
 
 export interface AgentDefaults {
@@ -247,6 +251,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     proxyWorkers,
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },
+    hookTimeoutMs: raw.hookTimeoutMs === undefined ? DEFAULT_HOOK_LIMITS.timeoutMs : parseMs(raw.hookTimeoutMs, '--hook-timeout-ms'),
   };
 }
 

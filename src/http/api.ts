@@ -11,9 +11,10 @@ import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { caRoutes, type CaDeps } from './routes/ca.ts';
 import { backupRoutes, type BackupDeps } from './routes/backup.ts';
 
+import { hookRoutes, type HookDeps } from './routes/hooks.ts';
 import { stackRoutes, type StackDeps } from './routes/stacks.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps, HookDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -37,6 +38,7 @@ export function createApi(deps: ApiDeps): Hono {
   caRoutes(app, deps);
   backupRoutes(app, deps);
   stackRoutes(app, deps);
+  hookRoutes(app, deps);
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

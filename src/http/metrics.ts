@@ -16,6 +16,8 @@ export interface MetricsInput {
   /** per process: the agent's own proxy ("agent") and each worker ("worker-N") */
   proxyProcesses?: { process: string; requests: number }[];
   proxyWorkers?: { running: number; restarts: number };
+  /** hook runs by outcome, and events dropped from a full queue, per hook (system/hooks.ts) */
+  hooks?: { hook: string; runs: Record<string, number>; dropped: number }[];
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -57,6 +59,15 @@ export function renderMetrics(m: MetricsInput): string {
   if (m.proxyWorkers) {
     lines.push('# HELP warren_proxy_workers Proxy worker processes accepting connections.', '# TYPE warren_proxy_workers gauge', `warren_proxy_workers ${m.proxyWorkers.running}`);
     lines.push('# HELP warren_proxy_worker_restarts_total Proxy worker processes restarted after they exited.', '# TYPE warren_proxy_worker_restarts_total counter', `warren_proxy_worker_restarts_total ${m.proxyWorkers.restarts}`);
+  }
+  if (m.hooks) {
+    const label = (h: string) => h.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+    lines.push('# HELP warren_hook_runs_total Hook runs by result (ok, failed: non-zero exit, timeout: killed, error: could not start).', '# TYPE warren_hook_runs_total counter');
+    for (const h of m.hooks) for (const [result, n] of Object.entries(h.runs)) lines.push(`warren_hook_runs_total{hook="${label(h.hook)}",result="${result}"} ${n}`);
+    lines.push('# HELP warren_hook_failures_total Hook runs that failed, timed out or could not start.', '# TYPE warren_hook_failures_total counter');
+    for (const h of m.hooks) lines.push(`warren_hook_failures_total{hook="${label(h.hook)}"} ${Object.entries(h.runs).reduce((a, [k, n]) => a + (k === 'ok' ? 0 : n), 0)}`);
+    lines.push('# HELP warren_hook_dropped_total Events dropped because the hook\'s queue was full.', '# TYPE warren_hook_dropped_total counter');
+    for (const h of m.hooks) lines.push(`warren_hook_dropped_total{hook="${label(h.hook)}"} ${h.dropped}`);
   }
   return lines.join('\n') + '\n';
 }

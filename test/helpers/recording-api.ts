@@ -62,6 +62,7 @@ export function recordingApi() {
     getStack: rec('getStack', undefined),
     deployStack: rec('deployStack', { dryRun: false }),
     removeStack: rec('removeStack', { removed: true }),
+    hooks: rec('hooks', { hooks: [] } as never),
   };
   return { app: createApi(deps), calls, open };
 }

@@ -34,6 +34,7 @@ test('defaults fill every option', () => {
     proxyWorkers: 0,
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true, https: true },
+    hookTimeoutMs: 30_000,
   });
   assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353, https: 7443 });
 });
@@ -57,6 +58,7 @@ test('every flag is parsed', () => {
   assert.equal(c.mdns, false);
   assert.equal(c.open, true);
   assert.equal(c.logLevel, 'debug');
+  assert.equal(resolveAgentConfig({ hookTimeoutMs: '1500' }, defaults).hookTimeoutMs, 1500);
 });
 
 test('bad values are refused with a line that names the flag', () => {
@@ -73,6 +75,8 @@ test('bad values are refused with a line that names the flag', () => {
   rejects({ token: 'hello' }, /--token: /);
   rejects({ voters: '2' }, /--voters must be 3 or 5, got "2"/);
   rejects({ voters: '4' }, /--voters/);
+  rejects({ hookTimeoutMs: '0' }, /--hook-timeout-ms must be from 1 to/);
+  rejects({ hookTimeoutMs: '2s' }, /--hook-timeout-ms must be a whole number of milliseconds/);
   rejects({ logLevel: 'loud' }, /--log-level must be one of/);
   rejects({ join: 'a:b' }, /port in "a:b" must be a number/);
   rejects({ join: 'host:1:2:3/x' }, /bad address/);

@@ -9,7 +9,7 @@ import { fuzz } from '../helpers/fuzz.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack'] as const;
+const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -41,6 +41,7 @@ const ROUTES: [string, string][] = [
   ['POST', '/v1/stacks'],
   ['GET', '/v1/stacks/:name'],
   ['DELETE', '/v1/stacks/:name'],
+  ['GET', '/v1/hooks'],
 ];
 
 const paramValue = fc.oneof(

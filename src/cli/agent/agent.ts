@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import { PORT_FLAGS } from '../../core/agent-config.ts';
@@ -35,10 +36,11 @@ import { closeServer, listen } from '../../http/server.ts';
 import { startServiceHttps } from '../../routing/https-setup.ts';
 import type { HttpsServer } from '../../routing/https-front.ts';
 import { readTlsFiles } from '../../system/pki.ts';
-import { join } from 'node:path';
 import { VERSION } from '../../version.ts';
 import { clusterVersions, requireFeature } from '../../core/versions.ts';
 import { takeBackup } from '../../consensus/backup.ts';
+import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
+import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -61,6 +63,7 @@ export class Agent {
   private proxyWorkers: ProxyWorkers | undefined;
   private dns: DnsServer | undefined;
   private https: HttpsServer | undefined;
+  private hooks: Hooks | undefined;
   private stopped = false;
   private wroteRuntimeInfo = false;
 
@@ -148,6 +151,7 @@ export class Agent {
     consensus.on('client', (client) => void runtime.onClient(client));
     gossip.on('member', () => runtime.livenessChanged());
     await gossip.start();
+    const hooks = this.startHooks(gossip, log);
 
     const app = createApi({
       logger: log.child({ component: 'http' }),
@@ -192,7 +196,8 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters() }),
+      hooks: () => hooks.view(),
     });
     this.http = await listen(app, config.bind, config.ports.http);
     await this.startRouting(runtime, gossip, log);
@@ -272,6 +277,24 @@ export class Agent {
       { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
       `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), HTTPS on port ${this.https.port}, DNS on port ${this.dns.port}`,
     );
+  }
+
+  /**
+   * Hooks: executables in DATA_DIR/hooks and /etc/warren/hooks run on every cluster event
+   * ($WARREN_SYSTEM_HOOKS_DIR replaces the latter, for tests).
+   */
+  private startHooks(gossip: GossipService, log: Logger): Hooks {
+    const { config } = this;
+    const hooks = new Hooks({
+      dirs: [join(config.dataDir, 'hooks'), process.env.WARREN_SYSTEM_HOOKS_DIR ?? SYSTEM_HOOKS_DIR],
+      logger: log.child({ component: 'hooks' }),
+      limits: { timeoutMs: config.hookTimeoutMs },
+      env: { WARREN_NODE: config.name, WARREN_NODE_ID: this.identity.id, WARREN_API: this.apiUrl },
+    });
+    this.hooks = hooks;
+    // the hub deduplicates: a node.dead seen by every member runs the hooks once here
+    gossip.subscribe(CLUSTER_EVENT_NAMES.map(clusterEventTopic), (e) => hooks.onEvent(e));
+    return hooks;
   }
 
   /** The proxy's counters for /metrics: the agent's own server plus every worker's. */
@@ -376,6 +399,7 @@ export class Agent {
     this.logger.info('agent stopping');
     this.discovery?.stop();
     this.tailscale?.stop();
+    this.hooks?.close();
     if (this.gossip) {
       await this.gossip.stop(true);
       // let the leave announcement reach the wire before the connections close

@@ -36,6 +36,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--suspect-after-ms <ms>', 'failure detection: silence before a peer is probed (and suspected)', '1000')
     .option('--dead-after-ms <ms>', 'failure detection: silence before a suspected peer is declared dead', '1850')
     .option('--probe-timeout-ms <ms>', 'failure detection: time allowed for a direct, then an indirect probe', '250')
+    .option('--hook-timeout-ms <ms>', 'a hook (an executable in DATA_DIR/hooks or /etc/warren/hooks) running longer is killed', '30000')
     .action(async (_opts: RawAgentOptions, cmd: Command) => {
       // --data-dir is also a global option (for the other commands): take whichever was given
       const raw = cmd.optsWithGlobals<RawAgentOptions>();
