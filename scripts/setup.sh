@@ -43,6 +43,8 @@ if [ "$want_test" = 1 ]; then
   need etcdctl etcd-client
   need curl curl
   need dig bind9-dnsutils
+  # the web UI tests drive Debian's Chromium with playwright-core (it never downloads a browser)
+  need chromium chromium
 fi
 if [ "$want_bench" = 1 ]; then
   need wrk wrk

@@ -8,6 +8,7 @@ import { registerAdmissionCommands } from './admission-commands.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerNodeCommands } from './node-commands.ts';
 import { registerDnsCommands } from './dns-commands.ts';
+import { registerUiCommands } from './ui-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerServiceCommands(program);
   registerNodeCommands(program);
   registerDnsCommands(program);
+  registerUiCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

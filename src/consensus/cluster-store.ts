@@ -21,6 +21,9 @@ export const KEYS = {
   statusPrefix: '/warren/status/',
   runtimeNodePrefix: '/warren/runtime-nodes/',
   drainPrefix: '/warren/drain/',
+  /** web UI: one-time login tickets (by sha256 of the ticket) and sessions (by id, token hashed) */
+  uiTicketPrefix: '/warren/ui/tickets/',
+  uiSessionPrefix: '/warren/ui/sessions/',
   election: 'warren-leader',
 } as const;
 

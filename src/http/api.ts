@@ -8,16 +8,22 @@ import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
+import { guard, type GuardDeps } from './guard.ts';
+import { uiAuthRoutes } from './routes/ui-auth.ts';
+import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 
 export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
+  /** the web UI, its logins, and the Host/Origin/CSP guard in front of everything */
+  ui?: GuardDeps & { apiUrl: string; uiDir?: string };
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
+  if (deps.ui) app.use('*', guard(deps.ui));
 
   app.get('/v1/health', async (c) => {
     const report = await deps.health();
@@ -30,6 +36,10 @@ export function createApi(deps: ApiDeps): Hono {
   clusterRoutes(app, deps);
   admissionRoutes(app, deps);
   serviceRoutes(app, deps);
+  if (deps.ui) {
+    uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
+    uiPageRoutes(app, loadUiAssets(deps.ui.uiDir ?? defaultUiDir()));
+  }
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

@@ -23,6 +23,7 @@ import { renderMetrics, type MetricsInput } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
+import { UiSessions } from '../../consensus/ui-sessions.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
@@ -156,6 +157,12 @@ export class Agent {
       removeService: (name) => runtime.services.remove(name),
       serviceLogs: (name, opts, signal) => runtime.services.logs(name, opts, signal),
       drainNode: (node, drain) => runtime.services.drain(node, drain),
+      ui: {
+        apiUrl: this.apiUrl,
+        hostNames: () => [config.name, `${config.name}.${config.domain}`],
+        memberApis: () => [this.apiUrl, ...gossip.members(this.etcdRole()).flatMap((m) => (m.api ? [m.api] : []))],
+        uiSessions: new UiSessions(() => consensus.client),
+      },
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });
     this.http = await listen(app, config.bind, config.ports.http);
