@@ -10,6 +10,7 @@ import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { guard, type GuardDeps } from './guard.ts';
 import { uiAuthRoutes } from './routes/ui-auth.ts';
+import { uiStreamRoutes } from './routes/ui-stream.ts';
 import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 
 export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
@@ -38,6 +39,7 @@ export function createApi(deps: ApiDeps): Hono {
   serviceRoutes(app, deps);
   if (deps.ui) {
     uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
+    uiStreamRoutes(app, deps);
     uiPageRoutes(app, loadUiAssets(deps.ui.uiDir ?? defaultUiDir()));
   }
 
