@@ -5,6 +5,7 @@ import {
   SESSION_TTL_MS, TICKET_TTL_MS, newTicketRecord, randomSecret, sessionIdOf, sessionMatches, sessionToken, sha256, ticketVerdict,
   type SessionRecord, type TicketRecord,
 } from '../core/ui-auth.ts';
+import { within } from '../system/within.ts';
 import { KEYS } from './cluster-store.ts';
 
 /** A verified session, as requests carry it. */
@@ -75,14 +76,24 @@ export class UiSessions {
     const id = sessionIdOf(token);
     if (!id) return undefined;
     const now = this.now();
-    let hit = this.cache.get(id);
-    if (!hit || now - hit.at > VERIFY_CACHE_MS) {
-      const text = await this.etcd().get(KEYS.uiSessionPrefix + id).string();
-      hit = { rec: text === null ? undefined : (JSON.parse(text) as SessionRecord), at: now };
-      this.cache.set(id, hit);
-      if (this.cache.size > 1000) this.cache.delete(this.cache.keys().next().value!);
+    const hit = this.cache.get(id);
+    if (hit && now - hit.at <= VERIFY_CACHE_MS && sessionMatches(hit.rec, token, now)) return { id, readOnly: hit.rec!.readOnly };
+    // serializable first: any member answers (a page failing over must not wait for a quorum
+    // read); a miss there may be a member that lags a fresh login, so a miss is read again for real
+    let rec = await this.read(id, true);
+    if (!sessionMatches(rec, token, now)) rec = await this.read(id, false);
+    if (!sessionMatches(rec, token, now)) {
+      this.cache.delete(id);
+      return undefined;
     }
-    return sessionMatches(hit.rec, token, now) ? { id, readOnly: hit.rec!.readOnly } : undefined;
+    this.cache.set(id, { rec, at: now });
+    if (this.cache.size > 1000) this.cache.delete(this.cache.keys().next().value!);
+    return { id, readOnly: rec!.readOnly };
+  }
+
+  private async read(id: string, serializable: boolean): Promise<SessionRecord | undefined> {
+    const text = await within(this.etcd().get(KEYS.uiSessionPrefix + id).serializable(serializable).string(), 1500, 'reading a UI session');
+    return text === null ? undefined : (JSON.parse(text) as SessionRecord);
   }
 
   async list(): Promise<Omit<SessionRecord, 'hash'>[]> {

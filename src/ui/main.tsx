@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import { base, call, live, snapshot, startLive } from './connection.ts';
 import { CreateService } from './create-form.tsx';
 import { Overview } from './overview.tsx';
@@ -33,6 +33,12 @@ function Page() {
 function Shell() {
   useEffect(() => startLive(), []);
   const r = route.value;
+  // a new view takes the focus (a keyboard user goes on from its top, as after a page load)
+  const first = useRef(true);
+  useEffect(() => {
+    if (!first.current) document.getElementById('main')?.focus();
+    first.current = false;
+  }, [r]);
   const self = snapshot.value?.members.find((m) => m.api === base.value);
   const logout = async () => {
     await call('POST', '/v1/ui/logout').catch(() => undefined);

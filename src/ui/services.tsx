@@ -152,7 +152,7 @@ function Logs({ svc }: { svc: ServiceView }) {
       <h2 id="logs-h">Logs</h2>
       <button type="button" onClick={toggle} aria-pressed={following.value}>{following.value ? 'Stop following' : 'Follow logs'}</button>
       {error.value && <p class="error">{error.value}</p>}
-      <pre class="logs" ref={pre} tabIndex={0} aria-label={`log of ${svc.spec.name}`}>{text.value || (following.value ? 'waiting for output…' : '')}</pre>
+      <pre class="logs" ref={pre} tabIndex={0} role="log" aria-live="off" aria-label={`log of ${svc.spec.name}`}>{text.value || (following.value ? 'waiting for output…' : '')}</pre>
     </section>
   );
 }

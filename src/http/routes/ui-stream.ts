@@ -8,7 +8,8 @@ import { within } from '../../system/within.ts';
 import { jsonError } from '../errors.ts';
 
 export interface UiStreamDeps {
-  members(): MemberView[] | Promise<MemberView[]>;
+  /** the admitted members as gossip knows them now (no etcd read: pending joiners are in admission) */
+  liveMembers(): MemberView[];
   listServices(): Promise<ServiceView[]>;
   admissionView(): Promise<unknown>;
   subscribe(topics: string[], listener: (e: WarrenEvent) => void): () => void;
@@ -33,15 +34,47 @@ const HEARTBEAT_MS = 1000;
  * (so a reconnect catches up), then a new one whenever it changes (at once after an event, else
  * within a second), every cluster `event` for the feed, and a `ping` every second.
  */
+/**
+ * The last result of a read that needs etcd, refreshed in the background (one read at a time): a
+ * snapshot waits for it at most `waitMs`, so a node's death (known from gossip at once) is never
+ * held up by an etcd client that was talking to the dead node.
+ */
+class Refreshed<T> {
+  value: T | undefined;
+  ok = false;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly what: string,
+  ) {}
+
+  async get(waitMs: number): Promise<{ value: T | undefined; ok: boolean }> {
+    this.inflight ??= within(this.read(), 3000, this.what)
+      .then((v) => {
+        this.value = v;
+        this.ok = true;
+      }, () => {
+        this.ok = false;
+      })
+      .finally(() => (this.inflight = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.inflight, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    return { value: this.value, ok: this.ok };
+  }
+}
+
+/** How long a snapshot waits for etcd's part before it goes out with the last known one. */
+const ETCD_WAIT_MS = 150;
+
 export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
-  let lastServices: ServiceView[] = [];
-  const snapshot = async (): Promise<UiSnapshot> => {
-    const [members, services, admission] = await Promise.all([
-      deps.members(),
-      within(deps.listServices(), 1500, 'listing services').then((s) => ((lastServices = s), s), () => undefined),
-      within(deps.admissionView(), 1500, 'reading admission').catch(() => ({ queue: [], voters: [], leader: null })),
-    ]);
-    return { members, services: services ?? lastServices, admission, ...(services ? {} : { stale: true }) };
+  const services = new Refreshed(() => deps.listServices(), 'listing services');
+  const admission = new Refreshed(() => deps.admissionView(), 'reading admission');
+  const snapshot = async (waitMs: number): Promise<UiSnapshot> => {
+    const [s, a] = await Promise.all([services.get(waitMs), admission.get(waitMs)]);
+    const members = deps.liveMembers();
+    return { members, services: s.value ?? [], admission: a.value ?? { queue: [], voters: [], leader: null }, ...(s.ok ? {} : { stale: true }) };
   };
 
   app.get('/v1/ui/stream', (c) => {
@@ -50,9 +83,14 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
       const events: WarrenEvent[] = [];
       let wake: (() => void) | undefined;
       let dirty = true;
+      // after an event the snapshot goes out at once with etcd's part as last known, and again
+      // (fresh) a moment later: a node's death must not wait for a read
+      let urgent = false;
+      let followUp: NodeJS.Timeout | undefined;
       const off = deps.subscribe(resolveSubscription(['*']), (e) => {
         events.push(e);
         dirty = true;
+        urgent = true;
         wake?.();
       });
       const tick = setInterval(() => {
@@ -69,7 +107,15 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
           for (let e = events.shift(); e; e = events.shift()) await stream.writeSSE({ event: 'event', id: e.id, data: JSON.stringify(e) });
           if (dirty) {
             dirty = false;
-            const data = JSON.stringify(await snapshot());
+            const data = JSON.stringify(await snapshot(urgent ? 0 : ETCD_WAIT_MS));
+            if (urgent) {
+              urgent = false;
+              clearTimeout(followUp);
+              followUp = setTimeout(() => {
+                dirty = true;
+                wake?.();
+              }, 250);
+            }
             if (data !== sent) await stream.writeSSE({ event: 'snapshot', data });
             else await stream.writeSSE({ event: 'ping', data: String(Date.now()) });
             sent = data;
@@ -80,6 +126,7 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
         }
       } finally {
         clearInterval(tick);
+        clearTimeout(followUp);
         off();
       }
     });
