@@ -1,9 +1,11 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { UiSessions } from '../consensus/ui-sessions.ts';
 import { hostAllowed, isSessionToken, originAllowed } from '../core/ui-auth.ts';
 import { jsonError } from './errors.ts';
 
 export interface GuardDeps {
+  adminToken: string;
   /** names (not IPs) this node answers to: its node name, NAME.<domain> */
   hostNames(): string[];
   /** every member's API base URL, this node's included */
@@ -12,6 +14,17 @@ export interface GuardDeps {
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * What machines ask each other (signed, or telling nothing a rebinding page could use): a joiner
+ * may reach a member by a name only it knows (`--join pi.lan`), so these skip the Host check.
+ */
+const NODE_PROTOCOL = new Set(['/v1/join', '/v1/admit', '/v1/p2p', '/v1/probe', '/v1/health']);
+
+function isAdminToken(header: string | undefined, token: string): boolean {
+  const given = Buffer.from((header ?? '').replace(/^Bearer\s+/i, ''));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
 
 function origins(apis: string[]): string {
   const out = new Set<string>();
@@ -46,9 +59,10 @@ export function guard(deps: GuardDeps): MiddlewareHandler {
     const apis = deps.memberApis();
     const host = c.req.header('host');
     const origin = c.req.header('origin');
-    if (!hostAllowed(host, deps.hostNames())) {
+    // a rebinding page never holds the admin token: the CLI may use any name for the node
+    if (!hostAllowed(host, deps.hostNames()) && !NODE_PROTOCOL.has(c.req.path) && !isAdminToken(c.req.header('authorization'), deps.adminToken)) {
       securityHeaders(c, apis);
-      return jsonError(c, 403, 'unknown_host', `this agent does not answer to the host name "${host ?? ''}": use its IP address or node name`);
+      return jsonError(c, 403, 'unknown_host', `this agent does not answer to the host name "${host ?? ''}" (a guard against DNS rebinding): use its IP address or node name`);
     }
     if (!originAllowed(origin, host, apis)) {
       securityHeaders(c, apis);

@@ -104,8 +104,8 @@ test('foreign Origin and unknown Host are refused; CLI-style requests, member or
   assert.equal(evil.body.error.code, 'bad_origin');
   // Node's fetch will not forge Host: send it raw
   const { request } = await import('node:http');
-  const rawStatus = (host: string) => new Promise<number>((resolve, reject) => {
-    const req = request({ host: IP, port: 7370, path: '/v1/services', headers: { host } }, (res) => { res.resume(); resolve(res.statusCode!); });
+  const rawStatus = (host: string, path = '/v1/services', extra: Record<string, string> = {}) => new Promise<number>((resolve, reject) => {
+    const req = request({ host: IP, port: 7370, path, headers: { host, ...extra } }, (res) => { res.resume(); resolve(res.statusCode!); });
     req.on('error', reject);
     req.end();
   });
@@ -113,6 +113,10 @@ test('foreign Origin and unknown Host are refused; CLI-style requests, member or
   assert.equal(await rawStatus(`${IP}:7370`), 200);
   assert.equal(await rawStatus('localhost:7370'), 200);
   assert.equal(await rawStatus('n2:7370'), 200, 'the node name');
+  assert.equal(await rawStatus('rebind.evil.example:7370', '/v1/services/x/logs'), 403, 'nor logs');
+  // what machines ask each other, and the CLI holding the admin token, may use any name (--join pi.lan)
+  assert.equal(await rawStatus('pi.lan:7370', '/v1/p2p'), 200);
+  assert.equal(await rawStatus('pi.lan:7370', '/v1/services', { authorization: (await adminHeaders(agent)).authorization! }), 200);
 
   const same = await call('/v1/services', { headers: { origin: agent.api } });
   assert.equal(same.status, 200);

@@ -159,7 +159,8 @@ export class Agent {
       drainNode: (node, drain) => runtime.services.drain(node, drain),
       ui: {
         apiUrl: this.apiUrl,
-        hostNames: () => [config.name, `${config.name}.${config.domain}`],
+        adminToken: this.adminToken,
+        hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],
         memberApis: () => [this.apiUrl, ...gossip.members(this.etcdRole()).flatMap((m) => (m.api ? [m.api] : []))],
         uiSessions: new UiSessions(() => consensus.client),
         liveMembers: () => gossip.members(this.etcdRole()),
