@@ -32,13 +32,43 @@ export class UiSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** A store that does not answer is a 503 the caller may retry, never an internal error. */
+  private async store<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}): try again in a moment`, 503);
+    }
+  }
+
   private etcd(): Etcd3 {
     const c = this.client();
     if (!c) throw new UserError('not_ready', 'this node is not connected to the cluster yet: try again in a moment', 503);
     return c;
   }
 
-  async createTicket(readOnly: boolean): Promise<{ ticket: string; expiresAt: number }> {
+  createTicket(readOnly: boolean): Promise<{ ticket: string; expiresAt: number }> {
+    return this.store(() => this.createTicketNow(readOnly));
+  }
+
+  redeem(ticket: string, via: string): Promise<{ token: string; session: SessionRecord }> {
+    return this.store(() => this.redeemNow(ticket, via));
+  }
+
+  verify(token: string): Promise<UiSession | undefined> {
+    return this.store(() => this.verifyNow(token));
+  }
+
+  list(): Promise<Omit<SessionRecord, 'hash'>[]> {
+    return this.store(() => this.listNow());
+  }
+
+  revoke(id: string): Promise<boolean> {
+    return this.store(() => this.revokeNow(id));
+  }
+
+  private async createTicketNow(readOnly: boolean): Promise<{ ticket: string; expiresAt: number }> {
     const etcd = this.etcd();
     await this.sweepTickets(etcd);
     const ticket = randomSecret();
@@ -48,7 +78,7 @@ export class UiSessions {
   }
 
   /** Trades a ticket for a session; throws UserError 401 with the reason when it may not. */
-  async redeem(ticket: string, via: string): Promise<{ token: string; session: SessionRecord }> {
+  private async redeemNow(ticket: string, via: string): Promise<{ token: string; session: SessionRecord }> {
     const etcd = this.etcd();
     const key = KEYS.uiTicketPrefix + sha256(ticket);
     const text = await etcd.get(key).string();
@@ -72,7 +102,7 @@ export class UiSessions {
   }
 
   /** The session a bearer token stands for, or undefined (unknown, revoked, expired or forged). */
-  async verify(token: string): Promise<UiSession | undefined> {
+  private async verifyNow(token: string): Promise<UiSession | undefined> {
     const id = sessionIdOf(token);
     if (!id) return undefined;
     const now = this.now();
@@ -96,22 +126,26 @@ export class UiSessions {
     return text === null ? undefined : (JSON.parse(text) as SessionRecord);
   }
 
-  async list(): Promise<Omit<SessionRecord, 'hash'>[]> {
-    const all = await this.etcd().getAll().prefix(KEYS.uiSessionPrefix).strings();
-    return Object.values(all)
-      .map((v) => JSON.parse(v) as SessionRecord)
+  /** The sessions still valid (expired ones are deleted on the way). */
+  private async listNow(): Promise<Omit<SessionRecord, 'hash'>[]> {
+    const etcd = this.etcd();
+    const all = Object.values(await etcd.getAll().prefix(KEYS.uiSessionPrefix).strings()).map((v) => JSON.parse(v) as SessionRecord);
+    const now = this.now();
+    for (const s of all.filter((x) => now >= x.expiresAt)) await etcd.delete().key(KEYS.uiSessionPrefix + s.id);
+    return all
+      .filter((x) => now < x.expiresAt)
       .map(({ hash: _hash, ...rest }) => rest)
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** false: there was no such session. */
-  async revoke(id: string): Promise<boolean> {
+  private async revokeNow(id: string): Promise<boolean> {
     this.cache.delete(id);
     const res = await this.etcd().delete().key(KEYS.uiSessionPrefix + id).exec();
     return Number(res.deleted) > 0;
   }
 
-  /** Forgets tickets long past their expiry (expired sessions go the same way when listed). */
+  /** Forgets tickets long past their expiry (expired sessions go when sessions are listed). */
   private async sweepTickets(etcd: Etcd3): Promise<void> {
     const all = await etcd.getAll().prefix(KEYS.uiTicketPrefix).strings();
     const cutoff = this.now() - TICKET_TTL_MS - TICKET_KEEP_MS;

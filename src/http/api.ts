@@ -18,7 +18,7 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
   /** the web UI, its logins, and the Host/Origin/CSP guard in front of everything */
-  ui?: GuardDeps & { apiUrl: string; uiDir?: string; liveMembers(): MemberView[] };
+  ui?: GuardDeps & { apiUrl: string; uiDir?: string; liveMembers(): MemberView[]; drainingNodes(): string[] };
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
@@ -39,7 +39,7 @@ export function createApi(deps: ApiDeps): Hono {
   serviceRoutes(app, deps);
   if (deps.ui) {
     uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
-    uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers });
+    uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes });
     uiPageRoutes(app, loadUiAssets(deps.ui.uiDir ?? defaultUiDir()));
   }
 

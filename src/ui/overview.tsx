@@ -15,7 +15,7 @@ function replicasOn(services: ServiceView[], nodeId: string) {
   return services.flatMap((s) => s.replicas.filter((r) => r.nodeId === nodeId).map((r) => ({ service: s.spec.name, slot: r.slot, state: r.state })));
 }
 
-function Actions({ node }: { node: MemberView }) {
+function Actions({ node, draining }: { node: MemberView; draining: boolean }) {
   const busy = useSignal(false);
   const msg = useSignal('');
   if (session.value?.readOnly || node.state === 'pending') return null;
@@ -23,7 +23,7 @@ function Actions({ node }: { node: MemberView }) {
     busy.value = true;
     try {
       await call('POST', `/v1/nodes/${encodeURIComponent(node.name)}/${what}`);
-      msg.value = what === 'drain' ? 'draining: its replicas move away' : 'active: it takes replicas again';
+      msg.value = what === 'drain' ? 'draining: its replicas move to other nodes' : 'active: it takes replicas again';
     } catch (err) {
       msg.value = (err as Error).message;
     } finally {
@@ -32,18 +32,21 @@ function Actions({ node }: { node: MemberView }) {
   };
   return (
     <div class="actions">
-      <button type="button" disabled={busy.value} onClick={act('drain')}>Drain</button>
-      <button type="button" disabled={busy.value} onClick={act('activate')}>Activate</button>
+      {draining ? (
+        <button type="button" disabled={busy.value} onClick={act('activate')}>Activate {node.name}</button>
+      ) : (
+        <button type="button" disabled={busy.value} onClick={act('drain')}>Drain {node.name}</button>
+      )}
       {msg.value && <p class="note" role="status">{msg.value}</p>}
     </div>
   );
 }
 
-function NodeCard({ node, services, leader }: { node: MemberView; services: ServiceView[]; leader: string | null }) {
+function NodeCard({ node, services, leader, draining }: { node: MemberView; services: ServiceView[]; leader: string | null; draining: boolean }) {
   const h = node.health;
   const replicas = replicasOn(services, node.id);
   return (
-    <article class={`card node state-${node.state}`} data-node={node.name} data-state={node.state} aria-label={`node ${node.name}`}>
+    <article class={`card node state-${node.state}`} data-node={node.name} data-state={node.state} data-draining={draining ? 'true' : undefined} aria-label={`node ${node.name}`}>
       <header>
         <h3>{node.name}</h3>
         <span class={`badge ${node.state}`}>{node.state}</span>
@@ -51,6 +54,7 @@ function NodeCard({ node, services, leader }: { node: MemberView; services: Serv
       <p class="meta">
         {node.role}
         {leader === node.id && <strong> · leader</strong>}
+        {draining && <strong> · draining</strong>}
         {node.self && ' · this page'} · {node.addr}
       </p>
       <dl class="figures">
@@ -68,7 +72,7 @@ function NodeCard({ node, services, leader }: { node: MemberView; services: Serv
         ))}
         {replicas.length === 0 && <li class="none">no replicas</li>}
       </ul>
-      <Actions node={node} />
+      <Actions node={node} draining={draining} />
     </article>
   );
 }
@@ -149,7 +153,7 @@ export function Overview() {
       <section aria-labelledby="nodes-h">
         <h2 id="nodes-h">Nodes ({nodes.length})</h2>
         <div class="grid">
-          {nodes.map((m) => <NodeCard key={m.id} node={m} services={snap.services} leader={admission.leader} />)}
+          {nodes.map((m) => <NodeCard key={m.id} node={m} services={snap.services} leader={admission.leader} draining={snap.draining.includes(m.id)} />)}
         </div>
       </section>
       <Admission admission={admission} />

@@ -34,13 +34,21 @@ export async function loginFromFragment(): Promise<void> {
   const m = /^#ticket=([A-Za-z0-9_-]+)$/.exec(location.hash);
   if (!m) return;
   history.replaceState(null, '', location.pathname + '#/');
-  try {
-    const res = await fetch('/v1/ui/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ticket: m[1] }) });
-    const body = (await res.json()) as { token?: string; session?: { readOnly: boolean }; error?: { message: string } };
-    if (!res.ok || !body.token) throw new Error(body.error?.message ?? `login failed (${res.status})`);
-    loginError.value = undefined;
-    setSession({ token: body.token, readOnly: Boolean(body.session?.readOnly) });
-  } catch (err) {
-    loginError.value = (err as Error).message;
+  // a 503 is the cluster's store not answering for a moment (the ticket is not spent): try again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch('/v1/ui/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ticket: m[1] }) });
+      const body = (await res.json()) as { token?: string; session?: { readOnly: boolean }; error?: { message: string } };
+      if (res.status === 503 && attempt < 4) {
+        await new Promise((r) => setTimeout(r, 700));
+        continue;
+      }
+      if (!res.ok || !body.token) throw new Error(body.error?.message ?? `login failed (${res.status})`);
+      loginError.value = undefined;
+      setSession({ token: body.token, readOnly: Boolean(body.session?.readOnly) });
+    } catch (err) {
+      loginError.value = (err as Error).message;
+    }
+    return;
   }
 }

@@ -7,7 +7,7 @@ import { cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts
 import { launchChromium } from '../helpers/browser.ts';
 import { admission, voterIds } from '../helpers/cluster.ts';
 import { ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
-import { postService, serviceView, startCluster } from '../helpers/services.ts';
+import { adminHeaders, postService, serviceView, startCluster } from '../helpers/services.ts';
 import { loggedIn, loginUrl, openPage, removeContainersOf, seriousA11y } from '../helpers/ui-pages.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { EventFollower } from '../helpers/events.ts';
@@ -147,6 +147,21 @@ test('a read-only session sees everything and can change nothing', { timeout: 60
   await page.context().close();
 });
 
+test('drain and activate a node, and show the join token, from the overview', { timeout: 90_000 }, async () => {
+  const page = await loggedIn(browser, agents[1]!);
+  const node = nameOf(agents[3]!);
+  await page.getByRole('button', { name: `Drain ${node}` }).click();
+  await page.getByRole('button', { name: `Activate ${node}` }).waitFor({ timeout: 10_000 });
+  await page.locator(`article[data-node="${node}"][data-draining="true"]`).waitFor();
+  await page.getByRole('button', { name: `Activate ${node}` }).click();
+  await page.getByRole('button', { name: `Drain ${node}` }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator(`article[data-node="${node}"][data-draining]`).count(), 0);
+  await page.getByRole('button', { name: 'Show join token' }).click();
+  const token = (await (await fetch(`${agents[0]!.api}/v1/join-token`, { headers: await adminHeaders(agents[0]!) })).json()).token as string;
+  await page.locator('code.token', { hasText: token }).waitFor();
+  await page.context().close();
+});
+
 test('every page passes axe (no serious or critical issue), light and dark, at 1280 px and 375 px, with no sideways scrolling on a phone', { timeout: 180_000 }, async () => {
   mkdirSync(DOCS, { recursive: true });
   const page = await loggedIn(browser, agents[0]!);
@@ -214,6 +229,13 @@ test('kill the node serving a page: the page carries on through another node wit
   assert.ok(alive().some((a) => a.api === other.toString().replace(/^"|"$/g, '')), `now through a live member (${other})`);
   // still live: the dead node shows dead, and a change made elsewhere arrives
   await page.waitForSelector(`article[data-node="${nameOf(served)}"][data-state="dead"]`, { timeout: 10_000 });
+  // what the page shows is what the API of the node it now talks to says
+  const through = other.toString().replace(/^"|"$/g, '');
+  await waitFor('the page matching GET /v1/members', async () => {
+    const api = ((await (await fetch(`${through}/v1/members`)).json()).members as { name: string; state: string }[]).map((m) => `${m.name}=${m.state}`).sort();
+    const shown = (await page.locator('article[data-node]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-node')}=${e.getAttribute('data-state')}`))).sort();
+    return JSON.stringify(api) === JSON.stringify(shown);
+  }, 5000, 200);
   const made = await postService(alive()[0]!, { name: 'ui-late', image: HTTPD_IMAGE, replicas: 0 });
   assert.equal(made.status, 201, JSON.stringify(made.body));
   await page.getByRole('link', { name: 'Services' }).click();

@@ -164,6 +164,7 @@ export class Agent {
         memberApis: () => [this.apiUrl, ...gossip.members(this.etcdRole()).flatMap((m) => (m.api ? [m.api] : []))],
         uiSessions: new UiSessions(() => consensus.client),
         liveMembers: () => gossip.members(this.etcdRole()),
+        drainingNodes: () => [...runtime.catalog.maps.drains.keys()],
       },
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });

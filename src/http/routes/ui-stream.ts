@@ -10,6 +10,8 @@ import { jsonError } from '../errors.ts';
 export interface UiStreamDeps {
   /** the admitted members as gossip knows them now (no etcd read: pending joiners are in admission) */
   liveMembers(): MemberView[];
+  /** ids of the nodes marked draining (the runtime's watch cache: no etcd read) */
+  drainingNodes(): string[];
   listServices(): Promise<ServiceView[]>;
   admissionView(): Promise<unknown>;
   subscribe(topics: string[], listener: (e: WarrenEvent) => void): () => void;
@@ -20,6 +22,8 @@ export interface UiSnapshot {
   members: MemberView[];
   services: ServiceView[];
   admission: unknown;
+  /** ids of the nodes marked draining */
+  draining: string[];
   /** true when this node could not read the services (etcd out of reach): they are the last known */
   stale?: boolean;
 }
@@ -43,13 +47,22 @@ class Refreshed<T> {
   value: T | undefined;
   ok = false;
   private inflight: Promise<void> | undefined;
+  private lastStart = 0;
 
+  /** `everyMs`: read again only this long after the last read started (or after `invalidate`) */
   constructor(
     private readonly read: () => Promise<T>,
     private readonly what: string,
+    private readonly everyMs = 0,
   ) {}
 
+  invalidate(): void {
+    this.lastStart = 0;
+  }
+
   async get(waitMs: number): Promise<{ value: T | undefined; ok: boolean }> {
+    if (!this.inflight && this.ok && Date.now() - this.lastStart < this.everyMs) return { value: this.value, ok: true };
+    if (!this.inflight) this.lastStart = Date.now();
     this.inflight ??= within(this.read(), 3000, this.what)
       .then((v) => {
         this.value = v;
@@ -70,11 +83,13 @@ const ETCD_WAIT_MS = 150;
 
 export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
   const services = new Refreshed(() => deps.listServices(), 'listing services');
-  const admission = new Refreshed(() => deps.admissionView(), 'reading admission');
+  // the admission view asks etcd three things (members, leader, queue) with a deadline: every
+  // 5 s and after a membership event is enough, and keeps a loaded etcd's client breaker shut
+  const admission = new Refreshed(() => deps.admissionView(), 'reading admission', 5000);
   const snapshot = async (waitMs: number): Promise<UiSnapshot> => {
     const [s, a] = await Promise.all([services.get(waitMs), admission.get(waitMs)]);
     const members = deps.liveMembers();
-    return { members, services: s.value ?? [], admission: a.value ?? { queue: [], voters: [], leader: null }, ...(s.ok ? {} : { stale: true }) };
+    return { members, services: s.value ?? [], admission: a.value ?? { queue: [], voters: [], leader: null }, draining: deps.drainingNodes(), ...(s.ok ? {} : { stale: true }) };
   };
 
   app.get('/v1/ui/stream', (c) => {
@@ -88,6 +103,7 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
       let urgent = false;
       let followUp: NodeJS.Timeout | undefined;
       const off = deps.subscribe(resolveSubscription(['*']), (e) => {
+        if (e.name.startsWith('node.')) admission.invalidate();
         events.push(e);
         dirty = true;
         urgent = true;
