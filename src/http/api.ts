@@ -10,7 +10,7 @@ import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { guard, type GuardDeps } from './guard.ts';
 import { uiAuthRoutes } from './routes/ui-auth.ts';
-import { uiStreamRoutes } from './routes/ui-stream.ts';
+import { uiStreamRoutes, type UiStreamDeps } from './routes/ui-stream.ts';
 import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 
 export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps {
@@ -18,7 +18,7 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
   /** the web UI, its logins, and the Host/Origin/CSP guard in front of everything */
-  ui?: GuardDeps & { apiUrl: string; uiDir?: string; liveMembers(): MemberView[]; drainingNodes(): string[] };
+  ui?: GuardDeps & { apiUrl: string; uiDir?: string } & Pick<UiStreamDeps, 'liveMembers' | 'drainingNodes' | 'onMemberChange'>;
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
@@ -39,7 +39,7 @@ export function createApi(deps: ApiDeps): Hono {
   serviceRoutes(app, deps);
   if (deps.ui) {
     uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
-    uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes });
+    uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes, onMemberChange: deps.ui.onMemberChange });
     uiPageRoutes(app, loadUiAssets(deps.ui.uiDir ?? defaultUiDir()));
   }
 

@@ -165,6 +165,10 @@ export class Agent {
         uiSessions: new UiSessions(() => consensus.client),
         liveMembers: () => gossip.members(this.etcdRole()),
         drainingNodes: () => [...runtime.catalog.maps.drains.keys()],
+        onMemberChange: (listener) => {
+          gossip.on('member', listener);
+          return () => gossip.off('member', listener);
+        },
       },
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()) }),
     });

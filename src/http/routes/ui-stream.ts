@@ -10,6 +10,12 @@ import { jsonError } from '../errors.ts';
 export interface UiStreamDeps {
   /** the admitted members as gossip knows them now (no etcd read: pending joiners are in admission) */
   liveMembers(): MemberView[];
+  /**
+   * Calls `listener` on every change of a member's state as this node sees it. Events alone are
+   * not enough: the hub delivers each fact once per cluster, so when another node's "node.dead"
+   * came first, this node's own verdict (what its snapshot shows) comes with no event.
+   */
+  onMemberChange(listener: () => void): () => void;
   /** ids of the nodes marked draining (the runtime's watch cache: no etcd read) */
   drainingNodes(): string[];
   listServices(): Promise<ServiceView[]>;
@@ -86,6 +92,16 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
   // the admission view asks etcd three things (members, leader, queue) with a deadline: every
   // 5 s and after a membership event is enough, and keeps a loaded etcd's client breaker shut
   const admission = new Refreshed(() => deps.admissionView(), 'reading admission', 5000);
+  // one listener on gossip for every open stream
+  const memberListeners = new Set<() => void>();
+  deps.onMemberChange(() => {
+    admission.invalidate();
+    for (const l of memberListeners) l();
+  });
+  const onMember = (l: () => void) => {
+    memberListeners.add(l);
+    return () => void memberListeners.delete(l);
+  };
   const snapshot = async (waitMs: number): Promise<UiSnapshot> => {
     const [s, a] = await Promise.all([services.get(waitMs), admission.get(waitMs)]);
     const members = deps.liveMembers();
@@ -113,8 +129,14 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
         dirty = true;
         wake?.();
       }, Math.min(CHECK_MS, HEARTBEAT_MS));
+      const offMembers = onMember(() => {
+        dirty = true;
+        urgent = true;
+        wake?.();
+      });
       stream.onAbort(() => {
         off();
+        offMembers();
         wake?.();
       });
       let sent = '';
@@ -144,6 +166,7 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
         clearInterval(tick);
         clearTimeout(followUp);
         off();
+        offMembers();
       }
     });
   });
