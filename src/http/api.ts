@@ -18,13 +18,13 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
   /** the web UI, its logins, and the Host/Origin/CSP guard in front of everything */
-  ui?: GuardDeps & { apiUrl: string; uiDir?: string } & Pick<UiStreamDeps, 'liveMembers' | 'drainingNodes' | 'onMemberChange'>;
+  ui?: Omit<GuardDeps, 'adminToken'> & { apiUrl: string; uiDir?: string } & Pick<UiStreamDeps, 'liveMembers' | 'drainingNodes' | 'onMemberChange'>;
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
-  if (deps.ui) app.use('*', guard(deps.ui));
+  if (deps.ui) app.use('*', guard({ ...deps.ui, adminToken: deps.adminToken }));
 
   app.get('/v1/health', async (c) => {
     const report = await deps.health();

@@ -159,7 +159,6 @@ export class Agent {
       drainNode: (node, drain) => runtime.services.drain(node, drain),
       ui: {
         apiUrl: this.apiUrl,
-        adminToken: this.adminToken,
         hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],
         memberApis: () => [this.apiUrl, ...gossip.members(this.etcdRole()).flatMap((m) => (m.api ? [m.api] : []))],
         uiSessions: new UiSessions(() => consensus.client),
