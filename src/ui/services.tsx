@@ -178,7 +178,7 @@ export function ServiceDetail({ name }: { name: string }) {
       <h2>Replicas</h2>
       <Replicas svc={svc} />
       <Logs svc={svc} />
-      {!session.value?.readOnly && <><Update key={`${name}-${s.generation}-${s.replicas}`} svc={svc} /><Remove name={name} /></>}
+      {!session.value?.readOnly && <><Update key={name} svc={svc} /><Remove name={name} /></>}
     </>
   );
 }

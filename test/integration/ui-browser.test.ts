@@ -122,6 +122,29 @@ test('a service is created through the form with the keyboard alone (an API erro
   await page.context().close();
 });
 
+test('update a service (replicas, env) and remove it after a confirmation, from its page', { timeout: 120_000 }, async () => {
+  const page = await loggedIn(browser, agents[2]!);
+  await page.goto(agents[2]!.api + '/#/services/ui-talk');
+  await page.waitForSelector('tr[data-service="ui-talk"][data-state="running"]');
+  await page.locator('#f-replicas').fill('2');
+  await page.locator('#f-env').fill('GREETING=hi');
+  await page.getByRole('button', { name: 'Update ui-talk' }).click();
+  await page.getByRole('status').filter({ hasText: 'Updated' }).waitFor({ timeout: 10_000 });
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-service="ui-talk"][data-state="running"]').length === 2, undefined, { timeout: 60_000 });
+  const view = await serviceView(agents[0]!, 'ui-talk');
+  assert.equal(view.spec.replicas, 2);
+  assert.deepEqual(view.spec.env, { GREETING: 'hi' });
+
+  await page.getByRole('button', { name: 'Remove ui-talk…' }).click();
+  assert.equal((await fetch(`${agents[0]!.api}/v1/services/ui-talk`)).status, 200, 'nothing removed before the confirmation');
+  await page.getByRole('button', { name: 'Yes, remove ui-talk' }).click();
+  await page.waitForFunction(() => location.hash === '#/services');
+  await waitFor('ui-talk gone from the API', async () => (await fetch(`${agents[0]!.api}/v1/services/ui-talk`)).status === 404, 10_000, 100);
+  await page.waitForSelector('tr[data-service="ui-web"]');
+  assert.equal(await page.locator('tr[data-service="ui-talk"]').count(), 0);
+  await page.context().close();
+});
+
 test('a read-only session sees everything and can change nothing', { timeout: 60_000 }, async () => {
   const page = await loggedIn(browser, agents[3]!, true);
   await page.waitForSelector('li[data-service="ui-web"]');
