@@ -48,6 +48,8 @@ if [ "$want_test" = 1 ]; then
   need debootstrap debootstrap
   need systemd-analyze systemd
   need file file
+  # the web UI tests drive Debian's Chromium with playwright-core (it never downloads a browser)
+  need chromium chromium
 fi
 if [ "$want_bench" = 1 ]; then
   need wrk wrk

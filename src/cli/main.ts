@@ -13,6 +13,7 @@ import { registerClusterCommands } from './cluster-commands.ts';
 import { registerStackCommands } from './stack-commands.ts';
 import { registerHookCommands } from './hook-commands.ts';
 import { registerUpCommand } from './up-command.ts';
+import { registerUiCommands } from './ui-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerHookCommands(program);
   registerUpCommand(program);
+  registerUiCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

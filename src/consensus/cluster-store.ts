@@ -23,6 +23,9 @@ export const KEYS = {
   drainPrefix: '/warren/drain/',
   /** stacks: the deployed compose project of each (src/stacks/stack-manager.ts) */
   stackPrefix: '/warren/stacks/',
+  /** web UI: one-time login tickets (by sha256 of the ticket) and sessions (by id, token hashed) */
+  uiTicketPrefix: '/warren/ui/tickets/',
+  uiSessionPrefix: '/warren/ui/sessions/',
   election: 'warren-leader',
 } as const;
 

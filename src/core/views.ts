@@ -39,6 +39,8 @@ export interface MemberView extends NodeRef {
   /** ms since anything was last heard from it; 0 for this node */
   lastHeardMs: number;
   self: boolean;
+  /** its HTTP API base URL (the web UI carries on through another member's) */
+  api?: string;
   version?: string;
   health?: HealthFigures;
 }

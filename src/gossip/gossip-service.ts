@@ -372,12 +372,13 @@ export class GossipService extends EventEmitter {
   /** Every member, this node first. */
   members(selfRole: EtcdRole): MemberView[] {
     const self = this.opts.self();
-    const me: MemberView = { id: this.selfId, name: self.name, addr: self.addr, state: 'alive', role: selfRole, lastHeardMs: 0, self: true, version: self.version, ...(this.lastHealth ? { health: this.lastHealth } : {}) };
+    const me: MemberView = { id: this.selfId, name: self.name, addr: self.addr, api: self.api, state: 'alive', role: selfRole, lastHeardMs: 0, self: true, version: self.version, ...(this.lastHealth ? { health: this.lastHealth } : {}) };
     const now = this.now();
     const others = this.membership.list().map((m: MemberSnapshot<MemberInfo>): MemberView => ({
       id: m.id,
       name: m.info?.name ?? '?',
       addr: m.info?.addr ?? '?',
+      ...(m.info?.api ? { api: m.info.api } : {}),
       state: m.state,
       role: m.info?.role ?? 'none',
       lastHeardMs: Math.max(0, Math.round(now - m.lastHeardAt)),

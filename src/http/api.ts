@@ -10,6 +10,10 @@ import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { caRoutes, type CaDeps } from './routes/ca.ts';
 import { backupRoutes, type BackupDeps } from './routes/backup.ts';
+import { guard, type GuardDeps } from './guard.ts';
+import { uiAuthRoutes } from './routes/ui-auth.ts';
+import { uiStreamRoutes, type UiStreamDeps } from './routes/ui-stream.ts';
+import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 
 import { hookRoutes, type HookDeps } from './routes/hooks.ts';
 import { stackRoutes, type StackDeps } from './routes/stacks.ts';
@@ -18,11 +22,14 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
+  /** the web UI, its logins, and the Host/Origin/CSP guard in front of everything */
+  ui?: Omit<GuardDeps, 'adminToken'> & { apiUrl: string; uiDir?: string } & Pick<UiStreamDeps, 'liveMembers' | 'drainingNodes' | 'onMemberChange'>;
 }
 
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
+  if (deps.ui) app.use('*', guard({ ...deps.ui, adminToken: deps.adminToken }));
 
   app.get('/v1/health', async (c) => {
     const report = await deps.health();
@@ -39,6 +46,11 @@ export function createApi(deps: ApiDeps): Hono {
   backupRoutes(app, deps);
   stackRoutes(app, deps);
   hookRoutes(app, deps);
+  if (deps.ui) {
+    uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
+    uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes, onMemberChange: deps.ui.onMemberChange });
+    uiPageRoutes(app, loadUiAssets(deps.ui.uiDir ?? defaultUiDir()));
+  }
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 

@@ -1,11 +1,28 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import type { UiSession } from '../consensus/ui-sessions.ts';
 import { jsonError } from './errors.ts';
 
-/** Mutating calls need the agent's admin token (the CLI reads it from the data dir). */
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** set by the guard (src/http/guard.ts) when the request carries a valid web UI session */
+    uiSession?: UiSession;
+  }
+}
+
+/**
+ * Mutating calls need the agent's admin token (the CLI reads it from the data dir), or a web UI
+ * session that is not read-only (the guard verified it already).
+ */
 export function requireAdmin(token: string): MiddlewareHandler {
   const expected = Buffer.from(token);
   return async (c, next) => {
+    const session = c.get('uiSession');
+    if (session) {
+      if (session.readOnly) return jsonError(c, 403, 'read_only', 'this session is read-only: it can look, not change (warren ui without --read-only gives one that can)');
+      await next();
+      return;
+    }
     const given = Buffer.from((c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, ''));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return jsonError(c, 401, 'unauthorized', 'this call needs the admin token (Authorization: Bearer <token from the data dir\'s admin-token>)');

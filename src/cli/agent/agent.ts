@@ -24,6 +24,7 @@ import { renderMetrics, type MetricsInput } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
 import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
+import { UiSessions } from '../../consensus/ui-sessions.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
@@ -198,6 +199,18 @@ export class Agent {
       ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters() }),
       hooks: () => hooks.view(),
+      ui: {
+        apiUrl: this.apiUrl,
+        hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],
+        memberApis: () => [this.apiUrl, ...gossip.members(this.etcdRole()).flatMap((m) => (m.api ? [m.api] : []))],
+        uiSessions: new UiSessions(() => consensus.client),
+        liveMembers: () => gossip.members(this.etcdRole()),
+        drainingNodes: () => [...runtime.catalog.maps.drains.keys()],
+        onMemberChange: (listener) => {
+          gossip.on('member', listener);
+          return () => gossip.off('member', listener);
+        },
+      },
     });
     this.http = await listen(app, config.bind, config.ports.http);
     await this.startRouting(runtime, gossip, log);

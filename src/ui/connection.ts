@@ -1,0 +1,146 @@
+import { signal } from '@preact/signals';
+import type { WarrenEvent } from '../core/gossip-messages.ts';
+import type { UiSnapshot } from '../http/routes/ui-stream.ts';
+import { session, setSession } from './session.ts';
+import { SseParser } from './sse.ts';
+
+/** The node the page talks to now (its own first; another member's when that one dies). */
+export const base = signal(location.origin);
+export const live = signal(false);
+export const snapshot = signal<UiSnapshot | undefined>(undefined);
+export const feed = signal<WarrenEvent[]>([]);
+
+/** Members' APIs, the ones last seen alive first, the current node ahead of all. */
+function candidates(): string[] {
+  const members = snapshot.value?.members ?? [];
+  const alive = members.filter((m) => m.api && (m.state === 'alive' || m.state === 'suspect')).map((m) => m.api!);
+  const rest = members.filter((m) => m.api).map((m) => m.api!);
+  return [...new Set([base.value, ...alive, location.origin, ...rest])];
+}
+
+/** A silent stream this long is taken for a dead node (the agent pings every second). */
+const SILENCE_MS = 2500;
+const CONNECT_MS = 1500;
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function headers(json: boolean): Record<string, string> {
+  const h: Record<string, string> = { accept: 'application/json' };
+  if (session.value) h.authorization = `Bearer ${session.value.token}`;
+  if (json) h['content-type'] = 'application/json';
+  return h;
+}
+
+function expired(status: number, code: string): boolean {
+  if (status === 401 && (code === 'session_invalid' || code === 'no_session')) {
+    setSession(undefined);
+    return true;
+  }
+  return false;
+}
+
+/** A JSON call to the current node; reads go to another member when it does not answer. */
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const targets = method === 'GET' ? candidates() : [base.value];
+  let lastErr: unknown;
+  for (const target of targets) {
+    let res: Response;
+    try {
+      res = await fetch(target + path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    } catch (err) {
+      lastErr = err;
+      continue;
+    }
+    const parsed = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
+    if (!res.ok) {
+      const e = parsed.error ?? { code: 'http_error', message: `the agent answered ${res.status}` };
+      expired(res.status, e.code);
+      throw new ApiError(res.status, e.code, e.message);
+    }
+    return parsed;
+  }
+  throw new ApiError(0, 'unreachable', `no member of the cluster answers (${(lastErr as Error | undefined)?.message ?? 'network error'})`);
+}
+
+/** A streamed text body (logs) from the current node; `onText` gets each piece. */
+export async function streamText(path: string, signal: AbortSignal, onText: (text: string) => void): Promise<void> {
+  const res = await fetch(base.value + path, { headers: headers(false), signal });
+  if (!res.ok || !res.body) {
+    const e = ((await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }).error;
+    throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `the agent answered ${res.status}`);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    onText(decoder.decode(value, { stream: true }));
+  }
+}
+
+/** Reads one node's UI stream until it ends, fails or falls silent. */
+async function follow(target: string, stop: AbortSignal): Promise<void> {
+  const ctl = new AbortController();
+  const abort = () => ctl.abort();
+  stop.addEventListener('abort', abort);
+  let timer = setTimeout(abort, CONNECT_MS);
+  try {
+    const res = await fetch(`${target}/v1/ui/stream`, { headers: headers(false), signal: ctl.signal });
+    if (!res.ok || !res.body) {
+      const e = ((await res.json().catch(() => ({}))) as { error?: { code: string } }).error;
+      expired(res.status, e?.code ?? '');
+      throw new Error(`stream refused: ${res.status}`);
+    }
+    const reader = res.body.getReader();
+    const parser = new SseParser();
+    for (;;) {
+      clearTimeout(timer);
+      timer = setTimeout(abort, SILENCE_MS);
+      const { done, value } = await reader.read();
+      if (done) return;
+      for (const m of parser.push(value)) {
+        if (m.event === 'snapshot') {
+          snapshot.value = JSON.parse(m.data) as UiSnapshot;
+          base.value = target;
+          live.value = true;
+        } else if (m.event === 'event') {
+          feed.value = [JSON.parse(m.data) as WarrenEvent, ...feed.value].slice(0, 50);
+        }
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    stop.removeEventListener('abort', abort);
+  }
+}
+
+/**
+ * Keeps one live stream open for as long as there is a session: through the current node, and
+ * when that fails, through the next member that answers (each gets 1.5 s to start).
+ */
+export function startLive(): () => void {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted && session.value) {
+      for (const target of candidates()) {
+        if (stop.signal.aborted || !session.value) break;
+        try {
+          await follow(target, stop.signal);
+        } catch {
+          // this node did not answer: the next one
+        }
+        live.value = false;
+      }
+      if (!stop.signal.aborted) await new Promise((r) => setTimeout(r, 300));
+    }
+  })();
+  return () => stop.abort();
+}

@@ -1,0 +1,11 @@
+import { signal } from '@preact/signals';
+
+/** Hash routes (#/, #/services, #/services/NAME, #/new): the page never reloads. */
+export const route = signal(location.hash || '#/');
+addEventListener('hashchange', () => {
+  route.value = location.hash || '#/';
+});
+
+export function go(hash: string): void {
+  location.hash = hash;
+}

@@ -1,0 +1,54 @@
+import { signal } from '@preact/signals';
+
+/** The web UI session: a bearer token kept in this origin's storage (never a cookie). */
+export interface Session {
+  token: string;
+  readOnly: boolean;
+}
+
+const KEY = 'warren.session';
+
+function load(): Session | undefined {
+  try {
+    const s = JSON.parse(localStorage.getItem(KEY) ?? 'null') as Session | null;
+    return s && typeof s.token === 'string' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const session = signal<Session | undefined>(load());
+export const loginError = signal<string | undefined>(undefined);
+
+export function setSession(s: Session | undefined): void {
+  if (s) localStorage.setItem(KEY, JSON.stringify(s));
+  else localStorage.removeItem(KEY);
+  session.value = s;
+}
+
+/**
+ * A login link's ticket (#ticket=...) is traded for a session on this node, then removed from the
+ * address bar and history, so it is never shown, bookmarked or sent anywhere.
+ */
+export async function loginFromFragment(): Promise<void> {
+  const m = /^#ticket=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!m) return;
+  history.replaceState(null, '', location.pathname + '#/');
+  // a 503 is the cluster's store not answering for a moment (the ticket is not spent): try again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch('/v1/ui/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ticket: m[1] }) });
+      const body = (await res.json()) as { token?: string; session?: { readOnly: boolean }; error?: { message: string } };
+      if (res.status === 503 && attempt < 4) {
+        await new Promise((r) => setTimeout(r, 700));
+        continue;
+      }
+      if (!res.ok || !body.token) throw new Error(body.error?.message ?? `login failed (${res.status})`);
+      loginError.value = undefined;
+      setSession({ token: body.token, readOnly: Boolean(body.session?.readOnly) });
+    } catch (err) {
+      loginError.value = (err as Error).message;
+    }
+    return;
+  }
+}
