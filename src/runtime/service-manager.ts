@@ -16,14 +16,19 @@ export interface ServiceManagerDeps {
   selfId: string;
 }
 
+/** The etcd client once this node is connected and its catalog loaded; else a clear 503. */
+export function readyClient(d: { client: () => Etcd3 | undefined; catalog: { ready: boolean } }): Etcd3 {
+  const client = d.client();
+  if (!client || !d.catalog.ready) throw new UserError('not_ready', 'this node is not connected to a cluster yet; try again in a moment', 503);
+  return client;
+}
+
 /** The API's side of services: specs in etcd (transactions, never lost updates), views, logs, drain. */
 export class ServiceManager {
   constructor(private readonly d: ServiceManagerDeps) {}
 
   private etcd(): Etcd3 {
-    const client = this.d.client();
-    if (!client || !this.d.catalog.ready) throw new UserError('not_ready', 'this node is not connected to a cluster yet; try again in a moment', 503);
-    return client;
+    return readyClient(this.d);
   }
 
   list(): ServiceView[] {

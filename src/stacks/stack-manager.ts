@@ -15,7 +15,7 @@ import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { DockerEngine } from '../runtime/docker-engine.ts';
-import type { ServiceManager } from '../runtime/service-manager.ts';
+import { readyClient, type ServiceManager } from '../runtime/service-manager.ts';
 
 export interface StackRecord {
   name: string;
@@ -62,9 +62,7 @@ export class StackManager {
   constructor(private readonly d: StackManagerDeps) {}
 
   private etcd(): Etcd3 {
-    const client = this.d.client();
-    if (!client || !this.d.catalog.ready) throw new UserError('not_ready', 'this node is not connected to a cluster yet; try again in a moment', 503);
-    return client;
+    return readyClient(this.d);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

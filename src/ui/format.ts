@@ -1,13 +1,7 @@
+import { formatBytes } from '../core/format-bytes.ts';
 /** Small display helpers. */
 export function bytes(n: number | undefined): string {
-  if (n === undefined) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+  return n === undefined ? '-' : formatBytes(n, ' ');
 }
 
 export function ago(ms: number): string {
