@@ -46,6 +46,12 @@ test('hooks: a hook sees node.dead; a hanging hook is killed at its timeout with
   const bId = await nodeId(b);
   await waitFor('node.joined of b reaches the hook', async () => existsSync(seen) && (await readFile(seen, 'utf8')).includes(bId), 20_000);
 
+  // b must be a member a's failure detector follows before it can be declared dead (admission's
+  // node.joined may come before b's first heartbeat reaches a)
+  await waitFor('a sees b alive', async () => {
+    const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) });
+    return ((await res.json()).members as { id: string; state: string }[]).some((m) => m.id === bId && m.state === 'alive');
+  }, 20_000, 100);
   await b.stop('SIGKILL');
   const dead = await waitFor('the hook sees node.dead of b', async () => {
     const lines = existsSync(seen) ? (await readFile(seen, 'utf8')).split('\n') : [];

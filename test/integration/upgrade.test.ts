@@ -45,7 +45,7 @@ async function patch(root: string, file: string, from: string, to: string): Prom
 /** This checkout as the next release: its own bin/warren, built into its own dist/ on first use. */
 async function buildNext(): Promise<string> {
   const root = join(await tempDir('warren-next-'), 'warren');
-  for (const part of ['src', 'bin', 'package.json', 'tsconfig.json']) await cp(join(ROOT, part), join(root, part), { recursive: true });
+  for (const part of ['src', 'bin', 'scripts', 'package.json', 'tsconfig.json']) await cp(join(ROOT, part), join(root, part), { recursive: true });
   await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   await patch(root, 'package.json', `"version": "${VERSION}"`, `"version": "${NEXT_VERSION}"`);
   await patch(root, 'src/gossip/gossip-service.ts', '      health: this.lastHealth!,\n    };', "      health: this.lastHealth!,\n      nextField: { zone: 'attic' },\n    } as Heartbeat;");
