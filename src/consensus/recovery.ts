@@ -118,7 +118,8 @@ export class RecoveryDriver {
     }
     if (action.type === 'wait' && action.why !== this.lastWhy) {
       this.lastWhy = action.why;
-      this.h.logger.info({ why: action.why }, 'etcd quorum lost: quorum recovery waits');
+      // at info only once voters are really lost (a node still joining has no quorum either)
+      this.h.logger[report ? 'info' : 'debug']({ why: action.why }, 'etcd quorum lost: quorum recovery waits');
     }
     if (report) await this.h.publish(report);
   }
