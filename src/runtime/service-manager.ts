@@ -23,6 +23,16 @@ export function readyClient(d: { client: () => Etcd3 | undefined; catalog: { rea
   return client;
 }
 
+/** An etcd call for an API request, retried through reconfiguration refusals; what still fails is a clear 503. */
+export async function apiEtcdCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await retryEtcd(what, fn, { timeoutMs: 10_000 });
+  } catch (err) {
+    if (isUserError(err)) throw err;
+    throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
+  }
+}
+
 /** The API's side of services: specs in etcd (transactions, never lost updates), views, logs, drain. */
 export class ServiceManager {
   constructor(private readonly d: ServiceManagerDeps) {}
@@ -42,14 +52,8 @@ export class ServiceManager {
     return spec && serviceView(this.d.catalog, spec);
   }
 
-  /** An etcd call retried through reconfiguration refusals; what still fails is a clear 503. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await retryEtcd(what, fn, { timeoutMs: 10_000 });
-    } catch (err) {
-      if (isUserError(err)) throw err;
-      throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
-    }
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return apiEtcdCall(what, fn);
   }
 
   async create(input: ServiceInputParsed): Promise<ServiceView> {

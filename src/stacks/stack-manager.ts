@@ -5,8 +5,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { KEYS } from '../consensus/cluster-store.ts';
-import { retryEtcd } from '../consensus/etcd-client.ts';
-import { isUserError, messageOf, UserError } from '../core/errors.ts';
+import { UserError } from '../core/errors.ts';
 import type { Problem } from '../core/compose/diagnostics.ts';
 import { parseDeployBody, type DeployBody } from '../core/compose/deploy-body.ts';
 import { loadStack } from '../core/compose/project.ts';
@@ -15,7 +14,7 @@ import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { DockerEngine } from '../runtime/docker-engine.ts';
-import { readyClient, type ServiceManager } from '../runtime/service-manager.ts';
+import { apiEtcdCall, readyClient, type ServiceManager } from '../runtime/service-manager.ts';
 
 export interface StackRecord {
   name: string;
@@ -65,13 +64,8 @@ export class StackManager {
     return readyClient(this.d);
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await retryEtcd(what, fn, { timeoutMs: 10_000 });
-    } catch (err) {
-      if (isUserError(err)) throw err;
-      throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
-    }
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return apiEtcdCall(what, fn);
   }
 
   private async records(): Promise<StackRecord[]> {
