@@ -18,7 +18,7 @@ type Ev =
   | { k: 'tick'; n: number }
   | { k: 'hb'; n: number }
   | { k: 'repeat'; n: number }
-  | { k: 'publish'; from: number; msg: { t: 'hb'; inc: number } | { t: 'rumor'; about: string; state: 'alive' | 'suspect' | 'dead'; inc: number } }
+  | { k: 'publish'; from: number; msg: { t: 'hb'; inc: number } | { t: 'rumor'; about: string; state: 'alive' | 'suspect' | 'dead'; inc: number; to?: string } }
   | { k: 'probe'; n: number; target: string; ok: boolean; via: 'direct' | 'indirect'; helper?: string };
 
 interface SimNode {
@@ -131,6 +131,7 @@ export class DetectorSim {
       const r = this.nodes[i]!;
       if (i === from || !r.up || !this.net.delivers(from, i)) continue;
       if (this.counting) r.received++;
+      if (msg.t === 'rumor' && msg.to !== undefined && msg.to !== r.id) continue; // told to one member (as the gossip acceptance does)
       const out = msg.t === 'hb' ? r.m.heartbeat(sender, { incarnation: msg.inc, now }) : r.m.rumor(msg.about, { state: msg.state, incarnation: msg.inc, from: sender, now });
       if (out.length) this.apply(i, out);
     }
@@ -166,6 +167,8 @@ export class DetectorSim {
         }
       } else if (o.type === 'broadcast') {
         this.publish(i, { t: 'rumor', about: o.about, state: o.state, inc: o.incarnation });
+      } else if (o.type === 'tell') {
+        this.publish(i, { t: 'rumor', about: o.about, state: o.state, inc: o.incarnation, to: o.about });
       } else if (o.type === 'refute') {
         this.publish(i, { t: 'hb', inc: o.incarnation });
         this.publish(i, { t: 'rumor', about: node.id, state: 'alive', inc: o.incarnation });

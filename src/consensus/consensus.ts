@@ -77,6 +77,8 @@ export class Consensus extends EventEmitter {
   clusterId: string | null = null;
   role: 'voter' | 'client' | null = null;
   client: Etcd3 | undefined;
+  /** one client per endpoint, for the quorum probe (see QuorumWatch) */
+  probeClients: Etcd3[] = [];
   store: ClusterStore | undefined;
   private etcd: EtcdProcess | undefined;
   private tls: TlsFiles | undefined;
@@ -362,6 +364,8 @@ export class Consensus extends EventEmitter {
     const client = createEtcdClient({ endpoints, tls: this.tls! });
     const store = new ClusterStore(client);
     this.client = client;
+    for (const c of this.probeClients) c.close();
+    this.probeClients = endpoints.map((e) => createEtcdClient({ endpoints: [e], tls: this.tls! }));
     this.store = store;
     this.emit('client', client);
     this.phase = 'member';
@@ -419,6 +423,8 @@ export class Consensus extends EventEmitter {
     if (this.client) this.emit('client', undefined);
     this.client?.close();
     this.client = undefined;
+    for (const c of this.probeClients) c.close();
+    this.probeClients = [];
     this.store = undefined;
     this.admitted.clear();
   }

@@ -99,6 +99,9 @@ export function applyGossip(
   if (topic === TOPICS.membership) {
     const mm = m as MembershipMessage;
     if (mm.type === 'leave') return { outputs: membership.leave(mm.id, { incarnation: mm.incarnation, now }) };
+    // a verdict told to one member: only that member may act on it (it refutes); anyone else
+    // taking it up would spread a cut-off node's stale view of the others
+    if (mm.to !== undefined && mm.to !== membership.self.id) return { outputs: [] };
     return { outputs: membership.rumor(mm.about, { state: mm.state, incarnation: mm.incarnation, from: mm.id, now }) };
   }
   return { event: m as WarrenEvent };

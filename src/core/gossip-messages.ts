@@ -32,6 +32,8 @@ export interface Rumor {
   about: string;
   state: 'alive' | 'suspect' | 'dead' | 'left';
   incarnation: number;
+  /** set: a verdict told to this member alone (the others ignore it), so that it refutes */
+  to?: string;
 }
 
 export type MembershipMessage = Leave | Rumor;
@@ -97,7 +99,7 @@ export function validateMessage(topic: string, signer: string, data: Uint8Array)
     if (m.type === 'leave' && isStr(m.id) && isInc(m.incarnation)) {
       return m.id === signer ? { ok: true, value: m as unknown as Leave } : { ok: false, reason: 'sender_mismatch' };
     }
-    if (m.type === 'rumor' && isStr(m.id) && isStr(m.about) && STATES.has(m.state as string) && isInc(m.incarnation)) {
+    if (m.type === 'rumor' && isStr(m.id) && isStr(m.about) && STATES.has(m.state as string) && isInc(m.incarnation) && (m.to === undefined || isStr(m.to))) {
       return m.id === signer ? { ok: true, value: m as unknown as Rumor } : { ok: false, reason: 'sender_mismatch' };
     }
     return { ok: false, reason: 'bad_membership' };

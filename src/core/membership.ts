@@ -24,7 +24,10 @@
  *   - dead@i    overrides alive/suspect@j when i >= j (and dead/left@j when i > j);
  *   - left@i    overrides alive/suspect/dead@j when i >= j — it is final for that incarnation.
  * Dead and left are final for their incarnation: only a heartbeat (or alive rumor) with a HIGHER
- * incarnation brings a node back; a successful probe never does.
+ * incarnation brings a node back; a successful probe never does. A heartbeat of the dead
+ * incarnation makes the machine tell the node its verdict (`tell`, at most once a second per
+ * node; only the node itself acts on it) so that a node declared dead behind a partition hears it
+ * and refutes.
  *
  * ## Evidence and suspicion
  * First-hand evidence of life is a heartbeat from the node itself, an alive rumor originated by
@@ -162,7 +165,9 @@ export type MembershipOutput =
   | { type: 'probe'; target: string; mode: 'direct' }
   | { type: 'probe'; target: string; mode: 'indirect'; via: string[] }
   | { type: 'refute'; incarnation: number }
-  | { type: 'broadcast'; about: string; state: 'suspect' | 'dead'; incarnation: number };
+  | { type: 'broadcast'; about: string; state: 'suspect' | 'dead'; incarnation: number }
+  /** tell member `about` alone that it is held dead at `incarnation` (so that it refutes) */
+  | { type: 'tell'; about: string; state: 'dead'; incarnation: number };
 export type Output = MembershipOutput;
 
 /** A read-only snapshot of one member (never the local node). */
@@ -239,7 +244,17 @@ interface Entry<TInfo> {
   round: ProbeRound | null;
   /** When a probe round last failed, reset by any evidence of life; null if none since. */
   failedRoundAt: number | null;
+  /** When this machine last re-broadcast its dead verdict to the (still talking) node itself. */
+  reassertedAt?: number;
 }
+
+/**
+ * A node declared dead while cut off never heard the verdict (the rumor was lost with the rest of
+ * its traffic), so after the heal it keeps heartbeating at the same incarnation, which a dead
+ * verdict ignores: it would stay dead in every view for good. Its heartbeats make us repeat the
+ * verdict (at most this often) so that it hears it and refutes with a higher incarnation.
+ */
+const REASSERT_DEAD_EVERY_MS = 1000;
 
 const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);
 
@@ -477,11 +492,13 @@ export class Membership<TInfo = unknown> {
         }
         break;
       case 'dead':
-        if (e.state === 'alive' && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
+        if ((e.state === 'alive' || e.state === 'suspect') && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
           // we heard this very incarnation ourselves moments ago: the verdict is contradicted (e.g.
-          // an old one from a member that was cut off and just came back). It only raises a
-          // suspicion, which the node refutes; if it really died, our own silence measure kills it.
-          this.setState(e, 'suspect', i, t, out, 'rumor');
+          // an old one from a member that was cut off and just came back, whose suspicions of the
+          // same member, sent before it, arrive first). It only raises a suspicion, which the node
+          // refutes; if it really died, our own silence measure kills it.
+          if (e.state === 'alive') this.setState(e, 'suspect', i, t, out, 'rumor');
+          else e.suspicion = 'rumor';
         } else if ((e.state === 'alive' || e.state === 'suspect') && i >= k) this.setState(e, 'dead', i, t, out);
         else if (e.state === 'dead' && i > k) e.incarnation = i;
         else if (e.state === 'left' && i > k) this.setState(e, 'dead', i, t, out);
@@ -610,7 +627,14 @@ export class Membership<TInfo = unknown> {
     }
     if (h < e.incarnation) return; // stale (older incarnation)
     const same = h === e.incarnation;
-    if ((e.state === 'dead' || e.state === 'left') && same) return; // an old message
+    if (e.state === 'left' && same) return; // an old message
+    if (e.state === 'dead' && same) {
+      if (e.reassertedAt === undefined || t - e.reassertedAt >= REASSERT_DEAD_EVERY_MS) {
+        e.reassertedAt = t;
+        out.push({ type: 'tell', about: id, state: 'dead', incarnation: e.incarnation });
+      }
+      return;
+    }
     if (input.info !== undefined) e.info = input.info;
     e.lastHeardAt = t;
     e.failedRoundAt = null;

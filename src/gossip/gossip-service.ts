@@ -199,6 +199,9 @@ export class GossipService extends EventEmitter {
         case 'broadcast':
           void this.publish(TOPICS.membership, { type: 'rumor', id: this.selfId, about: o.about, state: o.state, incarnation: o.incarnation } satisfies Rumor);
           break;
+        case 'tell':
+          void this.publish(TOPICS.membership, { type: 'rumor', id: this.selfId, about: o.about, state: o.state, incarnation: o.incarnation, to: o.about } satisfies Rumor);
+          break;
         case 'refute':
           this.log.info({ incarnation: o.incarnation }, 'refuting a rumor about this node');
           void this.sendHeartbeat();

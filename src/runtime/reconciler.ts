@@ -24,6 +24,8 @@ export interface ReconcilerDeps {
   /** undefined until this node is a member of a cluster */
   identity: () => EngineIdentity | undefined;
   client: () => Etcd3 | undefined;
+  /** one client per etcd endpoint, for the quorum probe (empty: it uses `client`) */
+  probeClients?: () => Etcd3[];
   logger: Logger;
   event: (name: 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;
@@ -66,7 +68,11 @@ export class Reconciler {
   containers = 0;
 
   constructor(private readonly d: ReconcilerDeps) {
-    this.quorum = new QuorumWatch(d.client, d.fenceAfterMs, (fenced) => {
+    this.quorum = new QuorumWatch(() => {
+      const each = d.probeClients?.() ?? [];
+      const one = d.client();
+      return each.length > 0 ? each : one ? [one] : [];
+    }, d.fenceAfterMs, (fenced) => {
       d.logger[fenced ? 'warn' : 'info']({ graceMs: d.fenceAfterMs }, fenced ? 'fenced: no etcd quorum for longer than the grace; stopping this node\'s replicas' : 'etcd quorum reachable again; converging to this node\'s assignments');
       // back from a fence, the watch may have missed the moves made meanwhile: re-read before
       // acting (the read's 'change' kicks the reconciler; until it lands, reconcile waits)

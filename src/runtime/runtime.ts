@@ -15,6 +15,8 @@ import { ServiceManager } from './service-manager.ts';
 export interface RuntimeDeps {
   self: { id: string; name: string; addr: string; labels: Record<string, string> };
   client: () => Etcd3 | undefined;
+  /** one client per etcd endpoint, for the quorum probe (empty: it uses `client`) */
+  probeClients?: () => Etcd3[];
   clusterId: () => string | null;
   isLeader: () => boolean;
   liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
@@ -43,6 +45,7 @@ export class Runtime {
       catalog: this.catalog,
       identity: () => this.identity(),
       client: d.client,
+      ...(d.probeClients ? { probeClients: d.probeClients } : {}),
       logger: d.logger.child({ part: 'reconciler' }),
       event: d.event,
       fenceAfterMs: d.fenceAfterMs,

@@ -112,6 +112,16 @@ test('a node cut off from the others stops its replicas after the grace; the oth
   }
   // healed: the node rejoins, converges to its (new) assignments: exactly 2 copies in all
   await waitFor('the healed node sees the cluster again', async () => (await victim.health().catch(() => undefined))?.status === 200, 60_000, 250);
+  // it was declared dead while cut off and never heard the verdict: it is told, refutes, and every
+  // view holds every member alive again (a dead verdict is otherwise final for its incarnation)
+  await waitFor('every node holds every member alive', async () => {
+    for (const a of agents) {
+      const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+      const members = res?.ok ? ((await res.json()) as { members: { state: string }[] }).members : [];
+      if (members.length !== agents.length || members.some((m) => m.state !== 'alive')) return false;
+    }
+    return true;
+  }, 30_000, 250);
   // converged: exactly 2 copies, none left on the healed node, steadily for 3 s (the returning
   // voter forces an etcd election, so the moments right after the heal are not the measure)
   let steadySince = 0;

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeMessage, validateMessage, MAX_MESSAGE_BYTES } from '../../src/core/gossip-messages.ts';
+import { applyGossip, type GossipMemberInfo } from '../../src/core/gossip-acceptance.ts';
+import { Membership } from '../../src/core/membership.ts';
 import { CLUSTER_EVENT_NAMES, resolveSubscription, userTopicProblem, TOPICS } from '../../src/core/topics.ts';
 
 const ID = '12D3KooWsigner';
@@ -31,6 +33,20 @@ test('membership messages: leave and rumors only from their sender', () => {
   assert.equal(reason(TOPICS.membership, { type: 'rumor', id: ID, about: 'x', state: 'dead', incarnation: 3 }), 'ok');
   assert.equal(reason(TOPICS.membership, { type: 'rumor', id: ID, about: 'x', state: 'zombie', incarnation: 3 }), 'bad_membership');
   assert.equal(reason(TOPICS.membership, { type: 'hello' }), 'bad_membership');
+  assert.equal(reason(TOPICS.membership, { type: 'rumor', id: ID, about: 'x', state: 'dead', incarnation: 3, to: 'x' }), 'ok');
+  assert.equal(reason(TOPICS.membership, { type: 'rumor', id: ID, about: 'x', state: 'dead', incarnation: 3, to: 7 }), 'bad_membership');
+});
+
+test('a verdict told to one member moves only that member: it refutes, the others ignore it', () => {
+  const told = { type: 'rumor' as const, id: 'a', about: 'x', state: 'dead' as const, incarnation: 3, to: 'x' };
+  const x = new Membership<GossipMemberInfo>({ selfId: 'x', incarnation: 3 });
+  assert.deepEqual(applyGossip(x, TOPICS.membership, told, 0, 0), { outputs: [{ type: 'refute', incarnation: 4 }] });
+  const other = new Membership<GossipMemberInfo>({ selfId: 'b', incarnation: 1 });
+  other.heartbeat('x', { incarnation: 3, now: 0 });
+  assert.deepEqual(applyGossip(other, TOPICS.membership, told, 5000, 0), { outputs: [] });
+  assert.equal(other.get('x')?.state, 'alive');
+  // the same rumor without `to` is a verdict for everyone
+  assert.equal((applyGossip(other, TOPICS.membership, { ...told, to: undefined }, 5000, 0) as { outputs: { type: string }[] }).outputs[0]?.type, 'state');
 });
 
 test('events: the envelope must match its topic and its signer', () => {

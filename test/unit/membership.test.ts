@@ -859,7 +859,9 @@ describe('membership: incarnations, rumors, refutation', () => {
       const outs = m.heartbeat('x', { incarnation: hi, now: 1500, info: { name: `hb${hi}` } });
       assert.equal(m.get('x')?.state, es);
       assert.equal(m.get('x')?.incarnation, ei);
-      assert.deepEqual(outs, es === from ? [] : [{ type: 'state', id: 'x', from, to: es, incarnation: ei }]);
+      // a heartbeat of the dead incarnation is answered by repeating the verdict (the node refutes)
+      const reassert = from === 'dead' && hi === 5 ? [{ type: 'tell', about: 'x', state: 'dead', incarnation: 5 }] : [];
+      assert.deepEqual(outs, es === from ? reassert : [{ type: 'state', id: 'x', from, to: es, incarnation: ei }]);
       const accepted = hi > 5 || (hi === 5 && (from === 'alive' || from === 'suspect'));
       assert.equal(m.get('x')?.info?.name === `hb${hi}`, accepted);
       assert.equal(m.get('x')?.lastHeardAt === 1500, accepted);
@@ -986,6 +988,25 @@ describe('membership: incarnations, rumors, refutation', () => {
     assert.equal(C.get('x')?.state, 'alive');
   });
 
+  it('a node declared dead behind a partition hears the verdict from its own heartbeats after the heal, refutes and is alive again', () => {
+    const A = mk({ selfId: 'A', incarnation: 10 });
+    const X = mk({ selfId: 'X', incarnation: 20 });
+    join(A, ['X', 'b'], 0, 20);
+    // the cut: A hears only b; X's rumors and heartbeats are lost (it never learns its verdict)
+    const log = runFor(A, 0, 6000, { beating: ['b'] });
+    assert.ok(log.some((l) => l.out.type === 'state' && l.out.to === 'dead'), 'X declared dead during the cut');
+    // healed: X heartbeats at the incarnation it had; A repeats the verdict, at most once a second
+    assert.deepEqual(A.heartbeat('X', { incarnation: 20, now: 6010 }), [{ type: 'tell', about: 'X', state: 'dead', incarnation: 20 }]);
+    assert.deepEqual(A.heartbeat('X', { incarnation: 20, now: 6500 }), []);
+    assert.equal(A.get('X')?.state, 'dead');
+    // X hears it and refutes; the refutation brings it back in A's view
+    assert.deepEqual(X.rumor('X', { state: 'dead', incarnation: 20, from: 'A', now: 6020 }), [{ type: 'refute', incarnation: 21 }]);
+    assert.deepEqual(A.rumor('X', { state: 'alive', incarnation: 21, from: 'X', now: 6030 }), [
+      { type: 'state', id: 'X', from: 'dead', to: 'alive', incarnation: 21 },
+    ]);
+    assert.deepEqual(A.heartbeat('X', { incarnation: 21, now: 6100 }), []);
+  });
+
   it('two nodes suspecting each other both refute and converge to alive', () => {
     const A = mk({ selfId: 'A', incarnation: 10 });
     const B = mk({ selfId: 'B', incarnation: 20 });
@@ -1038,7 +1059,8 @@ describe('membership: incarnations, rumors, refutation', () => {
     join(m, ['a', 'x']);
     const log = runFor(m, 0, 2500, { beating: ['a'] });
     assert.ok(log.some((l) => l.out.type === 'state' && l.out.to === 'dead'), 'x was declared dead');
-    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2600 }), []);
+    // the same incarnation stays dead; its heartbeat only makes us repeat the verdict to it
+    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2600 }), [{ type: 'tell', about: 'x', state: 'dead', incarnation: 1 }]);
     assert.deepEqual(m.rumor('x', { state: 'alive', incarnation: 1, from: 'a', now: 2610 }), []);
     assert.deepEqual(m.probeResult('x', { ok: true, via: 'direct', now: 2620 }), []);
     assert.equal(m.get('x')?.state, 'dead');
@@ -1102,6 +1124,22 @@ describe('membership: incarnations, rumors, refutation', () => {
     // a verdict about a NEWER incarnation than we heard is not contradicted by our evidence
     assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 5, from: 'a', now: 700 }), [
       { type: 'state', id: 'x', from: 'alive', to: 'dead', incarnation: 5 },
+    ]);
+  });
+
+  it('stale suspicions then a stale dead verdict from a member back from a cut: suspect at most while our evidence is fresh', () => {
+    const m = mk();
+    join(m, ['a', 'x'], 0, 3);
+    // the cut-off member's queued rumors arrive after the heal, suspicions first
+    assert.deepEqual(stateOuts(m.rumor('x', { state: 'suspect', incarnation: 3, from: 'a', now: 100 })), [
+      { type: 'state', id: 'x', from: 'alive', to: 'suspect', incarnation: 3 },
+    ]);
+    m.heartbeat('x', { incarnation: 3, now: 200 });
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: 300 }), []);
+    assert.equal(m.get('x')?.state, 'suspect');
+    // without fresh evidence the same verdict is taken
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 3, from: 'a', now: 200 + STALE }), [
+      { type: 'state', id: 'x', from: 'suspect', to: 'dead', incarnation: 3 },
     ]);
   });
 

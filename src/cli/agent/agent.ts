@@ -140,6 +140,7 @@ export class Agent {
     const runtime = new Runtime({
       self: { id: this.identity.id, name: config.name, addr: config.bind, labels: config.labels },
       client: () => consensus.client,
+      probeClients: () => consensus.probeClients,
       clusterId: () => consensus.clusterId,
       isLeader: () => consensus.isLeader,
       liveness: () => gossip.liveness(),
