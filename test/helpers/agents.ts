@@ -15,6 +15,21 @@ const LOG_KEEP = join(tmpdir(), 'warren-test-logs', String(process.pid));
 /** Every process and dir the helpers made, so `cleanupAll` can remove them even after a failure. */
 const live = new Set<AgentHandle>();
 const dirs = new Set<string>();
+/** data dirs of the agents this test process started, and the clusters they were in */
+const agentDataDirs = new Set<string>();
+const clusterIds = new Set<string>();
+
+/**
+ * The ids of the clusters this test process's agents formed or joined (their containers carry
+ * them as `warren.cluster`): cleanup removes those containers only, never another test's.
+ */
+export async function testClusterIds(): Promise<string[]> {
+  for (const d of agentDataDirs) {
+    const id = (await readJson(join(d, 'cluster.json')).catch(() => undefined))?.clusterId;
+    if (typeof id === 'string') clusterIds.add(id);
+  }
+  return [...clusterIds];
+}
 
 export async function tempDir(prefix = 'warren-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -126,6 +141,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   });
   const handle = new AgentHandle(child, opts.bind, dataDir);
   live.add(handle);
+  agentDataDirs.add(dataDir);
   if (opts.waitReady ?? true) {
     await waitFor(`agent on ${opts.bind} healthy`, async () => {
       if (!handle.running) throw new Error(`agent exited with ${handle.exitCode}: ${handle.log().slice(-600)}`);
@@ -155,6 +171,8 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 /** Kills every agent the helpers started and removes their dirs; call from `after`. */
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...live].map((a) => a.stop('SIGKILL', 5000)));
+  await testClusterIds(); // noted before the data dirs go
+  for (const d of agentDataDirs) if ([...dirs].some((dir) => d.startsWith(dir))) agentDataDirs.delete(d);
   for (const dir of dirs) {
     // a killed agent's etcd dies by pdeathsig; wait for it before removing its files
     await waitFor(`etcd of ${dir} gone`, () => findPids((c) => c.includes('etcd') && c.includes(dir)).length === 0, 10_000).catch(() => {

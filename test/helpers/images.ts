@@ -3,6 +3,7 @@ import { mkdtemp, mkdir, rm, symlink, copyFile, writeFile, chmod } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { testClusterIds } from './agents.ts';
 
 const execFileP = promisify(execFile);
 
@@ -51,18 +52,22 @@ export async function importImage(root: string, tag: string): Promise<void> {
 
 /** Running containers of a service, on every node. */
 export async function runningCopies(service: string): Promise<number> {
-  const { stdout } = await execFileP('docker', ['ps', '-q', '--filter', `label=warren.service=${service}`]);
-  return stdout.split('\n').filter(Boolean).length;
+  // only this test process's clusters: other tests on the engine may run a service of that name
+  let n = 0;
+  for (const cluster of await testClusterIds()) {
+    const { stdout } = await execFileP('docker', ['ps', '-q', '--filter', `label=warren.service=${service}`, '--filter', `label=warren.cluster=${cluster}`]);
+    n += stdout.split('\n').filter(Boolean).length;
+  }
+  return n;
 }
 
-/** Removes every container (and volume) a cluster made; tests call it in `after`, even after a failure. */
+/** Removes the containers of the clusters this test process's agents made (never another test's); tests call it in `after`, even after a failure. */
 export async function removeClusterContainers(): Promise<void> {
-  const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', 'label=warren.cluster']).catch(() => ({ stdout: '' }));
-  const ids = stdout.split('\n').filter(Boolean);
-  if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
-  const vols = await execFileP('docker', ['volume', 'ls', '-q', '--filter', 'name=warren_']).catch(() => ({ stdout: '' }));
-  const names = vols.stdout.split('\n').filter(Boolean);
-  if (names.length) await execFileP('docker', ['volume', 'rm', '-f', ...names]).catch(() => undefined);
+  for (const cluster of await testClusterIds()) {
+    const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${cluster}`]).catch(() => ({ stdout: '' }));
+    const ids = stdout.split('\n').filter(Boolean);
+    if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
+  }
 }
 
 /** Service containers of one node (labels warren.node, warren.service), as `docker ps` sees them. */

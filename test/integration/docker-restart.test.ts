@@ -43,7 +43,6 @@ async function startDockerd(): Promise<void> {
 
 before(async () => {
   await ensureHttpdImage();
-  await removeClusterContainers();
 });
 
 after(async () => {

@@ -10,7 +10,6 @@ import { QUORUM_PROBE_MS } from '../../src/runtime/quorum-watch.ts';
 
 before(async () => {
   await ensureHttpdImage();
-  await removeClusterContainers();
 });
 
 after(async () => {

@@ -64,8 +64,6 @@ const digShort = async (n: Node, name: string, type = 'A') => (await dig(n, '+sh
 const digStatus = async (n: Node, name: string, type = 'A') => /status: ([A-Z]+)/.exec(await dig(n, name, type))?.[1];
 
 before(async () => {
-  // no removeClusterContainers() here: it would remove the containers of test files running at the
-  // same time; leftovers of an earlier run belong to other node ids and are ignored
   await ensureHttpdImage();
   const { agents, ids } = await startCluster(IPS);
   nodes = await Promise.all(agents.map(async (agent, i) => {
