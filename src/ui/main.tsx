@@ -3,6 +3,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import { base, call, live, snapshot, startLive } from './connection.ts';
 import { CreateService } from './create-form.tsx';
 import { Overview } from './overview.tsx';
+import { watchPolicy } from './policy.ts';
 import { route } from './route.ts';
 import { ServiceDetail, ServiceList } from './services.tsx';
 import { DeployStack } from './stack-deploy.tsx';
@@ -38,6 +39,7 @@ function Page() {
 
 function Shell() {
   useEffect(() => startLive(), []);
+  useEffect(() => watchPolicy(), []);
   const r = route.value;
   // a new view takes the focus (a keyboard user goes on from its top, as after a page load)
   const first = useRef(true);
