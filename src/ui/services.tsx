@@ -6,6 +6,7 @@ import { Field, fieldOf, list } from './fields.tsx';
 import { ago, portsText } from './format.ts';
 import { go } from './route.ts';
 import { session } from './session.ts';
+import { healthSummary } from './stack-model.ts';
 
 export function ServiceList() {
   const services = snapshot.value?.services;
@@ -35,13 +36,6 @@ export function ServiceList() {
       )}
     </>
   );
-}
-
-/** "2 healthy, 1 unhealthy" over the replicas that run a healthcheck; '' when none does. */
-export function healthSummary(services: ServiceView[]): string {
-  const n: Record<string, number> = {};
-  for (const r of services.flatMap((s) => s.replicas)) if (r.health) n[r.health] = (n[r.health] ?? 0) + 1;
-  return Object.entries(n).map(([h, c]) => `${c} ${h}`).join(', ');
 }
 
 /** A service's replicas (its detail page and its stack's): where, what state, health, restarts. */

@@ -1,9 +1,10 @@
-import { useSignal } from '@preact/signals';
 import type { Problem } from '../core/compose/diagnostics.ts';
+import { useSignal } from '@preact/signals';
 import type { StackStep } from '../core/compose/to-services.ts';
 import { ApiError, call } from './connection.ts';
 import { Field } from './fields.tsx';
 import { go } from './route.ts';
+import { lineRange, problemLines, warningLine, type ProblemLine } from './stack-model.ts';
 
 /** The pasted texts travel as these files (POST /v1/stacks wants absolute paths). */
 const FILES: Record<string, { id: string; label: string }> = { '/compose.yaml': { id: 'f-compose', label: 'compose file' }, '/.env': { id: 'f-env', label: '.env' } };
@@ -14,33 +15,15 @@ interface DeployResult {
   warnings: Problem[];
 }
 
-/** One problem line of the API ("/compose.yaml:3: services.web.build: ...") or a warning. */
-interface Line {
-  file?: string;
-  line?: number;
-  text: string;
-}
-
-function parseLines(message: string): Line[] {
-  return message.split('\n').filter(Boolean).map((l) => {
-    const m = /^(\/[^:]*):(\d+): (.*)$/.exec(l);
-    return m && FILES[m[1]!] ? { file: m[1], line: Number(m[2]), text: m[3]! } : { text: l };
-  });
-}
-
-const fromWarning = (w: Problem): Line => ({ file: w.at?.file, line: w.at?.line, text: [w.path, w.message].filter(Boolean).join(': ') });
-
 /** Selects line `line` of the textarea the file was pasted into, so the problem is in view. */
 function showLine(file: string, line: number): void {
   const el = document.getElementById(FILES[file]!.id) as HTMLTextAreaElement | null;
   if (!el) return;
-  const lines = el.value.split('\n');
-  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
   el.focus();
-  el.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
+  el.setSelectionRange(...lineRange(el.value, line));
 }
 
-function Problems({ lines, kind }: { lines: Line[]; kind: 'error' | 'warn' }) {
+function Problems({ lines, kind }: { lines: ProblemLine[]; kind: 'error' | 'warn' }) {
   return (
     <ul class={`problems ${kind}`} aria-label={kind === 'error' ? 'errors' : 'warnings'}>
       {lines.map((l, i) => (
@@ -64,7 +47,7 @@ export function DeployStack() {
   const compose = useSignal('');
   const env = useSignal('');
   const errors = useSignal<Record<string, string>>({});
-  const problems = useSignal<Line[]>([]);
+  const problems = useSignal<ProblemLine[]>([]);
   const checked = useSignal<{ key: string; result: DeployResult } | undefined>(undefined);
   const busy = useSignal(false);
 
@@ -92,7 +75,7 @@ export function DeployStack() {
       if (err instanceof ApiError && /no usable stack name|^-p:/.test(message)) {
         errors.value = { name: /^-p:/.test(message) ? message.replace(/^-p: /, '') : 'give the stack a name here (or a name: key in the file)' };
       } else if (err instanceof ApiError && (err.code === 'invalid_stack' || err.code === 'port_taken')) {
-        problems.value = parseLines(message);
+        problems.value = problemLines(message, Object.keys(FILES));
         errors.value = { compose: `Nothing was deployed: ${problems.value.length === 1 ? 'one problem' : `${problems.value.length} problems`}, listed below.` };
       } else errors.value = { form: message };
     } finally {
@@ -125,7 +108,7 @@ export function DeployStack() {
             {ready.warnings.length > 0 ? (
               <>
                 <p class="warn">{ready.warnings.length === 1 ? 'One warning' : `${ready.warnings.length} warnings`}: read before deploying.</p>
-                <Problems lines={ready.warnings.map(fromWarning)} kind="warn" />
+                <Problems lines={ready.warnings.map(warningLine)} kind="warn" />
               </>
             ) : <p>No warnings.</p>}
           </section>

@@ -4,32 +4,9 @@ import type { ServiceView } from '../core/service-types.ts';
 import { call, snapshot } from './connection.ts';
 import { ago, portsText } from './format.ts';
 import { go } from './route.ts';
-import { healthSummary, Replicas } from './services.tsx';
+import { Replicas } from './services.tsx';
+import { healthSummary, stacksOf } from './stack-model.ts';
 import { session } from './session.ts';
-
-export interface StackGroup {
-  name: string;
-  services: ServiceView[];
-  running: number;
-  desired: number;
-}
-
-/**
- * The stacks as the live snapshot shows them: services grouped by their spec's `stack` (what
- * GET /v1/stacks does on the agent, without a second poll).
- */
-export function stacksOf(services: ServiceView[]): StackGroup[] {
-  const by = new Map<string, StackGroup>();
-  for (const s of services) {
-    if (!s.spec.stack) continue;
-    const g = by.get(s.spec.stack) ?? { name: s.spec.stack, services: [], running: 0, desired: 0 };
-    g.services.push(s);
-    g.running += s.running;
-    g.desired += s.desired;
-    by.set(g.name, g);
-  }
-  return [...by.values()].sort((a, b) => a.name.localeCompare(b.name));
-}
 
 const stateOf = (g: { running: number; desired: number }) => (g.running === g.desired ? 'running' : 'pending');
 
