@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -14,6 +15,7 @@ import { waitFor } from '../helpers/wait.ts';
 // it knows only it), then two more join (3 voters) and the stacks views are driven on all three.
 const IPS = ['127.64.0.2', '127.64.0.3', '127.64.0.4'];
 const STACK = 'uiviews-shop';
+const DOCS = new URL('../../docs/', import.meta.url).pathname;
 let agents: AgentHandle[] = [];
 let ids: string[] = [];
 let browser: Browser;
@@ -124,6 +126,7 @@ test('deploy a stack: an uploaded file with errors names their lines; a pasted o
   assert.match(warnings, /compose file, line 1: version: ignored/);
   assert.match(warnings, /compose file, line 9: services\.web\.logging: ignored/);
   assert.equal(await stackStatus(agents[0]!), 404, 'a check deploys nothing');
+  await page.screenshot({ path: join(DOCS, 'ui-stack-check.png'), fullPage: true });
   // a change to the text takes the deploy button away until it is checked again
   await page.locator('#f-env').fill('MSG=hello from the page');
   assert.equal(await page.getByRole('button', { name: `Deploy ${STACK}` }).count(), 0);
@@ -141,6 +144,7 @@ test('deploy a stack: an uploaded file with errors names their lines; a pasted o
   const node = view.replicas[0]!.nodeName!;
   assert.equal(await detail.locator(`tr[data-service="${STACK}-web"]`).getAttribute('data-node'), node);
   await page.locator(`[data-stack="${STACK}"][data-state="running"]`).waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: join(DOCS, 'ui-stack.png'), fullPage: true });
 
   await page.getByRole('link', { name: 'Stacks' }).click();
   const row = page.locator(`tr[data-stack="${STACK}"]`);
