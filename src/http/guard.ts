@@ -13,6 +13,13 @@ export interface GuardDeps {
   uiSessions: UiSessions;
 }
 
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** the origins this response's CSP lets the page connect to (the page is told them too) */
+    connectOrigins?: string;
+  }
+}
+
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * What machines ask each other (signed, or telling nothing a rebinding page could use): a joiner
@@ -43,7 +50,7 @@ function origins(apis: string[]): string {
  * (it carries on through another node when its own dies).
  */
 function securityHeaders(c: Context, apis: string[]): void {
-  c.header('content-security-policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${origins(apis)}; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
+  c.header('content-security-policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${c.get('connectOrigins') ?? origins(apis)}; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
   c.header('x-content-type-options', 'nosniff');
   c.header('x-frame-options', 'DENY');
   c.header('referrer-policy', 'no-referrer');
@@ -57,6 +64,8 @@ function securityHeaders(c: Context, apis: string[]): void {
 export function guard(deps: GuardDeps): MiddlewareHandler {
   return async (c, next) => {
     const apis = deps.memberApis();
+    // computed once: the page (GET /) names the same origins as its policy
+    c.set('connectOrigins', origins(apis));
     const host = c.req.header('host');
     const origin = c.req.header('origin');
     // a rebinding page never holds the admin token: the CLI may use any name for the node

@@ -15,10 +15,11 @@ interface FieldProps {
   multiline?: boolean;
   type?: string;
   required?: boolean;
+  rows?: number;
 }
 
 /** A labelled input whose API error shows under it (and is announced with it). */
-export function Field({ name, label, hint, value, errors, multiline, type, required }: FieldProps) {
+export function Field({ name, label, hint, value, errors, multiline, type, required, rows }: FieldProps) {
   const id = `f-${name}`;
   const err = errors.value[name];
   const described = [hint ? `${id}-hint` : '', err ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
@@ -34,7 +35,7 @@ export function Field({ name, label, hint, value, errors, multiline, type, requi
   return (
     <div class={`field${err ? ' invalid' : ''}`}>
       <label for={id}>{label}</label>
-      {multiline ? <textarea rows={3} {...common} /> : <input type={type ?? 'text'} {...common} />}
+      {multiline ? <textarea rows={rows ?? 3} {...common} /> : <input type={type ?? 'text'} {...common} />}
       {hint && <small id={`${id}-hint`}>{hint}</small>}
       {err && <p class="error" id={`${id}-err`}>{err}</p>}
     </div>

@@ -3,8 +3,11 @@ import { useEffect, useRef } from 'preact/hooks';
 import { base, call, live, snapshot, startLive } from './connection.ts';
 import { CreateService } from './create-form.tsx';
 import { Overview } from './overview.tsx';
+import { watchPolicy } from './policy.ts';
 import { route } from './route.ts';
 import { ServiceDetail, ServiceList } from './services.tsx';
+import { DeployStack } from './stack-deploy.tsx';
+import { StackDetail, StackList } from './stacks.tsx';
 import { loginError, loginFromFragment, session, setSession } from './session.ts';
 import './style.css';
 
@@ -26,12 +29,17 @@ function Page() {
   const detail = /^#\/services\/([a-z0-9-]+)$/.exec(r);
   if (detail) return <ServiceDetail name={detail[1]!} />;
   if (r === '#/services') return <ServiceList />;
+  const stack = /^#\/stacks\/([a-z0-9][a-z0-9_-]*)$/.exec(r);
+  if (stack) return <StackDetail name={stack[1]!} />;
+  if (r === '#/stacks') return <StackList />;
+  if (r === '#/deploy' && !session.value?.readOnly) return <DeployStack />;
   if (r === '#/new' && !session.value?.readOnly) return <CreateService />;
   return <Overview />;
 }
 
 function Shell() {
   useEffect(() => startLive(), []);
+  useEffect(() => watchPolicy(), []);
   const r = route.value;
   // a new view takes the focus (a keyboard user goes on from its top, as after a page load)
   const first = useRef(true);
@@ -53,6 +61,7 @@ function Shell() {
         <nav aria-label="main">
           {link('#/', 'Overview', r === '#/' || r === '')}
           {link('#/services', 'Services', r.startsWith('#/services'))}
+          {link('#/stacks', 'Stacks', r.startsWith('#/stacks') || r === '#/deploy')}
           {!session.value?.readOnly && link('#/new', 'New service', r === '#/new')}
         </nav>
         <span class={`conn ${live.value ? 'live' : 'down'}`} role="status" data-api={base.value}>

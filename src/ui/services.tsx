@@ -6,6 +6,7 @@ import { Field, fieldOf, list } from './fields.tsx';
 import { ago, portsText } from './format.ts';
 import { go } from './route.ts';
 import { session } from './session.ts';
+import { healthSummary } from './stack-model.ts';
 
 export function ServiceList() {
   const services = snapshot.value?.services;
@@ -17,13 +18,15 @@ export function ServiceList() {
       {services.length === 0 ? <p>No services yet.</p> : (
         <div class="table" role="region" aria-label="services" tabIndex={0}>
           <table>
-            <thead><tr><th scope="col">Name</th><th scope="col">Image</th><th scope="col">Running</th><th scope="col">Ports</th></tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Image</th><th scope="col">Running</th><th scope="col">Health</th><th scope="col">Restarts</th><th scope="col">Ports</th></tr></thead>
             <tbody>
               {services.map((s) => (
                 <tr key={s.spec.name} data-service={s.spec.name} data-state={s.running === s.desired ? 'running' : 'pending'}>
                   <td><a href={`#/services/${s.spec.name}`}>{s.spec.name}</a></td>
                   <td>{s.spec.image}</td>
                   <td>{s.running}/{s.desired}</td>
+                  <td>{healthSummary([s]) || '-'}</td>
+                  <td>{s.replicas.reduce((n, r) => n + r.restarts, 0)}</td>
                   <td>{portsText(s.spec.ports)}</td>
                 </tr>
               ))}
@@ -35,17 +38,19 @@ export function ServiceList() {
   );
 }
 
-function Replicas({ svc }: { svc: ServiceView }) {
+/** A service's replicas (its detail page and its stack's): where, what state, health, restarts. */
+export function Replicas({ svc }: { svc: ServiceView }) {
   return (
     <div class="table" role="region" aria-label={`replicas of ${svc.spec.name}`} tabIndex={0}>
       <table>
-        <thead><tr><th scope="col">Slot</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Reason</th><th scope="col">Ports</th><th scope="col">Restarts</th><th scope="col">Since</th></tr></thead>
+        <thead><tr><th scope="col">Slot</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Health</th><th scope="col">Reason</th><th scope="col">Ports</th><th scope="col">Restarts</th><th scope="col">Since</th></tr></thead>
         <tbody>
           {svc.replicas.map((r) => (
-            <tr key={r.slot} data-service={svc.spec.name} data-node={r.nodeName ?? ''} data-state={r.state}>
+            <tr key={r.slot} data-service={svc.spec.name} data-node={r.nodeName ?? ''} data-state={r.state} data-health={r.health}>
               <td>{r.slot}</td>
               <td>{r.nodeName ?? '-'}</td>
               <td><span class={`badge ${r.state}`}>{r.state}</span>{r.progress ? ` ${r.progress}` : ''}</td>
+              <td>{r.health ? <span class={`badge ${r.health}`}>{r.health}</span> : '-'}</td>
               <td>{r.reason ?? ''}</td>
               <td>{portsText(r.ports.map((p) => ({ ...p })))}{r.addr && r.ports[0] ? ` @ ${r.addr}` : ''}</td>
               <td>{r.restarts}</td>

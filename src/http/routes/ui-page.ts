@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Context, Hono } from 'hono';
 
 /** One built file of the UI in its three encodings (scripts/build-ui.mjs writes them). */
@@ -48,12 +49,27 @@ function send(c: Context, a: Asset): Response {
   return c.body(new Uint8Array(body), 200, headers);
 }
 
+const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+/**
+ * The page names the origins its CSP lets it connect to (the guard computed both from one member
+ * list), so it can tell when a member that joined later is out of its reach and reload its policy
+ * (src/ui/policy.ts). Rendered per request; it is a few hundred bytes.
+ */
+function sendIndex(c: Context, index: Asset): Response {
+  const html = Buffer.from(index.raw.toString('utf8').replace('%CONNECT%', escapeAttr(c.get('connectOrigins') ?? '')));
+  const gzip = /\bgzip\b/.test(c.req.header('accept-encoding') ?? '');
+  const headers: Record<string, string> = { 'content-type': index.type, 'cache-control': 'no-store', vary: 'Accept-Encoding' };
+  if (gzip) headers['content-encoding'] = 'gzip';
+  return c.body(new Uint8Array(gzip ? gzipSync(html) : html), 200, headers);
+}
+
 /** GET / (the web UI) and its hashed assets, all from memory, compressed ahead of time. */
 export function uiPageRoutes(app: Hono, assets: Map<string, Asset>): void {
   app.get('/', (c) => {
     const index = assets.get('/index.html');
     if (!index) return c.text('the web UI is not built: run scripts/build-ui.mjs (bin/warren does it)', 503);
-    return send(c, index);
+    return sendIndex(c, index);
   });
   app.get('/assets/:file', (c) => {
     const a = assets.get(c.req.path);
