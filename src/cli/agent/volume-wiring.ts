@@ -1,0 +1,30 @@
+import type { PrivateKey } from '@libp2p/interface';
+import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node-auth.ts';
+import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
+import type { MemberState } from '../../core/views.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { VolumeApi } from '../../runtime/volume-api.ts';
+
+/** The agent's replicated-volume parts, built from its identity and runtime (kept out of agent.ts). */
+export const volumeAgentParts = {
+  /** signs this node's calls to other members' volume routes */
+  signer(identity: { id: string; privateKey: PrivateKey }) {
+    return async (method: string, path: string, body?: string) => ({ [NODE_AUTH_HEADER]: await nodeAuthHeader(identity.privateKey, identity.id, method, path, body) });
+  },
+
+  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>): VolumeRouteDeps | undefined {
+    const driver = runtime.volumes;
+    if (!driver) return undefined;
+    const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
+    return {
+      list: () => api.list(),
+      get: (name) => api.get(name),
+      snapshots: (name) => api.snapshots(name),
+      localSnapshots: (name) => api.localSnapshots(name),
+      snapshot: (name, wait) => api.snapshot(name, wait),
+      snapshotHere: (name, wait) => driver.snapshotNow(name, wait),
+      sync: { receiver: driver.receiver, commit: (rec) => driver.commit(rec) },
+      member: { json: requireMember(isAdmitted, { bodyHash: true }), stream: requireMember(isAdmitted) },
+    };
+  },
+};
