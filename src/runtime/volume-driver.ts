@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { messageOf, UserError } from '../core/errors.ts';
@@ -60,7 +60,7 @@ export class VolumeDriver {
   }
 
   liveDir(name: string): string {
-    return join(this.d.dataDir, 'volume-data', name);
+    return resolve(this.d.dataDir, 'volume-data', name);
   }
 
   start(): void {
