@@ -8,6 +8,7 @@ import { choosePeers } from '../core/volumes/peer-choice.ts';
 import { VOLUME_KEYS, warrenVolumes, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import { newer } from '../core/volumes/copy-choice.ts';
 import { satisfies } from '../core/scheduler-place.ts';
+import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
 import type { MemberState } from '../core/views.ts';
 import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
@@ -31,6 +32,13 @@ export interface VolumeDriverDeps {
 
 export type Prepared = { binds: string[] } | { wait: string };
 
+/**
+ * Automatic snapshots come every few seconds: every one of the last 10 minutes is kept, then the
+ * default's hourly/daily/weekly/monthly ones (core/volumes/retention.ts).
+ */
+export const AGENT_RETENTION: RetentionPolicy = { ...DEFAULT_RETENTION, keepAllWithinMs: 600_000 };
+const RETAIN_EVERY_MS = 60_000;
+
 /** a snapshot's place in its volume's lineage */
 const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
 
@@ -53,6 +61,7 @@ export class VolumeDriver {
   private readonly busy = new Set<string>();
   private readonly applying = new Map<string, Promise<void>>();
   private stopped = false;
+  private retainedAt = Date.now();
 
   constructor(private readonly d: VolumeDriverDeps) {
     this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
@@ -154,15 +163,48 @@ export class VolumeDriver {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
+    this.adoptRunning();
     for (const [name, epoch] of this.owned) {
       const m = this.meta(name)?.value;
       if (!m || m.owner !== this.d.selfId || m.epoch !== epoch) {
         this.owned.delete(name); // another node took it over
         continue;
       }
+      if (!this.d.catalog.service(m.service)) continue; // its service is gone: nothing writes to it
       if (this.busy.has(name)) continue;
       this.busy.add(name);
       void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => this.busy.delete(name));
+    }
+  }
+
+  /**
+   * Volumes this node owns whose replica is assigned here but that no prepare claimed in this
+   * process (the agent restarted while its containers ran on): their live copy is the newest.
+   */
+  private adoptRunning(): void {
+    const self = this.d.selfId;
+    for (const [name, v] of this.d.catalog.maps.volumeMeta) {
+      const m = v.value;
+      if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name))) continue;
+      const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
+      if (slot?.nodeId === self) this.owned.set(name, m.epoch);
+    }
+    if (Date.now() - this.retainedAt > RETAIN_EVERY_MS) {
+      this.retainedAt = Date.now();
+      void this.retain().catch((err: unknown) => this.d.logger.warn({ err: messageOf(err) }, 'snapshot retention failed'));
+    }
+  }
+
+  /** Deletes the snapshots retention does not keep (the newest of the lineage and the one applied here always stay). */
+  private async retain(): Promise<void> {
+    for (const name of this.store.volumes()) {
+      if (name.includes('.fenced-')) continue; // an old owner's writes: kept until someone decides
+      const list = this.store.list(name);
+      const newest = list.reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+      const mine = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value.snapshot;
+      const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine })), Date.now(), AGENT_RETENTION);
+      const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
+      if (drop.length) await this.store.deleteMany(name, drop);
     }
   }
 

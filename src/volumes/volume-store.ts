@@ -193,6 +193,16 @@ export class VolumeStore {
     });
   }
 
+  /** Deletes several snapshots of a volume, then collects garbage once (retention). */
+  deleteMany(volume: string, ids: string[]): Promise<{ removedChunks: number; freedBytes: number }> {
+    checkVolumeName(volume);
+    return this.serial(async () => {
+      for (const id of ids) rmSync(join(this.snapDir(volume), `${id}.json`), { force: true });
+      fsyncDir(this.snapDir(volume));
+      return this.gcLocked();
+    });
+  }
+
   /** Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). */
   pin(key: string, hashes: Iterable<string>, ttlMs: number): void {
     this.pins.set(key, { hashes: new Set(hashes), until: Date.now() + ttlMs });
