@@ -235,6 +235,7 @@ export class VolumeDriver {
     if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
     const paused: string[] = [];
     const docker = this.d.engine.docker;
+    const t0 = performance.now();
     const rec = await this.store.snapshot(name, dir, {
       epoch: m.epoch,
       skipUnchanged: !opts.force,
@@ -252,11 +253,14 @@ export class VolumeDriver {
       await this.record(name, rec, true);
       this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
     }
+    const captured = performance.now();
     if (opts.wait === false) {
       void this.replicate(m, rec);
       return { snapshot: rec, replicated: [] };
     }
-    return { snapshot: rec, replicated: await this.replicate(m, rec) };
+    const replicated = await this.replicate(m, rec);
+    this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
+    return { snapshot: rec, replicated };
   }
 
   private async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
