@@ -62,10 +62,18 @@ export class VolumeDriver {
   private readonly applying = new Map<string, Promise<void>>();
   private stopped = false;
   private retainedAt = Date.now();
+  /** for /metrics */
+  readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>() };
 
   constructor(private readonly d: VolumeDriverDeps) {
     this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
     this.receiver = new SnapshotReceiver(this.store, { reserveBytes: Number(process.env.WARREN_VOLUME_RESERVE_BYTES ?? 2 ** 30) });
+    const receive = this.receiver.receive.bind(this.receiver);
+    this.receiver.receive = async (body) => {
+      const r = await receive(body);
+      this.counters.receivedBytes += r.bytes;
+      return r;
+    };
   }
 
   liveDir(name: string): string {
@@ -173,7 +181,12 @@ export class VolumeDriver {
       if (!this.d.catalog.service(m.service)) continue; // its service is gone: nothing writes to it
       if (this.busy.has(name)) continue;
       this.busy.add(name);
-      void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => this.busy.delete(name));
+      const started = performance.now();
+      void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => {
+        this.busy.delete(name);
+        // a cycle longer than the interval (a loaded machine): the next one starts at once, not at the next tick
+        if (performance.now() - started >= this.d.intervalMs && !this.stopped) setImmediate(() => void this.tick());
+      });
     }
   }
 
@@ -254,6 +267,7 @@ export class VolumeDriver {
       this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
     }
     const captured = performance.now();
+    this.counters.pauseMs.set(name, rec.pauseMs);
     if (opts.wait === false) {
       void this.replicate(m, rec);
       return { snapshot: rec, replicated: [] };
@@ -284,6 +298,7 @@ export class VolumeDriver {
       if (!api) return;
       try {
         const res = await pushSnapshot(this.store, rec, httpTransport(api, this.d.sign, { timeoutMs: 60_000 }));
+        this.counters.sentBytes += res.sentBytes;
         done.push(peer);
         this.d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: this.d.selfId, to: peer, sentBytes: res.sentBytes });
       } catch (err) {

@@ -113,6 +113,9 @@ test('a replicated volume follows its service to another node after a kill -9 an
   assert.equal(inspect.code, 0, inspect.stderr);
   const homeName = (await home.health()).body.node.name;
   assert.equal(JSON.parse(inspect.stdout).volume.node, homeName);
+  const metrics = await (await fetch(`${home.api}/metrics`)).text();
+  assert.match(metrics, new RegExp(`warren_volume_at_risk_seconds\\{volume="${VOLUME}"\\} \\d`));
+  assert.match(metrics, new RegExp(`warren_volume_snapshot_pause_ms\\{volume="${VOLUME}"\\} \\d`));
   const snaps = await cli(['--api', survivor.api, 'volume', 'snapshots', VOLUME, '--json']);
   assert.equal(snaps.code, 0, snaps.stderr);
   assert.ok((JSON.parse(snaps.stdout) as { snapshots: { epoch: number }[] }).snapshots.some((s) => s.epoch === 2), 'the new owner snapshots at epoch 2');

@@ -199,7 +199,7 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters() }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness()),
       ui: {

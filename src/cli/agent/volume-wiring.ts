@@ -12,6 +12,14 @@ export const volumeAgentParts = {
     return async (method: string, path: string, body?: string) => ({ [NODE_AUTH_HEADER]: await nodeAuthHeader(identity.privateKey, identity.id, method, path, body) });
   },
 
+  /** the /metrics figures of replicated volumes */
+  metrics(runtime: Runtime, selfId: string, liveness: () => Record<string, { state: MemberState } | undefined>) {
+    const driver = runtime.volumes;
+    if (!driver) return {};
+    const views = new VolumeApi({ catalog: runtime.catalog, driver, selfId, liveness, sign: async () => ({}) }).list();
+    return { volumes: { atRisk: views.map((v) => ({ volume: v.name, ms: v.atRiskMs })), pauseMs: driver.counters.pauseMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
+  },
+
   routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
