@@ -17,7 +17,7 @@ export function registerVolumeCommands(program: Command): void {
 
   volume
     .command('ls')
-    .description('list volumes: owner node, state, size, copies, data at risk (age of the newest snapshot held by 2 nodes)')
+    .description('list volumes: owner node, state, size, copies, data at risk (how far back the data is on 2 live nodes)')
     .option('--json', 'print JSON: { volumes: [{ name, service, sizeBytes, node, state, atRiskMs, copies }] }')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const body = await (await clientFor(cmd)).get<{ volumes: VolumeView[] }>('/v1/volumes');

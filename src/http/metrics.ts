@@ -73,7 +73,7 @@ export function renderMetrics(m: MetricsInput): string {
   }
   if (m.volumes) {
     const v = m.volumes;
-    lines.push('# HELP warren_volume_at_risk_seconds Age of the newest snapshot held by at least 2 nodes (-1: none yet).', '# TYPE warren_volume_at_risk_seconds gauge');
+    lines.push('# HELP warren_volume_at_risk_seconds How far back the data of a volume is on at least 2 live nodes (-1: not yet).', '# TYPE warren_volume_at_risk_seconds gauge');
     for (const r of v.atRisk) lines.push(`warren_volume_at_risk_seconds{volume="${r.volume}"} ${r.ms === null ? -1 : (r.ms / 1000).toFixed(3)}`);
     lines.push('# HELP warren_volume_snapshot_pause_ms How long the writers were paused for this node\'s last snapshot of a volume.', '# TYPE warren_volume_snapshot_pause_ms gauge');
     for (const [volume, ms] of v.pauseMs) lines.push(`warren_volume_snapshot_pause_ms{volume="${volume}"} ${ms}`);

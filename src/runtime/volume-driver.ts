@@ -131,11 +131,12 @@ export class VolumeDriver {
     const client = this.d.client();
     if (!client) return 'no etcd client';
     const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
+    let epoch: number;
     if (m?.value.owner !== self) {
       const elsewhere = this.copies(name).filter((c) => c.node !== self);
       if (!mine && elsewhere.length) return `volume ${name}: this node holds no copy of it (copies on ${elsewhere.map((c) => this.d.catalog.nodeName(c.node) ?? c.node).join(', ')})`;
       // claim it: a new epoch, so a snapshot of the old owner's can never be taken in after ours
-      const epoch = (m?.value.epoch ?? 0) + 1;
+      epoch = (m?.value.epoch ?? 0) + 1;
       const meta: VolumeMeta = { name, service: r.service, slot: r.slot, volume: name, owner: self, epoch, since: Date.now() };
       const key = VOLUME_KEYS.metaPrefix + name;
       const txn = m ? client.if(key, 'Mod', '==', m.modRevision) : client.if(key, 'Create', '==', 0);
@@ -144,15 +145,18 @@ export class VolumeDriver {
         await this.d.catalog.reload();
         return `volume ${name}: its owner changed meanwhile; trying again`;
       }
-      this.owned.set(name, epoch);
+      this.d.logger.info({ volume: name, epoch, from: m?.value.owner, snapshot: mine?.id }, mine ? 'taking the volume over on its newest copy here' : 'new volume: starts empty');
+      await this.keepFencedWrites(name, dir);
       if (mine) await this.store.applyTo(name, mine.id, dir);
-      else mkdirSync(dir, { recursive: true });
-      this.d.logger.info({ volume: name, epoch, from: m?.value.owner, snapshot: mine?.id }, mine ? 'took the volume over on its newest copy here' : 'new volume: starts empty');
     } else {
-      // owner already (this agent restarted): the live copy has writes no snapshot holds; keep it
-      this.owned.set(name, m.value.epoch);
-      mkdirSync(dir, { recursive: true });
+      // owner already, in an earlier run of this agent: a copy that became live has writes no
+      // snapshot holds (keep it); one whose take-over did not complete still has its warm-copy
+      // state file (redo the apply: it is redo-only)
+      epoch = m.value.epoch;
+      if (mine && (existsSync(`${dir}.warren-state.json`) || !existsSync(dir))) await this.store.applyTo(name, mine.id, dir);
     }
+    mkdirSync(dir, { recursive: true });
+    this.owned.set(name, epoch);
     // from now on the live copy changes under the app: a later warm apply must rebuild it whole
     rmSync(`${dir}.warren-state.json`, { force: true });
     writeFileSync(`${dir}.warren-owner.json`, JSON.stringify({ epoch: this.owned.get(name) }));
@@ -198,7 +202,8 @@ export class VolumeDriver {
     const self = this.d.selfId;
     for (const [name, v] of this.d.catalog.maps.volumeMeta) {
       const m = v.value;
-      if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name))) continue;
+      // a copy with its warm-copy state file is not live yet (a take-over did not complete)
+      if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name)) || existsSync(`${this.liveDir(name)}.warren-state.json`)) continue;
       const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
       if (slot?.nodeId === self) this.owned.set(name, m.epoch);
     }

@@ -14,6 +14,9 @@ import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { NODE_AUTH_HEADER, nodeAuthHeader } from '../../src/http/node-auth.ts';
 
 const IPS = ['127.60.13.1', '127.60.13.2', '127.60.13.3'];
 const SERVICE = 'volint-counter';
@@ -70,6 +73,20 @@ test('a replicated volume follows its service to another node after a kill -9 an
   assert.equal(ls.service, SERVICE);
   assert.equal(ls.state, 'protected');
   assert.deepEqual(Object.keys(ls.copies[0]).sort(), ['ageMs', 'applied', 'node', 'snapshot']);
+  // a machine that was never admitted cannot push anything, however well it signs; nor can the admin token
+  const key = await generateKeyPair('Ed25519');
+  const stranger = peerIdFromPrivateKey(key).toString();
+  const forged = { id: '999999-deadbeef', volume: VOLUME, seq: 999999, epoch: 99, createdAt: Date.now(), manifest: [], files: 0, sizeBytes: 0, newBytes: 0, pauseMs: 0, refused: [], skipped: [] };
+  const token = readFileSync(join(agents[0]!.dataDir, 'admin-token'), 'utf8').trim();
+  for (const step of ['offer', 'commit']) {
+    const path = `/v1/volume-sync/${VOLUME}/${step}`;
+    const body = JSON.stringify(forged);
+    const attempts: Record<string, string>[] = [{ [NODE_AUTH_HEADER]: await nodeAuthHeader(key, stranger, 'POST', path, body) }, { authorization: `Bearer ${token}` }];
+    for (const headers of attempts) {
+      const res = await fetch(`${agents[0]!.api}${path}`, { method: 'POST', body, headers: { ...headers, 'content-type': 'application/json' } });
+      assert.equal(res.status, 401, `${step}: ${await res.text()}`);
+    }
+  }
   // each agent's copy is its own directory
   for (const a of agents) await waitFor(`a copy of the counter on ${a.bind}`, () => existsSync(liveFile(a, 'counter')), 20_000, 100);
 
@@ -113,8 +130,11 @@ test('a replicated volume follows its service to another node after a kill -9 an
   assert.equal(inspect.code, 0, inspect.stderr);
   const homeName = (await home.health()).body.node.name;
   assert.equal(JSON.parse(inspect.stdout).volume.node, homeName);
-  const metrics = await (await fetch(`${home.api}/metrics`)).text();
-  assert.match(metrics, new RegExp(`warren_volume_at_risk_seconds\\{volume="${VOLUME}"\\} \\d`));
+  // data at risk is known again once the new owner and the other survivor both hold a copy
+  const metrics = await waitFor('the data at risk in /metrics', async () => {
+    const text = await (await fetch(`${home.api}/metrics`)).text();
+    return new RegExp(`warren_volume_at_risk_seconds\\{volume="${VOLUME}"\\} \\d`).test(text) ? text : undefined;
+  }, 20_000, 200);
   assert.match(metrics, new RegExp(`warren_volume_snapshot_pause_ms\\{volume="${VOLUME}"\\} \\d`));
   const snaps = await cli(['--api', survivor.api, 'volume', 'snapshots', VOLUME, '--json']);
   assert.equal(snaps.code, 0, snaps.stderr);

@@ -75,7 +75,7 @@ test('peers: two alive, eligible nodes other than the owner, those already holdi
   assert.deepEqual(choosePeers('a', [n('a')]), []);
 });
 
-test('view: owner, state by live copies, data at risk = age of the newest snapshot on 2 nodes', () => {
+test('view: owner, state by live copies, data at risk = age of the second-newest live copy', () => {
   const m = meta('v', 'a', 1);
   const names = new Map([['a', { name: 'na', alive: true }], ['b', { name: 'nb', alive: true }], ['c', { name: 'nc', alive: false }]]);
   const copies = [copy('v', 'a', 1, 7, 9000), copy('v', 'b', 1, 6, 8000), copy('v', 'c', 1, 6, 8000)];
@@ -86,6 +86,10 @@ test('view: owner, state by live copies, data at risk = age of the newest snapsh
   });
   assert.equal(volumeView(m, [copies[0]!], names, 10_000).atRiskMs, null);
   assert.equal(volumeView(m, [], names, 10_000).state, 'new');
+  // the owner moved on to a snapshot nobody else has yet: the point both hold is still on 2 nodes
+  assert.equal(volumeView(m, [copy('v', 'a', 2, 8, 9500), copy('v', 'b', 1, 6, 8000)], names, 10_000).atRiskMs, 2000);
+  // a dead node's copy protects nothing
+  assert.equal(volumeView(m, [copies[0]!, copies[2]!], names, 10_000).atRiskMs, null);
   assert.equal(volumeView(m, [copies[2]!], names, 10_000).state, 'unavailable');
   const all = new Map([...names, ['c', { name: 'nc', alive: true }]]);
   assert.equal(volumeView(m, copies, all, 10_000).state, 'protected');

@@ -1,7 +1,8 @@
 /**
  * The `warren volume ls` / `GET /v1/volumes` view of one volume, from its etcd records alone.
  *  - node: the owner (whose copy is live);
- *  - atRiskMs: age of the newest snapshot held by at least 2 nodes (null: none is yet);
+ *  - atRiskMs: how far back the data is on at least 2 live nodes: the age of the second-newest live
+ *    copy (a node whose copy is newer holds that point too); null while only one node has a copy;
  *  - state: `new` (no copy yet), `protected` (3 or more live nodes hold a copy), `degraded` (1-2),
  *    `unavailable` (no live node holds one: a replica of its service waits).
  */
@@ -31,10 +32,9 @@ export interface ViewNode {
 
 export function volumeView(meta: VolumeMeta, copies: readonly CopyRecord[], nodes: ReadonlyMap<string, ViewNode>, now: number): VolumeView {
   const mine = copies.filter((c) => c.volume === meta.name && nodes.has(c.node)).sort((a, b) => b.epoch - a.epoch || b.seq - a.seq || (a.node < b.node ? -1 : 1));
-  const holders = new Map<string, CopyRecord[]>();
-  for (const c of mine) holders.set(c.snapshot, [...(holders.get(c.snapshot) ?? []), c]);
-  const shared = mine.find((c) => holders.get(c.snapshot)!.length >= 2);
-  const live = mine.filter((c) => nodes.get(c.node)!.alive).length;
+  const liveCopies = mine.filter((c) => nodes.get(c.node)!.alive);
+  const shared = liveCopies[1];
+  const live = liveCopies.length;
   const name = (id: string) => nodes.get(id)?.name ?? id;
   return {
     name: meta.name,
