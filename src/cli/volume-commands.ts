@@ -51,6 +51,14 @@ export function registerVolumeCommands(program: Command): void {
     });
 
   volume
+    .command('rm <name>')
+    .description("remove a volume: every node's copy and snapshots (refused while a service uses it)")
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
+      await (await clientFor(cmd)).request('DELETE', `/v1/volumes/${encodeURIComponent(name)}`, undefined, { admin: true });
+      process.stdout.write(`${name}\n`);
+    });
+
+  volume
     .command('snapshots <name>')
     .description("a volume's snapshots (on its owner): id, time, size, new bytes, copies")
     .option('--json', 'print JSON: { snapshots: [{ id, seq, epoch, time, sizeBytes, newBytes, pauseMs, copies }] }')

@@ -1,4 +1,6 @@
+import type { Etcd3 } from 'etcd3';
 import { UserError } from '../core/errors.ts';
+import { VOLUME_KEYS, warrenVolumes } from '../core/volumes/volume-records.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
 import type { MemberState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
@@ -43,13 +45,34 @@ export class VolumeApi {
     const nodes = this.nodes();
     const copies = [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value);
     const now = Date.now();
-    return [...this.d.catalog.maps.volumeMeta.values()].map((v) => volumeView(v.value, copies, nodes, now)).sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => volumeView(v.value, copies, nodes, now)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   get(name: string): VolumeView {
     const v = this.list().find((x) => x.name === name);
     if (!v) throw new UserError('not_found', `no volume "${name}" (see warren volume ls)`, 404);
     return v;
+  }
+
+  /**
+   * `warren volume rm`: refused while a service's spec mounts it; leaves a tombstone in etcd (every
+   * node then deletes its copy and snapshots) and deletes the copy records.
+   */
+  async remove(name: string, client: Etcd3 | undefined): Promise<{ removed: string }> {
+    this.get(name);
+    for (const svc of this.d.catalog.services()) {
+      for (let slot = 0; slot < svc.replicas; slot++) {
+        if (warrenVolumes(svc.name, slot, svc.volumes).some((v) => v.name === name)) throw new UserError('volume_in_use', `volume ${name} is used by service ${svc.name}: remove the service (or its volume) first`, 409);
+      }
+    }
+    if (!client) throw new UserError('not_ready', 'this node has no etcd connection', 503);
+    const meta = this.d.catalog.maps.volumeMeta.get(name)!;
+    const key = VOLUME_KEYS.metaPrefix + name;
+    const res = await client.if(key, 'Mod', '==', meta.modRevision)
+      .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`))
+      .commit();
+    if (!res.succeeded) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
+    return { removed: name };
   }
 
   /** This node's snapshots of the volume (the owner's are the whole lineage). */

@@ -90,8 +90,10 @@ export class VolumeDriver {
     await this.store.close().catch(() => undefined);
   }
 
+  /** the volume's record, unless it is a removal's tombstone */
   private meta(name: string) {
-    return this.d.catalog.maps.volumeMeta.get(name);
+    const m = this.d.catalog.maps.volumeMeta.get(name);
+    return m?.value.removed ? undefined : m;
   }
 
   private copies(name: string): CopyRecord[] {
@@ -139,7 +141,8 @@ export class VolumeDriver {
       epoch = (m?.value.epoch ?? 0) + 1;
       const meta: VolumeMeta = { name, service: r.service, slot: r.slot, volume: name, owner: self, epoch, since: Date.now() };
       const key = VOLUME_KEYS.metaPrefix + name;
-      const txn = m ? client.if(key, 'Mod', '==', m.modRevision) : client.if(key, 'Create', '==', 0);
+      const raw = this.d.catalog.maps.volumeMeta.get(name); // a tombstone is replaced like a record
+      const txn = raw ? client.if(key, 'Mod', '==', raw.modRevision) : client.if(key, 'Create', '==', 0);
       const res = await txn.then(client.put(key).value(JSON.stringify(meta))).commit();
       if (!res.succeeded) {
         await this.d.catalog.reload();
@@ -202,10 +205,14 @@ export class VolumeDriver {
     const self = this.d.selfId;
     for (const [name, v] of this.d.catalog.maps.volumeMeta) {
       const m = v.value;
+      if (m.removed) continue;
       // a copy with its warm-copy state file is not live yet (a take-over did not complete)
       if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name)) || existsSync(`${this.liveDir(name)}.warren-state.json`)) continue;
       const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
       if (slot?.nodeId === self) this.owned.set(name, m.epoch);
+    }
+    for (const name of this.store.volumes()) {
+      if (this.d.catalog.maps.volumeMeta.get(name)?.value.removed) void this.forgetRemoved(name).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'removing a volume\'s copy failed'));
     }
     if (Date.now() - this.retainedAt > RETAIN_EVERY_MS) {
       this.retainedAt = Date.now();
@@ -223,6 +230,22 @@ export class VolumeDriver {
       const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine })), Date.now(), AGENT_RETENTION);
       const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
       if (drop.length) await this.store.deleteMany(name, drop);
+    }
+  }
+
+  /** `warren volume rm` left a tombstone: this node's snapshots and copy of the volume go. */
+  private async forgetRemoved(name: string): Promise<void> {
+    if (this.meta(name) || !this.d.catalog.maps.volumeMeta.get(name)?.value.removed || this.busy.has(name)) return;
+    this.busy.add(name);
+    try {
+      this.owned.delete(name);
+      await this.store.deleteMany(name, this.store.list(name).map((r) => r.id));
+      rmSync(join(this.store.dataDir, 'volumes', name), { recursive: true, force: true });
+      const dir = this.liveDir(name);
+      for (const path of [dir, `${dir}.warren-state.json`, `${dir}.warren-owner.json`]) rmSync(path, { recursive: true, force: true });
+      this.d.logger.info({ volume: name }, 'volume removed: this node\'s copy and snapshots deleted');
+    } finally {
+      this.busy.delete(name);
     }
   }
 
@@ -318,8 +341,9 @@ export class VolumeDriver {
   /** POST /v1/volume-sync/:volume/commit on this node. */
   async commit(rec: SnapshotRecord): Promise<SnapshotRecord> {
     const m = this.meta(rec.volume)?.value;
-    if (this.owned.has(rec.volume) || m?.owner === this.d.selfId) throw new UserError('owner', `volume ${rec.volume}: this node owns it; it takes no snapshot from others`, 409);
-    if (m && (rec.epoch ?? 0) < m.epoch) throw new UserError('stale_epoch', `volume ${rec.volume}: snapshot ${rec.id} is of epoch ${rec.epoch ?? 0}, the volume is at ${m.epoch}`, 409);
+    if (!m) throw new UserError('no_such_volume', `volume ${rec.volume}: etcd has no record of it (removed, or not seen here yet)`, 409);
+    if (this.owned.has(rec.volume) || m.owner === this.d.selfId) throw new UserError('owner', `volume ${rec.volume}: this node owns it; it takes no snapshot from others`, 409);
+    if ((rec.epoch ?? 0) < m.epoch) throw new UserError('stale_epoch', `volume ${rec.volume}: snapshot ${rec.id} is of epoch ${rec.epoch ?? 0}, the volume is at ${m.epoch}`, 409);
     const adopted = await this.receiver.commit(rec);
     await this.record(rec.volume, adopted, false).catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'copy record write failed'));
     this.warm(rec.volume);

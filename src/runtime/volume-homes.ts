@@ -6,7 +6,7 @@ import type { Catalog } from './catalog.ts';
 /** Where each replica slot with replicated volumes may be placed, from the catalog's volume records. */
 export function volumeHomesOf(catalog: Catalog, nodes: readonly SchedNode[]): Record<string, VolumeHome> {
   const out: Record<string, VolumeHome> = {};
-  const meta = new Map([...catalog.maps.volumeMeta].map(([k, v]) => [k, v.value]));
+  const meta = new Map([...catalog.maps.volumeMeta].filter(([, v]) => !v.value.removed).map(([k, v]) => [k, v.value]));
   const copies = [...catalog.maps.volumeCopies.values()].map((v) => v.value);
   const homeNodes = nodes.map((n) => ({ id: n.id, name: n.name, alive: n.state === 'alive' }));
   for (const svc of catalog.services()) {

@@ -68,6 +68,7 @@ export function recordingApi() {
       list: () => (calls.push('listVolumes'), []),
       get: () => (calls.push('getVolume'), { name: 'web_data', service: 'web', sizeBytes: 0, node: null, state: 'new', atRiskMs: null, copies: [] }),
       snapshots: rec('volumeSnapshots', []),
+      remove: rec('removeVolume', {}),
       localSnapshots: () => (calls.push('localSnapshots'), []),
       snapshot: rec('snapshotVolume', {}),
       snapshotHere: rec('snapshotHere', {}),

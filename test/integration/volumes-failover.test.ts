@@ -139,4 +139,17 @@ test('a replicated volume follows its service to another node after a kill -9 an
   const snaps = await cli(['--api', survivor.api, 'volume', 'snapshots', VOLUME, '--json']);
   assert.equal(snaps.code, 0, snaps.stderr);
   assert.ok((JSON.parse(snaps.stdout) as { snapshots: { epoch: number }[] }).snapshots.some((s) => s.epoch === 2), 'the new owner snapshots at epoch 2');
+
+  // rm: refused while the service uses it; then every node's copy goes
+  const admin = ['--data-dir', survivor.dataDir, '--api', survivor.api];
+  const refused = await cli([...admin, 'volume', 'rm', VOLUME]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /used by service volint-counter/);
+  assert.equal((await cli([...admin, 'service', 'rm', SERVICE])).code, 0);
+  const rm = await cli([...admin, 'volume', 'rm', VOLUME]);
+  assert.equal(rm.code, 0, rm.stderr);
+  const live = agents.filter((a) => a !== victim);
+  await waitFor('every copy of the removed volume deleted', () => live.every((a) => !existsSync(join(a.dataDir, 'volume-data', VOLUME)) && !existsSync(join(a.dataDir, 'volume-store', 'volumes', VOLUME))), 30_000, 200);
+  const after = JSON.parse((await cli(['--api', survivor.api, 'volume', 'ls', '--json'])).stdout) as { volumes: { name: string }[] };
+  assert.deepEqual(after.volumes.filter((v) => v.name === VOLUME), []);
 });

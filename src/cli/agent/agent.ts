@@ -201,7 +201,7 @@ export class Agent {
       ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
       hooks: () => hooks.view(),
-      volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness()),
+      volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ui: {
         apiUrl: this.apiUrl,
         hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],

@@ -1,4 +1,5 @@
 import type { PrivateKey } from '@libp2p/interface';
+import type { Etcd3 } from 'etcd3';
 import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node-auth.ts';
 import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
 import type { MemberState } from '../../core/views.ts';
@@ -20,13 +21,14 @@ export const volumeAgentParts = {
     return { volumes: { atRisk: views.map((v) => ({ volume: v.name, ms: v.atRiskMs })), pauseMs: driver.counters.pauseMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
   },
 
-  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>): VolumeRouteDeps | undefined {
+  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
     const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
     return {
       list: () => api.list(),
       get: (name) => api.get(name),
+      remove: (name) => api.remove(name, client()),
       snapshots: (name) => api.snapshots(name),
       localSnapshots: (name) => api.localSnapshots(name),
       snapshot: (name, wait) => api.snapshot(name, wait),

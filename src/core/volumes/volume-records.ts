@@ -27,6 +27,8 @@ export interface VolumeMeta {
   /** +1 on every change of owner: a snapshot of an older epoch never overwrites a newer lineage */
   epoch: number;
   since: number;
+  /** `warren volume rm`: a tombstone (every node deletes its copy when it sees one); a new owner clears it */
+  removed?: number;
 }
 
 export interface CopyRecord {

@@ -7,6 +7,8 @@ import { volumeSyncRoutes, type VolumeSyncDeps } from './volume-sync.ts';
 export interface VolumeRouteDeps {
   list(): VolumeView[];
   get(name: string): VolumeView;
+  /** `warren volume rm` (409 while a service uses it) */
+  remove(name: string): Promise<unknown>;
   snapshots(name: string): Promise<unknown[]>;
   /** this node's own list (what another node's `snapshots` asks the owner for) */
   localSnapshots(name: string): unknown[];
@@ -43,6 +45,7 @@ export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   if (!v) return;
   app.get('/v1/volumes', (c) => c.json({ volumes: v.list() }));
   app.get('/v1/volumes/:name', (c) => c.json({ volume: v.get(c.req.param('name')) }));
+  app.delete('/v1/volumes/:name', requireAdmin(deps.adminToken), async (c) => c.json(await v.remove(c.req.param('name'))));
   app.get('/v1/volumes/:name/snapshots', async (c) => c.json({ snapshots: await v.snapshots(c.req.param('name')) }));
   app.post('/v1/volumes/:name/snapshots', requireAdmin(deps.adminToken), async (c) => c.json(await v.snapshot(c.req.param('name'), await waitFlag(c))));
   app.get('/v1/volume-sync/:volume/snapshots', v.member.stream, (c) => c.json({ snapshots: v.localSnapshots(c.req.param('volume')) }));
