@@ -84,6 +84,8 @@ export interface AgentConfig {
   labels: Record<string, string>;
   /** --fence-after-ms: without the etcd quorum this long, the node stops its replicas */
   fenceAfterMs: number;
+  /** --snapshot-interval-ms: how often the owner of a replicated volume snapshots and replicates it */
+  snapshotIntervalMs: number;
   /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
   proxyWorkers: number;
   /** --domain: services are <name>.<domain> in the proxy and DNS */
@@ -133,6 +135,7 @@ export interface RawAgentOptions {
   probeTimeoutMs?: string;
   label?: string[];
   fenceAfterMs?: string;
+  snapshotIntervalMs?: string;
   proxyWorkers?: string;
   domain?: string;
   hookTimeoutMs?: string;
@@ -225,6 +228,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const fenceAfterMs = raw.fenceAfterMs === undefined ? DEFAULT_FENCE_AFTER_MS : parseMs(raw.fenceAfterMs, '--fence-after-ms');
+  const snapshotIntervalMs = raw.snapshotIntervalMs === undefined ? 2000 : parseMs(raw.snapshotIntervalMs, '--snapshot-interval-ms');
   const proxyWorkers = parseProxyWorkers(raw.proxyWorkers, defaults.cpus ?? 1);
   const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');
   if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
@@ -248,6 +252,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     detector,
     labels,
     fenceAfterMs,
+    snapshotIntervalMs,
     proxyWorkers,
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },

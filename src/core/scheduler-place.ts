@@ -5,6 +5,7 @@
  */
 import type { Constraint, ServiceSpec } from './service-types.ts';
 import type { SchedNode } from './scheduler.ts';
+import type { VolumeHome } from './volumes/volume-home.ts';
 
 export type Placement = { nodeId: string; reason?: undefined } | { nodeId: null; reason: string };
 
@@ -76,7 +77,8 @@ export class Placer {
    * this service's replicas per node. Nodes in `avoid` failed to pull its image: with `fallback`,
    * they are still used when nothing else can take it (an unplaced replica is worse than a retry).
    */
-  place(svc: ServiceSpec, own: Map<string, number>, avoid: readonly string[], fallback: boolean): Placement {
+  place(svc: ServiceSpec, own: Map<string, number>, avoid: readonly string[], fallback: boolean, home?: VolumeHome): Placement {
+    if (home?.kind === 'wait') return { nodeId: null, reason: home.reason };
     const alive = this.nodes.filter((n) => n.state === 'alive');
     if (alive.length === 0) return { nodeId: null, reason: 'no alive node' };
     const open = alive.filter((n) => !n.draining);
@@ -89,6 +91,12 @@ export class Placer {
     const preferred = fitting.filter((n) => !avoid.includes(n.id));
     const pool = preferred.length > 0 ? preferred : fallback ? fitting : [];
     if (pool.length === 0) return { nodeId: null, reason: `image ${svc.image} failed to pull on every node that could run it` };
+    // replicated volumes: the node with the newest copy that can take it (its data is there already)
+    if (home?.kind === 'nodes') {
+      const first = home.nodes.find((id) => pool.some((n) => n.id === id));
+      const names = home.nodes.map((id) => this.nodes.find((n) => n.id === id)?.name ?? id).join(', ');
+      return first ? { nodeId: first } : { nodeId: null, reason: `no node holding a copy of its volumes can take it (copies on ${names})` };
+    }
 
     // a stack's other services first (most of them), then spread (this service), then overall
     // load, then memory pressure, then id

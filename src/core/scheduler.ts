@@ -14,6 +14,7 @@ import type { AssignmentRecord, ContainerSpec, ReplicaStatus, ServiceSpec, Slot 
 import type { HealthFigures } from './views.ts';
 import { leaveReason, Placer, type Placement } from './scheduler-place.ts';
 import { cleanSlot, containerSpecOf, replicasOf, Reports, same, validSlots } from './scheduler-record.ts';
+import type { VolumeHome } from './volumes/volume-home.ts';
 
 export type NodeLiveness = 'alive' | 'suspect' | 'dead' | 'left' | 'unknown';
 
@@ -38,6 +39,8 @@ export interface ScheduleInput {
   statuses: ReplicaStatus[];
   /** admitted nodes only (a node absent here is gone) */
   nodes: SchedNode[];
+  /** where replicas with replicated volumes may go, by "<service>/<slot>" (core/volumes/volume-home.ts); absent: anywhere */
+  volumeHomes?: Record<string, VolumeHome>;
 }
 
 export interface ScheduleEvent {
@@ -59,13 +62,14 @@ interface Env {
   nodes: Map<string, SchedNode>;
   placer: Placer;
   reports: Reports;
+  homes: Record<string, VolumeHome>;
 }
 
 export function planSchedule(input: ScheduleInput): SchedulePlan {
   const nodes = [...input.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const services = new Map<string, ServiceSpec>();
   for (const s of [...input.services].sort((a, b) => (a.name < b.name ? -1 : 1))) if (!services.has(s.name)) services.set(s.name, s);
-  const env: Env = { now: input.now, nodes: new Map(nodes.map((n) => [n.id, n])), placer: new Placer(nodes), reports: new Reports(input.statuses) };
+  const env: Env = { now: input.now, nodes: new Map(nodes.map((n) => [n.id, n])), placer: new Placer(nodes), reports: new Reports(input.statuses), homes: input.volumeHomes ?? {} };
 
   // tallies before any change: every replica counts towards its node's load, and one that stays but
   // has not started yet holds its memory (the heartbeat shows only running containers). Derived from
@@ -156,7 +160,7 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
   for (const s of failedImage) {
     detach(s);
     const avoid = [...new Set([...(s.avoid ?? []), s.nodeId!])].sort();
-    const p = placer.place(svc, own, avoid, false);
+    const p = placer.place(svc, own, avoid, false, env.homes[`${svc.name}/${s.index}`]);
     if (p.nodeId === null) {
       attach({ ...s, avoid }); // every node that could run it failed too: no ping-pong
       continue;
@@ -177,7 +181,7 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
     const cs = current(slot);
     const known = env.reports.imageFailures(svc.name, cs.index, cs.generation);
     const s = known.some((id) => !cs.avoid?.includes(id)) ? { ...cs, avoid: [...new Set([...(cs.avoid ?? []), ...known])].sort() } : cs;
-    const p = placer.place(svc, own, s.avoid ?? [], true);
+    const p = placer.place(svc, own, s.avoid ?? [], true, env.homes[`${svc.name}/${s.index}`]);
     if (why !== undefined) {
       const next = moved(s, p, why);
       land(next);
@@ -202,7 +206,7 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
     for (const leaving of all().filter(draining)) {
       if (!all().every((s) => s.index === leaving.index || running(s))) return false;
       detach(leaving);
-      const p = placer.place(svc, own, current(leaving).avoid ?? [], false);
+      const p = placer.place(svc, own, current(leaving).avoid ?? [], false, env.homes[`${svc.name}/${leaving.index}`]);
       const why = `node ${nameOf(leaving.nodeId)} is draining`;
       if (p.nodeId === null) {
         attach({ ...leaving, reason: `${STAY} ${nameOf(leaving.nodeId)}: ${p.reason}` });

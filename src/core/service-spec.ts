@@ -250,7 +250,7 @@ export const formatPort = (p: PortSpec): string => `${p.container}/${p.protocol}
 
 function checkVolumePath(path: string, field: string, whole: unknown): void {
   const where = `${field} ${show(whole)}`;
-  if (path.includes(':')) fail(`${where}: mount options such as ":ro" are not supported; use NAME:/path`);
+  if (path.includes(':')) fail(`${where}: mount options such as ":ro" are not supported; use NAME:/path (or NAME:/path:local for a volume that is not replicated)`);
   if (!path.startsWith('/')) fail(`${where}: the path in the container ${show(path)} must be absolute (start with "/")`);
   if (path === '/' || /^\/+$/.test(path)) fail(`${where}: a volume cannot be mounted at "/"`);
   if (path.split('/').some((seg) => seg === '..' || seg === '.')) fail(`${where}: the path must not contain "." or ".." segments`);
@@ -263,6 +263,7 @@ const normalisePath = (p: string) => p.replace(/\/+/g, '/').replace(/\/$/, '');
 export function parseVolumeEntry(value: unknown, field = 'volumes'): VolumeSpec {
   let name: string;
   let path: string;
+  let local = false;
   if (typeof value === 'string') {
     const colon = value.indexOf(':');
     if (value.startsWith('/') || value.startsWith('.') || value.startsWith('~')) {
@@ -271,8 +272,11 @@ export function parseVolumeEntry(value: unknown, field = 'volumes'): VolumeSpec 
     if (colon <= 0) return fail(`${field} ${show(value)} must be NAME:/path (a named volume and an absolute path in the container, e.g. data:/data)`);
     name = value.slice(0, colon);
     path = value.slice(colon + 1);
+    if (path.endsWith(':local')) (path = path.slice(0, -':local'.length)), (local = true);
   } else if (isObject(value)) {
-    const extra = Object.keys(value).filter((k) => k !== 'name' && k !== 'path');
+    const extra = Object.keys(value).filter((k) => k !== 'name' && k !== 'path' && k !== 'local');
+    if (value.local !== undefined && typeof value.local !== 'boolean') fail(`${field} ${show(value)}: local must be true or false`);
+    local = value.local === true;
     if (extra.length) fail(`${field} ${show(value)}: unknown field ${show(extra[0])} (a volume is {"name": "data", "path": "/data"})`);
     if (typeof value.name !== 'string' || typeof value.path !== 'string') return fail(`${field} ${show(value)} must have a string name and path (e.g. {"name": "data", "path": "/data"})`);
     name = value.name;
@@ -282,7 +286,7 @@ export function parseVolumeEntry(value: unknown, field = 'volumes'): VolumeSpec 
   }
   if (!DNS_LABEL_RE.test(name)) fail(`${field} ${show(value)}: the volume name ${show(name)} must be a DNS label: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
   checkVolumePath(path, field, value);
-  return { name, path: normalisePath(path) };
+  return { name, path: normalisePath(path), ...(local ? { local: true as const } : {}) };
 }
 
 export function parseVolumes(volumes: unknown, field = 'volumes'): VolumeSpec[] {
@@ -296,7 +300,7 @@ export function parseVolumes(volumes: unknown, field = 'volumes'): VolumeSpec[] 
   return out;
 }
 
-export const formatVolume = (v: VolumeSpec): string => `${v.name}:${v.path}`;
+export const formatVolume = (v: VolumeSpec): string => `${v.name}:${v.path}${v.local ? ':local' : ''}`;
 
 // ---------------------------------------------------------------------------------------------
 // labels and constraints

@@ -20,6 +20,8 @@ export interface VolumeSpec {
   name: string;
   /** absolute path inside the container */
   path: string;
+  /** `NAME:/path:local`: not replicated; starts empty on another node (caches, thumbnails) */
+  local?: true;
 }
 
 /** `node=NAME` or `label=K=V` (the node's `--label K=V`). */

@@ -26,6 +26,8 @@ export const CLUSTER_EVENT_NAMES = [
   'service.moved',
   'stack.deployed',
   'stack.removed',
+  'volume.snapshot',
+  'volume.replicated',
 ] as const;
 export type ClusterEventName = (typeof CLUSTER_EVENT_NAMES)[number];
 

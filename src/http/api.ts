@@ -17,8 +17,9 @@ import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 
 import { hookRoutes, type HookDeps } from './routes/hooks.ts';
 import { stackRoutes, type StackDeps } from './routes/stacks.ts';
+import { volumeRoutes, type VolumeDeps } from './routes/volumes.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps, HookDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps, HookDeps, VolumeDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -46,6 +47,7 @@ export function createApi(deps: ApiDeps): Hono {
   backupRoutes(app, deps);
   stackRoutes(app, deps);
   hookRoutes(app, deps);
+  volumeRoutes(app, deps);
   if (deps.ui) {
     uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
     uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes, onMemberChange: deps.ui.onMemberChange });

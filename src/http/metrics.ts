@@ -18,6 +18,8 @@ export interface MetricsInput {
   proxyWorkers?: { running: number; restarts: number };
   /** hook runs by outcome, and events dropped from a full queue, per hook (system/hooks.ts) */
   hooks?: { hook: string; runs: Record<string, number>; dropped: number }[];
+  /** replicated volumes: data at risk (cluster view), this node's last snapshot pause and bytes sent */
+  volumes?: { atRisk: { volume: string; ms: number | null }[]; pauseMs: Map<string, number>; sentBytes: number; receivedBytes: number };
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -68,6 +70,15 @@ export function renderMetrics(m: MetricsInput): string {
     for (const h of m.hooks) lines.push(`warren_hook_failures_total{hook="${label(h.hook)}"} ${Object.entries(h.runs).reduce((a, [k, n]) => a + (k === 'ok' ? 0 : n), 0)}`);
     lines.push('# HELP warren_hook_dropped_total Events dropped because the hook\'s queue was full.', '# TYPE warren_hook_dropped_total counter');
     for (const h of m.hooks) lines.push(`warren_hook_dropped_total{hook="${label(h.hook)}"} ${h.dropped}`);
+  }
+  if (m.volumes) {
+    const v = m.volumes;
+    lines.push('# HELP warren_volume_at_risk_seconds How far back the data of a volume is on at least 2 live nodes (-1: not yet).', '# TYPE warren_volume_at_risk_seconds gauge');
+    for (const r of v.atRisk) lines.push(`warren_volume_at_risk_seconds{volume="${r.volume}"} ${r.ms === null ? -1 : (r.ms / 1000).toFixed(3)}`);
+    lines.push('# HELP warren_volume_snapshot_pause_ms How long the writers were paused for this node\'s last snapshot of a volume.', '# TYPE warren_volume_snapshot_pause_ms gauge');
+    for (const [volume, ms] of v.pauseMs) lines.push(`warren_volume_snapshot_pause_ms{volume="${volume}"} ${ms}`);
+    lines.push('# HELP warren_volume_sent_bytes_total Chunk bytes this node sent to peers.', '# TYPE warren_volume_sent_bytes_total counter', `warren_volume_sent_bytes_total ${v.sentBytes}`);
+    lines.push('# HELP warren_volume_received_bytes_total Chunk bytes this node stored from peers.', '# TYPE warren_volume_received_bytes_total counter', `warren_volume_received_bytes_total ${v.receivedBytes}`);
   }
   return lines.join('\n') + '\n';
 }

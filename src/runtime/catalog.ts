@@ -3,6 +3,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { KEYS, type NodeRecord } from '../consensus/cluster-store.ts';
 import type { AssignmentRecord, DrainMark, ReplicaStatus, RuntimeNode, ServiceSpec } from '../core/service-types.ts';
+import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
 
 /** A value with the etcd revision it was last modified at (the scheduler's transactions compare it). */
 export interface Versioned<T> {
@@ -17,6 +18,8 @@ const WATCHED: { prefix: string; map: keyof CatalogMaps }[] = [
   { prefix: KEYS.runtimeNodePrefix, map: 'runtimeNodes' },
   { prefix: KEYS.drainPrefix, map: 'drains' },
   { prefix: KEYS.nodePrefix, map: 'nodes' },
+  { prefix: VOLUME_KEYS.metaPrefix, map: 'volumeMeta' },
+  { prefix: VOLUME_KEYS.copyPrefix, map: 'volumeCopies' },
 ];
 
 interface CatalogMaps {
@@ -27,6 +30,9 @@ interface CatalogMaps {
   runtimeNodes: Map<string, Versioned<RuntimeNode>>;
   drains: Map<string, Versioned<DrainMark>>;
   nodes: Map<string, Versioned<NodeRecord>>;
+  /** replicated volumes (core/volumes/volume-records.ts): by volume name, and by "<volume>/<node>" */
+  volumeMeta: Map<string, Versioned<VolumeMeta>>;
+  volumeCopies: Map<string, Versioned<CopyRecord>>;
 }
 
 /**
@@ -42,6 +48,8 @@ export class Catalog extends EventEmitter {
     runtimeNodes: new Map(),
     drains: new Map(),
     nodes: new Map(),
+    volumeMeta: new Map(),
+    volumeCopies: new Map(),
   };
   /** when the last successful full read started: the catalog knows etcd as of then (0: never with the current client) */
   loadedAt = 0;

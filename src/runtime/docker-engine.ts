@@ -94,7 +94,8 @@ export class DockerEngine {
     });
   }
 
-  async create(id: EngineIdentity, r: DesiredReplica): Promise<string> {
+  /** `binds`: the volumes' mounts as the volume driver prepared them (default: a Docker volume per name) */
+  async create(id: EngineIdentity, r: DesiredReplica, binds?: string[]): Promise<string> {
     const spec: ContainerSpec = r.spec;
     const portKey = (p: { container: number; protocol: string }) => `${p.container}/${p.protocol}`;
     const network = spec.options?.network && !spec.options.hostNetwork ? await this.networks.ensure(id, spec.options.network.stack) : undefined;
@@ -127,7 +128,7 @@ export class DockerEngine {
         Init: true,
         ...extra.hostConfig,
         PortBindings: Object.fromEntries(ports.map((p) => [portKey(p), [{ HostIp: p.hostIp ?? id.addr, HostPort: p.published ? String(p.published) : '' }]])),
-        Binds: [...spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
+        Binds: [...(binds ?? spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`)), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
         // restarts are the reconciler's decision (it reports them), not Docker's
         RestartPolicy: { Name: 'no' },
         ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),

@@ -32,6 +32,8 @@ export interface ReconcilerDeps {
   resyncMs?: number;
   /** kept current from every listing and Docker event (the proxy's direct container addresses) */
   addresses?: ContainerAddresses;
+  /** replicated volumes: made ready (taken over, warm copy applied) before a container is created */
+  volumes?: { prepare(r: DesiredReplica): Promise<{ binds: string[] } | { wait: string }> };
 }
 
 /** A failed pull is retried after this long (doubling to 5 min): never a loop that hammers Docker. */
@@ -53,6 +55,8 @@ export class Reconciler {
   private readonly reported = new Map<string, ReplicaStatus['state']>();
   /** replicas held back by their depends_on gate, with the reason */
   private readonly held = new Map<string, string>();
+  /** replicas waiting for their volumes' data (no live copy here or anywhere), with the reason */
+  private readonly volumeWait = new Map<string, string>();
   private readonly quorum: QuorumWatch;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
@@ -306,7 +310,14 @@ export class Reconciler {
           this.progress.delete(key);
         }
       }
-      const containerId = await this.d.engine.create(id, r);
+      const mounts = this.d.volumes ? await this.d.volumes.prepare(r) : undefined;
+      if (mounts && 'wait' in mounts) {
+        this.volumeWait.set(key, mounts.wait);
+        this.mem(key).notBefore = Date.now() + 1000;
+        return;
+      }
+      this.volumeWait.delete(key);
+      const containerId = await this.d.engine.create(id, r, mounts?.binds);
       await this.d.engine.start(containerId);
       this.d.logger.info({ service: r.service, slot: r.slot, generation: r.generation, container: containerId.slice(0, 12) }, 'started replica');
       this.mem(key).failure = undefined;
@@ -345,7 +356,7 @@ export class Reconciler {
     const progress = this.progress.get(key);
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
     if (c?.state === 'running') return { ...base, state: 'running', ports: c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
-    const held = this.held.get(key);
+    const held = this.held.get(key) ?? this.volumeWait.get(key);
     if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
     if (c?.state === 'exited') {

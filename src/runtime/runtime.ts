@@ -11,6 +11,7 @@ import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
 import { Reconciler } from './reconciler.ts';
 import { SchedulerDriver } from './scheduler-driver.ts';
 import { ServiceManager } from './service-manager.ts';
+import { VolumeDriver, type VolumeDriverDeps } from './volume-driver.ts';
 
 export interface RuntimeDeps {
   self: { id: string; name: string; addr: string; labels: Record<string, string> };
@@ -24,6 +25,8 @@ export interface RuntimeDeps {
   event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;
   logger: Logger;
+  /** replicated volumes (src/runtime/volume-driver.ts); absent: named volumes are plain Docker volumes */
+  volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs'>;
 }
 
 /** The runtime layer of one node: the catalog, this node's reconciler, and the leader's scheduler. */
@@ -35,9 +38,14 @@ export class Runtime {
   readonly reconciler: Reconciler;
   readonly scheduler: SchedulerDriver;
   readonly services: ServiceManager;
+  readonly volumes: VolumeDriver | undefined;
 
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
+    this.volumes = d.volumes && new VolumeDriver({
+      ...d.volumes, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
+      identity: () => this.identity(), liveness: d.liveness, logger: d.logger.child({ part: 'volumes' }),
+    });
     const addrLog = d.logger.child({ part: 'addresses' });
     this.addresses = new ContainerAddresses((fields, msg) => addrLog.debug(fields, msg));
     this.reconciler = new Reconciler({
@@ -50,6 +58,7 @@ export class Runtime {
       event: d.event,
       fenceAfterMs: d.fenceAfterMs,
       addresses: this.addresses,
+      ...(this.volumes ? { volumes: this.volumes } : {}),
     });
     this.scheduler = new SchedulerDriver({
       catalog: this.catalog,
@@ -78,6 +87,7 @@ export class Runtime {
     if (!(await this.engine.ping())) this.d.logger.warn('Docker is not answering on /var/run/docker.sock: services cannot run on this node until it does');
     this.reconciler.start();
     this.scheduler.start();
+    this.volumes?.start();
   }
 
   /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
@@ -108,6 +118,7 @@ export class Runtime {
   async stop(stopContainers: boolean): Promise<void> {
     this.scheduler.stop();
     await this.reconciler.stop(stopContainers);
+    await this.volumes?.stop();
     this.catalog.stop();
   }
 }

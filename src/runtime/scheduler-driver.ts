@@ -5,6 +5,7 @@ import { messageOf } from '../core/errors.ts';
 import { planSchedule, type NodeLiveness, type ScheduleEvent, type SchedNode } from '../core/scheduler.ts';
 import type { HealthFigures, MemberState } from '../core/views.ts';
 import type { Catalog } from './catalog.ts';
+import { volumeHomesOf } from './volume-homes.ts';
 
 export interface SchedulerDeps {
   catalog: Catalog;
@@ -58,7 +59,8 @@ export class SchedulerDriver {
     try {
       const { catalog } = this.d;
       const assignments = Object.fromEntries([...catalog.maps.assignments].map(([k, v]) => [k, v.value]));
-      const plan = planSchedule({ now: Date.now(), services: catalog.services(), assignments, statuses: catalog.statuses(), nodes: this.nodes() });
+      const nodes = this.nodes();
+      const plan = planSchedule({ now: Date.now(), services: catalog.services(), assignments, statuses: catalog.statuses(), nodes, volumeHomes: volumeHomesOf(catalog, nodes) });
       if (!plan.writes.length) return;
       const results = await Promise.all(
         plan.writes.map(async (w) => {

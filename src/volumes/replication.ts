@@ -164,18 +164,25 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
   return result;
 }
 
+/** Headers that authenticate one call (the admin token in tests; a member's signature in the agent). */
+export type CallAuth = string | ((method: string, path: string, body?: string) => Promise<Record<string, string>>);
+
 /** The HTTP transport: the routes of src/http/routes/volume-sync.ts on another agent. */
-export function httpTransport(baseUrl: string, token: string): ReplicaTransport {
-  const headers = { authorization: `Bearer ${token}` };
-  const call = async (path: string, init: RequestInit) => {
-    const res = await fetch(`${baseUrl}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
+export function httpTransport(baseUrl: string, auth: CallAuth, opts: { timeoutMs?: number } = {}): ReplicaTransport {
+  const authHeaders = (method: string, path: string, body?: string) => (typeof auth === 'string' ? Promise.resolve({ authorization: `Bearer ${auth}` }) : auth(method, path, body));
+  const call = async (path: string, init: RequestInit, signedBody?: string) => {
+    const headers = { ...(await authHeaders('POST', path, signedBody)), ...(init.headers as Record<string, string> | undefined) };
+    const res = await fetch(`${baseUrl}${path}`, { ...init, headers, ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}) });
     const body = await res.json().catch(() => ({})) as { error?: { code: string; message: string } };
     if (!res.ok) throw new UserError(body.error?.code ?? 'replication_failed', body.error?.message ?? `HTTP ${res.status}`, res.status);
     return body;
   };
-  const json = (rec: SnapshotRecord): RequestInit => ({ method: 'POST', body: JSON.stringify(rec), headers: { 'content-type': 'application/json' } });
+  const json = async (path: string, rec: SnapshotRecord) => {
+    const text = JSON.stringify(rec);
+    return call(path, { method: 'POST', body: text, headers: { 'content-type': 'application/json' } }, text);
+  };
   return {
-    offer: async (rec) => (await call(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/offer`, json(rec))) as unknown as OfferAnswer,
+    offer: async (rec) => (await json(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/offer`, rec)) as unknown as OfferAnswer,
     send: async (body) => {
       await call('/v1/volume-sync/chunks', {
         // undici streams an async iterable body (duplex 'half': the answer comes after the upload)
@@ -183,7 +190,7 @@ export function httpTransport(baseUrl: string, token: string): ReplicaTransport 
       } as RequestInit);
     },
     commit: async (rec) => {
-      await call(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/commit`, json(rec));
+      await json(`/v1/volume-sync/${encodeURIComponent(rec.volume)}/commit`, rec);
     },
   };
 }

@@ -28,12 +28,18 @@ export interface SnapshotRecord {
   pauseMs: number;
   refused: string[];
   skipped: string[];
+  /** the volume's owner epoch when it was taken (the agent's replicated volumes; absent otherwise) */
+  epoch?: number;
 }
 
 export interface SnapshotHooks {
   /** freeze the writers (docker pause) before the freeze step, thaw them after */
   pause?: () => Promise<void>;
   resume?: () => Promise<void>;
+  /** recorded in the snapshot record */
+  epoch?: number;
+  /** nothing changed since the last snapshot: return it instead of recording a new one */
+  skipUnchanged?: boolean;
 }
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -129,7 +135,8 @@ export class VolumeStore {
         throw err;
       }
       const { manifest, stats, newBytes } = await capture.commit(this.chunks, this.pool);
-      return this.saveLocked(volume, manifest, stats, newBytes, pauseMs);
+      if (hooks.skipUnchanged && prev && prev.epoch === hooks.epoch && stats.changed === 0 && manifest.entries.length === this.readManifest(prev).entries.length) return prev;
+      return this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch);
     });
   }
 
@@ -139,7 +146,7 @@ export class VolumeStore {
     return this.serial(async () => this.saveLocked(volume, manifest, stats, newBytes, 0));
   }
 
-  private saveLocked(volume: string, m: Manifest, stats: CaptureStats, newBytes: number, pauseMs: number): SnapshotRecord {
+  private saveLocked(volume: string, m: Manifest, stats: CaptureStats, newBytes: number, pauseMs: number, epoch?: number): SnapshotRecord {
     const encoded = encodeManifest(m);
     const refs: ChunkRef[] = [];
     let off = 0;
@@ -155,7 +162,7 @@ export class VolumeStore {
     const rec: SnapshotRecord = {
       id: `${String(seq).padStart(6, '0')}-${randomBytes(4).toString('hex')}`, volume, seq, createdAt: m.createdAt, manifest: refs,
       files: files.length, sizeBytes: files.filter((e) => e.linkTo === undefined).reduce((s, e) => s + e.size, 0),
-      newBytes, pauseMs: Math.round(pauseMs * 10) / 10, refused: stats.refused, skipped: stats.skipped,
+      newBytes, pauseMs: Math.round(pauseMs * 10) / 10, refused: stats.refused, skipped: stats.skipped, ...(epoch !== undefined ? { epoch } : {}),
     };
     writeDurably(join(this.snapDir(volume), `${rec.id}.json`), JSON.stringify(rec, null, 2) + '\n');
     return rec;
@@ -181,6 +188,16 @@ export class VolumeStore {
     return this.serial(async () => {
       this.record(volume, id);
       rmSync(join(this.snapDir(volume), `${id}.json`));
+      fsyncDir(this.snapDir(volume));
+      return this.gcLocked();
+    });
+  }
+
+  /** Deletes several snapshots of a volume, then collects garbage once (retention). */
+  deleteMany(volume: string, ids: string[]): Promise<{ removedChunks: number; freedBytes: number }> {
+    checkVolumeName(volume);
+    return this.serial(async () => {
+      for (const id of ids) rmSync(join(this.snapDir(volume), `${id}.json`), { force: true });
       fsyncDir(this.snapDir(volume));
       return this.gcLocked();
     });

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { createApi, type ApiDeps } from '../../src/http/api.ts';
+import { requireMember } from '../../src/http/node-auth.ts';
 
 export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789';
 const TOKEN = ADMIN_TOKEN;
@@ -63,6 +64,21 @@ export function recordingApi() {
     deployStack: rec('deployStack', { dryRun: false }),
     removeStack: rec('removeStack', { removed: true }),
     hooks: rec('hooks', { hooks: [] } as never),
+    volumes: {
+      list: () => (calls.push('listVolumes'), []),
+      get: () => (calls.push('getVolume'), { name: 'web_data', service: 'web', sizeBytes: 0, node: null, state: 'new', atRiskMs: null, copies: [] }),
+      snapshots: rec('volumeSnapshots', []),
+      remove: rec('removeVolume', {}),
+      localSnapshots: () => (calls.push('localSnapshots'), []),
+      snapshot: rec('snapshotVolume', {}),
+      snapshotHere: rec('snapshotHere', {}),
+      sync: {
+        receiver: { offer: () => (calls.push('volumeOffer'), { missing: [], missingBytes: 0, phase: 'data' }), receive: rec('volumeReceive', { stored: 0, bytes: 0 }) } as never,
+        commit: rec('volumeCommit', {} as never),
+      },
+      // the real check: a fuzzed request never carries a member's signature
+      member: { json: requireMember(() => true, { bodyHash: true }), stream: requireMember(() => true) },
+    },
   };
   return { app: createApi(deps), calls, open };
 }

@@ -31,6 +31,7 @@ test('defaults fill every option', () => {
     detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
     labels: {},
     fenceAfterMs: 8000,
+    snapshotIntervalMs: 2000,
     proxyWorkers: 0,
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true, https: true },
@@ -134,6 +135,8 @@ test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS
   assert.deepEqual(c.autoPorts, { proxy: false, dns: true, https: true });
   assert.throws(() => resolveAgentConfig({ label: ['nokey'] }, defaults), /--label must be KEY=VALUE/);
   assert.throws(() => resolveAgentConfig({ fenceAfterMs: 'soon' }, defaults), /--fence-after-ms must be a whole number/);
+  assert.equal(resolveAgentConfig({ snapshotIntervalMs: '500' }, defaults).snapshotIntervalMs, 500);
+  assert.throws(() => resolveAgentConfig({ snapshotIntervalMs: '0' }, defaults), /--snapshot-interval-ms must be from 1/);
   assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);
 });
 

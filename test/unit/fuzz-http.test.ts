@@ -9,11 +9,21 @@ import { fuzz } from '../helpers/fuzz.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks'] as const;
+const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
   ['GET', '/v1/health'],
+  ['GET', '/v1/volumes'],
+  ['GET', '/v1/volumes/:name'],
+  ['DELETE', '/v1/volumes/:name'],
+  ['GET', '/v1/volumes/:name/snapshots'],
+  ['POST', '/v1/volumes/:name/snapshots'],
+  ['GET', '/v1/volume-sync/:volume/snapshots'],
+  ['POST', '/v1/volume-sync/:volume/snapshot'],
+  ['POST', '/v1/volume-sync/:volume/offer'],
+  ['POST', '/v1/volume-sync/chunks'],
+  ['POST', '/v1/volume-sync/:volume/commit'],
   ['GET', '/v1/members'],
   ['GET', '/v1/events'],
   ['POST', '/v1/events/:topic'],

@@ -42,6 +42,7 @@ import { clusterVersions, requireFeature } from '../../core/versions.ts';
 import { takeBackup } from '../../consensus/backup.ts';
 import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
 import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
+import { volumeAgentParts } from './volume-wiring.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -148,6 +149,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       fenceAfterMs: config.fenceAfterMs,
       logger: log.child({ component: 'runtime' }),
+      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload) },
     });
     this.runtime = runtime;
     consensus.on('client', (client) => void runtime.onClient(client));
@@ -198,8 +200,9 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters() }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
       hooks: () => hooks.view(),
+      volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ui: {
         apiUrl: this.apiUrl,
         hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],

@@ -31,6 +31,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--proxy-workers <n|auto>', 'extra processes serving the reverse proxy on more cores (0 to 64; auto: one per core beyond the first, at most 3)', 'auto')
     .option('--domain <domain>', 'services answer as NAME.DOMAIN in the proxy and DNS', 'warren.internal')
     .option('--label <key=value>', 'a node label for placement constraints (label=KEY=VALUE); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--snapshot-interval-ms <ms>', 'how often a replicated volume is snapshotted and sent to 2 other nodes (data at risk)', '2000')
     .option('--fence-after-ms <ms>', "without the etcd quorum this long, stop this node's replicas (they run elsewhere by then)", '8000')
     .option('--heartbeat-ms <ms>', 'failure detection: how often this node heartbeats', '250')
     .option('--suspect-after-ms <ms>', 'failure detection: silence before a peer is probed (and suspected)', '1000')

@@ -1,12 +1,16 @@
-import type { Hono } from 'hono';
+import type { Hono, MiddlewareHandler } from 'hono';
 import { UserError } from '../../core/errors.ts';
 import type { SnapshotReceiver } from '../../volumes/replication.ts';
 import type { SnapshotRecord } from '../../volumes/volume-store.ts';
 import { requireAdmin } from '../auth.ts';
 
 export interface VolumeSyncDeps {
-  adminToken: string;
+  /** who may push: the agent mounts these for admitted members (src/http/node-auth.ts); default the admin token */
+  auth?: { json: MiddlewareHandler; stream: MiddlewareHandler };
+  adminToken?: string;
   receiver: SnapshotReceiver;
+  /** the agent's commit: checks the volume's epoch first, records the copy and warms it after */
+  commit?: (rec: SnapshotRecord) => Promise<unknown>;
 }
 
 function parseRecord(body: unknown, volume: string): SnapshotRecord {
@@ -20,16 +24,19 @@ function parseRecord(body: unknown, volume: string): SnapshotRecord {
 
 /**
  * The receiving side of snapshot replication (src/volumes/replication.ts). Every route changes
- * the store, so every one needs the admin token (peers will authenticate as members when the
- * agent mounts these).
+ * the store, so every one needs the caller to be a cluster member (or, without `auth`, the admin token).
  */
 export function volumeSyncRoutes(app: Hono, deps: VolumeSyncDeps): void {
-  const admin = requireAdmin(deps.adminToken);
-  app.post('/v1/volume-sync/:volume/offer', admin, async (c) => c.json(deps.receiver.offer(parseRecord(await c.req.json(), c.req.param('volume')))));
-  app.post('/v1/volume-sync/chunks', admin, async (c) => {
+  const admin = deps.adminToken === undefined ? undefined : requireAdmin(deps.adminToken);
+  const json = deps.auth?.json ?? admin;
+  const stream = deps.auth?.stream ?? admin;
+  if (!json || !stream) throw new Error('volumeSyncRoutes needs auth or an admin token');
+  const commit = deps.commit ?? ((rec: SnapshotRecord) => deps.receiver.commit(rec));
+  app.post('/v1/volume-sync/:volume/offer', json, async (c) => c.json(deps.receiver.offer(parseRecord(await c.req.json(), c.req.param('volume')))));
+  app.post('/v1/volume-sync/chunks', stream, async (c) => {
     const body = c.req.raw.body;
     if (!body) throw new UserError('bad_request', 'no chunks in the body', 400);
     return c.json(await deps.receiver.receive(body as unknown as AsyncIterable<Uint8Array>));
   });
-  app.post('/v1/volume-sync/:volume/commit', admin, async (c) => c.json(await deps.receiver.commit(parseRecord(await c.req.json(), c.req.param('volume')))));
+  app.post('/v1/volume-sync/:volume/commit', json, async (c) => c.json(await commit(parseRecord(await c.req.json(), c.req.param('volume')))));
 }

@@ -1,0 +1,40 @@
+import type { PrivateKey } from '@libp2p/interface';
+import type { Etcd3 } from 'etcd3';
+import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node-auth.ts';
+import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
+import type { MemberState } from '../../core/views.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { VolumeApi } from '../../runtime/volume-api.ts';
+
+/** The agent's replicated-volume parts, built from its identity and runtime (kept out of agent.ts). */
+export const volumeAgentParts = {
+  /** signs this node's calls to other members' volume routes */
+  signer(identity: { id: string; privateKey: PrivateKey }) {
+    return async (method: string, path: string, body?: string) => ({ [NODE_AUTH_HEADER]: await nodeAuthHeader(identity.privateKey, identity.id, method, path, body) });
+  },
+
+  /** the /metrics figures of replicated volumes */
+  metrics(runtime: Runtime, selfId: string, liveness: () => Record<string, { state: MemberState } | undefined>) {
+    const driver = runtime.volumes;
+    if (!driver) return {};
+    const views = new VolumeApi({ catalog: runtime.catalog, driver, selfId, liveness, sign: async () => ({}) }).list();
+    return { volumes: { atRisk: views.map((v) => ({ volume: v.name, ms: v.atRiskMs })), pauseMs: driver.counters.pauseMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
+  },
+
+  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
+    const driver = runtime.volumes;
+    if (!driver) return undefined;
+    const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
+    return {
+      list: () => api.list(),
+      get: (name) => api.get(name),
+      remove: (name) => api.remove(name, client()),
+      snapshots: (name) => api.snapshots(name),
+      localSnapshots: (name) => api.localSnapshots(name),
+      snapshot: (name, wait) => api.snapshot(name, wait),
+      snapshotHere: (name, wait) => driver.snapshotNow(name, wait),
+      sync: { receiver: driver.receiver, commit: (rec) => driver.commit(rec) },
+      member: { json: requireMember(isAdmitted, { bodyHash: true }), stream: requireMember(isAdmitted) },
+    };
+  },
+};

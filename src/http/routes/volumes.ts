@@ -1,0 +1,54 @@
+import type { Hono, MiddlewareHandler } from 'hono';
+import { UserError } from '../../core/errors.ts';
+import type { VolumeView } from '../../core/volumes/volume-view.ts';
+import { requireAdmin } from '../auth.ts';
+import { volumeSyncRoutes, type VolumeSyncDeps } from './volume-sync.ts';
+
+export interface VolumeRouteDeps {
+  list(): VolumeView[];
+  get(name: string): VolumeView;
+  /** `warren volume rm` (409 while a service uses it) */
+  remove(name: string): Promise<unknown>;
+  snapshots(name: string): Promise<unknown[]>;
+  /** this node's own list (what another node's `snapshots` asks the owner for) */
+  localSnapshots(name: string): unknown[];
+  snapshot(name: string, wait: boolean): Promise<unknown>;
+  /** on the owner: a snapshot now (what another node's `snapshot` asks for) */
+  snapshotHere(name: string, wait: boolean): Promise<unknown>;
+  sync: Omit<VolumeSyncDeps, 'auth' | 'adminToken'>;
+  /** admitted members only (src/http/node-auth.ts): JSON bodies signed, chunk streams not */
+  member: { json: MiddlewareHandler; stream: MiddlewareHandler };
+}
+
+export interface VolumeDeps {
+  adminToken: string;
+  volumes?: VolumeRouteDeps;
+}
+
+async function waitFlag(c: { req: { text(): Promise<string> } }): Promise<boolean> {
+  const text = await c.req.text();
+  if (!text) return true;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new UserError('bad_request', 'the body must be JSON such as {"wait": false}', 400);
+  }
+  const wait = (body as { wait?: unknown } | null)?.wait;
+  if (wait !== undefined && typeof wait !== 'boolean') throw new UserError('bad_request', 'wait must be true or false', 400);
+  return wait !== false;
+}
+
+/** `GET /v1/volumes...` (README "Volumes"), and the member-only routes replication uses. */
+export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
+  const v = deps.volumes;
+  if (!v) return;
+  app.get('/v1/volumes', (c) => c.json({ volumes: v.list() }));
+  app.get('/v1/volumes/:name', (c) => c.json({ volume: v.get(c.req.param('name')) }));
+  app.delete('/v1/volumes/:name', requireAdmin(deps.adminToken), async (c) => c.json(await v.remove(c.req.param('name'))));
+  app.get('/v1/volumes/:name/snapshots', async (c) => c.json({ snapshots: await v.snapshots(c.req.param('name')) }));
+  app.post('/v1/volumes/:name/snapshots', requireAdmin(deps.adminToken), async (c) => c.json(await v.snapshot(c.req.param('name'), await waitFlag(c))));
+  app.get('/v1/volume-sync/:volume/snapshots', v.member.stream, (c) => c.json({ snapshots: v.localSnapshots(c.req.param('volume')) }));
+  app.post('/v1/volume-sync/:volume/snapshot', v.member.json, async (c) => c.json(await v.snapshotHere(c.req.param('volume'), await waitFlag(c))));
+  volumeSyncRoutes(app, { ...v.sync, auth: v.member });
+}

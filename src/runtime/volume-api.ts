@@ -1,0 +1,119 @@
+import type { Etcd3 } from 'etcd3';
+import { UserError } from '../core/errors.ts';
+import { VOLUME_KEYS, warrenVolumes } from '../core/volumes/volume-records.ts';
+import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
+import type { MemberState } from '../core/views.ts';
+import type { CallAuth } from '../volumes/replication.ts';
+import type { Catalog } from './catalog.ts';
+import type { VolumeDriver } from './volume-driver.ts';
+
+/** One line of `warren volume snapshots`. */
+export interface SnapshotListItem {
+  id: string;
+  seq: number;
+  epoch: number;
+  time: number;
+  sizeBytes: number;
+  newBytes: number;
+  pauseMs: number;
+  /** nodes whose newest complete copy is this snapshot */
+  copies: number;
+}
+
+export interface VolumeApiDeps {
+  catalog: Catalog;
+  driver: VolumeDriver;
+  selfId: string;
+  liveness: () => Record<string, { state: MemberState } | undefined>;
+  sign: Exclude<CallAuth, string>;
+}
+
+/**
+ * What `GET /v1/volumes...` and `warren volume` answer: views from the etcd records (any node),
+ * snapshot lists from the store of the node that owns the volume (asked over the member-signed
+ * internal routes when that is another node).
+ */
+export class VolumeApi {
+  constructor(private readonly d: VolumeApiDeps) {}
+
+  private nodes(): Map<string, ViewNode> {
+    const live = this.d.liveness();
+    return new Map(this.d.catalog.nodes().map((n) => [n.id, { name: n.name, alive: n.id === this.d.selfId || live[n.id]?.state === 'alive' }]));
+  }
+
+  list(): VolumeView[] {
+    const nodes = this.nodes();
+    const copies = [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value);
+    const now = Date.now();
+    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => volumeView(v.value, copies, nodes, now)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): VolumeView {
+    const v = this.list().find((x) => x.name === name);
+    if (!v) throw new UserError('not_found', `no volume "${name}" (see warren volume ls)`, 404);
+    return v;
+  }
+
+  /**
+   * `warren volume rm`: refused while a service's spec mounts it; leaves a tombstone in etcd (every
+   * node then deletes its copy and snapshots) and deletes the copy records.
+   */
+  async remove(name: string, client: Etcd3 | undefined): Promise<{ removed: string }> {
+    this.get(name);
+    for (const svc of this.d.catalog.services()) {
+      for (let slot = 0; slot < svc.replicas; slot++) {
+        if (warrenVolumes(svc.name, slot, svc.volumes).some((v) => v.name === name)) throw new UserError('volume_in_use', `volume ${name} is used by service ${svc.name}: remove the service (or its volume) first`, 409);
+      }
+    }
+    if (!client) throw new UserError('not_ready', 'this node has no etcd connection', 503);
+    const meta = this.d.catalog.maps.volumeMeta.get(name)!;
+    const key = VOLUME_KEYS.metaPrefix + name;
+    const res = await client.if(key, 'Mod', '==', meta.modRevision)
+      .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`))
+      .commit();
+    if (!res.succeeded) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
+    return { removed: name };
+  }
+
+  /** This node's snapshots of the volume (the owner's are the whole lineage). */
+  localSnapshots(name: string): SnapshotListItem[] {
+    const copies = [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value).filter((c) => c.volume === name);
+    return this.d.driver.store.list(name).map((r) => ({
+      id: r.id, seq: r.seq, epoch: r.epoch ?? 0, time: r.createdAt, sizeBytes: r.sizeBytes, newBytes: r.newBytes, pauseMs: r.pauseMs,
+      copies: copies.filter((c) => c.snapshot === r.id).length,
+    }));
+  }
+
+  async snapshots(name: string): Promise<SnapshotListItem[]> {
+    this.get(name);
+    const owner = this.ownerApi(name);
+    if (!owner) return this.localSnapshots(name);
+    return ((await this.call(owner, 'GET', `/v1/volume-sync/${encodeURIComponent(name)}/snapshots`)) as { snapshots: SnapshotListItem[] }).snapshots;
+  }
+
+  async snapshot(name: string, wait: boolean): Promise<unknown> {
+    this.get(name);
+    const owner = this.ownerApi(name);
+    if (!owner) return this.d.driver.snapshotNow(name, wait);
+    return this.call(owner, 'POST', `/v1/volume-sync/${encodeURIComponent(name)}/snapshot`, JSON.stringify({ wait }));
+  }
+
+  /** the owner's API URL when it is another node (undefined: this one) */
+  private ownerApi(name: string): string | undefined {
+    const owner = this.d.catalog.maps.volumeMeta.get(name)?.value.owner;
+    if (!owner || owner === this.d.selfId) return undefined;
+    const api = this.d.catalog.maps.nodes.get(owner)?.value.api;
+    if (!api) throw new UserError('owner_unknown', `volume ${name}: its owner ${owner} is not a known member`, 503);
+    return api;
+  }
+
+  private async call(api: string, method: string, path: string, body?: string): Promise<unknown> {
+    const headers = { ...(await this.d.sign(method, path, body)), ...(body ? { 'content-type': 'application/json' } : {}) };
+    const res = await fetch(`${api}${path}`, { method, headers, ...(body ? { body } : {}), signal: AbortSignal.timeout(120_000) }).catch((err: Error) => {
+      throw new UserError('owner_unreachable', `the volume's owner at ${api} did not answer: ${err.message}`, 503);
+    });
+    const out = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+    if (!res.ok) throw new UserError(out.error?.code ?? 'owner_failed', out.error?.message ?? `HTTP ${res.status}`, res.status);
+    return out;
+  }
+}

@@ -1,0 +1,389 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { messageOf, UserError } from '../core/errors.ts';
+import type { DesiredReplica } from '../core/reconcile-plan.ts';
+import { choosePeers } from '../core/volumes/peer-choice.ts';
+import { VOLUME_KEYS, warrenVolumes, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { newer } from '../core/volumes/copy-choice.ts';
+import { satisfies } from '../core/scheduler-place.ts';
+import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
+import type { MemberState } from '../core/views.ts';
+import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
+import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
+import type { Catalog } from './catalog.ts';
+import { LABELS, type DockerEngine, type EngineIdentity } from './docker-engine.ts';
+
+export interface VolumeDriverDeps {
+  dataDir: string;
+  selfId: string;
+  catalog: Catalog;
+  engine: DockerEngine;
+  client: () => Etcd3 | undefined;
+  identity: () => EngineIdentity | undefined;
+  liveness: () => Record<string, { state: MemberState } | undefined>;
+  /** signs a node-to-node call (src/http/node-auth.ts) */
+  sign: Exclude<CallAuth, string>;
+  event: (name: 'volume.snapshot' | 'volume.replicated', payload: Record<string, unknown>) => void;
+  intervalMs: number;
+  logger: Logger;
+}
+
+export type Prepared = { binds: string[] } | { wait: string };
+
+/**
+ * Automatic snapshots come every few seconds: every one of the last 10 minutes is kept, then the
+ * default's hourly/daily/weekly/monthly ones (core/volumes/retention.ts).
+ */
+export const AGENT_RETENTION: RetentionPolicy = { ...DEFAULT_RETENTION, keepAllWithinMs: 600_000 };
+const RETAIN_EVERY_MS = 60_000;
+
+/** a snapshot's place in its volume's lineage */
+const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
+
+/**
+ * The agent side of replicated volumes (DESIGN.md "Volumes"). On the node running a replica:
+ * takes its volumes over (owner epoch +1 in etcd, its warm copy brought up to date) before the
+ * container starts, then snapshots every `intervalMs` (the containers paused only for the freeze
+ * step) and pushes each snapshot to 2 other nodes. On the others: receives snapshots (refusing an
+ * older epoch than etcd's), records the copy in etcd and keeps a warm copy applied.
+ *
+ *   DATA/volume-store/     the node's chunk store and snapshot records (src/volumes/volume-store.ts)
+ *   DATA/volume-data/NAME  the volume's copy on this node: live (bind-mounted) on its owner, warm elsewhere
+ */
+export class VolumeDriver {
+  readonly store: VolumeStore;
+  readonly receiver: SnapshotReceiver;
+  private timer: NodeJS.Timeout | undefined;
+  /** volumes this node owns and whose live copy is ready, with the epoch it owns them at */
+  private readonly owned = new Map<string, number>();
+  private readonly busy = new Set<string>();
+  private readonly applying = new Map<string, Promise<void>>();
+  private stopped = false;
+  private retainedAt = Date.now();
+  /** for /metrics */
+  readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>() };
+
+  constructor(private readonly d: VolumeDriverDeps) {
+    this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
+    this.receiver = new SnapshotReceiver(this.store, { reserveBytes: Number(process.env.WARREN_VOLUME_RESERVE_BYTES ?? 2 ** 30) });
+    const receive = this.receiver.receive.bind(this.receiver);
+    this.receiver.receive = async (body) => {
+      const r = await receive(body);
+      this.counters.receivedBytes += r.bytes;
+      return r;
+    };
+  }
+
+  liveDir(name: string): string {
+    return resolve(this.d.dataDir, 'volume-data', name);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.d.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.store.close().catch(() => undefined);
+  }
+
+  /** the volume's record, unless it is a removal's tombstone */
+  private meta(name: string) {
+    const m = this.d.catalog.maps.volumeMeta.get(name);
+    return m?.value.removed ? undefined : m;
+  }
+
+  private copies(name: string): CopyRecord[] {
+    return [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value).filter((c) => c.volume === name && this.d.catalog.maps.nodes.has(c.node));
+  }
+
+  /** Newest local snapshot of the volume's lineage as etcd knows it (a later epoch is not trusted). */
+  private newestLocal(name: string, maxEpoch: number): SnapshotRecord | undefined {
+    return this.store.list(name).filter((r) => (r.epoch ?? 0) <= maxEpoch).reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+  }
+
+  // ---- the reconciler's hook: before a replica's container is created ------------------------
+
+  /** The binds for a replica's volumes, once this node owns its replicated ones; or why it waits. */
+  async prepare(r: DesiredReplica): Promise<Prepared> {
+    const id = this.d.identity();
+    if (!id) return { wait: 'not a cluster member yet' };
+    const binds: string[] = [];
+    for (const v of r.spec.volumes) {
+      // not replicated: a Docker volume of this node's own (several agents may share one engine)
+      if (v.local) binds.push(`warren_${r.service}_${v.name}_${id.nodeId.slice(-8).toLowerCase()}:${v.path}`);
+    }
+    for (const { name, spec } of warrenVolumes(r.service, r.slot, r.spec.volumes)) {
+      const why = await this.take(name, r);
+      if (why) return { wait: why };
+      binds.push(`${this.liveDir(name)}:${spec.path}`);
+    }
+    return { binds };
+  }
+
+  /** Makes this node the volume's owner with its newest copy in place; a string says why it cannot. */
+  private async take(name: string, r: DesiredReplica): Promise<string | undefined> {
+    const self = this.d.selfId;
+    const dir = this.liveDir(name);
+    const m = this.meta(name);
+    if (m?.value.owner === self && this.owned.get(name) === m.value.epoch) return undefined;
+    const client = this.d.client();
+    if (!client) return 'no etcd client';
+    const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
+    let epoch: number;
+    if (m?.value.owner !== self) {
+      const elsewhere = this.copies(name).filter((c) => c.node !== self);
+      if (!mine && elsewhere.length) return `volume ${name}: this node holds no copy of it (copies on ${elsewhere.map((c) => this.d.catalog.nodeName(c.node) ?? c.node).join(', ')})`;
+      // claim it: a new epoch, so a snapshot of the old owner's can never be taken in after ours
+      epoch = (m?.value.epoch ?? 0) + 1;
+      const meta: VolumeMeta = { name, service: r.service, slot: r.slot, volume: name, owner: self, epoch, since: Date.now() };
+      const key = VOLUME_KEYS.metaPrefix + name;
+      const raw = this.d.catalog.maps.volumeMeta.get(name); // a tombstone is replaced like a record
+      const txn = raw ? client.if(key, 'Mod', '==', raw.modRevision) : client.if(key, 'Create', '==', 0);
+      const res = await txn.then(client.put(key).value(JSON.stringify(meta))).commit();
+      if (!res.succeeded) {
+        await this.d.catalog.reload();
+        return `volume ${name}: its owner changed meanwhile; trying again`;
+      }
+      this.d.logger.info({ volume: name, epoch, from: m?.value.owner, snapshot: mine?.id }, mine ? 'taking the volume over on its newest copy here' : 'new volume: starts empty');
+      await this.keepFencedWrites(name, dir);
+      if (mine) await this.store.applyTo(name, mine.id, dir);
+    } else {
+      // owner already, in an earlier run of this agent: a copy that became live has writes no
+      // snapshot holds (keep it); one whose take-over did not complete still has its warm-copy
+      // state file (redo the apply: it is redo-only)
+      epoch = m.value.epoch;
+      if (mine && (existsSync(`${dir}.warren-state.json`) || !existsSync(dir))) await this.store.applyTo(name, mine.id, dir);
+    }
+    mkdirSync(dir, { recursive: true });
+    this.owned.set(name, epoch);
+    // from now on the live copy changes under the app: a later warm apply must rebuild it whole
+    rmSync(`${dir}.warren-state.json`, { force: true });
+    writeFileSync(`${dir}.warren-owner.json`, JSON.stringify({ epoch: this.owned.get(name) }));
+    if (mine) await this.record(name, mine, true);
+    return undefined;
+  }
+
+  private async record(name: string, rec: SnapshotRecord, applied: boolean): Promise<void> {
+    const client = this.d.client();
+    if (!client) return;
+    const copy: CopyRecord = { volume: name, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: rec.epoch ?? 0, createdAt: rec.createdAt, sizeBytes: rec.sizeBytes, applied, updatedAt: Date.now() };
+    await client.put(`${VOLUME_KEYS.copyPrefix}${name}/${this.d.selfId}`).value(JSON.stringify(copy)).exec();
+  }
+
+  // ---- the owner: snapshot, then replicate ---------------------------------------------------
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    this.adoptRunning();
+    for (const [name, epoch] of this.owned) {
+      const m = this.meta(name)?.value;
+      if (!m || m.owner !== this.d.selfId || m.epoch !== epoch) {
+        this.owned.delete(name); // another node took it over
+        continue;
+      }
+      if (!this.d.catalog.service(m.service)) continue; // its service is gone: nothing writes to it
+      if (this.busy.has(name)) continue;
+      this.busy.add(name);
+      const started = performance.now();
+      void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => {
+        this.busy.delete(name);
+        // a cycle longer than the interval (a loaded machine): the next one starts at once, not at the next tick
+        if (performance.now() - started >= this.d.intervalMs && !this.stopped) setImmediate(() => void this.tick());
+      });
+    }
+  }
+
+  /**
+   * Volumes this node owns whose replica is assigned here but that no prepare claimed in this
+   * process (the agent restarted while its containers ran on): their live copy is the newest.
+   */
+  private adoptRunning(): void {
+    const self = this.d.selfId;
+    for (const [name, v] of this.d.catalog.maps.volumeMeta) {
+      const m = v.value;
+      if (m.removed) continue;
+      // a copy with its warm-copy state file is not live yet (a take-over did not complete)
+      if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name)) || existsSync(`${this.liveDir(name)}.warren-state.json`)) continue;
+      const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
+      if (slot?.nodeId === self) this.owned.set(name, m.epoch);
+    }
+    for (const name of this.store.volumes()) {
+      if (this.d.catalog.maps.volumeMeta.get(name)?.value.removed) void this.forgetRemoved(name).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'removing a volume\'s copy failed'));
+    }
+    if (Date.now() - this.retainedAt > RETAIN_EVERY_MS) {
+      this.retainedAt = Date.now();
+      void this.retain().catch((err: unknown) => this.d.logger.warn({ err: messageOf(err) }, 'snapshot retention failed'));
+    }
+  }
+
+  /** Deletes the snapshots retention does not keep (the newest of the lineage and the one applied here always stay). */
+  private async retain(): Promise<void> {
+    for (const name of this.store.volumes()) {
+      if (name.includes('.fenced-')) continue; // an old owner's writes: kept until someone decides
+      const list = this.store.list(name);
+      const newest = list.reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+      const mine = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value.snapshot;
+      const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine })), Date.now(), AGENT_RETENTION);
+      const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
+      if (drop.length) await this.store.deleteMany(name, drop);
+    }
+  }
+
+  /** `warren volume rm` left a tombstone: this node's snapshots and copy of the volume go. */
+  private async forgetRemoved(name: string): Promise<void> {
+    if (this.meta(name) || !this.d.catalog.maps.volumeMeta.get(name)?.value.removed || this.busy.has(name)) return;
+    this.busy.add(name);
+    try {
+      this.owned.delete(name);
+      await this.store.deleteMany(name, this.store.list(name).map((r) => r.id));
+      rmSync(join(this.store.dataDir, 'volumes', name), { recursive: true, force: true });
+      const dir = this.liveDir(name);
+      for (const path of [dir, `${dir}.warren-state.json`, `${dir}.warren-owner.json`]) rmSync(path, { recursive: true, force: true });
+      this.d.logger.info({ volume: name }, 'volume removed: this node\'s copy and snapshots deleted');
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  /** Containers of this node mounting the volume (its replica), to pause for the freeze step. */
+  private async writers(m: VolumeMeta): Promise<string[]> {
+    const id = this.d.identity();
+    if (!id) return [];
+    const list = await this.d.engine.docker.listContainers({ filters: { status: ['running'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`, `${LABELS.service}=${m.service}`, `${LABELS.slot}=${m.slot}`] } });
+    return list.map((c) => c.Id);
+  }
+
+  /** `warren volume snapshot`: on the owner, a snapshot now; replicated before the answer unless `wait` is false. */
+  async snapshotNow(name: string, wait: boolean): Promise<{ snapshot: SnapshotRecord; replicated: string[] }> {
+    const m = this.meta(name)?.value;
+    if (!m || m.owner !== this.d.selfId || this.owned.get(name) !== m.epoch) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
+    while (this.busy.has(name)) await new Promise((r) => setTimeout(r, 50));
+    this.busy.add(name);
+    try {
+      return await this.snapshotAndReplicate(m, { force: true, wait });
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  async snapshotAndReplicate(m: VolumeMeta, opts: { force?: boolean; wait?: boolean } = {}): Promise<{ snapshot: SnapshotRecord; replicated: string[] }> {
+    const name = m.name;
+    const dir = this.liveDir(name);
+    if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
+    const paused: string[] = [];
+    const docker = this.d.engine.docker;
+    const t0 = performance.now();
+    const rec = await this.store.snapshot(name, dir, {
+      epoch: m.epoch,
+      skipUnchanged: !opts.force,
+      pause: async () => {
+        for (const c of await this.writers(m)) {
+          await docker.getContainer(c).pause().then(() => paused.push(c), () => undefined);
+        }
+      },
+      resume: async () => {
+        await Promise.all(paused.map((c) => docker.getContainer(c).unpause().catch(() => undefined)));
+      },
+    });
+    const before = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value;
+    if (before?.snapshot !== rec.id) {
+      await this.record(name, rec, true);
+      this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
+    }
+    const captured = performance.now();
+    this.counters.pauseMs.set(name, rec.pauseMs);
+    if (opts.wait === false) {
+      void this.replicate(m, rec);
+      return { snapshot: rec, replicated: [] };
+    }
+    const replicated = await this.replicate(m, rec);
+    this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
+    return { snapshot: rec, replicated };
+  }
+
+  private async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
+    const live = this.d.liveness();
+    const svc = this.d.catalog.service(m.service);
+    const holders = new Map(this.copies(m.name).map((c) => [c.node, c]));
+    const peers = choosePeers(this.d.selfId, this.d.catalog.nodes().map((n) => {
+      const rt = this.d.catalog.runtimeNode(n.id);
+      const sched = { id: n.id, name: n.name, labels: rt?.labels ?? {}, state: 'alive' as const, draining: false };
+      return {
+        id: n.id,
+        alive: live[n.id]?.state === 'alive',
+        eligible: !this.d.catalog.draining(n.id) && (svc?.constraints ?? []).every((c) => satisfies(sched, c)),
+        holds: holders.has(n.id),
+      };
+    }));
+    const done: string[] = [];
+    await Promise.all(peers.map(async (peer) => {
+      if (holders.get(peer)?.snapshot === rec.id) return void done.push(peer);
+      const api = this.d.catalog.maps.nodes.get(peer)?.value.api;
+      if (!api) return;
+      try {
+        const res = await pushSnapshot(this.store, rec, httpTransport(api, this.d.sign, { timeoutMs: 60_000 }));
+        this.counters.sentBytes += res.sentBytes;
+        done.push(peer);
+        this.d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: this.d.selfId, to: peer, sentBytes: res.sentBytes });
+      } catch (err) {
+        this.d.logger.info({ volume: m.name, peer, err: messageOf(err) }, 'snapshot replication to a peer failed; retried with the next snapshot');
+      }
+    }));
+    return done;
+  }
+
+  // ---- a peer: receive, record, keep warm ----------------------------------------------------
+
+  /** POST /v1/volume-sync/:volume/commit on this node. */
+  async commit(rec: SnapshotRecord): Promise<SnapshotRecord> {
+    const m = this.meta(rec.volume)?.value;
+    if (!m) throw new UserError('no_such_volume', `volume ${rec.volume}: etcd has no record of it (removed, or not seen here yet)`, 409);
+    if (this.owned.has(rec.volume) || m.owner === this.d.selfId) throw new UserError('owner', `volume ${rec.volume}: this node owns it; it takes no snapshot from others`, 409);
+    if ((rec.epoch ?? 0) < m.epoch) throw new UserError('stale_epoch', `volume ${rec.volume}: snapshot ${rec.id} is of epoch ${rec.epoch ?? 0}, the volume is at ${m.epoch}`, 409);
+    const adopted = await this.receiver.commit(rec);
+    await this.record(rec.volume, adopted, false).catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'copy record write failed'));
+    this.warm(rec.volume);
+    return adopted;
+  }
+
+  /** Applies the newest snapshot to the warm copy (coalesced: one apply at a time per volume). */
+  private warm(name: string): void {
+    if (this.applying.has(name)) return;
+    const run = (async () => {
+      for (;;) {
+        const m = this.meta(name)?.value;
+        if (this.owned.has(name) || m?.owner === this.d.selfId) return;
+        const newest = this.newestLocal(name, m?.epoch ?? Infinity);
+        if (!newest) return;
+        const dir = this.liveDir(name);
+        await this.keepFencedWrites(name, dir);
+        await this.store.applyTo(name, newest.id, dir);
+        if (this.newestLocal(name, m?.epoch ?? Infinity)?.id !== newest.id) continue;
+        await this.record(name, newest, true);
+        return;
+      }
+    })().catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'warm copy apply failed')).finally(() => this.applying.delete(name));
+    this.applying.set(name, run);
+  }
+
+  /**
+   * A copy this node owned before (it was fenced or cut off) may hold writes no other node has:
+   * they are kept as a snapshot of their own volume, `NAME.fenced-e<EPOCH>-<node>`, never merged
+   * into the new lineage, before the copy is rebuilt from it.
+   */
+  private async keepFencedWrites(name: string, dir: string): Promise<void> {
+    const marker = `${dir}.warren-owner.json`;
+    if (!existsSync(marker)) return;
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      const { epoch } = JSON.parse(readFileSync(marker, 'utf8')) as { epoch: number };
+      const fenced = `${name}.fenced-e${epoch}-${this.d.selfId.slice(-8).toLowerCase()}`;
+      const rec = await this.store.snapshot(fenced, dir, { epoch });
+      this.d.logger.warn({ volume: name, snapshot: `${fenced}@${rec.id}` }, 'this node owned the volume before: its writes since are kept as a separate snapshot, not merged');
+    }
+    rmSync(marker, { force: true });
+  }
+}
