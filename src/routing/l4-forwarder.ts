@@ -30,6 +30,8 @@ interface Listener {
   forward: Forward;
   next: number;
   close(): Promise<void>;
+  /** the forward's targets changed (UDP ends the flows to targets that left) */
+  retargeted?(): void;
 }
 
 export class L4Forwarder {
@@ -57,6 +59,7 @@ export class L4Forwarder {
       const l = this.listeners.get(key);
       if (l) {
         l.forward = f;
+        l.retargeted?.();
         continue;
       }
       if (!this.opening.has(key)) {
@@ -75,7 +78,10 @@ export class L4Forwarder {
     // a forward opened while its plan moved on: take the newest targets
     for (const [key, f] of want) {
       const l = this.listeners.get(key);
-      if (l) l.forward = f;
+      if (l) {
+        l.forward = f;
+        l.retargeted?.();
+      }
     }
   }
 
@@ -184,6 +190,11 @@ export class L4Forwarder {
           for (const key of [...flows.keys()]) endFlow(key);
           sock.close(() => resolve());
         }),
+      // a flow to a replica that is gone would send into the void until it idles out
+      retargeted: () => {
+        const live = new Set(listener.forward.targets.map((t) => `${t.host}:${t.port}`));
+        for (const [key, fl] of [...flows]) if (!live.has(`${fl.target.host}:${fl.target.port}`)) endFlow(key);
+      },
     };
     sock.on('message', (msg, rinfo) => {
       const key = `${rinfo.address}:${rinfo.port}`;

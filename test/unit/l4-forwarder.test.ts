@@ -108,7 +108,7 @@ test('UDP: each client flow goes to one target and gets its answers back', async
   };
   const c1 = dgram.createSocket('udp4');
   const c2 = dgram.createSocket('udp4');
-  closers.push(() => c1.close(), () => c2.close());
+  closers.push(() => void c1.close(), () => void c2.close());
   const a1 = await ask(c1, 'x');
   const a2 = await ask(c1, 'y');
   assert.equal(a1.split(':')[0], a2.split(':')[0], 'one flow, one target');
@@ -116,4 +116,30 @@ test('UDP: each client flow goes to one target and gets its answers back', async
   const b1 = await ask(c2, 'z');
   assert.notEqual(b1.split(':')[0], a1.split(':')[0], 'the next flow goes to the next target');
   assert.equal(f.stats.udpFlows, 2);
+});
+
+test('UDP: a flow whose target leaves the plan is ended, and the client\'s next datagram goes to a live target', async () => {
+  const f = new L4Forwarder(quiet);
+  closers.push(() => f.close());
+  const backs: number[] = [];
+  for (const name of ['old', 'new']) {
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
+    s.bind(0, BACK);
+    await once(s, 'listening');
+    closers.push(() => new Promise((r) => s.close(() => r(undefined))));
+    backs.push(s.address().port);
+  }
+  const port = await freePort();
+  const c = dgram.createSocket('udp4');
+  closers.push(() => void c.close());
+  const ask = async (text: string) => {
+    c.send(text, port, LISTEN);
+    const [m] = (await once(c, 'message')) as [Buffer];
+    return String(m);
+  };
+  await f.apply([fwd('udp', port, [{ port: backs[0]! }])]);
+  assert.equal(await ask('a'), 'old:a');
+  await f.apply([fwd('udp', port, [{ port: backs[1]! }])]);
+  assert.equal(await ask('b'), 'new:b');
 });
