@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,20 @@ async function get(url: string): Promise<string | undefined> {
   return res && res.status === 200 ? (await res.text()).trim() : undefined;
 }
 
+/** GET / through an agent's HTTP proxy with this Host header; the body of a 200, else undefined. */
+async function viaProxy(a: AgentHandle, host: string): Promise<string | undefined> {
+  const health = (await a.health()).body as { proxy?: { port: number }; dns?: { domain: string } };
+  return new Promise((resolve) => {
+    const req = http.get({ host: new URL(a.api).hostname, port: health.proxy!.port, path: '/', headers: { host: `${host}.${health.dns!.domain}` }, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
 /** One datagram to ip:port from a fresh socket; its answer, or undefined after 1 s. */
 async function udpAsk(ip: string, port: number, text: string): Promise<string | undefined> {
   const s = dgram.createSocket('udp4');
@@ -116,6 +131,10 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
     await waitFor(`front's page (fetched from back by name) through ${ip}:18080`, async () => (await get(`http://${ip}:18080/`)) === 'back says hi', 60_000, 200);
     await waitFor(`front's page fetched by the alias through ${ip}:18080`, async () => (await get(`http://${ip}:18080/alias.html`)) === 'back says hi', 30_000, 200);
   }
+
+  // the HTTP proxy: <service>.<stack>.<domain> beside <stack>-<service>.<domain>, from a node that runs neither
+  await waitFor('front.mesh-it.<domain> through the proxy of n3', async () => (await viaProxy(agents[2]!, `front.${STACK}`)) === 'back says hi', 30_000, 200);
+  assert.equal(await viaProxy(agents[2]!, `${STACK}-front`), 'back says hi');
 
   const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
   for (const ip of IPS) {

@@ -168,3 +168,14 @@ test('nameTable: every name of a service, lowercased; a name claimed twice goes 
   );
   assert.deepEqual(Object.fromEntries(t), { 'shop-api': '2.2.2.2', api: '2.2.2.2', frontend: '2.2.2.2', 'shop-web': '1.1.1.1', web: '1.1.1.1', www: '1.1.1.1' });
 });
+
+test('serviceOfRelativeName: <service>.<stack> is the Warren service <stack>-<service>; one label is itself; anything else is none', async () => {
+  const { serviceOfRelativeName } = await import('../../src/core/mesh/stack-host.ts');
+  assert.equal(serviceOfRelativeName('web.shop'), 'shop-web');
+  assert.equal(serviceOfRelativeName('db-1.my-stack'), 'my-stack-db-1');
+  assert.equal(serviceOfRelativeName('web'), 'web');
+  assert.equal(serviceOfRelativeName(''), null);
+  assert.equal(serviceOfRelativeName('a.b.c'), null);
+  assert.equal(serviceOfRelativeName('-a.b'), null);
+  assert.equal(serviceOfRelativeName('a_b.c'), null);
+});
