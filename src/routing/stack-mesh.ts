@@ -8,7 +8,7 @@
  */
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { planForwards, type MeshReplica, type MeshService } from '../core/mesh/forward-plan.ts';
+import { planForwards, type Forward, type MeshReplica, type MeshService } from '../core/mesh/forward-plan.ts';
 import { allocateNameAddrs, nameTable, topAddresses } from '../core/mesh/name-addrs.ts';
 import type { MemberView } from '../core/views.ts';
 import { syncBridgeAddresses } from '../runtime/bridge-addresses.ts';
@@ -37,10 +37,18 @@ export interface StackMeshDeps {
   self: { id: string; addr: string };
   clusterId: () => string | undefined;
   logger: Logger;
+  /** where the forwards run: the agent passes its mesh worker process (mesh-process.ts); default in this process */
+  forwarder?: Forwarding;
+}
+
+/** What runs the forwards: an L4Forwarder here, or the mesh worker process. */
+export interface Forwarding {
+  apply(forwards: Forward[]): Promise<void>;
+  close(): Promise<void>;
 }
 
 export class StackMesh {
-  readonly forwarder: L4Forwarder;
+  readonly forwarder: Forwarding;
   /** network id → what inspect said (a network's subnet and bridge never change) */
   private readonly nets = new Map<string, StackNet>();
   /** stack → Warren service → its address on the stack's network here */
@@ -57,7 +65,7 @@ export class StackMesh {
   private lastProblems = '';
 
   constructor(private readonly d: StackMeshDeps) {
-    this.forwarder = new L4Forwarder(d.logger);
+    this.forwarder = d.forwarder ?? new L4Forwarder(d.logger);
   }
 
   start(): void {

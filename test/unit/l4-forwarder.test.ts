@@ -143,3 +143,20 @@ test('UDP: a flow whose target leaves the plan is ended, and the client\'s next 
   await f.apply([fwd('udp', port, [{ port: backs[1]! }])]);
   assert.equal(await ask('b'), 'new:b');
 });
+
+test('the mesh worker process: forwards the plan it is sent, and after it is killed comes back with the last plan', async () => {
+  const { MeshProcess } = await import('../../src/routing/mesh-process.ts');
+  const logger = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {}, child: () => logger } as never;
+  const p = new MeshProcess({ logLevel: 'warn', name: 'mesh-unit', logger });
+  closers.push(() => p.close());
+  const back = await tcpBackend('w');
+  const port = await freePort();
+  await p.apply([fwd('tcp', port, [{ port: back }])]);
+  assert.deepEqual(p.keys, [`tcp/${LISTEN}:${port}`]);
+  assert.equal(await tcpAsk(port, '1'), 'w:1');
+  const pid = (p as unknown as { child: { pid: number } }).child.pid;
+  process.kill(pid, 'SIGKILL');
+  const { waitFor } = await import('../helpers/wait.ts');
+  await waitFor('the restarted worker forwarding again', async () => (await tcpAsk(port, '2').catch(() => '')) === 'w:2', 15_000, 100);
+  assert.notEqual((p as unknown as { child: { pid: number } }).child.pid, pid);
+});

@@ -28,6 +28,7 @@ import { UiSessions } from '../../consensus/ui-sessions.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { StackMesh } from '../../routing/stack-mesh.ts';
+import { MeshProcess } from '../../routing/mesh-process.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
 import { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
@@ -288,7 +289,10 @@ export class Agent {
     this.dns = config.autoPorts.dns
       ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
       : await startDns({ ...common, zone, port: config.ports.dns });
-    this.mesh = new StackMesh({ docker: runtime.engine.docker, catalog: runtime.catalog, addresses: runtime.addresses, members: () => gossip.members(this.etcdRole()), self: { id: this.identity.id, addr: config.bind }, clusterId: () => this.consensus?.clusterId ?? undefined, logger: log.child({ component: 'mesh' }) });
+    this.mesh = new StackMesh({ docker: runtime.engine.docker, catalog: runtime.catalog, addresses: runtime.addresses, members: () => gossip.members(this.etcdRole()), self: { id: this.identity.id, addr: config.bind }, clusterId: () => this.consensus?.clusterId ?? undefined, logger: log.child({ component: 'mesh' }),
+      // the forwards run in a process of their own: traffic through them never delays gossip or etcd
+      forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }) }),
+    });
     gossip.on('member', () => this.mesh?.schedule());
     this.mesh.start();
     const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
