@@ -19,6 +19,7 @@ import { docker } from '../test/helpers/images.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { ensureNginxImage, wrk, type WrkResult } from './routing.ts';
 import type { Metric } from './results.ts';
+import { loadAvg1 } from './machine.ts';
 
 const IPS = ['127.61.0.21', '127.61.0.22'];
 const STACK = 'mesh-bench';
@@ -61,6 +62,7 @@ export async function benchStacks(): Promise<Record<string, Metric>> {
         unit: 'ratio',
         goal: '>= 0.7',
         how: `wrk -t2 -c50 -d${SECONDS}s: published port on the node not running the service / the serving node's published host port`,
+        loadAvg1: loadAvg1(),
         ...fields,
       },
     };
