@@ -4,7 +4,8 @@
  * `front` is pinned to n2 and fetches http://back/ and http://api/ (an alias) by name; `echo` is
  * unpinned and publishes TCP 18081 and UDP 18053. Every published port answers on every node's
  * address; after the node running `echo` is killed (-9, its containers removed as a dead
- * machine's would be gone), both its ports answer again on the surviving nodes.
+ * machine's would be gone), both its ports answer again on the surviving nodes, and a stack
+ * container on a surviving node reaches it by name again.
  * Everything it makes is named "mesh-it" or labelled with its own nodes. (busybox-static's
  * `wget -T` crashes when it resolves a name: the front's loop has no -T.)
  */
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { ensureMeshImage, MESH_IMAGE } from '../helpers/mesh-image.ts';
+import { docker } from '../helpers/images.ts';
 import { serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -111,6 +113,13 @@ async function udpAsk(ip: string, port: number, text: string): Promise<string | 
   }
 }
 
+/** GET `url` from inside the running container of `service` on `nodeId` (its own name resolution); the body, or undefined. */
+async function getFromContainer(nodeId: string, service: string, url: string): Promise<string | undefined> {
+  const id = (await docker('ps', '-q', '--filter', `label=warren.node=${nodeId}`, '--filter', `label=warren.service=${STACK}-${service}`).catch(() => '')).split('\n')[0];
+  if (!id) return undefined;
+  return (await docker('exec', id, 'sh', '-c', `wget -q -O /tmp/get ${url} && cat /tmp/get`).catch(() => undefined))?.trim();
+}
+
 /** The node the one running replica of `service` is on, seen from `a`. */
 async function runningOn(a: AgentHandle, service: string): Promise<string | undefined> {
   const v = await serviceView(a, `${STACK}-${service}`).catch(() => undefined);
@@ -137,6 +146,10 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
   assert.equal(await viaProxy(agents[2]!, `${STACK}-front`), 'back says hi');
 
   const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
+  // names across nodes from both ends: the back (n1) and the front (n2) reach echo by name wherever it runs
+  for (const [svc, node] of [['back', ids[0]!], ['front', ids[1]!]] as const) {
+    await waitFor(`${svc} reaching echo by name`, async () => (await getFromContainer(node, svc, 'http://echo/'))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
+  }
   for (const ip of IPS) {
     await waitFor(`echo over TCP through ${ip}:18081`, async () => (await get(`http://${ip}:18081/`))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
     await waitFor(`echo over UDP through ${ip}:18053`, async () => (await udpAsk(ip, 18053, `ping ${ip}`)) === `echo ping ${ip}`, 30_000, 200);
@@ -153,6 +166,9 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
     return n && n !== echoNode ? n : undefined;
   }, 90_000, 200);
   assert.ok(ids.includes(moved));
+  // a stack container on a surviving node reaches the moved service by name again
+  const [watcher, watcherNode] = survivors.includes(agents[0]!) ? ['back', ids[0]!] : ['front', ids[1]!];
+  await waitFor(`${watcher} reaching the moved echo by name`, async () => (await getFromContainer(watcherNode, watcher, 'http://echo/')) === `${STACK}-echo ${moved === ids[0] ? 'n1' : moved === ids[1] ? 'n2' : 'n3'}`, 30_000, 200);
   for (const ip of survivorIps) {
     await waitFor(`echo over TCP again through ${ip}:18081`, async () => (await get(`http://${ip}:18081/`))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
     await waitFor(`echo over UDP again through ${ip}:18053`, async () => (await udpAsk(ip, 18053, 'again')) === 'echo again', 30_000, 200);
