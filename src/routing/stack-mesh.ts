@@ -63,6 +63,7 @@ export class StackMesh {
   private again = false;
   private stopped = false;
   private lastProblems = '';
+  private readonly warned = new Set<string>();
 
   constructor(private readonly d: StackMeshDeps) {
     this.forwarder = d.forwarder ?? new L4Forwarder(d.logger);
@@ -129,7 +130,9 @@ export class StackMesh {
           await syncBridgeAddresses(net.bridge, want);
           this.synced.set(net.bridge, wantKey);
         } catch (err) {
-          this.d.logger.warn({ bridge: net.bridge, err: (err as Error).message }, 'cannot set the stack services\' addresses on the bridge (needs root): their names do not resolve across nodes here');
+          // told once per bridge (retried every pass)
+          if (!this.warned.has(net.bridge)) this.d.logger.warn({ bridge: net.bridge, err: (err as Error).message }, 'cannot set the stack services\' addresses on the bridge (needs root): their names do not resolve across nodes here');
+          this.warned.add(net.bridge);
           continue;
         }
       }
