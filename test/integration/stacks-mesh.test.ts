@@ -155,6 +155,13 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
     await waitFor(`echo over UDP through ${ip}:18053`, async () => (await udpAsk(ip, 18053, `ping ${ip}`)) === `echo ping ${ip}`, 30_000, 200);
   }
 
+  // a host port is the cluster's: another stack publishing 18081 is refused with one line naming the key
+  writeFileSync(join(dir, 'clash.yaml'), `name: ${STACK}-2\nservices:\n  web:\n    image: ${MESH_IMAGE}\n    ports: ["18081:80"]\n`);
+  const clash = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'clash.yaml'), '--detach']);
+  assert.notEqual(clash.code, 0);
+  assert.match(clash.stderr, new RegExp(`services\\.web\\.ports: ${STACK}-2-web: host port 18081/tcp is already published by service ${STACK}-echo of stack ${STACK}`));
+  assert.equal((await fetch(`${agents[0]!.api}/v1/services/${STACK}-2-web`)).status, 404, 'nothing deployed');
+
   // kill -9 the node running echo: it comes back on another node and its ports answer again on the survivors
   const victim = agents[ids.indexOf(echoNode)]!;
   const survivors = agents.filter((a) => a !== victim);

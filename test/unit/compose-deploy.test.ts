@@ -100,6 +100,7 @@ test('a host port published by a service outside the stack is refused, one line 
   const mine = stackServices(project({ 'compose.yaml': 'name: shop\nservices:\n  web:\n    image: nginx\n    ports: ["8080:80", "53:53/udp", "9000"]\n' }).model, { nodeName: 'n' });
   const other = newServiceSpec({ ...mine[0]!, name: 'blog-web', stack: 'blog', ports: [{ container: 80, protocol: 'tcp', published: 8080 }, { container: 53, protocol: 'tcp', published: 53 }] }, 1);
   assert.deepEqual(portClashes('shop', mine, [other]), ['shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
+  assert.deepEqual(portClashes('shop', mine, [other], (n) => (n === 'shop-web' ? 'web' : undefined)), ['services.web.ports: shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
   // the stack's own services (a re-deploy) do not clash with themselves
   assert.deepEqual(portClashes('shop', mine, mine.map((s) => newServiceSpec(s, 1))), []);
 });
