@@ -110,7 +110,7 @@ async function libsOf(binary: string): Promise<string[]> {
  * An image serving "<service> <slot> <node>" on port 80 from nginx (keep-alive, 1 worker), made
  * from this machine's nginx binary, its libraries and busybox (no registry is reachable here).
  */
-async function ensureNginxImage(): Promise<string> {
+export async function ensureNginxImage(): Promise<string> {
   const exists = await execFileP('docker', ['image', 'inspect', NGINX_IMAGE]).then(() => true, () => false);
   if (exists) return NGINX_IMAGE;
   const root = await mkdtemp(join(tmpdir(), 'warren-bench-image-'));
@@ -156,7 +156,7 @@ http {
 // ------------------------------------------------------------------------------------------------
 // wrk and nginx
 
-interface WrkResult {
+export interface WrkResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
@@ -170,7 +170,7 @@ function toMs(v: string, unit: string): number {
   return unit === 'us' ? x / 1000 : unit === 's' ? x * 1000 : unit === 'm' ? x * 60_000 : x;
 }
 
-async function wrk(url: string, host: string, seconds: number): Promise<WrkResult> {
+export async function wrk(url: string, host: string, seconds: number): Promise<WrkResult> {
   const { stdout } = await execFileP('wrk', ['-t2', '-c50', `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, url], { timeout: (seconds + 30) * 1000 });
   const pct = (p: string) => {
     const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(stdout);

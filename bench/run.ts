@@ -14,6 +14,7 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   sim: async () => (await import('./sim/index.ts')).benchSim(),
   volumes: async () => (await import('./volumes.ts')).benchVolumes(),
   footprint: async () => (await import('./footprint.ts')).benchFootprint(),
+  stacks: async () => (await import('./stacks.ts')).benchStacks(),
 };
 
 const wanted = process.argv.slice(2);

@@ -129,7 +129,7 @@ function main(): void {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   // bin/warren (re)builds dist/ when a source is newer than the bundle
   run(join(ROOT, 'bin/warren'), ['--version']);
-  const bundle = bundleFiles(join(ROOT, 'dist'), ['main.mjs', 'polyfill.mjs', 'proxy-worker.mjs']);
+  const bundle = bundleFiles(join(ROOT, 'dist'), ['main.mjs', 'polyfill.mjs', 'proxy-worker.mjs', 'mesh-worker.mjs']);
   for (const arch of arches) {
     const started = Date.now();
     const deb = buildDeb(arch, version, out, bundle);

@@ -38,7 +38,7 @@ const order = (a: number | string, b: number | string): number => (a < b ? -1 : 
 export class Placer {
   private readonly load = new Map<string, number>();
   private readonly reserved = new Map<string, number>();
-  /** replicas of each stack per node: a stack's services are placed together (their names resolve on the node's stack network) */
+  /** replicas of each stack per node: a stack's services prefer one node (one hop less, and it moves as a unit); constraints may split it (names then resolve through the mesh: core/mesh) */
   private readonly stacks = new Map<string, Map<string, number>>();
 
   /** `nodes` sorted by id */

@@ -16,8 +16,9 @@ export interface LocalContainers {
  * address is unknown: at its node's address : published port. Undefined when it publishes no
  * TCP port (the first published TCP port is the service's HTTP port).
  */
-export function backendFor(s: ReplicaStatus, local: LocalContainers | undefined): Backend | undefined {
-  const port = s.ports.find((p) => p.protocol === 'tcp');
+export function backendFor(s: ReplicaStatus, local: LocalContainers | undefined, httpPort?: number): Backend | undefined {
+  // the service's first declared TCP port when it has one: a stack container also publishes its image's EXPOSE ports (runtime/mesh-container.ts)
+  const port = (httpPort !== undefined ? s.ports.find((p) => p.protocol === 'tcp' && p.container === httpPort) : undefined) ?? s.ports.find((p) => p.protocol === 'tcp');
   if (!port) return undefined;
   if (local && s.nodeId === local.nodeId && s.containerId) {
     const a = local.address(s.containerId);

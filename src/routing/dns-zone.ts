@@ -5,6 +5,7 @@
  * Names of the zone (say the domain is warren.internal):
  * - `warren.internal`                 apex: SOA and NS (one NS per alive node, ns-<node>.warren.internal)
  * - `<service>.warren.internal`       A/AAAA of every alive node (every node proxies every service)
+ * - `<svc>.<stack>.warren.internal`   the same for the stack service's Warren service `<stack>-<svc>`
  * - `<node>.node.warren.internal`     that node's address
  * - `ns-<node>.warren.internal`       the address of an alive node, the target of its NS record
  * - `node.warren.internal`            exists (names below it do) but has no records
@@ -14,6 +15,7 @@
 import * as dnsPacket from 'dns-packet';
 import type { Answer, OptAnswer, Packet, Question } from 'dns-packet';
 import { isIP } from 'node:net';
+import { serviceOfRelativeName } from '../core/mesh/stack-host.ts';
 
 export interface ZoneSource {
   /** e.g. 'warren.internal' (lowercase, no trailing dot) */
@@ -154,6 +156,10 @@ function lookup(rel: string, zone: ZoneSource): Lookup {
     const addr = zone.nodeAddr(labels[0]!);
     return addr !== undefined && isIP(addr) ? { kind: 'addrs', addrs: [addr] } : { kind: 'nxdomain' };
   }
+  // `<service>.<stack>`: the stack service's Warren service
+  const service = labels.length === 2 ? serviceOfRelativeName(rel) : null;
+  const addrs = service === null ? undefined : zone.serviceAddrs(service);
+  if (addrs !== undefined) return addrs.length ? { kind: 'addrs', addrs: [...new Set(addrs)] } : { kind: 'empty' };
   return { kind: 'nxdomain' };
 }
 

@@ -18,6 +18,7 @@
  * idle timeouts on proxied exchanges; WebSocket (any Upgrade) through undici's upgrade path
  * and a plain socket pipe. Per-request success is not logged; failures at debug.
  */
+import { serviceOfRelativeName } from '../core/mesh/stack-host.ts';
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -243,7 +244,7 @@ class Core {
   }
 }
 
-/** `Foo.Warren.Internal:7380` -> `foo`; `foo` -> `foo`; anything else -> null. */
+/** `Foo.Warren.Internal:7380` -> `foo`; `web.shop.warren.internal` -> `shop-web`; `foo` -> `foo`; anything else -> null. */
 function parseHost(raw: string, suffix: string): string | null {
   let h = raw.trim().toLowerCase();
   if (h === '' || h.startsWith('[')) return null; // IPv6 literal: names no service
@@ -252,7 +253,7 @@ function parseHost(raw: string, suffix: string): string | null {
   if (h.endsWith('.')) h = h.slice(0, -1);
   if (h.endsWith(suffix)) {
     const name = h.slice(0, -suffix.length);
-    return name !== '' && !name.includes('.') ? name : null;
+    return name !== '' ? serviceOfRelativeName(name) : null; // `<service>.<stack>` too
   }
   return h !== '' && !h.includes('.') ? h : null;
 }

@@ -66,10 +66,11 @@ export class RouteTable implements RouteSource {
     if (!record) return [];
     const gone = new Set(this.currentMembers().filter((m) => m.state === 'dead' || m.state === 'left').map((m) => m.id));
     const out: Backend[] = [];
+    const httpPort = this.catalog.service(service)?.ports?.find((p) => p.protocol === 'tcp')?.container;
     for (const slot of record.slots) {
       const s = this.catalog.status(service, slot.index);
       if (!s || s.state !== 'running' || s.nodeId !== slot.nodeId || s.generation !== slot.generation || gone.has(s.nodeId)) continue;
-      const b = backendFor(s, this.local);
+      const b = backendFor(s, this.local, httpPort);
       if (b) out.push(b);
     }
     return out;

@@ -6,6 +6,7 @@ import { directAddress, hostAddresses } from './container-addresses.ts';
 import { dockerParts } from './container-options.ts';
 import { healthOf } from '../core/depends-gate.ts';
 import { StackNetworks } from './stack-networks.ts';
+import { dockerPorts } from './mesh-container.ts';
 
 /** Labels on every container Warren makes: the reconciler touches only its own cluster's and node's. */
 export const LABELS = {
@@ -97,10 +98,12 @@ export class DockerEngine {
   /** `binds`: the volumes' mounts as the volume driver prepared them (default: a Docker volume per name) */
   async create(id: EngineIdentity, r: DesiredReplica, binds?: string[]): Promise<string> {
     const spec: ContainerSpec = r.spec;
-    const portKey = (p: { container: number; protocol: string }) => `${p.container}/${p.protocol}`;
     const network = spec.options?.network && !spec.options.hostNetwork ? await this.networks.ensure(id, spec.options.network.stack) : undefined;
     const extra = dockerParts(spec, network);
-    const ports = spec.options?.hostNetwork ? [] : spec.ports;
+    // the mesh: meshed ports on host ports Docker picks, a stack's EXPOSE ports too, the stack's DNS first (mesh-container.ts)
+    const exposed = network ? await this.imageExposed(spec.image) : [];
+    const ports = dockerPorts(spec, id.addr, exposed);
+    const dns = network ? await this.networks.dnsServers(network) : undefined;
     const container = await this.docker.createContainer({
       ...extra.config,
       name: `warren-${r.service}-${r.slot}-g${r.generation}-${id.nodeId.slice(-8).toLowerCase()}`,
@@ -121,13 +124,14 @@ export class DockerEngine {
         [LABELS.generation]: String(r.generation),
         ...(spec.options?.network ? { [LABELS.stack]: spec.options.network.stack } : {}),
       },
-      ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
+      ExposedPorts: Object.fromEntries(ports.map((p) => [p.key, {}])),
       ...(extra.networkingConfig ? { NetworkingConfig: extra.networkingConfig } : {}),
       HostConfig: {
         // a PID 1 that ignores SIGTERM would otherwise wait out the whole stop timeout
         Init: true,
         ...extra.hostConfig,
-        PortBindings: Object.fromEntries(ports.map((p) => [portKey(p), [{ HostIp: p.hostIp ?? id.addr, HostPort: p.published ? String(p.published) : '' }]])),
+        PortBindings: Object.fromEntries(ports.map((p) => [p.key, [{ HostIp: p.hostIp, HostPort: p.hostPort }]])),
+        ...(dns ? { Dns: dns } : {}),
         Binds: [...(binds ?? spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`)), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
         // restarts are the reconciler's decision (it reports them), not Docker's
         RestartPolicy: { Name: 'no' },
@@ -136,6 +140,12 @@ export class DockerEngine {
       },
     });
     return container.id;
+  }
+
+  /** The image's EXPOSE ports ("5432/tcp"); [] when it cannot be inspected. */
+  private async imageExposed(image: string): Promise<string[]> {
+    const info = await this.docker.getImage(image).inspect().catch(() => undefined);
+    return Object.keys((info?.Config as { ExposedPorts?: Record<string, unknown> } | undefined)?.ExposedPorts ?? {});
   }
 
   async start(containerId: string): Promise<void> {

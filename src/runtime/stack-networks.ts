@@ -5,7 +5,9 @@
  * a stack's first container here and removed once nothing of the stack is wanted or running here.
  */
 import type Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
 import { stackNetworkName } from './container-options.ts';
+import { resolvConfServers } from './mesh-container.ts';
 
 export interface NetworkOwner {
   clusterId: string;
@@ -48,6 +50,19 @@ export class StackNetworks {
       });
     this.known.set(name, stack);
     return name;
+  }
+
+  /** A stack container's DNS servers: its network's gateway (the mesh's names, see mesh-container.ts), then the host's. */
+  async dnsServers(name: string): Promise<string[]> {
+    const info = await this.docker.getNetwork(name).inspect();
+    const gateway = (info as { IPAM?: { Config?: { Gateway?: string }[] } }).IPAM?.Config?.[0]?.Gateway;
+    let host = '';
+    try {
+      host = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      // no resolv.conf: Docker's defaults
+    }
+    return [...(gateway ? [gateway] : []), ...resolvConfServers(host)];
   }
 
   /** Removes this node's stack networks of stacks not in `inUse`; a network still in use stays for the next pass. */

@@ -101,7 +101,7 @@ export class StackManager {
     this.etcd();
     const desired = stackServices(model, { nodeName: this.d.self.name });
     const plan = planStack(model.name, desired, this.d.catalog.services());
-    const clashes = portClashes(model.name, desired, this.d.catalog.services());
+    const clashes = portClashes(model.name, desired, this.d.catalog.services(), (n) => model.services.find((s) => s.warrenName === n)?.name);
     if (clashes.length) throw new UserError('port_taken', clashes.join('\n'), 409);
     if (dryRun) return { stack: model.name, dryRun, plan, warnings };
     for (const step of plan) {

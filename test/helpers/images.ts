@@ -39,10 +39,10 @@ export async function ensureHttpdImage(): Promise<string> {
   }
 }
 
-/** `docker import` of a root file system directory as `tag`, running its /serve.sh. */
-export async function importImage(root: string, tag: string): Promise<void> {
+/** `docker import` of a root file system directory as `tag`, running its /serve.sh (`changes`: more Dockerfile lines, e.g. EXPOSE). */
+export async function importImage(root: string, tag: string, changes: string[] = []): Promise<void> {
   const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const imp = spawn('docker', ['import', '--change', 'CMD ["/serve.sh"]', '-', tag], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const imp = spawn('docker', ['import', '--change', 'CMD ["/serve.sh"]', ...changes.flatMap((c) => ['--change', c]), '-', tag], { stdio: ['pipe', 'ignore', 'inherit'] });
   tar.stdout!.pipe(imp.stdin!);
   await new Promise<void>((resolve, reject) => {
     imp.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker import exited with ${code}`))));

@@ -100,6 +100,7 @@ test('a host port published by a service outside the stack is refused, one line 
   const mine = stackServices(project({ 'compose.yaml': 'name: shop\nservices:\n  web:\n    image: nginx\n    ports: ["8080:80", "53:53/udp", "9000"]\n' }).model, { nodeName: 'n' });
   const other = newServiceSpec({ ...mine[0]!, name: 'blog-web', stack: 'blog', ports: [{ container: 80, protocol: 'tcp', published: 8080 }, { container: 53, protocol: 'tcp', published: 53 }] }, 1);
   assert.deepEqual(portClashes('shop', mine, [other]), ['shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
+  assert.deepEqual(portClashes('shop', mine, [other], (n) => (n === 'shop-web' ? 'web' : undefined)), ['services.web.ports: shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
   // the stack's own services (a re-deploy) do not clash with themselves
   assert.deepEqual(portClashes('shop', mine, mine.map((s) => newServiceSpec(s, 1))), []);
 });
@@ -154,4 +155,18 @@ test('container options as Docker create fields', () => {
   assert.deepEqual(parts.networkingConfig, { EndpointsConfig: { warren_net: { Aliases: ['db', 'postgres'] } } });
   assert.deepEqual(dockerParts({ ...base, options: { hostNetwork: true } }, undefined).hostConfig, { NetworkMode: 'host' });
   assert.equal(stackNetworkName('ABCDEFGHIJ', '12D3KooWxyzABCDEFGH', 'shop'), 'warren_ABCDEFGH_abcdefgh_shop');
+});
+
+test('expose: container ports become ports Docker publishes at host ports it picks (reached across nodes through the mesh); a host port there is refused', async () => {
+  const { refused } = await import('../helpers/compose.ts');
+  const { model } = project({ 'compose.yaml': 'name: s\nservices:\n  db:\n    image: postgres\n    expose: ["5432", "53/udp", "9000-9001", 5433]\n    ports: ["5432"]\n' });
+  assert.deepEqual(stackServices(model, { nodeName: 'n' })[0]!.ports, [
+    { container: 5432, protocol: 'tcp' },
+    { container: 53, protocol: 'udp' },
+    { container: 9000, protocol: 'tcp' },
+    { container: 9001, protocol: 'tcp' },
+    { container: 5433, protocol: 'tcp' },
+  ]);
+  const lines = refused({ 'compose.yaml': 'services:\n  db:\n    image: postgres\n    expose: ["5432:5432"]\n' });
+  assert.match(lines.join('\n'), /compose\.yaml:4: services\.db\.expose\[0\]: "5432:5432": expose lists container ports only/);
 });

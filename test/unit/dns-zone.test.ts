@@ -375,3 +375,19 @@ describe('answerMessage: bytes in, bytes out', () => {
     }
   });
 });
+
+describe('answerQuery: <service>.<stack> names', () => {
+  const stacked = zoneOf({ 'shop-web': ['100.64.0.1'], 'shop-db': [] });
+  it('answers <service>.<stack> with the stack service <stack>-<service>', () => {
+    const r = ask(query('Web.Shop.warren.internal', 'A'), {}, stacked);
+    assert.equal(r.rcode, 'NOERROR');
+    assert.deepEqual(data(r.answers, 'A'), ['100.64.0.1']);
+  });
+  it('a stack service with no alive node is NOERROR without data; an unknown one NXDOMAIN; <node>.node stays a node', () => {
+    assert.equal(ask(query('db.shop.warren.internal', 'A'), {}, stacked).answers!.length, 0);
+    assert.equal(ask(query('db.shop.warren.internal', 'A'), {}, stacked).rcode, 'NOERROR');
+    assert.equal(ask(query('cache.shop.warren.internal', 'A'), {}, stacked).rcode, 'NXDOMAIN');
+    assert.deepEqual(data(ask(query('alpha.node.warren.internal', 'A'), {}, stacked).answers, 'A'), ['100.64.0.1']);
+    assert.equal(ask(query('a.web.shop.warren.internal', 'A'), {}, stacked).rcode, 'NXDOMAIN');
+  });
+});

@@ -83,6 +83,16 @@ describe('backendFor: local container address or published port', () => {
     assert.equal(backendFor(status({ ports }), localWith({}))!.port, 40001);
     assert.equal(backendFor(status({ ports: [{ container: 53, protocol: 'udp', hostPort: 40000 }] }), localWith({ c1: '172.17.0.5' })), undefined);
   });
+
+  it("the service's declared HTTP port wins over a port the container publishes besides (its image's EXPOSE)", () => {
+    const ports: ReplicaStatus['ports'] = [
+      { container: 443, protocol: 'tcp', hostPort: 40002 },
+      { container: 8080, protocol: 'tcp', hostPort: 40003 },
+    ];
+    assert.equal(backendFor(status({ ports }), localWith({ c1: '172.17.0.5' }), 8080)!.port, 8080);
+    assert.equal(backendFor(status({ ports }), localWith({}), 8080)!.port, 40003);
+    assert.equal(backendFor(status({ ports }), localWith({}), 9999)!.port, 40002, 'a declared port not published: the first TCP one');
+  });
 });
 
 describe('directAddress: which Docker networks this host reaches directly', () => {

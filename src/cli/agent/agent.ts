@@ -27,6 +27,8 @@ import { createApi } from '../../http/api.ts';
 import { UiSessions } from '../../consensus/ui-sessions.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
+import { StackMesh } from '../../routing/stack-mesh.ts';
+import { MeshProcess } from '../../routing/mesh-process.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
 import { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
@@ -64,6 +66,8 @@ export class Agent {
   private proxy: ProxyServer | undefined;
   private proxyWorkers: ProxyWorkers | undefined;
   private dns: DnsServer | undefined;
+  /** stacks' routing mesh and names across nodes (routing/stack-mesh.ts) */
+  private mesh: StackMesh | undefined;
   private https: HttpsServer | undefined;
   private hooks: Hooks | undefined;
   private stopped = false;
@@ -289,6 +293,12 @@ export class Agent {
     this.dns = config.autoPorts.dns
       ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
       : await startDns({ ...common, zone, port: config.ports.dns });
+    this.mesh = new StackMesh({ docker: runtime.engine.docker, catalog: runtime.catalog, addresses: runtime.addresses, members: () => gossip.members(this.etcdRole()), self: { id: this.identity.id, addr: config.bind }, clusterId: () => this.consensus?.clusterId ?? undefined, logger: log.child({ component: 'mesh' }),
+      // the forwards run in a process of their own: traffic through them never delays gossip or etcd
+      forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }) }),
+    });
+    gossip.on('member', () => this.mesh?.schedule());
+    this.mesh.start();
     const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
     log.info(
       { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
@@ -428,6 +438,7 @@ export class Agent {
     await this.https?.close().catch(() => undefined);
     await this.proxy?.close().catch(() => undefined);
     await this.dns?.close().catch(() => undefined);
+    await this.mesh?.stop().catch(() => undefined);
     // this node's replicas move elsewhere (it announced its leave): do not leave them running twice
     if (this.runtime) await this.runtime.stop(true);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));

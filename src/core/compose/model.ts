@@ -60,6 +60,8 @@ export interface StackService {
   entrypoint?: string[];
   environment: Record<string, string>;
   ports: StackPort[];
+  /** `expose:`: container ports that other nodes reach through the mesh (published at host ports Docker picks) */
+  expose?: StackPort[];
   mounts: StackMount[];
   restart: 'always' | 'on-failure' | 'no';
   dependsOn: StackDependency[];

@@ -70,7 +70,10 @@ export function normaliseService(name: string, warrenName: string, raw: unknown,
   out.entrypoint = readCommand(f('entrypoint'));
   out.environment = readEnvironment(f('environment'), f('env_file'), ctx);
   out.ports = readPorts(f('ports'));
-  if (has('expose')) f('expose')!.strings();
+  if (has('expose')) {
+    const expose = readExpose(f('expose')!);
+    if (expose.length) out.expose = expose;
+  }
   out.mounts = readMounts(f('volumes'), ctx);
   out.restart = readRestart(f('restart'));
   out.dependsOn = readDependsOn(f('depends_on'), services);
@@ -150,6 +153,21 @@ function readEnvironment(env: Field | undefined, envFile: Field | undefined, ctx
       if (fromEnv !== undefined) out[k] = fromEnv;
     }
   }
+  return out;
+}
+
+/** `expose: ["3000", "8000-8001", "53/udp"]`: container ports only (reached across nodes through the mesh). */
+function readExpose(field: Field): StackPort[] {
+  const out: StackPort[] = [];
+  (field.strings() ?? []).forEach((item, i) => {
+    try {
+      if (item.includes(':')) throw new PortError(`"${item}": expose lists container ports only (PORT, FROM-TO, PORT/udp); publish host ports with ports:`);
+      out.push(...parseShortPort(item));
+    } catch (err) {
+      if (!(err instanceof PortError)) throw err;
+      field.diag.error(field.itemAt(i), `${field.path}[${i}]`, err.message);
+    }
+  });
   return out;
 }
 

@@ -77,7 +77,7 @@ function optionsOf(model: StackModel, s: StackService): ContainerOptions {
 function portsOf(s: StackService): PortSpec[] {
   if (s.networkMode === 'host') return [];
   const out: PortSpec[] = [];
-  for (const p of s.ports) {
+  for (const p of [...s.ports, ...(s.expose ?? [])]) {
     // one binding per container port and protocol (Warren's PortSpec); a host range becomes a port Docker picks
     if (out.some((q) => q.container === p.target && q.protocol === p.protocol)) continue;
     out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}), ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
@@ -114,7 +114,7 @@ export function stackServices(model: StackModel, ctx: PlacementContext): Service
  * Host ports the stack would publish that a service outside it publishes already (a published
  * port is meant to answer on every node, so two services cannot share one anywhere). One line each.
  */
-export function portClashes(stack: string, desired: ServiceInputParsed[], existing: ServiceSpec[]): string[] {
+export function portClashes(stack: string, desired: ServiceInputParsed[], existing: ServiceSpec[], composeName?: (warrenName: string) => string | undefined): string[] {
   const out: string[] = [];
   for (const d of desired) {
     for (const p of d.ports) {
@@ -122,7 +122,8 @@ export function portClashes(stack: string, desired: ServiceInputParsed[], existi
       const other = existing.find((e) => e.stack !== stack && e.ports.some((q) => q.published === p.published && q.protocol === p.protocol && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)));
       if (other) {
         const owner = other.stack ? ` of stack ${other.stack}` : '';
-        out.push(`${d.name}: host port ${p.published}/${p.protocol} is already published by service ${other.name}${owner}: publish another host port, or remove that service first`);
+        const key = composeName?.(d.name);
+        out.push(`${key !== undefined ? `services.${key}.ports: ` : ''}${d.name}: host port ${p.published}/${p.protocol} is already published by service ${other.name}${owner}: publish another host port, or remove that service first`);
       }
     }
   }

@@ -1,0 +1,103 @@
+/**
+ * The agent's side of the mesh's forwarder process (mesh-worker.ts): starts it, sends it every
+ * new plan and restarts it (with the last plan) when it exits unexpectedly. `apply` resolves once
+ * the worker listens where the plan says (or after it failed to start: the next plan retries).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Forward } from '../core/mesh/forward-plan.ts';
+import { diesWithParent } from '../system/child-guard.ts';
+import type { FromMeshWorker } from './mesh-worker.ts';
+
+const READY_TIMEOUT_MS = 15_000;
+const RESTART_DELAY_MS = 500;
+
+/** The worker's entry point: the bundle's sibling (dist/mesh-worker.mjs) or the source under tsx. */
+function workerEntry(): string {
+  const here = import.meta.url;
+  return fileURLToPath(new URL(here.endsWith('.ts') ? './mesh-worker.ts' : './mesh-worker.mjs', here));
+}
+
+export class MeshProcess {
+  private child: ChildProcess | undefined;
+  private starting: Promise<ChildProcess> | undefined;
+  private seq = 0;
+  private last: Forward[] = [];
+  private readonly waiters = new Map<number, () => void>();
+  private closing = false;
+  keys: string[] = [];
+
+  constructor(private readonly o: { logLevel: string; name: string; logger: Logger }) {}
+
+  async apply(forwards: Forward[]): Promise<void> {
+    this.last = forwards;
+    const child = await this.ensure().catch((err: Error) => {
+      this.o.logger.warn({ err: err.message }, 'mesh worker did not start: retried on the next change');
+      return undefined;
+    });
+    if (!child || this.closing) return;
+    const seq = ++this.seq;
+    await new Promise<void>((resolve) => {
+      this.waiters.set(seq, resolve);
+      child.send({ t: 'apply', seq, forwards }, (err) => {
+        if (err) this.settle(seq);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    for (const seq of [...this.waiters.keys()]) this.settle(seq);
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.disconnect();
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    });
+  }
+
+  private settle(seq: number): void {
+    const w = this.waiters.get(seq);
+    this.waiters.delete(seq);
+    w?.();
+  }
+
+  private ensure(): Promise<ChildProcess> {
+    if (this.child && this.child.connected) return Promise.resolve(this.child);
+    this.starting ??= this.spawn().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private spawn(): Promise<ChildProcess> {
+    const [execPath, execArgv] = diesWithParent(process.execPath, process.execArgv);
+    const child = fork(workerEntry(), [JSON.stringify({ logLevel: this.o.logLevel, name: this.o.name })], { execPath, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the mesh worker did not start within ${READY_TIMEOUT_MS} ms`));
+      }, READY_TIMEOUT_MS);
+      child.on('message', (raw: unknown) => {
+        const m = raw as FromMeshWorker;
+        if (m?.t === 'ready') {
+          clearTimeout(timer);
+          this.child = child;
+          resolve(child);
+        } else if (m?.t === 'applied') {
+          this.keys = m.keys;
+          this.settle(m.seq);
+        }
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the mesh worker exited (${signal ?? code}) while starting`));
+        if (this.child === child) this.child = undefined;
+        for (const seq of [...this.waiters.keys()]) this.settle(seq);
+        if (this.closing) return;
+        this.o.logger.warn({ code, signal }, 'mesh worker exited: restarted with the last plan');
+        setTimeout(() => void this.apply(this.last), RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Names across nodes and the L4 routing mesh, on 3 real agents (127.61.0.1-3, this helper's
+ * range) and real Docker: `back` is pinned to n1 and lists no port (its image EXPOSEs 80),
+ * `front` is pinned to n2 and fetches http://back/ and http://api/ (an alias) by name; `echo` is
+ * unpinned and publishes TCP 18081 and UDP 18053. Every published port answers on every node's
+ * address; after the node running `echo` is killed (-9, its containers removed as a dead
+ * machine's would be gone), both its ports answer again on the surviving nodes, and a stack
+ * container on a surviving node reaches it by name again.
+ * Everything it makes is named "mesh-it" or labelled with its own nodes. (busybox-static's
+ * `wget -T` crashes when it resolves a name: the front's loop has no -T.)
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
+import { ensureMeshImage, MESH_IMAGE } from '../helpers/mesh-image.ts';
+import { docker } from '../helpers/images.ts';
+import { serviceView, startCluster } from '../helpers/services.ts';
+import { removeNodesDocker } from '../helpers/stacks.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const IPS = ['127.61.0.1', '127.61.0.2', '127.61.0.3'];
+const STACK = 'mesh-it';
+let agents: AgentHandle[] = [];
+let ids: string[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'mesh-it-'));
+
+const COMPOSE = `
+name: ${STACK}
+services:
+  back:
+    image: ${MESH_IMAGE}
+    command: ["sh", "-c", "echo 'back says hi' > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks:
+      default:
+        aliases: [api]
+    deploy:
+      placement:
+        constraints: ["node.hostname==n1"]
+  front:
+    image: ${MESH_IMAGE}
+    ports: ["18080:80"]
+    command:
+      - sh
+      - -c
+      - >-
+        while true; do
+        wget -q -O /tmp/a http://back/ && mv /tmp/a /www/index.html;
+        wget -q -O /tmp/b http://api/ && mv /tmp/b /www/alias.html;
+        sleep 0.2; done &
+        exec httpd -f -p 80 -h /www
+    deploy:
+      placement:
+        constraints: ["node.hostname==n2"]
+  echo:
+    image: ${MESH_IMAGE}
+    environment:
+      UDP_PREFIX: echo
+    ports: ["18081:80", "18053:5300/udp"]
+    command: ["sh", "-c", "udp-echo 5300 & exec /serve.sh"]
+`;
+
+before(async () => {
+  await ensureMeshImage();
+  writeFileSync(join(dir, 'compose.yaml'), COMPOSE);
+  ({ agents, ids } = await startCluster(IPS));
+});
+
+after(async () => {
+  await cleanupAll();
+  await removeNodesDocker(ids);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function get(url: string): Promise<string | undefined> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  return res && res.status === 200 ? (await res.text()).trim() : undefined;
+}
+
+/** GET / through an agent's HTTP proxy with this Host header; the body of a 200, else undefined. */
+async function viaProxy(a: AgentHandle, host: string): Promise<string | undefined> {
+  const health = (await a.health()).body as { proxy?: { port: number }; dns?: { domain: string } };
+  return new Promise((resolve) => {
+    const req = http.get({ host: new URL(a.api).hostname, port: health.proxy!.port, path: '/', headers: { host: `${host}.${health.dns!.domain}` }, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** One datagram to ip:port from a fresh socket; its answer, or undefined after 1 s. */
+async function udpAsk(ip: string, port: number, text: string): Promise<string | undefined> {
+  const s = dgram.createSocket('udp4');
+  try {
+    return await new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 1000);
+      s.on('message', (m) => {
+        clearTimeout(timer);
+        resolve(String(m));
+      });
+      s.on('error', () => resolve(undefined));
+      s.send(text, port, ip);
+    });
+  } finally {
+    s.close();
+  }
+}
+
+/** GET `url` from inside the running container of `service` on `nodeId` (its own name resolution); the body, or undefined. */
+async function getFromContainer(nodeId: string, service: string, url: string): Promise<string | undefined> {
+  const id = (await docker('ps', '-q', '--filter', `label=warren.node=${nodeId}`, '--filter', `label=warren.service=${STACK}-${service}`).catch(() => '')).split('\n')[0];
+  if (!id) return undefined;
+  return (await docker('exec', id, 'sh', '-c', `wget -q -O /tmp/get ${url} && cat /tmp/get`).catch(() => undefined))?.trim();
+}
+
+/** The node the one running replica of `service` is on, seen from `a`. */
+async function runningOn(a: AgentHandle, service: string): Promise<string | undefined> {
+  const v = await serviceView(a, `${STACK}-${service}`).catch(() => undefined);
+  const r = v?.replicas.find((x: { state: string }) => x.state === 'running');
+  return r?.nodeId ?? undefined;
+}
+
+test('names across nodes, published TCP and UDP ports on every node, and the mesh after a node dies', { timeout: 300_000 }, async () => {
+  const r = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'compose.yaml'), '--detach']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const backNode = await waitFor('back running', () => runningOn(agents[0]!, 'back'), 90_000, 200);
+  const frontNode = await waitFor('front running', () => runningOn(agents[0]!, 'front'), 90_000, 200);
+  assert.equal(backNode, ids[0], 'back is on n1');
+  assert.equal(frontNode, ids[1], 'front is on n2: the two are on different nodes');
+
+  // the front (n2) reached the back (n1) by service name and by alias; seen through every node's mesh
+  for (const ip of IPS) {
+    await waitFor(`front's page (fetched from back by name) through ${ip}:18080`, async () => (await get(`http://${ip}:18080/`)) === 'back says hi', 60_000, 200);
+    await waitFor(`front's page fetched by the alias through ${ip}:18080`, async () => (await get(`http://${ip}:18080/alias.html`)) === 'back says hi', 30_000, 200);
+  }
+
+  // the HTTP proxy: <service>.<stack>.<domain> beside <stack>-<service>.<domain>, from a node that runs neither
+  await waitFor('front.mesh-it.<domain> through the proxy of n3', async () => (await viaProxy(agents[2]!, `front.${STACK}`)) === 'back says hi', 30_000, 200);
+  assert.equal(await viaProxy(agents[2]!, `${STACK}-front`), 'back says hi');
+
+  const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
+  // names across nodes from both ends: the back (n1) and the front (n2) reach echo by name wherever it runs
+  for (const [svc, node] of [['back', ids[0]!], ['front', ids[1]!]] as const) {
+    await waitFor(`${svc} reaching echo by name`, async () => (await getFromContainer(node, svc, 'http://echo/'))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
+  }
+  for (const ip of IPS) {
+    await waitFor(`echo over TCP through ${ip}:18081`, async () => (await get(`http://${ip}:18081/`))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
+    await waitFor(`echo over UDP through ${ip}:18053`, async () => (await udpAsk(ip, 18053, `ping ${ip}`)) === `echo ping ${ip}`, 30_000, 200);
+  }
+
+  // a host port is the cluster's: another stack publishing 18081 is refused with one line naming the key
+  writeFileSync(join(dir, 'clash.yaml'), `name: ${STACK}-2\nservices:\n  web:\n    image: ${MESH_IMAGE}\n    ports: ["18081:80"]\n`);
+  const clash = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'clash.yaml'), '--detach']);
+  assert.notEqual(clash.code, 0);
+  assert.match(clash.stderr, new RegExp(`services\\.web\\.ports: ${STACK}-2-web: host port 18081/tcp is already published by service ${STACK}-echo of stack ${STACK}`));
+  assert.equal((await fetch(`${agents[0]!.api}/v1/services/${STACK}-2-web`)).status, 404, 'nothing deployed');
+
+  // kill -9 the node running echo: it comes back on another node and its ports answer again on the survivors
+  const victim = agents[ids.indexOf(echoNode)]!;
+  const survivors = agents.filter((a) => a !== victim);
+  const survivorIps = IPS.filter((_, i) => agents[i] !== victim);
+  await victim.stop('SIGKILL', 5000);
+  await removeNodesDocker([echoNode]); // a dead machine's containers are gone with it
+  const moved = await waitFor('echo running on another node', async () => {
+    const n = await runningOn(survivors[0]!, 'echo');
+    return n && n !== echoNode ? n : undefined;
+  }, 90_000, 200);
+  assert.ok(ids.includes(moved));
+  // a stack container on a surviving node reaches the moved service by name again
+  const [watcher, watcherNode] = survivors.includes(agents[0]!) ? ['back', ids[0]!] : ['front', ids[1]!];
+  await waitFor(`${watcher} reaching the moved echo by name`, async () => (await getFromContainer(watcherNode, watcher, 'http://echo/')) === `${STACK}-echo ${moved === ids[0] ? 'n1' : moved === ids[1] ? 'n2' : 'n3'}`, 30_000, 200);
+  for (const ip of survivorIps) {
+    await waitFor(`echo over TCP again through ${ip}:18081`, async () => (await get(`http://${ip}:18081/`))?.startsWith(`${STACK}-echo `) === true, 30_000, 200);
+    await waitFor(`echo over UDP again through ${ip}:18053`, async () => (await udpAsk(ip, 18053, 'again')) === 'echo again', 30_000, 200);
+  }
+});
