@@ -14,6 +14,7 @@ import { registerStackCommands } from './stack-commands.ts';
 import { registerHookCommands } from './hook-commands.ts';
 import { registerUpCommand } from './up-command.ts';
 import { registerUiCommands } from './ui-commands.ts';
+import { registerTokenCommands } from './token-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerHookCommands(program);
   registerUpCommand(program);
   registerUiCommands(program);
+  registerTokenCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -3,6 +3,11 @@ import { createApi, type ApiDeps } from '../../src/http/api.ts';
 
 export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789';
 const TOKEN = ADMIN_TOKEN;
+/** API tokens the recording deps accept: one of each scope (any other wat_ token is unknown) */
+export const API_TOKENS = {
+  admin: `wat_AdminToken01.${'a'.repeat(43)}`,
+  read: `wat_ReadToken001.${'r'.repeat(43)}`,
+} as const;
 
 /**
  * The whole HTTP API (createApi) over deps that only record which of them were called and count
@@ -18,6 +23,7 @@ export function recordingApi() {
       calls.push(name);
       return result;
     };
+  const tokenView = { id: 'AdminToken01', name: 'api', scope: 'admin' as const, createdAt: 1, expiresAt: null, revokedAt: null, lastUsedAt: null, state: 'active' as const };
   const service = { spec: { name: 'web' }, desired: 1, running: 0, replicas: [] };
   const deps: ApiDeps = {
     adminToken: TOKEN,
@@ -63,6 +69,15 @@ export function recordingApi() {
     deployStack: rec('deployStack', { dryRun: false }),
     removeStack: rec('removeStack', { removed: true }),
     hooks: rec('hooks', { hooks: [] } as never),
+    createToken: rec('createToken', { token: API_TOKENS.admin, view: tokenView }),
+    listTokens: rec('listTokens', [tokenView]),
+    revokeToken: rec('revokeToken', tokenView),
+    verifyToken: async (token) => {
+      calls.push('verifyToken');
+      if (token === API_TOKENS.admin) return { ok: true, id: 'AdminToken01', scope: 'admin' };
+      if (token === API_TOKENS.read) return { ok: true, id: 'ReadToken001', scope: 'read' };
+      return { ok: false, code: 'token_unknown', message: 'unknown' };
+    },
   };
   return { app: createApi(deps), calls, open };
 }

@@ -42,6 +42,8 @@ import { clusterVersions, requireFeature } from '../../core/versions.ts';
 import { takeBackup } from '../../consensus/backup.ts';
 import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
 import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
+import { ApiTokens } from '../../consensus/api-tokens.ts';
+import { tokenDeps } from '../../http/routes/tokens.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -199,6 +201,7 @@ export class Agent {
       ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters() }),
       hooks: () => hooks.view(),
+      ...tokenDeps(new ApiTokens(() => consensus.client)),
       ui: {
         apiUrl: this.apiUrl,
         hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],
