@@ -77,6 +77,8 @@ export interface AgentConfig {
   tailscale: TailscaleMode;
   /** admit joiners from devices of the same tailnet without a token (Tailscale whois) */
   tailnetAdmit: boolean;
+  /** serve Tailscale's certificate for this node's *.ts.net name over HTTPS (--tailscale-cert on) */
+  tailscaleCert: boolean;
   voters: 3 | 5;
   logLevel: LogLevel;
   detector: DetectorFlags;
@@ -118,6 +120,7 @@ export interface RawAgentOptions {
   mdns?: boolean;
   tailscale?: string;
   tailnetAdmit?: string;
+  tailscaleCert?: string;
   voters?: string;
   logLevel?: string;
   httpPort?: string;
@@ -198,6 +201,8 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   }
   const tailnetAdmit = raw.tailnetAdmit ?? 'on';
   if (tailnetAdmit !== 'on' && tailnetAdmit !== 'off') throw new UserError('bad_flag', `--tailnet-admit must be on or off, got "${raw.tailnetAdmit}"`);
+  const tailscaleCert = raw.tailscaleCert ?? 'off';
+  if (tailscaleCert !== 'on' && tailscaleCert !== 'off') throw new UserError('bad_flag', `--tailscale-cert must be on or off, got "${raw.tailscaleCert}"`);
   const votersText = raw.voters ?? '3';
   if (votersText !== '3' && votersText !== '5') {
     throw new UserError('bad_flag', `--voters must be 3 or 5, got "${votersText}"`);
@@ -243,6 +248,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     mdns: raw.mdns ?? true,
     tailscale,
     tailnetAdmit: tailnetAdmit === 'on',
+    tailscaleCert: tailscaleCert === 'on',
     voters: votersText === '5' ? 5 : 3,
     logLevel,
     detector,

@@ -262,6 +262,7 @@ export class Agent {
       client: () => this.consensus?.client,
       ca: async () => this.consensus?.store?.ca(),
       hasService: (s) => runtime.catalog.service(s) !== undefined,
+      ...(config.tailscaleCert ? { tailscaleSocket: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET } : {}),
     });
     this.https = https.server;
     if (config.proxyWorkers > 0) {
@@ -276,7 +277,7 @@ export class Agent {
         snapshot: () => snapshotOf(routes),
         unreachable: (b) => routes.unreachable(b),
         https: { server: https.server.server, port: https.server.port },
-        cert: (s) => https.certs.get(s),
+        cert: https.cert,
       });
       this.proxyWorkers = workers;
       routes.onChange(() => workers.routesChanged());
