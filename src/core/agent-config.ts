@@ -88,6 +88,8 @@ export interface AgentConfig {
   fenceAfterMs: number;
   /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
   proxyWorkers: number;
+  /** --proxy-workers auto: the workers start when the proxy is busy, not at boot (core/proxy-demand.ts) */
+  proxyWorkersOnDemand: boolean;
   /** --domain: services are <name>.<domain> in the proxy and DNS */
   domain: string;
   /** the proxy, DNS and HTTPS ports were not given: try 80 / 53 / 443 first, then the 7380 / 7353 / 7443 defaults */
@@ -255,6 +257,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     labels,
     fenceAfterMs,
     proxyWorkers,
+    proxyWorkersOnDemand: (raw.proxyWorkers ?? 'auto').trim() === 'auto',
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },
     hookTimeoutMs: raw.hookTimeoutMs === undefined ? DEFAULT_HOOK_LIMITS.timeoutMs : parseMs(raw.hookTimeoutMs, '--hook-timeout-ms'),

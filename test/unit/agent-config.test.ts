@@ -33,6 +33,7 @@ test('defaults fill every option', () => {
     labels: {},
     fenceAfterMs: 8000,
     proxyWorkers: 0,
+    proxyWorkersOnDemand: true,
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true, https: true },
     hookTimeoutMs: 30_000,

@@ -283,13 +283,14 @@ export class Agent {
       routes.onChange(() => workers.routesChanged());
       // not awaited: the agent's own proxy serves until they are up, and waiting here held back
       // discovery by the workers' start-up (new nodes on one LAN then founded clusters of their own)
-      void workers.start();
+      if (config.proxyWorkersOnDemand) workers.startOnDemand(() => this.proxy!.stats().requests);
+      else void workers.start();
     }
     const zone = routes.zone(config.domain);
     this.dns = config.autoPorts.dns
       ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
       : await startDns({ ...common, zone, port: config.ports.dns });
-    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
+    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}${config.proxyWorkersOnDemand ? ' once it is busy' : ''}`;
     log.info(
       { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
       `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), HTTPS on port ${this.https.port}, DNS on port ${this.dns.port}`,
