@@ -46,8 +46,8 @@ test('the etcd binary is found, or missing with an install hint', async () => {
   await assert.rejects(findEtcdBinary({ WARREN_ETCD_BIN: '/nope' }), /not an executable file/);
 });
 
-test("etcd runs with GOGC=50 unless the agent's environment sets GOGC, and inherits the rest", () => {
-  assert.deepEqual(etcdEnv({ PATH: '/bin', HOME: '/root' }), { PATH: '/bin', HOME: '/root', GOGC: '50' });
+test("etcd runs with GOGC=25 unless the agent's environment sets GOGC, and inherits the rest", () => {
+  assert.deepEqual(etcdEnv({ PATH: '/bin', HOME: '/root' }), { PATH: '/bin', HOME: '/root', GOGC: '25' });
   assert.equal(etcdEnv({ GOGC: '100' }).GOGC, '100');
   assert.equal(etcdEnv({ GOGC: 'off' }).GOGC, 'off');
 });
