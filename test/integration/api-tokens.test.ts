@@ -52,6 +52,9 @@ test('a token made on node a works on node b; a revoked one is refused on both w
   }
   const viaCli = await laptop(b, token, 'publish', 'tokens-test', '{"cli":true}');
   assert.equal(viaCli.code, 0, viaCli.stderr);
+  // nor mint a web UI session that would outlive its revocation
+  const ticket = await call(b, 'POST', '/v1/ui/tickets', token, {});
+  assert.deepEqual([ticket.status, ticket.body.error?.code], [403, 'admin_token_only']);
   // the token cannot manage tokens: that is the admin token's alone
   const ls = await laptop(b, token, 'token', 'ls');
   assert.equal(ls.code, 1);
