@@ -14,7 +14,7 @@ export interface TokenDeps extends ApiTokenAuthDeps {
 
 /** Tokens are the admin token's business only: neither a token nor a UI session can mint or keep others. */
 const adminTokenOnly: MiddlewareHandler = async (c, next) => {
-  if (c.get('apiToken') || c.get('uiSession')) return jsonError(c, 403, 'admin_token_only', "API tokens are managed with a node's admin token (warren token on a member)");
+  if (c.get('apiToken') || c.get('uiSession')) return jsonError(c, 403, 'admin_token_only', "API tokens are managed with a node's admin token: run warren token on a member, without WARREN_TOKEN set (the CLI then sends the data dir's admin token)");
   await next();
 };
 
