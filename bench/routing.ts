@@ -1,9 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { defaultProxyWorkers } from '../src/core/agent-config.ts';
 import { cleanupAll, cli, startAgent, type AgentHandle } from '../test/helpers/agents.ts';
 import { healthBody, members } from './agent-api.ts';
 import { admission } from '../test/helpers/cluster.ts';
@@ -676,7 +677,9 @@ export async function benchRouting(): Promise<Record<string, Metric>> {
     if (only.has('proxy') || only.has('dns')) {
       // one agent for both (the DNS names need the service `web` to exist)
       const quiet = await quietMachine('routing.proxy_rps_ratio_vs_nginx / routing.dns_qps', QUIET_WAIT_MS);
-      const agent = await startAgent({ bind: '127.0.16.2', args: ARGS });
+      // the workers `auto` starts once the proxy is busy, started at boot: the figure is the data
+      // plane's capacity under load, not the first seconds before the workers are up
+      const agent = await startAgent({ bind: '127.0.16.2', args: [...ARGS, '--proxy-workers', String(defaultProxyWorkers(availableParallelism()))] });
       try {
         const body = await healthBody(agent);
         await waitFor('the agent serving /v1/services', async () => (await fetch(`${agent.api}/v1/services`).catch(() => undefined))?.status === 200, 60_000, 100);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import type { ApiErrorBody } from '../core/views.ts';
 import { defaultDataDir, readAdminToken, readRuntimeInfo } from '../system/data-dir.ts';
+import { chooseToken } from './token-source.ts';
 
 export interface ClientOptions {
   api?: string;
@@ -15,6 +16,7 @@ export class ApiClient {
   private constructor(
     readonly baseUrl: string,
     private readonly dataDir: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
   static async create(opts: ClientOptions, env: NodeJS.ProcessEnv = process.env): Promise<ApiClient> {
@@ -27,7 +29,7 @@ export class ApiClient {
     } catch {
       throw new UserError('bad_api', `--api "${base}" is not a URL (expected e.g. http://127.0.0.1:7370)`);
     }
-    return new ApiClient(base.replace(/\/+$/, ''), dataDir);
+    return new ApiClient(base.replace(/\/+$/, ''), dataDir, env);
   }
 
   /** Sends a request; resolves with the status and parsed body, or throws one clear line. */
@@ -52,9 +54,8 @@ export class ApiClient {
   }
 
   private async authHeader(admin: boolean | undefined): Promise<Record<string, string>> {
-    if (!admin) return {};
-    const token = process.env.WARREN_ADMIN_TOKEN ?? (await readAdminToken(this.dataDir));
-    return token ? { authorization: `Bearer ${token}` } : {};
+    const choice = await chooseToken(this.env, () => (admin ? readAdminToken(this.dataDir) : Promise.resolve(undefined)));
+    return choice && (admin || choice.always) ? { authorization: `Bearer ${choice.token}` } : {};
   }
 
   private async send(path: string, init: RequestInit): Promise<Response> {

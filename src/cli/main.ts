@@ -15,6 +15,7 @@ import { registerHookCommands } from './hook-commands.ts';
 import { registerUpCommand } from './up-command.ts';
 import { registerUiCommands } from './ui-commands.ts';
 import { registerVolumeCommands } from './volume-commands.ts';
+import { registerTokenCommands } from './token-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerUiCommands(program);
   registerVolumeCommands(program);
+  registerTokenCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -26,6 +26,9 @@ export const KEYS = {
   /** web UI: one-time login tickets (by sha256 of the ticket) and sessions (by id, token hashed) */
   uiTicketPrefix: '/warren/ui/tickets/',
   uiSessionPrefix: '/warren/ui/sessions/',
+  /** API tokens (by id, token hashed) and when each was last used (consensus/api-tokens.ts) */
+  apiTokenPrefix: '/warren/api-tokens/records/',
+  apiTokenUsedPrefix: '/warren/api-tokens/used/',
   election: 'warren-leader',
 } as const;
 

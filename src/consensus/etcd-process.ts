@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { UserError } from '../core/errors.ts';
-import { buildEtcdArgs, etcdClientUrl, type EtcdLaunch } from './etcd-command.ts';
+import { buildEtcdArgs, etcdClientUrl, etcdEnv, type EtcdLaunch } from './etcd-command.ts';
 import { etcdMemberHealthy } from './etcd-client.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { diesWithParent } from '../system/child-guard.ts';
@@ -77,7 +77,7 @@ export class EtcdProcess extends EventEmitter {
     const [cmd, argv] = diesWithParent(this.opts.binary, args);
     const log = this.opts.logger;
     log.debug({ cmd, argv }, 'starting etcd');
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: etcdEnv(process.env) });
     this.child = child;
     this.lastLines = [];
     for (const stream of [child.stdout!, child.stderr!]) {

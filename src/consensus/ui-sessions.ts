@@ -7,6 +7,7 @@ import {
 } from '../core/ui-auth.ts';
 import { within } from '../system/within.ts';
 import { KEYS } from './cluster-store.ts';
+import { connectedClient, storeCall } from './store-call.ts';
 
 /** A verified session, as requests carry it. */
 export interface UiSession {
@@ -32,20 +33,12 @@ export class UiSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A store that does not answer is a 503 the caller may retry, never an internal error. */
-  private async store<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      throw new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}): try again in a moment`, 503);
-    }
+  private store<T>(work: () => Promise<T>): Promise<T> {
+    return storeCall(work);
   }
 
   private etcd(): Etcd3 {
-    const c = this.client();
-    if (!c) throw new UserError('not_ready', 'this node is not connected to the cluster yet: try again in a moment', 503);
-    return c;
+    return connectedClient(this.client);
   }
 
   createTicket(readOnly: boolean): Promise<{ ticket: string; expiresAt: number }> {

@@ -77,6 +77,8 @@ export interface AgentConfig {
   tailscale: TailscaleMode;
   /** admit joiners from devices of the same tailnet without a token (Tailscale whois) */
   tailnetAdmit: boolean;
+  /** serve Tailscale's certificate for this node's *.ts.net name over HTTPS (--tailscale-cert on) */
+  tailscaleCert: boolean;
   voters: 3 | 5;
   logLevel: LogLevel;
   detector: DetectorFlags;
@@ -88,6 +90,8 @@ export interface AgentConfig {
   snapshotIntervalMs: number;
   /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
   proxyWorkers: number;
+  /** --proxy-workers auto: the workers start when the proxy is busy, not at boot (core/proxy-demand.ts) */
+  proxyWorkersOnDemand: boolean;
   /** --domain: services are <name>.<domain> in the proxy and DNS */
   domain: string;
   /** the proxy, DNS and HTTPS ports were not given: try 80 / 53 / 443 first, then the 7380 / 7353 / 7443 defaults */
@@ -120,6 +124,7 @@ export interface RawAgentOptions {
   mdns?: boolean;
   tailscale?: string;
   tailnetAdmit?: string;
+  tailscaleCert?: string;
   voters?: string;
   logLevel?: string;
   httpPort?: string;
@@ -201,6 +206,8 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   }
   const tailnetAdmit = raw.tailnetAdmit ?? 'on';
   if (tailnetAdmit !== 'on' && tailnetAdmit !== 'off') throw new UserError('bad_flag', `--tailnet-admit must be on or off, got "${raw.tailnetAdmit}"`);
+  const tailscaleCert = raw.tailscaleCert ?? 'off';
+  if (tailscaleCert !== 'on' && tailscaleCert !== 'off') throw new UserError('bad_flag', `--tailscale-cert must be on or off, got "${raw.tailscaleCert}"`);
   const votersText = raw.voters ?? '3';
   if (votersText !== '3' && votersText !== '5') {
     throw new UserError('bad_flag', `--voters must be 3 or 5, got "${votersText}"`);
@@ -247,6 +254,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     mdns: raw.mdns ?? true,
     tailscale,
     tailnetAdmit: tailnetAdmit === 'on',
+    tailscaleCert: tailscaleCert === 'on',
     voters: votersText === '5' ? 5 : 3,
     logLevel,
     detector,
@@ -254,6 +262,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     fenceAfterMs,
     snapshotIntervalMs,
     proxyWorkers,
+    proxyWorkersOnDemand: (raw.proxyWorkers ?? 'auto').trim() === 'auto',
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },
     hookTimeoutMs: raw.hookTimeoutMs === undefined ? DEFAULT_HOOK_LIMITS.timeoutMs : parseMs(raw.hookTimeoutMs, '--hook-timeout-ms'),

@@ -1,6 +1,6 @@
 /**
  * A small client of tailscaled's LocalAPI (HTTP over its unix socket). Only what discovery and
- * tailnet admission need: the status and whois of an address.
+ * tailnet admission need (the status and whois of an address) and the node's certificate.
  */
 import { request } from 'node:http';
 import { stat } from 'node:fs/promises';
@@ -16,6 +16,8 @@ export const DEFAULT_TAILSCALE_SOCKET = '/var/run/tailscale/tailscaled.sock';
 /** tailscaled accepts LocalAPI calls only with this Host (or localhost). */
 export const LOCALAPI_HOST = 'local-tailscaled.sock';
 export const LOCALAPI_TIMEOUT_MS = 2000;
+/** a first certificate comes from Let's Encrypt through tailscaled: allow it time */
+export const CERT_TIMEOUT_MS = 120_000;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 interface LocalApiResponse {
@@ -61,6 +63,19 @@ export class TailscaleLocalApi {
     return parsed.value;
   }
 
+  /**
+   * `GET /localapi/v0/cert/<domain>?type=pair[&min_validity=Ns]`: tailscaled's certificate for
+   * this node's name (from Let's Encrypt: a first issuance takes tens of seconds), as the raw
+   * answer (the key PEM, then the certificate PEMs). `min_validity` makes tailscaled renew now
+   * when what it holds expires sooner.
+   */
+  async certPair(domain: string, minValiditySec?: number, timeoutMs = CERT_TIMEOUT_MS): Promise<string> {
+    const path = `/localapi/v0/cert/${encodeURIComponent(domain)}?type=pair${minValiditySec ? `&min_validity=${minValiditySec}s` : ''}`;
+    const res = await this.get(path, timeoutMs);
+    if (res.status !== 200) throw this.httpError(`/localapi/v0/cert/${domain}`, res);
+    return res.body;
+  }
+
   private httpError(path: string, res: LocalApiResponse): UserError {
     const detail = res.body.trim().split('\n')[0]?.slice(0, 200) ?? '';
     return new UserError(
@@ -70,7 +85,7 @@ export class TailscaleLocalApi {
     );
   }
 
-  private get(path: string): Promise<LocalApiResponse> {
+  private get(path: string, timeoutMs = this.timeoutMs): Promise<LocalApiResponse> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (err: Error | null, res?: LocalApiResponse): void => {
@@ -90,12 +105,12 @@ export class TailscaleLocalApi {
         finish(
           new UserError(
             'tailscale_timeout',
-            `tailscaled did not answer ${path} within ${this.timeoutMs} ms (socket ${this.socketPath})`,
+            `tailscaled did not answer ${path} within ${timeoutMs} ms (socket ${this.socketPath})`,
             504,
           ),
         );
         req.destroy();
-      }, this.timeoutMs);
+      }, timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => finish(this.connectError(err)));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];

@@ -18,8 +18,10 @@ import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
 import { hookRoutes, type HookDeps } from './routes/hooks.ts';
 import { stackRoutes, type StackDeps } from './routes/stacks.ts';
 import { volumeRoutes, type VolumeDeps } from './routes/volumes.ts';
+import { tokenRoutes, type TokenDeps } from './routes/tokens.ts';
+import { apiTokenAuth } from './api-token-auth.ts';
 
-export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps, HookDeps, VolumeDeps {
+export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceDeps, CaDeps, BackupDeps, StackDeps, HookDeps, VolumeDeps, TokenDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
   members(): MemberView[] | Promise<MemberView[]>;
@@ -30,6 +32,7 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
+  app.use('*', apiTokenAuth(deps));
   if (deps.ui) app.use('*', guard({ ...deps.ui, adminToken: deps.adminToken }));
 
   app.get('/v1/health', async (c) => {
@@ -48,6 +51,7 @@ export function createApi(deps: ApiDeps): Hono {
   stackRoutes(app, deps);
   hookRoutes(app, deps);
   volumeRoutes(app, deps);
+  tokenRoutes(app, deps);
   if (deps.ui) {
     uiAuthRoutes(app, { adminToken: deps.adminToken, apiUrl: deps.ui.apiUrl, uiSessions: deps.ui.uiSessions });
     uiStreamRoutes(app, { ...deps, liveMembers: deps.ui.liveMembers, drainingNodes: deps.ui.drainingNodes, onMemberChange: deps.ui.onMemberChange });

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { UiSession } from '../consensus/ui-sessions.ts';
+import { apiTokenAdmits, insufficientScope } from './api-token-auth.ts';
 import { jsonError } from './errors.ts';
 
 declare module 'hono' {
@@ -12,7 +13,8 @@ declare module 'hono' {
 
 /**
  * Mutating calls need the agent's admin token (the CLI reads it from the data dir), or a web UI
- * session that is not read-only (the guard verified it already).
+ * session that is not read-only (the guard verified it already), or an API token of admin scope
+ * (api-token-auth.ts verified it already).
  */
 export function requireAdmin(token: string): MiddlewareHandler {
   const expected = Buffer.from(token);
@@ -23,9 +25,15 @@ export function requireAdmin(token: string): MiddlewareHandler {
       await next();
       return;
     }
+    const byToken = apiTokenAdmits(c);
+    if (byToken === false) return insufficientScope(c, 'use this admin call');
+    if (byToken) {
+      await next();
+      return;
+    }
     const given = Buffer.from((c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, ''));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return jsonError(c, 401, 'unauthorized', 'this call needs the admin token (Authorization: Bearer <token from the data dir\'s admin-token>)');
+      return jsonError(c, 401, 'unauthorized', 'this call needs the admin token (Authorization: Bearer <token from the data dir\'s admin-token>) or an API token (warren token create)');
     }
     await next();
   };

@@ -68,8 +68,9 @@ export function guard(deps: GuardDeps): MiddlewareHandler {
     c.set('connectOrigins', origins(apis));
     const host = c.req.header('host');
     const origin = c.req.header('origin');
-    // a rebinding page never holds the admin token: the CLI may use any name for the node
-    if (!hostAllowed(host, deps.hostNames()) && !NODE_PROTOCOL.has(c.req.path) && !isAdminToken(c.req.header('authorization'), deps.adminToken)) {
+    // a rebinding page never holds the admin token or an API token (verified before this guard):
+    // the CLI may use any name for the node
+    if (!hostAllowed(host, deps.hostNames()) && !NODE_PROTOCOL.has(c.req.path) && !c.get('apiToken') && !isAdminToken(c.req.header('authorization'), deps.adminToken)) {
       securityHeaders(c, apis);
       return jsonError(c, 403, 'unknown_host', `this agent does not answer to the host name "${host ?? ''}" (a guard against DNS rebinding): use its IP address or node name`);
     }

@@ -5,7 +5,8 @@
  * every proxy worker (each gets the listening socket, as for HTTP).
  *
  * Certificates are chosen by SNI: `<service>.<domain>` of a known service gets that service's
- * certificate (src/routing/service-certs.ts, in a worker asked of the agent over IPC). Any
+ * certificate (src/routing/service-certs.ts, in a worker asked of the agent over IPC); with
+ * `--tailscale-cert on`, the node's own `*.ts.net` name gets Tailscale's (tailnet-cert.ts). Any
  * other name, or no SNI, aborts the handshake: a client is never shown a certificate for a
  * name it did not ask for, so nothing can be "clicked through" and nothing about the cluster
  * is revealed to a client that guesses.
@@ -13,12 +14,14 @@
 import { createSecureContext, createServer, type SecureContext, type Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { needsRenewal, serviceForServername } from '../core/https/service-certs.ts';
+import { tailnetCertName } from '../core/https/tailnet-cert.ts';
 import { onFirstFreePort } from '../system/ports.ts';
 import type { Logger } from '../system/logger.ts';
 import type { ProxyHandler } from './proxy.ts';
 import type { ServiceCert } from './service-certs.ts';
 
 export interface CertSource {
+  /** a service's certificate, or (a dotted key) the one for that full `*.ts.net` name */
   cert(service: string): Promise<ServiceCert | undefined>;
 }
 
@@ -48,7 +51,8 @@ export function createHttpsFront(handler: Pick<ProxyHandler, 'server' | 'domain'
   const server = createServer({
     ALPNProtocols: ['http/1.1'],
     SNICallback: (servername, cb) => {
-      const service = serviceForServername(servername, handler.domain);
+      // a service label, or a full *.ts.net name (never a label: the two keys cannot collide)
+      const service = serviceForServername(servername, handler.domain) ?? tailnetCertName(servername);
       const refuse = (why: string) => {
         stats.handshakesRefused++;
         if (logger.isLevelEnabled('debug')) logger.debug({ servername, why }, 'https: handshake refused');

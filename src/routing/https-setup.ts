@@ -8,7 +8,9 @@ import { issueServiceCert, type CertAndKey } from '../system/pki.ts';
 import type { Logger } from '../system/logger.ts';
 import { startHttps, startHttpsOnFirstFreePort, type HttpsServer } from './https-front.ts';
 import type { ProxyServer } from './proxy.ts';
-import { EtcdCertStorage, ServiceCerts } from './service-certs.ts';
+import { EtcdCertStorage, ServiceCerts, type ServiceCert } from './service-certs.ts';
+import { TailnetCert } from './tailnet-cert.ts';
+import { TailscaleLocalApi } from '../gossip/tailscale-localapi.ts';
 
 export interface ServiceHttpsOptions {
   bind: string;
@@ -21,6 +23,8 @@ export interface ServiceHttpsOptions {
   /** the CA with its key, from etcd */
   ca(): Promise<CertAndKey | undefined>;
   hasService(service: string): boolean;
+  /** --tailscale-cert on: tailscaled's LocalAPI socket, for this node's *.ts.net certificate */
+  tailscaleSocket?: string;
 }
 
 /**
@@ -33,7 +37,11 @@ function lifetimeMs(): number {
   return Number.isSafeInteger(t) && t >= 3_000 ? t : SERVICE_CERT_LIFETIME_MS;
 }
 
-export async function startServiceHttps(o: ServiceHttpsOptions): Promise<{ server: HttpsServer; certs: ServiceCerts }> {
+/**
+ * `cert(key)`, for the agent's TLS front and its workers: a service label, or a dotted full name
+ * (only a *.ts.net name reaches here) that only the Tailscale certificate may answer.
+ */
+export async function startServiceHttps(o: ServiceHttpsOptions): Promise<{ server: HttpsServer; certs: ServiceCerts; cert(key: string): Promise<ServiceCert | undefined> }> {
   let storage: { client: Etcd3; storage: EtcdCertStorage } | undefined;
   const certs = new ServiceCerts({
     domain: o.proxy.domain,
@@ -49,9 +57,16 @@ export async function startServiceHttps(o: ServiceHttpsOptions): Promise<{ serve
     issue: issueServiceCert,
     logger: o.logger,
   });
-  const common = { bind: o.bind, handler: o.proxy, certs: { cert: (s: string) => certs.get(s) }, logger: o.logger };
+  const tailnet = o.tailscaleSocket === undefined ? undefined : new TailnetCert({ api: new TailscaleLocalApi(o.tailscaleSocket), logger: o.logger });
+  const cert = (key: string) => (key.includes('.') ? (tailnet?.get(key) ?? Promise.resolve(undefined)) : certs.get(key));
+  const common = { bind: o.bind, handler: o.proxy, certs: { cert }, logger: o.logger };
   const server = o.port === undefined
     ? await startHttpsOnFirstFreePort({ ...common, preferred: 443, fallback: o.fallback })
     : await startHttps({ ...common, port: o.port });
-  return { server, certs };
+  tailnet?.start();
+  return {
+    server: { ...server, close: () => (tailnet?.stop(), server.close()) },
+    certs,
+    cert,
+  };
 }

@@ -19,6 +19,7 @@ import type { Logger } from '../system/logger.ts';
 import { diesWithParent } from '../system/child-guard.ts';
 import type { Backend, ProxyStats } from './proxy.ts';
 import type { ServiceCert } from './service-certs.ts';
+import { demandStep, initialDemand } from '../core/proxy-demand.ts';
 import { addStats, parseFromWorker, sameSnapshot, zeroStats, type RouteSnapshot, type ToWorker } from './route-snapshot.ts';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -82,8 +83,30 @@ export class ProxyWorkers {
 
   constructor(private readonly o: ProxyWorkersOptions) {}
 
+  private demandTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * `--proxy-workers auto`: starts the workers only once the agent's own proxy is busy
+   * (core/proxy-demand.ts), sampling its request counter once a second until then. Once started
+   * they stay (stopping one would cut its live connections).
+   */
+  startOnDemand(requests: () => number, now: () => number = Date.now): void {
+    let state = initialDemand();
+    this.demandTimer = setInterval(() => {
+      const step = demandStep(state, requests(), now());
+      state = step.state;
+      if (!step.start || this.closing) return;
+      clearInterval(this.demandTimer);
+      this.demandTimer = undefined;
+      this.o.logger.info({ workers: this.o.count }, 'proxy: busy, starting the proxy workers');
+      void this.start();
+    }, 1000);
+    this.demandTimer.unref();
+  }
+
   /** Starts every worker and waits until each accepts connections. */
   async start(): Promise<void> {
+    if (this.slots.length > 0) return;
     for (let i = 0; i < this.o.count; i++) {
       this.slots.push({ index: i + 1, child: undefined, pid: undefined, ready: false, startedAt: 0, restarts: 0, timer: undefined, stats: zeroStats() });
     }
@@ -228,6 +251,7 @@ export class ProxyWorkers {
 
   /** Stops every worker (before the agent closes its own listener). */
   async close(): Promise<void> {
+    clearInterval(this.demandTimer);
     this.closing = true;
     const exits: Promise<unknown>[] = [];
     for (const s of this.slots) {

@@ -5,6 +5,7 @@
  * unreachable container address) back. Pure: no I/O here, the IPC is in proxy-workers.ts and
  * proxy-worker.ts.
  */
+import { tailnetCertName } from '../core/https/tailnet-cert.ts';
 import type { Backend, ProxyStats, RouteSource } from './proxy.ts';
 import { isServiceCert, type ServiceCert } from './service-certs.ts';
 
@@ -151,7 +152,7 @@ export function parseFromWorker(m: unknown): FromWorker | undefined {
     case 'unreachable':
       return isBackend(x.backend) && x.backend.container !== undefined ? { t: 'unreachable', backend: x.backend } : undefined;
     case 'cert':
-      return Number.isInteger(x.seq) && typeof x.service === 'string' && x.service.length <= 63 ? { t: 'cert', seq: x.seq as number, service: x.service } : undefined;
+      return Number.isInteger(x.seq) && typeof x.service === 'string' && (x.service.length <= 63 || tailnetCertName(x.service) === x.service) ? { t: 'cert', seq: x.seq as number, service: x.service } : undefined;
     default:
       return undefined;
   }

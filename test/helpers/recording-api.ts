@@ -4,6 +4,11 @@ import { requireMember } from '../../src/http/node-auth.ts';
 
 export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789';
 const TOKEN = ADMIN_TOKEN;
+/** API tokens the recording deps accept: one of each scope (any other wat_ token is unknown) */
+export const API_TOKENS = {
+  admin: `wat_AdminToken01.${'a'.repeat(43)}`,
+  read: `wat_ReadToken001.${'r'.repeat(43)}`,
+} as const;
 
 /**
  * The whole HTTP API (createApi) over deps that only record which of them were called and count
@@ -19,6 +24,7 @@ export function recordingApi() {
       calls.push(name);
       return result;
     };
+  const tokenView = { id: 'AdminToken01', name: 'api', scope: 'admin' as const, createdAt: 1, expiresAt: null, revokedAt: null, lastUsedAt: null, state: 'active' as const };
   const service = { spec: { name: 'web' }, desired: 1, running: 0, replicas: [] };
   const deps: ApiDeps = {
     adminToken: TOKEN,
@@ -78,6 +84,15 @@ export function recordingApi() {
       },
       // the real check: a fuzzed request never carries a member's signature
       member: { json: requireMember(() => true, { bodyHash: true }), stream: requireMember(() => true) },
+    },
+    createToken: rec('createToken', { token: API_TOKENS.admin, view: tokenView }),
+    listTokens: rec('listTokens', [tokenView]),
+    revokeToken: rec('revokeToken', tokenView),
+    verifyToken: async (token) => {
+      calls.push('verifyToken');
+      if (token === API_TOKENS.admin) return { ok: true, id: 'AdminToken01', scope: 'admin' };
+      if (token === API_TOKENS.read) return { ok: true, id: 'ReadToken001', scope: 'read' };
+      return { ok: false, code: 'token_unknown', message: 'unknown' };
     },
   };
   return { app: createApi(deps), calls, open };

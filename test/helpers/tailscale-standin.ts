@@ -2,12 +2,16 @@
  * A stand-in for tailscaled's LocalAPI: an HTTP server on a unix socket in a temp dir that serves
  * `/localapi/v0/status` and `/localapi/v0/whois?addr=` with JSON of the real shape
  * (ipnstate.Status, apitype.WhoIsResponse). Like tailscaled it refuses a wrong Host header (403),
- * answers 400 for whois without addr and 404 for unknown addresses and paths.
+ * answers 400 for whois without addr and 404 for unknown addresses and paths. With enableCerts()
+ * it serves `/localapi/v0/cert/<domain>?type=pair[&min_validity=Ns]` too: for the Self DNS name
+ * only, a self-signed certificate in place of Let's Encrypt's, kept (as tailscaled keeps its
+ * certificate) until min_validity asks for more than it has left.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { selfSignedCert } from './self-signed.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -206,6 +210,11 @@ export class TailscaleStandin {
   readonly requests: StandinRequest[] = [];
   private statusReply: Reply;
   private readonly whoisByIp = new Map<string, unknown>();
+  private certLifetimeMs: number | undefined;
+  /** the certificate currently held per domain, as tailscaled keeps one */
+  readonly certs = new Map<string, { certPem: string; keyPem: string; notAfter: number; issuedAt: number }>();
+  /** every certificate issued (first ones and renewals), in order */
+  readonly certsIssued: string[] = [];
 
   private constructor(
     readonly dir: string,
@@ -259,6 +268,11 @@ export class TailscaleStandin {
     else this.whoisByIp.set(ip, response);
   }
 
+  /** Serve certificates for the Self DNS name, each valid `lifetimeMs`. */
+  enableCerts(lifetimeMs: number): void {
+    this.certLifetimeMs = lifetimeMs;
+  }
+
   statusRequests(): number {
     return this.requests.filter((r) => r.url.startsWith('/localapi/v0/status')).length;
   }
@@ -301,6 +315,26 @@ export class TailscaleStandin {
       send(200, JSON.stringify(answer));
       return;
     }
+    if (req.method === 'GET' && parsed.pathname.startsWith('/localapi/v0/cert/') && this.certLifetimeMs !== undefined) {
+      this.serveCert(decodeURIComponent(parsed.pathname.slice('/localapi/v0/cert/'.length)), parsed.searchParams, send).catch((err: Error) => send(500, `${err.message}\n`, false));
+      return;
+    }
     send(404, '404 page not found\n', false);
+  }
+
+  private async serveCert(domain: string, q: URLSearchParams, send: (code: number, body: string, json?: boolean) => void): Promise<void> {
+    const self = (JSON.parse(this.statusReply === 'hang' ? '{}' : this.statusReply.body) as { Self?: { DNSName?: string } }).Self?.DNSName?.replace(/\.$/, '');
+    if (q.get('type') !== 'pair') return send(400, 'invalid type; want "pair" (the stand-in serves only that)\n', false);
+    if (!self || domain !== self) return send(400, `invalid domain ${JSON.stringify(domain)}; must be one of ${JSON.stringify([self])}\n`, false);
+    const min = /^(\d+)s$/.exec(q.get('min_validity') ?? '0s');
+    if (!min) return send(400, 'invalid min_validity\n', false);
+    let held = this.certs.get(domain);
+    if (!held || held.notAfter - Date.now() < Number(min[1]) * 1000) {
+      const pair = await selfSignedCert(domain, this.certLifetimeMs!);
+      held = { ...pair, notAfter: Date.now() + this.certLifetimeMs!, issuedAt: Date.now() };
+      this.certs.set(domain, held);
+      this.certsIssued.push(pair.certPem);
+    }
+    send(200, held.keyPem + held.certPem, false);
   }
 }

@@ -26,6 +26,7 @@ test('defaults fill every option', () => {
     mdns: true,
     tailscale: 'auto',
     tailnetAdmit: true,
+    tailscaleCert: false,
     voters: 3,
     logLevel: 'info',
     detector: { heartbeatMs: 250, suspectAfterMs: 1000, deadAfterMs: 1850, probeTimeoutMs: 250 },
@@ -33,6 +34,7 @@ test('defaults fill every option', () => {
     fenceAfterMs: 8000,
     snapshotIntervalMs: 2000,
     proxyWorkers: 0,
+    proxyWorkersOnDemand: true,
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true, https: true },
     hookTimeoutMs: 30_000,
@@ -44,7 +46,7 @@ test('every flag is parsed', () => {
   const c = resolveAgentConfig(
     {
       dataDir: '/d', name: 'n-1', bind: '::1', join: '10.0.0.1, [fe80::1]:9000,host.lan:7000', token: TOKEN, open: true, mdns: false,
-      tailscale: 'off', tailnetAdmit: 'off', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353', httpsPort: '8443',
+      tailscale: 'off', tailnetAdmit: 'off', tailscaleCert: 'on', voters: '5', logLevel: 'debug', httpPort: '8000', p2pPort: '8001', etcdClientPort: '8002', etcdPeerPort: '8003', proxyPort: '8080', dnsPort: '5353', httpsPort: '8443',
     },
     defaults,
   );
@@ -55,6 +57,7 @@ test('every flag is parsed', () => {
   assert.equal(c.token, TOKEN);
   assert.equal(c.voters, 5);
   assert.equal(c.tailnetAdmit, false);
+  assert.equal(c.tailscaleCert, true);
   assert.equal(c.tailscale, 'off');
   assert.equal(c.mdns, false);
   assert.equal(c.open, true);
@@ -73,6 +76,7 @@ test('bad values are refused with a line that names the flag', () => {
   rejects({ httpPort: '7371' }, /--p2p-port and --http-port are both 7371/);
   rejects({ tailscale: 'maybe' }, /--tailscale must be auto, on or off/);
   rejects({ tailnetAdmit: 'maybe' }, /--tailnet-admit must be on or off/);
+  rejects({ tailscaleCert: 'yes' }, /--tailscale-cert must be on or off/);
   rejects({ token: 'hello' }, /--token: /);
   rejects({ voters: '2' }, /--voters must be 3 or 5, got "2"/);
   rejects({ voters: '4' }, /--voters/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildEtcdArgs } from '../../src/consensus/etcd-command.ts';
+import { buildEtcdArgs, etcdEnv } from '../../src/consensus/etcd-command.ts';
 import { restartDelayMs } from '../../src/consensus/etcd-process.ts';
 import { findEtcdBinary } from '../../src/consensus/etcd-binary.ts';
 
@@ -44,4 +44,10 @@ test('restart backoff doubles from 250 ms to a 10 s cap', () => {
 test('the etcd binary is found, or missing with an install hint', async () => {
   assert.match(await findEtcdBinary({ PATH: '/usr/bin' }), /\/etcd$/);
   await assert.rejects(findEtcdBinary({ WARREN_ETCD_BIN: '/nope' }), /not an executable file/);
+});
+
+test("etcd runs with GOGC=25 unless the agent's environment sets GOGC, and inherits the rest", () => {
+  assert.deepEqual(etcdEnv({ PATH: '/bin', HOME: '/root' }), { PATH: '/bin', HOME: '/root', GOGC: '25' });
+  assert.equal(etcdEnv({ GOGC: '100' }).GOGC, '100');
+  assert.equal(etcdEnv({ GOGC: 'off' }).GOGC, 'off');
 });

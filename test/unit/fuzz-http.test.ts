@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { recordingApi, ADMIN_TOKEN as TOKEN } from '../helpers/recording-api.ts';
+import { recordingApi, ADMIN_TOKEN as TOKEN, API_TOKENS } from '../helpers/recording-api.ts';
 import { fuzz } from '../helpers/fuzz.ts';
 
 // Fuzzes every route of the agent's HTTP API (createApi) with deps that only record their calls:
@@ -9,7 +9,7 @@ import { fuzz } from '../helpers/fuzz.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit'] as const;
+const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'createToken', 'listTokens', 'revokeToken'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -52,6 +52,9 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/stacks/:name'],
   ['DELETE', '/v1/stacks/:name'],
   ['GET', '/v1/hooks'],
+  ['POST', '/v1/tokens'],
+  ['GET', '/v1/tokens'],
+  ['DELETE', '/v1/tokens/:id'],
 ];
 
 const paramValue = fc.oneof(
@@ -89,6 +92,12 @@ const auth = fc.oneof(
     ['Bearer', false],
     ['', false],
     [`Basic ${TOKEN}`, false],
+    // an API token: a read-only one must never reach a mutating dep (nor an admin GET); an admin
+    // one may (it is then judged as the admin token is, except for managing tokens)
+    [`Bearer ${API_TOKENS.read}`, false],
+    [`Bearer ${API_TOKENS.admin}`, true],
+    [`Bearer ${API_TOKENS.read.slice(0, -1)}x`, false],
+    [`Bearer wat_`, false],
   ),
   fc.string({ maxLength: 60 }).filter((s) => !s.includes(TOKEN)).map((s): [string, boolean] => [s, false]),
 );

@@ -117,6 +117,9 @@ test('redirecting services travel in the snapshot; certificate requests and answ
   assert.deepEqual(parseFromWorker({ t: 'cert', seq: 3, service: 'web' }), { t: 'cert', seq: 3, service: 'web' });
   assert.equal(parseFromWorker({ t: 'cert', seq: 'x', service: 'web' }), undefined);
   assert.equal(parseFromWorker({ t: 'cert', seq: 1, service: 'x'.repeat(64) }), undefined);
+  // a full *.ts.net name (--tailscale-cert on) passes, any other long or dotted name does not
+  assert.deepEqual(parseFromWorker({ t: 'cert', seq: 1, service: `${'a'.repeat(63)}.tail1234.ts.net` }), { t: 'cert', seq: 1, service: `${'a'.repeat(63)}.tail1234.ts.net` });
+  assert.equal(parseFromWorker({ t: 'cert', seq: 1, service: `${'a'.repeat(63)}.example.com` }), undefined);
   const cert = { name: 'web.warren.internal', certPem: 'C', keyPem: 'K', notBefore: 1, notAfter: 2 };
   assert.deepEqual(parseCertAnswer({ t: 'cert', seq: 1, cert }), { seq: 1, cert });
   assert.deepEqual(parseCertAnswer({ t: 'cert', seq: 1, cert: null }), { seq: 1, cert: null });

@@ -45,6 +45,8 @@ import { takeBackup } from '../../consensus/backup.ts';
 import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
 import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
 import { volumeAgentParts } from './volume-wiring.ts';
+import { ApiTokens } from '../../consensus/api-tokens.ts';
+import { tokenDeps } from '../../http/routes/tokens.ts';
 
 /**
  * The composition root: builds every layer for one node, starts them in order and
@@ -207,6 +209,7 @@ export class Agent {
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
+      ...tokenDeps(new ApiTokens(() => consensus.client)),
       ui: {
         apiUrl: this.apiUrl,
         hostNames: () => [config.name, `${config.name}.local`, `${config.name}.${config.domain}`],
@@ -267,6 +270,7 @@ export class Agent {
       client: () => this.consensus?.client,
       ca: async () => this.consensus?.store?.ca(),
       hasService: (s) => runtime.catalog.service(s) !== undefined,
+      ...(config.tailscaleCert ? { tailscaleSocket: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET } : {}),
     });
     this.https = https.server;
     if (config.proxyWorkers > 0) {
@@ -281,13 +285,14 @@ export class Agent {
         snapshot: () => snapshotOf(routes),
         unreachable: (b) => routes.unreachable(b),
         https: { server: https.server.server, port: https.server.port },
-        cert: (s) => https.certs.get(s),
+        cert: https.cert,
       });
       this.proxyWorkers = workers;
       routes.onChange(() => workers.routesChanged());
       // not awaited: the agent's own proxy serves until they are up, and waiting here held back
       // discovery by the workers' start-up (new nodes on one LAN then founded clusters of their own)
-      void workers.start();
+      if (config.proxyWorkersOnDemand) workers.startOnDemand(() => this.proxy!.stats().requests);
+      else void workers.start();
     }
     const zone = routes.zone(config.domain);
     this.dns = config.autoPorts.dns
@@ -299,7 +304,7 @@ export class Agent {
     });
     gossip.on('member', () => this.mesh?.schedule());
     this.mesh.start();
-    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}`;
+    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}${config.proxyWorkersOnDemand ? ' once it is busy' : ''}`;
     log.info(
       { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
       `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), HTTPS on port ${this.https.port}, DNS on port ${this.dns.port}`,

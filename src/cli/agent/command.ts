@@ -19,6 +19,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
     .option('--tailscale <mode>', 'auto|on|off: discover peers on the tailnet', 'auto')
     .option('--tailnet-admit <on|off>', 'admit machines of the same tailnet without a token (Tailscale whois)', 'on')
+    .option('--tailscale-cert <on|off>', "HTTPS for this node's own *.ts.net name with Tailscale's certificate (asked of tailscaled)", 'off')
     .option('--voters <n>', 'etcd voters to keep: 3 or 5', '3')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent', 'info')
     .option('--http-port <port>', 'HTTP API, web UI and join endpoint', '7370')

@@ -15,9 +15,12 @@ async function body(c: { req: { json(): Promise<unknown> } }): Promise<Record<st
   return b && typeof b === 'object' && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 }
 
-/** Logins and sessions are the admin token's business only: a session cannot mint another. */
+/**
+ * Logins and sessions are the admin token's business only: a session cannot mint another, nor
+ * can an API token mint a session that would outlive its revocation.
+ */
 const tokenOnly: MiddlewareHandler = async (c, next) => {
-  if (c.get('uiSession')) return jsonError(c, 403, 'admin_token_only', 'login links and sessions are managed with the admin token (warren ui on a member)');
+  if (c.get('uiSession') || c.get('apiToken')) return jsonError(c, 403, 'admin_token_only', 'login links and sessions are managed with the admin token (warren ui on a member)');
   await next();
 };
 
