@@ -426,7 +426,9 @@ export class Consensus extends EventEmitter {
     for (const c of this.probeClients) c.close();
     this.probeClients = [];
     this.store = undefined;
-    this.admitted.clear();
+    // the admitted set outlives a reconnect (voters changed, demotion, recovery): emptied here, it
+    // made gossip and member calls from every other member "not admitted" until the next read of
+    // the node records. It is replaced by each read, and emptied when the node leaves the cluster.
   }
 
   /** Retries `fn` until it succeeds, or (undefined) until `wanted` says the result is not wanted any more. */
@@ -821,6 +823,7 @@ export class Consensus extends EventEmitter {
   /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
   private async forgetCluster(): Promise<void> {
     await this.disconnect();
+    this.admitted.clear();
     await this.etcd?.stop(2000);
     this.etcd = undefined;
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
