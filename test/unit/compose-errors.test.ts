@@ -158,3 +158,10 @@ test('an empty file and a file without services', () => {
   assert.deepEqual(one('volumes:\n  a:\n'), [`${F}:1: services: a stack needs at least one service`]);
   assert.deepEqual(one('- a\n'), [`${F}:1: a compose file must be a mapping (services:, volumes:, ...)`]);
 });
+
+test('an alias inside the value it names is refused with its line (it used to overflow the stack)', () => {
+  assert.deepEqual(one('x-a: &a\n  b: 1\n  c: *a\nservices:\n  web:\n    image: nginx\n'), [`${F}:3: YAML alias *a is inside the value it names (a cycle)`]);
+  // the frigate file with its "services:" line lost: the service (and its `logging: *default-logging`) lands inside x-logging
+  assert.match(one('x-l: &l\n  driver: json-file\n  web:\n    image: nginx\n    logging: *l\n')[0]!, /:5: YAML alias \*l is inside the value it names/);
+  assert.match(one(`services: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\n`)[0]!, new RegExp(`^${F}:1: `));
+});
