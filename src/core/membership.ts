@@ -239,6 +239,8 @@ interface Entry<TInfo> {
   round: ProbeRound | null;
   /** When a probe round last failed, reset by any evidence of life; null if none since. */
   failedRoundAt: number | null;
+  /** When this machine last repeated its dead verdict to the (still talking) node itself */
+  toldDeadAt?: number;
 }
 
 const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);
@@ -610,7 +612,17 @@ export class Membership<TInfo = unknown> {
     }
     if (h < e.incarnation) return; // stale (older incarnation)
     const same = h === e.incarnation;
-    if ((e.state === 'dead' || e.state === 'left') && same) return; // an old message
+    if ((e.state === 'dead' || e.state === 'left') && same) {
+      // A node held dead is still talking at the incarnation it was declared dead at: it was cut
+      // off or paused when the verdict went round, and nobody repeats a verdict by itself, so
+      // both sides would hold each other dead for good. Repeat it (at most once a suspect
+      // interval): the node refutes it with a higher incarnation, which revives it everywhere.
+      if (e.state === 'dead' && (e.toldDeadAt === undefined || t - e.toldDeadAt >= this.config.suspectAfterMs)) {
+        e.toldDeadAt = t;
+        out.push({ type: 'broadcast', about: id, state: 'dead', incarnation: e.incarnation });
+      }
+      return;
+    }
     if (input.info !== undefined) e.info = input.info;
     e.lastHeardAt = t;
     e.failedRoundAt = null;

@@ -859,7 +859,9 @@ describe('membership: incarnations, rumors, refutation', () => {
       const outs = m.heartbeat('x', { incarnation: hi, now: 1500, info: { name: `hb${hi}` } });
       assert.equal(m.get('x')?.state, es);
       assert.equal(m.get('x')?.incarnation, ei);
-      assert.deepEqual(outs, es === from ? [] : [{ type: 'state', id: 'x', from, to: es, incarnation: ei }]);
+      // a node held dead that still talks at that incarnation is told again (it refutes)
+      const told = from === 'dead' && hi === 5 ? [{ type: 'broadcast', about: 'x', state: 'dead', incarnation: 5 }] : [];
+      assert.deepEqual(outs, es === from ? told : [{ type: 'state', id: 'x', from, to: es, incarnation: ei }]);
       const accepted = hi > 5 || (hi === 5 && (from === 'alive' || from === 'suspect'));
       assert.equal(m.get('x')?.info?.name === `hb${hi}`, accepted);
       assert.equal(m.get('x')?.lastHeardAt === 1500, accepted);
@@ -1033,12 +1035,42 @@ describe('membership: incarnations, rumors, refutation', () => {
     assert.equal(B.get('A')?.state, 'alive');
   });
 
+  it('after a partition longer than the detector, both sides hold each other dead; their first heartbeats make each refute, and both are alive again', () => {
+    const a = mk({ selfId: 'a' });
+    const x = mk({ selfId: 'x' });
+    join(a, ['x']);
+    join(x, ['a']);
+    // cut off: each declares the other dead
+    runFor(a, 0, 2500);
+    runFor(x, 0, 2500);
+    assert.equal(a.get('x')?.state, 'dead');
+    assert.equal(x.get('a')?.state, 'dead');
+    // healed: every output of one machine is delivered to the other (heartbeats, rumors, refutations)
+    const deliver = (to: Membership<Info>, from: Membership<Info>, outs: Output[], now: number): Output[] =>
+      outs.flatMap((o) => (o.type === 'broadcast' ? to.rumor(o.about, { state: o.state, incarnation: o.incarnation, from: from.self.id, now }) : o.type === 'refute' ? to.heartbeat(from.self.id, { incarnation: o.incarnation, now }) : []));
+    let now = 2600;
+    let toX = a.heartbeat('x', { incarnation: x.self.incarnation, now });
+    let toA = x.heartbeat('a', { incarnation: a.self.incarnation, now });
+    for (let round = 0; round < 4 && (toX.length || toA.length); round++) {
+      now += 10;
+      const fromX = deliver(x, a, toX, now);
+      const fromA = deliver(a, x, toA, now);
+      [toX, toA] = [fromA, fromX];
+    }
+    assert.equal(a.get('x')?.state, 'alive');
+    assert.equal(x.get('a')?.state, 'alive');
+    assert.ok(a.self.incarnation > 1 && x.self.incarnation > 1, 'both refuted with a higher incarnation');
+  });
+
   it('a dead node that restarts with a higher incarnation comes back (dead -> alive); the same incarnation does not', () => {
     const m = mk();
     join(m, ['a', 'x']);
     const log = runFor(m, 0, 2500, { beating: ['a'] });
     assert.ok(log.some((l) => l.out.type === 'state' && l.out.to === 'dead'), 'x was declared dead');
-    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2600 }), []);
+    // its heartbeats of the dead incarnation revive nothing; they make this machine repeat the
+    // verdict (at most once a suspect interval) so that the node hears it and refutes
+    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2600 }), [{ type: 'broadcast', about: 'x', state: 'dead', incarnation: 1 }]);
+    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2605 }), []);
     assert.deepEqual(m.rumor('x', { state: 'alive', incarnation: 1, from: 'a', now: 2610 }), []);
     assert.deepEqual(m.probeResult('x', { ok: true, via: 'direct', now: 2620 }), []);
     assert.equal(m.get('x')?.state, 'dead');
