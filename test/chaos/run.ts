@@ -17,6 +17,7 @@ import { Workload } from './workload.ts';
 
 export interface ChaosOptions {
   seed: number;
+  /** how long faults are injected (the cluster's start and the final check come on top) */
   durationMs: number;
   nodes: number;
   /** third octet of the nodes' addresses: 127.62.<subnet>.2... */
@@ -105,12 +106,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     };
 
-    work.resume();
     watch.start();
+    const faultsFrom = Date.now();
     for (const fault of faultSchedule(o.seed, o.nodes, 10_000)) {
-      if (Date.now() - t0 > o.durationMs) break;
-      await new Promise((r) => setTimeout(r, 1500));
+      if (Date.now() - faultsFrom > o.durationMs) break;
+      // a few writes on a healthy cluster, then more while the fault holds
       work.resume();
+      await new Promise((r) => setTimeout(r, 3000));
       current = `fault ${fault.n} (${fault.kind} on node ${fault.node})`;
       say(`fault ${fault.n}: ${fault.kind}`);
       await injectFault(fault, { nodes, clusterId, say });
