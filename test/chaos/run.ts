@@ -6,10 +6,11 @@
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { cleanupAll } from '../helpers/agents.ts';
+import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { nodeId, voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
-import { startCluster } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { injectFault, type ChaosNode } from './faults.ts';
 import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
 import { AckModel, faultSchedule, workload } from './model.ts';
@@ -48,6 +49,30 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
   if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
 }
 
+/**
+ * The cluster: the first node founds it (--open), the others join it one by one. Like
+ * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
+ * machine may need more than its 30 s each.
+ */
+async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+  const agents: AgentHandle[] = [];
+  for (const [i, ip] of ips.entries()) {
+    const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false });
+    agents.push(a);
+    await waitFor(`agent on ${ip} healthy`, async () => {
+      if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
+      return (await a.health()).status === 200;
+    }, 120_000, 200);
+  }
+  const want = ips.length >= 3 ? 3 : 1;
+  await waitFor(`${want} voter(s)`, async () => (await voterIds(agents[0]!)).length === want, 120_000, 250);
+  await waitFor('every node serving /v1/services', async () => {
+    const res = await Promise.all(agents.map((a) => fetch(`${a.api}/v1/services`).then((r) => r.status).catch(() => 0)));
+    return res.every((s) => s === 200);
+  }, 60_000, 200);
+  return { agents, ids: await Promise.all(agents.map(nodeId)) };
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const print = o.log ?? ((line: string) => console.log(line));
   const t0 = Date.now();
@@ -66,7 +91,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   try {
     await ensureHttpdImage();
     say(`starting ${o.nodes} agents on ${ips.join(', ')}`);
-    const { agents, ids } = await startCluster(ips);
+    const { agents, ids } = await startNodes(ips);
     const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: i === 0 ? ['--open'] : ['--join', ips[0]!], agent, logFrom: 0 }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
