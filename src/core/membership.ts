@@ -479,11 +479,12 @@ export class Membership<TInfo = unknown> {
         }
         break;
       case 'dead':
-        if (e.state === 'alive' && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
+        if ((e.state === 'alive' || (e.state === 'suspect' && e.suspicion === 'rumor')) && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
           // we heard this very incarnation ourselves moments ago: the verdict is contradicted (e.g.
           // an old one from a member that was cut off and just came back). It only raises a
           // suspicion, which the node refutes; if it really died, our own silence measure kills it.
-          this.setState(e, 'suspect', i, t, out, 'rumor');
+          // A second copy (the returning member repeats its verdict) is no less contradicted.
+          if (e.state === 'alive') this.setState(e, 'suspect', i, t, out, 'rumor');
         } else if ((e.state === 'alive' || e.state === 'suspect') && i >= k) this.setState(e, 'dead', i, t, out);
         else if (e.state === 'dead' && i > k) e.incarnation = i;
         else if (e.state === 'left' && i > k) this.setState(e, 'dead', i, t, out);

@@ -36,7 +36,7 @@ function fencedNow(node: ChaosNode): boolean {
 }
 
 /** One pass over every invariant that must hold once the cluster converged; [] when all do. */
-export async function convergedViolations(nodes: ChaosNode[], ids: string[], voterTarget: number, clusterId: string, model: AckModel): Promise<Violation[]> {
+export async function convergedViolations(nodes: ChaosNode[], ids: string[], voterTarget: number, clusterId: string, model: AckModel, historyOf: (name: string) => string = () => ''): Promise<Violation[]> {
   const out: Violation[] = [];
   const health = await Promise.all(nodes.map((n) => getJson(`${n.agent.api}/v1/health`).catch(() => undefined)));
   nodes.forEach((n, i) => {
@@ -68,7 +68,7 @@ export async function convergedViolations(nodes: ChaosNode[], ids: string[], vot
   for (const name of model.names()) {
     const view = list.find((v) => v.spec.name === name);
     const lost = model.check(name, stateOf(view));
-    if (lost) out.push({ check: 'acked-writes', message: lost });
+    if (lost) out.push({ check: 'acked-writes', message: `${lost}; its last writes (times from the first write): ${historyOf(name)}` });
     const want = view?.spec.replicas ?? 0;
     const docker = running.get(name) ?? 0;
     if (docker !== want || (view && view.running !== want)) {

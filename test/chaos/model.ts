@@ -163,6 +163,15 @@ export class AckModel {
     this.candidates.set(name, [observed]);
   }
 
+  /**
+   * Whether the service's state is uncertain (an unanswered write): such a write may still land
+   * later (an etcd proposal in flight commits once the partition heals), so the workload leaves
+   * the service alone until a check has settled it.
+   */
+  inDoubt(name: string): boolean {
+    return this.unknown.has(name) || this.states(name).length > 1;
+  }
+
   /** The most replicas any candidate state wants (0 when it may be absent only). */
   maxReplicas(name: string): number {
     if (this.unknown.has(name)) return Infinity;

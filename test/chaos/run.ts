@@ -106,7 +106,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const start = Date.now();
       let last: Violation[] = [];
       while (Date.now() - start < convergeMs) {
-        last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model);
+        last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model, (name) => work!.historyOf(name));
         if (!last.length) break;
         await new Promise((r) => setTimeout(r, 500));
       }

@@ -61,6 +61,16 @@ export class Workload {
   }
 
   private inFlight = false;
+  /** every write sent, with the node it went to and the status it got (0: no answer) */
+  readonly history: { at: number; node: number; op: Op; status: number }[] = [];
+
+  /** A service's last writes, for a violation's message. */
+  historyOf(name: string, last = 6): string {
+    const t0 = this.history[0]?.at ?? 0;
+    return this.history.filter((h) => h.op.name === name).slice(-last)
+      .map((h) => `${((h.at - t0) / 1000).toFixed(1)}s ${h.op.kind}${h.op.kind === 'remove' ? '' : ` ${JSON.stringify({ ...h.op, kind: undefined, name: undefined })}`} via node ${h.node} -> ${h.status || 'no answer'}`)
+      .join('; ');
+  }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
@@ -79,12 +89,16 @@ export class Workload {
   }
 
   private async one(): Promise<void> {
-    const op = this.next();
-    const node = this.nodes[this.turn++ % this.nodes.length]!;
+    // a service with an unanswered write waits for the next check (see AckModel.inDoubt)
+    let op = this.next();
+    for (let tries = 0; this.model.inDoubt(op.name) && tries < 20; tries++) op = this.next();
+    if (this.model.inDoubt(op.name)) return;
+    const i = this.turn++ % this.nodes.length;
+    const node = this.nodes[i]!;
     const req = request(op);
     let status = 0;
     try {
-      const res = await fetch(`${node.agent.api}${req.path}`, { method: req.method, headers: await adminHeaders(node.agent), body: req.body === undefined ? undefined : JSON.stringify(req.body), signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${node.agent.api}${req.path}`, { method: req.method, headers: await adminHeaders(node.agent), body: req.body === undefined ? undefined : JSON.stringify(req.body), signal: AbortSignal.timeout(15_000) });
       status = res.status;
       await res.arrayBuffer();
     } catch {
@@ -95,7 +109,8 @@ export class Workload {
     if (outcome === 'ok') this.stats.acked++;
     if (outcome === 'unknown') this.stats.unknown++;
     this.lastWriteAt.set(op.name, Date.now());
+    this.history.push({ at: Date.now(), node: i, op, status });
     const lost = this.model.record(op, outcome, Date.now());
-    if (lost) this.onViolation(lost);
+    if (lost) this.onViolation(`${lost}; its writes: ${this.historyOf(op.name)}`);
   }
 }

@@ -44,9 +44,11 @@ test('an unanswered write leaves both outcomes possible, and a later answer narr
   assert.equal(m.check('chaos-b', undefined), undefined);
   assert.equal(m.check('chaos-b', { replicas: 1, v: 1 }), undefined);
   assert.equal(m.maxReplicas('chaos-b'), 1);
+  assert.ok(m.inDoubt('chaos-b'), 'an unanswered write leaves the service in doubt');
   // a 409 on the next create says the first was applied
   m.record(create('chaos-b', 2, 2), 'refused');
   assert.deepEqual(m.states('chaos-b'), [{ replicas: 1, v: 1 }]);
+  assert.ok(!m.inDoubt('chaos-b'));
   // an invalid request changes nothing
   m.record({ kind: 'update', name: 'chaos-b', replicas: 2 }, 'invalid');
   assert.deepEqual(m.states('chaos-b'), [{ replicas: 1, v: 1 }]);

@@ -1062,6 +1062,18 @@ describe('membership: incarnations, rumors, refutation', () => {
     assert.ok(a.self.incarnation > 1 && x.self.incarnation > 1, 'both refuted with a higher incarnation');
   });
 
+  it('a contradicted dead verdict repeated (a returning member tells it again) leaves a freshly heard node suspect, not dead', () => {
+    const m = mk();
+    join(m, ['x'], 0);
+    m.heartbeat('x', { incarnation: 1, now: 100 });
+    assert.deepEqual(stateOuts(m.rumor('x', { state: 'dead', incarnation: 1, from: 'y', now: 150 })), [{ type: 'state', id: 'x', from: 'alive', to: 'suspect', incarnation: 1 }]);
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 1, from: 'y', now: 300 }), []);
+    assert.equal(m.get('x')?.state, 'suspect');
+    // x refutes: alive again
+    assert.equal(stateOuts(m.heartbeat('x', { incarnation: 2, now: 320 }))[0]?.type, 'state');
+    assert.equal(m.get('x')?.state, 'alive');
+  });
+
   it('a dead node that restarts with a higher incarnation comes back (dead -> alive); the same incarnation does not', () => {
     const m = mk();
     join(m, ['a', 'x']);
