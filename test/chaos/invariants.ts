@@ -30,8 +30,9 @@ function stateOf(view: ServiceView | undefined): ModelState {
 /** The pino line that says the node's fencing state last changed, in this process's output. */
 function fencedNow(node: ChaosNode): boolean {
   const log = node.agent.log().slice(node.logFrom);
-  const fenced = log.lastIndexOf('"fenced: no etcd quorum');
-  const back = log.lastIndexOf('"etcd quorum reachable again');
+  // the messages themselves: "stopping container" lines carry the fence as their reason too
+  const fenced = log.lastIndexOf('"msg":"fenced: no etcd quorum');
+  const back = log.lastIndexOf('"msg":"etcd quorum reachable again');
   return fenced > back;
 }
 
@@ -46,9 +47,12 @@ export async function convergedViolations(nodes: ChaosNode[], ids: string[], vot
   });
   if (out.some((v) => v.check === 'quorum')) return out;
 
-  const adm = await getJson(`${nodes[0]!.agent.api}/v1/admission`).catch(() => undefined);
-  const voters = ((adm?.body?.voters ?? []) as any[]).filter((v) => !v.isLearner).length;
-  if (voters !== voterTarget) out.push({ check: 'voters', message: `${voters} etcd voters, target ${voterTarget}` });
+  const adm = await getJson(`${nodes[0]!.agent.api}/v1/admission`).catch((err) => ({ body: { error: (err as Error).message } }));
+  if (!Array.isArray(adm.body?.voters)) out.push({ check: 'voters', message: `node 0 cannot list the voters: ${JSON.stringify(adm.body?.error ?? adm.body)}` });
+  else {
+    const voters = (adm.body.voters as any[]).filter((v) => !v.isLearner).length;
+    if (voters !== voterTarget) out.push({ check: 'voters', message: `${voters} etcd voters, target ${voterTarget}` });
+  }
 
   const views = await Promise.all(nodes.map((n) => getJson(`${n.agent.api}/v1/members`).catch(() => undefined)));
   views.forEach((v, i) => {
