@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
-import { decodeManifest, manifestChunks, type ChunkRef } from '../core/volumes/manifest.ts';
+import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
 import type { SnapshotRecord, VolumeStore } from './volume-store.ts';
 
 /**
@@ -57,7 +57,7 @@ export class SnapshotReceiver {
     let phase: OfferAnswer['phase'] = 'manifest';
     const pinned = rec.manifest.map((c) => c.hash);
     if (need.missing.length === 0) {
-      const m = decodeManifest(Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
+      const m = manifestOf(rec, Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
       const data = manifestChunks(m);
       need = chunkNeed(data, has);
       phase = 'data';
@@ -113,6 +113,16 @@ export class SnapshotReceiver {
     const adopted = await this.store.adopt(rec);
     this.store.unpin(pinKey(rec));
     return adopted;
+  }
+}
+
+/** The record's manifest; chunks that are no manifest are the sender's error (a 400, not a 500). */
+function manifestOf(rec: SnapshotRecord, bytes: Buffer): Manifest {
+  try {
+    return decodeManifest(bytes);
+  } catch (err) {
+    if (!(err instanceof CorruptManifest)) throw err;
+    throw new UserError('bad_snapshot', `volume ${rec.volume} snapshot ${rec.id}: its manifest chunks hold no manifest (${err.message})`, 400);
   }
 }
 

@@ -5,7 +5,7 @@ import * as tar from 'tar-stream';
 
 /** tar-stream reads and writes pax records (its types say `unknown`) */
 type PaxHeaders = Partial<tar.Header> & { name: string; pax?: Record<string, string> };
-import { UserError } from '../core/errors.ts';
+import { isUserError, UserError } from '../core/errors.ts';
 import { cutChunks, MAX_CHUNK } from '../core/volumes/fastcdc.ts';
 import { comparePaths, type ChunkRef, type Entry, type EntryType, type Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
@@ -34,7 +34,33 @@ function parsePaxTime(s: string): bigint {
   const m = /^(-?)(\d+)(?:\.(\d{1,9})\d*)?$/.exec(s);
   if (!m) throw new UserError('bad_tar', `bad pax mtime "${s}"`);
   const ns = BigInt(m[2]!) * B + BigInt((m[3] ?? '').padEnd(9, '0'));
+  // a manifest keeps times as signed 64-bit nanoseconds (years 1678-2262)
+  if (ns >= 2n ** 63n) throw new UserError('bad_tar', `pax mtime "${s.slice(0, 40)}" is out of range`);
   return m[1] ? -ns : ns;
+}
+
+/** A pax number Warren wrote (uid, gid: decimal; WARREN.mode: octal); anything else is refused. */
+function paxNumber(text: string, key: string, path: string, radix: 8 | 10 = 10): number {
+  const n = (radix === 8 ? /^[0-7]{1,8}$/ : /^\d{1,15}$/).test(text) ? parseInt(text, radix) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UserError('bad_tar', `${path}: bad pax ${key} "${text.slice(0, 40)}"`);
+  return n;
+}
+
+/**
+ * WARREN.holes = "off:len,...": in order, not overlapping, inside the file. Anything else would
+ * make the chunks disagree with the size (a file restored with other bytes than it had).
+ */
+function parseHoles(text: string, size: number, path: string): Array<[number, number]> {
+  const holes: Array<[number, number]> = [];
+  let end = 0;
+  for (const part of text.split(',')) {
+    const m = /^(\d{1,15}):(\d{1,15})$/.exec(part);
+    const [off, len] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+    if (!(off >= end && len > 0 && off + len <= size)) throw new UserError('bad_tar', `${path}: bad WARREN.holes "${text.slice(0, 60)}" (holes must be off:len, in order, inside the file)`);
+    holes.push([off, len]);
+    end = off + len;
+  }
+  return holes;
 }
 
 const tarName = (e: Entry) => (e.path === '.' ? './' : e.type === 'dir' ? `${e.path}/` : e.path);
@@ -104,7 +130,10 @@ export async function importTar(store: ChunkStore, input: Readable): Promise<{ m
   } catch (err) {
     extract.destroy();
     await parsing.catch(() => undefined);
-    throw err;
+    // the parser's own errors ("Invalid tar header", "Unexpected end of data") come out of the
+    // entry loop; the store's (a full disk: err.code) stay what they are
+    if (isUserError(err) || typeof (err as NodeJS.ErrnoException).code === 'string') throw err;
+    throw new UserError('bad_tar', `not a readable tar: ${(err as Error).message}`);
   }
   await parsing;
   const { entries } = read;
@@ -132,7 +161,8 @@ async function readEntries(store: ChunkStore, extract: tar.Extract): Promise<{ e
       continue;
     }
     const e: Entry = {
-      path, type, mode: (pax['WARREN.mode'] ? parseInt(pax['WARREN.mode'], 8) : hd.mode ?? 0o644) & 0o7777, uid: Number(pax.uid ?? hd.uid ?? 0), gid: Number(pax.gid ?? hd.gid ?? 0),
+      path, type, mode: (pax['WARREN.mode'] !== undefined ? paxNumber(pax['WARREN.mode'], 'WARREN.mode', path, 8) : hd.mode ?? 0o644) & 0o7777,
+      uid: pax.uid !== undefined ? paxNumber(pax.uid, 'uid', path) : hd.uid ?? 0, gid: pax.gid !== undefined ? paxNumber(pax.gid, 'gid', path) : hd.gid ?? 0,
       mtimeNs: pax.mtime ? parsePaxTime(pax.mtime) : BigInt(hd.mtime?.getTime() ?? 0) * 1_000_000n, ctimeNs: 0n, ino: 0n, size: 0, xattrs: [],
     };
     for (const [k, v] of Object.entries(pax)) {
@@ -147,7 +177,7 @@ async function readEntries(store: ChunkStore, extract: tar.Extract): Promise<{ e
       e.size = holder.size;
     }
     if (type === 'file' && hd.type !== 'link') {
-      const holes = pax['WARREN.holes'] ? pax['WARREN.holes'].split(',').map((s) => s.split(':').map(Number) as [number, number]) : [];
+      const holes = pax['WARREN.holes'] ? parseHoles(pax['WARREN.holes'], hd.size ?? 0, path) : [];
       const r = await chunkStream(store, entry as AsyncIterable<Buffer>, holes);
       e.size = r.size;
       e.chunks = r.chunks;

@@ -127,7 +127,7 @@ test('bad values name the key and line', () => {
   assert.deepEqual(one('services:\n  a:\n    image: x\n    volumes: [data:/data]\n'), [`${F}:4: services.a.volumes[0]: "data" is not declared in the top-level volumes: (add "volumes: { data: {} }")`]);
   assert.deepEqual(one('services:\n  a:\n    image: x\n    ports:\n      - "80:80/sctp"\n'), [`${F}:5: services.a.ports[0]: "80:80/sctp": protocol "sctp" is not supported (tcp or udp; SCTP is not)`]);
   assert.deepEqual(one('services:\n  a:\n    image: bad image\n'), [`${F}:3: services.a.image: "bad image" is not a valid image reference (no spaces): expected e.g. nginx, nginx:1.27, ghcr.io/owner/app:tag or app@sha256:<digest>`]);
-  assert.deepEqual(one('services:\n  a:\n    environment: {A: 1}\n'), ['services.a: image is required (the Docker image to run, e.g. nginx:1.27)']);
+  assert.deepEqual(one('services:\n  a:\n    environment: {A: 1}\n'), [`${F}:2: services.a: image is required (the Docker image to run, e.g. nginx:1.27)`]);
   assert.deepEqual(one('services:\n  a:\n    image: x\n    deploy:\n      placement:\n        constraints: [node.role==manager]\n'), [
     `${F}:6: services.a.deploy.placement.constraints: "node.role==manager": only node.hostname==NAME and node.labels.KEY==VALUE are supported`,
   ]);
@@ -157,4 +157,11 @@ test('an empty file and a file without services', () => {
   assert.deepEqual(one(''), [`${F}:1: the file is empty (a compose file needs at least a "services:" mapping)`]);
   assert.deepEqual(one('volumes:\n  a:\n'), [`${F}:1: services: a stack needs at least one service`]);
   assert.deepEqual(one('- a\n'), [`${F}:1: a compose file must be a mapping (services:, volumes:, ...)`]);
+});
+
+test('an alias inside the value it names is refused with its line (it used to overflow the stack)', () => {
+  assert.deepEqual(one('x-a: &a\n  b: 1\n  c: *a\nservices:\n  web:\n    image: nginx\n'), [`${F}:3: YAML alias *a is inside the value it names (a cycle)`]);
+  // the frigate file with its "services:" line lost: the service (and its `logging: *default-logging`) lands inside x-logging
+  assert.match(one('x-l: &l\n  driver: json-file\n  web:\n    image: nginx\n    logging: *l\n')[0]!, /:5: YAML alias \*l is inside the value it names/);
+  assert.match(one(`services: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\n`)[0]!, new RegExp(`^${F}:1: `));
 });

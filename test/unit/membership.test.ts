@@ -1054,6 +1054,45 @@ describe('membership: incarnations, rumors, refutation', () => {
     assert.equal(B.get('A')?.state, 'alive');
   });
 
+  it('after a partition longer than the detector, both sides hold each other dead; their first heartbeats make each refute, and both are alive again', () => {
+    const a = mk({ selfId: 'a' });
+    const x = mk({ selfId: 'x' });
+    join(a, ['x']);
+    join(x, ['a']);
+    // cut off: each declares the other dead
+    runFor(a, 0, 2500);
+    runFor(x, 0, 2500);
+    assert.equal(a.get('x')?.state, 'dead');
+    assert.equal(x.get('a')?.state, 'dead');
+    // healed: every output of one machine is delivered to the other (heartbeats, rumors, refutations)
+    const deliver = (to: Membership<Info>, from: Membership<Info>, outs: Output[], now: number): Output[] =>
+      outs.flatMap((o) => (o.type === 'broadcast' || o.type === 'tell' ? to.rumor(o.about, { state: o.state, incarnation: o.incarnation, from: from.self.id, now }) : o.type === 'refute' ? to.heartbeat(from.self.id, { incarnation: o.incarnation, now }) : []));
+    let now = 2600;
+    let toX = a.heartbeat('x', { incarnation: x.self.incarnation, now });
+    let toA = x.heartbeat('a', { incarnation: a.self.incarnation, now });
+    for (let round = 0; round < 4 && (toX.length || toA.length); round++) {
+      now += 10;
+      const fromX = deliver(x, a, toX, now);
+      const fromA = deliver(a, x, toA, now);
+      [toX, toA] = [fromA, fromX];
+    }
+    assert.equal(a.get('x')?.state, 'alive');
+    assert.equal(x.get('a')?.state, 'alive');
+    assert.ok(a.self.incarnation > 1 && x.self.incarnation > 1, 'both refuted with a higher incarnation');
+  });
+
+  it('a contradicted dead verdict repeated (a returning member tells it again) leaves a freshly heard node suspect, not dead', () => {
+    const m = mk();
+    join(m, ['x'], 0);
+    m.heartbeat('x', { incarnation: 1, now: 100 });
+    assert.deepEqual(stateOuts(m.rumor('x', { state: 'dead', incarnation: 1, from: 'y', now: 150 })), [{ type: 'state', id: 'x', from: 'alive', to: 'suspect', incarnation: 1 }]);
+    assert.deepEqual(m.rumor('x', { state: 'dead', incarnation: 1, from: 'y', now: 300 }), []);
+    assert.equal(m.get('x')?.state, 'suspect');
+    // x refutes: alive again
+    assert.equal(stateOuts(m.heartbeat('x', { incarnation: 2, now: 320 }))[0]?.type, 'state');
+    assert.equal(m.get('x')?.state, 'alive');
+  });
+
   it('a dead node that restarts with a higher incarnation comes back (dead -> alive); the same incarnation does not', () => {
     const m = mk();
     join(m, ['a', 'x']);
@@ -1061,6 +1100,7 @@ describe('membership: incarnations, rumors, refutation', () => {
     assert.ok(log.some((l) => l.out.type === 'state' && l.out.to === 'dead'), 'x was declared dead');
     // the same incarnation stays dead; its heartbeat only makes us repeat the verdict to it
     assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2600 }), [{ type: 'tell', about: 'x', state: 'dead', incarnation: 1 }]);
+    assert.deepEqual(m.heartbeat('x', { incarnation: 1, now: 2605 }), []);
     assert.deepEqual(m.rumor('x', { state: 'alive', incarnation: 1, from: 'a', now: 2610 }), []);
     assert.deepEqual(m.probeResult('x', { ok: true, via: 'direct', now: 2620 }), []);
     assert.equal(m.get('x')?.state, 'dead');

@@ -12,8 +12,9 @@ export interface Problem {
   message: string;
 }
 
+/** One line, whatever the message quotes (a value from the file may hold line breaks). */
 export const formatProblem = (p: Problem): string =>
-  [p.at ? formatPosition(p.at) + ':' : '', p.path ? `${p.path}:` : '', p.message].filter(Boolean).join(' ');
+  [p.at ? formatPosition(p.at) + ':' : '', p.path ? `${p.path}:` : '', p.message].filter(Boolean).join(' ').replace(/\r?\n|\r/g, '\\n');
 
 export class Diagnostics {
   readonly errors: Problem[] = [];

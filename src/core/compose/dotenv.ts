@@ -49,14 +49,23 @@ export function parseDotenv(text: string, lookup: Lookup = () => undefined): Rec
       }
       if (close < 0) throw new DotenvError(startLine + 1, `the value of ${key} opens a ${quote} quote that is never closed`);
       const inner = value.slice(0, close);
-      out[key] = quote === "'" ? inner : interpolateString(unescape(inner), env);
+      out[key] = quote === "'" ? inner : interpolateAt(startLine + 1, unescape(inner), env);
       continue;
     }
     const hash = rest.search(/\s#/);
     if (hash >= 0) rest = rest.slice(0, hash);
-    out[key] = interpolateString(rest.trim(), env);
+    out[key] = interpolateAt(n + 1, rest.trim(), env);
   }
   return out;
+}
+
+/** A bad ${...} in a value is an error of that line. */
+function interpolateAt(line: number, text: string, env: Lookup): string {
+  try {
+    return interpolateString(text, env);
+  } catch (err) {
+    throw new DotenvError(line, (err as Error).message);
+  }
 }
 
 function findClose(value: string, quote: string): number {

@@ -18,7 +18,7 @@ import type { StackConfigResult, StackService, StackVolume } from './model.ts';
 import { projectNameFromDir, projectNameProblem, warrenNameProblem, warrenServiceName } from './names.ts';
 import { checkEachValue } from './schema.ts';
 import { normaliseService } from './service.ts';
-import { checkContainerNames, checkCycles, checkPorts, warrenPorts, type ReservedPort } from './validate.ts';
+import { checkContainerNames, checkCycles, checkPorts, checkServiceSpecs, warrenPorts, type ReservedPort } from './validate.ts';
 import { parseYamlTree } from './yaml-tree.ts';
 
 export interface StackInput {
@@ -154,7 +154,10 @@ export function loadStack(input: StackInput): StackConfigResult {
   checkContainerNames(out, services, diag);
   checkPorts(out, services, input.reservedPorts ?? warrenPorts(), diag);
   diag.throwIfErrors();
-  return { model: { name: name!, services: out, volumes: topVolumes }, warnings: diag.warnings };
+  const model = { name: name!, services: out, volumes: topVolumes };
+  checkServiceSpecs(model, services, diag);
+  diag.throwIfErrors();
+  return { model, warnings: diag.warnings };
 }
 
 function readTopVolumes(merged: Obj, diag: Diagnostics): StackVolume[] {

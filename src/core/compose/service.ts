@@ -10,6 +10,7 @@ import { Diagnostics, suggestion } from './diagnostics.ts';
 import { parseDotenv, DotenvError } from './dotenv.ts';
 import { Field, isObj, shellSplit, type Obj } from './fields.ts';
 import type { Lookup } from './interpolate.ts';
+import { keyPosition } from './located.ts';
 import { SERVICE_KEYS } from './keys.ts';
 import type { DependsCondition, StackDependency, StackHealthcheck, StackMount, StackPort, StackService } from './model.ts';
 import { MountError, parseLongMount, parseShortMount } from './mounts.ts';
@@ -34,7 +35,7 @@ export function normaliseService(name: string, warrenName: string, raw: unknown,
   const { diag } = ctx;
   const path = `services.${name}`;
   if (!isObj(raw)) {
-    diag.error(undefined, path, 'must be a mapping of keys such as image:, ports:, environment:');
+    diag.error(keyPosition(services, name), path, 'must be a mapping of keys such as image:, ports:, environment:');
     return undefined;
   }
   const has = (k: string) => raw[k] !== undefined && raw[k] !== null;
@@ -53,7 +54,7 @@ export function normaliseService(name: string, warrenName: string, raw: unknown,
   let image: string | undefined;
   if (!has('image')) {
     if (has('build')) return undefined; // refused above with how to build and load the image
-    diag.error(undefined, path, 'image is required (the Docker image to run, e.g. nginx:1.27)');
+    diag.error(keyPosition(services, name), path, 'image is required (the Docker image to run, e.g. nginx:1.27)');
   } else {
     const field = f('image')!;
     const text = field.string();

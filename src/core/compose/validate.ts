@@ -4,7 +4,10 @@
  */
 import { Diagnostics } from './diagnostics.ts';
 import { itemPosition, keyPosition } from './located.ts';
-import type { StackPort, StackService } from './model.ts';
+import type { StackModel, StackPort, StackService } from './model.ts';
+import { isUserError } from '../errors.ts';
+import { parseServiceInput, serviceInputBody } from '../service-spec.ts';
+import { stackServices } from './to-services.ts';
 import { formatStackPort, portItems } from './ports.ts';
 import { isObj, type Obj } from './fields.ts';
 
@@ -89,6 +92,23 @@ export function checkPorts(services: StackService[], raw: Obj, reserved: Reserve
         continue;
       }
       taken.push({ svc, port });
+    }
+  }
+}
+
+/**
+ * Each service as the service API will parse it: a value the compose reader lets through but the
+ * API refuses (an environment entry without a name, a memory limit of 0) is refused here, where
+ * the error can still name the service's line, rather than half-way through a deploy.
+ */
+export function checkServiceSpecs(model: StackModel, services: Obj, diag: Diagnostics): void {
+  for (const input of stackServices(model, { nodeName: 'n' })) {
+    const svc = model.services.find((s) => s.warrenName === input.name)!;
+    try {
+      parseServiceInput(serviceInputBody(input));
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      diag.error(keyPosition(services, svc.name), `services.${svc.name}`, err.message);
     }
   }
 }

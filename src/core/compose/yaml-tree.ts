@@ -11,6 +11,8 @@ import { UserError } from '../errors.ts';
 import { locate, locationOf, type Located, type Position } from './located.ts';
 
 export const MAX_NODES = 200_000;
+/** nesting deeper than this is refused (no compose file comes close; the walk is recursive) */
+export const MAX_DEPTH = 500;
 
 /** A value an override file marked `!reset` (drop it) or `!override` (replace, do not merge). */
 export class Tagged {
@@ -38,12 +40,27 @@ export function parseYamlTree(text: string, file: string): Tree {
   const posOf = (node: { range?: [number, number, number] | null } | null | undefined): Position => ({ file, line: node?.range ? lines.linePos(node.range[0]).line : 1 });
   let budget = MAX_NODES;
 
+  // the collections being converted, outermost first: an alias to one of them is a cycle
+  // (expanding it would never end), and deep nesting is refused before it overflows the stack
+  const open = new Set<unknown>();
   const convert = (node: unknown, d: Document): unknown => {
+    if (!isSeq(node) && !isMap(node)) return convertNode(node, d);
+    if (open.size >= MAX_DEPTH) fail(file, posOf(node).line, `the file nests more than ${MAX_DEPTH} levels deep; refused`);
+    open.add(node);
+    try {
+      return convertNode(node, d);
+    } finally {
+      open.delete(node);
+    }
+  };
+
+  const convertNode = (node: unknown, d: Document): unknown => {
     if (--budget < 0) fail(file, undefined, `the file expands to more than ${MAX_NODES} YAML nodes (too many aliases); refused`);
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
       const target = node.resolve(d);
       if (!target) return fail(file, posOf(node).line, `YAML alias *${node.source} has no anchor`);
+      if (open.has(target)) return fail(file, posOf(node).line, `YAML alias *${node.source} is inside the value it names (a cycle)`);
       return convert(target, d);
     }
     const tag = (node as YamlNode).tag;

@@ -1,4 +1,4 @@
-import type { Hono, MiddlewareHandler } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { UserError } from '../../core/errors.ts';
 import type { SnapshotReceiver } from '../../volumes/replication.ts';
 import type { SnapshotRecord } from '../../volumes/volume-store.ts';
@@ -22,6 +22,17 @@ function parseRecord(body: unknown, volume: string): SnapshotRecord {
   return r;
 }
 
+/** The JSON body as a record; a body that is no JSON at all is a 400 too (it was a 500). */
+async function recordBody(c: Context, volume: string): Promise<SnapshotRecord> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    throw new UserError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 400);
+  }
+  return parseRecord(body, volume);
+}
+
 /**
  * The receiving side of snapshot replication (src/volumes/replication.ts). Every route changes
  * the store, so every one needs the caller to be a cluster member (or, without `auth`, the admin token).
@@ -32,11 +43,11 @@ export function volumeSyncRoutes(app: Hono, deps: VolumeSyncDeps): void {
   const stream = deps.auth?.stream ?? admin;
   if (!json || !stream) throw new Error('volumeSyncRoutes needs auth or an admin token');
   const commit = deps.commit ?? ((rec: SnapshotRecord) => deps.receiver.commit(rec));
-  app.post('/v1/volume-sync/:volume/offer', json, async (c) => c.json(deps.receiver.offer(parseRecord(await c.req.json(), c.req.param('volume')))));
+  app.post('/v1/volume-sync/:volume/offer', json, async (c) => c.json(deps.receiver.offer(await recordBody(c, c.req.param('volume')))));
   app.post('/v1/volume-sync/chunks', stream, async (c) => {
     const body = c.req.raw.body;
     if (!body) throw new UserError('bad_request', 'no chunks in the body', 400);
     return c.json(await deps.receiver.receive(body as unknown as AsyncIterable<Uint8Array>));
   });
-  app.post('/v1/volume-sync/:volume/commit', json, async (c) => c.json(await commit(parseRecord(await c.req.json(), c.req.param('volume')))));
+  app.post('/v1/volume-sync/:volume/commit', json, async (c) => c.json(await commit(await recordBody(c, c.req.param('volume')))));
 }

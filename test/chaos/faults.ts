@@ -1,0 +1,100 @@
+/**
+ * Injecting one fault of the schedule into a real cluster, and healing it. Every fault touches
+ * only this run's agents, their etcd children and the containers of this run's cluster.
+ */
+import { startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { docker } from '../helpers/images.ts';
+import { isolate } from '../helpers/partition.ts';
+import type { Fault } from './model.ts';
+
+/** One node of the run: its handle changes when it is restarted after a kill. */
+export interface ChaosNode {
+  ip: string;
+  args: string[];
+  agent: AgentHandle;
+  /** where this process's output starts in the (appended) log file */
+  logFrom: number;
+}
+
+export interface FaultContext {
+  nodes: ChaosNode[];
+  clusterId: string;
+  say: (line: string) => void;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone meanwhile (e.g. etcd restarted by its agent): nothing to pause or resume
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The run's service containers, sorted by name so a seed picks the same one when the set is the same. */
+export async function clusterContainers(clusterId: string, all = false): Promise<{ id: string; name: string; service: string }[]> {
+  const out = await docker('ps', ...(all ? ['-a'] : []), '--filter', `label=warren.cluster=${clusterId}`, '--filter', 'label=warren.service', '--format', '{{.ID}} {{.Names}} {{.Label "warren.service"}}');
+  return out.split('\n').filter(Boolean).map((l) => {
+    const [id, name, service] = l.split(' ');
+    return { id: id!, name: name!, service: service! };
+  }).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Injects `f`, holds it, heals it. Resolves once the fault is healed (not once the cluster converged). */
+export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
+  const node = ctx.nodes[f.node]!;
+  const a = node.agent;
+  const where = `node ${f.node} (${node.ip})`;
+  switch (f.kind) {
+    case 'kill-agent': {
+      ctx.say(`kill -9 of the agent on ${where}; restarting it on its data dir after ${f.holdMs} ms`);
+      await a.stop('SIGKILL');
+      await sleep(f.holdMs);
+      const logFrom = a.log().length;
+      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false });
+      node.logFrom = logFrom;
+      return;
+    }
+    case 'pause-agent':
+    case 'pause-etcd': {
+      const etcd = f.kind === 'pause-etcd' ? a.etcdPids() : [];
+      const pids = etcd.length ? etcd : [a.pid];
+      const what = etcd.length ? 'its etcd' : f.kind === 'pause-etcd' ? 'the agent (client-only: no etcd child)' : 'the agent';
+      ctx.say(`SIGSTOP of ${what} on ${where} for ${f.holdMs} ms`);
+      for (const pid of pids) signal(pid, 'SIGSTOP');
+      await sleep(f.holdMs);
+      for (const pid of pids) signal(pid, 'SIGCONT');
+      return;
+    }
+    case 'kill-etcd': {
+      const etcd = a.etcdPids();
+      ctx.say(etcd.length ? `kill -9 of the etcd child on ${where}` : `kill -9 of etcd on ${where}: none runs there (client-only), nothing done`);
+      for (const pid of etcd) signal(pid, 'SIGKILL');
+      return;
+    }
+    case 'partition': {
+      const others = ctx.nodes.filter((n) => n !== node).map((n) => n.ip);
+      ctx.say(`partition: ${where} cut off from the others for ${f.holdMs} ms`);
+      const heal = await isolate([a.pid, ...a.etcdPids()], others);
+      try {
+        await sleep(f.holdMs);
+      } finally {
+        await heal();
+      }
+      return;
+    }
+    case 'remove-container':
+    case 'restart-container': {
+      const list = await clusterContainers(ctx.clusterId);
+      if (!list.length) {
+        ctx.say(`${f.kind}: no service container runs, nothing done`);
+        return;
+      }
+      const c = list[Math.floor(f.pick * list.length)]!;
+      ctx.say(`${f.kind === 'remove-container' ? 'docker rm -f' : 'docker restart'} of ${c.name} (${c.service}) behind Warren's back`);
+      await (f.kind === 'remove-container' ? docker('rm', '-f', c.id) : docker('restart', '-t', '1', c.id)).catch((err) => ctx.say(`  (docker said: ${(err as Error).message.split('\n')[0]})`));
+      return;
+    }
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * `npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K]`: a seeded
+ * fault-injection run against a real cluster (agents on 127.62.x.x, real etcd, real Docker with
+ * the test image). Faults one at a time, a workload writing services meanwhile, the invariants
+ * checked after every fault and at the end. Exit code 1 on any violation.
+ */
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { nodeId, voterIds } from '../helpers/cluster.ts';
+import { docker, ensureHttpdImage } from '../helpers/images.ts';
+import { healAll } from '../helpers/partition.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { injectFault, type ChaosNode } from './faults.ts';
+import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
+import { AckModel, faultSchedule, workload } from './model.ts';
+import { Workload } from './workload.ts';
+
+export interface ChaosOptions {
+  seed: number;
+  /** how long faults are injected (the cluster's start and the final check come on top) */
+  durationMs: number;
+  nodes: number;
+  /** third octet of the nodes' addresses: 127.62.<subnet>.2... */
+  subnet?: number;
+  /** how long the cluster has to converge after a fault is healed */
+  convergeMs?: number;
+  /** a service may run more copies than wanted for this long (the fence grace plus sampling slack) */
+  overLimitMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  seed: number;
+  faults: number;
+  checks: number;
+  violations: (Violation & { atMs: number; after: string })[];
+  ops: number;
+  acked: number;
+}
+
+export function replayCommand(o: ChaosOptions): string {
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}`;
+}
+
+async function removeContainersOf(clusterId: string | undefined): Promise<void> {
+  if (!clusterId) return;
+  const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
+  if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
+}
+
+/**
+ * The cluster: the first node founds it (--open), the others join it one by one. Like
+ * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
+ * machine may need more than its 30 s each.
+ */
+async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+  const agents: AgentHandle[] = [];
+  for (const [i, ip] of ips.entries()) {
+    const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false });
+    agents.push(a);
+    await waitFor(`agent on ${ip} healthy`, async () => {
+      if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
+      return (await a.health()).status === 200;
+    }, 120_000, 200);
+  }
+  const want = ips.length >= 3 ? 3 : 1;
+  await waitFor(`${want} voter(s)`, async () => (await voterIds(agents[0]!)).length === want, 120_000, 250);
+  await waitFor('every node serving /v1/services', async () => {
+    const res = await Promise.all(agents.map((a) => fetch(`${a.api}/v1/services`).then((r) => r.status).catch(() => 0)));
+    return res.every((s) => s === 200);
+  }, 60_000, 200);
+  return { agents, ids: await Promise.all(agents.map(nodeId)) };
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const print = o.log ?? ((line: string) => console.log(line));
+  const t0 = Date.now();
+  const say = (line: string) => print(`[chaos seed=${o.seed} t=${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+  const convergeMs = o.convergeMs ?? 60_000;
+  const result: ChaosResult = { seed: o.seed, faults: 0, checks: 0, violations: [], ops: 0, acked: 0 };
+  let current = 'the start';
+  const violation = (v: Violation) => {
+    result.violations.push({ ...v, atMs: Date.now() - t0, after: current });
+    say(`VIOLATION [${v.check}] after ${current}: ${v.message} (replay: ${replayCommand(o)})`);
+  };
+  const ips = Array.from({ length: o.nodes }, (_, i) => `127.62.${o.subnet ?? 0}.${2 + i}`);
+  let clusterId: string | undefined;
+  let work: Workload | undefined;
+  let watch: OverReplicaWatch | undefined;
+  try {
+    await ensureHttpdImage();
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}`);
+    const { agents, ids } = await startNodes(ips);
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: i === 0 ? ['--open'] : ['--join', ips[0]!], agent, logFrom: 0 }));
+    clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
+    const voterTarget = o.nodes >= 3 ? 3 : 1;
+    const model = new AckModel();
+    work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }));
+    watch = new OverReplicaWatch(clusterId, model, work.lastWriteAt, o.overLimitMs ?? 11_000, violation);
+
+    /** Waits until every invariant holds (or the bound passes: then each failing one is a violation), then checks that no service runs more copies than wanted. */
+    const checkpoint = async () => {
+      await work!.pause();
+      result.checks++;
+      const start = Date.now();
+      let last: Violation[] = [];
+      while (Date.now() - start < convergeMs) {
+        last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model, (name) => work!.historyOf(name));
+        if (!last.length) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      for (const v of last) violation({ ...v, message: `${v.message} (still, ${convergeMs} ms after the fault healed)` });
+      if (!last.length) {
+        say(`converged ${Date.now() - start} ms after the fault healed; every invariant holds`);
+        const states = await observedStates(nodes[0]!);
+        // converged: for 2 s no service may run more copies than it wants
+        for (let i = 0; i < 4; i++) {
+          const running = await runningByService(clusterId!);
+          for (const name of model.names()) {
+            const want = states.get(name)?.replicas ?? 0;
+            if ((running.get(name) ?? 0) > want) violation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies once converged, wants ${want}` });
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        for (const name of model.names()) model.settle(name, states.get(name));
+      } else {
+        // carry on from what the cluster says, so one failure is not reported again and again
+        const states = await observedStates(nodes[0]!).catch(() => undefined);
+        if (states) for (const name of model.names()) model.settle(name, states.get(name));
+      }
+    };
+
+    watch.start();
+    const faultsFrom = Date.now();
+    for (const fault of faultSchedule(o.seed, o.nodes, 10_000)) {
+      if (Date.now() - faultsFrom > o.durationMs) break;
+      // a few writes on a healthy cluster, then more while the fault holds
+      work.resume();
+      await new Promise((r) => setTimeout(r, 3000));
+      current = `fault ${fault.n} (${fault.kind} on node ${fault.node})`;
+      say(`fault ${fault.n}: ${fault.kind}`);
+      await injectFault(fault, { nodes, clusterId, say });
+      result.faults++;
+      await checkpoint();
+    }
+    await work.stop();
+    watch.stop();
+    current = 'the end';
+    await checkpoint();
+    result.ops = work.stats.ops;
+    result.acked = work.stats.acked;
+    say(`done: ${result.faults} faults, ${result.checks} checks, ${work.stats.ops} writes (${work.stats.acked} acknowledged, ${work.stats.unknown} unanswered), ${result.violations.length} violation(s)`);
+    return result;
+  } finally {
+    watch?.stop();
+    await work?.stop();
+    await healAll();
+    await cleanupAll();
+    await removeContainersOf(clusterId);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seed: { type: 'string', default: String(Date.now() % 100_000) },
+      duration: { type: 'string' },
+      minutes: { type: 'string' },
+      nodes: { type: 'string', default: '5' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K]\n(default: a new seed, 10 minutes, 5 nodes; exit code 1 on any violation)');
+    return;
+  }
+  const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes) };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9) {
+    console.error('chaos: --duration must be a positive number of seconds and --nodes between 3 and 9');
+    process.exitCode = 2;
+    return;
+  }
+  const result = await runChaos(opts);
+  const { recordMetrics } = await import('../../bench/results.ts');
+  await recordMetrics({
+    'resilience.chaos_violations': { value: result.violations.length, unit: 'count', goal: '0', seed: opts.seed, nodes: opts.nodes, seconds, faults: result.faults, checks: result.checks, writes: result.ops, acked: result.acked },
+  });
+  if (result.violations.length) {
+    console.log(`\n${result.violations.length} violation(s); replay with: ${replayCommand(opts)}`);
+    for (const v of result.violations) console.log(`  [${v.check}] after ${v.after}: ${v.message}`);
+    process.exitCode = 1;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
+  // Ctrl-C: lift the partition rules (agents die with this process: pdeathsig)
+  process.once('SIGINT', () => void healAll().finally(() => process.exit(130)));
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AckModel, faultSchedule, FAULT_KINDS, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
+import { prng } from '../helpers/prng.ts';
+
+test('the fault schedule is a function of the seed, covers every kind and stays within the nodes', () => {
+  assert.deepEqual(faultSchedule(7, 5, 50), faultSchedule(7, 5, 50));
+  assert.notDeepEqual(faultSchedule(7, 5, 50), faultSchedule(8, 5, 50));
+  const many = faultSchedule(1, 5, 500);
+  assert.deepEqual(new Set(many.map((f) => f.kind)), new Set(FAULT_KINDS));
+  assert.ok(many.every((f) => f.node >= 0 && f.node < 5 && f.holdMs >= 0 && f.holdMs <= 14_000 && f.pick >= 0 && f.pick < 1));
+  assert.deepEqual(new Set(many.map((f) => f.node)), new Set([0, 1, 2, 3, 4]));
+});
+
+test('the workload is a function of the seed', () => {
+  const a = workload(3);
+  const b = workload(3);
+  for (let i = 0; i < 100; i++) assert.deepEqual(a(), b());
+});
+
+const create = (name: string, replicas: number, v: number): Op => ({ kind: 'create', name, replicas, v });
+
+test('acknowledged writes pin the state; a contradicting answer or observation is a violation', () => {
+  const m = new AckModel();
+  assert.equal(m.check('chaos-a', undefined), undefined);
+  assert.equal(m.record(create('chaos-a', 2, 1), 'ok'), undefined);
+  assert.deepEqual(m.states('chaos-a'), [{ replicas: 2, v: 1 }]);
+  assert.equal(m.record({ kind: 'update', name: 'chaos-a', v: 5 }, 'ok'), undefined);
+  assert.equal(m.check('chaos-a', { replicas: 2, v: 5 }), undefined);
+  assert.match(m.check('chaos-a', { replicas: 2, v: 1 })!, /acknowledged writes allow only replicas=2 CHAOS_V=5/);
+  assert.match(m.check('chaos-a', undefined)!, /is absent/);
+  // a create refused with 409 is explained (it exists); a 404 on update is not: its create was acknowledged
+  assert.equal(m.record(create('chaos-a', 1, 9), 'refused'), undefined);
+  assert.match(m.record({ kind: 'update', name: 'chaos-a', replicas: 1 }, 'refused')!, /answered refused/);
+  // reported once: the next observation settles it
+  assert.equal(m.record({ kind: 'remove', name: 'chaos-a' }, 'ok'), undefined);
+  m.settle('chaos-a', undefined);
+  assert.deepEqual(m.states('chaos-a'), [undefined]);
+});
+
+test('an unanswered write leaves both outcomes possible, and a later answer narrows them', () => {
+  const m = new AckModel();
+  m.record(create('chaos-b', 1, 1), 'unknown');
+  assert.equal(m.check('chaos-b', undefined), undefined);
+  assert.equal(m.check('chaos-b', { replicas: 1, v: 1 }), undefined);
+  assert.equal(m.maxReplicas('chaos-b'), 1);
+  assert.ok(m.inDoubt('chaos-b'), 'an unanswered write leaves the service in doubt');
+  // a 409 on the next create says the first was applied
+  m.record(create('chaos-b', 2, 2), 'refused');
+  assert.deepEqual(m.states('chaos-b'), [{ replicas: 1, v: 1 }]);
+  assert.ok(!m.inDoubt('chaos-b'));
+  // an invalid request changes nothing
+  m.record({ kind: 'update', name: 'chaos-b', replicas: 2 }, 'invalid');
+  assert.deepEqual(m.states('chaos-b'), [{ replicas: 1, v: 1 }]);
+});
+
+test('random histories of a correct cluster never raise a violation; dropping an acknowledged write does', () => {
+  let detected = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const rnd = prng(seed);
+    const next = workload(seed);
+    const m = new AckModel();
+    // a reference cluster that applies every write it is sent, answering some of them with silence
+    const truth = new Map<string, { replicas: number; v: number } | undefined>();
+    let lostOne = false;
+    // after a forgotten write is checked, the run settles on what the cluster says (as run.ts does)
+    for (let i = 0; i < 60; i++) {
+      const op = next();
+      const s = truth.get(op.name);
+      const applicable = op.kind === 'create' ? s === undefined : s !== undefined;
+      // at most once per history the cluster "forgets" an acknowledged write
+      const forget = seed % 2 === 0 && !lostOne && applicable && op.kind !== 'remove' && rnd() < 0.1;
+      const result = op.kind === 'create' ? { replicas: op.replicas, v: op.v } : op.kind === 'remove' || !s ? undefined : { replicas: op.replicas ?? s.replicas, v: op.v ?? s.v };
+      if (applicable && !forget) truth.set(op.name, result);
+      if (forget) lostOne = true;
+      const outcome = rnd() < 0.2 ? 'unknown' : applicable ? 'ok' : 'refused';
+      const problem = m.record(op, outcome);
+      if (!lostOne) assert.equal(problem, undefined, `seed ${seed} step ${i}`);
+      // a forgotten acknowledged write that changed something is seen at the next check
+      if (forget && outcome === 'ok' && JSON.stringify(result) !== JSON.stringify(s)) {
+        assert.match(m.check(op.name, truth.get(op.name)) ?? '', /acknowledged writes allow only/, `seed ${seed} step ${i}`);
+        detected++;
+      }
+      if (forget) m.settle(op.name, truth.get(op.name));
+    }
+    const complaints = SERVICE_NAMES.map((n) => m.check(n, truth.get(n))).filter(Boolean);
+    if (!lostOne) assert.deepEqual(complaints, [], `seed ${seed}`);
+  }
+  assert.ok(detected >= 10, `only ${detected} lost writes were made`);
+});
