@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { nanoid } from 'nanoid';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -11,15 +10,15 @@ import { UserError } from '../core/errors.ts';
 import type { EtcdRole, MemberState } from '../core/views.ts';
 import { readClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
 import { DATA_FILES } from '../system/data-dir.ts';
-import { createClusterCa, generateNodeKey, issueNodeCert, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
+import { generateNodeKey, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
 import { within } from '../system/within.ts';
 import { AdmissionDesk, validBatch, type AdmissionView, type ConsensusPhase } from './admission-desk.ts';
 import { ClusterFileWriter } from './cluster-file-writer.ts';
 import { ClusterStore, KEYS, VIEW_READ, type NodeRecord, type QueueRecord, type VoterOffer } from './cluster-store.ts';
-import { createEtcdClient } from './etcd-client.ts';
 import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { EtcdSession } from './etcd-session.ts';
+import { newClusterPki, seedCluster } from './found-cluster.ts';
 import { Hellos } from './hellos.ts';
 import { Joiner, type AdmissionGrant, type JoinAccepted, type JoinerInfo, type RequestAdmission } from './joiner.ts';
 import { listedAsClient, waitForSeatHandedOver } from './leave-steps.ts';
@@ -259,19 +258,18 @@ export class Consensus extends EventEmitter {
   private async found(): Promise<void> {
     const clusterId = nanoid(12);
     this.log.info({ clusterId, open: this.o.config.open }, 'founding a new cluster');
-    const ca = await createClusterCa(clusterId);
-    const cert = await issueNodeCert(ca, { nodeId: this.o.nodeId, ips: [this.o.config.bind] });
-    this.tls = { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.keyPem };
+    const { ca, tls } = await newClusterPki(clusterId, this.o.nodeId, this.o.config.bind);
+    this.tls = tls;
     const paths = await writeTlsFiles(join(this.dataDir, TLS_DIR), this.tls);
     this.etcd = this.makeEtcd({ clusterState: 'new', clusterToken: `warren-${clusterId}`, tls: paths });
     await this.etcd.start();
-    const client = createEtcdClient({ endpoints: [this.clientUrl], tls: this.tls });
-    const store = new ClusterStore(client);
-    await client.put(KEYS.cluster).value(JSON.stringify({ id: clusterId, createdAt: Date.now(), voterTarget: this.o.config.voters, open: this.o.config.open }));
-    await client.put(KEYS.ca).value(JSON.stringify(ca));
-    await client.put(KEYS.joinSecret).value(randomBytes(24).toString('base64url'));
-    await store.putNode({ id: this.o.nodeId, name: this.o.config.name, api: this.o.apiUrl, addr: this.o.config.bind, role: 'voter', peerUrl: this.peerUrl, clientUrl: this.clientUrl, admittedAt: Date.now() });
-    client.close();
+    await seedCluster({
+      clientUrl: this.clientUrl,
+      tls: this.tls,
+      cluster: { id: clusterId, voterTarget: this.o.config.voters, open: this.o.config.open },
+      ca,
+      founder: { id: this.o.nodeId, name: this.o.config.name, api: this.o.apiUrl, addr: this.o.config.bind, role: 'voter', peerUrl: this.peerUrl, clientUrl: this.clientUrl },
+    });
     await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
     this.session.memberRole = 'voter';
     await this.session.connect([this.clientUrl]);
