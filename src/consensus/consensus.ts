@@ -56,10 +56,11 @@ const TLS_DIR = 'tls';
 /**
  * A node's place in the etcd cluster: founds it, joins it through the admission queue, or
  * resumes its old role after a restart; runs the local etcd member while it is a voter; holds
- * the etcd client every other layer uses; and answers the member side of admission. The parts
- * live beside it: the etcd session (etcd-session.ts), the member side of admission
- * (admission-desk.ts), quorum recovery (recovery.ts, quorum-rebuild.ts) and cluster.json's
- * writes (cluster-file-writer.ts); this class owns the node's role and moves it between them.
+ * the etcd client every other layer uses; and answers the member side of admission. This class
+ * owns the node's role and moves it between the parts, which live beside it: founding hellos
+ * (hellos.ts) and founding (found-cluster.ts), the etcd session (etcd-session.ts), the member
+ * side of admission (admission-desk.ts), leaving (leave-steps.ts), quorum recovery (recovery.ts
+ * decides, quorum-rebuild.ts acts) and cluster.json's writes (cluster-file-writer.ts).
  */
 export class Consensus extends EventEmitter {
   phase: ConsensusPhase = 'discovering';

@@ -1,7 +1,7 @@
 /**
- * Probe rounds of src/core/membership.ts ("Evidence and suspicion" in its module comment): a silent member is
- * pinged directly, then through helpers, and a round that fails makes it suspect. The machine
- * decides when; these functions change the round and the member's record.
+ * Probe rounds of src/core/membership.ts ("Evidence and suspicion" in its module comment): a
+ * silent member is pinged directly, then through helpers, and a round that fails makes it
+ * suspect. The machine decides when; these functions change the round and the member's record.
  */
 import { setState } from './precedence.ts';
 import type { Entry, Output, ProbeRound } from './types.ts';
