@@ -520,6 +520,7 @@ export class Consensus extends EventEmitter {
   /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
   private async forgetCluster(): Promise<void> {
     await this.session.disconnect();
+    this.session.admitted.clear();
     await this.etcd?.stop(2000);
     this.etcd = undefined;
     await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });

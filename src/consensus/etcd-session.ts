@@ -64,7 +64,7 @@ export class EtcdSession {
   lastVoters: string[] = [];
   /** admitted nodes as the registry lists them, last read */
   nodes: NodeRecord[] = [];
-  /** admitted node ids (self included) while a session is up */
+  /** admitted node ids (self included), as last read; kept across reconnects */
   readonly admitted = new Set<string>();
   private leader: Leader | undefined;
   private watchers: Watcher[] = [];
@@ -165,7 +165,9 @@ export class EtcdSession {
     for (const c of this.probeClients) c.close();
     this.probeClients = [];
     this.store = undefined;
-    this.admitted.clear();
+    // the admitted set outlives a reconnect (voters changed, demotion, recovery): emptied here, it
+    // made gossip and member calls from every other member "not admitted" until the next read of
+    // the node records. It is replaced by each read, and emptied when the node leaves the cluster.
   }
 
   /** Retries `fn` until it succeeds, or (undefined) until `wanted` says the result is not wanted any more. */
