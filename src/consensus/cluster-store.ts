@@ -79,6 +79,9 @@ export interface ViewRead {
   withinMs: number;
 }
 
+/** Views (members, health, status) read etcd within this: they must answer while etcd cannot. */
+export const VIEW_READ: ViewRead = { withinMs: 1000 };
+
 async function listJson<T>(client: Etcd3, prefix: string, view?: ViewRead): Promise<T[]> {
   const range = client.getAll().prefix(prefix);
   if (view) range.serializable(true).options({ deadline: Date.now() + view.withinMs });

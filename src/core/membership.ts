@@ -111,195 +111,14 @@
  * Malformed network data (negative/non-integer incarnation, empty ids, unknown states) is
  * ignored; a non-finite `now` is a driver bug and throws.
  */
-import type { MemberState } from './views.ts';
+import { DEFAULT_DETECTOR_CONFIG, STALL_FLOOR_MS, STALL_MEMORY_MS, validateConfig, type DetectorConfig } from './membership/config.ts';
+import { evidence, leaveOf, newEntry, rumorAbout, setState } from './membership/precedence.ts';
+import { directRound, escalate, failRound, helpersFor } from './membership/probing.ts';
+import { byId, isId, isIncarnation, snapshot, STATES, type Entry, type HeartbeatInput, type LeaveInput, type MemberSnapshot, type MembershipOptions, type Output, type ProbeResultInput, type ProbeRound, type RumorInput } from './membership/types.ts';
 
-export type { MemberState };
-
-export interface DetectorConfig {
-  /** How often the driver sends heartbeats (the machine only uses it for validation/docs). */
-  heartbeatIntervalMs: number;
-  /** Silence (no evidence) after which probe rounds start; a failed round makes it suspect. */
-  suspectAfterMs: number;
-  /** Time allowed for each probe phase (direct, then indirect). */
-  probeTimeoutMs: number;
-  /** How many other alive members to ask for an indirect probe (0 = never indirect). */
-  indirectProbes: number;
-  /** Silence after which a suspect whose probes failed is declared dead. */
-  deadAfterMs: number;
-  /** Minimum time spent suspect before dead (lets the node refute). */
-  minSuspectMs: number;
-  /** Gap between consecutive ticks (or backwards jump) treated as a LOCAL pause. */
-  maxTickGapMs: number;
-  /**
-   * Cluster size up to which the timings above hold as given. Beyond it the heartbeat interval
-   * and the silence thresholds grow in proportion to the size (see "Size" in the module comment).
-   * 0 turns the scaling off.
-   */
-  scaleFromMembers: number;
-  /** The most the timings are stretched (bounds the detection time in big clusters). */
-  maxScale: number;
-}
-
-/** Defaults: see "Timing" in the module comment for why they meet the 2 s / 1.5 s constraints. */
-export const DEFAULT_DETECTOR_CONFIG: Readonly<DetectorConfig> = Object.freeze({
-  heartbeatIntervalMs: 250,
-  suspectAfterMs: 1000,
-  probeTimeoutMs: 250,
-  indirectProbes: 3,
-  deadAfterMs: 1850,
-  minSuspectMs: 200,
-  maxTickGapMs: 5000,
-  scaleFromMembers: 8,
-  maxScale: 4,
-});
-
-/** Tick lags below this are timer jitter, not a stall. */
-export const STALL_FLOOR_MS = 50;
-/** How long a local stall keeps stretching the thresholds. */
-export const STALL_MEMORY_MS = 10_000;
-
-export type ProbeMode = 'direct' | 'indirect';
-
-export type MembershipOutput =
-  | { type: 'state'; id: string; from: MemberState | 'unknown'; to: MemberState; incarnation: number }
-  | { type: 'probe'; target: string; mode: 'direct' }
-  | { type: 'probe'; target: string; mode: 'indirect'; via: string[] }
-  | { type: 'refute'; incarnation: number }
-  | { type: 'broadcast'; about: string; state: 'suspect' | 'dead'; incarnation: number }
-  /** tell member `about` alone that it is held dead at `incarnation` (so that it refutes) */
-  | { type: 'tell'; about: string; state: 'dead'; incarnation: number };
-export type Output = MembershipOutput;
-
-/** A read-only snapshot of one member (never the local node). */
-export interface MemberSnapshot<TInfo = unknown> {
-  id: string;
-  state: MemberState;
-  incarnation: number;
-  /** Time (driver clock) of the newest evidence of life, or of the last timer reset. */
-  lastHeardAt: number;
-  /** Time the member entered its current state. */
-  stateSince: number;
-  /** For 'suspect': whether this machine's own probes raised it or a rumor did; else null. */
-  suspicion: 'local' | 'rumor' | null;
-  /** The latest `info` of an accepted heartbeat (opaque to the machine). */
-  info: TInfo | undefined;
-}
-
-export interface MembershipOptions {
-  selfId: string;
-  /** Starting incarnation of the local node (non-negative integer; e.g. Date.now() at start). */
-  incarnation?: number;
-  config?: Partial<DetectorConfig>;
-}
-
-export interface HeartbeatInput<TInfo> {
-  incarnation: number;
-  now: number;
-  info?: TInfo;
-}
-
-export interface ProbeResultInput {
-  ok: boolean;
-  via: ProbeMode;
-  now: number;
-  /**
-   * For a failed indirect probe: the helper that reported failure. With it, the round fails once
-   * every helper asked has failed; without it, `ok: false` means the whole indirect probe failed.
-   */
-  helper?: string;
-}
-
-export interface RumorInput {
-  state: MemberState;
-  incarnation: number;
-  /** The node that originated the claim. */
-  from: string;
-  now: number;
-}
-
-export interface LeaveInput {
-  incarnation: number;
-  now: number;
-}
-
-interface ProbeRound {
-  phase: ProbeMode;
-  directSentAt: number;
-  indirectSentAt: number | null;
-  deadline: number;
-  via: string[];
-  failedHelpers: Set<string>;
-  /** Finished (succeeded, failed or made moot by other evidence); kept to date late answers. */
-  done: boolean;
-}
-
-interface Entry<TInfo> {
-  id: string;
-  state: MemberState;
-  incarnation: number;
-  info: TInfo | undefined;
-  lastHeardAt: number;
-  stateSince: number;
-  suspicion: 'local' | 'rumor' | null;
-  round: ProbeRound | null;
-  /** When a probe round last failed, reset by any evidence of life; null if none since. */
-  failedRoundAt: number | null;
-  /** When this machine last re-broadcast its dead verdict to the (still talking) node itself. */
-  reassertedAt?: number;
-}
-
-/**
- * A node declared dead while cut off never heard the verdict (the rumor was lost with the rest of
- * its traffic), so after the heal it keeps heartbeating at the same incarnation, which a dead
- * verdict ignores: it would stay dead in every view for good. Its heartbeats make us repeat the
- * verdict (at most this often) so that it hears it and refutes with a higher incarnation.
- */
-const REASSERT_DEAD_EVERY_MS = 1000;
-
-const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);
-
-function isIncarnation(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
-
-function isId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0;
-}
-
-function byId(a: { id: string }, b: { id: string }): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-function validateConfig(c: DetectorConfig): void {
-  const positive: (keyof DetectorConfig)[] = [
-    'heartbeatIntervalMs',
-    'suspectAfterMs',
-    'probeTimeoutMs',
-    'deadAfterMs',
-    'maxTickGapMs',
-  ];
-  for (const k of positive) {
-    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new RangeError(`config.${k} must be a positive number`);
-  }
-  if (!(Number.isFinite(c.minSuspectMs) && c.minSuspectMs >= 0)) {
-    throw new RangeError('config.minSuspectMs must be a non-negative number');
-  }
-  if (!(Number.isInteger(c.indirectProbes) && c.indirectProbes >= 0)) {
-    throw new RangeError('config.indirectProbes must be a non-negative integer');
-  }
-  if (c.suspectAfterMs <= c.heartbeatIntervalMs) {
-    throw new RangeError('config.suspectAfterMs must exceed heartbeatIntervalMs');
-  }
-  if (c.deadAfterMs <= c.suspectAfterMs) {
-    throw new RangeError('config.deadAfterMs must exceed suspectAfterMs');
-  }
-  if (!(Number.isInteger(c.scaleFromMembers) && c.scaleFromMembers >= 0)) {
-    throw new RangeError('config.scaleFromMembers must be a non-negative integer');
-  }
-  if (!(Number.isFinite(c.maxScale) && c.maxScale >= 1)) {
-    throw new RangeError('config.maxScale must be a number >= 1');
-  }
-}
+// the machine's parts live in src/core/membership/; importers use this file for all of them
+export { DEFAULT_DETECTOR_CONFIG, STALL_FLOOR_MS, STALL_MEMORY_MS, type DetectorConfig } from './membership/config.ts';
+export type { HeartbeatInput, LeaveInput, MemberSnapshot, MemberState, MembershipOptions, MembershipOutput, Output, ProbeMode, ProbeResultInput, RumorInput } from './membership/types.ts';
 
 export class Membership<TInfo = unknown> {
   readonly selfId: string;
@@ -392,25 +211,17 @@ export class Membership<TInfo = unknown> {
         silence >= deadAfter &&
         t - e.stateSince >= c.minSuspectMs
       ) {
-        this.setState(e, 'dead', e.incarnation, t, out);
+        setState(e, 'dead', e.incarnation, t, out);
         out.push({ type: 'broadcast', about: e.id, state: 'dead', incarnation: e.incarnation });
         continue;
       }
       const r = e.round;
       if (r && !r.done && t >= r.deadline) {
         if (r.phase === 'direct') this.escalate(e, r, t, out);
-        else this.failRound(e, r, t, out);
+        else failRound(e, r, t, out);
       }
       if ((!e.round || e.round.done) && silence >= suspectAfter) {
-        e.round = {
-          phase: 'direct',
-          directSentAt: t,
-          indirectSentAt: null,
-          deadline: t + c.probeTimeoutMs + this.stallMs(t),
-          via: [],
-          failedHelpers: new Set(),
-          done: false,
-        };
+        e.round = directRound(t, t + c.probeTimeoutMs + this.stallMs(t));
         out.push({ type: 'probe', target: e.id, mode: 'direct' });
       }
     }
@@ -431,7 +242,7 @@ export class Membership<TInfo = unknown> {
       r.done = true;
       e.failedRoundAt = null;
       if (sentAt > e.lastHeardAt) e.lastHeardAt = sentAt;
-      if (e.state === 'suspect' && e.suspicion === 'local') this.setState(e, 'alive', e.incarnation, t, out);
+      if (e.state === 'suspect' && e.suspicion === 'local') setState(e, 'alive', e.incarnation, t, out);
       return out;
     }
     if (r.done) return out;
@@ -441,10 +252,10 @@ export class Membership<TInfo = unknown> {
     }
     if (r.phase !== 'indirect') return out;
     if (input.helper === undefined) {
-      this.failRound(e, r, t, out);
+      failRound(e, r, t, out);
     } else if (r.via.includes(input.helper)) {
       r.failedHelpers.add(input.helper);
-      if (r.failedHelpers.size >= r.via.length) this.failRound(e, r, t, out);
+      if (r.failedHelpers.size >= r.via.length) failRound(e, r, t, out);
     }
     return out;
   }
@@ -475,41 +286,7 @@ export class Membership<TInfo = unknown> {
       if (state === 'dead' || state === 'left') this.tombstone(about, i);
       return out;
     }
-    const k = e.incarnation;
-    switch (state) {
-      case 'alive':
-        if (i > k) {
-          if (e.state === 'alive') e.incarnation = i;
-          else this.setState(e, 'alive', i, t, out);
-        }
-        break;
-      case 'suspect':
-        if (e.state === 'alive' && i >= k) {
-          this.setState(e, 'suspect', i, t, out, 'rumor');
-        } else if (e.state === 'suspect' && i > k) {
-          e.incarnation = i;
-          e.suspicion = 'rumor';
-        }
-        break;
-      case 'dead':
-        if ((e.state === 'alive' || e.state === 'suspect') && i === k && t - e.lastHeardAt < this.suspectAfter(t)) {
-          // we heard this very incarnation ourselves moments ago: the verdict is contradicted (e.g.
-          // an old one from a member that was cut off and just came back, whose suspicions of the
-          // same member, sent before it, arrive first). It only raises a suspicion, which the node
-          // refutes; if it really died, our own silence measure kills it.
-          if (e.state === 'alive') this.setState(e, 'suspect', i, t, out, 'rumor');
-          else e.suspicion = 'rumor';
-        } else if ((e.state === 'alive' || e.state === 'suspect') && i >= k) this.setState(e, 'dead', i, t, out);
-        else if (e.state === 'dead' && i > k) e.incarnation = i;
-        else if (e.state === 'left' && i > k) this.setState(e, 'dead', i, t, out);
-        break;
-      case 'left':
-        if (e.state !== 'left' ? i >= k : i > k) {
-          if (e.state === 'left') e.incarnation = i;
-          else this.setState(e, 'left', i, t, out);
-        }
-        break;
-    }
+    rumorAbout(e, state, i, t, t - e.lastHeardAt < this.suspectAfter(t), out);
     return out;
   }
 
@@ -527,11 +304,7 @@ export class Membership<TInfo = unknown> {
       this.tombstone(from, i);
       return out;
     }
-    if (e.state === 'left') {
-      if (i > e.incarnation) e.incarnation = i;
-    } else if (i >= e.incarnation) {
-      this.setState(e, 'left', i, t, out);
-    }
+    leaveOf(e, i, t, out);
     return out;
   }
 
@@ -604,124 +377,21 @@ export class Membership<TInfo = unknown> {
 
   /** First-hand evidence that `id` is alive at incarnation `h` (heartbeat or its own alive rumor). */
   private onEvidence(id: string, h: number, t: number, input: { info?: TInfo }, out: Output[]): void {
-    let e = this.members.get(id);
-    if (!e) {
-      const tomb = this.tombstones.get(id);
-      if (tomb !== undefined && h <= tomb) return;
-      this.tombstones.delete(id);
-      e = {
-        id,
-        state: 'alive',
-        incarnation: h,
-        info: input.info,
-        lastHeardAt: t,
-        stateSince: t,
-        suspicion: null,
-        round: null,
-        failedRoundAt: null,
-      };
-      this.members.set(id, e);
-      this.order = undefined;
-      out.push({ type: 'state', id, from: 'unknown', to: 'alive', incarnation: h });
+    const e = this.members.get(id);
+    if (e) {
+      evidence(e, h, t, input, out);
       return;
     }
-    if (h < e.incarnation) return; // stale (older incarnation)
-    const same = h === e.incarnation;
-    if (e.state === 'left' && same) return; // an old message
-    if (e.state === 'dead' && same) {
-      if (e.reassertedAt === undefined || t - e.reassertedAt >= REASSERT_DEAD_EVERY_MS) {
-        e.reassertedAt = t;
-        out.push({ type: 'tell', about: id, state: 'dead', incarnation: e.incarnation });
-      }
-      return;
-    }
-    if (input.info !== undefined) e.info = input.info;
-    e.lastHeardAt = t;
-    e.failedRoundAt = null;
-    if (e.round) e.round.done = true;
-    if (e.state === 'alive') {
-      e.incarnation = h;
-    } else if (e.state === 'suspect' && same && e.suspicion === 'rumor') {
-      // Only the node's refutation (a higher incarnation) clears a rumored suspicion; the
-      // evidence above still keeps it from being declared dead here.
-    } else {
-      this.setState(e, 'alive', h, t, out);
-    }
+    const tomb = this.tombstones.get(id);
+    if (tomb !== undefined && h <= tomb) return;
+    this.tombstones.delete(id);
+    this.members.set(id, newEntry(id, h, input.info, t));
+    this.order = undefined;
+    out.push({ type: 'state', id, from: 'unknown', to: 'alive', incarnation: h });
   }
 
-  private setState(
-    e: Entry<TInfo>,
-    to: MemberState,
-    incarnation: number,
-    t: number,
-    out: Output[],
-    suspicion: 'local' | 'rumor' | null = null,
-  ): void {
-    const from = e.state;
-    e.state = to;
-    e.incarnation = incarnation;
-    e.stateSince = t;
-    e.suspicion = to === 'suspect' ? suspicion : null;
-    if (to === 'alive' && from !== 'suspect') {
-      // Revival from dead/left: a fresh detection period.
-      e.lastHeardAt = t;
-      e.failedRoundAt = null;
-      e.round = null;
-    } else if (to === 'alive') {
-      e.failedRoundAt = null;
-    } else if (to === 'dead' || to === 'left') {
-      e.round = null;
-      e.failedRoundAt = null;
-    }
-    out.push({ type: 'state', id: e.id, from, to, incarnation });
-  }
-
-  /** Alive members to ask for an indirect probe: those following `target` in id order. */
-  private helpersFor(target: string): string[] {
-    const n = this.config.indirectProbes;
-    if (n === 0) return [];
-    const alive = this.sorted()
-      .filter((m) => m.state === 'alive' && m.id !== target)
-      .map((m) => m.id);
-    if (alive.length === 0) return [];
-    let start = alive.findIndex((id) => id > target);
-    if (start < 0) start = 0;
-    const via: string[] = [];
-    for (let k = 0; k < Math.min(n, alive.length); k++) via.push(alive[(start + k) % alive.length]!);
-    return via;
-  }
-
+  /** The direct probe of `e` failed: ask the helpers that follow it in id order. */
   private escalate(e: Entry<TInfo>, r: ProbeRound, t: number, out: Output[]): void {
-    const via = this.helpersFor(e.id);
-    if (via.length === 0) {
-      this.failRound(e, r, t, out);
-      return;
-    }
-    r.phase = 'indirect';
-    r.indirectSentAt = t;
-    r.deadline = t + this.config.probeTimeoutMs + this.stallMs(t);
-    r.via = via;
-    out.push({ type: 'probe', target: e.id, mode: 'indirect', via: [...via] });
+    escalate(e, r, t, helpersFor(this.sorted(), e.id, this.config.indirectProbes), t + this.config.probeTimeoutMs + this.stallMs(t), out);
   }
-
-  private failRound(e: Entry<TInfo>, r: ProbeRound, t: number, out: Output[]): void {
-    r.done = true;
-    e.failedRoundAt = t;
-    if (e.state === 'alive') {
-      this.setState(e, 'suspect', e.incarnation, t, out, 'local');
-      out.push({ type: 'broadcast', about: e.id, state: 'suspect', incarnation: e.incarnation });
-    }
-  }
-}
-
-function snapshot<TInfo>(e: Entry<TInfo>): MemberSnapshot<TInfo> {
-  return {
-    id: e.id,
-    state: e.state,
-    incarnation: e.incarnation,
-    lastHeardAt: e.lastHeardAt,
-    stateSince: e.stateSince,
-    suspicion: e.suspicion,
-    info: e.info,
-  };
 }

@@ -41,7 +41,7 @@ export async function readClusterFile(dataDir: string): Promise<ClusterMembershi
 
 /**
  * Written atomically: a crash mid-write must not leave a node that forgot its cluster. One write
- * at a time per data dir (the caller serialises them: consensus.ts changeClusterFile).
+ * at a time per data dir (the caller serialises them: consensus/cluster-file-writer.ts).
  */
 export async function writeClusterFile(dataDir: string, c: ClusterMembership): Promise<void> {
   const file = join(dataDir, CLUSTER_FILE);

@@ -1,0 +1,272 @@
+import type { Etcd3, Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import type { NodeRole } from '../core/admission-plan.ts';
+import type { EtcdRole, MemberState } from '../core/views.ts';
+import type { TlsFiles } from '../system/pki.ts';
+import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
+import { createEtcdClient } from './etcd-client.ts';
+import type { RequestAdmission } from './joiner.ts';
+import { Leader } from './leader.ts';
+
+/** how often a client-only node re-reads its etcd role (see refreshRole) */
+const CLIENT_ROLE_EVERY_MS = 5000;
+
+/** What a session needs of its node (Consensus provides it). */
+export interface SessionHost {
+  nodeId: string;
+  apiUrl: string;
+  logger: Logger;
+  clientUrl: string;
+  peerUrl: string;
+  /** the cluster's voter target when its record does not say */
+  voters: 3 | 5;
+  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  broadcast: (msg: RequestAdmission) => Promise<void>;
+  reach?: (id: string, p2p: string[]) => void;
+  event: (name: 'node.joined', payload: unknown) => void;
+  tls(): TlsFiles;
+  stopped(): boolean;
+  leaving(): boolean;
+  /** whether this node runs a local etcd member */
+  runsMember(): boolean;
+  /** the role cluster.json gives this node */
+  role(): NodeRole | null;
+  /** the etcd client every other layer uses changed (undefined: there is none now) */
+  clientChanged(client: Etcd3 | undefined): void;
+  /** a session started: this node is a member */
+  connected(): void;
+  /** the session is set up (registry read, watches on) */
+  ready(): void;
+  /** the other members' APIs as the registry lists them now */
+  peersSeen(apis: string[]): Promise<void>;
+  /** the voters changed: the endpoints a restart uses */
+  endpointsChanged(endpoints: string[]): Promise<void>;
+  /** etcd made this node a voter (a learner promoted) */
+  becameVoter(): Promise<void>;
+  /** a voter seat etcd holds for this client-only node: start the local member as that learner */
+  takeSeat(offer: VoterOffer): Promise<void>;
+}
+
+/**
+ * One etcd session of a member node (connect .. disconnect): the client every layer uses and one
+ * per endpoint for the quorum probe, the leader campaign, and what the node follows through
+ * watches and slow polls — the registry (admitted nodes, the voters to point the client at), its
+ * own etcd role, and a voter seat offered to it.
+ */
+export class EtcdSession {
+  client: Etcd3 | undefined;
+  /** one client per endpoint, for the quorum probe (see QuorumWatch) */
+  probeClients: Etcd3[] = [];
+  store: ClusterStore | undefined;
+  /** this node's etcd role as last read (Consensus sets it when it changes it itself) */
+  memberRole: EtcdRole = 'none';
+  /** etcd's voting members (node ids) as last read */
+  lastVoters: string[] = [];
+  /** admitted nodes as the registry lists them, last read */
+  nodes: NodeRecord[] = [];
+  /** admitted node ids (self included), as last read; kept across reconnects */
+  readonly admitted = new Set<string>();
+  private leader: Leader | undefined;
+  private watchers: Watcher[] = [];
+  /** timers of the current session */
+  private timers: NodeJS.Timeout[] = [];
+  /** the etcd endpoints the current client uses */
+  private endpoints_: string[] = [];
+  private reconnecting = false;
+  private checkingOffer = false;
+  private roleReadAt = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly h: SessionHost) {
+    this.log = h.logger;
+  }
+
+  get endpoints(): readonly string[] {
+    return this.endpoints_;
+  }
+
+  get isLeader(): boolean {
+    return this.leader?.isLeader ?? false;
+  }
+
+  /** The leader of this session (undefined while none runs). */
+  get currentLeader(): Leader | undefined {
+    return this.leader;
+  }
+
+  /** Gives up leadership (a voter leaving the cluster). */
+  async stopLeader(): Promise<void> {
+    await this.leader?.stop();
+  }
+
+  async connect(endpoints: string[]): Promise<void> {
+    this.endpoints_ = [...endpoints].sort();
+    const client = createEtcdClient({ endpoints, tls: this.h.tls() });
+    const store = new ClusterStore(client);
+    this.client = client;
+    for (const c of this.probeClients) c.close();
+    this.probeClients = endpoints.map((e) => createEtcdClient({ endpoints: [e], tls: this.h.tls() }));
+    this.store = store;
+    this.h.clientChanged(client);
+    this.admitted.add(this.h.nodeId);
+    this.h.connected();
+    // the connection may be dropped meanwhile (this node removed, demoted, stopped): then give up
+    const current = () => this.client === client && !this.h.stopped();
+    const cluster = await this.retryForever('read the cluster record', () => store.cluster(), current);
+    if (!current()) return;
+    this.leader = new Leader({
+      selfId: this.h.nodeId,
+      selfApi: this.h.apiUrl,
+      logger: this.log.child({ component: 'leader' }),
+      client,
+      voterTarget: cluster?.voterTarget ?? this.h.voters,
+      liveness: () => this.h.liveness(),
+      broadcast: (msg) => this.h.broadcast(msg),
+      ...(this.h.reach ? { reach: this.h.reach } : {}),
+      event: this.h.event,
+    });
+    this.leader.start();
+    await Promise.all([this.refreshNodes(), this.refreshRole(true)]);
+    // changes arrive by watch; the timers only catch what a watch lost (a reconnect, say) and
+    // keep an idle member's etcd requests few: every client polling every 500 ms was the voters'
+    // main load in a big cluster
+    const nodes = await client.watch().prefix(KEYS.nodePrefix).create();
+    const offers = await client.watch().key(KEYS.offerPrefix + this.h.nodeId).create();
+    if (!current()) {
+      for (const w of [nodes, offers]) await w.cancel().catch(() => undefined);
+      return;
+    }
+    nodes.on('put', () => void this.refreshNodes());
+    nodes.on('delete', () => void this.refreshNodes());
+    offers.on('put', () => void this.checkOffer());
+    for (const w of [nodes, offers]) {
+      w.on('error', () => undefined);
+      this.watchers.push(w);
+    }
+    this.timers.push(setInterval(() => void this.refreshNodes(), 10_000));
+    this.timers.push(setInterval(() => void this.refreshRole(), 1000));
+    this.timers.push(setInterval(() => void this.checkOffer(), 5000));
+    // an offer made while this session was being set up (a reconnect to new voters comes right
+    // before the seat is offered) reached no watch: look once now, not at the next 5 s poll
+    void this.checkOffer();
+    this.h.ready();
+  }
+
+  async disconnect(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.leader?.stop();
+    this.leader = undefined;
+    for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    this.watchers = [];
+    if (this.client) this.h.clientChanged(undefined);
+    this.client?.close();
+    this.client = undefined;
+    for (const c of this.probeClients) c.close();
+    this.probeClients = [];
+    this.store = undefined;
+    // the admitted set outlives a reconnect (voters changed, demotion, recovery): emptied here, it
+    // made gossip and member calls from every other member "not admitted" until the next read of
+    // the node records. It is replaced by each read, and emptied when the node leaves the cluster.
+  }
+
+  /** Retries `fn` until it succeeds, or (undefined) until `wanted` says the result is not wanted any more. */
+  private async retryForever<T>(what: string, fn: () => Promise<T>, wanted: () => boolean): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (this.h.stopped()) throw err;
+        if (!wanted()) return undefined;
+        if (attempt % 20 === 5) this.log.warn({ err: (err as Error).message }, `still trying to ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private async refreshNodes(): Promise<void> {
+    if (!this.store) return;
+    try {
+      const nodes = await this.store.nodes();
+      this.nodes = nodes;
+      await this.h.peersSeen(nodes.filter((n) => n.id !== this.h.nodeId).map((n) => n.api).sort());
+      const ids = new Set(nodes.map((n) => n.id));
+      ids.add(this.h.nodeId);
+      for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);
+      for (const id of ids) this.admitted.add(id);
+      await this.followVoters(nodes);
+    } catch {
+      // etcd unreachable for a moment: keep the last view
+    }
+  }
+
+  /**
+   * Keeps the client pointed at the current voters: voters come and go (replaced, handed over),
+   * and a client that only knows departed ones would lose the cluster.
+   */
+  private async followVoters(nodes: NodeRecord[]): Promise<void> {
+    const wanted = [...new Set([...nodes.filter((n) => n.role === 'voter' && !n.leaving).map((n) => n.clientUrl), ...(this.h.runsMember() ? [this.h.clientUrl] : [])])].sort();
+    // the leader reconnects only when a departed voter is in its list: each reconnect restarts
+    // its campaign, and new voters alone do not make its client worse
+    const departed = this.endpoints_.some((e) => !wanted.includes(e));
+    const differs = wanted.join() !== this.endpoints_.join();
+    if (wanted.length === 0 || !differs || (this.isLeader && !departed) || this.reconnecting || this.h.leaving() || this.h.stopped()) return;
+    this.reconnecting = true;
+    try {
+      this.log.info({ endpoints: wanted }, 'the voters changed: reconnecting to them');
+      await this.h.endpointsChanged(wanted);
+      await this.disconnect();
+      await this.connect(wanted);
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  /**
+   * Reads this node's etcd role: every second while it runs an etcd member (a learner is promoted,
+   * a voter removed, without telling it), every 5 s on a client-only node, whose role changes
+   * only through an offer it is told of.
+   */
+  private async refreshRole(force = false): Promise<void> {
+    if (!this.client) return;
+    if (!force && !this.h.runsMember() && Date.now() - this.roleReadAt < CLIENT_ROLE_EVERY_MS) return;
+    this.roleReadAt = Date.now();
+    try {
+      const res = await this.client.cluster.memberList({} as never);
+      const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.h.peerUrl));
+      const voters = (res.members ?? []).filter((m) => !m.isLearner && m.name).map((m) => m.name);
+      if (voters.length) this.lastVoters = voters.sort();
+      this.memberRole = me ? (me.isLearner ? 'learner' : 'voter') : 'client';
+      this.leader?.setEligible(this.memberRole === 'voter');
+      if (this.memberRole === 'voter' && this.h.role() !== 'voter') await this.h.becameVoter();
+    } catch {
+      // keep the last known role
+    }
+  }
+
+  /**
+   * A client-only node offered a voter seat starts its etcd member as the offered learner. One
+   * check at a time: under load a check outlasts the 500 ms timer, and two overlapping checks
+   * would both start etcd (the second wiping the data dir of the first).
+   */
+  private async checkOffer(): Promise<void> {
+    if (this.checkingOffer) return;
+    this.checkingOffer = true;
+    try {
+      await this.checkOfferOnce();
+    } finally {
+      this.checkingOffer = false;
+    }
+  }
+
+  private async checkOfferOnce(): Promise<void> {
+    if (!this.store || this.h.runsMember() || this.h.role() !== 'client') return;
+    const offer = await this.store.offer(this.h.nodeId).catch(() => undefined);
+    if (!offer || this.h.runsMember() || !this.client) return;
+    // only a seat etcd really holds for us: a stale offer must not make this node start etcd
+    const members = await this.client.cluster.memberList({} as never).then((r) => r.members ?? [], () => []);
+    if (!members.some((m) => m.isLearner && (m.peerURLs ?? []).includes(this.h.peerUrl))) return;
+    this.log.info('offered a voter seat: starting an etcd member');
+    await this.h.takeSeat(offer);
+  }
+}
