@@ -87,18 +87,24 @@ test('TCP: a port already taken is retried on the next apply', async () => {
   assert.equal(await tcpAsk(port, 'z'), 'b:z');
 });
 
-test('UDP: each client flow goes to one target and gets its answers back', async () => {
-  const f = new L4Forwarder(quiet);
-  closers.push(() => f.close());
-  const backs: number[] = [];
-  for (const name of ['u1', 'u2']) {
+/** UDP backends that answer `<name>:<datagram>`; their ports, in order. */
+async function udpEchoes(names: string[]): Promise<number[]> {
+  const ports: number[] = [];
+  for (const name of names) {
     const s = dgram.createSocket('udp4');
     s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
     s.bind(0, BACK);
     await once(s, 'listening');
     closers.push(() => new Promise((r) => s.close(() => r(undefined))));
-    backs.push(s.address().port);
+    ports.push(s.address().port);
   }
+  return ports;
+}
+
+test('UDP: each client flow goes to one target and gets its answers back', async () => {
+  const f = new L4Forwarder(quiet);
+  closers.push(() => f.close());
+  const backs = await udpEchoes(['u1', 'u2']);
   const port = await freePort();
   await f.apply([fwd('udp', port, backs.map((p) => ({ port: p })))]);
   const ask = async (c: dgram.Socket, text: string) => {
@@ -121,15 +127,7 @@ test('UDP: each client flow goes to one target and gets its answers back', async
 test('UDP: a flow whose target leaves the plan is ended, and the client\'s next datagram goes to a live target', async () => {
   const f = new L4Forwarder(quiet);
   closers.push(() => f.close());
-  const backs: number[] = [];
-  for (const name of ['old', 'new']) {
-    const s = dgram.createSocket('udp4');
-    s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
-    s.bind(0, BACK);
-    await once(s, 'listening');
-    closers.push(() => new Promise((r) => s.close(() => r(undefined))));
-    backs.push(s.address().port);
-  }
+  const backs = await udpEchoes(['old', 'new']);
   const port = await freePort();
   const c = dgram.createSocket('udp4');
   closers.push(() => void c.close());
