@@ -87,11 +87,13 @@ export class AdmissionDesk {
 
   private async forgetNode(n: NodeRecord): Promise<void> {
     const client = this.d.client();
-    if (!client || !this.d.store()) return;
+    const store = this.d.store();
+    if (!client || !store) return;
     const res = await client.cluster.memberList({} as never);
     const m = (res.members ?? []).find((x) => (x.peerURLs ?? []).includes(n.peerUrl));
     if (m) await client.cluster.memberRemove({ ID: m.ID });
-    await this.d.store()!.removeNode(n.id);
+    // the store read before the awaits: the session may drop meanwhile (a 500 TypeError before)
+    await store.removeNode(n.id);
     this.log.warn({ node: n.id, name: n.name }, 'a member asked to join again with an empty data dir: it re-enters through the queue');
   }
 

@@ -22,9 +22,12 @@ export async function newClusterPki(clusterId: string, nodeId: string, bind: str
 export async function seedCluster(o: { clientUrl: string; tls: TlsFiles; cluster: Omit<ClusterRecord, 'createdAt'>; ca: CertAndKey; founder: Omit<NodeRecord, 'admittedAt'> }): Promise<void> {
   const client = createEtcdClient({ endpoints: [o.clientUrl], tls: o.tls });
   const store = new ClusterStore(client);
-  await client.put(KEYS.cluster).value(JSON.stringify({ id: o.cluster.id, createdAt: Date.now(), voterTarget: o.cluster.voterTarget, open: o.cluster.open }));
-  await client.put(KEYS.ca).value(JSON.stringify(o.ca));
-  await client.put(KEYS.joinSecret).value(randomBytes(24).toString('base64url'));
-  await store.putNode({ ...o.founder, admittedAt: Date.now() });
-  client.close();
+  try {
+    await client.put(KEYS.cluster).value(JSON.stringify({ id: o.cluster.id, createdAt: Date.now(), voterTarget: o.cluster.voterTarget, open: o.cluster.open }));
+    await client.put(KEYS.ca).value(JSON.stringify(o.ca));
+    await client.put(KEYS.joinSecret).value(randomBytes(24).toString('base64url'));
+    await store.putNode({ ...o.founder, admittedAt: Date.now() });
+  } finally {
+    client.close(); // also when a write fails: the founding is retried with a new client
+  }
 }
