@@ -246,7 +246,7 @@ export class EtcdSession {
 
   /**
    * A client-only node offered a voter seat starts its etcd member as the offered learner. One
-   * check at a time: under load a check outlasts the 500 ms timer, and two overlapping checks
+   * check at a time: the watch, the 5 s poll and a reconnect can all ask at once, and two overlapping checks
    * would both start etcd (the second wiping the data dir of the first).
    */
   private async checkOffer(): Promise<void> {
