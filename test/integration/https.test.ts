@@ -67,7 +67,8 @@ before(async () => {
   process.env.WARREN_TEST_HTTPS_CERT_LIFETIME_MS = String(LIFETIME_MS);
   // answers say which process served them: the agent's own proxy, or its worker
   process.env.WARREN_TEST_PROXY_PID_HEADER = '1';
-  ({ agents } = await startCluster(IPS));
+  // a worker from the start (by default they start only once the proxy is busy)
+  ({ agents } = await startCluster(IPS, ['--proxy-workers', '1']));
   for (const a of agents) {
     const h = (await a.health()).body;
     assert.ok(h.https?.port, `health reports the HTTPS port: ${JSON.stringify(h)}`);

@@ -77,18 +77,22 @@ test('package: both .debs carry the control fields, the runtime, the bundle, the
     }
     assert.ok(files.has('./etc/warren/hooks/'), 'the system hook directory');
     assert.ok([...files.values()].every((f) => f.owner === 'root/root'), 'every file owned by root');
-    assert.deepEqual([...files.keys()].filter((p) => p.endsWith('.node')), [], 'no native addon built for the build machine');
+    // no addon built for the build machine: only the prebuilt one of the package's architecture
+    const npmArch = arch === 'amd64' ? 'x64' : 'arm64';
+    assert.deepEqual([...files.keys()].filter((p) => p.endsWith('.node')), [`./usr/lib/warren/node_modules/@napi-rs/xattr-linux-${npmArch}-gnu/xattr.linux-${npmArch}-gnu.node`], 'only the arch\'s prebuilt addon');
     assert.ok(![...files.keys()].some((p) => p.startsWith('./var/') || p === './etc/default/warren'), 'no state, no config file: postinst makes /etc/default/warren');
     const control = await ok('dpkg-deb', ['-I', debOf(arch)]);
     for (const s of ['postinst', 'prerm', 'postrm']) assert.match(control, new RegExp(`\\s${s}\\s`), s);
   }
 });
 
-test('package: the runtime is built for the package\'s architecture', { timeout: 60_000 }, async () => {
+test('package: the runtime and the native addon are built for the package\'s architecture', { timeout: 60_000 }, async () => {
   for (const [arch, kind] of [['amd64', /ELF 64-bit LSB .*x86-64/], ['arm64', /ELF 64-bit LSB .*ARM aarch64/]] as const) {
     const dir = await tempDir(`warren-package-${arch}-`);
     await ok('dpkg-deb', ['-x', debOf(arch), dir]);
     assert.match(await ok('file', ['-b', join(dir, 'usr/lib/warren/runtime/node')]), kind);
+    const npmArch = arch === 'amd64' ? 'x64' : 'arm64';
+    assert.match(await ok('file', ['-b', join(dir, `usr/lib/warren/node_modules/@napi-rs/xattr-linux-${npmArch}-gnu/xattr.linux-${npmArch}-gnu.node`)]), kind, 'the xattr addon too');
   }
 });
 
