@@ -271,7 +271,15 @@ export class Reconciler {
           m.notBefore = Date.now() + restartDelayMs(m.restarts);
           log.info({ service: a.replica.service, slot: a.replica.slot, restarts: m.restarts }, 'restarting exited replica');
         }
-        await this.d.engine.start(a.containerId);
+        await this.d.engine.start(a.containerId).catch(async (err: unknown) => {
+          // a task containerd kept across a Docker restart ("task <id>: already exists") blocks
+          // this container for good: remove it, and the next pass creates a new one
+          if (/task [0-9a-f]+: already exists/.test(messageOf(err))) {
+            log.warn({ container: a.containerId.slice(0, 12), err: messageOf(err) }, 'a stale containerd task blocks the container: replacing it');
+            await this.d.engine.remove(a.containerId).catch(() => undefined);
+          }
+          throw err;
+        });
         m.failure = undefined;
       } else {
         await this.create(a.replica, id);
