@@ -5,7 +5,7 @@ import { formatJoinToken, parseJoinToken, secretsEqual } from '../core/join-toke
 import { caFingerprint } from '../system/pki.ts';
 import { verifyBody } from '../system/signing.ts';
 import { within } from '../system/within.ts';
-import { isTransientEtcdError, retryEtcd } from './etcd-client.ts';
+import { apiEtcdCall } from './etcd-client.ts';
 import { KEYS, VIEW_READ, type ClusterStore, type NodeRecord, type QueueRecord } from './cluster-store.ts';
 import type { AdmissionGrant, JoinAccepted, JoinerInfo } from './joiner.ts';
 import type { Leader } from './leader.ts';
@@ -126,10 +126,7 @@ export class AdmissionDesk {
     if (!store) throw new UserError('not_member', 'this node is not a cluster member yet', 503);
     // through etcd's refusals of its first moments (a node just started or reconnected: its
     // client skips a host for a second after one failed call); then a 503, not a 500
-    const [ca, secret] = await retryEtcd('read the join token', () => Promise.all([store.ca(), store.joinSecret()]), { timeoutMs: 5000 }).catch((err: Error) => {
-      if (isTransientEtcdError(err)) throw new UserError('etcd_unavailable', `etcd cannot answer right now (${err.message}); try again in a moment`, 503);
-      throw err;
-    });
+    const [ca, secret] = await apiEtcdCall('read the join token', () => Promise.all([store.ca(), store.joinSecret()]), 5000);
     if (!ca || !secret) throw new UserError('not_ready', 'the cluster is still being founded', 503);
     return formatJoinToken({ secret, caFingerprint: caFingerprint(ca.certPem) });
   }

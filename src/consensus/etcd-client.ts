@@ -1,6 +1,7 @@
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { request } from 'node:https';
+import { isUserError, UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
 
 export interface EtcdConnection {
@@ -83,5 +84,15 @@ export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { t
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);
     }
+  }
+}
+
+/** An etcd call for an API request, retried through reconfiguration refusals; what still fails is a clear 503. */
+export async function apiEtcdCall<T>(what: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  try {
+    return await retryEtcd(what, fn, { timeoutMs });
+  } catch (err) {
+    if (isUserError(err)) throw err;
+    throw new UserError('etcd_unavailable', `the cluster's store did not answer (${(err as Error).message}); try again in a moment`, 503);
   }
 }

@@ -1,8 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { Readable } from 'node:stream';
 import { KEYS } from '../consensus/cluster-store.ts';
-import { isUserError, messageOf, UserError } from '../core/errors.ts';
-import { retryEtcd } from '../consensus/etcd-client.ts';
+import { UserError } from '../core/errors.ts';
 import { applyPatch, newServiceSpec, type ServiceInputParsed, type ServicePatch } from '../core/service-spec.ts';
 import type { DrainMark, ServiceSpec, ServiceView } from '../core/service-types.ts';
 import type { Catalog } from './catalog.ts';
@@ -23,15 +22,8 @@ export function readyClient(d: { client: () => Etcd3 | undefined; catalog: { rea
   return client;
 }
 
-/** An etcd call for an API request, retried through reconfiguration refusals; what still fails is a clear 503. */
-export async function apiEtcdCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await retryEtcd(what, fn, { timeoutMs: 10_000 });
-  } catch (err) {
-    if (isUserError(err)) throw err;
-    throw new UserError('etcd_unavailable', `the cluster's store did not answer (${messageOf(err)}); try again in a moment`, 503);
-  }
-}
+import { apiEtcdCall } from '../consensus/etcd-client.ts';
+export { apiEtcdCall };
 
 /** The API's side of services: specs in etcd (transactions, never lost updates), views, logs, drain. */
 export class ServiceManager {
