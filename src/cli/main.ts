@@ -16,6 +16,7 @@ import { registerUpCommand } from './up-command.ts';
 import { registerUiCommands } from './ui-commands.ts';
 import { registerVolumeCommands } from './volume-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
+import { registerFenceCommand } from './fence-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('warren')
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerUiCommands(program);
   registerVolumeCommands(program);
   registerTokenCommands(program);
+  registerFenceCommand(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -59,3 +59,24 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<NodeIdentit
     throw new UserError('bad_identity', `the node identity ${file} cannot be read (${messageOf(err)}): it belongs to another agent version or is damaged; restore it or choose another --data-dir`);
   }
 }
+
+/** The node id recorded in a data dir, without creating one (undefined: the dir has none). */
+export async function readNodeId(dataDir: string): Promise<string | undefined> {
+  const file = join(dataDir, DATA_FILES.identity);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserError('bad_identity', `cannot read the node identity ${file}: ${messageOf(err)}`);
+  }
+  const id = (() => {
+    try {
+      return (JSON.parse(text) as Partial<IdentityFile>).id;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (typeof id !== 'string' || id === '') throw new UserError('bad_identity', `the node identity ${file} is damaged (no node id in it)`);
+  return id;
+}

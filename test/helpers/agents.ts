@@ -68,8 +68,13 @@ export class AgentHandle {
   ) {
     this.logFile = join(dataDir, '..', `${bind}.agent.log`);
     const log = createWriteStream(this.logFile, { flags: 'a' });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    // the log ends when both streams have: a process the agent left behind (its fence watchdog)
+    // may still write after the agent's own end
+    let open = 2;
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.pipe(log, { end: false });
+      stream.on('end', () => --open === 0 && log.end());
+    }
     this.exited = new Promise((resolve) => child.on('exit', (code) => {
       this.exitCode = code;
       live.delete(this);

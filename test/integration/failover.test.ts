@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { admission } from '../helpers/cluster.ts';
-import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
+import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { healAll, isolate } from '../helpers/partition.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -46,11 +46,13 @@ test('kill -9 of a node running a replica: it runs elsewhere within seconds; the
   const victimId = ids[agents.indexOf(victim)]!;
   const survivor = agents.find((a) => a !== victim)!;
 
-  // a dead machine: the agent and its containers go at once
-  const containers = await nodeContainers(victimId);
+  // kill -9 of the agent alone: its fence watchdog kills its containers (src/runtime/fence-watchdog.ts),
+  // as a dead machine would take them with it, before the cluster starts them elsewhere
+  assert.ok((await nodeContainers(victimId)).length >= 1);
   await victim.stop('SIGKILL');
-  await docker('kill', ...containers);
   const killedAt = Date.now();
+  await waitFor("the watchdog killed the dead agent's container", async () => (await nodeContainers(victimId)).length === 0, 10_000, 50);
+  console.log(`# the dead agent's container killed by its watchdog ${Date.now() - killedAt} ms after kill -9`);
   const moved = await waitFor('2 replicas serving, none on the dead node', async () => {
     const running = await waitServing(survivor, 'app', 2, 2000).catch(() => undefined);
     return running && running.every((r) => r.nodeId !== victimId) ? running : undefined;

@@ -106,7 +106,7 @@ test('package: systemd-analyze verify accepts the unit, with the directives the 
   assert.equal(r.code, 0, r.stderr);
   assert.equal((r.stdout + r.stderr).trim(), '');
   const unit = await readFile(join(dir, 'lib/systemd/system/warren.service'), 'utf8');
-  for (const line of ['Restart=always', 'KillMode=mixed', 'StateDirectory=warren', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'EnvironmentFile=-/etc/default/warren', 'StandardOutput=journal', 'After=network-online.target docker.service', 'Wants=network-online.target docker.service', 'ExecStart=/usr/bin/warren agent --data-dir /var/lib/warren $WARREN_ARGS']) {
+  for (const line of ['Restart=always', 'KillMode=mixed', 'StateDirectory=warren', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'EnvironmentFile=-/etc/default/warren', 'StandardOutput=journal', 'After=network-online.target docker.service', 'Wants=network-online.target docker.service', 'ExecStart=/usr/bin/warren agent --data-dir /var/lib/warren $WARREN_ARGS', 'ExecStopPost=/usr/bin/warren fence']) {
     assert.ok(unit.split('\n').includes(line), line);
   }
   assert.ok(!/^MemoryDenyWriteExecute=yes/m.test(unit), "V8's JIT needs writable code pages");

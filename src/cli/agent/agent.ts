@@ -13,6 +13,8 @@ import {
   removeRuntimeInfo,
   writeRuntimeInfo,
 } from '../../system/data-dir.ts';
+import { messageOf } from '../../core/errors.ts';
+import { startFenceWatchdog, type FenceWatchdog } from '../../runtime/fence-watchdog.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../system/identity.ts';
 import { createP2PNode, type P2PNode } from '../../gossip/libp2p-node.ts';
 import { GossipService } from '../../gossip/gossip-service.ts';
@@ -57,6 +59,7 @@ export class Agent {
   readonly logger: Logger;
   readonly startedAt = Date.now();
   identity!: NodeIdentity;
+  private fence: FenceWatchdog | null = null;
   adminToken!: string;
   private consensus: Consensus | undefined;
   private p2p: P2PNode | undefined;
@@ -102,6 +105,7 @@ export class Agent {
     this.adminToken = await loadOrCreateAdminToken(config.dataDir);
     const log = this.logger.child({ node: this.identity.id });
     log.info({ dataDir: config.dataDir, bind: config.bind, newIdentity: this.identity.created }, 'agent starting');
+    this.fence = await startFenceWatchdog({ dataDir: config.dataDir, nodeId: this.identity.id, dockerSocket: process.env.DOCKER_SOCKET, logger: log.child({ component: 'fence' }) });
     if (config.open) log.warn('--open: this node admits ANY machine that asks to join; use it only in labs and tests');
 
     this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p, mdns: config.mdns });
@@ -449,6 +453,8 @@ export class Agent {
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
     if (this.consensus) await this.consensus.stop();
     if (this.wroteRuntimeInfo) await removeRuntimeInfo(this.config.dataDir).catch(() => undefined);
+    // its containers are stopped: the watchdog has nothing to fence when this process ends
+    await this.fence?.disarm().catch((err: unknown) => this.logger.warn({ err: messageOf(err) }, 'could not disarm the fence watchdog'));
     this.logger.info('agent stopped');
   }
 }
