@@ -38,7 +38,7 @@ export function SnapshotNow({ volume }: { volume: string }) {
     }
   };
   return (
-    <div class="actions">
+    <div class="actions center">
       <button type="button" class="primary" disabled={busy.value} onClick={take}>{busy.value ? 'Taking a snapshot…' : 'Snapshot now'}</button>
       {msg.value && <p class={msg.value.error ? 'error' : 'note'} role={msg.value.error ? 'alert' : 'status'}>{msg.value.text}</p>}
     </div>
