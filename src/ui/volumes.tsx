@@ -23,7 +23,7 @@ function CopyList({ v, at, members }: { v: VolumeView; at: number; members: Memb
     <ul class="copies" aria-label={`copies of ${v.name}`}>
       {v.copies.map((c) => (
         <li key={c.node} data-volume={v.name} data-service={v.service} data-node={c.node} data-state={nodeState(members, c.node)} data-snapshot={c.snapshot} data-applied={String(c.applied)}>
-          {c.node} · {ago(ageNow(c.ageMs, at, Date.now()))}{c.applied ? '' : ' · not applied yet'}
+          {c.node} · snapshot {ago(ageNow(c.ageMs, at, Date.now()))} old{c.applied ? '' : ' · not applied yet'}
         </li>
       ))}
     </ul>
