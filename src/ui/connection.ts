@@ -10,6 +10,13 @@ export const live = signal(false);
 export const snapshot = signal<UiSnapshot | undefined>(undefined);
 export const feed = signal<WarrenEvent[]>([]);
 
+/** Views that keep their own data (volumes) listen here for the events that change it. */
+const eventListeners = new Set<(e: WarrenEvent) => void>();
+export function onEvent(listener: (e: WarrenEvent) => void): () => void {
+  eventListeners.add(listener);
+  return () => void eventListeners.delete(listener);
+}
+
 /** Members' APIs, the ones last seen alive first, the current node ahead of all. */
 function candidates(): string[] {
   const members = snapshot.value?.members ?? [];
@@ -48,14 +55,16 @@ function expired(status: number, code: string): boolean {
 }
 
 /** A JSON call to the current node; reads go to another member when it does not answer. */
-export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
   const targets = method === 'GET' ? candidates() : [base.value];
   let lastErr: unknown;
   for (const target of targets) {
     let res: Response;
     try {
-      res = await fetch(target + path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      res = await fetch(target + path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
+      // a write is sent once: without an answer it may still be under way there
+      if (method !== 'GET') throw new ApiError(0, 'no_answer', `${target} gave no answer (${(err as Error).message}): it may still be under way; look again in a moment`);
       lastErr = err;
       continue;
     }
@@ -112,7 +121,9 @@ async function follow(target: string, stop: AbortSignal): Promise<void> {
           base.value = target;
           live.value = true;
         } else if (m.event === 'event') {
-          feed.value = [JSON.parse(m.data) as WarrenEvent, ...feed.value].slice(0, 50);
+          const e = JSON.parse(m.data) as WarrenEvent;
+          feed.value = [e, ...feed.value].slice(0, 50);
+          for (const l of eventListeners) l(e);
         }
       }
     }

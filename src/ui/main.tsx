@@ -8,6 +8,7 @@ import { route } from './route.ts';
 import { ServiceDetail, ServiceList } from './services.tsx';
 import { DeployStack } from './stack-deploy.tsx';
 import { StackDetail, StackList } from './stacks.tsx';
+import { VolumeDetail, VolumeList } from './volumes.tsx';
 import { loginError, loginFromFragment, session, setSession } from './session.ts';
 import './style.css';
 
@@ -32,6 +33,9 @@ function Page() {
   const stack = /^#\/stacks\/([a-z0-9][a-z0-9_-]*)$/.exec(r);
   if (stack) return <StackDetail name={stack[1]!} />;
   if (r === '#/stacks') return <StackList />;
+  const volume = /^#\/volumes\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(r);
+  if (volume) return <VolumeDetail name={volume[1]!} />;
+  if (r === '#/volumes') return <VolumeList />;
   if (r === '#/deploy' && !session.value?.readOnly) return <DeployStack />;
   if (r === '#/new' && !session.value?.readOnly) return <CreateService />;
   return <Overview />;
@@ -62,6 +66,7 @@ function Shell() {
           {link('#/', 'Overview', r === '#/' || r === '')}
           {link('#/services', 'Services', r.startsWith('#/services'))}
           {link('#/stacks', 'Stacks', r.startsWith('#/stacks') || r === '#/deploy')}
+          {link('#/volumes', 'Volumes', r.startsWith('#/volumes'))}
           {!session.value?.readOnly && link('#/new', 'New service', r === '#/new')}
         </nav>
         <span class={`conn ${live.value ? 'live' : 'down'}`} role="status" data-api={base.value}>
