@@ -37,7 +37,7 @@ function fencedNow(node: ChaosNode): boolean {
 }
 
 /** One pass over every invariant that must hold once the cluster converged; [] when all do. */
-export async function convergedViolations(nodes: ChaosNode[], ids: string[], voterTarget: number, clusterId: string, model: AckModel, historyOf: (name: string) => string = () => ''): Promise<Violation[]> {
+export async function convergedViolations(nodes: ChaosNode[], ids: string[], voterTarget: number, clusterId: string, model: AckModel, historyOf: (name: string) => string = () => '', others: readonly string[] = []): Promise<Violation[]> {
   const out: Violation[] = [];
   const health = await Promise.all(nodes.map((n) => getJson(`${n.agent.api}/v1/health`).catch(() => undefined)));
   nodes.forEach((n, i) => {
@@ -79,7 +79,7 @@ export async function convergedViolations(nodes: ChaosNode[], ids: string[], vot
       out.push({ check: 'replicas', message: `${name}: wants ${want}, Docker runs ${docker}${view ? `, the API reports ${view.running} running (${view.replicas.map((r) => `${r.slot}:${r.state}${r.reason ? ` ${r.reason}` : ''}`).join(', ')})` : ''}` });
     }
   }
-  for (const [name, n] of running) if (!model.names().includes(name)) out.push({ check: 'replicas', message: `${n} container(s) of unknown service ${name}` });
+  for (const [name, n] of running) if (!model.names().includes(name) && !others.includes(name)) out.push({ check: 'replicas', message: `${n} container(s) of unknown service ${name}` });
   return out;
 }
 
@@ -107,6 +107,8 @@ export class OverReplicaWatch {
     private readonly limitMs: number,
     private readonly onViolation: (v: Violation) => void,
     private readonly settleMs = 6000,
+    /** services outside the model (the volume writer) and the copies each may run */
+    private readonly fixed: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   start(): void {
@@ -123,8 +125,9 @@ export class OverReplicaWatch {
     try {
       const now = Date.now();
       const running = await runningByService(this.clusterId);
-      for (const name of this.model.names()) {
-        const over = (running.get(name) ?? 0) > this.model.maxReplicas(name) && now - (this.lastWriteAt.get(name) ?? 0) > this.settleMs;
+      for (const name of [...this.model.names(), ...this.fixed.keys()]) {
+        const max = this.fixed.get(name) ?? this.model.maxReplicas(name);
+        const over = (running.get(name) ?? 0) > max && now - (this.lastWriteAt.get(name) ?? 0) > this.settleMs;
         if (!over) {
           this.since.delete(name);
           this.reported.delete(name);
@@ -134,7 +137,7 @@ export class OverReplicaWatch {
         this.since.set(name, from);
         if (now - from > this.limitMs && !this.reported.has(name)) {
           this.reported.add(name);
-          this.onViolation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies (at most ${this.model.maxReplicas(name)} wanted) for over ${this.limitMs} ms` });
+          this.onViolation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies (at most ${max} wanted) for over ${this.limitMs} ms` });
         }
       }
     } catch {

@@ -15,6 +15,7 @@ import { injectFault, type ChaosNode } from './faults.ts';
 import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
 import { AckModel, faultSchedule, workload } from './model.ts';
 import { Workload } from './workload.ts';
+import { VOLUME_SERVICE, VolumeWatch, type VolumeReading } from './volume-watch.ts';
 
 export interface ChaosOptions {
   seed: number;
@@ -27,6 +28,8 @@ export interface ChaosOptions {
   convergeMs?: number;
   /** a service may run more copies than wanted for this long (the fence grace plus sampling slack) */
   overLimitMs?: number;
+  /** run the volume writer and its invariant (default true) */
+  volumes?: boolean;
   log?: (line: string) => void;
 }
 
@@ -97,7 +100,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
     work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }));
-    watch = new OverReplicaWatch(clusterId, model, work.lastWriteAt, o.overLimitMs ?? 11_000, violation);
+    const volume = o.volumes === false ? undefined : new VolumeWatch(nodes, ids);
+    const others = volume ? [VOLUME_SERVICE] : [];
+    watch = new OverReplicaWatch(clusterId, model, work.lastWriteAt, o.overLimitMs ?? 11_000, violation, undefined, new Map(others.map((name) => [name, 1])));
+    if (volume) {
+      await volume.create(agents[0]!);
+      say(`${VOLUME_SERVICE}: a writer appending a counter to its replicated volume`);
+    }
 
     /** Waits until every invariant holds (or the bound passes: then each failing one is a violation), then checks that no service runs more copies than wanted. */
     const checkpoint = async () => {
@@ -105,19 +114,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       result.checks++;
       const start = Date.now();
       let last: Violation[] = [];
+      let reading: VolumeReading | undefined;
       while (Date.now() - start < convergeMs) {
-        last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model, (name) => work!.historyOf(name));
+        last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model, (name) => work!.historyOf(name), others);
+        if (volume && !last.length) ({ violations: last, reading } = await volume.check());
         if (!last.length) break;
         await new Promise((r) => setTimeout(r, 500));
       }
       for (const v of last) violation({ ...v, message: `${v.message} (still, ${convergeMs} ms after the fault healed)` });
       if (!last.length) {
-        say(`converged ${Date.now() - start} ms after the fault healed; every invariant holds`);
+        say(`converged ${Date.now() - start} ms after the fault healed; every invariant holds${reading ? ` (${VOLUME_SERVICE}'s counter at ${reading.last} on node ${reading.node})` : ''}`);
+        if (reading) volume!.settle(reading);
         const states = await observedStates(nodes[0]!);
         // converged: for 2 s no service may run more copies than it wants
         for (let i = 0; i < 4; i++) {
           const running = await runningByService(clusterId!);
-          for (const name of model.names()) {
+          for (const name of [...model.names(), ...others]) {
             const want = states.get(name)?.replicas ?? 0;
             if ((running.get(name) ?? 0) > want) violation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies once converged, wants ${want}` });
           }

@@ -1,0 +1,84 @@
+/**
+ * The chaos run's volume invariant (issue 12: "volume data is never replaced by older data or an
+ * empty volume"): one service appends a counter to a file in its replicated volume while faults
+ * run, resuming from the file's last line wherever it starts. At every converged checkpoint the
+ * live copy (the data dir of the node the cluster says runs it) must hold a contiguous counter
+ * that did not go back further than the writes a move may lose (the data at risk).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ServiceView } from '../../src/core/service-types.ts';
+import { HTTPD_IMAGE } from '../helpers/images.ts';
+import type { AgentHandle } from '../helpers/agents.ts';
+import { postService } from '../helpers/services.ts';
+import type { ChaosNode } from './faults.ts';
+import type { Violation } from './invariants.ts';
+
+export const VOLUME_SERVICE = 'chaos-vol';
+const VOLUME = `${VOLUME_SERVICE}_data`;
+/** the writer's pace; a loaded machine only slows it, which makes the allowance below looser */
+const LINES_PER_S = 10;
+/** how much a move may lose: the at-risk goal (5 s) of writes, counted from the last checkpoint */
+const ALLOWED_LOSS_LINES = 5 * LINES_PER_S;
+
+const WRITER = [
+  'n=$(busybox tail -n1 /data/counter 2>/dev/null); n=${n:-0}',
+  `while :; do n=$((n+1)); echo "$n" >> /data/counter; busybox usleep ${Math.round(1_000_000 / LINES_PER_S)}; done`,
+].join('; ');
+
+/** What a checkpoint found, for the run's log. */
+export interface VolumeReading {
+  node: number;
+  last: number;
+}
+
+export class VolumeWatch {
+  /** the counter's value at the last good checkpoint minus what a later move may lose */
+  private floor = 0;
+
+  constructor(
+    private readonly nodes: ChaosNode[],
+    private readonly ids: string[],
+  ) {}
+
+  /** Creates the writer (1 replica, one replicated volume). */
+  async create(via: AgentHandle): Promise<void> {
+    const res = await postService(via, { name: VOLUME_SERVICE, image: HTTPD_IMAGE, command: ['sh', '-c', WRITER], volumes: ['data:/data'] });
+    if (res.status !== 201) throw new Error(`creating ${VOLUME_SERVICE}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
+  /** The node the cluster says runs the writer, as the first node that answers lists it. */
+  private async runningOn(): Promise<number | undefined> {
+    for (const n of this.nodes) {
+      const res = await fetch(`${n.agent.api}/v1/services/${VOLUME_SERVICE}`, { signal: AbortSignal.timeout(2500) }).catch(() => undefined);
+      if (res?.status !== 200) continue;
+      const view = ((await res.json()) as { service: ServiceView }).service;
+      const running = view.replicas.filter((r) => r.state === 'running');
+      return running.length === 1 ? this.ids.indexOf(running[0]!.nodeId!) : undefined;
+    }
+    return undefined;
+  }
+
+  /** One pass at a checkpoint: [] and the reading when the invariant holds. */
+  async check(): Promise<{ violations: Violation[]; reading?: VolumeReading }> {
+    const node = await this.runningOn();
+    if (node === undefined || node < 0) return { violations: [{ check: 'volume', message: `${VOLUME_SERVICE} is not running on exactly one node` }] };
+    const file = join(this.nodes[node]!.agent.dataDir, 'volume-data', VOLUME, 'counter');
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    if (lines.length === 0) {
+      return { violations: this.floor > 0 ? [{ check: 'volume', message: `${VOLUME_SERVICE} runs on node ${node} on an empty volume (its counter had reached ${this.floor + ALLOWED_LOSS_LINES})` }] : [] };
+    }
+    const gap = lines.findIndex((l, i) => l !== String(i + 1));
+    if (gap >= 0) return { violations: [{ check: 'volume', message: `the counter on node ${node} is not contiguous: line ${gap + 1} holds "${lines[gap]}"` }] };
+    const last = lines.length;
+    if (last < this.floor) {
+      return { violations: [{ check: 'volume', message: `the counter on node ${node} went back to ${last}: more than ${ALLOWED_LOSS_LINES} lines (the at-risk goal) before the ${this.floor + ALLOWED_LOSS_LINES} of the last checkpoint` }] };
+    }
+    return { violations: [], reading: { node, last } };
+  }
+
+  /** After a good checkpoint: what later moves may not go below. */
+  settle(reading: VolumeReading): void {
+    this.floor = Math.max(this.floor, reading.last - ALLOWED_LOSS_LINES);
+  }
+}
