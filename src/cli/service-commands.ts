@@ -1,17 +1,10 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
-import {
-  formatConstraint,
-  formatPort,
-  formatVolume,
-  serviceInputBody,
-  serviceInputFromFlags,
-  servicePatchBody,
-  servicePatchFromFlags,
-  type CreateFlags,
-  type UpdateFlags,
-} from '../core/service-spec.ts';
+import { formatConstraint } from '../core/service-constraints.ts';
+import { serviceInputFromFlags, servicePatchFromFlags, type CreateFlags, type UpdateFlags } from '../core/service-flags.ts';
+import { formatPort, formatVolume } from '../core/service-ports-volumes.ts';
+import { serviceInputBody, servicePatchBody } from '../core/service-spec.ts';
 import type { ReplicaView, ServiceView } from '../core/service-types.ts';
 import type { ApiClient } from './client.ts';
 import { clientFor } from './client.ts';

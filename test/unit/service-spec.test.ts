@@ -1,22 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/core/errors.ts';
+import { parseConstraintEntry, parseLabel } from '../../src/core/service-constraints.ts';
+import { parseEnvEntry, parseMemory } from '../../src/core/service-fields.ts';
+import { serviceInputFromFlags, servicePatchFromFlags } from '../../src/core/service-flags.ts';
+import { parsePortEntry, parseVolumeEntry } from '../../src/core/service-ports-volumes.ts';
 import {
   applyPatch,
   newServiceSpec,
-  parseConstraintEntry,
-  parseEnvEntry,
-  parseLabel,
-  parseMemory,
-  parsePortEntry,
   parseServiceInput,
   parseServicePatch,
-  parseVolumeEntry,
   sameContainerSpec,
   serviceInputBody,
-  serviceInputFromFlags,
   servicePatchBody,
-  servicePatchFromFlags,
 } from '../../src/core/service-spec.ts';
 import type { ServiceSpec } from '../../src/core/service-types.ts';
 
