@@ -320,7 +320,8 @@ test('CLI update flags merge into the current spec; only real changes are sent',
 // ---------------------------------------------------------------------------------------------
 // CLI rendering and rollout watching (src/cli/service-commands.ts, src/cli/node-commands.ts)
 
-import { describeReplica, describeReplicaChange, renderServiceDetail, renderServiceTable, rolloutVerdict, summariseNodes, watchRollout, parseTimeout } from '../../src/cli/service-commands.ts';
+import { rolloutVerdict, watchRollout, parseTimeout } from '../../src/cli/rollout-watch.ts';
+import { describeReplica, describeReplicaChange, renderServiceDetail, renderServiceTable, summariseNodes } from '../../src/cli/service-render.ts';
 import { drainProgress } from '../../src/cli/node-commands.ts';
 import type { ReplicaView, ServiceView } from '../../src/core/service-types.ts';
 
