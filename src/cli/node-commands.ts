@@ -3,7 +3,9 @@ import { UserError } from '../core/errors.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import { clientFor } from './client.ts';
 import { formatDuration } from './output.ts';
-import { helpOrUnknown, parseTimeout, processIo, replicaNode, sleep, whileInterruptible, writeJson, writeLine, type CliIo } from './service-commands.ts';
+import { helpOrUnknown, processIo, writeJson, writeLine, type CliIo } from './command-io.ts';
+import { parseTimeout, sleep, whileInterruptible } from './rollout-watch.ts';
+import { replicaNode } from './service-render.ts';
 
 export interface DrainResult {
   nodeId: string;

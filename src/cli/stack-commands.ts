@@ -11,10 +11,9 @@ import { configOf, type ProjectOptions } from '../stacks/read-project.ts';
 import type { StackView } from '../stacks/stack-manager.ts';
 import { clientFor } from './client.ts';
 import { colourState, formatDuration, printJson, renderTable, yellow } from './output.ts';
-import { replicaNode, formatReplicaAddress } from './service-commands.ts';
+import { collect } from './command-io.ts';
+import { replicaNode, formatReplicaAddress } from './service-render.ts';
 import { runDeploy, serviceLine, type DeployFlags } from './stack-deploy.ts';
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 interface ProjectFlags {
   file?: string[];

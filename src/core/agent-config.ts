@@ -3,7 +3,7 @@ import { UserError } from './errors.ts';
 import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
 import { parseJoinToken } from './join-token.ts';
 import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
-import { labelProblem } from './service-spec.ts';
+import { labelProblem } from './service-constraints.ts';
 import { DEFAULT_HOOK_LIMITS } from './hooks/hook-queue.ts';
 
 export const DEFAULT_PORTS = {

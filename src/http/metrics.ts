@@ -1,5 +1,5 @@
 import type { MemberView } from '../core/views.ts';
-import type { ProxyStats } from '../routing/proxy.ts';
+import type { ProxyStats } from '../routing/proxy-types.ts';
 
 export interface MetricsInput {
   members: MemberView[];

@@ -1,6 +1,6 @@
 import type { ReplicaStatus } from '../core/service-types.ts';
 import type { ContainerAddress } from '../runtime/container-addresses.ts';
-import type { Backend } from './proxy.ts';
+import type { Backend } from './proxy-types.ts';
 
 /** This node's own containers, for the local fast path. */
 export interface LocalContainers {

@@ -3,6 +3,9 @@
  * bad gateway), each as readable HTML or as JSON when the client prefers JSON.
  * Kept apart from proxy.ts so the hot path there stays small.
  */
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { statusLine } from './proxy-headers.ts';
 
 export interface Page {
   status: number;
@@ -169,4 +172,29 @@ function hostPort(host: string | undefined): string {
   if (colon <= close) return '';
   const port = host.slice(colon + 1);
   return /^\d+$/.test(port) && port !== '80' ? `:${port}` : '';
+}
+
+/** Writes a page on an Upgrade request's bare socket, then closes it. */
+export function writeRawPage(socket: Duplex, page: Page): void {
+  if (socket.destroyed) return;
+  let head = statusLine(page.status);
+  head += `content-type: ${page.contentType}\r\ncontent-length: ${page.body.length}\r\ncache-control: no-store\r\n`;
+  if (page.headers) for (const k in page.headers) head += `${k}: ${page.headers[k]}\r\n`;
+  head += 'connection: close\r\n\r\n';
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), page.body]));
+}
+
+export function sendPage(res: ServerResponse, page: Page): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const headers: OutgoingHttpHeaders = {
+    'content-type': page.contentType,
+    'content-length': page.body.length,
+    'cache-control': 'no-store',
+    ...page.headers,
+  };
+  res.writeHead(page.status, headers);
+  res.end(page.body);
 }

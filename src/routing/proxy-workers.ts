@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../core/agent-config.ts';
 import type { Logger } from '../system/logger.ts';
 import { diesWithParent } from '../system/child-guard.ts';
-import type { Backend, ProxyStats } from './proxy.ts';
+import type { Backend, ProxyStats } from './proxy-types.ts';
 import type { ServiceCert } from './service-certs.ts';
 import { demandStep, initialDemand } from '../core/proxy-demand.ts';
 import { addStats, parseFromWorker, sameSnapshot, zeroStats, type RouteSnapshot, type ToWorker } from './route-snapshot.ts';

@@ -6,7 +6,7 @@
  * proxy-worker.ts.
  */
 import { tailnetCertName } from '../core/https/tailnet-cert.ts';
-import type { Backend, ProxyStats, RouteSource } from './proxy.ts';
+import type { Backend, ProxyStats, RouteSource } from './proxy-types.ts';
 import { isServiceCert, type ServiceCert } from './service-certs.ts';
 
 export interface RouteSnapshot {

@@ -2,7 +2,7 @@ import type { MemberView } from '../core/views.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
 import { backendFor, type LocalContainers } from './backend-choice.ts';
-import type { Backend, RouteSource } from './proxy.ts';
+import type { Backend, RouteSource } from './proxy-types.ts';
 import type { ZoneSource } from './dns-zone.ts';
 
 /**

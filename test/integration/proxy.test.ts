@@ -12,13 +12,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import {
-  startProxy,
-  startProxyOnFirstFreePort,
-  type Backend,
-  type ProxyServer,
-  type RouteSource,
-} from '../../src/routing/proxy.ts';
+import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../src/routing/proxy.ts';
+import type { Backend, RouteSource } from '../../src/routing/proxy-types.ts';
 
 const DOMAIN = 'warren.internal';
 const silent = pino({ level: 'silent' });

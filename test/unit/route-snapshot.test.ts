@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, RouteSource } from '../../src/routing/proxy.ts';
+import type { Backend, RouteSource } from '../../src/routing/proxy-types.ts';
 import { addStats, isSnapshot, parseFromWorker, sameSnapshot, snapshotOf, SnapshotRoutes, zeroStats } from '../../src/routing/route-snapshot.ts';
 import { workerRestartDelayMs } from '../../src/routing/proxy-workers.ts';
 

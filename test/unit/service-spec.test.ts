@@ -1,22 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/core/errors.ts';
+import { parseConstraintEntry, parseLabel } from '../../src/core/service-constraints.ts';
+import { parseEnvEntry, parseMemory } from '../../src/core/service-fields.ts';
+import { serviceInputFromFlags, servicePatchFromFlags } from '../../src/core/service-flags.ts';
+import { parsePortEntry, parseVolumeEntry } from '../../src/core/service-ports-volumes.ts';
 import {
   applyPatch,
   newServiceSpec,
-  parseConstraintEntry,
-  parseEnvEntry,
-  parseLabel,
-  parseMemory,
-  parsePortEntry,
   parseServiceInput,
   parseServicePatch,
-  parseVolumeEntry,
   sameContainerSpec,
   serviceInputBody,
-  serviceInputFromFlags,
   servicePatchBody,
-  servicePatchFromFlags,
 } from '../../src/core/service-spec.ts';
 import type { ServiceSpec } from '../../src/core/service-types.ts';
 
@@ -324,7 +320,8 @@ test('CLI update flags merge into the current spec; only real changes are sent',
 // ---------------------------------------------------------------------------------------------
 // CLI rendering and rollout watching (src/cli/service-commands.ts, src/cli/node-commands.ts)
 
-import { describeReplica, describeReplicaChange, renderServiceDetail, renderServiceTable, rolloutVerdict, summariseNodes, watchRollout, parseTimeout } from '../../src/cli/service-commands.ts';
+import { rolloutVerdict, watchRollout, parseTimeout } from '../../src/cli/rollout-watch.ts';
+import { describeReplica, describeReplicaChange, renderServiceDetail, renderServiceTable, summariseNodes } from '../../src/cli/service-render.ts';
 import { drainProgress } from '../../src/cli/node-commands.ts';
 import type { ReplicaView, ServiceView } from '../../src/core/service-types.ts';
 

@@ -11,7 +11,7 @@ import { volumeView } from '../../src/core/volumes/volume-view.ts';
 import { warrenVolumeName, warrenVolumes, type CopyRecord, type VolumeMeta } from '../../src/core/volumes/volume-records.ts';
 import { newer } from '../../src/core/volumes/copy-choice.ts';
 import { planSchedule, type SchedNode } from '../../src/core/scheduler.ts';
-import { formatVolume, parseVolumes } from '../../src/core/service-spec.ts';
+import { formatVolume, parseVolumes } from '../../src/core/service-ports-volumes.ts';
 import type { ServiceSpec } from '../../src/core/service-types.ts';
 import { prng } from '../helpers/prng.ts';
 

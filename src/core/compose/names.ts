@@ -7,7 +7,7 @@
  * that map to the same name, or a name longer than 63 characters, are refused (never shortened
  * or hashed, so the name stays predictable).
  */
-import { serviceNameProblem } from '../service-spec.ts';
+import { serviceNameProblem } from '../service-fields.ts';
 
 const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
 

@@ -3,7 +3,7 @@
  * each read into the StackService, or reported with its key and line.
  */
 import type { Constraint } from '../service-types.ts';
-import { labelProblem } from '../service-spec.ts';
+import { labelProblem } from '../service-constraints.ts';
 import { checkEachValue, checkNested } from './schema.ts';
 import { Field, isObj } from './fields.ts';
 import type { StackDevice, StackService } from './model.ts';

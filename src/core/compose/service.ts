@@ -4,7 +4,7 @@
  * the reason, refused keys are errors with the reason.
  */
 import { posix } from 'node:path';
-import { parseImage } from '../service-spec.ts';
+import { parseImage } from '../service-fields.ts';
 import { isUserError } from '../errors.ts';
 import { Diagnostics, suggestion } from './diagnostics.ts';
 import { parseDotenv, DotenvError } from './dotenv.ts';
