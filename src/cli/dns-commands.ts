@@ -4,8 +4,9 @@ import { UserError } from '../core/errors.ts';
 import type { MemberView } from '../core/views.ts';
 import { isTailscaleAddr, setSplitDns, tailscaleApiUrl, type SplitDnsMap } from '../routing/tailscale-api.ts';
 import { type ApiClient, clientFor } from './client.ts';
+import { DEFAULT_DOMAIN as DEFAULT_DNS_DOMAIN } from '../core/default-domain.ts';
 
-export const DEFAULT_DNS_DOMAIN = 'warren.internal';
+export { DEFAULT_DNS_DOMAIN };
 
 export interface TailscaleSetupOptions {
   apiKeyFile: string;

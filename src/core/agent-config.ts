@@ -111,7 +111,8 @@ export const MAX_PROXY_WORKERS = 64;
 export function defaultProxyWorkers(cpus: number): number {
   return Math.max(0, Math.min(Math.floor(cpus) - 1, 3));
 }
-export const DEFAULT_DOMAIN = 'warren.internal';
+export { DEFAULT_DOMAIN } from './default-domain.ts';
+import { DEFAULT_DOMAIN } from './default-domain.ts';
 
 /** Raw option values as the CLI parser hands them over (strings, booleans). */
 export interface RawAgentOptions {

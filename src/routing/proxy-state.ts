@@ -9,9 +9,9 @@ import { Agent } from 'undici';
 import type { Logger } from '../system/logger.ts';
 import type { Forward } from './proxy-forward.ts';
 import type { Backend, ProxyHandlerOptions, RouteSource } from './proxy-types.ts';
+import { DEFAULT_DOMAIN } from '../core/default-domain.ts';
 
 /** the same default as the agent's --domain (core/agent-config.ts), for handlers built without one */
-const DEFAULT_DOMAIN = 'warren.internal';
 const DEFAULT_RETRY_WINDOW_MS = 5_000;
 /** connect timeout per backend try */
 const CONNECT_TIMEOUT_MS = 1_000;

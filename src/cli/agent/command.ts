@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { resolveAgentConfig, type RawAgentOptions } from '../../core/agent-config.ts';
+import { resolveAgentConfig, DEFAULT_DOMAIN, type RawAgentOptions } from '../../core/agent-config.ts';
 import { messageOf } from '../../core/errors.ts';
 import { defaultDataDir } from '../../system/data-dir.ts';
 import { defaultNodeName, primaryAddress } from '../../system/host.ts';
@@ -30,7 +30,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--dns-port <port>', 'DNS for service names, UDP and TCP (default: 53 when it can be bound, else 7353)')
     .option('--https-port <port>', 'HTTPS for services, certificates from the cluster CA (default: 443 when it can be bound, else 7443)')
     .option('--proxy-workers <n|auto>', 'extra processes serving the reverse proxy on more cores (0 to 64; auto: one per core beyond the first, at most 3)', 'auto')
-    .option('--domain <domain>', 'services answer as NAME.DOMAIN in the proxy and DNS', 'warren.internal')
+    .option('--domain <domain>', 'services answer as NAME.DOMAIN in the proxy and DNS', DEFAULT_DOMAIN)
     .option('--label <key=value>', 'a node label for placement constraints (label=KEY=VALUE); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--snapshot-interval-ms <ms>', 'how often a replicated volume is snapshotted and sent to 2 other nodes (data at risk)', '2000')
     .option('--fence-after-ms <ms>', "without the etcd quorum this long, stop this node's replicas (they run elsewhere by then)", '8000')
