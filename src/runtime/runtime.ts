@@ -4,7 +4,7 @@ import { KEYS } from '../consensus/cluster-store.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ScheduleEvent } from '../core/scheduler.ts';
 import type { RuntimeNode } from '../core/service-types.ts';
-import type { HealthFigures, MemberState } from '../core/views.ts';
+import type { HealthFigures, NodeState } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
 import { ContainerAddresses } from './container-addresses.ts';
 import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
@@ -20,7 +20,7 @@ export interface RuntimeDeps {
   probeClients?: () => Etcd3[];
   clusterId: () => string | null;
   isLeader: () => boolean;
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   health: () => Record<string, HealthFigures | undefined>;
   event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;

@@ -9,7 +9,7 @@ import { VOLUME_KEYS, warrenVolumes, type CopyRecord, type VolumeMeta } from '..
 import { newer } from '../core/volumes/copy-choice.ts';
 import { satisfies } from '../core/scheduler-place.ts';
 import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
-import type { MemberState } from '../core/views.ts';
+import type { NodeState } from '../core/views.ts';
 import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
@@ -22,7 +22,7 @@ export interface VolumeDriverDeps {
   engine: DockerEngine;
   client: () => Etcd3 | undefined;
   identity: () => EngineIdentity | undefined;
-  liveness: () => Record<string, { state: MemberState } | undefined>;
+  liveness: () => Record<string, { state: NodeState } | undefined>;
   /** signs a node-to-node call (src/http/node-auth.ts) */
   sign: Exclude<CallAuth, string>;
   event: (name: 'volume.snapshot' | 'volume.replicated', payload: Record<string, unknown>) => void;
