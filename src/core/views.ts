@@ -39,6 +39,14 @@ export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
  */
 export type NodeState = MemberState | 'restarting';
 
+/**
+ * Whether a node in `state` runs none of its replicas: dead, left, or restarting (a restarting
+ * node stopped its containers; they stay assigned to it, but nothing may be routed to them).
+ */
+export function runsNoReplicas(state: NodeState | 'pending'): boolean {
+  return state === 'dead' || state === 'left' || state === 'restarting';
+}
+
 export interface MemberView extends NodeRef {
   /** 'pending': asked to join, not admitted yet (see GET /v1/admission) */
   state: NodeState | 'pending';
