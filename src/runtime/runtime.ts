@@ -117,8 +117,11 @@ export class Runtime {
 
   async stop(stopContainers: boolean): Promise<void> {
     this.scheduler.stop();
-    await this.reconciler.stop(stopContainers);
+    // snapshots first (each one in flight finishes): a snapshot pauses its volume's containers for
+    // its freeze step, and a container paused while the reconciler stops them used to be missed,
+    // so it ran on after the agent stopped (and a restarted agent found it running)
     await this.volumes?.stop();
+    await this.reconciler.stop(stopContainers);
     this.catalog.stop();
   }
 }

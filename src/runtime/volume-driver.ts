@@ -84,9 +84,12 @@ export class VolumeDriver {
     this.timer = setInterval(() => void this.tick(), this.d.intervalMs);
   }
 
-  async stop(): Promise<void> {
+  /** Stops snapshotting; a snapshot in flight finishes first (at most `waitMs`), so no container stays paused. */
+  async stop(waitMs = 10_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    const deadline = Date.now() + waitMs;
+    while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     await this.store.close().catch(() => undefined);
   }
 
