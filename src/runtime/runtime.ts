@@ -120,8 +120,11 @@ export class Runtime {
     // snapshots first (each one in flight finishes): a snapshot pauses its volume's containers for
     // its freeze step, and a container paused while the reconciler stops them used to be missed,
     // so it ran on after the agent stopped (and a restarted agent found it running)
-    await this.volumes?.stop();
+    await this.volumes?.pause();
     await this.reconciler.stop(stopContainers);
+    // the containers are stopped: a last snapshot holds every write, should the node not come back
+    if (stopContainers) await this.volumes?.finalSnapshots();
+    await this.volumes?.stop();
     this.catalog.stop();
   }
 }

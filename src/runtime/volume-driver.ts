@@ -85,11 +85,39 @@ export class VolumeDriver {
   }
 
   /** Stops snapshotting; a snapshot in flight finishes first (at most `waitMs`), so no container stays paused. */
-  async stop(waitMs = 10_000): Promise<void> {
+  async pause(waitMs = 10_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     const deadline = Date.now() + waitMs;
     while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  }
+
+  /**
+   * After a graceful stop stopped this node's containers: one last snapshot of every volume it
+   * owns, replicated, within `timeoutMs`. Nothing writes any more, so the copies elsewhere then
+   * hold every write: if the node does not come back within its restart grace, its services fail
+   * over losing nothing (a crash still loses up to one snapshot interval).
+   */
+  async finalSnapshots(timeoutMs = 15_000): Promise<void> {
+    const owned = [...this.owned].flatMap(([name, epoch]) => {
+      const m = this.meta(name)?.value;
+      return m && m.owner === this.d.selfId && m.epoch === epoch ? [m] : [];
+    });
+    if (owned.length === 0) return;
+    const all = Promise.all(owned.map((m) => this.snapshotAndReplicate(m).then(
+      (r) => this.d.logger.info({ volume: m.name, snapshot: r.snapshot.id, peers: r.replicated.length }, 'final snapshot before stopping'),
+      (err: unknown) => this.d.logger.warn({ volume: m.name, err: messageOf(err) }, 'final snapshot failed'),
+    )));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(() => {
+      this.d.logger.warn({ timeoutMs }, 'final snapshots not done in time; stopping anyway');
+      r();
+    }, timeoutMs)));
+    await Promise.race([all, late]).finally(() => clearTimeout(timer));
+  }
+
+  async stop(): Promise<void> {
+    await this.pause();
     await this.store.close().catch(() => undefined);
   }
 

@@ -106,7 +106,7 @@ const WRITER = [
   'while :; do n=$((n+1)); echo "$n" >> /data/counter; busybox usleep 10000; done',
 ].join('; ');
 
-test('a replicated volume through a restart: same node, same owner epoch, every write kept (its live data, not a snapshot)', { timeout: 240_000 }, async () => {
+test('a replicated volume through a restart: same node, same owner epoch, every write kept (its live data, not a snapshot); stopped for good: it fails over with every write (the final snapshot)', { timeout: 300_000 }, async () => {
   const created = await postService(agents[0]!, { name: VOL_SERVICE, image: HTTPD_IMAGE, command: ['sh', '-c', WRITER], volumes: ['data:/data'] });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const nodeOf = async () => (await serviceView(agents[0]!, VOL_SERVICE).catch(() => undefined))?.replicas.find((r) => r.state === 'running')?.nodeId ?? undefined;
@@ -115,8 +115,9 @@ test('a replicated volume through a restart: same node, same owner epoch, every 
   const b = agents[at]!;
   const viewer = agents.find((a) => a !== b)!;
   const volume = `${VOL_SERVICE}_data`;
-  const live = (file: string) => join(b.dataDir, 'volume-data', volume, file);
-  const lines = (file: string) => readFileSync(live(file), 'utf8').split('\n').filter(Boolean);
+  const liveOn = (a: AgentHandle, file: string) => join(a.dataDir, 'volume-data', volume, file);
+  const linesOn = (a: AgentHandle, file: string) => readFileSync(liveOn(a, file), 'utf8').split('\n').filter(Boolean);
+  const lines = (file: string) => linesOn(b, file);
   await waitFor('some writes', () => lines('counter').length > 50, 30_000, 100);
   const etcd = await etcdClientOf(viewer, IPS.filter((ip) => ip !== b.bind).map((ip) => `https://${ip}:7372`));
   try {
@@ -129,7 +130,8 @@ test('a replicated volume through a restart: same node, same owner epoch, every 
     const counter = lines('counter');
     const last = counter.at(-1)!;
     const starts = lines('starts').length;
-    agents[at] = await restart(b);
+    // its next stop announces a 6 s grace (below)
+    agents[at] = await restart(b, ['--restart-grace-ms', '6000']);
     await waitFor('the writer resumed on B', () => lines('starts').length === starts + 1, 60_000, 100);
     const { seen, polls } = await watch.stop();
     assert.ok(polls >= 20, `${polls} polls`);
@@ -142,6 +144,20 @@ test('a replicated volume through a restart: same node, same owner epoch, every 
     assert.equal(metaAfter.owner, bId, 'still owned by B');
     assert.equal(metaAfter.epoch, metaBefore.epoch, 'no take-over: the owner epoch is the same');
     console.log(`# volume service through a restart: ${counter.length} writes before the stop, all kept, resumed at ${last}`);
+
+    // stopped and not started again: after the grace it runs elsewhere, on a copy that has every
+    // write (the stopping agent snapshotted and replicated once its containers had stopped)
+    await waitFor('more writes', () => lines('counter').length > after.length + 50, 30_000, 100);
+    assert.equal(await agents[at]!.stop('SIGTERM', 30_000), 0);
+    const lastBeforeStop = lines('counter').at(-1)!;
+    const elsewhere = await waitFor('the writer running on another node', async () => {
+      const r = (await serviceView(viewer, VOL_SERVICE).catch(() => undefined))?.replicas.find((x) => x.state === 'running');
+      return r?.nodeId && r.nodeId !== bId ? agents[ids.indexOf(r.nodeId)] : undefined;
+    }, 60_000, 100);
+    await waitFor('the writer resumed there', () => linesOn(elsewhere, 'starts').length === starts + 2, 30_000, 100);
+    assert.equal(linesOn(elsewhere, 'starts').at(-1), lastBeforeStop, 'failed over without losing a write');
+    console.log(`# volume service stopped for good: failed over resuming at ${lastBeforeStop}, the last write before the stop`);
+    agents[at] = await restart(b);
   } finally {
     etcd.close();
   }
