@@ -26,7 +26,7 @@ export function renderFields(fields: [string, string][]): string {
 
 export function colourState(state: string): string {
   if (state === 'alive' || state === 'ok' || state === 'running') return green(state);
-  if (state === 'suspect' || state === 'pending' || state === 'starting') return yellow(state);
+  if (state === 'suspect' || state === 'restarting' || state === 'pending' || state === 'starting') return yellow(state);
   if (state === 'dead' || state === 'failed' || state === 'unhealthy') return red(state);
   return state;
 }

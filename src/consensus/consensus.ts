@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
 import type { AgentConfig } from '../core/agent-config.ts';
 import { UserError } from '../core/errors.ts';
-import type { EtcdRole, MemberState } from '../core/views.ts';
+import type { EtcdRole, NodeState } from '../core/views.ts';
 import { readClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
 import { DATA_FILES } from '../system/data-dir.ts';
 import { generateNodeKey, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
@@ -41,7 +41,7 @@ export interface ConsensusOptions {
   /** connect to a node at its libp2p addresses (see Leader's deps) */
   reach?: (id: string, p2p: string[]) => void;
   /** gossip: state of every known node and since when (wall clock ms) */
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   event: (name: 'node.joined', payload: unknown) => void;
   /** how long a fresh node listens for others before it may found a cluster */
   settleMs: number;

@@ -1,7 +1,7 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { NodeRole } from '../core/admission-plan.ts';
-import type { EtcdRole, MemberState } from '../core/views.ts';
+import type { EtcdRole, NodeState } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
 import { createEtcdClient } from './etcd-client.ts';
@@ -20,7 +20,7 @@ export interface SessionHost {
   peerUrl: string;
   /** the cluster's voter target when its record does not say */
   voters: 3 | 5;
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   broadcast: (msg: RequestAdmission) => Promise<void>;
   reach?: (id: string, p2p: string[]) => void;
   event: (name: 'node.joined', payload: unknown) => void;

@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { admissionTurn, planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
 import { UserError } from '../core/errors.ts';
-import type { MemberState } from '../core/views.ts';
+import type { NodeState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
 import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
 import { retryEtcd } from './etcd-client.ts';
@@ -21,7 +21,7 @@ export interface LeaderDeps {
   client: Etcd3;
   voterTarget: 3 | 5;
   /** gossip's view: state and since (wall clock ms) of every node it knows */
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   broadcast: (msg: RequestAdmission) => Promise<void>;
   /** connect to a node at its libp2p addresses if not connected (broadcasts reach connected peers only) */
   reach?: (id: string, p2p: string[]) => void;

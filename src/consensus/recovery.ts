@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { planRecovery, parseRecoveryReport, type ReceivedReport, type RecoveryAction, type RecoveryReport } from '../core/quorum-recovery.ts';
-import type { MemberState } from '../core/views.ts';
+import type { NodeState } from '../core/views.ts';
 
 /** how often a node looks at the quorum and gossips its view while it is lost */
 const STEP_MS = 1000;
@@ -22,7 +22,7 @@ export interface RecoveryHost {
   /** the raft index of this node's etcd member, when it runs one (undefined otherwise) */
   localIndex(): Promise<number | undefined>;
   quorumLostSince(): number | null;
-  liveness(): Record<string, { state: MemberState; since: number } | undefined>;
+  liveness(): Record<string, { state: NodeState; since: number } | undefined>;
   publish(report: RecoveryReport): Promise<void>;
   /** the endorsement this node made, kept across restarts */
   endorsement(): { voters: string[]; candidate: string; memberStopped?: boolean } | undefined;

@@ -5,7 +5,7 @@
  * returns, and asks again. Every action is idempotent, so a new leader that takes over half-way
  * (after memberAdd, before promote) resumes from whatever etcd and the queue say.
  */
-import type { MemberState } from './views.ts';
+import type { NodeState } from './views.ts';
 
 export type NodeRole = 'voter' | 'client';
 
@@ -49,7 +49,7 @@ export interface PlanInput {
   members: EtcdMemberInfo[];
   nodes: AdmittedNode[];
   /** gossip state of each node and since when (the leader itself counts as alive) */
-  liveness: Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: Record<string, { state: NodeState; since: number } | undefined>;
   queue: QueueEntry[];
   inflight: Inflight | undefined;
   /** how long a voter must be dead before it is removed */
@@ -162,7 +162,10 @@ export function planLeaderStep(input: PlanInput): Action {
   // 2. voters that are gone: dead or left (an agent stopped with SIGTERM says it left) beyond the
   // grace period. A stop is often a restart or a reboot, and a whole cluster powered off stops its
   // agents within a second of each other: removing a voter at its leave removed live voters. A
-  // voter that really leaves (`warren leave`) is marked leaving and handed over below.
+  // voter that really leaves (`warren leave`) is marked leaving and handed over below. A voter that
+  // announced a restart reads 'restarting' (neither dead nor left) for its whole restart grace, so
+  // it keeps its seat however long the grace; once the grace runs out it reads 'dead' since it fell
+  // silent, and is removed at once if that is longer ago than this grace.
   const voterMembers = input.members.filter((m) => !m.isLearner);
   for (const m of voterMembers) {
     const id = m.name || input.nodes.find((n) => n.peerUrl === m.peerUrl)?.id;

@@ -1,3 +1,4 @@
+import { DEFAULT_RESTART_GRACE_MS, MAX_RESTART_GRACE_MS } from './membership/restart-hold.ts';
 import { isIP } from 'node:net';
 import { UserError } from './errors.ts';
 import { parseHostPort, parsePort, type HostPort } from './addresses.ts';
@@ -98,6 +99,8 @@ export interface AgentConfig {
   autoPorts: { proxy: boolean; dns: boolean; https: boolean };
   /** --hook-timeout-ms: a hook run that takes longer is killed (see system/hooks.ts) */
   hookTimeoutMs: number;
+  /** --restart-grace-ms: after a graceful stop, how long the others keep this node's replicas (0: they move at once) */
+  restartGraceMs: number;
 }
 
 export const DEFAULT_FENCE_AFTER_MS = 8000;
@@ -145,6 +148,7 @@ export interface RawAgentOptions {
   proxyWorkers?: string;
   domain?: string;
   hookTimeoutMs?: string;
+  restartGraceMs?: string;
 }
 
 export interface AgentDefaults {
@@ -267,6 +271,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     domain,
     autoPorts: { proxy: raw.proxyPort === undefined, dns: raw.dnsPort === undefined, https: raw.httpsPort === undefined },
     hookTimeoutMs: raw.hookTimeoutMs === undefined ? DEFAULT_HOOK_LIMITS.timeoutMs : parseMs(raw.hookTimeoutMs, '--hook-timeout-ms'),
+    restartGraceMs: parseRestartGrace(raw.restartGraceMs),
   };
 }
 
@@ -277,6 +282,15 @@ function parseProxyWorkers(text: string | undefined, cpus: number): number {
     throw new UserError('bad_flag', `--proxy-workers must be auto or a whole number from 0 to ${MAX_PROXY_WORKERS}, got "${text}"`);
   }
   return Number(t);
+}
+
+/** --restart-grace-ms: 0 (a stop fails over at once, as a death does) up to the longest hold a notice may ask for. */
+function parseRestartGrace(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_RESTART_GRACE_MS;
+  const t = text.trim();
+  const ms = /^\d+$/.test(t) ? Number(t) : NaN;
+  if (!(ms <= MAX_RESTART_GRACE_MS)) throw new UserError('bad_flag', `--restart-grace-ms must be a whole number of milliseconds from 0 to ${MAX_RESTART_GRACE_MS}, got "${text}"`);
+  return ms;
 }
 
 function parseMs(text: string, flag: string): number {

@@ -93,7 +93,8 @@ export function applyGossip(
   receivedAt: number,
 ): { outputs: MembershipOutput[] } | { event: WarrenEvent } {
   if (topic === TOPICS.health) {
-    const { type: _t, incarnation, id, ...info } = m as Heartbeat;
+    // a restart notice is the driver's (core/membership/restart-hold.ts), not part of the member's info
+    const { type: _t, incarnation, id, restart: _r, ...info } = m as Heartbeat;
     return { outputs: membership.heartbeat(id, { incarnation, now, info: { ...info, receivedAt } }) };
   }
   if (topic === TOPICS.membership) {

@@ -18,6 +18,11 @@ export interface Heartbeat {
   version: string;
   role: EtcdRole;
   health: HealthFigures;
+  /**
+   * Only on the last heartbeat of a graceful stop: the node will be back (same data dir) and asks
+   * to be held for `graceMs` (src/core/membership/restart-hold.ts). Optional: older agents ignore it.
+   */
+  restart?: { graceMs: number };
 }
 
 export interface Leave {
@@ -90,7 +95,7 @@ export function validateMessage(topic: string, signer: string, data: Uint8Array)
     const ok =
       m.type === 'heartbeat' && isStr(m.id) && isInc(m.incarnation) && isStr(m.name, 63) && isStr(m.addr, 64) && isStr(m.api, 300) &&
       Array.isArray(m.p2p) && m.p2p.length <= 16 && m.p2p.every((a) => isStr(a, 300)) && isStr(m.version, 64) &&
-      ROLES.has(m.role as string) && checkHealth(m.health);
+      ROLES.has(m.role as string) && checkHealth(m.health) && (m.restart === undefined || (isObj(m.restart) && isNum(m.restart.graceMs)));
     if (!ok) return { ok: false, reason: 'bad_heartbeat' };
     if (m.id !== signer) return { ok: false, reason: 'sender_mismatch' };
     return { ok: true, value: m as unknown as Heartbeat };

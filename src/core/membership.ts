@@ -14,6 +14,9 @@
  *     `self.incarnation` in every later heartbeat),
  *   - maps `state` outputs to cluster events (unknown→alive = node.joined, →suspect = node.suspect,
  *     →dead = node.dead, →left = node.left).
+ * A graceful stop that expects to come back (SIGTERM: a restart, an upgrade) is not a leave: the
+ * node falls silent like a dead one, and src/core/membership/restart-hold.ts decides, beside this
+ * machine, whether its replicas are held ('restarting') or fail over.
  *
  * ## States and incarnations
  * Members are 'alive' | 'suspect' | 'dead' | 'left'. Only a node itself raises its incarnation;

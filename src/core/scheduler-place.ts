@@ -17,7 +17,9 @@ export function satisfies(node: SchedNode, c: Constraint): boolean {
 
 /**
  * Why a replica must leave its node right away (undefined: it may stay). A suspect or not yet heard
- * node keeps its replicas, since a blip must move nothing; draining is handled apart, one at a time.
+ * node keeps its replicas, since a blip must move nothing, and so does a restarting one (it stopped
+ * them and starts them again when it is back; if it is not back in its grace it reads dead);
+ * draining is handled apart, one at a time. Only alive nodes take new replicas (Placer).
  */
 export function leaveReason(nodeId: string, node: SchedNode | undefined, constraints: readonly Constraint[]): string | undefined {
   if (!node) return `node ${nodeId} was removed`;

@@ -16,7 +16,8 @@ import { leaveReason, Placer, type Placement } from './scheduler-place.ts';
 import { cleanSlot, containerSpecOf, replicasOf, Reports, same, validSlots } from './scheduler-record.ts';
 import type { VolumeHome } from './volumes/volume-home.ts';
 
-export type NodeLiveness = 'alive' | 'suspect' | 'dead' | 'left' | 'unknown';
+/** 'restarting': the node announced a graceful stop and is within its restart grace (core/membership/restart-hold.ts) */
+export type NodeLiveness = 'alive' | 'suspect' | 'dead' | 'left' | 'restarting' | 'unknown';
 
 export interface SchedNode {
   id: string;

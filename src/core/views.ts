@@ -32,9 +32,24 @@ export interface HealthFigures {
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
+/**
+ * A member's state as the agent reports it: gossip's MemberState, or 'restarting' while the node
+ * announced a graceful stop and is within its restart grace (src/core/membership/restart-hold.ts):
+ * its replicas stay assigned to it and its voter seat is kept.
+ */
+export type NodeState = MemberState | 'restarting';
+
+/**
+ * Whether a node in `state` runs none of its replicas: dead, left, or restarting (a restarting
+ * node stopped its containers; they stay assigned to it, but nothing may be routed to them).
+ */
+export function runsNoReplicas(state: NodeState | 'pending'): boolean {
+  return state === 'dead' || state === 'left' || state === 'restarting';
+}
+
 export interface MemberView extends NodeRef {
   /** 'pending': asked to join, not admitted yet (see GET /v1/admission) */
-  state: MemberState | 'pending';
+  state: NodeState | 'pending';
   role: EtcdRole;
   /** ms since anything was last heard from it; 0 for this node */
   lastHeardMs: number;

@@ -9,8 +9,9 @@ import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnap
 import { encodeMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
 import { acceptGossip, admissionBody, applyGossip, type Acceptance, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
-import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
+import type { EtcdRole, HealthFigures, MemberState, MemberView, NodeState } from '../core/views.ts';
 import { EventHub } from './event-hub.ts';
+import { RestartOverlay } from './restart-overlay.ts';
 import type { P2PNode } from './libp2p-node.ts';
 
 export interface SelfInfo {
@@ -71,6 +72,8 @@ export class GossipService extends EventEmitter {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastHealth: HealthFigures | undefined;
   private selfId: string;
+  /** members that announced a restart and are held for their grace (core/membership/restart-hold.ts) */
+  private readonly restarts: RestartOverlay<MemberInfo>;
 
   constructor(private readonly opts: GossipServiceOptions) {
     super();
@@ -78,6 +81,7 @@ export class GossipService extends EventEmitter {
     this.selfId = opts.p2p.peerId.toString();
     // a restarted node must outrank rumors about its previous life: start from the wall clock
     this.membership = new Membership<MemberInfo>({ selfId: this.selfId, incarnation: Date.now(), config: opts.detector });
+    this.restarts = new RestartOverlay(this.membership);
     this.heartbeatMs = opts.heartbeatIntervalMs ?? this.membership.config.heartbeatIntervalMs;
   }
 
@@ -107,6 +111,7 @@ export class GossipService extends EventEmitter {
         const lag = now - lastTick - tickMs;
         lastTick = now;
         this.apply(this.membership.tick(now, lag));
+        this.sweepRestarts(now);
       }, tickMs),
     );
     this.timers.push(setInterval(() => void this.refreshHealth(), 2000));
@@ -179,6 +184,11 @@ export class GossipService extends EventEmitter {
       const done = applyGossip(this.membership, msg.topic, m, this.now(), Date.now());
       if ('event' in done) this.hub.deliver(done.event, done.event.key);
       else this.apply(done.outputs);
+      const hb = m as Heartbeat;
+      if (msg.topic === TOPICS.health && hb.restart && this.restarts.heard(hb.id, hb.incarnation, hb.restart.graceMs, this.now())) {
+        this.log.info({ member: hb.id, memberName: hb.name, graceMs: hb.restart.graceMs }, `member ${hb.name} is restarting: its replicas stay for the grace`);
+        this.emit('member', { id: hb.id, from: 'alive', to: 'restarting', incarnation: hb.incarnation });
+      }
     } catch (err) {
       this.count('handler_error');
       this.log.warn({ err, topic: msg.topic }, 'gossip message could not be handled');
@@ -217,6 +227,8 @@ export class GossipService extends EventEmitter {
     this.log.info({ member: id, memberName: name, from, to, incarnation }, `member ${name} is ${to}`);
     const event: ClusterEventName = to === 'alive' && from !== 'suspect' ? 'node.joined' : STATE_EVENTS[to];
     this.emit('member', { id, from, to, incarnation });
+    // a restarting node falls silent as a dead one does: node.dead is published if its hold runs out
+    if ((to === 'suspect' || to === 'dead') && this.restarts.holding(id, this.now())) return;
     void this.publishClusterEvent(event, { node: id, name, from, to, incarnation }, `${event}|${id}|${incarnation}`);
   }
 
@@ -276,7 +288,7 @@ export class GossipService extends EventEmitter {
     return this.addrs.list;
   }
 
-  private async sendHeartbeat(): Promise<void> {
+  private async sendHeartbeat(restart?: Heartbeat['restart']): Promise<void> {
     const self = this.opts.self();
     const hb: Heartbeat = {
       type: 'heartbeat',
@@ -285,6 +297,7 @@ export class GossipService extends EventEmitter {
       ...self,
       p2p: this.p2pAddrs(),
       health: this.lastHealth!,
+      ...(restart ? { restart } : {}),
     };
     await this.publish(TOPICS.health, hb);
   }
@@ -382,7 +395,7 @@ export class GossipService extends EventEmitter {
       name: m.info?.name ?? '?',
       addr: m.info?.addr ?? '?',
       ...(m.info?.api ? { api: m.info.api } : {}),
-      state: m.state,
+      state: this.restarts.stateOf(m, now).state,
       role: m.info?.role ?? 'none',
       lastHeardMs: Math.max(0, Math.round(now - m.lastHeardAt)),
       self: false,
@@ -392,11 +405,29 @@ export class GossipService extends EventEmitter {
   }
 
   /** Every known member's state and since when, in wall-clock ms. */
-  liveness(): Record<string, { state: MemberState; since: number }> {
-    const offset = Date.now() - this.now();
-    const out: Record<string, { state: MemberState; since: number }> = {};
-    for (const m of this.membership.list()) out[m.id] = { state: m.state, since: m.stateSince + offset };
+  liveness(): Record<string, { state: NodeState; since: number }> {
+    const now = this.now();
+    const offset = Date.now() - now;
+    const out: Record<string, { state: NodeState; since: number }> = {};
+    for (const m of this.membership.list()) {
+      const s = this.restarts.stateOf(m, now);
+      out[m.id] = { state: s.state, since: s.since + offset };
+    }
     return out;
+  }
+
+  /** Ends holds whose node came back or left, and fails over those whose grace ran out. */
+  private sweepRestarts(now: number): void {
+    const { expired, ended } = this.restarts.sweep(now);
+    for (const id of ended) this.emit('member', { id, from: 'restarting', to: this.membership.get(id)?.state ?? 'left', incarnation: this.membership.get(id)?.incarnation ?? 0 });
+    for (const id of expired) {
+      const m = this.membership.get(id);
+      if (!m) continue;
+      const name = m.info?.name ?? id;
+      this.log.warn({ member: id, memberName: name, state: m.state }, `member ${name} did not come back within its restart grace: its replicas move`);
+      this.emit('member', { id, from: 'restarting', to: m.state, incarnation: m.incarnation });
+      if (m.state === 'dead') void this.publishClusterEvent('node.dead', { node: id, name, from: 'restarting', to: 'dead', incarnation: m.incarnation }, `node.dead|${id}|${m.incarnation}`);
+    }
   }
 
   /** Peers' libp2p addresses as last announced (for re-dialing). */
@@ -407,12 +438,17 @@ export class GossipService extends EventEmitter {
       .map((m) => ({ id: m.id, addrs: m.info?.p2p ?? [] }));
   }
 
-  /** Announces a graceful leave, then stops the timers. */
-  async stop(announceLeave: boolean): Promise<void> {
+  /**
+   * Stops the timers after announcing why: 'leave' (the node is gone for good: its replicas move
+   * at once), 'restart' (a last heartbeat carrying a restart notice: the others hold its replicas
+   * for `restartGraceMs`), or 'quiet' (nothing: the others find it dead).
+   */
+  async stop(announce: 'leave' | 'restart' | 'quiet', restartGraceMs = 0): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
-    if (announceLeave) await this.publish(TOPICS.membership, { type: 'leave', id: this.selfId, incarnation: this.membership.self.incarnation });
+    if (announce === 'leave') await this.publish(TOPICS.membership, { type: 'leave', id: this.selfId, incarnation: this.membership.self.incarnation });
+    else if (announce === 'restart' && restartGraceMs > 0 && this.lastHealth) await this.sendHeartbeat({ graceMs: restartGraceMs });
   }
 }

@@ -26,7 +26,7 @@ export interface MetricsInput {
 export function renderMetrics(m: MetricsInput): string {
   const lines: string[] = [];
   lines.push('# HELP warren_members Cluster members by state, as this node sees them.', '# TYPE warren_members gauge');
-  for (const state of ['alive', 'suspect', 'dead', 'left']) {
+  for (const state of ['alive', 'suspect', 'restarting', 'dead', 'left']) {
     lines.push(`warren_members{state="${state}"} ${m.members.filter((x) => x.state === state).length}`);
   }
   lines.push('# HELP warren_gossip_dropped_total Gossip messages dropped, by reason.', '# TYPE warren_gossip_dropped_total counter');

@@ -1,4 +1,4 @@
-import type { MemberView } from '../core/views.ts';
+import { runsNoReplicas, type MemberView } from '../core/views.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
 import { backendFor, type LocalContainers } from './backend-choice.ts';
@@ -64,7 +64,7 @@ export class RouteTable implements RouteSource {
   private compute(service: string): Backend[] {
     const record = this.catalog.assignment(service);
     if (!record) return [];
-    const gone = new Set(this.currentMembers().filter((m) => m.state === 'dead' || m.state === 'left').map((m) => m.id));
+    const gone = new Set(this.currentMembers().filter((m) => runsNoReplicas(m.state)).map((m) => m.id));
     const out: Backend[] = [];
     const httpPort = this.catalog.service(service)?.ports?.find((p) => p.protocol === 'tcp')?.container;
     for (const slot of record.slots) {

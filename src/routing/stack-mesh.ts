@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { planForwards, type Forward, type MeshReplica, type MeshService } from '../core/mesh/forward-plan.ts';
 import { allocateNameAddrs, nameTable, topAddresses } from '../core/mesh/name-addrs.ts';
-import type { MemberView } from '../core/views.ts';
+import { runsNoReplicas, type MemberView } from '../core/views.ts';
 import { syncBridgeAddresses } from '../runtime/bridge-addresses.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
@@ -186,7 +186,7 @@ export class StackMesh {
 
   /** Running replicas of the current generation on nodes gossip does not call dead or gone. */
   private liveReplicas(): MeshReplica[] {
-    const gone = new Set(this.d.members().filter((m) => m.state === 'dead' || m.state === 'left').map((m) => m.id));
+    const gone = new Set(this.d.members().filter((m) => runsNoReplicas(m.state)).map((m) => m.id));
     const out: MeshReplica[] = [];
     for (const svc of this.d.catalog.services()) {
       const record = this.d.catalog.assignment(svc.name);

@@ -113,7 +113,10 @@ export class Reconciler {
     const id = this.d.identity();
     if (!stopContainers || !id) return;
     const actual = await this.d.engine.list(id).catch(() => [] as ActualContainer[]);
-    await Promise.all(actual.filter((c) => c.state === 'running').map((c) => this.d.engine.stop(c.id, 5).catch(() => undefined)));
+    // a paused container (a snapshot's freeze, or someone's `docker pause`) is running too: thawed
+    // first, or Docker's stop waits out its whole timeout before it can kill it
+    await Promise.all(actual.filter((c) => c.state === 'paused').map((c) => this.d.engine.docker.getContainer(c.id).unpause().catch(() => undefined)));
+    await Promise.all(actual.filter((c) => c.state === 'running' || c.state === 'paused').map((c) => this.d.engine.stop(c.id, 5).catch(() => undefined)));
   }
 
   /** Runs a pass soon (coalescing bursts of changes). */

@@ -4,7 +4,7 @@ import { KEYS } from '../consensus/cluster-store.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ScheduleEvent } from '../core/scheduler.ts';
 import type { RuntimeNode } from '../core/service-types.ts';
-import type { HealthFigures, MemberState } from '../core/views.ts';
+import type { HealthFigures, NodeState } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
 import { ContainerAddresses } from './container-addresses.ts';
 import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
@@ -20,7 +20,7 @@ export interface RuntimeDeps {
   probeClients?: () => Etcd3[];
   clusterId: () => string | null;
   isLeader: () => boolean;
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   health: () => Record<string, HealthFigures | undefined>;
   event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;
@@ -117,7 +117,13 @@ export class Runtime {
 
   async stop(stopContainers: boolean): Promise<void> {
     this.scheduler.stop();
+    // snapshots first (each one in flight finishes): a snapshot pauses its volume's containers for
+    // its freeze step, and a container paused while the reconciler stops them used to be missed,
+    // so it ran on after the agent stopped (and a restarted agent found it running)
+    await this.volumes?.pause();
     await this.reconciler.stop(stopContainers);
+    // the containers are stopped: a last snapshot holds every write, should the node not come back
+    if (stopContainers) await this.volumes?.finalSnapshots();
     await this.volumes?.stop();
     this.catalog.stop();
   }

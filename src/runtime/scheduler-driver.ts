@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { KEYS } from '../consensus/cluster-store.ts';
 import { messageOf } from '../core/errors.ts';
 import { planSchedule, type NodeLiveness, type ScheduleEvent, type SchedNode } from '../core/scheduler.ts';
-import type { HealthFigures, MemberState } from '../core/views.ts';
+import type { HealthFigures, NodeState } from '../core/views.ts';
 import type { Catalog } from './catalog.ts';
 import { volumeHomesOf } from './volume-homes.ts';
 
@@ -12,7 +12,7 @@ export interface SchedulerDeps {
   client: () => Etcd3 | undefined;
   isLeader: () => boolean;
   selfId: string;
-  liveness: () => Record<string, { state: MemberState; since: number } | undefined>;
+  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   health: () => Record<string, HealthFigures | undefined>;
   event: (e: ScheduleEvent) => void;
   logger: Logger;

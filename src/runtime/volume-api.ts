@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { UserError } from '../core/errors.ts';
 import { VOLUME_KEYS, warrenVolumes } from '../core/volumes/volume-records.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
-import type { MemberState } from '../core/views.ts';
+import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
 import type { VolumeDriver } from './volume-driver.ts';
@@ -24,7 +24,7 @@ export interface VolumeApiDeps {
   catalog: Catalog;
   driver: VolumeDriver;
   selfId: string;
-  liveness: () => Record<string, { state: MemberState } | undefined>;
+  liveness: () => Record<string, { state: NodeState } | undefined>;
   sign: Exclude<CallAuth, string>;
 }
 

@@ -9,7 +9,7 @@ import { VOLUME_KEYS, warrenVolumes, type CopyRecord, type VolumeMeta } from '..
 import { newer } from '../core/volumes/copy-choice.ts';
 import { satisfies } from '../core/scheduler-place.ts';
 import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
-import type { MemberState } from '../core/views.ts';
+import type { NodeState } from '../core/views.ts';
 import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
@@ -22,7 +22,7 @@ export interface VolumeDriverDeps {
   engine: DockerEngine;
   client: () => Etcd3 | undefined;
   identity: () => EngineIdentity | undefined;
-  liveness: () => Record<string, { state: MemberState } | undefined>;
+  liveness: () => Record<string, { state: NodeState } | undefined>;
   /** signs a node-to-node call (src/http/node-auth.ts) */
   sign: Exclude<CallAuth, string>;
   event: (name: 'volume.snapshot' | 'volume.replicated', payload: Record<string, unknown>) => void;
@@ -84,9 +84,40 @@ export class VolumeDriver {
     this.timer = setInterval(() => void this.tick(), this.d.intervalMs);
   }
 
-  async stop(): Promise<void> {
+  /** Stops snapshotting; a snapshot in flight finishes first (at most `waitMs`), so no container stays paused. */
+  async pause(waitMs = 10_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    const deadline = Date.now() + waitMs;
+    while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  }
+
+  /**
+   * After a graceful stop stopped this node's containers: one last snapshot of every volume it
+   * owns, replicated, within `timeoutMs`. Nothing writes any more, so the copies elsewhere then
+   * hold every write: if the node does not come back within its restart grace, its services fail
+   * over losing nothing (a crash still loses up to one snapshot interval).
+   */
+  async finalSnapshots(timeoutMs = 15_000): Promise<void> {
+    const owned = [...this.owned].flatMap(([name, epoch]) => {
+      const m = this.meta(name)?.value;
+      return m && m.owner === this.d.selfId && m.epoch === epoch ? [m] : [];
+    });
+    if (owned.length === 0) return;
+    const all = Promise.all(owned.map((m) => this.snapshotAndReplicate(m).then(
+      (r) => this.d.logger.info({ volume: m.name, snapshot: r.snapshot.id, peers: r.replicated.length }, 'final snapshot before stopping'),
+      (err: unknown) => this.d.logger.warn({ volume: m.name, err: messageOf(err) }, 'final snapshot failed'),
+    )));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(() => {
+      this.d.logger.warn({ timeoutMs }, 'final snapshots not done in time; stopping anyway');
+      r();
+    }, timeoutMs)));
+    await Promise.race([all, late]).finally(() => clearTimeout(timer));
+  }
+
+  async stop(): Promise<void> {
+    await this.pause();
     await this.store.close().catch(() => undefined);
   }
 

@@ -32,15 +32,15 @@ test('3 nodes joined with a token form one cluster of 3 voters; etcdctl agrees; 
   const clusterId = status.admission.clusterId as string;
   for (const a of all) assert.equal((await admission(a)).clusterId, clusterId, `${a.bind} is in the same cluster`);
 
-  // a voter restarted (SIGTERM: gossip says it left) keeps its seat: the leader does not remove it
+  // a voter restarted (SIGTERM: gossip says it is restarting) keeps its seat: the leader does not remove it
   const leaderId = (await admission(founder)).leader as string;
   const restartIndex = (await Promise.all(all.map(nodeId))).findIndex((id) => id !== leaderId);
   const restarted = all[restartIndex]!;
   const restartedId = await nodeId(restarted);
   assert.equal(await restarted.stop('SIGTERM'), 0);
-  await waitFor('the others see it left', async () => {
+  await waitFor('the others see it restarting', async () => {
     const members = (await (await fetch(`${all.find((a) => a !== restarted)!.api}/v1/members`)).json()).members as any[];
-    return members.find((m) => m.id === restartedId)?.state === 'left';
+    return members.find((m) => m.id === restartedId)?.state === 'restarting';
   }, 10_000, 100);
   all[restartIndex] = await startAgent({ bind: restarted.bind, dataDir: restarted.dataDir });
   assert.deepEqual(await voterIds(founder), ids, 'still the same 3 voters');

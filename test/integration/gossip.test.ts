@@ -184,9 +184,9 @@ test('SIGSTOP for 1.5 s kills nobody; kill -9 is detected by all; the restarted 
   await watch.waitFor('node.joined on rejoin', (e) => e.name === 'node.joined' && e.payload.node === victimId && e.payload.from === 'dead');
 });
 
-test('SIGTERM announces a graceful leave', { timeout: 30_000 }, async () => {
-  const leaver = agents[3]!;
-  const id = (await leaver.health()).body.node.id;
-  assert.equal(await leaver.stop('SIGTERM'), 0);
-  await waitFor('others see it left', async () => (await stateOf(agents[0]!, id)) === 'left', 5000);
+test('SIGTERM announces a restart (not a leave): the others show it restarting', { timeout: 30_000 }, async () => {
+  const stopped = agents[3]!;
+  const id = (await stopped.health()).body.node.id;
+  assert.equal(await stopped.stop('SIGTERM'), 0);
+  await waitFor('others see it restarting', async () => (await stateOf(agents[0]!, id)) === 'restarting', 5000);
 });

@@ -232,6 +232,14 @@ describe('planLeaderStep: voters that are gone', () => {
     assert.deepEqual(planLeaderStep(withState(i, 'c', 'dead', GRACE)), { type: 'remove-member', memberId: 'm-c', nodeId: 'c', reason: 'dead-voter' });
   });
 
+  it('keeps a restarting voter however long its hold, and removes it at once when the hold ran out long after its silence began', () => {
+    const i = cluster({ voters: ['a', 'b', 'c'], clients: ['d'] });
+    const restarting = { ...i, liveness: { ...i.liveness, c: { state: 'restarting' as const, since: NOW - GRACE * 10 } } };
+    expectAction(planLeaderStep(restarting), 'idle', 'restarting for long: its seat is kept, no replacement offered');
+    // the grace ran out: gossip reports it dead since it fell silent, well beyond this grace
+    assert.deepEqual(planLeaderStep(withState(i, 'c', 'dead', GRACE * 3)), { type: 'remove-member', memberId: 'm-c', nodeId: 'c', reason: 'dead-voter' });
+  });
+
   it('finds the node of a voter member without a name by its peer url', () => {
     const i = withState(cluster({ voters: ['a', 'b', 'c'] }), 'c', 'dead', GRACE * 2);
     i.members = [voterM('a'), voterM('b'), { ...voterM('c'), name: '' }];

@@ -38,6 +38,7 @@ test('defaults fill every option', () => {
     domain: 'warren.internal',
     autoPorts: { proxy: true, dns: true, https: true },
     hookTimeoutMs: 30_000,
+    restartGraceMs: 30_000,
   });
   assert.deepEqual(DEFAULT_PORTS, { http: 7370, p2p: 7371, etcdClient: 7372, etcdPeer: 7373, proxy: 7380, dns: 7353, https: 7443 });
 });
@@ -63,6 +64,8 @@ test('every flag is parsed', () => {
   assert.equal(c.open, true);
   assert.equal(c.logLevel, 'debug');
   assert.equal(resolveAgentConfig({ hookTimeoutMs: '1500' }, defaults).hookTimeoutMs, 1500);
+  assert.equal(resolveAgentConfig({ restartGraceMs: '0' }, defaults).restartGraceMs, 0, 'a stop fails over at once');
+  assert.equal(resolveAgentConfig({ restartGraceMs: ' 600000 ' }, defaults).restartGraceMs, 600_000);
 });
 
 test('bad values are refused with a line that names the flag', () => {
@@ -82,6 +85,7 @@ test('bad values are refused with a line that names the flag', () => {
   rejects({ voters: '4' }, /--voters/);
   rejects({ hookTimeoutMs: '0' }, /--hook-timeout-ms must be from 1 to/);
   rejects({ hookTimeoutMs: '2s' }, /--hook-timeout-ms must be a whole number of milliseconds/);
+  for (const v of ['600001', '-1', '30s', '']) rejects({ restartGraceMs: v }, /--restart-grace-ms must be a whole number of milliseconds from 0 to 600000/);
   rejects({ logLevel: 'loud' }, /--log-level must be one of/);
   rejects({ join: 'a:b' }, /port in "a:b" must be a number/);
   rejects({ join: 'host:1:2:3/x' }, /bad address/);

@@ -27,6 +27,19 @@ test('a valid heartbeat passes; a forged, malformed or oversized one is dropped 
   assert.equal(reason(TOPICS.health, new Uint8Array([0xff, 0xfe]) as unknown as string), 'bad_heartbeat');
 });
 
+test('a restart notice rides on a heartbeat (an optional field), checked, and kept out of the member info', () => {
+  assert.equal(reason(TOPICS.health, { ...heartbeat, restart: { graceMs: 30_000 } }), 'ok');
+  assert.equal(reason(TOPICS.health, { ...heartbeat, restart: { graceMs: -1 } }), 'bad_heartbeat');
+  assert.equal(reason(TOPICS.health, { ...heartbeat, restart: { graceMs: 'soon' } }), 'bad_heartbeat');
+  assert.equal(reason(TOPICS.health, { ...heartbeat, restart: 30_000 }), 'bad_heartbeat');
+  // fields a later version adds are tolerated (one machine at a time is upgraded)
+  assert.equal(reason(TOPICS.health, { ...heartbeat, somethingNew: { x: 1 } }), 'ok');
+  const m = new Membership<GossipMemberInfo>({ selfId: 'me' });
+  applyGossip(m, TOPICS.health, { ...heartbeat, restart: { graceMs: 30_000 } } as never, 0, 0);
+  assert.equal(m.get(ID)?.state, 'alive', 'the heartbeat counts as one');
+  assert.equal((m.get(ID)?.info as Record<string, unknown>).restart, undefined);
+});
+
 test('membership messages: leave and rumors only from their sender', () => {
   assert.equal(reason(TOPICS.membership, { type: 'leave', id: ID, incarnation: 1 }), 'ok');
   assert.equal(reason(TOPICS.membership, { type: 'leave', id: 'someone-else', incarnation: 1 }), 'sender_mismatch');

@@ -303,9 +303,10 @@ describe('RouteTable: the choice follows the container addresses', () => {
       return [{ name: 'web' }];
     }
   }
+  let otherState: MemberView['state'] = 'alive';
   const members = (): MemberView[] => [
     { id: SELF, name: 'a', addr: '192.168.1.10', state: 'alive', role: 'voter', lastHeardMs: 0, self: true },
-    { id: OTHER, name: 'b', addr: '192.168.1.11', state: 'alive', role: 'voter', lastHeardMs: 0, self: false },
+    { id: OTHER, name: 'b', addr: '192.168.1.11', state: otherState, role: 'voter', lastHeardMs: 0, self: false },
   ];
 
   function table() {
@@ -340,6 +341,15 @@ describe('RouteTable: the choice follows the container addresses', () => {
     catalog.statuses.set('web/0', status({ state: 'failed' }));
     catalog.emit('change');
     assert.deepEqual(where(), ['192.168.1.11:32999']);
+  });
+
+  it('a node that runs no replicas (restarting, dead, left) is not routed to, though its replica stays assigned and reported running', () => {
+    for (const state of ['restarting', 'dead', 'left', 'suspect'] as const) {
+      otherState = state;
+      const { where } = table();
+      assert.deepEqual(where(), state === 'suspect' ? ['192.168.1.10:32768', '192.168.1.11:32999'] : ['192.168.1.10:32768'], state);
+    }
+    otherState = 'alive';
   });
 
   it('the proxy reporting a container address unreachable: the published port from then on', () => {

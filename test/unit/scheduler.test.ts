@@ -224,6 +224,19 @@ describe('planSchedule: node liveness', () => {
     assert.deepEqual(r.plan.writes.map((w) => w.service), ['z']);
     assert.deepEqual(where(r.w, 'z'), ['c', 'c']);
   });
+
+  it('a restarting node keeps its replicas, even those not running now, and gets no new ones', () => {
+    const nodes = [node('a', { state: 'restarting' }), node('c')];
+    // a restarting node stopped its containers: no status says running
+    const assignments = { x: record('x', on('a')) };
+    const r = run(world({ nodes, services: [svc('x'), svc('z', { replicas: 2 })], assignments }));
+    assert.deepEqual(r.plan.writes.map((w) => w.service), ['z']);
+    assert.deepEqual(where(r.w, 'x'), ['a']);
+    assert.deepEqual(where(r.w, 'z'), ['c', 'c']);
+    // the hold runs out: the node reads dead and its replica moves
+    const after = run({ ...r.w, nodes: [node('a', { state: 'dead' }), node('c')] });
+    assert.deepEqual(events(after.plan), ['service.moved x/0 a>c (node a is dead)']);
+  });
 });
 
 // ------------------------------------------------------------------ drain

@@ -244,7 +244,7 @@ export class Agent {
     });
     consensus.on('fatal', (err: Error) => {
       process.stderr.write(`warren: ${err.message}\n`);
-      void this.stop().then(() => process.exit(1));
+      void this.stop('leave').then(() => process.exit(1));
     });
     await runtime.start();
     await consensus.start();
@@ -408,7 +408,7 @@ export class Agent {
       throw err;
     }
     // answer the caller first, then stop (announcing the leave on gossip) and exit
-    setTimeout(() => void this.stop().then(() => process.exit(0)), 100);
+    setTimeout(() => void this.stop('leave').then(() => process.exit(0)), 100);
   }
 
   /** Before leaving: drain this node (one replica at a time) so its services keep running elsewhere. */
@@ -428,8 +428,13 @@ export class Agent {
     }
   }
 
-  /** Stops in reverse order; safe to call twice and after a failed start. */
-  async stop(): Promise<void> {
+  /**
+   * Stops in reverse order; safe to call twice and after a failed start. `mode`: what the other
+   * nodes are told — 'restart' (SIGTERM/SIGINT: the node is expected back, its replicas are held
+   * for --restart-grace-ms; core/membership/restart-hold.ts), 'leave' (warren leave: they move
+   * now), 'quiet' (a fatal error: nothing is announced, the node is found dead).
+   */
+  async stop(mode: 'restart' | 'leave' | 'quiet' = 'restart'): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.logger.info('agent stopping');
@@ -437,8 +442,8 @@ export class Agent {
     this.tailscale?.stop();
     this.hooks?.close();
     if (this.gossip) {
-      await this.gossip.stop(true);
-      // let the leave announcement reach the wire before the connections close
+      await this.gossip.stop(mode, this.config.restartGraceMs);
+      // let the leave (or restart) announcement reach the wire before the connections close
       await new Promise((r) => setTimeout(r, 150));
     }
     if (this.http) await closeServer(this.http);
@@ -448,7 +453,8 @@ export class Agent {
     await this.proxy?.close().catch(() => undefined);
     await this.dns?.close().catch(() => undefined);
     await this.mesh?.stop().catch(() => undefined);
-    // this node's replicas move elsewhere (it announced its leave): do not leave them running twice
+    // stop this node's containers whatever the mode: after a leave or a death they run elsewhere, and
+    // a restart starts them again from the assignments (a replica must never run twice)
     if (this.runtime) await this.runtime.stop(true);
     if (this.p2p) await Promise.resolve(this.p2p.stop()).catch((err: unknown) => this.logger.warn({ err }, "libp2p stop failed"));
     if (this.consensus) await this.consensus.stop();

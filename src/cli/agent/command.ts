@@ -38,6 +38,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--suspect-after-ms <ms>', 'failure detection: silence before a peer is probed (and suspected)', '1000')
     .option('--dead-after-ms <ms>', 'failure detection: silence before a suspected peer is declared dead', '1850')
     .option('--probe-timeout-ms <ms>', 'failure detection: time allowed for a direct, then an indirect probe', '250')
+    .option('--restart-grace-ms <ms>', 'after a graceful stop (SIGTERM, systemctl restart), how long the other nodes keep this node\'s services for it before moving them (0: move at once)', '30000')
     .option('--hook-timeout-ms <ms>', 'a hook (an executable in DATA_DIR/hooks or /etc/warren/hooks) running longer is killed', '30000')
     .action(async (_opts: RawAgentOptions, cmd: Command) => {
       // --data-dir is also a global option (for the other commands): take whichever was given
@@ -66,7 +67,8 @@ async function runAgent(agent: Agent): Promise<void> {
     }
     stopping = true;
     agent.logger.info({ signal }, 'signal received');
-    agent.stop().then(
+    // a signal is a restart until proven otherwise: the cluster holds this node's replicas for --restart-grace-ms
+    agent.stop('restart').then(
       () => process.exit(0),
       (err) => {
         agent.logger.error({ err: messageOf(err) }, 'stop failed');

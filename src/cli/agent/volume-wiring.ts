@@ -2,7 +2,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import type { Etcd3 } from 'etcd3';
 import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node-auth.ts';
 import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
-import type { MemberState } from '../../core/views.ts';
+import type { NodeState } from '../../core/views.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { VolumeApi } from '../../runtime/volume-api.ts';
 
@@ -14,14 +14,14 @@ export const volumeAgentParts = {
   },
 
   /** the /metrics figures of replicated volumes */
-  metrics(runtime: Runtime, selfId: string, liveness: () => Record<string, { state: MemberState } | undefined>) {
+  metrics(runtime: Runtime, selfId: string, liveness: () => Record<string, { state: NodeState } | undefined>) {
     const driver = runtime.volumes;
     if (!driver) return {};
     const views = new VolumeApi({ catalog: runtime.catalog, driver, selfId, liveness, sign: async () => ({}) }).list();
     return { volumes: { atRisk: views.map((v) => ({ volume: v.name, ms: v.atRiskMs })), pauseMs: driver.counters.pauseMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
   },
 
-  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: MemberState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
+  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
     const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
