@@ -70,6 +70,7 @@ export interface ProxyOptions {
   pidHeader?: boolean;
   /** the port HTTPS is served on (for redirects); undefined while there is none */
   httpsPort?: () => number | undefined;
+  /** each backend origin's pool (proxy-source.ts: other nodes' guards are connected to from this node's address) */ pools?: NonNullable<Agent.Options['factory']>;
 }
 
 export interface ProxyServer {
@@ -160,7 +161,7 @@ class Core {
     this.suffix = `.${this.domain}`;
     this.retryWindowMs = o.retryWindowMs ?? DEFAULT_RETRY_WINDOW_MS;
     this.agent = new Agent({
-      connect: { timeout: CONNECT_TIMEOUT_MS },
+      connect: { timeout: CONNECT_TIMEOUT_MS }, ...(o.pools ? { factory: o.pools } : {}),
       // long-polls, event streams and slow downloads must not be cut by the proxy
       headersTimeout: 0,
       bodyTimeout: 0,
