@@ -5,7 +5,8 @@
  * `expose: ["5300/udp"]`; `app` is pinned to n2, fetches http://db/ by name and publishes
  * "18380:80" (the routing mesh). 127.70.9.9 plays a machine of the LAN that is not a member: it
  * gets the published port on both nodes, but nothing Docker or the agent opened for db on n1.
- * Everything it makes is named "guard-it" or labelled with its own nodes.
+ * The proxy runs in a worker process too (--proxy-workers 1). Everything it makes is named
+ * "guard-it" or labelled with its own nodes.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,7 +60,8 @@ services:
 before(async () => {
   await ensureMeshImage();
   writeFileSync(join(dir, 'compose.yaml'), COMPOSE);
-  ({ agents, ids } = await startCluster(IPS));
+  // a proxy worker process beside each agent's own proxy: both must connect to other nodes from the node's address
+  ({ agents, ids } = await startCluster(IPS, ['--proxy-workers', '1']));
 });
 
 after(async () => {
@@ -180,7 +182,10 @@ test('internal ports: members reach them across nodes, a non-member machine reac
   // the HTTP proxy: db.guard-it.<domain> through n2's proxy (to n1's guard, from n2's address) and n1's (the container)
   for (const a of agents) {
     const h = (await a.health()).body as { proxy: { port: number }; dns: { domain: string } };
-    await waitFor(`db.${STACK} through ${a.bind}'s proxy`, async () => (await getFrom(STRANGER, a.bind, h.proxy.port, `db.${STACK}.${h.dns.domain}`)) === 'db says hi', 30_000, 200);
+    const ask = () => getFrom(STRANGER, a.bind, h.proxy.port, `db.${STACK}.${h.dns.domain}`);
+    await waitFor(`db.${STACK} through ${a.bind}'s proxy`, async () => (await ask()) === 'db says hi', 30_000, 200);
+    // new connections each: the kernel spreads them over the agent's proxy and its worker
+    for (let i = 0; i < 10; i++) assert.equal(await ask(), 'db says hi', `request ${i} through ${a.bind}'s proxy`);
   }
 
   // stack ps shows where members reach db (its guards)
