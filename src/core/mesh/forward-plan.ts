@@ -2,10 +2,10 @@
  * Which L4 forwards this node runs (pure): the stacks' routing mesh and their names across nodes.
  *
  * DESIGN. There is no overlay network; every node forwards instead.
- * - Published ports (`"8080:80"`, no host IP): Docker binds the container's port to a host port it
- *   picks, and EVERY node listens on its own address at the published port (8080), TCP or UDP,
- *   forwarding to a live replica wherever it runs: a replica on this node at its container IP,
- *   any other at its node's address and the host port Docker picked there. So the port answers on
+ * - Published ports (`"8080:80"`, no host IP): EVERY node listens on its own address at the
+ *   published port (8080), TCP or UDP, forwarding to a live replica wherever it runs: a replica on
+ *   this node at its container IP, any other at its node's address and the host port it reports
+ *   there (that node's guard for the container's port). So the port answers on
  *   every node and keeps answering after a move (the forward's targets follow the catalog), like
  *   Swarm's ingress mesh. `"127.0.0.1:8080:80"` (a host IP) stays Docker's own binding on that
  *   node only, as compose does.
