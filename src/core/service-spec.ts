@@ -194,7 +194,7 @@ export function sameContainerSpec(a: ContainerSpec, b: ContainerSpec): boolean {
       s.image,
       s.command,
       Object.entries(s.env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-      s.ports.map((p) => formatPort(p) + (p.published ? `@${p.published}` : '') + (p.hostIp ? `@${p.hostIp}` : '')).sort(),
+      s.ports.map((p) => formatPort(p) + (p.published ? `@${p.published}` : '') + (p.hostIp ? `@${p.hostIp}` : '') + (p.anyHostPort ? '@any' : '')).sort(),
       s.volumes.map(formatVolume).sort(),
       s.restart,
       s.cpus ?? null,

@@ -13,6 +13,12 @@ export interface PortSpec {
   published?: number;
   /** the host address to bind instead of the node's (stacks' "127.0.0.1:8080:80") */
   hostIp?: string;
+  /**
+   * a stack's `ports: ["80"]` (or a host range): published on the node's address at a host port
+   * Docker picks, for anyone, as compose publishes it. A stack's other container ports (`expose:`,
+   * EXPOSE, the container side of "8080:80") are reached by members only (core/mesh/guard-plan.ts).
+   */
+  anyHostPort?: true;
 }
 
 export interface VolumeSpec {

@@ -7,10 +7,16 @@
  *
  * UDP: each client (address:port) gets a socket of its own towards one target (its flow), so
  * answers go back to the right client; a flow idle for UDP_IDLE_MS is closed.
+ *
+ * Guards (core/mesh/guard-plan.ts): a guard listens at the port it had (or any, the first time)
+ * and admits only the members' addresses of the last `apply`: any other TCP client is reset
+ * before anything reaches the target, any other datagram dropped. Connections and flows to a
+ * node's address (a target with `node`) leave from this node's own address (`source`).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { forwardKey, type Forward, type ForwardTarget } from '../core/mesh/forward-plan.ts';
+import { admits, sourceFor } from '../core/mesh/guard-plan.ts';
 
 export const UDP_IDLE_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -24,10 +30,22 @@ export interface ForwardStats {
   tcpConnections: number;
   tcpFailed: number;
   udpFlows: number;
+  /** TCP connections reset and datagrams dropped by a guard (not a member's address) */
+  guardRefused: number;
+}
+
+/** Who may pass the guards, and where this node connects from. */
+export interface ForwarderAccess {
+  /** the members' addresses (guards admit these only) */
+  allowed?: readonly string[];
+  /** this node's bind address: the source of connections to other nodes' addresses */
+  source?: string;
 }
 
 interface Listener {
   forward: Forward;
+  /** the port it listens on (a guard's may differ from the plan's wish) */
+  port: number;
   next: number;
   close(): Promise<void>;
   /** the forward's targets changed (UDP ends the flows to targets that left) */
@@ -39,13 +57,17 @@ export class L4Forwarder {
   /** listens in progress (apply may be called again before one finishes) */
   private readonly opening = new Map<string, Promise<void>>();
   private closed = false;
-  readonly stats: ForwardStats = { tcpConnections: 0, tcpFailed: 0, udpFlows: 0 };
+  private allowed: ReadonlySet<string> = new Set();
+  private source: string | undefined;
+  readonly stats: ForwardStats = { tcpConnections: 0, tcpFailed: 0, udpFlows: 0, guardRefused: 0 };
 
   constructor(private readonly log: ForwarderLog) {}
 
-  /** Listens on every forward of the plan (not yet listening) and closes the others. */
-  async apply(forwards: readonly Forward[]): Promise<void> {
-    if (this.closed) return;
+  /** Listens on every forward of the plan (not yet listening) and closes the others; the guards' ports. */
+  async apply(forwards: readonly Forward[], access: ForwarderAccess = {}): Promise<Record<string, number>> {
+    if (this.closed) return {};
+    this.allowed = new Set(access.allowed ?? []);
+    this.source = access.source;
     const want = new Map(forwards.map((f) => [forwardKey(f), f]));
     const closing: Promise<void>[] = [];
     for (const [key, l] of this.listeners) {
@@ -58,7 +80,7 @@ export class L4Forwarder {
     for (const [key, f] of want) {
       const l = this.listeners.get(key);
       if (l) {
-        l.forward = f;
+        l.forward = { ...f, port: l.port };
         l.retargeted?.();
         continue;
       }
@@ -79,15 +101,23 @@ export class L4Forwarder {
     for (const [key, f] of want) {
       const l = this.listeners.get(key);
       if (l) {
-        l.forward = f;
+        l.forward = { ...f, port: l.port };
         l.retargeted?.();
       }
     }
+    return this.guardPorts();
   }
 
   /** The keys listened on now. */
   keys(): string[] {
     return [...this.listeners.keys()].sort();
+  }
+
+  /** Each listening guard's port, by guard id. */
+  guardPorts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const l of this.listeners.values()) if (l.forward.kind === 'guard' && l.forward.id) out[l.forward.id] = l.port;
+    return out;
   }
 
   async close(): Promise<void> {
@@ -98,8 +128,24 @@ export class L4Forwarder {
     await Promise.all(all.map((l) => l.close()));
   }
 
-  private open(f: Forward): Promise<Listener> {
-    return f.protocol === 'tcp' ? this.openTcp(f) : this.openUdp(f);
+  /** A guard whose old port is taken now (the mesh process restarted) takes any port. */
+  private async open(f: Forward): Promise<Listener> {
+    const listen = (g: Forward) => (g.protocol === 'tcp' ? this.openTcp(g) : this.openUdp(g));
+    if (f.kind !== 'guard' || f.port === 0) return listen(f);
+    return listen(f).catch(() => listen({ ...f, port: 0 }));
+  }
+
+  /** A guard's check: false (and counted) when the peer is not a member. */
+  private refuses(f: Forward, remote: string | undefined): boolean {
+    if (f.kind !== 'guard' || admits(this.allowed, remote)) return false;
+    this.stats.guardRefused++;
+    this.log.debug({ forward: forwardKey(f), remote }, 'guard: not a member\'s address, refused');
+    return true;
+  }
+
+  /** Where a connection or flow to `t` leaves from: this node's own address for another node's. */
+  private localAddress(t: ForwardTarget): string | undefined {
+    return t.node && this.source ? sourceFor(this.source, t.host) : undefined;
   }
 
   private pick(l: Listener): ForwardTarget[] {
@@ -112,14 +158,16 @@ export class L4Forwarder {
   private openTcp(f: Forward): Promise<Listener> {
     const sockets = new Set<net.Socket>();
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
+      client.on('error', () => client.destroy());
+      if (this.refuses(listener.forward, client.remoteAddress)) return void client.resetAndDestroy();
       sockets.add(client);
       client.on('close', () => sockets.delete(client));
-      client.on('error', () => client.destroy());
       this.stats.tcpConnections++;
       this.connect(client, this.pick(listener), sockets);
     });
     const listener: Listener = {
       forward: f,
+      port: f.port,
       next: 0,
       close: () =>
         new Promise<void>((resolve) => {
@@ -131,6 +179,8 @@ export class L4Forwarder {
       server.once('error', reject);
       server.listen({ host: f.ip, port: f.port, exclusive: true }, () => {
         server.off('error', reject);
+        listener.port = (server.address() as net.AddressInfo).port;
+        listener.forward = { ...f, port: listener.port };
         server.on('error', (err) => this.log.warn({ forward: forwardKey(f), err: err.message }, 'mesh listener error'));
         resolve(listener);
       });
@@ -145,7 +195,8 @@ export class L4Forwarder {
       client.resetAndDestroy();
       return;
     }
-    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const localAddress = this.localAddress(target);
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
     sockets.add(upstream);
     upstream.setNoDelay(true);
     const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
@@ -184,6 +235,7 @@ export class L4Forwarder {
     };
     const listener: Listener = {
       forward: f,
+      port: f.port,
       next: 0,
       close: () =>
         new Promise<void>((resolve) => {
@@ -197,12 +249,15 @@ export class L4Forwarder {
       },
     };
     sock.on('message', (msg, rinfo) => {
+      if (this.refuses(listener.forward, rinfo.address)) return; // dropped: UDP has no reset
       const key = `${rinfo.address}:${rinfo.port}`;
       let fl = flows.get(key);
       if (!fl) {
         const target = this.pick(listener)[0];
         if (!target) return; // nothing to answer: UDP has no reset
         const up = dgram.createSocket({ type: target.host.includes(':') ? 'udp6' : 'udp4' });
+        const localAddress = this.localAddress(target);
+        if (localAddress) up.bind({ address: localAddress, port: 0 }); // sends wait for the bind
         up.on('message', (reply) => {
           sock.send(reply, rinfo.port, rinfo.address);
           flows.get(key)?.timer.refresh();
@@ -221,6 +276,8 @@ export class L4Forwarder {
       sock.once('error', reject);
       sock.bind({ address: f.ip, port: f.port, exclusive: true }, () => {
         sock.off('error', reject);
+        listener.port = sock.address().port;
+        listener.forward = { ...f, port: listener.port };
         sock.on('error', (err) => this.log.warn({ forward: forwardKey(f), err: err.message }, 'mesh listener error'));
         resolve(listener);
       });

@@ -1,13 +1,15 @@
 /**
  * The agent's side of the mesh's forwarder process (mesh-worker.ts): starts it, sends it every
  * new plan and restarts it (with the last plan) when it exits unexpectedly. `apply` resolves once
- * the worker listens where the plan says (or after it failed to start: the next plan retries).
+ * the worker listens where the plan says, with its guards' ports (or after it failed to start,
+ * with the last ports it told: the next plan retries).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Forward } from '../core/mesh/forward-plan.ts';
 import { diesWithParent } from '../system/child-guard.ts';
+import type { ForwarderAccess } from './l4-forwarder.ts';
 import type { FromMeshWorker } from './mesh-worker.ts';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -23,27 +25,31 @@ export class MeshProcess {
   private child: ChildProcess | undefined;
   private starting: Promise<ChildProcess> | undefined;
   private seq = 0;
-  private last: Forward[] = [];
+  private last: { forwards: Forward[]; access: ForwarderAccess } = { forwards: [], access: {} };
   private readonly waiters = new Map<number, () => void>();
   private closing = false;
   keys: string[] = [];
+  /** each guard's port as the worker last told (a restarted worker starts with none) */
+  guards: Record<string, number> = {};
 
-  constructor(private readonly o: { logLevel: string; name: string; logger: Logger }) {}
+  /** `restarted`: the worker came back after a crash (its guards' ports changed: they must be told again) */
+  constructor(private readonly o: { logLevel: string; name: string; logger: Logger; restarted?: () => void }) {}
 
-  async apply(forwards: Forward[]): Promise<void> {
-    this.last = forwards;
+  async apply(forwards: Forward[], access: ForwarderAccess = {}): Promise<Record<string, number>> {
+    this.last = { forwards, access };
     const child = await this.ensure().catch((err: Error) => {
       this.o.logger.warn({ err: err.message }, 'mesh worker did not start: retried on the next change');
       return undefined;
     });
-    if (!child || this.closing) return;
+    if (!child || this.closing) return this.guards;
     const seq = ++this.seq;
     await new Promise<void>((resolve) => {
       this.waiters.set(seq, resolve);
-      child.send({ t: 'apply', seq, forwards }, (err) => {
+      child.send({ t: 'apply', seq, forwards, access }, (err) => {
         if (err) this.settle(seq);
       });
     });
+    return this.guards;
   }
 
   async close(): Promise<void> {
@@ -86,6 +92,7 @@ export class MeshProcess {
           resolve(child);
         } else if (m?.t === 'applied') {
           this.keys = m.keys;
+          this.guards = m.guards ?? {};
           this.settle(m.seq);
         }
       });
@@ -93,10 +100,11 @@ export class MeshProcess {
         clearTimeout(timer);
         reject(new Error(`the mesh worker exited (${signal ?? code}) while starting`));
         if (this.child === child) this.child = undefined;
+        this.guards = {};
         for (const seq of [...this.waiters.keys()]) this.settle(seq);
         if (this.closing) return;
         this.o.logger.warn({ code, signal }, 'mesh worker exited: restarted with the last plan');
-        setTimeout(() => void this.apply(this.last), RESTART_DELAY_MS).unref();
+        setTimeout(() => void this.apply(this.last.forwards, this.last.access).then(() => this.o.restarted?.()), RESTART_DELAY_MS).unref();
       });
     });
   }

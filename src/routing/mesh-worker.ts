@@ -2,18 +2,18 @@
  * The mesh's forwarder process (started by the agent, see mesh-process.ts): the L4 forwards of
  * the stacks' routing mesh and names (l4-forwarder.ts) run here, so bulk traffic through them
  * never delays the agent's gossip, etcd and Docker work. The agent sends each new plan over IPC
- * ({ t: 'apply', seq, forwards }); the worker answers { t: 'applied', seq, keys } once it listens
- * where the plan says. It exits when the agent goes (IPC disconnect; also `setpriv --pdeathsig`).
+ * ({ t: 'apply', seq, forwards, access }); the worker answers { t: 'applied', seq, keys, guards }
+ * once it listens where the plan says (guards: each guard's port, by guard id). It exits when the agent goes (IPC disconnect; also `setpriv --pdeathsig`).
  *
  * argv[2]: JSON { logLevel, name }
  */
 import type { LogLevel } from '../core/agent-config.ts';
 import type { Forward } from '../core/mesh/forward-plan.ts';
-import { L4Forwarder } from './l4-forwarder.ts';
+import { L4Forwarder, type ForwarderAccess } from './l4-forwarder.ts';
 import { createWorkerLogger } from './worker-logger.ts';
 
-export type ToMeshWorker = { t: 'apply'; seq: number; forwards: Forward[] };
-export type FromMeshWorker = { t: 'ready' } | { t: 'applied'; seq: number; keys: string[] };
+export type ToMeshWorker = { t: 'apply'; seq: number; forwards: Forward[]; access?: ForwarderAccess };
+export type FromMeshWorker = { t: 'ready' } | { t: 'applied'; seq: number; keys: string[]; guards: Record<string, number> };
 
 function main(): void {
   const send = process.send?.bind(process);
@@ -36,8 +36,8 @@ function main(): void {
     while (pending) {
       const m = pending;
       pending = undefined;
-      await forwarder.apply(m.forwards).catch((err: Error) => log.warn({ err: err.message }, 'mesh worker: apply failed'));
-      post({ t: 'applied', seq: m.seq, keys: forwarder.keys() });
+      await forwarder.apply(m.forwards, m.access).catch((err: Error) => log.warn({ err: err.message }, 'mesh worker: apply failed'));
+      post({ t: 'applied', seq: m.seq, keys: forwarder.keys(), guards: forwarder.guardPorts() });
     }
     busy = false;
   };

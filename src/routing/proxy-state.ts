@@ -63,6 +63,7 @@ export class ProxyState {
     this.retryWindowMs = o.retryWindowMs ?? DEFAULT_RETRY_WINDOW_MS;
     this.agent = new Agent({
       connect: { timeout: CONNECT_TIMEOUT_MS },
+      ...(o.pools ? { factory: o.pools } : {}),
       // long-polls, event streams and slow downloads must not be cut by the proxy
       headersTimeout: 0,
       bodyTimeout: 0,

@@ -2,6 +2,7 @@
  * The proxy's contract with the rest of the agent: what a route source tells it (backends of a
  * service), what it is started with, and the counters it reports.
  */
+import type { Agent } from 'undici';
 import type { Logger } from '../system/logger.ts';
 
 export interface Backend {
@@ -38,6 +39,8 @@ export interface ProxyOptions {
   pidHeader?: boolean;
   /** the port HTTPS is served on (for redirects); undefined while there is none */
   httpsPort?: () => number | undefined;
+  /** each backend origin's pool (proxy-source.ts: other nodes' guards are connected to from this node's address) */
+  pools?: NonNullable<Agent.Options['factory']>;
 }
 
 export interface ProxyStats {

@@ -6,7 +6,7 @@
  * or Docker code. It exits when the agent goes (IPC disconnect; the agent also starts it
  * under `setpriv --pdeathsig SIGKILL`).
  *
- * argv[2]: JSON { domain, logLevel, name, worker, retryWindowMs?, httpsPort? }
+ * argv[2]: JSON { domain, source?, logLevel, name, worker, retryWindowMs?, httpsPort? }
  *
  * HTTPS: when the agent serves it, it hands over that listening socket too ('listen-https');
  * the worker terminates TLS itself, asking the agent for a service's certificate and key the
@@ -17,12 +17,15 @@ import type { Server } from 'node:net';
 import type { LogLevel } from '../core/agent-config.ts';
 import { createProxyHandler } from './proxy.ts';
 import { createHttpsFront } from './https-front.ts';
+import { sourceBoundPools } from './proxy-source.ts';
 import { parseCertAnswer, SnapshotRoutes, type FromWorker } from './route-snapshot.ts';
 import type { ServiceCert } from './service-certs.ts';
 import { createWorkerLogger } from './worker-logger.ts';
 
 interface WorkerConfig {
   domain: string;
+  /** the agent's bind address (proxy-source.ts) */
+  source?: string;
   logLevel: LogLevel;
   name: string;
   worker: number;
@@ -52,6 +55,7 @@ function main(): void {
     ...(cfg.retryWindowMs !== undefined ? { retryWindowMs: cfg.retryWindowMs } : {}),
     pidHeader: process.env.WARREN_TEST_PROXY_PID_HEADER === '1',
     httpsPort: () => cfg.httpsPort,
+    ...(cfg.source ? { pools: sourceBoundPools(cfg.source, (h) => routes.isContainerHost(h)) } : {}),
   });
   let listening = false;
   let listeningTls = false;

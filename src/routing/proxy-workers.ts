@@ -30,6 +30,8 @@ export interface ProxyWorkersOptions {
   /** the agent's listening proxy server: its handle is shared */
   server: Server;
   domain: string;
+  /** the agent's bind address: connections to other nodes leave from it (proxy-source.ts) */
+  source?: string;
   logLevel: LogLevel;
   name: string;
   logger: Logger;
@@ -120,7 +122,7 @@ export class ProxyWorkers {
 
   private spawn(slot: Slot): Promise<void> {
     const { o } = this;
-    const cfg = JSON.stringify({ domain: o.domain, logLevel: o.logLevel, name: o.name, worker: slot.index, ...(o.https ? { httpsPort: o.https.port } : {}) });
+    const cfg = JSON.stringify({ domain: o.domain, ...(o.source ? { source: o.source } : {}), logLevel: o.logLevel, name: o.name, worker: slot.index, ...(o.https ? { httpsPort: o.https.port } : {}) });
     // fork runs `execPath execArgv entry`: setpriv in front of node when it is there
     const [execPath, execArgv] = diesWithParent(process.execPath, process.execArgv);
     const child = fork(workerEntry(), [cfg], {

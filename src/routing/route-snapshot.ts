@@ -8,6 +8,7 @@
 import { tailnetCertName } from '../core/https/tailnet-cert.ts';
 import type { Backend, ProxyStats, RouteSource } from './proxy-types.ts';
 import { isServiceCert, type ServiceCert } from './service-certs.ts';
+import { isContainerHostIn } from './proxy-source.ts';
 
 export interface RouteSnapshot {
   services: string[];
@@ -90,6 +91,11 @@ export class SnapshotRoutes implements RouteSource {
 
   unreachable(b: Backend): void {
     this.report?.(b);
+  }
+
+  /** Is `host` a local container's address in the last snapshot (not a node's)? */
+  isContainerHost(host: string): boolean {
+    return isContainerHostIn(this.byService.values(), host);
   }
 
   httpsRedirect(service: string): boolean {

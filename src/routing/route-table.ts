@@ -2,6 +2,7 @@ import { runsNoReplicas, type MemberView } from '../core/views.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
 import { backendFor, type LocalContainers } from './backend-choice.ts';
+import { isContainerHostIn } from './proxy-source.ts';
 import type { Backend, RouteSource } from './proxy-types.ts';
 import type { ZoneSource } from './dns-zone.ts';
 
@@ -74,6 +75,11 @@ export class RouteTable implements RouteSource {
       if (b) out.push(b);
     }
     return out;
+  }
+
+  /** Is `host` a local container's address the proxy was handed (not a node's)? */
+  isContainerHost(host: string): boolean {
+    return isContainerHostIn(this.cache.values(), host);
   }
 
   hasService(service: string): boolean {

@@ -3,18 +3,24 @@
  * core/mesh/forward-plan.ts): on every change of the catalog, of this node's container addresses
  * or of gossip's member list (and every few seconds, for retries), it reads this node's stack
  * networks from Docker, gives their services addresses on the networks' bridges, serves their
- * names from a DNS server on each gateway, and makes the forwarder listen where the plan says.
+ * names from a DNS server on each gateway, and makes the forwarder listen where the plan says:
+ * the routing mesh, the names, and the guards of this node's stack containers' ports (members
+ * only, core/mesh/guard-plan.ts), whose ports it hands to the reconciler to report.
  * Runs serialised: a change during a pass starts one more pass after it.
  */
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { planForwards, type Forward, type MeshReplica, type MeshService } from '../core/mesh/forward-plan.ts';
+import { memberSources, planGuards, reportedPorts, type GuardedContainer } from '../core/mesh/guard-plan.ts';
 import { allocateNameAddrs, nameTable, topAddresses } from '../core/mesh/name-addrs.ts';
+import type { ReplicaStatus } from '../core/service-types.ts';
+import { LABELS, publishedOn } from '../runtime/docker-engine.ts';
+import type { StackHostPorts } from '../runtime/host-ports.ts';
 import { runsNoReplicas, type MemberView } from '../core/views.ts';
 import { syncBridgeAddresses } from '../runtime/bridge-addresses.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
-import { L4Forwarder } from './l4-forwarder.ts';
+import { L4Forwarder, type ForwarderAccess } from './l4-forwarder.ts';
 import { MeshDns } from './mesh-dns.ts';
 
 const RESYNC_MS = 5_000;
@@ -39,11 +45,13 @@ export interface StackMeshDeps {
   logger: Logger;
   /** where the forwards run: the agent passes its mesh worker process (mesh-process.ts); default in this process */
   forwarder?: Forwarding;
+  /** where the guards' ports go (the reconciler reports them) */
+  stackPorts?: StackHostPorts;
 }
 
-/** What runs the forwards: an L4Forwarder here, or the mesh worker process. */
+/** What runs the forwards: an L4Forwarder here, or the mesh worker process. Answers the guards' ports by id. */
 export interface Forwarding {
-  apply(forwards: Forward[]): Promise<void>;
+  apply(forwards: Forward[], access: ForwarderAccess): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -63,6 +71,8 @@ export class StackMesh {
   private again = false;
   private stopped = false;
   private lastProblems = '';
+  /** each guard's port (by guard id) as the forwarder last told: a guard keeps its port */
+  private guardPorts = new Map<string, number>();
   private readonly warned = new Set<string>();
 
   constructor(private readonly d: StackMeshDeps) {
@@ -161,7 +171,24 @@ export class StackMesh {
     const problems = plan.problems.join('\n');
     if (problems && problems !== this.lastProblems) this.d.logger.warn({ problems: plan.problems }, 'published ports claimed twice');
     this.lastProblems = problems;
-    await this.forwarder.apply(plan.forwards);
+    const containers = cluster ? await this.stackContainers(cluster) : [];
+    const guards = planGuards(this.d.self, containers, this.guardPorts);
+    const access = { allowed: memberSources(this.d.members()), source: this.d.self.addr };
+    this.guardPorts = new Map(Object.entries(await this.forwarder.apply([...plan.forwards, ...guards], access)));
+    const reported = new Map<string, ReplicaStatus['ports']>();
+    for (const c of containers) reported.set(c.id, reportedPorts(c.id, c.published, c.ports, this.guardPorts));
+    this.d.stackPorts?.set(reported);
+  }
+
+  /** This node's running stack containers (their ports as Docker lists them: declared and EXPOSEd). */
+  private async stackContainers(cluster: string): Promise<GuardedContainer[]> {
+    const list = await this.d.docker.listContainers({ filters: { label: [`${LABELS.cluster}=${cluster}`, `${LABELS.node}=${this.d.self.id}`, LABELS.stack], status: ['running'] } });
+    return list.map((c) => {
+      const ports = new Map<string, GuardedContainer['ports'][number]>();
+      for (const p of c.Ports) if (p.Type === 'tcp' || p.Type === 'udp') ports.set(`${p.Type}/${p.PrivatePort}`, { container: p.PrivatePort, protocol: p.Type });
+      const ip = this.d.addresses.get(c.Id)?.ip;
+      return { id: c.Id, service: c.Labels[LABELS.service] ?? '', ports: [...ports.values()], published: publishedOn(c.Ports, this.d.self.addr), ...(ip ? { ip } : {}) };
+    });
   }
 
   /** This node's stack networks of this cluster. */

@@ -59,7 +59,7 @@ export class DockerEngine {
         generation: Number(c.Labels[LABELS.generation]),
         state: c.State as ActualContainer['state'],
         exitCode: exitCodeOf(c.Status),
-        ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ container: p.PrivatePort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', hostPort: p.PublicPort })),
+        ports: publishedOn(c.Ports, id.addr),
         ...(ip ? { ip } : {}),
         ...(c.Labels[LABELS.stack] ? { stack: c.Labels[LABELS.stack] } : {}),
         ...(healthOf(c.Status) ? { health: healthOf(c.Status) } : {}),
@@ -100,9 +100,8 @@ export class DockerEngine {
     const spec: ContainerSpec = r.spec;
     const network = spec.options?.network && !spec.options.hostNetwork ? await this.networks.ensure(id, spec.options.network.stack) : undefined;
     const extra = dockerParts(spec, network);
-    // the mesh: meshed ports on host ports Docker picks, a stack's EXPOSE ports too, the stack's DNS first (mesh-container.ts)
-    const exposed = network ? await this.imageExposed(spec.image) : [];
-    const ports = dockerPorts(spec, id.addr, exposed);
+    // the mesh: which ports Docker publishes (a stack's internal ones: none), the stack's DNS first (mesh-container.ts)
+    const ports = dockerPorts(spec, id.addr);
     const dns = network ? await this.networks.dnsServers(network) : undefined;
     const container = await this.docker.createContainer({
       ...extra.config,
@@ -130,7 +129,7 @@ export class DockerEngine {
         // a PID 1 that ignores SIGTERM would otherwise wait out the whole stop timeout
         Init: true,
         ...extra.hostConfig,
-        PortBindings: Object.fromEntries(ports.map((p) => [p.key, [{ HostIp: p.hostIp, HostPort: p.hostPort }]])),
+        PortBindings: Object.fromEntries(ports.flatMap((p) => (p.bind ? [[p.key, [{ HostIp: p.bind.hostIp, HostPort: p.bind.hostPort }]]] : []))),
         ...(dns ? { Dns: dns } : {}),
         Binds: [...(binds ?? spec.volumes.map((v) => `${volumeName(r.service, v.name)}:${v.path}`)), ...((extra.hostConfig.Binds as string[] | undefined) ?? [])],
         // restarts are the reconciler's decision (it reports them), not Docker's
@@ -140,12 +139,6 @@ export class DockerEngine {
       },
     });
     return container.id;
-  }
-
-  /** The image's EXPOSE ports ("5432/tcp"); [] when it cannot be inspected. */
-  private async imageExposed(image: string): Promise<string[]> {
-    const info = await this.docker.getImage(image).inspect().catch(() => undefined);
-    return Object.keys((info?.Config as { ExposedPorts?: Record<string, unknown> } | undefined)?.ExposedPorts ?? {});
   }
 
   async start(containerId: string): Promise<void> {
@@ -189,6 +182,20 @@ export class DockerEngine {
     out.on('close', () => (raw as unknown as { destroy?: () => void }).destroy?.());
     return out;
   }
+}
+
+/**
+ * Docker's bindings of a listed container that answer on the node's address (not a
+ * "127.0.0.1:8080:80" one, which other nodes cannot reach), one per container port.
+ */
+export function publishedOn(ports: readonly { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[], addr: string): ActualContainer['ports'] {
+  const out = new Map<string, ActualContainer['ports'][number]>();
+  for (const p of ports) {
+    if (!p.PublicPort || (p.IP && p.IP !== addr && p.IP !== '0.0.0.0' && p.IP !== '::')) continue;
+    const protocol = p.Type === 'udp' ? 'udp' : 'tcp';
+    if (!out.has(`${protocol}/${p.PrivatePort}`)) out.set(`${protocol}/${p.PrivatePort}`, { container: p.PrivatePort, protocol, hostPort: p.PublicPort });
+  }
+  return [...out.values()];
 }
 
 function mb(n: number): string {

@@ -1,10 +1,12 @@
 /**
  * What the mesh changes in a container Warren creates (see core/mesh/forward-plan.ts). Pure.
- * - A meshed port (published, no host IP) is bound by Docker to a host port Docker picks: every
- *   node's mesh listens on the published port itself, this one included.
- * - A stack container also publishes the ports its image EXPOSEs and the file did not list
- *   (Postgres' 5432, Redis' 6379: compose files rarely list them), on the node's address at host
- *   ports Docker picks, so the stack's services on other nodes reach them.
+ * - A plain service's ports are published on the node's address at host ports Docker picks (the
+ *   proxy reaches other nodes' replicas there).
+ * - A stack container's ports are published by Docker only where compose would publish them:
+ *   `ports: ["80"]` on the node's address at a host port Docker picks, "127.0.0.1:8080:80" on its
+ *   host IP. Its other ports (the meshed "8080:80", whose port every node's mesh listens on
+ *   itself; `expose:`; the image's EXPOSE) are only exposed, and other nodes reach them through
+ *   this node's guards, which admit members only (core/mesh/guard-plan.ts).
  * - A stack container asks the DNS server on its stack network's gateway first (Docker's embedded
  *   DNS still answers its own network's containers and forwards the rest there), then the host's
  *   resolvers (it answers only the stack's names and refuses the rest, which moves on to them).
@@ -15,26 +17,21 @@ import type { ContainerSpec } from '../core/service-types.ts';
 export interface DockerPort {
   /** "80/tcp" */
   key: string;
-  hostIp: string;
-  /** '' lets Docker pick */
-  hostPort: string;
+  /** where Docker publishes it; absent: exposed only (no binding) */
+  bind?: { hostIp: string; /** '' lets Docker pick */ hostPort: string };
 }
 
 const keyOf = (container: number, protocol: string) => `${container}/${protocol}`;
 
-/** The ports Docker publishes for a container of `spec` on a node whose address is `addr`. */
-export function dockerPorts(spec: ContainerSpec, addr: string, imageExposed: readonly string[]): DockerPort[] {
+/** The ports of a container of `spec` on a node whose address is `addr`, and which Docker publishes. */
+export function dockerPorts(spec: ContainerSpec, addr: string): DockerPort[] {
   if (spec.options?.hostNetwork) return [];
-  const out: DockerPort[] = spec.ports.map((p) => ({ key: keyOf(p.container, p.protocol), hostIp: p.hostIp ?? addr, hostPort: p.published !== undefined && !isMeshed(p) ? String(p.published) : '' }));
-  if (spec.options?.network) {
-    for (const e of imageExposed) {
-      const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(e);
-      if (!m) continue; // sctp, ranges: not published
-      const key = keyOf(Number(m[1]), m[2] ?? 'tcp');
-      if (!out.some((p) => p.key === key)) out.push({ key, hostIp: addr, hostPort: '' });
-    }
-  }
-  return out;
+  const stack = spec.options?.network !== undefined;
+  return spec.ports.map((p): DockerPort => {
+    const key = keyOf(p.container, p.protocol);
+    if (stack && !p.hostIp && !p.anyHostPort) return { key };
+    return { key, bind: { hostIp: p.hostIp ?? addr, hostPort: p.published !== undefined && !isMeshed(p) ? String(p.published) : '' } };
+  });
 }
 
 /** The nameserver addresses of a resolv.conf text; Docker's defaults when it names none. */

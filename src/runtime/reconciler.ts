@@ -14,6 +14,7 @@ import type { ReplicaStatus } from '../core/service-types.ts';
 import { messageOf } from '../core/errors.ts';
 import type { Catalog } from './catalog.ts';
 import type { ContainerAddresses } from './container-addresses.ts';
+import type { StackHostPorts } from './host-ports.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
 import { gateReason } from '../core/depends-gate.ts';
@@ -32,6 +33,8 @@ export interface ReconcilerDeps {
   resyncMs?: number;
   /** kept current from every listing and Docker event (the proxy's direct container addresses) */
   addresses?: ContainerAddresses;
+  /** a stack container's host ports are the mesh's guards' (Docker publishes its internal ports nowhere) */
+  stackPorts?: StackHostPorts;
   /** replicated volumes: made ready (taken over, warm copy applied) before a container is created */
   volumes?: { prepare(r: DesiredReplica): Promise<{ binds: string[] } | { wait: string }> };
 }
@@ -97,6 +100,7 @@ export class Reconciler {
   start(): void {
     this.quorum.start();
     this.d.catalog.on('change', () => this.kick());
+    this.d.stackPorts?.on('change', () => this.kick());
     this.timer = setInterval(() => this.kick(), this.d.resyncMs ?? 2000);
     this.kick();
   }
@@ -366,7 +370,7 @@ export class Reconciler {
     const base = { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now() };
     const progress = this.progress.get(key);
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
-    if (c?.state === 'running') return { ...base, state: 'running', ports: c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
+    if (c?.state === 'running') return { ...base, state: 'running', ports: (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
     const held = this.held.get(key) ?? this.volumeWait.get(key);
     if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };

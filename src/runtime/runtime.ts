@@ -7,6 +7,7 @@ import type { RuntimeNode } from '../core/service-types.ts';
 import type { HealthFigures, NodeState } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
 import { ContainerAddresses } from './container-addresses.ts';
+import { StackHostPorts } from './host-ports.ts';
 import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
 import { Reconciler } from './reconciler.ts';
 import { SchedulerDriver } from './scheduler-driver.ts';
@@ -35,6 +36,8 @@ export class Runtime {
   readonly engine = new DockerEngine();
   /** this node's running replicas at their own container address (the proxy's local fast path) */
   readonly addresses: ContainerAddresses;
+  /** where other nodes reach this node's stack containers (the mesh's guards) */
+  readonly stackPorts = new StackHostPorts();
   readonly reconciler: Reconciler;
   readonly scheduler: SchedulerDriver;
   readonly services: ServiceManager;
@@ -58,6 +61,7 @@ export class Runtime {
       event: d.event,
       fenceAfterMs: d.fenceAfterMs,
       addresses: this.addresses,
+      stackPorts: this.stackPorts,
       ...(this.volumes ? { volumes: this.volumes } : {}),
     });
     this.scheduler = new SchedulerDriver({

@@ -157,11 +157,11 @@ test('container options as Docker create fields', () => {
   assert.equal(stackNetworkName('ABCDEFGHIJ', '12D3KooWxyzABCDEFGH', 'shop'), 'warren_ABCDEFGH_abcdefgh_shop');
 });
 
-test('expose: container ports become ports Docker publishes at host ports it picks (reached across nodes through the mesh); a host port there is refused', async () => {
+test('expose: container ports are for the stack only (members reach them through the mesh\'s guards); ports: ["80"] is published for anyone as compose does; a host port in expose is refused', async () => {
   const { refused } = await import('../helpers/compose.ts');
   const { model } = project({ 'compose.yaml': 'name: s\nservices:\n  db:\n    image: postgres\n    expose: ["5432", "53/udp", "9000-9001", 5433]\n    ports: ["5432"]\n' });
   assert.deepEqual(stackServices(model, { nodeName: 'n' })[0]!.ports, [
-    { container: 5432, protocol: 'tcp' },
+    { container: 5432, protocol: 'tcp', anyHostPort: true },
     { container: 53, protocol: 'udp' },
     { container: 9000, protocol: 'tcp' },
     { container: 9001, protocol: 'tcp' },

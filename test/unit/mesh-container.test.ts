@@ -7,28 +7,28 @@ import type { ContainerSpec } from '../../src/core/service-types.ts';
 
 const base: ContainerSpec = { image: 'img', command: [], env: {}, ports: [], volumes: [] } as unknown as ContainerSpec;
 
-test('dockerPorts: a meshed port gets a host port Docker picks; a host IP keeps its fixed port; a stack adds the image\'s EXPOSE ports', () => {
+test('dockerPorts: a stack container publishes only what compose would (ports: ["80"] for anyone, a host IP\'s binding); its other ports are exposed only', () => {
   const spec = {
     ...base,
     ports: [
       { container: 80, protocol: 'tcp', published: 8080 },
       { container: 53, protocol: 'udp', published: 53, hostIp: '127.0.0.1' },
-      { container: 9000, protocol: 'tcp' },
+      { container: 9000, protocol: 'tcp', anyHostPort: true },
+      { container: 5432, protocol: 'tcp' },
     ],
     options: { network: { stack: 's', aliases: [] } },
   } as ContainerSpec;
-  assert.deepEqual(dockerPorts(spec, '10.0.0.1', ['80/tcp', '5432/tcp', '6379', '1-2/tcp', '9/sctp']), [
-    { key: '80/tcp', hostIp: '10.0.0.1', hostPort: '' },
-    { key: '53/udp', hostIp: '127.0.0.1', hostPort: '53' },
-    { key: '9000/tcp', hostIp: '10.0.0.1', hostPort: '' },
-    { key: '5432/tcp', hostIp: '10.0.0.1', hostPort: '' },
-    { key: '6379/tcp', hostIp: '10.0.0.1', hostPort: '' },
+  assert.deepEqual(dockerPorts(spec, '10.0.0.1'), [
+    { key: '80/tcp' },
+    { key: '53/udp', bind: { hostIp: '127.0.0.1', hostPort: '53' } },
+    { key: '9000/tcp', bind: { hostIp: '10.0.0.1', hostPort: '' } },
+    { key: '5432/tcp' },
   ]);
 });
 
-test('dockerPorts: no EXPOSE ports for a plain service; nothing for the host network', () => {
-  assert.deepEqual(dockerPorts({ ...base, ports: [{ container: 80, protocol: 'tcp' }] } as ContainerSpec, 'a', ['5432/tcp']), [{ key: '80/tcp', hostIp: 'a', hostPort: '' }]);
-  assert.deepEqual(dockerPorts({ ...base, ports: [{ container: 80, protocol: 'tcp', published: 80 }], options: { hostNetwork: true } } as ContainerSpec, 'a', ['5432/tcp']), []);
+test('dockerPorts: a plain service publishes its ports on the node\'s address (the proxy reaches them); nothing for the host network', () => {
+  assert.deepEqual(dockerPorts({ ...base, ports: [{ container: 80, protocol: 'tcp' }] } as ContainerSpec, 'a'), [{ key: '80/tcp', bind: { hostIp: 'a', hostPort: '' } }]);
+  assert.deepEqual(dockerPorts({ ...base, ports: [{ container: 80, protocol: 'tcp', published: 80 }], options: { hostNetwork: true } } as ContainerSpec, 'a'), []);
 });
 
 test('resolvConfServers: the nameservers, zone ids dropped; Docker\'s defaults when there are none', () => {

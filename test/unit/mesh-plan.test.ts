@@ -10,9 +10,9 @@ const B_ADDR = '10.0.0.2';
 const web: MeshService = { name: 'shop-web', stack: 'shop', ports: [{ container: 80, protocol: 'tcp', published: 8080 }] };
 const dns: MeshService = { name: 'shop-dns', stack: 'shop', ports: [{ container: 53, protocol: 'udp', published: 53 }] };
 
-test('a published port is forwarded on this node to a replica on another node, at the host port Docker picked there', () => {
+test('a published port is forwarded on this node to a replica on another node, at its host port there (its guard), connecting from this node\'s address (node)', () => {
   const plan = planForwards({ self: A, services: [web], replicas: [{ service: 'shop-web', nodeId: 'node-b', addr: B_ADDR, ports: [{ container: 80, protocol: 'tcp', hostPort: 32768 }] }], nameAddrs: new Map() });
-  assert.deepEqual(plan.forwards, [{ protocol: 'tcp', ip: A.addr, port: 8080, service: 'shop-web', kind: 'published', targets: [{ host: B_ADDR, port: 32768, nodeId: 'node-b' }] }]);
+  assert.deepEqual(plan.forwards, [{ protocol: 'tcp', ip: A.addr, port: 8080, service: 'shop-web', kind: 'published', targets: [{ host: B_ADDR, port: 32768, nodeId: 'node-b', node: true }] }]);
   assert.deepEqual(plan.problems, []);
 });
 
@@ -24,20 +24,20 @@ test('a local replica is reached at its container IP and container port, before 
   const [f] = planForwards({ self: A, services: [web], replicas, nameAddrs: new Map() }).forwards;
   assert.deepEqual(f!.targets, [
     { host: '172.18.0.5', port: 80, nodeId: A.id },
-    { host: B_ADDR, port: 40000, nodeId: 'node-b' },
+    { host: B_ADDR, port: 40000, nodeId: 'node-b', node: true },
   ]);
 });
 
 test('a local replica without a known container IP is reached at its host port', () => {
   const [f] = planForwards({ self: A, services: [web], replicas: [{ service: 'shop-web', nodeId: A.id, addr: A.addr, ports: [{ container: 80, protocol: 'tcp', hostPort: 40001 }] }], nameAddrs: new Map() }).forwards;
-  assert.deepEqual(f!.targets, [{ host: A.addr, port: 40001, nodeId: A.id }]);
+  assert.deepEqual(f!.targets, [{ host: A.addr, port: 40001, nodeId: A.id, node: true }]);
 });
 
 test('UDP ports are forwarded as UDP; a port of the wrong protocol is not a target', () => {
   const plan = planForwards({ self: A, services: [dns], replicas: [{ service: 'shop-dns', nodeId: 'node-b', addr: B_ADDR, ports: [{ container: 53, protocol: 'tcp', hostPort: 1 }, { container: 53, protocol: 'udp', hostPort: 2 }] }], nameAddrs: new Map() });
   assert.equal(plan.forwards.length, 1);
   assert.equal(plan.forwards[0]!.protocol, 'udp');
-  assert.deepEqual(plan.forwards[0]!.targets, [{ host: B_ADDR, port: 2, nodeId: 'node-b' }]);
+  assert.deepEqual(plan.forwards[0]!.targets, [{ host: B_ADDR, port: 2, nodeId: 'node-b', node: true }]);
 });
 
 test('a published port with no live replica is still listened on (held, with no target)', () => {
@@ -68,7 +68,7 @@ test('a service with a name address here gets a forward for each declared port a
   assert.deepEqual(keys, ['tcp/10.0.0.1:8080', 'tcp/172.18.255.253:80', 'tcp/172.18.255.254:5432']);
   const dbf = plan.forwards.find((f) => f.service === 'shop-db')!;
   assert.equal(dbf.kind, 'name');
-  assert.deepEqual(dbf.targets, [{ host: B_ADDR, port: 33000, nodeId: 'node-b' }]);
+  assert.deepEqual(dbf.targets, [{ host: B_ADDR, port: 33000, nodeId: 'node-b', node: true }]);
 });
 
 test('randomized: every target is a live replica of the forward\'s service on the right protocol, and every reachable replica is a target', () => {

@@ -31,6 +31,7 @@ import { Runtime } from '../../runtime/runtime.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { StackMesh } from '../../routing/stack-mesh.ts';
 import { MeshProcess } from '../../routing/mesh-process.ts';
+import { sourceBoundPools } from '../../routing/proxy-source.ts';
 import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
 import { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
@@ -262,9 +263,11 @@ export class Agent {
     const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
     const pidHeader = process.env.WARREN_TEST_PROXY_PID_HEADER === '1';
     const httpsPort = () => this.https?.port;
+    // other nodes' stack replicas are behind guards that admit members' addresses: connect from ours
+    const pools = sourceBoundPools(config.bind, (h) => routes.isContainerHost(h));
     this.proxy = config.autoPorts.proxy
-      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, httpsPort, preferred: 80, fallback: config.ports.proxy })
-      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, httpsPort, port: config.ports.proxy });
+      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, httpsPort, pools, preferred: 80, fallback: config.ports.proxy })
+      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, httpsPort, pools, port: config.ports.proxy });
     // HTTPS in front of the same proxy, certificates from the cluster CA (see routing/service-certs.ts)
     const https = await startServiceHttps({
       ...common,
@@ -283,6 +286,7 @@ export class Agent {
         count: config.proxyWorkers,
         server: this.proxy.server,
         domain: config.domain,
+        source: config.bind,
         logLevel: config.logLevel,
         name: config.name,
         logger: log.child({ component: 'routing' }),
@@ -304,7 +308,8 @@ export class Agent {
       : await startDns({ ...common, zone, port: config.ports.dns });
     this.mesh = new StackMesh({ docker: runtime.engine.docker, catalog: runtime.catalog, addresses: runtime.addresses, members: () => gossip.members(this.etcdRole()), self: { id: this.identity.id, addr: config.bind }, clusterId: () => this.consensus?.clusterId ?? undefined, logger: log.child({ component: 'mesh' }),
       // the forwards run in a process of their own: traffic through them never delays gossip or etcd
-      forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }) }),
+      forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }), restarted: () => this.mesh?.schedule() }),
+      stackPorts: runtime.stackPorts,
     });
     gossip.on('member', () => this.mesh?.schedule());
     this.mesh.start();

@@ -24,7 +24,7 @@ export const SERVICE_KEYS: Record<string, KeyRule> = {
   environment: H('list and mapping forms; a bare KEY takes its value from the environment the stack is deployed with'),
   env_file: H('read next to the compose file when deploying; sent to the agent with the file'),
   ports: H('short and long syntax, /udp, host IP, ranges'),
-  expose: H('its ports are published at host ports Docker picks, so the stack\'s services on other nodes reach them by name'),
+  expose: H('its ports are reached by name by the stack\'s services on other nodes, through guards that admit cluster members only (not published for the LAN)'),
   volumes: H('named volumes, long syntax, read_only, tmpfs; bind mounts of host paths with a warning (the data stays on that node)'),
   restart: H('"unless-stopped" is run as "always"'),
   depends_on: H('list and mapping; conditions service_started, service_healthy, service_completed_successfully'),

@@ -60,7 +60,7 @@ export interface StackService {
   entrypoint?: string[];
   environment: Record<string, string>;
   ports: StackPort[];
-  /** `expose:`: container ports that other nodes reach through the mesh (published at host ports Docker picks) */
+  /** `expose:`: container ports that other nodes reach through the mesh (its guards: members only) */
   expose?: StackPort[];
   mounts: StackMount[];
   restart: 'always' | 'on-failure' | 'no';

@@ -77,10 +77,13 @@ function optionsOf(model: StackModel, s: StackService): ContainerOptions {
 function portsOf(s: StackService): PortSpec[] {
   if (s.networkMode === 'host') return [];
   const out: PortSpec[] = [];
+  const listed = new Set(s.ports);
   for (const p of [...s.ports, ...(s.expose ?? [])]) {
     // one binding per container port and protocol (Warren's PortSpec); a host range becomes a port Docker picks
     if (out.some((q) => q.container === p.target && q.protocol === p.protocol)) continue;
-    out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}), ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
+    // `ports: ["80"]` publishes for anyone as compose does; `expose:` is for the stack (members) only
+    const anyHostPort = listed.has(p) && p.published === undefined && !p.hostIp;
+    out.push({ container: p.target, protocol: p.protocol, ...(p.published !== undefined ? { published: p.published } : {}), ...(p.hostIp ? { hostIp: p.hostIp } : {}), ...(anyHostPort ? { anyHostPort: true as const } : {}) });
   }
   return out;
 }

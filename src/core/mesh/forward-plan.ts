@@ -2,10 +2,10 @@
  * Which L4 forwards this node runs (pure): the stacks' routing mesh and their names across nodes.
  *
  * DESIGN. There is no overlay network; every node forwards instead.
- * - Published ports (`"8080:80"`, no host IP): Docker binds the container's port to a host port it
- *   picks, and EVERY node listens on its own address at the published port (8080), TCP or UDP,
- *   forwarding to a live replica wherever it runs: a replica on this node at its container IP,
- *   any other at its node's address and the host port Docker picked there. So the port answers on
+ * - Published ports (`"8080:80"`, no host IP): EVERY node listens on its own address at the
+ *   published port (8080), TCP or UDP, forwarding to a live replica wherever it runs: a replica on
+ *   this node at its container IP, any other at its node's address and the host port it reports
+ *   there (that node's guard for the container's port). So the port answers on
  *   every node and keeps answering after a move (the forward's targets follow the catalog), like
  *   Swarm's ingress mesh. `"127.0.0.1:8080:80"` (a host IP) stays Docker's own binding on that
  *   node only, as compose does.
@@ -13,8 +13,12 @@
  *   of its own on that network's bridge (see name-addrs.ts), answers the services' names with it
  *   from a DNS server on the bridge's gateway (the containers' `dns`, after Docker's embedded DNS:
  *   a replica on the same node is still answered by Docker with its container IP), and forwards
- *   that address's ports (the service's declared ports and the image's EXPOSE ports, which Docker
- *   publishes to host ports it picks) to a live replica the same way as above.
+ *   that address's ports (the service's declared ports and the image's EXPOSE ports) to a live
+ *   replica the same way as above.
+ * - Guards (guard-plan.ts): a stack container's ports are not published by Docker on the node's
+ *   address (any machine of the LAN would reach them); the node's mesh listens for each at a port
+ *   of its own that admits members' addresses only, and reports that port as the replica's host
+ *   port. Other nodes' forwards connect to it from their own address (a target with `node`).
  */
 import type { PortSpec } from '../service-types.ts';
 
@@ -24,6 +28,8 @@ export interface ForwardTarget {
   host: string;
   port: number;
   nodeId: string;
+  /** a node's address (not a container's): connect from this node's own address, guards admit members' only */
+  node?: true;
 }
 
 export interface Forward {
@@ -32,8 +38,13 @@ export interface Forward {
   ip: string;
   port: number;
   service: string;
-  /** published: the routing mesh; name: a service's address on a stack network of this node */
-  kind: 'published' | 'name';
+  /**
+   * published: the routing mesh; name: a service's address on a stack network of this node;
+   * guard: a local container's port for members only (its `port` is a wish: 0 or the one it had)
+   */
+  kind: 'published' | 'name' | 'guard';
+  /** guard: what names it across plans (guard-plan.ts guardId) */
+  id?: string;
   /** live replicas' addresses, this node's first (they skip a hop) */
   targets: ForwardTarget[];
 }
@@ -47,11 +58,11 @@ export interface MeshService {
 export interface MeshReplica {
   service: string;
   nodeId: string;
-  /** the node's address (where Docker published the replica's ports) */
+  /** the node's address (where its host ports listen) */
   addr: string;
   /** the container's own IP, for replicas on this node when it is known */
   containerIp?: string;
-  /** every port Docker published for it: container port → host port */
+  /** where other nodes reach its ports (its guards', or Docker's own bindings): container port → host port */
   ports: { container: number; protocol: Protocol; hostPort: number }[];
 }
 
@@ -70,7 +81,7 @@ export interface MeshPlan {
   problems: string[];
 }
 
-export const forwardKey = (f: Pick<Forward, 'protocol' | 'ip' | 'port'>) => `${f.protocol}/${f.ip}:${f.port}`;
+export const forwardKey = (f: Pick<Forward, 'protocol' | 'ip' | 'port' | 'kind' | 'id'>) => (f.kind === 'guard' ? `guard/${f.id}` : `${f.protocol}/${f.ip}:${f.port}`);
 
 /** Is this port meshed (published on every node) rather than bound by Docker on one node? */
 export const isMeshed = (p: PortSpec): boolean => p.published !== undefined && !p.hostIp;
@@ -86,7 +97,7 @@ function targetsFor(replicas: MeshReplica[], self: string, container: number, pr
     }
     const hp = r.ports.find((p) => p.container === container && p.protocol === protocol);
     if (!hp) continue; // not published on that node: not reachable from here
-    (r.nodeId === self ? local : remote).push({ host: r.addr, port: hp.hostPort, nodeId: r.nodeId });
+    (r.nodeId === self ? local : remote).push({ host: r.addr, port: hp.hostPort, nodeId: r.nodeId, node: true });
   }
   const byAddr = (a: ForwardTarget, b: ForwardTarget) => a.host.localeCompare(b.host) || a.port - b.port;
   return [...local.sort(byAddr), ...remote.sort(byAddr)];
