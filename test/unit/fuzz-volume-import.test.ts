@@ -46,7 +46,7 @@ after(async () => {
 });
 
 const put = (app: Hono, name: string, body: Buffer, headers: Record<string, string> = {}) =>
-  app.request(`/v1/volumes/${name}/import`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, ...headers }, body });
+  app.request(`/v1/volumes/${name}/import`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, ...headers }, body: new Uint8Array(body) });
 
 test('import route: damaged tars give a 201 (the volume exists, its snapshot in the store) or a JSON 4xx, never a 500', async () => {
   const app = appFor(0);
@@ -73,7 +73,7 @@ test('import route: damaged tars give a 201 (the volume exists, its snapshot in 
 test('import route: no admin token is a 401; a name taken is a 409; a bad name a 400; a disk that would fill a 507', async () => {
   const app = appFor(0);
   const tarBytes = await makeTar([{ name: 'f', type: 'file', data: new Uint8Array([1, 2, 3]), linkname: 'a', pax: {}, mode: undefined }]);
-  assert.equal((await app.request('/v1/volumes/x/import', { method: 'PUT', body: tarBytes })).status, 401);
+  assert.equal((await app.request('/v1/volumes/x/import', { method: 'PUT', body: new Uint8Array(tarBytes) })).status, 401);
   assert.equal((await put(app, 'taken', tarBytes)).status, 201);
   const again = await put(app, 'taken', tarBytes);
   assert.equal(again.status, 409);
