@@ -83,10 +83,14 @@ export function registerVolumeOpsCommands(volume: Command): void {
     .option('--json', 'print JSON: { volume, snapshot, sizeBytes, files, skipped, replicated }')
     .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
       if (process.stdin.isTTY) throw new UserError('stdin_is_terminal', `pipe a tar in: warren volume import ${name} < ${name}.tar`);
+      const client = await clientFor(cmd);
+      // refused before a byte is sent (an agent answering mid-upload would look like a broken connection)
+      const { status } = await client.request('GET', `/v1/volumes/${encodeURIComponent(name)}`, undefined, { allow: [404] });
+      if (status !== 404) throw new UserError('volume_exists', `volume ${name} exists: choose another name, or remove it first (warren volume rm ${name})`);
       const st = fstatSync(0);
       const size = st.isFile() ? st.size : undefined;
       const body = process.stdin.pipe(progress(`importing ${name}`, size));
-      const res = await (await clientFor(cmd)).stream('PUT', path(name, 'import'), { admin: true, body, headers: { 'content-type': 'application/x-tar', ...(size !== undefined ? { 'x-warren-size': String(size) } : {}) } });
+      const res = await client.stream('PUT', path(name, 'import'), { admin: true, body, headers: { 'content-type': 'application/x-tar', ...(size !== undefined ? { 'x-warren-size': String(size) } : {}) } });
       const out = (await res.json()) as { volume: string; snapshot: string; sizeBytes: number; files: number; skipped: string[]; replicated: string[] };
       if (flags.json) return printJson(out);
       if (out.skipped.length) process.stderr.write(`skipped: ${out.skipped.join(', ')}\n`);
