@@ -62,6 +62,8 @@ export class VolumeDriver {
   readonly busy = new Set<string>();
   /** volumes whose replica must not start, with why (a restore under way: volume-ops.ts) */
   readonly holds = new Map<string, string>();
+  /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
+  handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   private readonly applying = new Map<string, Promise<void>>();
   private stopped = false;
   private retainedAt = Date.now();
@@ -144,6 +146,9 @@ export class VolumeDriver {
     if (m?.value.owner === self && this.owned.get(name) === m.value.epoch) return undefined;
     const client = this.d.client();
     if (!client) return 'no etcd client';
+    // a planned move (drain, leave): the old owner, alive, stops its replica and sends a last snapshot
+    if (m && m.value.owner && m.value.owner !== self && this.handover) await this.handover(name, m.value);
+    await this.applying.get(name); // a warm apply under way ends before the copy goes live
     const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
     let epoch: number;
     if (m?.value.owner !== self) {

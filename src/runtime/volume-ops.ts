@@ -6,6 +6,7 @@ import { manifestChunks, type Manifest } from '../core/volumes/manifest.ts';
 import { roomFor } from '../core/volumes/chunk-need.ts';
 import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import type { ChunkStore } from '../volumes/chunk-store.ts';
+import { httpTransport, pushSnapshot } from '../volumes/replication.ts';
 import { exportTar, importTar } from '../volumes/tar.ts';
 import { checkVolumeName, type SnapshotRecord } from '../volumes/volume-store.ts';
 import { LABELS } from './docker-engine.ts';
@@ -15,6 +16,8 @@ import type { VolumeDriver } from './volume-driver.ts';
 export const KEEP_BEFORE_MS = 7 * 24 * 3_600_000;
 /** Import: the disk's free space is checked again after every this many bytes of tar. */
 const IMPORT_CHECK_BYTES = 16 * 2 ** 20;
+/** A hand-over (stop, last snapshot, push) that takes longer is given up: the move goes on without. */
+const HANDOVER_MS = 20_000;
 /** A new volume (clone, import) waits this long at most for its first 2 copies. */
 const FIRST_COPIES_MS = 15_000;
 
@@ -61,7 +64,9 @@ const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
  * replication it uses.
  */
 export class VolumeOps {
-  constructor(private readonly driver: VolumeDriver) {}
+  constructor(private readonly driver: VolumeDriver) {
+    driver.handover = (name, meta) => this.askHandover(name, meta);
+  }
 
   private get d() {
     return this.driver.d;
@@ -185,15 +190,70 @@ export class VolumeOps {
     return { before, restored, replicated: await this.driver.replicate(m, restored) };
   }
 
-  /** Stops and removes this node's containers of the replica mounting the volume (any state). */
+  /**
+   * Stops and removes this node's containers of the replica mounting the volume (any state); one
+   * the reconciler removed meanwhile is gone all the same.
+   */
   private async removeReplica(m: VolumeMeta): Promise<void> {
     if (!m.service) return;
     const engine = this.d.engine;
     const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${this.d.selfId}`, `${LABELS.service}=${m.service}`, `${LABELS.slot}=${m.slot}`] } });
     for (const c of list) {
       if (c.State === 'running' || c.State === 'paused' || c.State === 'restarting') await engine.stop(c.Id, 10).catch(() => undefined);
-      await engine.remove(c.Id);
+      await engine.remove(c.Id).catch((err: unknown) => {
+        if (!/no such container|is already in progress/i.test(messageOf(err))) throw err;
+      });
     }
+  }
+
+  // ---- a planned move: the old owner hands its last writes over ---------------------------------
+
+  /**
+   * On the node about to take a volume over (the driver's take-over, before it claims the epoch):
+   * when the owner is alive, it is asked to stop its replica and send this node a final snapshot,
+   * so a drain, a leave or a constraint change loses no writes. Anything failing (the owner fenced,
+   * slow, gone) leaves the take-over as it was without: on the newest copy here.
+   */
+  private async askHandover(name: string, meta: VolumeMeta): Promise<void> {
+    if (this.d.liveness()[meta.owner]?.state !== 'alive') return;
+    const api = this.d.catalog.maps.nodes.get(meta.owner)?.value.api;
+    if (!api) return;
+    const path = `/v1/volume-sync/${encodeURIComponent(name)}/handover`;
+    const body = JSON.stringify({ to: this.d.selfId });
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${api}${path}`, { method: 'POST', headers: { ...(await this.d.sign('POST', path, body)), 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(HANDOVER_MS) });
+      const out = (await res.json().catch(() => ({}))) as { snapshot?: string; error?: { message: string } };
+      if (!res.ok) throw new Error(out.error?.message ?? `HTTP ${res.status}`);
+      this.d.logger.info({ volume: name, from: meta.owner, snapshot: out.snapshot, ms: Math.round(performance.now() - t0) }, 'the old owner handed its last snapshot over');
+    } catch (err) {
+      this.d.logger.info({ volume: name, from: meta.owner, err: messageOf(err) }, 'no hand-over from the old owner: taking the volume over on the newest copy here');
+    }
+  }
+
+  /**
+   * On the owner, asked by the node the volume's replica moved to: stops and removes the replica
+   * here (it is no longer assigned here: the reconciler would too), snapshots the live copy (its
+   * last writes) and pushes that snapshot to the new node before answering.
+   */
+  async handOver(name: string, to: string): Promise<{ snapshot: string; sentBytes: number }> {
+    const m = this.mustMeta(name);
+    if (m.owner !== this.d.selfId) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
+    const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
+    if (slot?.nodeId === this.d.selfId) throw new UserError('still_assigned', `volume ${name}: its replica is still assigned to this node`, 409);
+    const api = this.d.catalog.maps.nodes.get(to)?.value.api;
+    if (!api) throw new UserError('node_unknown', `node ${to} is not a known member`, 404);
+    const dir = this.driver.liveDir(name);
+    if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
+    return this.locked(name, async () => {
+      await this.removeReplica(m);
+      const rec = await this.store.snapshot(name, dir, { epoch: m.epoch, skipUnchanged: true });
+      await this.driver.record(name, rec, true).catch(() => undefined);
+      const res = await pushSnapshot(this.store, rec, httpTransport(api, this.d.sign, { timeoutMs: HANDOVER_MS }));
+      this.driver.counters.sentBytes += res.sentBytes;
+      this.d.logger.info({ volume: name, to, snapshot: rec.id, sentBytes: res.sentBytes }, 'volume handed over to its new node');
+      return { snapshot: rec.id, sentBytes: res.sentBytes };
+    });
   }
 
   // ---- clone and import: a new volume -----------------------------------------------------------

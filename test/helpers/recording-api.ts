@@ -98,6 +98,7 @@ export function recordingApi() {
           body.resume();
           return { volume: 'web_data' };
         },
+        handoverHere: rec('handoverHere', {}),
       },
       // the real check: a fuzzed request never carries a member's signature
       member: { json: requireMember(() => true, { bodyHash: true }), stream: requireMember(() => true) },

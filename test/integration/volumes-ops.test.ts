@@ -31,10 +31,12 @@ let agents: AgentHandle[] = [];
 let ids: string[] = [];
 let events: EventFollower | undefined;
 
-// resumes from the last line of the counter (noting where in `starts`), then appends ~50 lines/s
+// resumes from the last line of the counter (noting where in `starts`), then appends ~50 lines/s;
+// stopped, it notes its last line in `stopped`
 const WRITER = [
   'n=$(busybox tail -n1 /data/counter 2>/dev/null); n=${n:-0}',
   'echo "$n" >> /data/starts',
+  'trap \'echo "$n" > /data/stopped; exit 0\' TERM',
   'while :; do n=$((n+1)); echo "$n" >> /data/counter; busybox usleep 20000; done',
 ].join('; ');
 
@@ -194,4 +196,20 @@ test('restore, clone, export and import across 3 agents', { timeout: 300_000 }, 
   assert.doesNotMatch(noSnap.stderr, /\n\s+at /);
   // docker sees exactly this test's containers of these services: one each
   assert.equal((await docker('ps', '-q', '--filter', `label=warren.service=${SERVICE}`)).split('\n').filter(Boolean).length, 1);
+
+  // a planned move: the owner is drained; it hands its last writes over, none is lost
+  const ownerName = (await owner.health()).body.node.name;
+  const drain = await cli([...admin(peers[0]!), 'node', 'drain', ownerName]);
+  assert.equal(drain.code, 0, drain.stderr);
+  const movedTo = await waitFor('the writer running on another node', async () => {
+    const n = await runningNode(agents[0]!, SERVICE);
+    return n && n !== ownerId ? n : undefined;
+  }, 60_000, 100);
+  const home = agents[ids.indexOf(movedTo)]!;
+  const starts = join(dataOf(home, VOLUME), 'starts');
+  await waitFor('the moved writer appending', () => lines(starts).length >= 3 && lines(join(dataOf(home, VOLUME), 'counter')).length > Number(lines(starts).at(-1)) + 5, 30_000, 100);
+  const stopped = Number(lines(join(dataOf(home, VOLUME), 'stopped'))[0]);
+  assert.equal(Number(lines(starts).at(-1)), stopped, 'the moved writer resumed from the last line the old one wrote');
+  lines(join(dataOf(home, VOLUME), 'counter')).map(Number).forEach((n, i) => assert.equal(n, i + 1, `line ${i + 1} after the move`));
+  assert.match(readFileSync(owner.logFile, 'utf8'), /volume handed over to its new node/);
 });

@@ -52,6 +52,7 @@ export const volumeAgentParts = {
         export: (name, snapshot) => opsApi.export(name, snapshot),
         exportHere: (name, snapshot) => ops.exportTar(name, snapshot),
         importTar: (name, body, announced) => opsApi.importTar(name, body, announced),
+        handoverHere: (name, to) => ops.handOver(name, to),
       },
       member: { json: requireMember(isAdmitted, { bodyHash: true }), stream: requireMember(isAdmitted) },
     };

@@ -20,6 +20,8 @@ export interface VolumeOpsRouteDeps {
   export(name: string, snapshot: string | undefined): Promise<VolumeExport>;
   exportHere(name: string, snapshot: string | undefined): VolumeExport;
   importTar(name: string, body: Readable, announcedBytes?: number): Promise<unknown>;
+  /** on the owner, asked by the node the replica moved to: stop it, send that node a last snapshot */
+  handoverHere(name: string, to: string): Promise<unknown>;
 }
 
 const SNAPSHOT_ID = /^[0-9a-z-]{1,64}$/;
@@ -84,6 +86,11 @@ export function volumeOpsRoutes(app: Hono, deps: { adminToken: string; ops: Volu
   app.post('/v1/volume-sync/:volume/clone', member.json, async (c) => {
     const { to, snapshot } = await cloneBody(c);
     return c.json(await ops.cloneHere(c.req.param('volume'), snapshot, to), 201);
+  });
+  app.post('/v1/volume-sync/:volume/handover', member.json, async (c) => {
+    const to = (await jsonObject(c, '{"to": "NODE-ID"}')).to;
+    if (typeof to !== 'string' || to === '') throw new UserError('bad_request', 'to must be a node id', 400);
+    return c.json(await ops.handoverHere(c.req.param('volume'), to));
   });
   app.get('/v1/volume-sync/:volume/export', member.stream, (c) => tarAnswer(c, ops.exportHere(c.req.param('volume'), snapshotId(c.req.query('snapshot'), false))));
 }
