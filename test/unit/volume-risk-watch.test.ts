@@ -21,7 +21,7 @@ test('the owner emits volume.at_risk past 3 intervals and once more back under 2
 
   risk = { web_data: 2000, db_data: 99_000, copy: 99_000 };
   watch.check(10_000);
-  assert.deepEqual(events, []);
+  assert.equal(events.length, 0);
   risk.web_data = 3500;
   watch.check(11_000);
   watch.check(11_500);
