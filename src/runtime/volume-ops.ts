@@ -1,5 +1,5 @@
 import { existsSync, statfsSync } from 'node:fs';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, pipeline, Readable, Transform } from 'node:stream';
 import { UserError, messageOf } from '../core/errors.ts';
 import { newer } from '../core/volumes/copy-choice.ts';
 import { manifestChunks, type Manifest } from '../core/volumes/manifest.ts';
@@ -289,7 +289,9 @@ export class VolumeOps {
         const chunks = this.store.chunks;
         // every chunk the tar brings is pinned as it is stored: a GC meanwhile must leave it
         const pinning = { put: (hash: string, data: Uint8Array) => (hashes.add(hash), chunks.put(hash, data)) } as unknown as ChunkStore;
-        const { manifest, newBytes, skipped } = await importTar(pinning, input.pipe(this.roomGuard(name)));
+        // pipeline, not pipe: a client that goes away mid-upload must end the import (and free the name)
+        const guarded = pipeline(input, this.roomGuard(name), () => undefined);
+        const { manifest, newBytes, skipped } = await importTar(pinning, guarded);
         const { rec, replicated } = await this.createVolume(name, manifest, newBytes, skipped);
         this.d.logger.info({ volume: name, snapshot: rec.id, sizeBytes: rec.sizeBytes, newBytes }, 'volume imported');
         return { volume: name, snapshot: rec.id, sizeBytes: rec.sizeBytes, files: rec.files, skipped, replicated };

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -90,4 +91,16 @@ test('import route: no admin token is a 401; a name taken is a 409; a bad name a
   const streamed = await put(full, 'big2', large);
   assert.equal(streamed.status, 507, await streamed.clone().text());
   assert.equal(store.list('big2').length, 0);
+});
+
+test('an upload cut mid-tar ends the import (a 4xx), frees the name and leaves no snapshot', async () => {
+  const { ops, driver } = opsOnStore(store, dir);
+  const tarBytes = await makeTar([{ name: 'f', type: 'file', data: new Uint8Array(200_000).fill(3), linkname: 'a', pax: {}, mode: undefined }]);
+  const cut = new Readable({ read() {} });
+  cut.push(tarBytes.subarray(0, 70_000));
+  setImmediate(() => cut.destroy(new Error('client went away')));
+  await assert.rejects(ops.importTar('cut', cut), (err: { status?: number }) => (err.status ?? 500) < 500);
+  assert.equal(driver.busy.size, 0);
+  assert.equal(store.list('cut').length, 0);
+  assert.equal((await ops.importTar('cut', Readable.from([tarBytes]))).volume, 'cut');
 });
