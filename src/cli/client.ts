@@ -69,22 +69,37 @@ export class ApiClient {
   /** A binary answer (e.g. the backup bundle); errors as request() reports them. */
   async bytes(path: string, opts: { admin?: boolean; timeoutMs?: number } = {}): Promise<Buffer> {
     const res = await this.send(path, { headers: await this.authHeader(opts.admin), signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000) });
-    const body = Buffer.from(await res.arrayBuffer());
-    if (!res.ok) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        parsed = undefined;
-      }
-      throw apiError(res.status, parsed);
-    }
-    return body;
+    if (!res.ok) throw await failure(res);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /**
+   * A streamed call (a tar up or down): the Response when it is a success, else the agent's error
+   * as one clear line. No timeout: a transfer takes as long as it takes.
+   */
+  async stream(method: string, path: string, opts: { admin?: boolean; body?: AsyncIterable<Uint8Array>; headers?: Record<string, string> } = {}): Promise<Response> {
+    const init: RequestInit & { duplex?: 'half' } = { method, headers: { ...(await this.authHeader(opts.admin)), ...opts.headers } };
+    if (opts.body) Object.assign(init, { body: opts.body as unknown as BodyInit, duplex: 'half' });
+    const res = await this.send(path, init);
+    if (!res.ok) throw await failure(res);
+    return res;
   }
 
   async get<T>(path: string): Promise<T> {
     return (await this.request<T>('GET', path)).body;
   }
+}
+
+/** A failed answer's error, from its JSON body when it has one. */
+async function failure(res: Response): Promise<UserError> {
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return apiError(res.status, parsed);
 }
 
 function apiError(status: number, parsed: unknown): UserError {

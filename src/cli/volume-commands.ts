@@ -4,6 +4,7 @@ import { formatBytes } from '../core/format-bytes.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { SnapshotListItem } from '../runtime/volume-api.ts';
 import { clientFor } from './client.ts';
+import { registerVolumeOpsCommands } from './volume-ops-commands.ts';
 import { colourState, formatDuration, printJson, renderFields, renderTable } from './output.ts';
 
 const risk = (ms: number | null) => (ms === null ? 'all (no second copy yet)' : formatDuration(ms));
@@ -49,6 +50,8 @@ export function registerVolumeCommands(program: Command): void {
       if (flags.wait) process.stderr.write(`${formatBytes(body.snapshot.newBytes)} new, paused ${body.snapshot.pauseMs} ms, on ${body.replicated.length} peer${body.replicated.length === 1 ? '' : 's'}\n`);
       process.stdout.write(`${body.snapshot.id}\n`);
     });
+
+  registerVolumeOpsCommands(volume);
 
   volume
     .command('rm <name>')

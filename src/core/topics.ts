@@ -28,6 +28,8 @@ export const CLUSTER_EVENT_NAMES = [
   'stack.removed',
   'volume.snapshot',
   'volume.replicated',
+  'volume.restored',
+  'volume.at_risk',
 ] as const;
 export type ClusterEventName = (typeof CLUSTER_EVENT_NAMES)[number];
 

@@ -19,7 +19,7 @@ export interface MetricsInput {
   /** hook runs by outcome, and events dropped from a full queue, per hook (system/hooks.ts) */
   hooks?: { hook: string; runs: Record<string, number>; dropped: number }[];
   /** replicated volumes: data at risk (cluster view), this node's last snapshot pause and bytes sent */
-  volumes?: { atRisk: { volume: string; ms: number | null }[]; pauseMs: Map<string, number>; sentBytes: number; receivedBytes: number };
+  volumes?: { atRisk: { volume: string; ms: number | null }[]; pauseMs: Map<string, number>; applyMs?: Map<string, number>; sentBytes: number; receivedBytes: number };
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -77,6 +77,8 @@ export function renderMetrics(m: MetricsInput): string {
     for (const r of v.atRisk) lines.push(`warren_volume_at_risk_seconds{volume="${r.volume}"} ${r.ms === null ? -1 : (r.ms / 1000).toFixed(3)}`);
     lines.push('# HELP warren_volume_snapshot_pause_ms How long the writers were paused for this node\'s last snapshot of a volume.', '# TYPE warren_volume_snapshot_pause_ms gauge');
     for (const [volume, ms] of v.pauseMs) lines.push(`warren_volume_snapshot_pause_ms{volume="${volume}"} ${ms}`);
+    lines.push('# HELP warren_volume_apply_ms How long this node\'s last apply of a snapshot to its copy of a volume took (warm copy, take-over).', '# TYPE warren_volume_apply_ms gauge');
+    for (const [volume, ms] of v.applyMs ?? []) lines.push(`warren_volume_apply_ms{volume="${volume}"} ${ms}`);
     lines.push('# HELP warren_volume_sent_bytes_total Chunk bytes this node sent to peers.', '# TYPE warren_volume_sent_bytes_total counter', `warren_volume_sent_bytes_total ${v.sentBytes}`);
     lines.push('# HELP warren_volume_received_bytes_total Chunk bytes this node stored from peers.', '# TYPE warren_volume_received_bytes_total counter', `warren_volume_received_bytes_total ${v.receivedBytes}`);
   }

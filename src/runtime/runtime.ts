@@ -13,6 +13,9 @@ import { Reconciler } from './reconciler.ts';
 import { SchedulerDriver } from './scheduler-driver.ts';
 import { ServiceManager } from './service-manager.ts';
 import { VolumeDriver, type VolumeDriverDeps } from './volume-driver.ts';
+import { VolumeOps } from './volume-ops.ts';
+import { VolumeRiskWatch } from './volume-risk.ts';
+import { VolumeApi } from './volume-api.ts';
 
 export interface RuntimeDeps {
   self: { id: string; name: string; addr: string; labels: Record<string, string> };
@@ -42,6 +45,9 @@ export class Runtime {
   readonly scheduler: SchedulerDriver;
   readonly services: ServiceManager;
   readonly volumes: VolumeDriver | undefined;
+  /** restore, clone, export, import (src/runtime/volume-ops.ts) */
+  readonly volumeOps: VolumeOps | undefined;
+  private readonly volumeRisk: VolumeRiskWatch | undefined;
 
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
@@ -49,6 +55,11 @@ export class Runtime {
       ...d.volumes, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
       identity: () => this.identity(), liveness: d.liveness, logger: d.logger.child({ part: 'volumes' }),
     });
+    if (this.volumes) {
+      const driver = this.volumes;
+      this.volumeOps = new VolumeOps(driver);
+      this.volumeRisk = new VolumeRiskWatch(driver, () => new VolumeApi({ catalog: this.catalog, driver, selfId: d.self.id, liveness: d.liveness, sign: async () => ({}) }).list());
+    }
     const addrLog = d.logger.child({ part: 'addresses' });
     this.addresses = new ContainerAddresses((fields, msg) => addrLog.debug(fields, msg));
     this.reconciler = new Reconciler({
@@ -92,6 +103,7 @@ export class Runtime {
     this.reconciler.start();
     this.scheduler.start();
     this.volumes?.start();
+    this.volumeRisk?.start();
   }
 
   /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
@@ -126,6 +138,7 @@ export class Runtime {
     // so it ran on after the agent stopped (and a restarted agent found it running)
     await this.volumes?.pause();
     await this.reconciler.stop(stopContainers);
+    this.volumeRisk?.stop();
     // the containers are stopped: a last snapshot holds every write, should the node not come back
     if (stopContainers) await this.volumes?.finalSnapshots();
     await this.volumes?.stop();

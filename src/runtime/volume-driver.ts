@@ -25,7 +25,7 @@ export interface VolumeDriverDeps {
   liveness: () => Record<string, { state: NodeState } | undefined>;
   /** signs a node-to-node call (src/http/node-auth.ts) */
   sign: Exclude<CallAuth, string>;
-  event: (name: 'volume.snapshot' | 'volume.replicated', payload: Record<string, unknown>) => void;
+  event: (name: 'volume.snapshot' | 'volume.replicated' | 'volume.restored' | 'volume.at_risk', payload: Record<string, unknown>) => void;
   intervalMs: number;
   logger: Logger;
 }
@@ -58,14 +58,22 @@ export class VolumeDriver {
   private timer: NodeJS.Timeout | undefined;
   /** volumes this node owns and whose live copy is ready, with the epoch it owns them at */
   private readonly owned = new Map<string, number>();
-  private readonly busy = new Set<string>();
+  /** a snapshot, restore or removal under way (volume-ops.ts takes it too) */
+  readonly busy = new Set<string>();
+  /** volumes whose replica must not start, with why (a restore under way: volume-ops.ts) */
+  readonly holds = new Map<string, string>();
+  /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
+  handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   private readonly applying = new Map<string, Promise<void>>();
   private stopped = false;
   private retainedAt = Date.now();
   /** for /metrics */
-  readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>() };
+  readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>(), applyMs: new Map<string, number>(),
+    /** when the live copy was last captured in a snapshot that is on a peer too (an unchanged volume's cycle counts) */
+    safeAt: new Map<string, number>() };
 
-  constructor(private readonly d: VolumeDriverDeps) {
+  /** `d` is read by volume-ops.ts (restore, clone, export, import) too */
+  constructor(readonly d: VolumeDriverDeps) {
     this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
     this.receiver = new SnapshotReceiver(this.store, { reserveBytes: Number(process.env.WARREN_VOLUME_RESERVE_BYTES ?? 2 ** 30) });
     const receive = this.receiver.receive.bind(this.receiver);
@@ -73,6 +81,12 @@ export class VolumeDriver {
       const r = await receive(body);
       this.counters.receivedBytes += r.bytes;
       return r;
+    };
+    const applyTo = this.store.applyTo.bind(this.store);
+    this.store.applyTo = async (volume, id, target, opts) => {
+      const t0 = performance.now();
+      await applyTo(volume, id, target, opts);
+      this.counters.applyMs.set(volume, Math.round(performance.now() - t0));
     };
   }
 
@@ -148,7 +162,7 @@ export class VolumeDriver {
       if (v.local) binds.push(`warren_${r.service}_${v.name}_${id.nodeId.slice(-8).toLowerCase()}:${v.path}`);
     }
     for (const { name, spec } of warrenVolumes(r.service, r.slot, r.spec.volumes)) {
-      const why = await this.take(name, r);
+      const why = this.holds.get(name) ?? (await this.take(name, r));
       if (why) return { wait: why };
       binds.push(`${this.liveDir(name)}:${spec.path}`);
     }
@@ -163,6 +177,9 @@ export class VolumeDriver {
     if (m?.value.owner === self && this.owned.get(name) === m.value.epoch) return undefined;
     const client = this.d.client();
     if (!client) return 'no etcd client';
+    // a planned move (drain, leave): the old owner, alive, stops its replica and sends a last snapshot
+    if (m && m.value.owner && m.value.owner !== self && this.handover) await this.handover(name, m.value);
+    await this.applying.get(name); // a warm apply under way ends before the copy goes live
     const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
     let epoch: number;
     if (m?.value.owner !== self) {
@@ -198,7 +215,7 @@ export class VolumeDriver {
     return undefined;
   }
 
-  private async record(name: string, rec: SnapshotRecord, applied: boolean): Promise<void> {
+  async record(name: string, rec: SnapshotRecord, applied: boolean): Promise<void> {
     const client = this.d.client();
     if (!client) return;
     const copy: CopyRecord = { volume: name, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: rec.epoch ?? 0, createdAt: rec.createdAt, sizeBytes: rec.sizeBytes, applied, updatedAt: Date.now() };
@@ -258,7 +275,7 @@ export class VolumeDriver {
       const list = this.store.list(name);
       const newest = list.reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
       const mine = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value.snapshot;
-      const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine })), Date.now(), AGENT_RETENTION);
+      const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine || (r.keepUntil ?? 0) > Date.now() })), Date.now(), AGENT_RETENTION);
       const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
       if (drop.length) await this.store.deleteMany(name, drop);
     }
@@ -332,11 +349,12 @@ export class VolumeDriver {
       return { snapshot: rec, replicated: [] };
     }
     const replicated = await this.replicate(m, rec);
+    if (replicated.length) this.counters.safeAt.set(name, Date.now() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
     return { snapshot: rec, replicated };
   }
 
-  private async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
+  async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
     const live = this.d.liveness();
     const svc = this.d.catalog.service(m.service);
     const holders = new Map(this.copies(m.name).map((c) => [c.node, c]));

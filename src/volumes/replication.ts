@@ -45,6 +45,11 @@ export class SnapshotReceiver {
     private readonly opts: ReceiverOptions = {},
   ) {}
 
+  /** bytes kept free whatever arrives (an import checks against it too) */
+  get reserveBytes(): number {
+    return this.opts.reserveBytes ?? 2 ** 30;
+  }
+
   private freeBytes(): number {
     const s = statfsSync(this.store.dataDir);
     return s.bavail * s.bsize;
@@ -66,7 +71,7 @@ export class SnapshotReceiver {
     // what arrives before the commit is referenced by no snapshot yet: GC must leave it
     this.store.pin(pinKey(rec), pinned, this.opts.pinMs ?? 3_600_000);
     // manifest chunks are small; the check that matters is on the data phase, with its real size
-    const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.opts.reserveBytes ?? 2 ** 30);
+    const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.reserveBytes);
     if (!room.ok) throw new UserError('insufficient_storage', `volume ${rec.volume} snapshot ${rec.id}: ${room.reason}`, 507);
     return { missing: need.missing, missingBytes: need.missingBytes, phase };
   }

@@ -30,6 +30,8 @@ export interface SnapshotRecord {
   skipped: string[];
   /** the volume's owner epoch when it was taken (the agent's replicated volumes; absent otherwise) */
   epoch?: number;
+  /** retention keeps it until then (the state before a `warren volume restore`) */
+  keepUntil?: number;
 }
 
 export interface SnapshotHooks {
@@ -40,6 +42,8 @@ export interface SnapshotHooks {
   epoch?: number;
   /** nothing changed since the last snapshot: return it instead of recording a new one */
   skipUnchanged?: boolean;
+  /** recorded in the snapshot record: retention keeps it until then */
+  keepUntil?: number;
 }
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -136,17 +140,23 @@ export class VolumeStore {
       }
       const { manifest, stats, newBytes } = await capture.commit(this.chunks, this.pool);
       if (hooks.skipUnchanged && prev && prev.epoch === hooks.epoch && stats.changed === 0 && manifest.entries.length === this.readManifest(prev).entries.length) return prev;
-      return this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch);
+      return this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch, hooks.keepUntil);
     });
   }
 
-  /** Stores a manifest whose chunks are in the store already (an import), as a new snapshot. */
-  async save(volume: string, manifest: Manifest, stats: CaptureStats, newBytes: number): Promise<SnapshotRecord> {
+  /**
+   * Stores a manifest whose chunks are in the store already (an import, a clone), as a new
+   * snapshot; refused when a chunk is missing (a GC took it: nothing pinned it).
+   */
+  async save(volume: string, manifest: Manifest, stats: CaptureStats, newBytes: number, opts: { epoch?: number; keepUntil?: number } = {}): Promise<SnapshotRecord> {
     checkVolumeName(volume);
-    return this.serial(async () => this.saveLocked(volume, manifest, stats, newBytes, 0));
+    return this.serial(async () => {
+      for (const c of manifestChunks(manifest)) if (!this.chunks.has(c.hash)) throw new UserError('incomplete', `volume ${volume}: chunk ${c.hash.slice(0, 16)} of the new snapshot is missing`, 409);
+      return this.saveLocked(volume, manifest, stats, newBytes, 0, opts.epoch, opts.keepUntil);
+    });
   }
 
-  private saveLocked(volume: string, m: Manifest, stats: CaptureStats, newBytes: number, pauseMs: number, epoch?: number): SnapshotRecord {
+  private saveLocked(volume: string, m: Manifest, stats: CaptureStats, newBytes: number, pauseMs: number, epoch?: number, keepUntil?: number): SnapshotRecord {
     const encoded = encodeManifest(m);
     const refs: ChunkRef[] = [];
     let off = 0;
@@ -163,6 +173,7 @@ export class VolumeStore {
       id: `${String(seq).padStart(6, '0')}-${randomBytes(4).toString('hex')}`, volume, seq, createdAt: m.createdAt, manifest: refs,
       files: files.length, sizeBytes: files.filter((e) => e.linkTo === undefined).reduce((s, e) => s + e.size, 0),
       newBytes, pauseMs: Math.round(pauseMs * 10) / 10, refused: stats.refused, skipped: stats.skipped, ...(epoch !== undefined ? { epoch } : {}),
+      ...(keepUntil !== undefined ? { keepUntil } : {}),
     };
     writeDurably(join(this.snapDir(volume), `${rec.id}.json`), JSON.stringify(rec, null, 2) + '\n');
     return rec;
@@ -203,9 +214,12 @@ export class VolumeStore {
     });
   }
 
-  /** Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). */
+  /**
+   * Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). A Set is kept
+   * as it is: an import adds each chunk to it as it stores it.
+   */
   pin(key: string, hashes: Iterable<string>, ttlMs: number): void {
-    this.pins.set(key, { hashes: new Set(hashes), until: Date.now() + ttlMs });
+    this.pins.set(key, { hashes: hashes instanceof Set ? hashes : new Set(hashes), until: Date.now() + ttlMs });
   }
 
   unpin(key: string): void {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import pino from 'pino';
 import { createApi, type ApiDeps } from '../../src/http/api.ts';
 import { requireMember } from '../../src/http/node-auth.ts';
@@ -14,6 +15,9 @@ export const API_TOKENS = {
  * The whole HTTP API (createApi) over deps that only record which of them were called and count
  * the event subscriptions and log streams still open.
  */
+/** an export's answer: a small tar stream */
+const tarStream = () => ({ snapshot: 'a', sizeBytes: 0, body: Readable.from([Buffer.alloc(1024)]) });
+
 export function recordingApi() {
   const calls: string[] = [];
   /** event subscriptions and log streams open now: each answer must close its own */
@@ -81,6 +85,20 @@ export function recordingApi() {
       sync: {
         receiver: { offer: () => (calls.push('volumeOffer'), { missing: [], missingBytes: 0, phase: 'data' }), receive: rec('volumeReceive', { stored: 0, bytes: 0 }) } as never,
         commit: rec('volumeCommit', {} as never),
+      },
+      ops: {
+        restore: rec('restoreVolume', { volume: 'web_data', restored: 'a', before: 'b' }),
+        restoreHere: rec('restoreHere', {}),
+        clone: rec('cloneVolume', { volume: 'web2_data', from: 'web_data', snapshot: 'a' }),
+        cloneHere: rec('cloneHere', {}),
+        export: async () => (calls.push('exportVolume'), tarStream()),
+        exportHere: () => (calls.push('exportHere'), tarStream()),
+        importTar: async (_name, body) => {
+          calls.push('importVolume');
+          body.resume();
+          return { volume: 'web_data' };
+        },
+        handoverHere: rec('handoverHere', {}),
       },
       // the real check: a fuzzed request never carries a member's signature
       member: { json: requireMember(() => true, { bodyHash: true }), stream: requireMember(() => true) },

@@ -9,7 +9,7 @@ import { fuzz } from '../helpers/fuzz.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'createToken', 'listTokens', 'revokeToken'] as const;
+const ADMIN_ONLY = ['publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'restoreVolume', 'restoreHere', 'cloneVolume', 'cloneHere', 'exportVolume', 'exportHere', 'importVolume', 'handoverHere', 'createToken', 'listTokens', 'revokeToken'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -24,6 +24,14 @@ const ROUTES: [string, string][] = [
   ['POST', '/v1/volume-sync/:volume/offer'],
   ['POST', '/v1/volume-sync/chunks'],
   ['POST', '/v1/volume-sync/:volume/commit'],
+  ['POST', '/v1/volumes/:name/restore'],
+  ['POST', '/v1/volumes/:name/clone'],
+  ['GET', '/v1/volumes/:name/export'],
+  ['PUT', '/v1/volumes/:name/import'],
+  ['POST', '/v1/volume-sync/:volume/restore'],
+  ['POST', '/v1/volume-sync/:volume/clone'],
+  ['GET', '/v1/volume-sync/:volume/export'],
+  ['POST', '/v1/volume-sync/:volume/handover'],
   ['GET', '/v1/members'],
   ['GET', '/v1/events'],
   ['POST', '/v1/events/:topic'],

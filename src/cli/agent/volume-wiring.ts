@@ -5,6 +5,8 @@ import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
 import type { NodeState } from '../../core/views.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { VolumeApi } from '../../runtime/volume-api.ts';
+import { VolumeOpsApi } from '../../runtime/volume-ops-api.ts';
+import { ownerRisk } from '../../runtime/volume-risk.ts';
 
 /** The agent's replicated-volume parts, built from its identity and runtime (kept out of agent.ts). */
 export const volumeAgentParts = {
@@ -18,13 +20,21 @@ export const volumeAgentParts = {
     const driver = runtime.volumes;
     if (!driver) return {};
     const views = new VolumeApi({ catalog: runtime.catalog, driver, selfId, liveness, sign: async () => ({}) }).list();
-    return { volumes: { atRisk: views.map((v) => ({ volume: v.name, ms: v.atRiskMs })), pauseMs: driver.counters.pauseMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
+    const now = Date.now();
+    // a volume owned here: from its last cycle (an idle volume's copies are old, its data is not at risk)
+    const atRisk = views.map((v) => {
+      const m = runtime.catalog.maps.volumeMeta.get(v.name)?.value;
+      return { volume: v.name, ms: m?.owner === selfId && v.atRiskMs !== null ? ownerRisk(driver, v, m.since, now) : v.atRiskMs };
+    });
+    return { volumes: { atRisk, pauseMs: driver.counters.pauseMs, applyMs: driver.counters.applyMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
   },
 
   routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
     const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
+    const ops = runtime.volumeOps!;
+    const opsApi = new VolumeOpsApi({ catalog: runtime.catalog, ops, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
     return {
       list: () => api.list(),
       get: (name) => api.get(name),
@@ -34,6 +44,16 @@ export const volumeAgentParts = {
       snapshot: (name, wait) => api.snapshot(name, wait),
       snapshotHere: (name, wait) => driver.snapshotNow(name, wait),
       sync: { receiver: driver.receiver, commit: (rec) => driver.commit(rec) },
+      ops: {
+        restore: (name, snapshot) => opsApi.restore(name, snapshot),
+        restoreHere: (name, snapshot) => ops.restore(name, snapshot),
+        clone: (name, snapshot, to) => opsApi.clone(name, snapshot, to),
+        cloneHere: (name, snapshot, to) => ops.clone(name, snapshot, to),
+        export: (name, snapshot) => opsApi.export(name, snapshot),
+        exportHere: (name, snapshot) => ops.exportTar(name, snapshot),
+        importTar: (name, body, announced) => opsApi.importTar(name, body, announced),
+        handoverHere: (name, to) => ops.handOver(name, to),
+      },
       member: { json: requireMember(isAdmitted, { bodyHash: true }), stream: requireMember(isAdmitted) },
     };
   },

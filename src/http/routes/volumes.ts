@@ -2,6 +2,7 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import { UserError } from '../../core/errors.ts';
 import type { VolumeView } from '../../core/volumes/volume-view.ts';
 import { requireAdmin } from '../auth.ts';
+import { volumeOpsRoutes, type VolumeOpsRouteDeps } from './volume-ops.ts';
 import { volumeSyncRoutes, type VolumeSyncDeps } from './volume-sync.ts';
 
 export interface VolumeRouteDeps {
@@ -16,6 +17,8 @@ export interface VolumeRouteDeps {
   /** on the owner: a snapshot now (what another node's `snapshot` asks for) */
   snapshotHere(name: string, wait: boolean): Promise<unknown>;
   sync: Omit<VolumeSyncDeps, 'auth' | 'adminToken'>;
+  /** restore, clone, export, import (src/http/routes/volume-ops.ts) */
+  ops?: VolumeOpsRouteDeps;
   /** admitted members only (src/http/node-auth.ts): JSON bodies signed, chunk streams not */
   member: { json: MiddlewareHandler; stream: MiddlewareHandler };
 }
@@ -51,4 +54,5 @@ export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   app.get('/v1/volume-sync/:volume/snapshots', v.member.stream, (c) => c.json({ snapshots: v.localSnapshots(c.req.param('volume')) }));
   app.post('/v1/volume-sync/:volume/snapshot', v.member.json, async (c) => c.json(await v.snapshotHere(c.req.param('volume'), await waitFlag(c))));
   volumeSyncRoutes(app, { ...v.sync, auth: v.member });
+  if (v.ops) volumeOpsRoutes(app, { adminToken: deps.adminToken, ops: v.ops, member: v.member });
 }
