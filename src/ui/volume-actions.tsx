@@ -14,7 +14,10 @@ interface Chosen {
   kind: 'restore' | 'clone';
   volume: VolumeView;
   snapshot: SnapshotListItem;
+  /** which opening this is: a button pressed again opens a fresh panel (a new form after a clone) */
+  n: number;
 }
+let openings = 0;
 
 /** The snapshot whose restore or clone the page is asking about (one at a time, under the list). */
 const chosen = signal<Chosen | undefined>(undefined);
@@ -47,7 +50,7 @@ export function SnapshotNow({ volume }: { volume: string }) {
 
 /** A snapshot row's buttons: they open the restore confirmation or the clone form below the list. */
 export function SnapshotActions({ volume, snapshot }: { volume: VolumeView; snapshot: SnapshotListItem }) {
-  const open = (kind: Chosen['kind']) => () => (chosen.value = { kind, volume, snapshot });
+  const open = (kind: Chosen['kind']) => () => (chosen.value = { kind, volume, snapshot, n: ++openings });
   return (
     <span class="row-actions">
       <button type="button" aria-label={`Restore ${snapshot.id}…`} onClick={open('restore')}>Restore…</button>
@@ -146,6 +149,6 @@ export function SnapshotPanel({ volume }: { volume: string }) {
   useEffect(() => () => void (chosen.value = undefined), [volume]);
   const c = chosen.value;
   if (!c || c.volume.name !== volume) return null;
-  const key = `${c.kind}-${c.snapshot.id}`;
+  const key = `${c.kind}-${c.snapshot.id}-${c.n}`;
   return c.kind === 'restore' ? <Restore key={key} c={c} /> : <Clone key={key} c={c} />;
 }

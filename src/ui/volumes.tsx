@@ -49,7 +49,7 @@ export function VolumeList() {
               {list.map((v) => (
                 <tr key={v.name} data-volume={v.name} data-service={v.service} data-node={v.node ?? ''} data-state={v.state}>
                   <td><a href={href(v.name)}>{v.name}</a></td>
-                  <td><a href={`#/services/${v.service}`}>{v.service}</a></td>
+                  <td><ServiceLink service={v.service} /></td>
                   <td>{bytes(v.sizeBytes)}</td>
                   <td><StateBadge v={v} /></td>
                   <td>{v.node ?? '-'}</td>
@@ -130,7 +130,7 @@ export function VolumeDetail({ name }: { name: string }) {
       <h1>Volume {v.name}</h1>
       {got.error && <p class="note" role="status">Not up to date: {got.error}</p>}
       <dl class="spec">
-        <div><dt>service</dt><dd><a href={`#/services/${v.service}`}>{v.service}</a></dd></div>
+        <div><dt>service</dt><dd><ServiceLink service={v.service} /></dd></div>
         <div><dt>state</dt><dd><StateBadge v={v} /></dd></div>
         <div><dt>live on</dt><dd>{v.node ?? '-'}</dd></div>
         <div><dt>size</dt><dd>{bytes(v.sizeBytes)}</dd></div>
@@ -141,4 +141,9 @@ export function VolumeDetail({ name }: { name: string }) {
       <Snapshots key={v.name} v={v} />
     </div>
   );
+}
+
+/** The service that mounts a volume; a clone or an import has none until a service takes it. */
+function ServiceLink({ service }: { service: string }) {
+  return service ? <a href={`#/services/${service}`}>{service}</a> : <span class="meta">none yet</span>;
 }

@@ -127,7 +127,7 @@ test("the detail shows the copies and the owner's snapshots; Snapshot now adds o
   await page.context().close();
 });
 
-test('restore and clone send the contract\'s requests after a confirmation and show the agent\'s answer (today a 404: issue 13 adds the routes)', { timeout: 90_000 }, async () => {
+test('restore and clone send the contract\'s requests after a confirmation and show the agent\'s answer', { timeout: 90_000 }, async () => {
   const page = await loggedIn(browser, agents[1]!);
   await page.evaluate((v) => (location.hash = `#/volumes/${v}`), VOLUME);
   const list = page.getByRole('region', { name: `snapshots of ${VOLUME}` });
@@ -149,10 +149,13 @@ test('restore and clone send the contract\'s requests after a confirmation and s
   assert.deepEqual(req.postDataJSON(), { snapshot: oldest });
   assert.equal(req.headers()['content-type'], 'application/json');
   assert.match(req.headers().authorization ?? '', /^Bearer ws_/);
-  // TODO(after issue 13's merge): expect 200 { volume, restored, before }, the "Restored" status, and the data rolled back
-  assert.equal(res.status(), 404);
-  const refusal = ((await res.json()) as { error: { message: string } }).error.message;
-  assert.equal(await panel.getByRole('alert').innerText(), refusal);
+  assert.equal(res.status(), 200, await res.text());
+  const restored = (await res.json()) as { volume: string; restored: string; before: string };
+  assert.equal(restored.volume, VOLUME);
+  assert.equal(restored.restored, oldest);
+  assert.equal(await panel.getByRole('status').innerText(), `Restored ${VOLUME} to ${oldest}. Its state before is kept as snapshot ${restored.before}.`);
+  // the state before the restore is listed among the snapshots, live
+  await list.locator(`tr[data-snapshot="${restored.before}"]`).waitFor({ timeout: 20_000 });
 
   await page.getByRole('button', { name: `Clone ${oldest}…` }).click();
   const form = page.getByRole('region', { name: `Clone ${oldest} into a new volume` });
@@ -166,11 +169,26 @@ test('restore and clone send the contract\'s requests after a confirmation and s
     form.getByRole('button', { name: 'Clone', exact: true }).click(),
   ]);
   assert.deepEqual(creq.postDataJSON(), { name: 'uivol-copy_data', snapshot: oldest });
-  // TODO(after issue 13's merge): expect 201 { volume, from, snapshot }, the link to the clone, and a refused name on the field
-  assert.equal(cres.status(), 404);
-  assert.equal(await form.getByRole('alert').innerText(), ((await cres.json()) as { error: { message: string } }).error.message);
-  await form.getByRole('button', { name: 'Cancel' }).click();
-  assert.equal(await form.count(), 0);
+  assert.equal(cres.status(), 201, await cres.text());
+  const cloned = (await cres.json()) as { volume: string; from: string; snapshot: string };
+  assert.deepEqual([cloned.volume, cloned.from], ['uivol-copy_data', VOLUME]);
+  assert.equal(await form.getByRole('link', { name: 'uivol-copy_data' }).getAttribute('href'), '#/volumes/uivol-copy_data');
+
+  // the same name again: refused, the agent's reason on the name field
+  await page.getByRole('button', { name: `Clone ${oldest}…` }).click();
+  const again = page.getByRole('region', { name: `Clone ${oldest} into a new volume` });
+  await again.getByLabel("New volume's name").fill('uivol-copy_data');
+  const [, refused] = await Promise.all([
+    page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/v1/volumes/${VOLUME}/clone`)),
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/v1/volumes/${VOLUME}/clone`)),
+    again.getByRole('button', { name: 'Clone', exact: true }).click(),
+  ]);
+  assert.equal(refused.status(), 409);
+  const reason = ((await refused.json()) as { error: { message: string } }).error.message;
+  await again.locator('.field .error, p.error').first().waitFor();
+  assert.equal(await again.locator(`#${await again.getByLabel("New volume's name").getAttribute('id')}-err`).innerText(), reason);
+  await again.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await again.count(), 0);
   await page.context().close();
 });
 
