@@ -83,7 +83,9 @@ function parse(data: Uint8Array): Validated<Record<string, unknown>> {
 }
 
 function checkHealth(h: unknown): h is HealthFigures {
-  return isObj(h) && ['cpuLoad', 'memUsedBytes', 'memTotalBytes', 'diskFreeBytes', 'containers', 'uptimeMs'].every((k) => isNum(h[k]));
+  if (!isObj(h) || !['cpuLoad', 'memUsedBytes', 'memTotalBytes', 'diskFreeBytes', 'containers', 'uptimeMs'].every((k) => isNum(h[k]))) return false;
+  const v = h.volumesSafeAgoMs;
+  return v === undefined || (isObj(v) && Object.keys(v).length <= 1000 && Object.values(v).every(isNum));
 }
 
 /** Validates a message received on `topic` and signed by `signer` (a peer id string). */

@@ -28,6 +28,12 @@ export interface HealthFigures {
   diskFreeBytes: number;
   containers: number;
   uptimeMs: number;
+  /**
+   * The data at risk of each volume this node owns, as of the heartbeat that carries it: ms since
+   * its last snapshot cycle that a peer holds too (an idle volume's unchanged cycles count, which
+   * its copies' ages cannot show). Absent from older agents.
+   */
+  volumesSafeAgoMs?: Record<string, number>;
 }
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';

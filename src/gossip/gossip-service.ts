@@ -22,11 +22,20 @@ export interface SelfInfo {
   role: EtcdRole;
 }
 
+/** A member's state for the layers above, and the data at risk of the volumes it owns (its heartbeats). */
+export interface Liveness {
+  state: NodeState;
+  since: number;
+  volumesAtRiskMs?: Record<string, number>;
+}
+
 export interface GossipServiceOptions {
   p2p: P2PNode;
   logger: Logger;
   self: () => SelfInfo;
   collectHealth: () => Promise<HealthFigures>;
+  /** figures read afresh for every heartbeat (the volumes' data at risk moves by the second) */
+  liveHealth?: () => Partial<HealthFigures>;
   detector?: Partial<DetectorConfig>;
   heartbeatIntervalMs?: number;
   /** Only admitted peers may change membership, health or events (admission sets this). */
@@ -296,7 +305,7 @@ export class GossipService extends EventEmitter {
       incarnation: this.membership.self.incarnation,
       ...self,
       p2p: this.p2pAddrs(),
-      health: this.lastHealth!,
+      health: { ...this.lastHealth!, ...this.opts.liveHealth?.() },
       ...(restart ? { restart } : {}),
     };
     await this.publish(TOPICS.health, hb);
@@ -405,13 +414,16 @@ export class GossipService extends EventEmitter {
   }
 
   /** Every known member's state and since when, in wall-clock ms. */
-  liveness(): Record<string, { state: NodeState; since: number }> {
+  liveness(): Record<string, Liveness> {
     const now = this.now();
     const offset = Date.now() - now;
-    const out: Record<string, { state: NodeState; since: number }> = {};
+    const out: Record<string, Liveness> = {};
     for (const m of this.membership.list()) {
       const s = this.restarts.stateOf(m, now);
-      out[m.id] = { state: s.state, since: s.since + offset };
+      const safe = m.info?.health?.volumesSafeAgoMs;
+      // as of now: what the heartbeat said, plus the time since it came
+      const volumesAtRiskMs = safe && Object.fromEntries(Object.entries(safe).map(([v, ms]) => [v, ms + Math.max(0, now - m.lastHeardAt)]));
+      out[m.id] = { state: s.state, since: s.since + offset, ...(volumesAtRiskMs ? { volumesAtRiskMs } : {}) };
     }
     return out;
   }

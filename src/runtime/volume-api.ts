@@ -1,11 +1,12 @@
 import type { Etcd3 } from 'etcd3';
 import { UserError } from '../core/errors.ts';
-import { VOLUME_KEYS, warrenVolumes } from '../core/volumes/volume-records.ts';
+import { VOLUME_KEYS, warrenVolumes, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
 import type { VolumeDriver } from './volume-driver.ts';
+import { ownedSafeAgoMs } from './volume-risk.ts';
 
 /** One line of `warren volume snapshots`. */
 export interface SnapshotListItem {
@@ -24,7 +25,7 @@ export interface VolumeApiDeps {
   catalog: Catalog;
   driver: VolumeDriver;
   selfId: string;
-  liveness: () => Record<string, { state: NodeState } | undefined>;
+  liveness: () => Record<string, { state: NodeState; volumesAtRiskMs?: Record<string, number> } | undefined>;
   sign: Exclude<CallAuth, string>;
 }
 
@@ -45,7 +46,12 @@ export class VolumeApi {
     const nodes = this.nodes();
     const copies = [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value);
     const now = Date.now();
-    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => volumeView(v.value, copies, nodes, now)).sort((a, b) => a.name.localeCompare(b.name));
+    const live = this.d.liveness();
+    const mine = ownedSafeAgoMs(this.d.driver, this.d.selfId, now);
+    // the owner's own word on an idle volume: here, or from its heartbeats; a volume no service
+    // ever ran on (a clone, an import) has no live copy that could change
+    const safeAgo = (m: VolumeMeta) => (!m.owner ? 0 : m.owner === this.d.selfId ? mine[m.name] : live[m.owner]?.volumesAtRiskMs?.[m.name]);
+    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => volumeView(v.value, copies, nodes, now, safeAgo(v.value))).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   get(name: string): VolumeView {

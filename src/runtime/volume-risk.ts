@@ -14,6 +14,18 @@ export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: numbe
   return safeAt === undefined ? viewed : Math.min(viewed, Math.max(0, now - safeAt));
 }
 
+/**
+ * ms since the last cycle that a peer holds too, of each volume this node owns (what its
+ * heartbeats carry, so every node's `volume ls` shows an idle volume as safe).
+ */
+export function ownedSafeAgoMs(driver: VolumeDriver, selfId: string, now: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, at] of driver.counters.safeAt) {
+    if (driver.d.catalog.maps.volumeMeta.get(name)?.value.owner === selfId) out[name] = Math.max(0, now - at);
+  }
+  return out;
+}
+
 /** `volume.at_risk` is raised past this many snapshot intervals of data at risk. */
 export const AT_RISK_INTERVALS = 3;
 

@@ -233,6 +233,18 @@ test('the volume views pass axe (no serious or critical issue), light and dark, 
   await page.context().close();
 });
 
+test('an idle volume is not at risk however old its copies: on its owner and, from its heartbeats, on the other node', { timeout: 60_000 }, async () => {
+  // idle: nothing new snapshotted for 4 s (the interval is 1 s), so its copies are that old
+  await waitFor('copies older than 4 s', async () => {
+    const v = (await volumes(agents[0]!)).find((x) => x.name === VOLUME);
+    return v && v.copies.length === 2 && v.copies.every((c) => c.ageMs > 4000);
+  }, 30_000, 250);
+  for (const a of agents) {
+    const v = (await volumes(a)).find((x) => x.name === VOLUME)!;
+    assert.ok(v.atRiskMs !== null && v.atRiskMs < 3000 && v.atRiskMs < Math.min(...v.copies.map((c) => c.ageMs)), `${a.bind}: ${JSON.stringify(v)}`);
+  }
+});
+
 test("a copy's node dies: the list shows that copy's node dead and all the data at risk, live", { timeout: 90_000 }, async () => {
   const page = await loggedIn(browser, agents[0]!);
   await page.getByRole('link', { name: 'Volumes' }).click();

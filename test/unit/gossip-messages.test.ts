@@ -20,6 +20,10 @@ test('a valid heartbeat passes; a forged, malformed or oversized one is dropped 
   assert.equal(reason(TOPICS.health, { ...heartbeat, incarnation: -1 }), 'bad_heartbeat');
   assert.equal(reason(TOPICS.health, { ...heartbeat, role: 'king' }), 'bad_heartbeat');
   assert.equal(reason(TOPICS.health, { ...heartbeat, health: { ...health, cpuLoad: 'high' } }), 'bad_heartbeat');
+  assert.equal(reason(TOPICS.health, { ...heartbeat, health: { ...health, volumesSafeAgoMs: { web_data: 120, db_data: 0 } } }), 'ok');
+  for (const bad of [[1], { web_data: -1 }, { web_data: 'soon' }, 'x', Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`v${i}`, 1]))]) {
+    assert.equal(reason(TOPICS.health, { ...heartbeat, health: { ...health, volumesSafeAgoMs: bad } }), 'bad_heartbeat', JSON.stringify(bad).slice(0, 40));
+  }
   assert.equal(reason(TOPICS.health, { ...heartbeat, p2p: new Array(17).fill('/ip4/1.2.3.4/tcp/1') }), 'bad_heartbeat');
   assert.equal(reason(TOPICS.health, 'not json'), 'not_json');
   assert.equal(reason(TOPICS.health, '[1,2]'), 'not_object');

@@ -93,6 +93,11 @@ test('view: owner, state by live copies, data at risk = age of the second-newest
   assert.equal(volumeView(m, [copies[2]!], names, 10_000).state, 'unavailable');
   const all = new Map([...names, ['c', { name: 'nc', alive: true }]]);
   assert.equal(volumeView(m, copies, all, 10_000).state, 'protected');
+  // the owner's word: its last cycle (an idle volume's unchanged one) is on a peer 300 ms ago
+  assert.equal(volumeView(m, copies, names, 10_000, 300).atRiskMs, 300);
+  // never more than the copies show, and nothing where only one node holds a copy
+  assert.equal(volumeView(m, copies, names, 10_000, 60_000).atRiskMs, 2000);
+  assert.equal(volumeView(m, [copies[0]!], names, 10_000, 300).atRiskMs, null);
 });
 
 test('names: slot 0 keeps the plain name; :local volumes are not replicated', () => {

@@ -48,6 +48,7 @@ import { takeBackup } from '../../consensus/backup.ts';
 import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
 import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
 import { volumeAgentParts } from './volume-wiring.ts';
+import { ownedSafeAgoMs } from '../../runtime/volume-risk.ts';
 import { ApiTokens } from '../../consensus/api-tokens.ts';
 import { tokenDeps } from '../../http/routes/tokens.ts';
 
@@ -119,6 +120,7 @@ export class Agent {
       logger: log.child({ component: 'gossip' }),
       self: () => ({ name: config.name, addr: config.bind, api: this.apiUrl, version: VERSION, role: this.etcdRole() }),
       collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt, () => this.runtime?.reconciler.containers ?? 0),
+      liveHealth: () => (this.runtime?.volumes ? { volumesSafeAgoMs: ownedSafeAgoMs(this.runtime.volumes, this.identity.id, Date.now()) } : {}),
       indirectPing: indirectPingOverHttp,
       detector: { heartbeatIntervalMs: config.detector.heartbeatMs, suspectAfterMs: config.detector.suspectAfterMs, deadAfterMs: config.detector.deadAfterMs, probeTimeoutMs: config.detector.probeTimeoutMs },
       heartbeatIntervalMs: config.detector.heartbeatMs,
