@@ -38,6 +38,33 @@ export async function seriousA11y(page: Page): Promise<string[]> {
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')})`);
 }
 
+/**
+ * axe's serious and critical findings, and sideways scrolling, on each view (a hash and a selector
+ * that says it is drawn) in light and dark at 1280 and 375 px; `extra` checks one more state per
+ * scheme and width (e.g. a dialog open). [] when all is well.
+ */
+export async function a11yAcrossViews(page: Page, views: Array<[hash: string, ready: string]>, extra?: (page: Page) => Promise<[string, string[]]>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const scheme of ['light', 'dark'] as const) {
+    for (const width of [1280, 375]) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.setViewportSize({ width, height: 900 });
+      for (const [view, ready] of views) {
+        await page.evaluate((h) => (location.hash = h), view);
+        await page.waitForSelector(ready);
+        for (const p of await seriousA11y(page)) problems.push(`${scheme} ${width}px ${view}: ${p}`);
+        const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        if (sideways > 0) problems.push(`${scheme} ${width}px ${view}: scrolls sideways by ${sideways}px`);
+      }
+      if (extra) {
+        const [what, found] = await extra(page);
+        for (const p of found) problems.push(`${scheme} ${width}px ${what}: ${p}`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** Removes the containers and volumes of one cluster (by its id label), never another's. */
 export async function removeContainersOf(clusterId: string, servicePrefix: string): Promise<void> {
   const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`]).catch(() => ({ stdout: '' }));

@@ -8,7 +8,7 @@ import { launchChromium } from '../helpers/browser.ts';
 import { admission, voterIds } from '../helpers/cluster.ts';
 import { ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, postService, serviceView, startCluster } from '../helpers/services.ts';
-import { loggedIn, loginUrl, openPage, removeContainersOf, seriousA11y } from '../helpers/ui-pages.ts';
+import { a11yAcrossViews, loggedIn, loginUrl, openPage, removeContainersOf, seriousA11y } from '../helpers/ui-pages.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { EventFollower } from '../helpers/events.ts';
 import { KEYS } from '../../src/consensus/cluster-store.ts';
@@ -194,24 +194,15 @@ test('every page passes axe (no serious or critical issue), light and dark, at 1
   const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
   t.diagnostic(`first contentful paint: ${paint?.toFixed(0)} ms`);
   await page.waitForSelector('li[data-service="ui-web"][data-state="running"]');
-  const problems: string[] = [];
-  for (const scheme of ['light', 'dark'] as const) {
-    for (const width of [1280, 375]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await page.setViewportSize({ width, height: 900 });
-      for (const view of ['#/', '#/services', '#/services/ui-web', '#/new']) {
-        await page.evaluate((h) => (location.hash = h), view);
-        await page.waitForSelector(view === '#/' ? 'article[data-node]' : view === '#/new' ? '#f-name' : 'h1');
-        for (const p of await seriousA11y(page)) problems.push(`${scheme} ${width}px ${view}: ${p}`);
-        const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        if (sideways > 0) problems.push(`${scheme} ${width}px ${view}: scrolls sideways by ${sideways}px`);
-      }
-      await page.evaluate(() => (location.hash = '#/'));
-      await page.waitForSelector('article[data-node]');
-      const shot = width === 375 ? (scheme === 'light' ? 'ui-phone.png' : undefined) : `ui-${scheme}.png`;
-      if (shot) await page.screenshot({ path: join(DOCS, shot), fullPage: width === 375 });
-    }
-  }
+  const problems = await a11yAcrossViews(page, [['#/', 'article[data-node]'], ['#/services', 'h1'], ['#/services/ui-web', 'h1'], ['#/new', '#f-name']], async (p) => {
+    await p.evaluate(() => (location.hash = '#/'));
+    await p.waitForSelector('article[data-node]');
+    const { width } = p.viewportSize()!;
+    const scheme = await p.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+    const shot = width === 375 ? (scheme === 'light' ? 'ui-phone.png' : undefined) : `ui-${scheme}.png`;
+    if (shot) await p.screenshot({ path: join(DOCS, shot), fullPage: width === 375 });
+    return ['screenshot', []];
+  });
   assert.deepEqual(problems, []);
   await page.context().close();
 });

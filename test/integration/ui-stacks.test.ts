@@ -8,7 +8,7 @@ import { nodeId, voterIds } from '../helpers/cluster.ts';
 import { ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, serviceView } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
-import { loggedIn, seriousA11y } from '../helpers/ui-pages.ts';
+import { a11yAcrossViews, loggedIn } from '../helpers/ui-pages.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // Real agents on the uiviews helper's loopback range: the first alone at first (a page opened on
@@ -158,20 +158,7 @@ test('deploy a stack: an uploaded file with errors names their lines; a pasted o
 
 test('the stack views pass axe (no serious or critical issue), light and dark, at 1280 px and 375 px, with no sideways scrolling on a phone', { timeout: 120_000 }, async () => {
   const page = await loggedIn(browser, agents[0]!);
-  const problems: string[] = [];
-  for (const scheme of ['light', 'dark'] as const) {
-    for (const width of [1280, 375]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await page.setViewportSize({ width, height: 900 });
-      for (const [view, ready] of [['#/stacks', `tr[data-stack="${STACK}"]`], [`#/stacks/${STACK}`, `[data-stack="${STACK}"] tr[data-service]`], ['#/deploy', '#f-compose']]) {
-        await page.evaluate((h) => (location.hash = h), view!);
-        await page.waitForSelector(ready!);
-        for (const p of await seriousA11y(page)) problems.push(`${scheme} ${width}px ${view}: ${p}`);
-        const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        if (sideways > 0) problems.push(`${scheme} ${width}px ${view}: scrolls sideways by ${sideways}px`);
-      }
-    }
-  }
+  const problems = await a11yAcrossViews(page, [['#/stacks', `tr[data-stack="${STACK}"]`], [`#/stacks/${STACK}`, `[data-stack="${STACK}"] tr[data-service]`], ['#/deploy', '#f-compose']]);
   assert.deepEqual(problems, []);
   await page.context().close();
 });

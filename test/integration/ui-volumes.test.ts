@@ -16,7 +16,7 @@ import { launchChromium } from '../helpers/browser.ts';
 import { ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
-import { loggedIn, seriousA11y } from '../helpers/ui-pages.ts';
+import { a11yAcrossViews, loggedIn, seriousA11y } from '../helpers/ui-pages.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IPS = ['127.73.0.2', '127.73.0.3'];
@@ -211,24 +211,12 @@ test('a read-only session sees the volumes, copies and snapshots, and gets no bu
 
 test('the volume views pass axe (no serious or critical issue), light and dark, at 1280 px and 375 px, with no sideways scrolling on a phone', { timeout: 120_000 }, async () => {
   const page = await loggedIn(browser, agents[0]!);
-  const problems: string[] = [];
-  for (const scheme of ['light', 'dark'] as const) {
-    for (const width of [1280, 375]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await page.setViewportSize({ width, height: 900 });
-      for (const [view, ready] of [['#/volumes', `tr[data-volume="${VOLUME}"] li[data-node]`], [`#/volumes/${VOLUME}`, 'tr[data-snapshot] button']]) {
-        await page.evaluate((h) => (location.hash = h), view!);
-        await page.waitForSelector(ready!);
-        for (const p of await seriousA11y(page)) problems.push(`${scheme} ${width}px ${view}: ${p}`);
-        const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        if (sideways > 0) problems.push(`${scheme} ${width}px ${view}: scrolls sideways by ${sideways}px`);
-      }
-      // the restore question open too
-      await page.locator('tr[data-snapshot] button').first().click();
-      await page.waitForSelector('#restore-h');
-      for (const p of await seriousA11y(page)) problems.push(`${scheme} ${width}px restore question: ${p}`);
-    }
-  }
+  const problems = await a11yAcrossViews(page, [['#/volumes', `tr[data-volume="${VOLUME}"] li[data-node]`], [`#/volumes/${VOLUME}`, 'tr[data-snapshot] button']], async (p) => {
+    // the restore question open too
+    await p.locator('tr[data-snapshot] button').first().click();
+    await p.waitForSelector('#restore-h');
+    return ['restore question', await seriousA11y(p)];
+  });
   assert.deepEqual(problems, []);
   await page.context().close();
 });
