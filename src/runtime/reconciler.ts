@@ -178,6 +178,9 @@ export class Reconciler {
     } catch (err) {
       if (this.dockerUp) this.d.logger.warn({ err: messageOf(err) }, 'Docker is not answering; will retry');
       this.dockerUp = false;
+      // what this node runs is unknown now, and most likely stopped (a stopped engine stops its
+      // containers): say so rather than leave the last "running" standing
+      if (!fenced) await this.report(id, this.desired(id), [], 'Docker is not answering on this node');
       return;
     }
     const desired = fenced ? [] : this.desired(id);
@@ -343,12 +346,12 @@ export class Reconciler {
   }
 
   /** Writes each assigned replica's state to etcd when it changed; removes this node's stale reports. */
-  private async report(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[]): Promise<void> {
+  private async report(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[], dockerDown?: string): Promise<void> {
     const client = this.d.client();
     if (!client) return;
     const writes: Promise<unknown>[] = [];
     for (const r of desired) {
-      const status = this.statusOf(r, id, actual);
+      const status = dockerDown ? this.downStatus(r, id, dockerDown) : this.statusOf(r, id, actual);
       const current = this.d.catalog.status(r.service, r.slot);
       if (current && sameStatus(current, status)) continue;
       writes.push(client.put(`${KEYS.statusPrefix}${r.service}/${r.slot}`).value(JSON.stringify(status)).exec());
@@ -361,6 +364,11 @@ export class Reconciler {
       writes.push(client.if(KEYS.statusPrefix + key, 'Mod', '==', v.modRevision).then(client.delete().key(KEYS.statusPrefix + key)).commit());
     }
     await Promise.all(writes.map((w) => w.catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'status write failed'))));
+  }
+
+  private downStatus(r: DesiredReplica, id: EngineIdentity, reason: string): ReplicaStatus {
+    const m = this.memory.get(replicaKey(r));
+    return { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now(), state: 'pending', reason, ports: [] };
   }
 
   private statusOf(r: DesiredReplica, id: EngineIdentity, actual: ActualContainer[]): ReplicaStatus {
