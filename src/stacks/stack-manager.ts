@@ -140,7 +140,9 @@ export class StackManager {
   async remove(name: string, volumes: boolean): Promise<{ stack: string; services: string[]; volumes: string[] }> {
     const rec = await this.record(name);
     const services = [...new Set([...(rec?.services ?? []), ...this.d.catalog.services().filter((s) => s.stack === name).map((s) => s.name)])];
-    if (!rec && services.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
+    // a stack removed before without --volumes: its Warren volumes are still there to remove
+    const kept = volumes ? warrenVolumesOfStack(name, [...this.d.catalog.maps.volumeMeta].filter(([, v]) => !v.value.removed).map(([k]) => k)) : [];
+    if (!rec && services.length === 0 && kept.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
     for (const s of services) await this.d.services.remove(s);
     const removed: string[] = [];
     if (volumes) {

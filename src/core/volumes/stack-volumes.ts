@@ -14,6 +14,8 @@
  * A service whose constraints differ (pinned elsewhere) needs only its own.
  */
 import type { Constraint, ContainerSpec, ServiceSpec } from '../service-types.ts';
+import { volumeHome, type HomeNode, type VolumeHome } from './volume-home.ts';
+import type { CopyRecord, VolumeMeta } from './volume-records.ts';
 
 /** A replicated volume as one replica slot mounts it. */
 export interface SlotVolume {
@@ -70,6 +72,18 @@ export function homeVolumes(svc: ServiceLike, slot: number, services: readonly S
     }
   }
   return [...names].sort();
+}
+
+/** Where each replica slot with replicated volumes (its own or its stack's) may be placed, by "<service>/<slot>" (the scheduler's volumeHomes). */
+export function slotHomes(services: readonly ServiceLike[], meta: ReadonlyMap<string, VolumeMeta>, copies: readonly CopyRecord[], nodes: readonly HomeNode[]): Record<string, VolumeHome> {
+  const out: Record<string, VolumeHome> = {};
+  for (const svc of services) {
+    for (let slot = 0; slot < svc.replicas; slot++) {
+      const volumes = homeVolumes(svc, slot, services);
+      if (volumes.length) out[`${svc.name}/${slot}`] = volumeHome({ volumes, meta, copies, nodes });
+    }
+  }
+  return out;
 }
 
 /** The replica slots (service, slot) whose spec mounts the Warren volume `name`. */
