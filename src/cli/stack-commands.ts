@@ -98,7 +98,7 @@ export function registerStackCommands(program: Command): void {
     .command('rm')
     .description("remove a stack: its services and their containers (its volumes only with --volumes)")
     .argument('<name>', 'the stack')
-    .option('--volumes', "also remove the stack's volumes (on the node this agent runs on)")
+    .option('--volumes', "also remove the stack's volumes: its Warren volumes on every node (copies, snapshots, records), its local ones on this agent's node")
     .option('--json', 'print JSON')
     .action(async (name: string, flags: { volumes?: boolean; json?: boolean }, cmd: Command) => {
       const client = await clientFor(cmd);

@@ -70,8 +70,10 @@ export interface ContainerOptions {
   memoryReservationBytes?: number;
   /** host paths (they stay on the node; a stack pins such a service to its node) */
   binds?: { source: string; target: string; readOnly: boolean }[];
-  /** Docker volumes named directly (a stack's volumes are shared by its services) */
+  /** Docker volumes named directly (a stack's external and `x-warren: {local: true}` volumes, shared by its services on a node) */
   volumes?: { name: string; target: string; readOnly: boolean }[];
+  /** a stack's replicated named volumes: Warren volumes (name `<stack>.<volume>`, core/volumes/stack-volumes.ts), shared by its services */
+  stackVolumes?: { name: string; target: string; readOnly: boolean }[];
   /** container paths given an anonymous volume */
   anonymousVolumes?: string[];
   /** compose's depends_on: a replica's first container waits until these hold (src/core/depends-gate.ts) */

@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { UserError } from '../core/errors.ts';
-import { VOLUME_KEYS, warrenVolumes, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { slotVolumes, stackOfVolume, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
@@ -51,7 +52,15 @@ export class VolumeApi {
     // the owner's own word on an idle volume: here, or from its heartbeats; a volume no service
     // ever ran on (a clone, an import) has no live copy that could change
     const safeAgo = (m: VolumeMeta) => (!m.owner ? 0 : m.owner === this.d.selfId ? mine[m.name] : live[m.owner]?.volumesAtRiskMs?.[m.name]);
-    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => volumeView(v.value, copies, nodes, now, safeAgo(v.value))).sort((a, b) => a.name.localeCompare(b.name));
+    const services = this.d.catalog.services();
+    return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => {
+      const view = volumeView(v.value, copies, nodes, now, safeAgo(v.value));
+      // a stack's volume: every service of the stack that mounts it (kept after its stack is removed without --volumes)
+      const stack = stackOfVolume(view.name);
+      if (stack === undefined) return view;
+      const users = [...new Set(volumeUsers(view.name, services).map((u) => u.service))];
+      return { ...view, stack, service: users.length ? users.join(',') : view.service };
+    }).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   get(name: string): VolumeView {
@@ -68,16 +77,11 @@ export class VolumeApi {
     this.get(name);
     for (const svc of this.d.catalog.services()) {
       for (let slot = 0; slot < svc.replicas; slot++) {
-        if (warrenVolumes(svc.name, slot, svc.volumes).some((v) => v.name === name)) throw new UserError('volume_in_use', `volume ${name} is used by service ${svc.name}: remove the service (or its volume) first`, 409);
+        if (slotVolumes(svc.name, slot, svc).some((v) => v.name === name)) throw new UserError('volume_in_use', `volume ${name} is used by service ${svc.name}: remove the service (or its volume) first`, 409);
       }
     }
     if (!client) throw new UserError('not_ready', 'this node has no etcd connection', 503);
-    const meta = this.d.catalog.maps.volumeMeta.get(name)!;
-    const key = VOLUME_KEYS.metaPrefix + name;
-    const res = await client.if(key, 'Mod', '==', meta.modRevision)
-      .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`))
-      .commit();
-    if (!res.succeeded) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
+    if (!(await tombstoneVolume(client, this.d.catalog, name))) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
     return { removed: name };
   }
 
@@ -122,4 +126,18 @@ export class VolumeApi {
     if (!res.ok) throw new UserError(out.error?.code ?? 'owner_failed', out.error?.message ?? `HTTP ${res.status}`, res.status);
     return out;
   }
+}
+
+/**
+ * Leaves a removal's tombstone for the volume in etcd (every node then deletes its copy and
+ * snapshots) and deletes its copy records. False: no record, already removed, or it changed meanwhile.
+ */
+export async function tombstoneVolume(client: Etcd3, catalog: Catalog, name: string): Promise<boolean> {
+  const meta = catalog.maps.volumeMeta.get(name);
+  if (!meta || meta.value.removed) return false;
+  const key = VOLUME_KEYS.metaPrefix + name;
+  const res = await client.if(key, 'Mod', '==', meta.modRevision)
+    .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`))
+    .commit();
+  return res.succeeded;
 }

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { messageOf, UserError } from '../core/errors.ts';
 import type { DesiredReplica } from '../core/reconcile-plan.ts';
 import { choosePeers } from '../core/volumes/peer-choice.ts';
-import { VOLUME_KEYS, warrenVolumes, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { peerGroup, slotVolumes, takeBlocked, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { newer } from '../core/volumes/copy-choice.ts';
 import { satisfies } from '../core/scheduler-place.ts';
 import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
@@ -65,6 +66,8 @@ export class VolumeDriver {
   /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
   handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   private readonly applying = new Map<string, Promise<void>>();
+  /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
+  private readonly taking = new Map<string, Promise<string | undefined>>();
   private stopped = false;
   private retainedAt = Date.now();
   /** for /metrics */
@@ -161,12 +164,29 @@ export class VolumeDriver {
       // not replicated: a Docker volume of this node's own (several agents may share one engine)
       if (v.local) binds.push(`warren_${r.service}_${v.name}_${id.nodeId.slice(-8).toLowerCase()}:${v.path}`);
     }
-    for (const { name, spec } of warrenVolumes(r.service, r.slot, r.spec.volumes)) {
-      const why = this.holds.get(name) ?? (await this.take(name, r));
+    for (const v of slotVolumes(r.service, r.slot, r.spec)) {
+      // a restore holds the replica (volume-ops.ts); otherwise take the volume over, one taker at a time
+      const why = this.holds.get(v.name) ?? (await this.takeSerially(v.name, r));
       if (why) return { wait: why };
-      binds.push(`${this.liveDir(name)}:${spec.path}`);
+      binds.push(`${this.liveDir(v.name)}:${v.path}${v.readOnly ? ':ro' : ''}`);
     }
     return { binds };
+  }
+
+  private async takeSerially(name: string, r: DesiredReplica): Promise<string | undefined> {
+    for (let p = this.taking.get(name); p; p = this.taking.get(name)) await p.catch(() => undefined);
+    const p = this.take(name, r);
+    this.taking.set(name, p);
+    try {
+      return await p;
+    } finally {
+      if (this.taking.get(name) === p) this.taking.delete(name);
+    }
+  }
+
+  /** the replica slots whose spec mounts the volume (several for a stack's shared volume) */
+  private users(name: string) {
+    return volumeUsers(name, this.d.catalog.services());
   }
 
   /** Makes this node the volume's owner with its newest copy in place; a string says why it cannot. */
@@ -182,6 +202,14 @@ export class VolumeDriver {
     await this.applying.get(name); // a warm apply under way ends before the copy goes live
     const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
     let epoch: number;
+    const owner = m?.value.owner;
+    const users = this.users(name);
+    const blocked = takeBlocked({
+      volume: name, self, owner, ownerAlive: owner !== undefined && this.d.liveness()[owner]?.state === 'alive', ownerName: (owner && this.d.catalog.nodeName(owner)) ?? owner ?? '',
+      assigned: new Map(users.map((u) => [`${u.service}/${u.slot}`, this.d.catalog.assignment(u.service)?.slots.find((s) => s.index === u.slot)?.nodeId ?? null])),
+      users: users.filter((u) => u.service !== r.service || u.slot !== r.slot),
+    });
+    if (blocked) return blocked;
     if (m?.value.owner !== self) {
       const elsewhere = this.copies(name).filter((c) => c.node !== self);
       if (!mine && elsewhere.length) return `volume ${name}: this node holds no copy of it (copies on ${elsewhere.map((c) => this.d.catalog.nodeName(c.node) ?? c.node).join(', ')})`;
@@ -233,7 +261,7 @@ export class VolumeDriver {
         this.owned.delete(name); // another node took it over
         continue;
       }
-      if (!this.d.catalog.service(m.service)) continue; // its service is gone: nothing writes to it
+      if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
       if (this.busy.has(name)) continue;
       this.busy.add(name);
       const started = performance.now();
@@ -256,8 +284,8 @@ export class VolumeDriver {
       if (m.removed) continue;
       // a copy with its warm-copy state file is not live yet (a take-over did not complete)
       if (m.owner !== self || this.owned.has(name) || !existsSync(this.liveDir(name)) || existsSync(`${this.liveDir(name)}.warren-state.json`)) continue;
-      const slot = this.d.catalog.assignment(m.service)?.slots.find((s) => s.index === m.slot);
-      if (slot?.nodeId === self) this.owned.set(name, m.epoch);
+      const here = this.users(name).some((u) => this.d.catalog.assignment(u.service)?.slots.find((s) => s.index === u.slot)?.nodeId === self);
+      if (here) this.owned.set(name, m.epoch);
     }
     for (const name of this.store.volumes()) {
       if (this.d.catalog.maps.volumeMeta.get(name)?.value.removed) void this.forgetRemoved(name).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'removing a volume\'s copy failed'));
@@ -297,12 +325,17 @@ export class VolumeDriver {
     }
   }
 
-  /** Containers of this node mounting the volume (its replica), to pause for the freeze step. */
+  /** Containers of this node mounting the volume (its replicas: several for a stack's shared volume), to pause for the freeze step. */
   private async writers(m: VolumeMeta): Promise<string[]> {
     const id = this.d.identity();
     if (!id) return [];
-    const list = await this.d.engine.docker.listContainers({ filters: { status: ['running'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`, `${LABELS.service}=${m.service}`, `${LABELS.slot}=${m.slot}`] } });
-    return list.map((c) => c.Id);
+    const users = this.users(m.name);
+    const out: string[] = [];
+    for (const u of users.length ? users : [{ service: m.service, slot: m.slot }]) {
+      const list = await this.d.engine.docker.listContainers({ filters: { status: ['running'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`, `${LABELS.service}=${u.service}`, `${LABELS.slot}=${u.slot}`] } });
+      out.push(...list.map((c) => c.Id));
+    }
+    return out;
   }
 
   /** `warren volume snapshot`: on the owner, a snapshot now; replicated before the answer unless `wait` is false. */
@@ -356,7 +389,12 @@ export class VolumeDriver {
 
   async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
     const live = this.d.liveness();
-    const svc = this.d.catalog.service(m.service);
+    const services = this.d.catalog.services();
+    const users = volumeUsers(m.name, services);
+    const constraints = users.length ? users.flatMap((u) => u.constraints) : (this.d.catalog.service(m.service)?.constraints ?? []);
+    // a stack's volumes all go to the same peers (those holding most of them first): it moves as a unit
+    const group = peerGroup(m.name, services);
+    const held = (node: string) => group.filter((v) => this.d.catalog.maps.volumeCopies.has(`${v}/${node}`)).length;
     const holders = new Map(this.copies(m.name).map((c) => [c.node, c]));
     const peers = choosePeers(this.d.selfId, this.d.catalog.nodes().map((n) => {
       const rt = this.d.catalog.runtimeNode(n.id);
@@ -364,8 +402,8 @@ export class VolumeDriver {
       return {
         id: n.id,
         alive: live[n.id]?.state === 'alive',
-        eligible: !this.d.catalog.draining(n.id) && (svc?.constraints ?? []).every((c) => satisfies(sched, c)),
-        holds: holders.has(n.id),
+        eligible: !this.d.catalog.draining(n.id) && constraints.every((c) => satisfies(sched, c)),
+        holds: group.length > 1 ? held(n.id) : holders.has(n.id),
       };
     }));
     const done: string[] = [];

@@ -5,6 +5,7 @@ import { newer } from '../core/volumes/copy-choice.ts';
 import { manifestChunks, type Manifest } from '../core/volumes/manifest.ts';
 import { roomFor } from '../core/volumes/chunk-need.ts';
 import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import { volumeUsers } from '../core/volumes/stack-volumes.ts';
 import type { ChunkStore } from '../volumes/chunk-store.ts';
 import { httpTransport, pushSnapshot } from '../volumes/replication.ts';
 import { exportTar, importTar } from '../volumes/tar.ts';
@@ -195,9 +196,13 @@ export class VolumeOps {
    * the reconciler removed meanwhile is gone all the same.
    */
   private async removeReplica(m: VolumeMeta): Promise<void> {
-    if (!m.service) return;
+    // every replica that mounts it: a stack's volume may be shared by several of its services
+    const users = new Set(volumeUsers(m.name, this.d.catalog.services()).map((u) => `${u.service}/${u.slot}`));
+    if (m.service) users.add(`${m.service}/${m.slot}`);
+    if (users.size === 0) return;
     const engine = this.d.engine;
-    const list = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${this.d.selfId}`, `${LABELS.service}=${m.service}`, `${LABELS.slot}=${m.slot}`] } });
+    const all = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${this.d.selfId}`] } });
+    const list = all.filter((c) => users.has(`${c.Labels[LABELS.service]}/${c.Labels[LABELS.slot]}`));
     for (const c of list) {
       if (c.State === 'running' || c.State === 'paused' || c.State === 'restarting') await engine.stop(c.Id, 10).catch(() => undefined);
       await engine.remove(c.Id).catch((err: unknown) => {

@@ -9,19 +9,19 @@ import { UserError } from '../core/errors.ts';
 import type { Problem } from '../core/compose/diagnostics.ts';
 import { parseDeployBody, type DeployBody } from '../core/compose/deploy-body.ts';
 import { loadStack } from '../core/compose/project.ts';
-import { planStack, portClashes, stackServices, stackVolumeName, type StackStep } from '../core/compose/to-services.ts';
+import { stackVolumeRecord, warrenVolumesOfStack, type StackVolumeRecord } from '../core/compose/stack-volumes-plan.ts';
+import { planStack, portClashes, stackServices, type StackStep } from '../core/compose/to-services.ts';
 import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { DockerEngine } from '../runtime/docker-engine.ts';
 import { apiEtcdCall, readyClient, type ServiceManager } from '../runtime/service-manager.ts';
+import { tombstoneVolume } from '../runtime/volume-api.ts';
 
-export interface StackRecord {
+export interface StackRecord extends StackVolumeRecord {
   name: string;
   project: Omit<DeployBody, 'dryRun'>;
   services: string[];
-  /** the Docker volumes the stack made (not external ones) */
-  volumes: string[];
   deployedFrom: { id: string; name: string };
   createdAt: number;
   updatedAt: number;
@@ -99,7 +99,10 @@ export class StackManager {
     const { dryRun, ...project } = parseDeployBody(raw);
     const { model, warnings } = loadStack({ ...project, reservedPorts: this.d.reservedPorts() });
     this.etcd();
-    const desired = stackServices(model, { nodeName: this.d.self.name });
+    const before = await this.record(model.name);
+    const vols = stackVolumeRecord(model, before);
+    warnings.push(...vols.warnings);
+    const desired = stackServices(model, { nodeName: this.d.self.name, legacyVolumes: vols.legacy });
     const plan = planStack(model.name, desired, this.d.catalog.services());
     const clashes = portClashes(model.name, desired, this.d.catalog.services(), (n) => model.services.find((s) => s.warrenName === n)?.name);
     if (clashes.length) throw new UserError('port_taken', clashes.join('\n'), 409);
@@ -113,12 +116,11 @@ export class StackManager {
       } else if (step.action === 'remove') await this.d.services.remove(step.service);
     }
     const now = Date.now();
-    const before = await this.record(model.name);
     const rec: StackRecord = {
       name: model.name,
       project,
       services: desired.map((s) => s.name),
-      volumes: [...new Set([...(before?.volumes ?? []), ...model.volumes.filter((v) => !v.external).map((v) => stackVolumeName(model.name, v.name))])],
+      ...vols.record,
       deployedFrom: this.d.self,
       createdAt: before?.createdAt ?? now,
       updatedAt: now,
@@ -131,15 +133,31 @@ export class StackManager {
   }
 
   /**
-   * Removes the stack's services and record; with `volumes`, also its Docker volumes on this
-   * node once its containers here are gone (volumes on other nodes stay: see the README).
+   * Removes the stack's services and record; with `volumes`, also its Warren volumes everywhere
+   * (a tombstone each: every node deletes its copy and snapshots) and its local Docker volumes on
+   * this node once its containers here are gone (those on other nodes stay: see the README).
    */
   async remove(name: string, volumes: boolean): Promise<{ stack: string; services: string[]; volumes: string[] }> {
     const rec = await this.record(name);
     const services = [...new Set([...(rec?.services ?? []), ...this.d.catalog.services().filter((s) => s.stack === name).map((s) => s.name)])];
-    if (!rec && services.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
+    // a stack removed before without --volumes: its Warren volumes are still there to remove
+    const kept = volumes ? warrenVolumesOfStack(name, [...this.d.catalog.maps.volumeMeta].filter(([, v]) => !v.value.removed).map(([k]) => k)) : [];
+    if (!rec && services.length === 0 && kept.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
     for (const s of services) await this.d.services.remove(s);
     const removed: string[] = [];
+    if (volumes) {
+      const client = this.etcd();
+      for (const v of warrenVolumesOfStack(name, this.d.catalog.maps.volumeMeta.keys())) {
+        // a record that changed meanwhile (a snapshot's owner write) is read again
+        for (let attempt = 0; attempt < 3 && this.d.catalog.maps.volumeMeta.get(v)?.value.removed === undefined; attempt++) {
+          if (await this.call('remove the stack\'s volume', () => tombstoneVolume(client, this.d.catalog, v))) {
+            removed.push(v);
+            break;
+          }
+          await this.d.catalog.reload();
+        }
+      }
+    }
     if (volumes && rec?.volumes.length) {
       // the record stays until the volumes are gone, so a timed-out removal can be run again
       await this.waitContainersGone(name);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { UserError } from '../../src/core/errors.ts';
 import { parseDeployBody } from '../../src/core/compose/deploy-body.ts';
-import { planStack, portClashes, stackServices, stackVolumeName } from '../../src/core/compose/to-services.ts';
+import { planStack, portClashes, stackServices } from '../../src/core/compose/to-services.ts';
 import { newServiceSpec, type ServiceInputParsed } from '../../src/core/service-spec.ts';
 import { dockerParts, stackNetworkName } from '../../src/runtime/container-options.ts';
 import { configOf } from '../../src/stacks/read-project.ts';
@@ -63,12 +63,11 @@ volumes:
 `,
   });
   const s = stackServices(r.model, { nodeName: 'n1' });
-  assert.deepEqual(byName(s, 'shop-app').options!.volumes, [
-    { name: stackVolumeName('shop', 'data'), target: '/data', readOnly: false },
-    { name: 'existing-volume', target: '/ext', readOnly: true },
-  ]);
+  assert.deepEqual(byName(s, 'shop-app').options!.stackVolumes, [{ name: 'shop.data', target: '/data', readOnly: false }], 'a Warren volume');
+  assert.deepEqual(byName(s, 'shop-app').options!.volumes, [{ name: 'existing-volume', target: '/ext', readOnly: true }]);
   assert.deepEqual(byName(s, 'shop-app').options!.anonymousVolumes, ['/anon']);
-  assert.deepEqual(byName(s, 'shop-cron').options!.volumes, [{ name: 'warren-stack_shop_data', target: '/data', readOnly: false }]);
+  assert.deepEqual(byName(s, 'shop-cron').options!.stackVolumes, [{ name: 'shop.data', target: '/data', readOnly: false }], 'the same one');
+  assert.equal(byName(s, 'shop-cron').options!.volumes, undefined);
   assert.deepEqual(byName(s, 'shop-hass').ports, []);
   const vw = stackServices(configOf({ files: [] }, {}, join(FIXTURES, 'vaultwarden')).model, { nodeName: 'n' });
   assert.deepEqual(vw[0]!.ports, [{ container: 80, protocol: 'tcp', published: 11001, hostIp: '127.0.0.1' }], 'a host IP is kept: loopback only');

@@ -104,6 +104,8 @@ export interface StackVolume {
   external: boolean;
   externalName?: string;
   labels?: Record<string, string>;
+  /** `x-warren: {local: true}`: a per-node Docker volume, not replicated (caches); starts empty elsewhere */
+  local?: true;
 }
 
 export interface StackModel {

@@ -160,6 +160,9 @@ export function loadStack(input: StackInput): StackConfigResult {
   return { model, warnings: diag.warnings };
 }
 
+/** the names a Warren volume may have (src/volumes/volume-store.ts) */
+const WARREN_VOLUME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 function readTopVolumes(merged: Obj, diag: Diagnostics): StackVolume[] {
   const v = merged.volumes;
   if (v === undefined || v === null) return [];
@@ -171,9 +174,15 @@ function readTopVolumes(merged: Obj, diag: Diagnostics): StackVolume[] {
   return Object.entries(v).map(([volName, spec]) => {
     const s = isObj(spec) ? spec : {};
     const at = keyPosition(v, volName);
-    if (s.driver !== undefined || s.driver_opts !== undefined) diag.warn(at, `volumes.${volName}`, 'driver and driver_opts are ignored: Warren volumes are local Docker volumes on the node that runs the service');
+    if (s.driver !== undefined || s.driver_opts !== undefined) diag.warn(at, `volumes.${volName}`, 'driver and driver_opts are ignored: a stack\'s volumes are Warren volumes (replicated to 2 other nodes), or local Docker volumes with x-warren: {local: true}');
     const external = s.external === true || s.external === 'true';
     const out: StackVolume = { name: volName, external };
+    const x = s['x-warren'];
+    if (x !== undefined) {
+      if (!isObj(x) || Object.keys(x).some((k) => k !== 'local') || (x.local !== undefined && typeof x.local !== 'boolean')) diag.error(keyPosition(s, 'x-warren'), `volumes.${volName}.x-warren`, 'must be {local: true} or {local: false} (local: a per-node Docker volume, not replicated)');
+      else if (x.local === true) out.local = true;
+    }
+    if (!external && !out.local && !WARREN_VOLUME_RE.test(volName)) diag.error(at, `volumes.${volName}`, 'a stack\'s volume name must be letters, digits, "_", "." or "-", starting with a letter or digit (it becomes the Warren volume <stack>.<name>)');
     if (external && typeof s.name === 'string') out.externalName = s.name;
     if (isObj(s.labels)) out.labels = Object.fromEntries(Object.entries(s.labels).map(([k, x]) => [k, String(x ?? '')]));
     else if (Array.isArray(s.labels)) diag.warn(at, `volumes.${volName}.labels`, 'list-form labels are ignored; use a mapping');

@@ -5,17 +5,27 @@
 import { UserError } from '../errors.ts';
 import { sameContainerSpec, type ServiceInputParsed } from '../service-spec.ts';
 import type { Constraint, ContainerOptions, PortSpec, ServiceSpec } from '../service-types.ts';
+import { stackVolumeName } from '../volumes/stack-volumes.ts';
 import type { StackModel, StackService } from './model.ts';
 
-/** The Docker volume of a stack's named volume (shared by the stack's services on a node). */
-export const stackVolumeName = (stack: string, volume: string) => `warren-stack_${stack}_${volume}`;
+/**
+ * The Docker volume of a stack's local named volume (`x-warren: {local: true}`, shared by the
+ * stack's services on a node), and of every named volume of a stack deployed before its volumes
+ * were Warren volumes.
+ */
+export const stackDockerVolumeName = (stack: string, volume: string) => `warren-stack_${stack}_${volume}`;
 
 export interface PlacementContext {
   /** the node the deploy was sent to: services with bind mounts or devices are pinned there */
   nodeName: string;
+  /**
+   * named volumes that stay per-node Docker volumes although not marked local: those of a stack
+   * deployed before a stack's volumes were Warren volumes (its data is in them)
+   */
+  legacyVolumes?: ReadonlySet<string>;
 }
 
-function optionsOf(model: StackModel, s: StackService): ContainerOptions {
+function optionsOf(model: StackModel, s: StackService, ctx: PlacementContext): ContainerOptions {
   const o: ContainerOptions = {};
   const set = <K extends keyof ContainerOptions>(k: K, v: ContainerOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
@@ -51,6 +61,7 @@ function optionsOf(model: StackModel, s: StackService): ContainerOptions {
   }
   const binds: NonNullable<ContainerOptions['binds']> = [];
   const volumes: NonNullable<ContainerOptions['volumes']> = [];
+  const replicated: NonNullable<ContainerOptions['stackVolumes']> = [];
   const anonymous: string[] = [];
   for (const m of s.mounts) {
     if (m.type === 'bind') binds.push({ source: m.source, target: m.target, readOnly: m.readOnly });
@@ -58,13 +69,15 @@ function optionsOf(model: StackModel, s: StackService): ContainerOptions {
     else if (m.source === undefined) anonymous.push(m.target);
     else {
       const vol = model.volumes.find((v) => v.name === m.source);
-      const name = vol?.external ? (vol.externalName ?? vol.name) : stackVolumeName(model.name, m.source);
-      volumes.push({ name, target: m.target, readOnly: m.readOnly });
+      if (vol?.external) volumes.push({ name: vol.externalName ?? vol.name, target: m.target, readOnly: m.readOnly });
+      else if (vol?.local || ctx.legacyVolumes?.has(m.source)) volumes.push({ name: stackDockerVolumeName(model.name, m.source), target: m.target, readOnly: m.readOnly });
+      else replicated.push({ name: stackVolumeName(model.name, m.source), target: m.target, readOnly: m.readOnly });
     }
   }
   if (Object.keys(tmpfs).length) o.tmpfs = tmpfs;
   if (binds.length) o.binds = binds;
   if (volumes.length) o.volumes = volumes;
+  if (replicated.length) o.stackVolumes = replicated;
   if (anonymous.length) o.anonymousVolumes = anonymous;
   if (s.dependsOn.length) {
     o.dependsOn = s.dependsOn.map((d) => ({ service: model.services.find((x) => x.name === d.service)!.warrenName, condition: d.condition, required: d.required }));
@@ -90,7 +103,7 @@ function portsOf(s: StackService): PortSpec[] {
 
 /** The Warren service of each stack service, as the service manager creates it. */
 export function stackServices(model: StackModel, ctx: PlacementContext): ServiceInputParsed[] {
-  return model.services.map((s) => {
+  const out = model.services.map((s) => {
     const constraints: Constraint[] = [...s.constraints];
     const pinned = s.pinnedByBindMount || (s.devices?.length ?? 0) > 0;
     if (pinned && !constraints.some((c) => c.kind === 'node')) constraints.push({ kind: 'node', value: ctx.nodeName });
@@ -105,12 +118,32 @@ export function stackServices(model: StackModel, ctx: PlacementContext): Service
       replicas: s.replicas,
       restart: s.restart,
       constraints,
-      options: optionsOf(model, s),
+      options: optionsOf(model, s, ctx),
     };
     if (s.limits?.cpus !== undefined) input.cpus = s.limits.cpus;
     if (s.limits?.memoryBytes !== undefined) input.memoryBytes = s.limits.memoryBytes;
     return input;
   });
+  checkVolumeNames(out);
+  return out;
+}
+
+/**
+ * Slot N of a replicated volume is `<stack>.<volume>.N`: a volume literally named `<volume>.N`
+ * would be the same Warren volume. Refused, naming both.
+ */
+function checkVolumeNames(services: ServiceInputParsed[]): void {
+  const seen = new Map<string, { volume: string; slot: number }>();
+  for (const svc of services) {
+    for (let slot = 0; slot < svc.replicas; slot++) {
+      for (const v of svc.options?.stackVolumes ?? []) {
+        const name = slot === 0 ? v.name : `${v.name}.${slot}`;
+        const before = seen.get(name);
+        if (before && (before.volume !== v.name || before.slot !== slot)) throw new UserError('volume_name_clash', `the Warren volume ${name} would be both ${before.volume} of replica ${before.slot} and ${v.name} of replica ${slot}: rename one of the stack's volumes`, 400);
+        seen.set(name, { volume: v.name, slot });
+      }
+    }
+  }
 }
 
 /**

@@ -102,7 +102,14 @@ export function checkPorts(services: StackService[], raw: Obj, reserved: Reserve
  * the error can still name the service's line, rather than half-way through a deploy.
  */
 export function checkServiceSpecs(model: StackModel, services: Obj, diag: Diagnostics): void {
-  for (const input of stackServices(model, { nodeName: 'n' })) {
+  let inputs;
+  try {
+    inputs = stackServices(model, { nodeName: 'n' });
+  } catch (err) {
+    if (!isUserError(err)) throw err;
+    return diag.error(undefined, 'volumes', err.message); // two volumes would be one Warren volume
+  }
+  for (const input of inputs) {
     const svc = model.services.find((s) => s.warrenName === input.name)!;
     try {
       parseServiceInput(serviceInputBody(input));

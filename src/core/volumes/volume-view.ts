@@ -19,7 +19,10 @@ export interface VolumeCopyView {
 
 export interface VolumeView {
   name: string;
+  /** the service using it; for a stack's volume, every service of the stack that mounts it, comma-separated */
   service: string;
+  /** a stack's volume (`<stack>.<volume>`): its stack */
+  stack?: string;
   sizeBytes: number;
   node: string | null;
   state: 'new' | 'protected' | 'degraded' | 'unavailable';
