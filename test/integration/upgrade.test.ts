@@ -48,7 +48,7 @@ async function buildNext(): Promise<string> {
   for (const part of ['src', 'bin', 'scripts', 'package.json', 'tsconfig.json']) await cp(join(ROOT, part), join(root, part), { recursive: true });
   await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   await patch(root, 'package.json', `"version": "${VERSION}"`, `"version": "${NEXT_VERSION}"`);
-  await patch(root, 'src/gossip/gossip-service.ts', '      health: this.lastHealth!,\n    };', "      health: this.lastHealth!,\n      nextField: { zone: 'attic' },\n    } as Heartbeat;");
+  await patch(root, 'src/gossip/gossip-service.ts', '      ...(restart ? { restart } : {}),\n    };', "      ...(restart ? { restart } : {}),\n      nextField: { zone: 'attic' },\n    } as Heartbeat;");
   await patch(root, 'src/core/service-spec.ts', 'generation: 1, createdAt: now, updatedAt: now }', "generation: 1, createdAt: now, updatedAt: now, nextOnly: { note: 'written by the next build' } } as ServiceSpec");
   await patch(root, 'src/cli/agent/agent.ts', '      version: VERSION,\n', "      version: VERSION,\n      nextHealth: { ok: true },\n");
   // a feature that needs every node, new in the next release: there, HTTPS moves to it
