@@ -14,6 +14,7 @@ import type { NodeState } from '../core/views.ts';
 import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
+import { freeze, thaw, type Frozen } from './container-freeze.ts';
 import { LABELS, type DockerEngine, type EngineIdentity } from './docker-engine.ts';
 
 export interface VolumeDriverDeps {
@@ -355,19 +356,17 @@ export class VolumeDriver {
     const name = m.name;
     const dir = this.liveDir(name);
     if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
-    const paused: string[] = [];
+    let paused: Frozen[] = [];
     const docker = this.d.engine.docker;
     const t0 = performance.now();
     const rec = await this.store.snapshot(name, dir, {
       epoch: m.epoch,
       skipUnchanged: !opts.force,
       pause: async () => {
-        for (const c of await this.writers(m)) {
-          await docker.getContainer(c).pause().then(() => paused.push(c), () => undefined);
-        }
+        paused = await freeze(docker, await this.writers(m));
       },
       resume: async () => {
-        await Promise.all(paused.map((c) => docker.getContainer(c).unpause().catch(() => undefined)));
+        await thaw(docker, paused, (container, how) => this.d.logger.warn({ volume: name, container: container.slice(0, 12), how }, 'Docker did not unpause a container in time: thawed it directly'));
       },
     });
     const before = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value;
