@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
@@ -156,14 +156,19 @@ services:
 });
 
 test('stack rm --volumes removes the services, containers, network and volumes', { timeout: 90_000 }, async () => {
-  await docker('volume', 'inspect', `warren-stack_${STACK}_data`);
+  // the stack's volume is a Warren volume (replicated; here a single node holds its live copy)
+  const VOLUME = `${STACK}.data`;
+  const live = join(agent.dataDir, 'volume-data', VOLUME);
+  const listed = async () => ((await (await fetch(`${agent.api}/v1/volumes`)).json()) as { volumes: { name: string }[] }).volumes.map((v) => v.name);
+  assert.ok((await listed()).includes(VOLUME), `listed: ${await listed()}`);
+  assert.ok(existsSync(live), 'its live copy is in the data dir');
   const r = await cliOn(['stack', 'rm', STACK, '--volumes']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /removed stack stacks-it: 2 services, 1 volume/);
   const services = (await (await fetch(`${agent.api}/v1/services`)).json()) as { services: unknown[] };
   assert.equal(services.services.length, 0);
   assert.deepEqual((await docker('ps', '-aq', '--filter', `label=warren.node=${nodeId}`)).trim(), '');
-  await assert.rejects(docker('volume', 'inspect', `warren-stack_${STACK}_data`));
+  await waitFor('the volume gone: not listed, its copy deleted', async () => !(await listed()).includes(VOLUME) && !existsSync(live), 15_000, 100);
   await waitFor('the stack network removed', async () => (await docker('network', 'ls', '-q', '--filter', `label=warren.node=${nodeId}`)).trim() === '', 15_000, 100);
   const missing = await fetch(`${agent.api}/v1/stacks/${STACK}`);
   assert.equal(missing.status, 404);
