@@ -158,9 +158,10 @@ export class StackManager {
         }
       }
     }
+    // --volumes: back once the containers that mounted them are gone (a volume is not removed under
+    // a running app); the record stays until then, so a timed-out removal can be run again
+    if (volumes) await this.waitContainersGone(name);
     if (volumes && rec?.volumes.length) {
-      // the record stays until the volumes are gone, so a timed-out removal can be run again
-      await this.waitContainersGone(name);
       for (const v of rec.volumes) {
         const ok = await this.d.engine.docker.getVolume(v).remove().then(() => true, (err: { statusCode?: number }) => err.statusCode === 404 ? false : Promise.reject(err));
         if (ok) removed.push(v);
