@@ -44,7 +44,8 @@ export interface ReconcileInput {
 }
 
 export type ReconcileAction =
-  | { kind: 'remove'; containerId: string; reason: string }
+  /** `graceful`: the container runs, so it gets its stop signal and grace first (as `docker stop`) */
+  | { kind: 'remove'; containerId: string; reason: string; graceful?: true }
   | { kind: 'stop'; containerId: string; reason: string }
   | { kind: 'create'; replica: DesiredReplica }
   | { kind: 'start'; containerId: string; replica: DesiredReplica; restart: boolean };
@@ -73,9 +74,12 @@ export function planReconcile(input: ReconcileInput): ReconcileAction[] {
   for (const c of ordered) {
     const key = replicaKey(c);
     if (input.busy.has(key) || c.state === 'removing') continue;
-    if (!wanted.has(key)) actions.push({ kind: 'remove', containerId: c.id, reason: 'not assigned to this node' });
+    // a running app being moved, updated or removed gets SIGTERM and its grace, as Compose, Swarm
+    // and Nomad give it (a database would otherwise replay its journal after every update)
+    const graceful = ACTIVE.has(c.state) ? { graceful: true as const } : {};
+    if (!wanted.has(key)) actions.push({ kind: 'remove', containerId: c.id, reason: 'not assigned to this node', ...graceful });
     else if (c.state === 'dead') actions.push({ kind: 'remove', containerId: c.id, reason: 'Docker marked it dead' });
-    else if (kept.has(key)) actions.push({ kind: 'remove', containerId: c.id, reason: 'duplicate' });
+    else if (kept.has(key)) actions.push({ kind: 'remove', containerId: c.id, reason: 'duplicate', ...graceful });
     else kept.set(key, c);
   }
   for (const [key, d] of wanted) {

@@ -145,10 +145,11 @@ export class DockerEngine {
     await this.docker.getContainer(containerId).start();
   }
 
-  async stop(containerId: string, timeoutS = 10): Promise<void> {
+  /** `timeoutS` unset: the container's own stop grace (stop_grace_period, else Docker's 10 s) */
+  async stop(containerId: string, timeoutS?: number): Promise<void> {
     await this.docker
       .getContainer(containerId)
-      .stop({ t: timeoutS })
+      .stop(timeoutS === undefined ? {} : { t: timeoutS })
       .catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 304 && err.statusCode !== 404) throw err; // 304: already stopped
       });

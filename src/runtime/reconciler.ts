@@ -43,6 +43,8 @@ export interface ReconcilerDeps {
 const PULL_RETRY_MS = 15_000;
 /** Docker's container list lagging its events: list again after this long. */
 const LAG_RELIST_MS = 30;
+/** the longest a removal waits for a graceful stop before it kills (see stopGracefully) */
+const STOP_WAIT_MS = 30_000;
 /** A replica running this long is considered recovered: its crash back-off starts over. */
 const STABLE_MS = 30_000;
 
@@ -121,6 +123,21 @@ export class Reconciler {
     // first, or Docker's stop waits out its whole timeout before it can kill it
     await Promise.all(actual.filter((c) => c.state === 'paused').map((c) => this.d.engine.docker.getContainer(c.id).unpause().catch(() => undefined)));
     await Promise.all(actual.filter((c) => c.state === 'running' || c.state === 'paused').map((c) => this.d.engine.stop(c.id, 5).catch(() => undefined)));
+  }
+
+  /**
+   * SIGTERM (or the image's stop signal) and the container's grace before it goes. The pass waits
+   * (a replacement may need its port or volume), but never longer than STOP_WAIT_MS: a replica
+   * arriving here in a failover must not wait out a long stop_grace_period; past it the removal kills.
+   */
+  private async stopGracefully(containerId: string): Promise<void> {
+    const c = this.d.engine.docker.getContainer(containerId);
+    // a paused container cannot take a signal: Docker's stop would wait out the grace, then kill
+    await c.unpause().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+    await Promise.race([this.d.engine.stop(containerId).catch(() => undefined), cap]);
+    clearTimeout(timer);
   }
 
   /** Runs a pass soon (coalescing bursts of changes). */
@@ -272,6 +289,7 @@ export class Reconciler {
         await this.d.engine.stop(a.containerId, 5);
       } else if (a.kind === 'remove') {
         log.info({ container: a.containerId.slice(0, 12), reason: a.reason }, 'removing container');
+        if (a.graceful) await this.stopGracefully(a.containerId);
         await this.d.engine.remove(a.containerId);
       } else if (a.kind === 'start') {
         const key = replicaKey(a.replica);

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, httpGet, postService, runningReplicas, serviceView, startCluster, waitServing } from '../helpers/services.ts';
@@ -146,8 +147,19 @@ test('service.scheduled/started events; update changes one replica at a time; lo
   assert.equal(logs.code, 0, logs.stderr);
   assert.match(logs.stdout, new RegExp(`hello from ${remote.slot} on n\\d+`));
 
+  // the replaced generation gets SIGTERM and its grace (httpd under tini exits 143), never a bare SIGKILL (137)
+  const oldIds = (await docker('ps', '-q', '--no-trunc', '--filter', 'label=warren.service=talk')).split('\n').filter(Boolean);
+  const deaths = spawn('docker', ['events', '--filter', 'label=warren.service=talk', '--filter', 'event=die', '--format', '{{.ID}} {{.Actor.Attributes.exitCode}}']);
+  let died = '';
+  deaths.stdout.on('data', (b: Buffer) => (died += b.toString()));
   const up = await cliOn(a0(), 'service', 'update', 'talk', '-e', 'VERSION=2');
   assert.equal(up.code, 0, up.stderr);
+  try {
+    await waitFor('both old replicas died', () => oldIds.every((id) => died.includes(id)), 10_000, 50);
+  } finally {
+    deaths.kill();
+  }
+  for (const id of oldIds) assert.match(died, new RegExp(`${id} 143\\n`), `replica ${id.slice(0, 12)} was stopped with SIGTERM: ${died}`);
   const v2 = await serviceView(a0(), 'talk');
   assert.equal(v2.spec.generation, 2);
   assert.ok(v2.replicas.every((x) => x.generation === 2 && x.state === 'running'), JSON.stringify(v2.replicas));
