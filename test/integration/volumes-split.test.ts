@@ -45,8 +45,10 @@ before(async () => {
 after(async () => {
   for (const a of agents) if (a.running) process.kill(a.pid, 'SIGCONT');
   await healAll();
-  await cleanupAll();
+  // the writers go before the data dirs: one still appending would race their removal
+  for (const a of agents) await a.stop('SIGKILL', 5000);
   await removeNodesDocker(ids);
+  await cleanupAll();
 });
 
 const liveFile = (a: AgentHandle, file: string) => join(a.dataDir, 'volume-data', VOLUME, file);
@@ -246,4 +248,33 @@ test('a partitioned owner: one lineage after the heal; its writes nobody else go
   assert.equal(rm.code, 0, rm.stderr);
   await waitFor('the fenced volume gone everywhere', () => agents.every((a) => fencedStores(a).length === 0), 30_000, 200);
   assert.equal((await volumes(others[0]!)).find((v) => v.name === fencedName), undefined);
+});
+
+test('a planned move (drain): the old owner hands everything over and keeps no fenced snapshot', { timeout: 120_000 }, async () => {
+  const owner = await waitFor('the writer running', () => runningNode(agents[0]!), 60_000, 100);
+  const old = agentOf(owner);
+  const viewer = agents.find((a) => a !== old)!;
+  const admin = ['--data-dir', viewer.dataDir, '--api', viewer.api];
+  const ownerName = (await old.health()).body.node.name as string;
+  const drain = await cli([...admin, 'node', 'drain', ownerName]);
+  assert.equal(drain.code, 0, drain.stderr);
+  const moved = await waitFor('the writer running on another node', async () => {
+    const n = await runningNode(viewer);
+    return n && n !== owner ? n : undefined;
+  }, 60_000, 100);
+  assert.match(old.log(), /volume handed over to its new node/);
+  // back in service, the old owner is a peer again: its copy follows the new owner's snapshots
+  const activate = await cli([...admin, 'node', 'activate', ownerName]);
+  assert.equal(activate.code, 0, activate.stderr);
+  const { epoch } = await meta(viewer);
+  await waitFor('the old owner\'s copy on the new lineage', async () => {
+    const v = (await volumes(viewer)).find((x) => x.name === VOLUME);
+    const mine = v?.copies.find((c: { node: string }) => c.node === ownerName);
+    const snaps = await cli(['--api', agentOf(moved).api, 'volume', 'snapshots', VOLUME, '--json']);
+    const list = snaps.code === 0 ? (JSON.parse(snaps.stdout) as { snapshots: { id: string; epoch: number }[] }).snapshots : [];
+    return mine?.applied && list.some((s) => s.id === mine.snapshot && s.epoch === epoch);
+  }, 60_000, 250);
+  assert.deepEqual(fencedStores(old), [], 'nothing was kept aside: the new owner had every write');
+  assert.deepEqual((await volumes(viewer)).filter((v) => v.name.includes('.fenced-')), []);
+  assertContiguous(lines(liveFile(agentOf(moved), 'counter')).map(Number), 'the counter after the move');
 });
