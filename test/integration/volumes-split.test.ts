@@ -193,6 +193,7 @@ test('a partitioned owner: one lineage after the heal; its writes nobody else go
   const others = agents.filter((a) => a !== victim);
   const { epoch } = await meta(others[0]!);
   const ownerName = (await victim.health()).body.node.name as string;
+  const cutAt = Date.now();
   const heal = await isolate([victim.pid, ...victim.etcdPids()], others.map((a) => a.bind));
   let oldLast: number;
   let moved: string;
@@ -209,6 +210,7 @@ test('a partitioned owner: one lineage after the heal; its writes nobody else go
   } finally {
     await heal();
   }
+  const healedAt = Date.now();
   const home = agentOf(moved);
   const resumedFrom = Number(lines(liveFile(home, 'starts')).at(-1));
   assert.ok(resumedFrom > 0 && resumedFrom < oldLast, `the new owner resumed from ${resumedFrom}, before the old owner's last write ${oldLast}`);
@@ -219,6 +221,7 @@ test('a partitioned owner: one lineage after the heal; its writes nobody else go
   // the old owner's writes after the cut are a volume of their own, listed with one copy on it
   const fencedName = `${VOLUME}.fenced-e${epoch}-${owner.slice(-8).toLowerCase()}`;
   const fenced = await waitFor('the fenced volume listed', async () => (await volumes(others[0]!)).find((v) => v.name === fencedName), 60_000, 250);
+  const listedAt = Date.now();
   assert.equal(fenced.node, null, 'no service owns it');
   assert.ok(fenced.copies.some((c: { node: string }) => c.node === ownerName), 'the old owner holds a copy');
   const res = await fetch(`${others[0]!.api}/v1/volumes/${encodeURIComponent(fencedName)}/export`, { headers: await adminHeaders(others[0]!) });
@@ -241,7 +244,7 @@ test('a partitioned owner: one lineage after the heal; its writes nobody else go
   const newCounter = lines(liveFile(home, 'counter')).map(Number);
   assertContiguous(newCounter, 'the new owner\'s counter');
   assert.deepEqual(newCounter.slice(0, warm.length), warm, 'the old owner\'s copy is the new lineage\'s data');
-  process.stdout.write(`# cut-off owner wrote up to ${oldLast}; the new owner resumed from ${resumedFrom}; kept as ${fencedName}\n`);
+  process.stdout.write(`# cut-off owner wrote up to ${oldLast}; the new owner resumed from ${resumedFrom}; kept as ${fencedName}; healed ${healedAt - cutAt} ms after the cut, listed ${listedAt - healedAt} ms after the heal\n`);
 
   // removed on request: gone from every node
   const rm = await cli(['--data-dir', others[0]!.dataDir, '--api', others[0]!.api, 'volume', 'rm', fencedName]);
