@@ -1,5 +1,5 @@
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
 import { request } from 'node:https';
 import { isUserError, UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
@@ -30,6 +30,16 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
     ...extra,
   });
+}
+
+/**
+ * A client of one member for the quorum probe (src/runtime/quorum-watch.ts): no breaker, no retry.
+ * The probe bounds each read itself and reads once a second; a breaker tripped by one late answer
+ * (the agent stalled a moment, a busy machine) failed the next probes on every member at once
+ * without asking (seen after a 1.5 s SIGSTOP of an agent: ~10 s without a good read, fenced).
+ */
+export function createProbeClient(conn: EtcdConnection): Etcd3 {
+  return createEtcdClient(conn, { faultHandling: { host: () => noop, global: noop } });
 }
 
 /**

@@ -4,7 +4,7 @@ import type { NodeRole } from '../core/admission-plan.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
-import { createEtcdClient } from './etcd-client.ts';
+import { createEtcdClient, createProbeClient } from './etcd-client.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
 
@@ -105,7 +105,7 @@ export class EtcdSession {
     const store = new ClusterStore(client);
     this.client = client;
     for (const c of this.probeClients) c.close();
-    this.probeClients = endpoints.map((e) => createEtcdClient({ endpoints: [e], tls: this.h.tls() }));
+    this.probeClients = endpoints.map((e) => createProbeClient({ endpoints: [e], tls: this.h.tls() }));
     this.store = store;
     this.h.clientChanged(client);
     this.admitted.add(this.h.nodeId);

@@ -30,6 +30,7 @@ export const CLUSTER_EVENT_NAMES = [
   'volume.replicated',
   'volume.restored',
   'volume.at_risk',
+  'volume.fenced',
 ] as const;
 export type ClusterEventName = (typeof CLUSTER_EVENT_NAMES)[number];
 

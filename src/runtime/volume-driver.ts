@@ -27,7 +27,7 @@ export interface VolumeDriverDeps {
   liveness: () => Record<string, { state: NodeState } | undefined>;
   /** signs a node-to-node call (src/http/node-auth.ts) */
   sign: Exclude<CallAuth, string>;
-  event: (name: 'volume.snapshot' | 'volume.replicated' | 'volume.restored' | 'volume.at_risk', payload: Record<string, unknown>) => void;
+  event: (name: 'volume.snapshot' | 'volume.replicated' | 'volume.restored' | 'volume.at_risk' | 'volume.fenced', payload: Record<string, unknown>) => void;
   intervalMs: number;
   logger: Logger;
 }
@@ -66,6 +66,8 @@ export class VolumeDriver {
   readonly holds = new Map<string, string>();
   /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
   handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
+  /** an old owner's writes kept as `NAME.fenced-...`: made a volume of their own (volume-fenced.ts) */
+  keptFenced: ((name: string, rec: SnapshotRecord) => Promise<void>) | undefined;
   private readonly applying = new Map<string, Promise<void>>();
   /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
   private readonly taking = new Map<string, Promise<string | undefined>>();
@@ -300,9 +302,14 @@ export class VolumeDriver {
   /** Deletes the snapshots retention does not keep (the newest of the lineage and the one applied here always stay). */
   private async retain(): Promise<void> {
     for (const name of this.store.volumes()) {
-      if (name.includes('.fenced-')) continue; // an old owner's writes: kept until someone decides
       const list = this.store.list(name);
       const newest = list.reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+      if (name.includes('.fenced-')) {
+        // an old owner's writes: kept until someone removes them; listed once etcd has a record
+        // (one made while etcd was out of reach is registered here)
+        if (newest && !this.d.catalog.maps.volumeMeta.has(name)) await this.keptFenced?.(name, newest);
+        continue;
+      }
       const mine = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value.snapshot;
       const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine || (r.keepUntil ?? 0) > Date.now() })), Date.now(), AGENT_RETENTION);
       const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
@@ -469,7 +476,16 @@ export class VolumeDriver {
       const fenced = `${name}.fenced-e${epoch}-${this.d.selfId.slice(-8).toLowerCase()}`;
       const rec = await this.store.snapshot(fenced, dir, { epoch });
       this.d.logger.warn({ volume: name, snapshot: `${fenced}@${rec.id}` }, 'this node owned the volume before: its writes since are kept as a separate snapshot, not merged');
+      await this.keptFenced?.(fenced, rec).catch((err: unknown) => this.d.logger.warn({ volume: fenced, err: messageOf(err) }, 'registering the kept writes failed; retention tries again'));
     }
     rmSync(marker, { force: true });
+  }
+
+  /**
+   * This node's copy holds no write the new lineage lacks (a hand-over pushed its last snapshot to
+   * the new owner): it is a plain copy again, rebuilt without keeping anything aside.
+   */
+  handedOver(name: string): void {
+    rmSync(`${this.liveDir(name)}.warren-owner.json`, { force: true });
   }
 }

@@ -12,6 +12,7 @@ import { exportTar, importTar } from '../volumes/tar.ts';
 import { checkVolumeName, type SnapshotRecord } from '../volumes/volume-store.ts';
 import { LABELS } from './docker-engine.ts';
 import type { VolumeDriver } from './volume-driver.ts';
+import { registerFenced } from './volume-fenced.ts';
 
 /** How long retention keeps the state a restore replaced (`before`): the daily window. */
 export const KEEP_BEFORE_MS = 7 * 24 * 3_600_000;
@@ -67,6 +68,7 @@ const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
 export class VolumeOps {
   constructor(private readonly driver: VolumeDriver) {
     driver.handover = (name, meta) => this.askHandover(name, meta);
+    driver.keptFenced = (name, rec) => registerFenced(driver, (m, r) => this.firstCopies(m, r), name, rec);
   }
 
   private get d() {
@@ -256,6 +258,8 @@ export class VolumeOps {
       await this.driver.record(name, rec, true).catch(() => undefined);
       const res = await pushSnapshot(this.store, rec, httpTransport(api, this.d.sign, { timeoutMs: HANDOVER_MS }));
       this.driver.counters.sentBytes += res.sentBytes;
+      // the new owner has every write: nothing to keep aside when this copy follows its lineage
+      this.driver.handedOver(name);
       this.d.logger.info({ volume: name, to, snapshot: rec.id, sentBytes: res.sentBytes }, 'volume handed over to its new node');
       return { snapshot: rec.id, sentBytes: res.sentBytes };
     });
