@@ -9,6 +9,9 @@ export interface EtcdConnection {
   tls: TlsFiles;
 }
 
+/** gRPC keep-alive ping interval and answer timeout; etcd is told to accept pings this often (etcd-command.ts) */
+export const KEEPALIVE_MS = 2000;
+
 /**
  * An etcd3 client whose fault handling suits a cluster that reconfigures: a host that fails is
  * skipped for one second only (etcd3's default, five seconds after three failures, would stall
@@ -28,6 +31,11 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
       global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.min(3, conn.endpoints.length) }),
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
+    // streams (watches, lease keep-alives, an election's wait) have no deadline: to a member cut
+    // off by a partition that drops packets they hung for good, and a campaign waiting on such a
+    // watch left the majority without a leader until the heal. HTTP/2 pings close a channel that
+    // stops answering; its streams then fail and are opened again on another member
+    grpcOptions: { 'grpc.keepalive_time_ms': KEEPALIVE_MS, 'grpc.keepalive_timeout_ms': KEEPALIVE_MS },
     ...extra,
   });
 }

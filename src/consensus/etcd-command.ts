@@ -69,6 +69,9 @@ export function buildEtcdArgs(l: EtcdLaunch): string[] {
     // only adds learners (which never count towards the quorum) and removes voters the planner
     // has checked, so the check protects nothing here: without it the window is ~1 s
     '--strict-reconfig-check=false',
+    // the clients ping every 2 s (etcd-client.ts KEEPALIVE_MS) to find a member cut off by a
+    // partition; etcd's default would answer pings more often than every 5 s with a GOAWAY
+    '--grpc-keepalive-min-time', '1s',
     ...(l.forceNewCluster ? ['--force-new-cluster'] : []),
     ...tls,
   ];
