@@ -4,8 +4,8 @@ import type { Browser, Page } from 'playwright-core';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { voterIds } from '../helpers/cluster.ts';
-import { startCluster } from '../helpers/services.ts';
-import { loggedIn } from '../helpers/ui-pages.ts';
+import { adminHeaders, startCluster } from '../helpers/services.ts';
+import { loggedIn, loginUrl } from '../helpers/ui-pages.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // Real agents on the uinodes helper's loopback range: 3 voters and a client (the page's node, so
@@ -65,13 +65,12 @@ test("a page whose node died picks up a node that joined after, and fails over t
   await page.waitForSelector(`article[data-node="${nameOf(late)}"][data-state="alive"]`, { timeout: 15_000 });
   await page.waitForSelector('.conn.live', { timeout: 15_000 });
   // the session moved: the one of the dead node's page is over, the new one works on the newcomer
-  const moved = await page.evaluate(async (url) => {
+  // (a node that just joined may answer 503 for a moment while its store settles: polled)
+  await waitFor('the moved session working on the node that joined later, from the page', async () => (await page.evaluate(async (url) => {
     const token = JSON.parse(localStorage.getItem('warren.session')!).token as string;
     return (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status;
-  }, `${late.api}/v1/ui/session`);
-  assert.equal(moved, 200, 'the moved session works on the node that joined later');
-  const old = await fetch(`${late.api}/v1/ui/session`, { headers: { authorization: `Bearer ${oldToken}` } });
-  assert.equal(old.status, 401, 'the session moved: the old token is over');
+  }, `${late.api}/v1/ui/session`)) === 200, 10_000, 200);
+  await waitFor('the old token refused there', async () => (await fetch(`${late.api}/v1/ui/session`, { headers: { authorization: `Bearer ${oldToken}` } })).status === 401, 10_000, 200);
 
   // the node the page moved to dies (2 of 3 voters stay): it carries on within 5 s, no reload
   await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
@@ -86,4 +85,37 @@ test("a page whose node died picks up a node that joined after, and fails over t
   await page.waitForSelector(`article[data-node="${nameOf(via)}"][data-state="dead"]`, { timeout: 15_000 });
   await page.waitForSelector(`article[data-node="${nameOf(late)}"][data-state="alive"]`);
   await page.context().close();
+});
+
+test('a move ticket carries a session once, with its rights and expiry, and ends the old one; only a session can ask for one', { timeout: 60_000 }, async () => {
+  const a = agents.find((x) => x.running)!;
+  const post = (path: string, body: unknown, token?: string) =>
+    fetch(a.api + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+  const ticketOf = (url: string) => /#ticket=([A-Za-z0-9_-]+)$/.exec(url)![1]!;
+  const first = await post('/v1/ui/login', { ticket: ticketOf(await loginUrl(a, true)) });
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+
+  const move = await post('/v1/ui/move', {}, first.body.token);
+  assert.equal(move.status, 201, JSON.stringify(move.body));
+  assert.ok(move.body.url.startsWith(`${a.api}/#ticket=`), move.body.url);
+  const moved = await post('/v1/ui/login', { ticket: ticketOf(move.body.url) });
+  assert.equal(moved.status, 201, JSON.stringify(moved.body));
+  assert.equal(moved.body.session.readOnly, true, 'a read-only session stays read-only');
+  assert.equal(moved.body.session.expiresAt, first.body.session.expiresAt, 'it does not outlive the session it moved');
+  assert.notEqual(moved.body.token, first.body.token);
+  await waitFor('the old token refused', async () => (await fetch(`${a.api}/v1/ui/session`, { headers: { authorization: `Bearer ${first.body.token}` } })).status === 401, 5000, 100);
+  assert.equal((await fetch(`${a.api}/v1/ui/session`, { headers: { authorization: `Bearer ${moved.body.token}` } })).status, 200);
+  assert.equal((await post('/v1/ui/login', { ticket: ticketOf(move.body.url) })).body.error.code, 'ticket_used');
+
+  // a session that ended cannot move, nor be moved by a ticket asked for before it ended
+  const again = await post('/v1/ui/move', {}, moved.body.token);
+  assert.equal(again.status, 201);
+  assert.equal((await post('/v1/ui/logout', {}, moved.body.token)).status, 200);
+  const late = await post('/v1/ui/login', { ticket: ticketOf(again.body.url) });
+  assert.equal(late.status, 401);
+  assert.equal(late.body.error.code, 'session_invalid');
+  assert.equal((await post('/v1/ui/move', {}, moved.body.token)).status, 401);
+  // the admin token is no session: it makes login links with warren ui
+  const admin = await fetch(`${a.api}/v1/ui/move`, { method: 'POST', headers: { ...(await adminHeaders(a)), 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(admin.status, 401);
 });
