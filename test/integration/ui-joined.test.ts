@@ -45,6 +45,9 @@ test("a page whose node died picks up a node that joined after, and fails over t
   const page = await loggedIn(browser, client);
   assert.equal(await page.evaluate(() => location.origin), origin(client));
   const oldToken = await page.evaluate(() => JSON.parse(localStorage.getItem('warren.session')!).token as string);
+  // no request leaves the cluster, through every failover and the move
+  const asked = new Set<string>();
+  page.on('request', (r) => void asked.add(new URL(r.url()).origin));
   await page.evaluate(() => (location.hash = '#/services'));
   await page.getByRole('heading', { name: 'Services' }).waitFor();
 
@@ -84,6 +87,8 @@ test("a page whose node died picks up a node that joined after, and fails over t
   assert.equal(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed), true, 'without a reload');
   await page.waitForSelector(`article[data-node="${nameOf(via)}"][data-state="dead"]`, { timeout: 15_000 });
   await page.waitForSelector(`article[data-node="${nameOf(late)}"][data-state="alive"]`);
+  const members = new Set([...agents.map(origin)]);
+  assert.deepEqual([...asked].filter((o) => !members.has(o)), [], `requests only to members (${[...asked].join(' ')})`);
   await page.context().close();
 });
 
