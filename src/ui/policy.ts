@@ -64,11 +64,14 @@ async function moveTo(via: string): Promise<void> {
 let busy = false;
 async function check(): Promise<void> {
   const missing = outOfReach();
-  if (busy || missing.length === 0 || editing() || !live.value) return;
+  if (busy || missing.length === 0 || editing()) return;
+  const away = base.value !== location.origin;
+  // away: only while the node it talks to answers (the move goes through it)
+  if (away && !live.value) return;
   busy = true;
   try {
     const own = await ownNodeAnswers();
-    if (base.value !== location.origin) {
+    if (away) {
       if (!own) await moveTo(base.value);
       return;
     }
