@@ -45,6 +45,15 @@ export class UiSessions {
     return this.store(() => this.createTicketNow(readOnly));
   }
 
+  /**
+   * A one-time ticket that moves `session` to a page served by another node (a page's policy
+   * reaches only the members it was loaded with): trading it ends `session` and starts one with
+   * the same rights and expiry, so a session never multiplies nor outlives itself.
+   */
+  moveTicket(session: UiSession): Promise<{ ticket: string; expiresAt: number }> {
+    return this.store(() => this.createTicketNow(session.readOnly, session.id));
+  }
+
   redeem(ticket: string, via: string): Promise<{ token: string; session: SessionRecord }> {
     return this.store(() => this.redeemNow(ticket, via));
   }
@@ -61,11 +70,11 @@ export class UiSessions {
     return this.store(() => this.revokeNow(id));
   }
 
-  private async createTicketNow(readOnly: boolean): Promise<{ ticket: string; expiresAt: number }> {
+  private async createTicketNow(readOnly: boolean, moves?: string): Promise<{ ticket: string; expiresAt: number }> {
     const etcd = this.etcd();
     await this.sweepTickets(etcd);
     const ticket = randomSecret();
-    const rec = newTicketRecord(readOnly, this.now());
+    const rec = newTicketRecord(readOnly, this.now(), moves);
     await etcd.put(KEYS.uiTicketPrefix + sha256(ticket)).value(JSON.stringify(rec));
     return { ticket, expiresAt: rec.expiresAt };
   }
@@ -81,11 +90,22 @@ export class UiSessions {
     const id = nanoid(12).replace(/[^A-Za-z0-9]/g, 'x');
     const token = sessionToken(id, randomSecret());
     const now = this.now();
-    const session: SessionRecord = { id, hash: sha256(token), readOnly: rec!.readOnly, createdAt: now, expiresAt: now + SESSION_TTL_MS, via };
-    const res = await etcd
-      .if(key, 'Value', '==', text!)
-      .then(etcd.put(key).value(JSON.stringify({ ...rec, usedAt: now })), etcd.put(KEYS.uiSessionPrefix + id).value(JSON.stringify(session)))
+    // a move ticket: the session it moves must still be valid, and ends in the same transaction
+    const movedKey = rec!.moves === undefined ? undefined : KEYS.uiSessionPrefix + rec!.moves;
+    const movedText = movedKey === undefined ? null : await etcd.get(movedKey).string();
+    const moved = movedText === null ? undefined : (JSON.parse(movedText) as SessionRecord);
+    if (movedKey !== undefined && (!moved || now >= moved.expiresAt)) throw new UserError('session_invalid', 'the session this link moves has ended (revoked or expired): run "warren ui" for a new login link', 401);
+    const session: SessionRecord = { id, hash: sha256(token), readOnly: rec!.readOnly, createdAt: now, expiresAt: moved?.expiresAt ?? now + SESSION_TTL_MS, via };
+    let txn = etcd.if(key, 'Value', '==', text!);
+    if (movedKey !== undefined) txn = txn.and(movedKey, 'Value', '==', movedText!);
+    const res = await txn
+      .then(
+        etcd.put(key).value(JSON.stringify({ ...rec, usedAt: now })),
+        etcd.put(KEYS.uiSessionPrefix + id).value(JSON.stringify(session)),
+        ...(movedKey === undefined ? [] : [etcd.delete().key(movedKey)]),
+      )
       .commit();
+    if (movedKey !== undefined) this.cache.delete(rec!.moves!);
     if (!res.succeeded) {
       // another login traded it between our read and our write
       const lost = ticketVerdict({ ...rec!, usedAt: now }, now);

@@ -17,6 +17,11 @@ export interface TicketRecord {
   expiresAt: number;
   /** set (in the same etcd transaction that makes the session) when it was traded */
   usedAt?: number;
+  /**
+   * A move ticket: the id of the session it carries to another node's page (that session ends
+   * when the ticket is traded, and the new one keeps its rights and its expiry).
+   */
+  moves?: string;
 }
 
 export interface SessionRecord {
@@ -40,8 +45,8 @@ export function ticketVerdict(rec: TicketRecord | undefined, now: number): Ticke
   return { ok: true };
 }
 
-export function newTicketRecord(readOnly: boolean, now: number): TicketRecord {
-  return { readOnly, createdAt: now, expiresAt: now + TICKET_TTL_MS };
+export function newTicketRecord(readOnly: boolean, now: number, moves?: string): TicketRecord {
+  return { readOnly, createdAt: now, expiresAt: now + TICKET_TTL_MS, ...(moves === undefined ? {} : { moves }) };
 }
 
 export function sha256(text: string): string {

@@ -1,4 +1,4 @@
-import { base, snapshot } from './connection.ts';
+import { base, call, live, snapshot } from './connection.ts';
 import { route } from './route.ts';
 
 /**
@@ -7,6 +7,9 @@ import { route } from './route.ts';
  * header). A member that joins later is out of its reach, so the page could not fail over to
  * it. While its own node answers, the page reloads itself to get a policy naming the new
  * member: the session (local storage) and the view (#route) survive the reload.
+ * When its own node is dead it cannot reload from there: it moves to the page of the node it
+ * talks to now, whose policy names the new member (the session moves with a one-time ticket,
+ * POST /v1/ui/move; the view goes along in the link).
  * It never reloads while someone is typing in a form, nor twice for the same member (a member
  * the node's policy leaves out for good would otherwise reload the page forever).
  */
@@ -50,13 +53,29 @@ async function ownNodeAnswers(): Promise<boolean> {
   }
 }
 
+/** To the page of the live node `via` (another origin: the session moves by a ticket). */
+async function moveTo(via: string): Promise<void> {
+  const moved = await call<{ url: string }>('POST', '/v1/ui/move', {}).catch(() => undefined);
+  // the ticket is for the node that made it: only follow it there
+  if (!moved || new URL(moved.url).origin !== new URL(via).origin) return;
+  location.replace(`${moved.url}&view=${encodeURIComponent(route.value)}`);
+}
+
 let busy = false;
 async function check(): Promise<void> {
   const missing = outOfReach();
-  if (busy || missing.length === 0 || editing() || base.value !== location.origin) return;
+  if (busy || missing.length === 0 || editing()) return;
+  const away = base.value !== location.origin;
+  // away: only while the node it talks to answers (the move goes through it)
+  if (away && !live.value) return;
   busy = true;
   try {
-    if (!(await ownNodeAnswers())) return;
+    const own = await ownNodeAnswers();
+    if (away) {
+      if (!own) await moveTo(base.value);
+      return;
+    }
+    if (!own) return;
     sessionStorage.setItem(TRIED_KEY, JSON.stringify([...tried(), ...missing].slice(-50)));
     location.reload();
   } finally {

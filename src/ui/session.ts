@@ -1,4 +1,5 @@
 import { signal } from '@preact/signals';
+import { route } from './route.ts';
 
 /** The web UI session: a bearer token kept in this origin's storage (never a cookie). */
 export interface Session {
@@ -31,9 +32,17 @@ export function setSession(s: Session | undefined): void {
  * address bar and history, so it is never shown, bookmarked or sent anywhere.
  */
 export async function loginFromFragment(): Promise<void> {
-  const m = /^#ticket=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  // a page that moved here from another node's (policy.ts) names the view it showed
+  const m = /^#ticket=([A-Za-z0-9_-]+)(?:&view=([^&]*))?$/.exec(location.hash);
   if (!m) return;
-  history.replaceState(null, '', location.pathname + '#/');
+  let view = '#/';
+  try {
+    view = decodeURIComponent(m[2] ?? '#/');
+  } catch {
+    // a mangled view: the overview
+  }
+  history.replaceState(null, '', location.pathname + (/^#\/[A-Za-z0-9/_.-]*$/.test(view) ? view : '#/'));
+  route.value = location.hash; // replaceState fires no hashchange
   // a 503 is the cluster's store not answering for a moment (the ticket is not spent): try again
   for (let attempt = 1; ; attempt++) {
     try {

@@ -17,6 +17,11 @@ test('a ticket works from its creation until 2 minutes later, and never once use
   assert.equal((ticketVerdict({ ...rec, usedAt: t0 + 5 }, t0 + TICKET_TTL_MS * 2) as { code: string }).code, 'ticket_used');
   assert.equal((ticketVerdict(undefined, t0) as { code: string }).code, 'ticket_unknown');
   assert.equal(newTicketRecord(true, t0).readOnly, true);
+  // a move ticket names the session it moves, and is a ticket like any other (once, 2 minutes)
+  assert.equal('moves' in newTicketRecord(false, t0), false);
+  const move = newTicketRecord(true, t0, 'abcdefgh1234');
+  assert.deepEqual(move, { readOnly: true, createdAt: t0, expiresAt: t0 + TICKET_TTL_MS, moves: 'abcdefgh1234' });
+  assert.equal((ticketVerdict({ ...move, usedAt: t0 + 1 }, t0 + 2) as { code: string }).code, 'ticket_used');
 });
 
 test('randomized: a verdict is ok exactly when the ticket exists, is unused and is younger than 2 minutes', () => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 // @ts-expect-error: a plain .mjs build script, no type declarations
 import { buildUi, JS_BUDGET_GZIP_BYTES } from '../../scripts/build-ui.mjs';
-import { loadUiAssets } from '../../src/http/routes/ui-page.ts';
+import { Hono } from 'hono';
+import { loadUiAssets, uiPageRoutes } from '../../src/http/routes/ui-page.ts';
 import { SseParser } from '../../src/ui/sse.ts';
 import { fieldOf } from '../../src/ui/fields.tsx';
 
@@ -31,6 +32,30 @@ test('the UI builds into hashed, precompressed files, and its JavaScript is at m
     const assets = loadUiAssets(out);
     assert.ok(assets.get(`/assets/${js}`)?.immutable);
     assert.equal(assets.get('/index.html')?.immutable, false);
+
+    // served as the browser asks: brotli, else gzip, else plain; hashed files cached for good, the
+    // page (it names the current hashes and the members) never
+    const app = new Hono();
+    app.use('*', async (c, next) => {
+      c.set('connectOrigins', 'http://127.0.0.9:7370');
+      await next();
+    });
+    uiPageRoutes(app, assets);
+    const get = (path: string, encoding?: string) => app.request(path, { headers: encoding ? { 'accept-encoding': encoding } : {} });
+    for (const [accept, enc, decode] of [['gzip, deflate, br', 'br', brotliDecompressSync], ['gzip', 'gzip', gunzipSync], [undefined, null, (b: Buffer) => b]] as const) {
+      const res = await get(`/assets/${js}`, accept);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-encoding'), enc, `asked ${accept}`);
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+      assert.equal(res.headers.get('vary'), 'Accept-Encoding');
+      assert.match(res.headers.get('content-type')!, /^text\/javascript/);
+      assert.deepEqual(decode(Buffer.from(await res.arrayBuffer())), raw);
+    }
+    const page = await get('/', 'gzip, br');
+    assert.equal(page.headers.get('cache-control'), 'no-store');
+    assert.equal(page.headers.get('content-encoding'), 'gzip');
+    assert.match(gunzipSync(Buffer.from(await page.arrayBuffer())).toString(), /<meta name="warren-connect" content="http:\/\/127\.0\.0\.9:7370">/);
+    assert.equal((await get('/assets/app-0000000000.js')).status, 404);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -24,7 +24,7 @@ const tokenOnly: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-/** POST /v1/ui/tickets, POST /v1/ui/login, GET /v1/ui/session, GET|DELETE /v1/ui/sessions[/:id]. */
+/** POST /v1/ui/tickets, POST /v1/ui/login, POST /v1/ui/move, GET /v1/ui/session, GET|DELETE /v1/ui/sessions[/:id]. */
 export function uiAuthRoutes(app: Hono, deps: UiAuthDeps): void {
   const admin = [tokenOnly, requireAdmin(deps.adminToken)] as const;
 
@@ -41,6 +41,15 @@ export function uiAuthRoutes(app: Hono, deps: UiAuthDeps): void {
     const { token, session } = await deps.uiSessions.redeem(ticket, deps.apiUrl);
     const { hash: _hash, ...shown } = session;
     return c.json({ token, session: shown }, 201);
+  });
+
+  // a page whose policy cannot reach a member (it joined after the page's own node died) moves
+  // to the page of the node it talks to now: its session goes with it, once (ui-sessions.ts)
+  app.post('/v1/ui/move', async (c) => {
+    const session = c.get('uiSession');
+    if (!session) return jsonError(c, 401, 'no_session', 'only a web UI session moves to another node (Authorization: Bearer <session token>)');
+    const { ticket, expiresAt } = await deps.uiSessions.moveTicket(session);
+    return c.json({ url: `${deps.apiUrl}/#ticket=${ticket}`, expiresAt }, 201);
   });
 
   app.get('/v1/ui/session', (c) => {
