@@ -22,6 +22,8 @@ export interface ChaosOptions {
   /** how long faults are injected (the cluster's start and the final check come on top) */
   durationMs: number;
   nodes: number;
+  /** first two octets of the nodes' addresses (default 127.62) */
+  net?: string;
   /** third octet of the nodes' addresses: 127.62.<subnet>.2... */
   subnet?: number;
   /** how long the cluster has to converge after a fault is healed */
@@ -43,7 +45,7 @@ export interface ChaosResult {
 }
 
 export function replayCommand(o: ChaosOptions): string {
-  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}`;
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}`;
 }
 
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
@@ -87,7 +89,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     result.violations.push({ ...v, atMs: Date.now() - t0, after: current });
     say(`VIOLATION [${v.check}] after ${current}: ${v.message} (replay: ${replayCommand(o)})`);
   };
-  const ips = Array.from({ length: o.nodes }, (_, i) => `127.62.${o.subnet ?? 0}.${2 + i}`);
+  const ips = Array.from({ length: o.nodes }, (_, i) => `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + i}`);
+  const spareIp = `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + o.nodes}`;
   let clusterId: string | undefined;
   let work: Workload | undefined;
   let watch: OverReplicaWatch | undefined;
@@ -152,7 +155,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       await new Promise((r) => setTimeout(r, 3000));
       current = `fault ${fault.n} (${fault.kind} on node ${fault.node})`;
       say(`fault ${fault.n}: ${fault.kind}`);
-      await injectFault(fault, { nodes, clusterId, say });
+      await injectFault(fault, { nodes, clusterId, say, spareIp, violation });
       result.faults++;
       await checkpoint();
     }
@@ -180,17 +183,19 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       minutes: { type: 'string' },
       nodes: { type: 'string', default: '5' },
+      net: { type: 'string' },
+      subnet: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K]\n(default: a new seed, 10 minutes, 5 nodes; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
-  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes) };
-  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9) {
-    console.error('chaos: --duration must be a positive number of seconds and --nodes between 3 and 9');
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}) };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255)) {
+    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --net 127.B and --subnet 0-255');
     process.exitCode = 2;
     return;
   }
