@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { nodeId, voterIds } from '../helpers/cluster.ts';
+import { voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -61,12 +61,16 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
  */
 async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
   const agents: AgentHandle[] = [];
+  const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
     const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
-      return (await a.health()).status === 200;
+      // its id from the answer that says it is healthy: one more call could time out on a loaded machine
+      const h = await a.health();
+      if (h.status === 200) ids[i] = h.body.node.id as string;
+      return h.status === 200;
     }, 120_000, 200);
   }
   const want = ips.length >= 3 ? 3 : 1;
@@ -75,7 +79,7 @@ async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: 
     const res = await Promise.all(agents.map((a) => fetch(`${a.api}/v1/services`).then((r) => r.status).catch(() => 0)));
     return res.every((s) => s === 200);
   }, 60_000, 200);
-  return { agents, ids: await Promise.all(agents.map(nodeId)) };
+  return { agents, ids };
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
