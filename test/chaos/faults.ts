@@ -3,6 +3,7 @@
  * only this run's agents, their etcd children and the containers of this run's cluster.
  */
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { docker } from '../helpers/images.ts';
 import { cutOneWay, isolate } from '../helpers/partition.ts';
 import type { Violation } from './invariants.ts';
@@ -118,8 +119,10 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
     }
     case 'kill-joiner': {
       // a machine that dies for good while it is being admitted: the cluster must end as healthy as before
-      ctx.say(`a new machine on ${ctx.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its start, for good`);
+      ctx.say(`a new machine on ${ctx.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its join request is queued, for good`);
       const joiner = await startAgent({ bind: ctx.spareIp, args: ['--join', ctx.nodes[0]!.ip], waitReady: false });
+      // its start takes seconds on a loaded machine: the admission begins with the queued request
+      await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== 'before its join request was queued' || !joiner.running, 60_000, 50).catch(() => undefined);
       await sleep(f.holdMs);
       const stage = admissionStage(joiner.log());
       await joiner.stop('SIGKILL');

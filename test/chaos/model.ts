@@ -14,7 +14,7 @@ export interface Fault {
   kind: FaultKind;
   /** index of the node it hits (agents are ordered as started) */
   node: number;
-  /** how long the fault lasts before it is healed (kill: how long the agent stays down; kill-joiner: how long after its start the joiner dies) */
+  /** how long the fault lasts before it is healed (kill: how long the agent stays down; kill-joiner: how long after its join request was queued the joiner dies) */
   holdMs: number;
   /** a number in [0, 1) to pick a container (container faults) or the far end of a cut link with, drawn with the rest */
   pick: number;
@@ -30,8 +30,8 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   'remove-container': [0, 0],
   'restart-container': [0, 0],
   'cut-link': [2000, 14_000],
-  // from the joiner's start: before its request, while it is queued, while etcd adds it, after
-  'kill-joiner': [200, 8000],
+  // from the moment its join request is queued: queued, admitted, while etcd adds it, after
+  'kill-joiner': [0, 6000],
 };
 
 /** The far end of a cut-link fault: another node than `f.node`, picked by `f.pick`. */
