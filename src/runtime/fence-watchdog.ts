@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LABELS } from './docker-engine.ts';
@@ -22,7 +22,7 @@ import { LABELS } from './docker-engine.ts';
  * It looks twice: a create or start the agent had sent to Docker when it died lands after the
  * first look (Docker finishes a request whose caller is gone), so a second look after
  * FENCE_RECHECK_MS kills what landed. Each agent process labels its containers with its own run id
- * (warren.run) and writes "<pid> <run>" to the run file: a look spares the containers of a live
+ * (warren.run) and writes "<pid> <run> <watchdog pid>" to the run file: a look spares the containers of a live
  * later run of this node (a restarted agent), and kills every other one of the node — the dead
  * run's, unlabelled ones of older versions, and older runs' ones the dead run adopted or restarted
  * in place. A restarted agent also waits for its predecessor's watchdog before it starts anything
@@ -34,7 +34,7 @@ tail --pid="$pid" -s 0.2 -f /dev/null 2>/dev/null || while kill -0 "$pid" 2>/dev
 if [ -e "$mark" ]; then rm -f "$mark"; exit 0; fi
 look() {
   live=
-  if read -r lpid lrun < "$runfile" 2>/dev/null && [ "$lrun" != "$dead" ] && kill -0 "$lpid" 2>/dev/null; then live=$lrun; fi
+  if read -r lpid lrun lwatch < "$runfile" 2>/dev/null && [ "$lrun" != "$dead" ] && kill -0 "$lpid" 2>/dev/null; then live=$lrun; fi
   ids=$(docker ps --filter "label=${LABELS.node}=$node" --format '{{.ID}} {{.Label "${LABELS.run}"}}' | while read -r id run; do
     if [ -z "$live" ] || [ "$run" != "$live" ]; then echo "$id"; fi
   done)
@@ -58,7 +58,7 @@ export interface FenceWatchdog {
 /** The clean-exit mark of one agent process (per pid: a restarted agent has its own). */
 export const cleanExitMark = (dataDir: string, pid = process.pid): string => join(dataDir, `clean-exit.${pid}`);
 
-/** "<pid> <run>" of the agent process that last started on this data dir. */
+/** "<pid> <run> <its watchdog's pid>" of the agent process that last started on this data dir. */
 export const runFile = (dataDir: string): string => join(dataDir, 'agent-run');
 
 /** A fresh run id per agent process start: the label warren.run of every container it creates. */
@@ -74,30 +74,24 @@ export function fenceRecheckMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 60_000) : FENCE_RECHECK_MS;
 }
 
-/** Pids of the watchdogs of earlier agent processes on this data dir (Linux /proc; none elsewhere). */
-async function predecessorWatchdogs(dataDir: string): Promise<number[]> {
-  const markPrefix = join(dataDir, 'clean-exit.');
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (args.includes('warren-fence') && args.some((a) => a.startsWith(markPrefix) && a !== cleanExitMark(dataDir))) pids.push(Number(entry));
-  }
-  return pids;
+/** The watchdog pid the run file names, if that process is still the watchdog of the agent it names (Linux /proc; none elsewhere). */
+async function predecessorWatchdog(dataDir: string): Promise<number | undefined> {
+  const [agentPid, , watchdog] = (await readFile(runFile(dataDir), 'utf8').catch(() => '')).trim().split(' ');
+  if (!watchdog || agentPid === String(process.pid)) return undefined;
+  const args = (await readFile(`/proc/${watchdog}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  return args.includes('warren-fence') && args.includes(agentPid!) ? Number(watchdog) : undefined;
 }
 
 /**
  * A restarted agent waits until the watchdog of the dead one has finished both looks: a container
  * this agent started in place before that (it keeps the old run's label) would be killed.
  */
-async function waitForPredecessor(dataDir: string, logger: Logger, boundMs: number): Promise<void> {
-  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-  let pids = await predecessorWatchdogs(dataDir);
-  if (pids.length === 0) return;
-  logger.info({ watchdogs: pids }, 'waiting for the fence of the previous agent on this data dir');
+async function waitForPredecessor(watchdog: number, logger: Logger, boundMs: number): Promise<void> {
+  const alive = () => { try { process.kill(watchdog, 0); return true; } catch { return false; } };
+  logger.info({ watchdog }, 'waiting for the fence of the previous agent on this data dir');
   const until = Date.now() + boundMs;
-  while ((pids = pids.filter(alive)).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  if (pids.length > 0) logger.warn({ watchdogs: pids }, 'the fence of the previous agent has not finished: starting anyway');
+  while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) logger.warn({ watchdog }, 'the fence of the previous agent has not finished: starting anyway');
 }
 
 /** Starts the watchdog of this agent process; null (with a warning) where it cannot work. */
@@ -109,9 +103,10 @@ export async function startFenceWatchdog(opts: { dataDir: string; nodeId: string
   }
   const { run } = opts;
   const recheck = fenceRecheckMs();
-  // written first: the previous watchdog's looks spare this run's containers from now on
+  const previous = await predecessorWatchdog(opts.dataDir);
+  // written before the wait: the previous watchdog's looks spare this run's containers from now on
   await writeFile(runFile(opts.dataDir), `${process.pid} ${run}\n`, { mode: 0o600 });
-  await waitForPredecessor(opts.dataDir, opts.logger, recheck + 15_000);
+  if (previous) await waitForPredecessor(previous, opts.logger, recheck + 15_000);
   const mark = cleanExitMark(opts.dataDir);
   await rm(mark, { force: true });
   const env = { ...process.env, ...(opts.dockerSocket ? { DOCKER_HOST: `unix://${opts.dockerSocket}` } : {}) };
@@ -121,6 +116,7 @@ export async function startFenceWatchdog(opts: { dataDir: string; nodeId: string
   const child = spawn('sh', args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'], env });
   child.on('error', (err) => opts.logger.warn({ err: err.message }, 'fence watchdog failed to start'));
   child.unref();
+  if (child.pid) await writeFile(runFile(opts.dataDir), `${process.pid} ${run} ${child.pid}\n`, { mode: 0o600 });
   opts.logger.debug({ pid: child.pid, run }, 'fence watchdog started');
   return { disarm: () => writeFile(mark, 'stopped its containers\n', { mode: 0o600 }) };
 }

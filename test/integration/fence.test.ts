@@ -90,7 +90,7 @@ test('warren fence (systemd ExecStopPost): kills after an unclean exit, nothing 
   assert.deepEqual(await nodeContainers(id), []);
 });
 
-/** The run id an agent process wrote to its data dir ("<pid> <run>"). */
+/** The run id an agent process wrote to its data dir ("<pid> <run> <watchdog pid>"). */
 async function runOf(agent: AgentHandle): Promise<string> {
   const [pid, run] = (await readFile(runFile(agent.dataDir), 'utf8')).trim().split(' ');
   assert.equal(Number(pid), agent.pid, 'the run file is this agent process\'s');
