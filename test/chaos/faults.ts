@@ -33,11 +33,13 @@ function fencedSince(nodes: ChaosNode[], from: number[]): number[] {
   return nodes.flatMap((n, i) => (n.agent.log().slice(from[i]).includes('"msg":"fenced: no etcd quorum') ? [i] : []));
 }
 
+const NOT_QUEUED = 'before its join request was queued';
+
 /** How far a joiner got, from its log. */
 function admissionStage(log: string): string {
-  if (log.includes('"msg":"admitted"')) return 'admitted';
-  if (log.includes('"msg":"join request queued"')) return 'its join request queued';
-  return 'before its join request was queued';
+  if (log.includes('"msg":"admitted"')) return 'after it was admitted';
+  if (log.includes('"msg":"join request queued"')) return 'with its join request queued';
+  return NOT_QUEUED;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -122,7 +124,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       ctx.say(`a new machine on ${ctx.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its join request is queued, for good`);
       const joiner = await startAgent({ bind: ctx.spareIp, args: ['--join', ctx.nodes[0]!.ip], waitReady: false });
       // its start takes seconds on a loaded machine: the admission begins with the queued request
-      await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== 'before its join request was queued' || !joiner.running, 60_000, 50).catch(() => undefined);
+      await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== NOT_QUEUED || !joiner.running, 60_000, 50).catch(() => undefined);
       await sleep(f.holdMs);
       const stage = admissionStage(joiner.log());
       await joiner.stop('SIGKILL');
