@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import Docker from 'dockerode';
 import { UserError, messageOf } from '../core/errors.ts';
 import { LABELS } from '../runtime/docker-engine.ts';
+import { fenceRecheckMs } from '../runtime/fence-watchdog.ts';
 import { defaultDataDir, readRuntimeInfo } from '../system/data-dir.ts';
 import { readNodeId } from '../system/identity.ts';
 
@@ -12,6 +13,18 @@ import { readNodeId } from '../system/identity.ts';
  */
 export function exitedCleanly(env: NodeJS.ProcessEnv): boolean {
   return env.EXIT_CODE === 'exited' && env.EXIT_STATUS === '0';
+}
+
+async function killNodeContainers(docker: Docker, nodeId: string): Promise<{ ids: string[]; failed: string[] }> {
+  let ids: string[];
+  try {
+    ids = (await docker.listContainers({ filters: { label: [`${LABELS.node}=${nodeId}`], status: ['running', 'paused', 'restarting'] } })).map((c) => c.Id);
+  } catch (err) {
+    throw new UserError('docker_unavailable', `cannot list this node's containers: ${messageOf(err)}`);
+  }
+  const failed: string[] = [];
+  for (const id of ids) await docker.getContainer(id).kill().catch((err: unknown) => failed.push(`${id.slice(0, 12)}: ${messageOf(err)}`));
+  return { ids, failed };
 }
 
 /**
@@ -38,14 +51,13 @@ export function registerFenceCommand(program: Command): void {
         return;
       }
       const docker = new Docker({ socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock' });
-      let ids: string[];
-      try {
-        ids = (await docker.listContainers({ filters: { label: [`${LABELS.node}=${nodeId}`], status: ['running', 'paused', 'restarting'] } })).map((c) => c.Id);
-      } catch (err) {
-        throw new UserError('docker_unavailable', `cannot list this node's containers: ${messageOf(err)}`);
-      }
-      const failed: string[] = [];
-      for (const id of ids) await docker.getContainer(id).kill().catch((err: unknown) => failed.push(`${id.slice(0, 12)}: ${messageOf(err)}`));
+      // no agent runs on this data dir: every run's containers of this node are the dead agent's;
+      // a second look kills a create or start that was in flight when it died (fence-watchdog.ts)
+      const first = await killNodeContainers(docker, nodeId);
+      await new Promise((r) => setTimeout(r, fenceRecheckMs()));
+      const second = await killNodeContainers(docker, nodeId);
+      const ids = [...first.ids, ...second.ids];
+      const failed = [...first.failed, ...second.failed];
       process.stdout.write(`killed ${ids.length - failed.length} of ${ids.length} container(s) of node ${nodeId}\n`);
       if (failed.length > 0) throw new UserError('fence_incomplete', `could not kill ${failed.join('; ')}`);
     });

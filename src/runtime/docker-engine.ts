@@ -16,6 +16,8 @@ export const LABELS = {
   slot: 'warren.slot',
   generation: 'warren.generation',
   stack: 'warren.stack',
+  /** the agent process that created it (fence-watchdog.ts); not part of a replica's identity */
+  run: 'warren.run',
 } as const;
 
 export interface EngineIdentity {
@@ -24,6 +26,8 @@ export interface EngineIdentity {
   nodeName: string;
   /** the address published ports listen on */
   addr: string;
+  /** this agent process's run id (fence-watchdog.ts newRunId) */
+  run?: string;
 }
 
 /** Docker's volume name for a service's named volume (same on every node). */
@@ -122,6 +126,7 @@ export class DockerEngine {
         [LABELS.slot]: String(r.slot),
         [LABELS.generation]: String(r.generation),
         ...(spec.options?.network ? { [LABELS.stack]: spec.options.network.stack } : {}),
+        ...(id.run ? { [LABELS.run]: id.run } : {}),
       },
       ExposedPorts: Object.fromEntries(ports.map((p) => [p.key, {}])),
       ...(extra.networkingConfig ? { NetworkingConfig: extra.networkingConfig } : {}),

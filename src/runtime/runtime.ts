@@ -18,7 +18,7 @@ import { VolumeRiskWatch } from './volume-risk.ts';
 import { VolumeApi } from './volume-api.ts';
 
 export interface RuntimeDeps {
-  self: { id: string; name: string; addr: string; labels: Record<string, string> };
+  self: { id: string; name: string; addr: string; labels: Record<string, string>; run?: string };
   client: () => Etcd3 | undefined;
   /** one client per etcd endpoint, for the quorum probe (empty: it uses `client`) */
   probeClients?: () => Etcd3[];
@@ -95,7 +95,7 @@ export class Runtime {
 
   private identity(): EngineIdentity | undefined {
     const clusterId = this.d.clusterId();
-    return clusterId ? { clusterId, nodeId: this.d.self.id, nodeName: this.d.self.name, addr: this.d.self.addr } : undefined;
+    return clusterId ? { clusterId, nodeId: this.d.self.id, nodeName: this.d.self.name, addr: this.d.self.addr, ...(this.d.self.run ? { run: this.d.self.run } : {}) } : undefined;
   }
 
   async start(): Promise<void> {

@@ -53,7 +53,9 @@ export class ServiceManager {
     const spec = newServiceSpec(input, Date.now());
     const key = KEYS.servicePrefix + spec.name;
     const res = await this.call('create the service', () => client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(spec))).commit());
-    if (!res.succeeded) throw new UserError('service_exists', `a service named "${spec.name}" already exists (see warren service inspect ${spec.name}; change it with warren service update)`, 409);
+    // a retry after an ambiguous error ("leader changed", a deadline) can find this very write
+    // committed by the first attempt: that is a success, not "already exists"
+    if (!res.succeeded && (await this.call('read the service', () => client.get(key).string())) !== JSON.stringify(spec)) throw new UserError('service_exists', `a service named "${spec.name}" already exists (see warren service inspect ${spec.name}; change it with warren service update)`, 409);
     return this.viewAfterWrite(spec);
   }
 

@@ -3,9 +3,11 @@
  * only this run's agents, their etcd children and the containers of this run's cluster.
  */
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { docker } from '../helpers/images.ts';
-import { isolate } from '../helpers/partition.ts';
-import type { Fault } from './model.ts';
+import { cutOneWay, isolate } from '../helpers/partition.ts';
+import type { Violation } from './invariants.ts';
+import { linkPeer, type Fault } from './model.ts';
 
 /** One node of the run: its handle changes when it is restarted after a kill. */
 export interface ChaosNode {
@@ -20,6 +22,24 @@ export interface FaultContext {
   nodes: ChaosNode[];
   clusterId: string;
   say: (line: string) => void;
+  /** an address no node uses: where kill-joiner's new machine runs */
+  spareIp: string;
+  /** what a fault itself sees go wrong while it holds */
+  violation: (v: Violation) => void;
+}
+
+/** The nodes whose agent logged that it fenced itself since `from` (log offsets per node). */
+function fencedSince(nodes: ChaosNode[], from: number[]): number[] {
+  return nodes.flatMap((n, i) => (n.agent.log().slice(from[i]).includes('"msg":"fenced: no etcd quorum') ? [i] : []));
+}
+
+const NOT_QUEUED = 'before its join request was queued';
+
+/** How far a joiner got, from its log. */
+function admissionStage(log: string): string {
+  if (log.includes('"msg":"admitted"')) return 'after it was admitted';
+  if (log.includes('"msg":"join request queued"')) return 'with its join request queued';
+  return NOT_QUEUED;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -82,6 +102,33 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       } finally {
         await heal();
       }
+      return;
+    }
+    case 'cut-link': {
+      // both ends still reach every other node: the majority, so neither may fence
+      const peer = ctx.nodes[linkPeer(f, ctx.nodes.length)]!;
+      const ends = `node ${f.node} (${node.ip}) to node ${ctx.nodes.indexOf(peer)} (${peer.ip})`;
+      ctx.say(`one-way link cut: every packet from ${ends} dropped (the other way flows) for ${f.holdMs} ms`);
+      const logs = ctx.nodes.map((n) => n.agent.log().length);
+      const heal = await cutOneWay({ pids: [a.pid, ...a.etcdPids()], ip: node.ip }, { pids: [peer.agent.pid, ...peer.agent.etcdPids()], ip: peer.ip });
+      try {
+        await sleep(f.holdMs);
+      } finally {
+        await heal();
+      }
+      for (const i of fencedSince(ctx.nodes, logs)) ctx.violation({ check: 'fence', message: `node ${i} (${ctx.nodes[i]!.ip}) fenced itself during a one-way cut of the link from ${ends}, though every node still reached a majority` });
+      return;
+    }
+    case 'kill-joiner': {
+      // a machine that dies for good while it is being admitted: the cluster must end as healthy as before
+      ctx.say(`a new machine on ${ctx.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its join request is queued, for good`);
+      const joiner = await startAgent({ bind: ctx.spareIp, args: ['--join', ctx.nodes[0]!.ip], waitReady: false });
+      // its start takes seconds on a loaded machine: the admission begins with the queued request
+      await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== NOT_QUEUED || !joiner.running, 60_000, 50).catch(() => undefined);
+      await sleep(f.holdMs);
+      const stage = admissionStage(joiner.log());
+      await joiner.stop('SIGKILL');
+      ctx.say(`  the joiner died ${stage}`);
       return;
     }
     case 'remove-container':

@@ -5,18 +5,18 @@
  */
 import { prng } from '../helpers/prng.ts';
 
-export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container';
+export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container'];
+export const FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container', 'cut-link', 'kill-joiner'];
 
 export interface Fault {
   n: number;
   kind: FaultKind;
   /** index of the node it hits (agents are ordered as started) */
   node: number;
-  /** how long the fault lasts before it is healed (kill: how long the agent stays down) */
+  /** how long the fault lasts before it is healed (kill: how long the agent stays down; kill-joiner: how long after its join request was queued the joiner dies) */
   holdMs: number;
-  /** a number in [0, 1) to pick a container with (container faults), drawn with the rest */
+  /** a number in [0, 1) to pick a container (container faults) or the far end of a cut link with, drawn with the rest */
   pick: number;
 }
 
@@ -29,7 +29,15 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   partition: [2000, 14_000],
   'remove-container': [0, 0],
   'restart-container': [0, 0],
+  'cut-link': [2000, 14_000],
+  // from the moment its join request is queued: queued, admitted, while etcd adds it, after
+  'kill-joiner': [0, 6000],
 };
+
+/** The far end of a cut-link fault: another node than `f.node`, picked by `f.pick`. */
+export function linkPeer(f: Pick<Fault, 'node' | 'pick'>, nodes: number): number {
+  return (f.node + 1 + Math.floor(f.pick * (nodes - 1))) % nodes;
+}
 
 /** The seed's faults, one at a time (never two at once: one lost node of 3 or more never loses the quorum for good). */
 export function faultSchedule(seed: number, nodes: number, count: number): Fault[] {

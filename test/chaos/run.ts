@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { nodeId, voterIds } from '../helpers/cluster.ts';
+import { voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -22,6 +22,8 @@ export interface ChaosOptions {
   /** how long faults are injected (the cluster's start and the final check come on top) */
   durationMs: number;
   nodes: number;
+  /** first two octets of the nodes' addresses (default 127.62) */
+  net?: string;
   /** third octet of the nodes' addresses: 127.62.<subnet>.2... */
   subnet?: number;
   /** how long the cluster has to converge after a fault is healed */
@@ -43,7 +45,7 @@ export interface ChaosResult {
 }
 
 export function replayCommand(o: ChaosOptions): string {
-  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}`;
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}`;
 }
 
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
@@ -59,12 +61,16 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
  */
 async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
   const agents: AgentHandle[] = [];
+  const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
     const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
-      return (await a.health()).status === 200;
+      // its id from the answer that says it is healthy: one more call could time out on a loaded machine
+      const h = await a.health();
+      if (h.status === 200) ids[i] = h.body.node.id as string;
+      return h.status === 200;
     }, 120_000, 200);
   }
   const want = ips.length >= 3 ? 3 : 1;
@@ -73,7 +79,7 @@ async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: 
     const res = await Promise.all(agents.map((a) => fetch(`${a.api}/v1/services`).then((r) => r.status).catch(() => 0)));
     return res.every((s) => s === 200);
   }, 60_000, 200);
-  return { agents, ids: await Promise.all(agents.map(nodeId)) };
+  return { agents, ids };
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
@@ -87,7 +93,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     result.violations.push({ ...v, atMs: Date.now() - t0, after: current });
     say(`VIOLATION [${v.check}] after ${current}: ${v.message} (replay: ${replayCommand(o)})`);
   };
-  const ips = Array.from({ length: o.nodes }, (_, i) => `127.62.${o.subnet ?? 0}.${2 + i}`);
+  const ips = Array.from({ length: o.nodes }, (_, i) => `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + i}`);
+  const spareIp = `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + o.nodes}`;
   let clusterId: string | undefined;
   let work: Workload | undefined;
   let watch: OverReplicaWatch | undefined;
@@ -152,7 +159,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       await new Promise((r) => setTimeout(r, 3000));
       current = `fault ${fault.n} (${fault.kind} on node ${fault.node})`;
       say(`fault ${fault.n}: ${fault.kind}`);
-      await injectFault(fault, { nodes, clusterId, say });
+      await injectFault(fault, { nodes, clusterId, say, spareIp, violation });
       result.faults++;
       await checkpoint();
     }
@@ -180,17 +187,19 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       minutes: { type: 'string' },
       nodes: { type: 'string', default: '5' },
+      net: { type: 'string' },
+      subnet: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K]\n(default: a new seed, 10 minutes, 5 nodes; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
-  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes) };
-  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9) {
-    console.error('chaos: --duration must be a positive number of seconds and --nodes between 3 and 9');
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}) };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255)) {
+    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --net 127.B and --subnet 0-255');
     process.exitCode = 2;
     return;
   }

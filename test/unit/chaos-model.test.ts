@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AckModel, faultSchedule, FAULT_KINDS, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
+import { AckModel, faultSchedule, FAULT_KINDS, linkPeer, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
 import { prng } from '../helpers/prng.ts';
 
 test('the fault schedule is a function of the seed, covers every kind and stays within the nodes', () => {
@@ -16,6 +16,18 @@ test('the workload is a function of the seed', () => {
   const a = workload(3);
   const b = workload(3);
   for (let i = 0; i < 100; i++) assert.deepEqual(a(), b());
+});
+
+test('a cut link joins two different nodes, and every ordered pair comes up', () => {
+  for (const nodes of [3, 5, 9]) {
+    const pairs = new Set<string>();
+    for (const f of faultSchedule(3, nodes, 2000)) {
+      const peer = linkPeer(f, nodes);
+      assert.ok(peer !== f.node && peer >= 0 && peer < nodes, `${f.node} -> ${peer} of ${nodes}`);
+      pairs.add(`${f.node}>${peer}`);
+    }
+    assert.equal(pairs.size, nodes * (nodes - 1));
+  }
 });
 
 const create = (name: string, replicas: number, v: number): Op => ({ kind: 'create', name, replicas, v });

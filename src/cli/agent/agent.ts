@@ -14,7 +14,7 @@ import {
   writeRuntimeInfo,
 } from '../../system/data-dir.ts';
 import { messageOf } from '../../core/errors.ts';
-import { startFenceWatchdog, type FenceWatchdog } from '../../runtime/fence-watchdog.ts';
+import { newRunId, startFenceWatchdog, type FenceWatchdog } from '../../runtime/fence-watchdog.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../system/identity.ts';
 import { createP2PNode, type P2PNode } from '../../gossip/libp2p-node.ts';
 import { GossipService } from '../../gossip/gossip-service.ts';
@@ -62,6 +62,8 @@ export class Agent {
   readonly startedAt = Date.now();
   identity!: NodeIdentity;
   private fence: FenceWatchdog | null = null;
+  /** this process's run id: the fence tells its containers from a restarted agent's by it */
+  private readonly run = newRunId();
   adminToken!: string;
   private consensus: Consensus | undefined;
   private p2p: P2PNode | undefined;
@@ -107,7 +109,7 @@ export class Agent {
     this.adminToken = await loadOrCreateAdminToken(config.dataDir);
     const log = this.logger.child({ node: this.identity.id });
     log.info({ dataDir: config.dataDir, bind: config.bind, newIdentity: this.identity.created }, 'agent starting');
-    this.fence = await startFenceWatchdog({ dataDir: config.dataDir, nodeId: this.identity.id, dockerSocket: process.env.DOCKER_SOCKET, logger: log.child({ component: 'fence' }) });
+    this.fence = await startFenceWatchdog({ dataDir: config.dataDir, nodeId: this.identity.id, run: this.run, dockerSocket: process.env.DOCKER_SOCKET, logger: log.child({ component: 'fence' }) });
     if (config.open) log.warn('--open: this node admits ANY machine that asks to join; use it only in labs and tests');
 
     this.p2p = await createP2PNode({ privateKey: this.identity.privateKey, bind: config.bind, port: config.ports.p2p, mdns: config.mdns });
@@ -152,7 +154,7 @@ export class Agent {
     });
     this.consensus = consensus;
     const runtime = new Runtime({
-      self: { id: this.identity.id, name: config.name, addr: config.bind, labels: config.labels },
+      self: { id: this.identity.id, name: config.name, addr: config.bind, labels: config.labels, run: this.run },
       client: () => consensus.client,
       probeClients: () => consensus.probeClients,
       clusterId: () => consensus.clusterId,
