@@ -76,8 +76,12 @@ export class ServiceManager {
 
   async remove(name: string): Promise<boolean> {
     const client = this.etcd();
-    const res = await this.call('remove the service', () => client.delete().key(KEYS.servicePrefix + name).exec());
-    return Number(res.deleted) > 0;
+    const known = this.d.catalog.service(name) !== undefined;
+    let attempts = 0;
+    const res = await this.call('remove the service', () => (attempts++, client.delete().key(KEYS.servicePrefix + name).exec()));
+    // a retry after an ambiguous error finds nothing left to delete when the first attempt
+    // committed: the service this node knew is gone all the same, not "no such service"
+    return Number(res.deleted) > 0 || (attempts > 1 && known);
   }
 
   /** The catalog learns of a write within milliseconds through its watch; answer with what was written. */

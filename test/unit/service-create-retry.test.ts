@@ -17,6 +17,15 @@ function fakeEtcd(loseAnswers: number) {
   const kv = new Map<string, string>();
   let lose = loseAnswers;
   const client = {
+    delete: () => ({
+      key: (key: string) => ({
+        exec: async () => {
+          const deleted = kv.delete(key) ? 1 : 0;
+          if (lose-- > 0) throw new Error('etcdserver: leader changed');
+          return { deleted: String(deleted) };
+        },
+      }),
+    }),
     put: (key: string) => ({ value: (v: string) => ({ key, v }) }),
     get: (key: string) => ({ string: async () => kv.get(key) ?? null }),
     if: (key: string, _target: 'Create', _op: '==', _n: 0) => ({
@@ -33,7 +42,7 @@ function fakeEtcd(loseAnswers: number) {
   return { kv, client: client as unknown as Etcd3 };
 }
 
-const catalog = { ready: true, service: () => undefined, assignment: () => undefined, status: () => undefined, nodeName: () => undefined };
+const catalog = { ready: true, service: (_name: string): unknown => undefined, assignment: () => undefined, status: () => undefined, nodeName: () => undefined };
 const manager = (client: Etcd3) => new ServiceManager({ catalog: catalog as never, client: () => client, engine: undefined as never, selfId: 'n1' });
 const input = { name: 'web', image: 'nginx', replicas: 1 } as never;
 
@@ -52,4 +61,16 @@ test('a create of a name someone else holds is still 409', async () => {
   const lost = fakeEtcd(1);
   lost.kv.set(KEYS.servicePrefix + 'web', JSON.stringify({ name: 'web', image: 'other' }));
   await assert.rejects(manager(lost.client).create(input), (err: unknown) => isUserError(err) && (err as { status?: number }).status === 409);
+});
+
+test('a remove whose first attempt committed but lost its answer is a success on the retry (not 404)', async () => {
+  const etcd = fakeEtcd(1);
+  etcd.kv.set(KEYS.servicePrefix + 'web', '{}');
+  const knows = { ...catalog, service: (name: string) => (name === 'web' ? {} : undefined) };
+  const m = new ServiceManager({ catalog: knows as never, client: () => etcd.client, engine: undefined as never, selfId: 'n1' });
+  assert.equal(await m.remove('web'), true);
+  assert.equal(etcd.kv.has(KEYS.servicePrefix + 'web'), false);
+  // a name nobody knows is still "not found", retried or not
+  assert.equal(await m.remove('nope'), false);
+  assert.equal(await manager(fakeEtcd(1).client).remove('web'), false);
 });
