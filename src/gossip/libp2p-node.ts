@@ -10,7 +10,6 @@ import { gossipsub } from '@libp2p/gossipsub';
 import { mdns } from '@libp2p/mdns';
 import type { PrivateKey } from '@libp2p/interface';
 import { corkTcpWrites } from './tcp-cork.ts';
-import { cacheEd25519KeyObjects } from './ed25519-keyobjects.ts';
 
 export interface P2PNodeOptions {
   privateKey: PrivateKey;
@@ -35,7 +34,6 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
 
 export async function createP2PNode(opts: P2PNodeOptions) {
   corkTcpWrites(); // one write per frame (tcp-cork.ts)
-  cacheEd25519KeyObjects(opts.privateKey); // no key rebuilt per signature (ed25519-keyobjects.ts)
   return createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: [listenMultiaddr(opts.bind, opts.port)] },

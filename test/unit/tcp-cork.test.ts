@@ -13,7 +13,7 @@ import { createP2PNode } from '../../src/gossip/libp2p-node.ts';
 test('libp2p over TCP: a noise frame is one write (its 2-byte length goes with the ciphertext)', { timeout: 30_000 }, async () => {
   const a = await createP2PNode({ privateKey: await generateKeyPair('Ed25519'), bind: '127.71.0.60', port: 0, mdns: false });
   const b = await createP2PNode({ privateKey: await generateKeyPair('Ed25519'), bind: '127.71.0.61', port: 0, mdns: false });
-  const proto = net.Socket.prototype as unknown as { _write: (chunk: Uint8Array, ...rest: unknown[]) => void; _writev: (chunks: unknown[], ...rest: unknown[]) => void };
+  const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
   const { _write, _writev } = proto;
   try {
     await a.start();
