@@ -9,7 +9,6 @@ import { ping } from '@libp2p/ping';
 import { gossipsub } from '@libp2p/gossipsub';
 import { mdns } from '@libp2p/mdns';
 import type { PrivateKey } from '@libp2p/interface';
-import { corkTcpWrites } from './tcp-cork.ts';
 
 export interface P2PNodeOptions {
   privateKey: PrivateKey;
@@ -33,7 +32,6 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
 }
 
 export async function createP2PNode(opts: P2PNodeOptions) {
-  corkTcpWrites(); // one write per frame (tcp-cork.ts)
   return createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: [listenMultiaddr(opts.bind, opts.port)] },
