@@ -9,13 +9,13 @@ import { quietMachine } from './machine.ts';
 import type { Metric } from './results.ts';
 
 /**
- * The footprint of an idle voter node: a 3-voter cluster (this helper's 127.63.0.30-32) left idle,
+ * The footprint of an idle voter node: a 3-voter cluster (127.71.0.30-32) left idle,
  * then node 1's agent, its proxy workers (default count) and its etcd member: RSS (the goal's
  * measure; shared pages of the agent and its workers count twice there, so PSS is given too) and
  * CPU of one core over a window. Run on the checkout's Node and, when the package build has
  * fetched it, on the package's own Node 24 runtime (PATH put first, bin/warren runs `node`).
  */
-const IPS = ['127.63.0.30', '127.63.0.31', '127.63.0.32'];
+const IPS = ['127.71.0.30', '127.71.0.31', '127.71.0.32'];
 const SETTLE_MS = 20_000;
 const WINDOW_MS = 30_000;
 const CLK_TCK = 100;

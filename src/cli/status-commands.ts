@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { HealthReport, MemberView } from '../core/views.ts';
 import { clientFor } from './client.ts';
+import { markFinalStop } from './leave-at-stop.ts';
 import type { AdmissionView } from '../consensus/consensus.ts';
 import { renderAdmission } from './admission-commands.ts';
 import { clusterVersions } from '../core/versions.ts';
@@ -71,7 +72,9 @@ export function registerLeaveCommand(program: Command): void {
   program
     .command('leave')
     .description('make the agent leave the cluster gracefully and exit')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('--at-stop', "do not leave now: make the agent's next stop (systemctl stop, SIGTERM) a leave instead of a restart (the package runs it on removal)")
+    .action(async (opts: { atStop?: boolean }, cmd: Command) => {
+      if (opts.atStop) return markFinalStop(cmd);
       const client = await clientFor(cmd);
       if (process.stderr.isTTY) process.stderr.write('leaving: a voter hands its seat over first (a few seconds)...\n');
       await client.request('POST', '/v1/leave', undefined, { admin: true, timeoutMs: 120_000 });

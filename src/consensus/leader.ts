@@ -6,6 +6,7 @@ import type { NodeState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
 import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
 import { retryEtcd } from './etcd-client.ts';
+import { reuseRead, settled } from '../core/leader-reads.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
 
 /** the leader's step while admission has work: every 250 ms */
@@ -31,6 +32,8 @@ export interface LeaderDeps {
   queueStaleMs?: number;
 }
 
+type Snapshot = { input: PlanInput; members: MemberListed[]; nodes: NodeRecord[]; queue: QueueRecord[] };
+
 interface MemberListed {
   ID: string;
   name: string;
@@ -54,7 +57,9 @@ export class Leader {
   private stopped = false;
   private campaignRetry: NodeJS.Timeout | undefined;
   private eligible = false;
-  private watcher: { cancel(): Promise<void> } | undefined;
+  private readonly watchers = new Map<string, { cancel(): Promise<void> }>();
+  /** the last etcd read, reused by idle steps while settled (core/leader-reads.ts) */
+  private lastRead: { at: number; settled: boolean; snap: Snapshot } | undefined;
   /** when a step last had something to do, and when the last one ran */
   private busyAt = 0;
   private steppedAt = 0;
@@ -67,26 +72,31 @@ export class Leader {
     this.timer = setInterval(() => void this.step(), BUSY_STEP_MS);
   }
 
-  /** A change of admission's keys wakes an idle leader; watched only while this node may lead. */
+  /**
+   * A change of admission's keys or of a node record (a voter leaving) wakes an idle leader, which
+   * then reads etcd afresh (core/leader-reads.ts); watched only while this node may lead.
+   */
   private watchAdmission(): void {
-    void this.d.client
-      .watch()
-      .prefix(KEYS.admissionPrefix)
-      .create()
-      .then((w) => {
-        if (this.stopped || !this.eligible || this.watcher) return void w.cancel().catch(() => undefined);
-        this.watcher = w;
-        const wake = () => {
-          this.busyAt = Date.now();
-          void this.step();
-        };
-        w.on('put', wake).on('delete', wake).on('error', () => undefined);
-      }, () => undefined);
+    for (const prefix of [KEYS.admissionPrefix, KEYS.nodePrefix]) {
+      void this.d.client
+        .watch()
+        .prefix(prefix)
+        .create()
+        .then((w) => {
+          if (this.stopped || !this.eligible || this.watchers.has(prefix)) return void w.cancel().catch(() => undefined);
+          this.watchers.set(prefix, w);
+          const wake = () => {
+            this.busyAt = Date.now();
+            void this.step();
+          };
+          w.on('put', wake).on('delete', wake).on('error', () => undefined);
+        }, () => undefined);
+    }
   }
 
   private unwatchAdmission(): void {
-    void this.watcher?.cancel().catch(() => undefined);
-    this.watcher = undefined;
+    for (const w of this.watchers.values()) void w.cancel().catch(() => undefined);
+    this.watchers.clear();
   }
 
   /**
@@ -135,7 +145,7 @@ export class Leader {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.watcher?.cancel().catch(() => undefined);
+    this.unwatchAdmission();
     if (this.campaignRetry) clearTimeout(this.campaignRetry);
     if (this.campaign) await this.campaign.resign().catch(() => undefined);
     this.isLeader = false;
@@ -155,7 +165,7 @@ export class Leader {
     return (res.members ?? []) as unknown as MemberListed[];
   }
 
-  private async snapshot(): Promise<{ input: PlanInput; members: MemberListed[]; nodes: NodeRecord[]; queue: QueueRecord[] }> {
+  private async snapshot(): Promise<Snapshot> {
     const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight()]);
     return {
       members,
@@ -185,11 +195,27 @@ export class Leader {
     this.steppedAt = now;
     try {
       await this.admitting;
-      const { input, members, nodes, queue } = await this.snapshot();
-      // deposed while reading: the new leader decides from here
-      if (!this.isLeader) return;
-      const action = planLeaderStep(input);
-      if (action.type !== 'idle') this.busyAt = Date.now();
+      const last = this.lastRead;
+      let snap: Snapshot | undefined;
+      let action: Action = { type: 'idle' };
+      if (last && reuseRead({ readAt: last.at, settled: last.settled, busy: now - this.busyAt <= IDLE_AFTER_MS, now })) {
+        // idle and settled: etcd's half as last read, gossip's liveness and the clock as of now
+        snap = { ...last.snap, input: { ...last.snap.input, now, liveness: this.d.liveness() } };
+        action = planLeaderStep(snap.input);
+        if (action.type !== 'idle') snap = undefined; // it acts only on a fresh read
+      }
+      if (!snap) {
+        snap = await this.snapshot();
+        this.lastRead = { at: now, settled: settled(snap.input), snap };
+        // deposed while reading: the new leader decides from here
+        if (!this.isLeader) return;
+        action = planLeaderStep(snap.input);
+      }
+      const { members, nodes, queue } = snap;
+      if (action.type !== 'idle') {
+        this.busyAt = Date.now();
+        this.lastRead = undefined;
+      }
       if (action.type === 'broadcast') {
         for (const id of [action.head, ...(action.batch ?? [])]) {
           const joiner = queue.find((q) => q.id === id);

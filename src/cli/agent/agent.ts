@@ -79,7 +79,7 @@ export class Agent {
   private mesh: StackMesh | undefined;
   private https: HttpsServer | undefined;
   private hooks: Hooks | undefined;
-  private stopped = false;
+  private stopping?: Promise<void>;
   private wroteRuntimeInfo = false;
 
   constructor(readonly config: AgentConfig) {
@@ -408,6 +408,13 @@ export class Agent {
 
   /** Graceful leave (warren leave): announce it, stop, exit. */
   async leave(): Promise<void> {
+    await this.depart();
+    // answer the caller first, then stop (announcing the leave on gossip) and exit
+    setTimeout(() => void this.stop('leave').then(() => process.exit(0)), 100);
+  }
+
+  /** Drains this node and gives up its etcd seat (the first half of a leave). */
+  async depart(): Promise<void> {
     this.logger.info('leaving the cluster');
     try {
       await this.moveReplicasAway();
@@ -416,8 +423,6 @@ export class Agent {
       this.logger.error({ err: (err as Error).message }, 'leave failed');
       throw err;
     }
-    // answer the caller first, then stop (announcing the leave on gossip) and exit
-    setTimeout(() => void this.stop('leave').then(() => process.exit(0)), 100);
   }
 
   /** Before leaving: drain this node (one replica at a time) so its services keep running elsewhere. */
@@ -443,9 +448,12 @@ export class Agent {
    * for --restart-grace-ms; core/membership/restart-hold.ts), 'leave' (warren leave: they move
    * now), 'quiet' (a fatal error: nothing is announced, the node is found dead).
    */
-  async stop(mode: 'restart' | 'leave' | 'quiet' = 'restart'): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  stop(mode: 'restart' | 'leave' | 'quiet' = 'restart'): Promise<void> {
+    // a second call (a SIGTERM during `warren leave`'s stop) waits for the first to finish
+    return (this.stopping ??= this.stopOnce(mode));
+  }
+
+  private async stopOnce(mode: 'restart' | 'leave' | 'quiet'): Promise<void> {
     this.logger.info('agent stopping');
     this.discovery?.stop();
     this.tailscale?.stop();

@@ -5,6 +5,7 @@ import { messageOf } from '../../core/errors.ts';
 import { defaultDataDir } from '../../system/data-dir.ts';
 import { defaultNodeName, primaryAddress } from '../../system/host.ts';
 import type { Agent } from './agent.ts';
+import { stopOnSignal } from './stop-mode.ts';
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -67,8 +68,8 @@ async function runAgent(agent: Agent): Promise<void> {
     }
     stopping = true;
     agent.logger.info({ signal }, 'signal received');
-    // a signal is a restart until proven otherwise: the cluster holds this node's replicas for --restart-grace-ms
-    agent.stop('restart').then(
+    // a restart unless marked final (stop-mode.ts): the cluster holds this node's replicas for --restart-grace-ms
+    stopOnSignal(agent).then(
       () => process.exit(0),
       (err) => {
         agent.logger.error({ err: messageOf(err) }, 'stop failed');
