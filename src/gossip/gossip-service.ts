@@ -10,6 +10,7 @@ import { encodeMessage, type Heartbeat, type MembershipMessage, type Rumor, type
 import { acceptGossip, admissionBody, applyGossip, type Acceptance, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
 import type { EtcdRole, HealthFigures, MemberState, MemberView, NodeState } from '../core/views.ts';
+import type { VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 import { EventHub } from './event-hub.ts';
 import { RestartOverlay } from './restart-overlay.ts';
 import type { P2PNode } from './libp2p-node.ts';
@@ -22,11 +23,10 @@ export interface SelfInfo {
   role: EtcdRole;
 }
 
-/** A member's state for the layers above, and the data at risk of the volumes it owns (its heartbeats). */
+/** A member's state for the layers above. */
 export interface Liveness {
   state: NodeState;
   since: number;
-  volumesAtRiskMs?: Record<string, number>;
 }
 
 export interface GossipServiceOptions {
@@ -420,12 +420,19 @@ export class GossipService extends EventEmitter {
     const out: Record<string, Liveness> = {};
     for (const m of this.membership.list()) {
       const s = this.restarts.stateOf(m, now);
-      const safe = m.info?.health?.volumesSafeAgoMs;
-      // as of now: what the heartbeat said, plus the time since it came
-      const volumesAtRiskMs = safe && Object.fromEntries(Object.entries(safe).map(([v, ms]) => [v, ms + Math.max(0, now - m.lastHeardAt)]));
-      out[m.id] = { state: s.state, since: s.since + offset, ...(volumesAtRiskMs ? { volumesAtRiskMs } : {}) };
+      out[m.id] = { state: s.state, since: s.since + offset };
     }
     return out;
+  }
+
+  /**
+   * What member `id`'s last heartbeat said of the volumes it owns, and how long ago it came: read
+   * by the volume view alone (core/volumes/owner-safe-ago.ts), so liveness() stays free of it.
+   */
+  volumeWord(id: string): VolumeWord | undefined {
+    const m = this.membership.get(id);
+    const safeAgoMs = m?.info?.health?.volumesSafeAgoMs;
+    return m && safeAgoMs ? { safeAgoMs, heardAgoMs: Math.max(0, this.now() - m.lastHeardAt) } : undefined;
   }
 
   /** Ends holds whose node came back or left, and fails over those whose grace ran out. */

@@ -162,7 +162,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       fenceAfterMs: config.fenceAfterMs,
       logger: log.child({ component: 'runtime' }),
-      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload) },
+      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload), volumeWord: (id) => gossip.volumeWord(id) },
     });
     this.runtime = runtime;
     consensus.on('client', (client) => void runtime.onClient(client));
@@ -213,7 +213,7 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ...tokenDeps(new ApiTokens(() => consensus.client)),
