@@ -1,7 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { nanoid } from 'nanoid';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
@@ -9,20 +6,19 @@ import type { AgentConfig } from '../core/agent-config.ts';
 import { UserError } from '../core/errors.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import { readClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
-import { DATA_FILES } from '../system/data-dir.ts';
-import { generateNodeKey, readTlsFiles, writeTlsFiles, type TlsFiles } from '../system/pki.ts';
+import { readTlsFiles } from '../system/pki.ts';
 import { within } from '../system/within.ts';
 import { AdmissionDesk, validBatch, type AdmissionView, type ConsensusPhase } from './admission-desk.ts';
+import { ClusterEntry } from './cluster-entry.ts';
 import { ClusterFileWriter } from './cluster-file-writer.ts';
 import { ClusterStore, KEYS, VIEW_READ, type NodeRecord, type QueueRecord, type VoterOffer } from './cluster-store.ts';
 import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
-import { EtcdProcess } from './etcd-process.ts';
 import { EtcdSession } from './etcd-session.ts';
-import { newClusterPki, seedCluster } from './found-cluster.ts';
 import { Hellos } from './hellos.ts';
-import { Joiner, type AdmissionGrant, type JoinAccepted, type JoinerInfo, type RequestAdmission } from './joiner.ts';
-import { listedAsClient, waitForSeatHandedOver } from './leave-steps.ts';
-import { bookOtherVotersAsClients, LocalRaftIndex, refuseNeedlessRecovery } from './quorum-rebuild.ts';
+import type { AdmissionGrant, JoinAccepted, RequestAdmission } from './joiner.ts';
+import { handSeatOver, listedAsClient } from './leave-steps.ts';
+import { LocalMember } from './local-member.ts';
+import { bookOtherVotersAsClients, refuseNeedlessRecovery } from './quorum-rebuild.ts';
 import { RecoveryDriver } from './recovery.ts';
 
 export type { AdmissionView, ConsensusPhase } from './admission-desk.ts';
@@ -51,16 +47,15 @@ export interface ConsensusOptions {
   quorumLostSince?: () => number | null;
 }
 
-const TLS_DIR = 'tls';
-
 /**
  * A node's place in the etcd cluster: founds it, joins it through the admission queue, or
  * resumes its old role after a restart; runs the local etcd member while it is a voter; holds
  * the etcd client every other layer uses; and answers the member side of admission. This class
  * owns the node's role and moves it between the parts, which live beside it: founding hellos
- * (hellos.ts) and founding (found-cluster.ts), the etcd session (etcd-session.ts), the member
- * side of admission (admission-desk.ts), leaving (leave-steps.ts), quorum recovery (recovery.ts
- * decides, quorum-rebuild.ts acts) and cluster.json's writes (cluster-file-writer.ts).
+ * (hellos.ts), joining or founding (cluster-entry.ts, found-cluster.ts), the local etcd member
+ * and TLS files (local-member.ts), the etcd session (etcd-session.ts), the member side of
+ * admission (admission-desk.ts), leaving (leave-steps.ts), quorum recovery (recovery.ts decides,
+ * quorum-rebuild.ts acts) and cluster.json's writes (cluster-file-writer.ts).
  */
 export class Consensus extends EventEmitter {
   phase: ConsensusPhase = 'discovering';
@@ -70,10 +65,10 @@ export class Consensus extends EventEmitter {
   private readonly session: EtcdSession;
   private readonly desk: AdmissionDesk;
   private readonly files: ClusterFileWriter;
-  private readonly raftIndex: LocalRaftIndex;
-  private etcd: EtcdProcess | undefined;
-  private tls: TlsFiles | undefined;
-  private joiner: Joiner | undefined;
+  /** the etcd member process, TLS files and etcd data of this node (local-member.ts) */
+  private readonly member: LocalMember;
+  /** joining or founding, for a node without a cluster (cluster-entry.ts) */
+  private readonly entry: ClusterEntry;
   private readonly hellos: Hellos;
   private stopped = false;
   private leaving = false;
@@ -93,7 +88,14 @@ export class Consensus extends EventEmitter {
       member: () => this.phase === 'member',
       clusterId: () => this.clusterId,
     });
-    this.raftIndex = new LocalRaftIndex(this.clientUrl);
+    this.member = new LocalMember({
+      config: o.config,
+      nodeId: o.nodeId,
+      etcdBinary: o.etcdBinary,
+      logger: o.logger,
+      clientUrl: this.clientUrl,
+      onRemoved: () => void this.onRemoved().catch((err: Error) => this.log.error({ err: err.message }, 'could not carry on after this node was removed from etcd')),
+    });
     this.session = new EtcdSession({
       nodeId: o.nodeId,
       apiUrl: o.apiUrl,
@@ -105,10 +107,10 @@ export class Consensus extends EventEmitter {
       broadcast: (msg) => o.publishAdmission(msg),
       ...(o.reach ? { reach: o.reach } : {}),
       event: o.event,
-      tls: () => this.tls!,
+      tls: () => this.member.tls!,
       stopped: () => this.stopped,
       leaving: () => this.leaving,
-      runsMember: () => this.etcd !== undefined,
+      runsMember: () => this.member.etcd !== undefined,
       role: () => this.role,
       clientChanged: (client) => this.emit('client', client),
       connected: () => {
@@ -120,6 +122,25 @@ export class Consensus extends EventEmitter {
       endpointsChanged: (endpoints) => this.files.update({ endpoints }),
       becameVoter: () => this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() }),
       takeSeat: (offer) => this.takeSeat(offer),
+    });
+    this.entry = new ClusterEntry({
+      config: o.config,
+      nodeId: o.nodeId,
+      privateKey: o.privateKey,
+      apiUrl: o.apiUrl,
+      p2pAddrs: o.p2pAddrs,
+      settleMs: o.settleMs,
+      logger: o.logger,
+      clientUrl: this.clientUrl,
+      peerUrl: this.peerUrl,
+      member: this.member,
+      session: this.session,
+      hellos: this.hellos,
+      peerApis: () => this.peerApis,
+      stopped: () => this.stopped,
+      phase: (p) => (this.phase = p),
+      saveMembership: (m) => this.saveMembership(m),
+      fatal: (err) => this.emit('fatal', err),
     });
     this.desk = new AdmissionDesk({
       nodeId: o.nodeId,
@@ -138,7 +159,7 @@ export class Consensus extends EventEmitter {
       clusterId: () => (this.phase === 'member' ? this.clusterId : null),
       registry: () => [...new Set([...this.session.nodes.map((n) => n.id), o.nodeId])],
       voters: () => this.session.lastVoters,
-      localIndex: () => this.raftIndex.read(Boolean(this.etcd?.running), this.tls),
+      localIndex: () => this.member.raftIndex.read(Boolean(this.member.etcd?.running), this.member.tls),
       quorumLostSince: () => o.quorumLostSince?.() ?? null,
       liveness: () => o.liveness(),
       publish: (report) => o.publishAdmission(report),
@@ -197,13 +218,13 @@ export class Consensus extends EventEmitter {
     this.endorsed = cluster?.recovery;
     this.recovery.start();
     if (this.peerApis.length) this.emit('peers', this.peerApis);
-    const tls = await readTlsFiles(join(this.dataDir, TLS_DIR));
+    const tls = await readTlsFiles(this.member.tlsDir);
     if (cluster && tls) {
-      this.tls = tls;
+      this.member.tls = tls;
       await this.resume(cluster);
       return;
     }
-    void this.joinOrFound();
+    void this.entry.joinOrFound();
   }
 
   /** Fed by gossip with every message on warren/admission. */
@@ -213,81 +234,8 @@ export class Consensus extends EventEmitter {
       // only members' views count towards a recovery
       if (this.session.admitted.has(signer)) this.recovery.onReport(signer, msg);
     } else if (msg.type === 'request-admission' && typeof msg.head === 'string' && typeof msg.leaderApi === 'string' && Array.isArray(msg.apis) && validBatch(msg.batch)) {
-      this.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
+      this.entry.joiner?.onBroadcast(signer, msg as unknown as RequestAdmission);
     }
-  }
-
-  // ---- joining and founding -------------------------------------------------------------
-
-  private joinerInfo(): JoinerInfo {
-    const c = this.o.config;
-    return { id: this.o.nodeId, name: c.name, api: this.o.apiUrl, addr: c.bind, p2p: this.o.p2pAddrs(), peerUrl: this.peerUrl, clientUrl: this.clientUrl };
-  }
-
-  private async joinOrFound(): Promise<void> {
-    // a half-finished earlier join leaves etcd data without a cluster file: start clean
-    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
-    const key = await generateNodeKey();
-    try {
-      await this.runJoiner(key);
-    } catch (err) {
-      if (this.stopped) return;
-      this.log.fatal({ err: (err as Error).message }, 'cannot join the cluster');
-      this.emit('fatal', err);
-    } finally {
-      this.joiner = undefined;
-    }
-  }
-
-  private async runJoiner(key: { keyPem: string; publicKeyPem: string }): Promise<void> {
-    this.joiner = new Joiner({
-      info: this.joinerInfo(),
-      key: this.o.privateKey,
-      logger: this.log.child({ component: 'joiner' }),
-      joinTargets: [...new Set([...this.o.config.join.map((t) => `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`), ...this.peerApis])],
-      ...(this.o.config.token ? { token: this.o.config.token } : {}),
-      publicKeyPem: key.publicKeyPem,
-      hellos: () => this.hellos.list(),
-      settleMs: this.o.settleMs,
-      onState: (s) => (this.phase = s as ConsensusPhase),
-    });
-    const outcome = await this.joiner.run();
-    if (outcome.kind === 'found') await this.found();
-    else await this.becomeMember(outcome.grant, key.keyPem);
-  }
-
-  private async found(): Promise<void> {
-    const clusterId = nanoid(12);
-    this.log.info({ clusterId, open: this.o.config.open }, 'founding a new cluster');
-    const { ca, tls } = await newClusterPki(clusterId, this.o.nodeId, this.o.config.bind);
-    this.tls = tls;
-    const paths = await writeTlsFiles(join(this.dataDir, TLS_DIR), this.tls);
-    this.etcd = this.makeEtcd({ clusterState: 'new', clusterToken: `warren-${clusterId}`, tls: paths });
-    await this.etcd.start();
-    await seedCluster({
-      clientUrl: this.clientUrl,
-      tls: this.tls,
-      cluster: { id: clusterId, voterTarget: this.o.config.voters, open: this.o.config.open },
-      ca,
-      founder: { id: this.o.nodeId, name: this.o.config.name, api: this.o.apiUrl, addr: this.o.config.bind, role: 'voter', peerUrl: this.peerUrl, clientUrl: this.clientUrl },
-    });
-    await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
-    this.session.memberRole = 'voter';
-    await this.session.connect([this.clientUrl]);
-  }
-
-  private async becomeMember(grant: AdmissionGrant, keyPem: string): Promise<void> {
-    this.tls = { caPem: grant.caPem, certPem: grant.certPem, keyPem };
-    const paths = await writeTlsFiles(join(this.dataDir, TLS_DIR), this.tls);
-    this.log.info({ role: grant.role, clusterId: grant.clusterId }, 'admitted');
-    if (grant.role === 'voter') {
-      this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: grant.clusterToken ?? 'warren', initialCluster: grant.initialCluster, tls: paths });
-      await this.etcd.start({ waitHealthy: false });
-    }
-    const endpoints = grant.role === 'voter' ? [...new Set([...grant.endpoints, this.clientUrl])] : grant.endpoints;
-    this.session.memberRole = grant.role === 'voter' ? 'learner' : 'client';
-    await this.saveMembership({ version: 1, clusterId: grant.clusterId, role: grant.role, endpoints, admittedAt: Date.now() });
-    await this.session.connect(endpoints);
   }
 
   private async saveMembership(m: ClusterMembership): Promise<void> {
@@ -303,28 +251,8 @@ export class Consensus extends EventEmitter {
     this.log.info({ clusterId: cluster.clusterId, role: cluster.role }, 'rejoining the cluster with the role this node had');
     const endpoints = [...new Set([...(cluster.role === 'voter' ? [this.clientUrl] : []), ...cluster.endpoints])];
     this.session.memberRole = cluster.role;
-    if (cluster.role === 'voter') {
-      this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: 'warren', tls: { ...this.tlsPaths() } });
-      await this.etcd.start({ waitHealthy: false });
-    }
+    if (cluster.role === 'voter') await this.member.start({ clusterState: 'existing', clusterToken: 'warren', tls: this.member.tlsPaths() }, { waitHealthy: false });
     await this.session.connect(endpoints);
-  }
-
-  private tlsPaths() {
-    const dir = join(this.dataDir, TLS_DIR);
-    return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key') };
-  }
-
-  private makeEtcd(l: { clusterState: 'new' | 'existing'; clusterToken: string; initialCluster?: { name: string; peerUrl: string }[]; tls: { caFile: string; certFile: string; keyFile: string }; forceNewCluster?: boolean }): EtcdProcess {
-    const c = this.o.config;
-    const etcd = new EtcdProcess({
-      binary: this.o.etcdBinary,
-      logger: this.log.child({ component: 'etcd' }),
-      tlsFiles: this.tls,
-      launch: { name: this.o.nodeId, dataDir: join(this.dataDir, DATA_FILES.etcd), bind: c.bind, clientPort: c.ports.etcdClient, peerPort: c.ports.etcdPeer, ...l },
-    });
-    etcd.on('removed', () => void this.onRemoved().catch((err: Error) => this.log.error({ err: err.message }, 'could not carry on after this node was removed from etcd')));
-    return etcd;
   }
 
   /** This voter was removed from etcd (it was dead too long): wipe and re-enter through the queue. */
@@ -339,7 +267,7 @@ export class Consensus extends EventEmitter {
     this.role = null;
     this.phase = 'discovering';
     // the members' hellos carry the cluster id: the founding rule sends this node back to them
-    void this.joinOrFound();
+    void this.entry.joinOrFound();
   }
 
   /** The registry lists `apis` as the other members' APIs: kept (and told) when they changed. */
@@ -353,17 +281,16 @@ export class Consensus extends EventEmitter {
 
   /** A voter seat etcd holds for this client-only node: start the local member as the offered learner. */
   private async takeSeat(offer: VoterOffer): Promise<void> {
-    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
-    this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: offer.clusterToken, initialCluster: offer.initialCluster, tls: this.tlsPaths() });
-    await this.etcd.start({ waitHealthy: false });
+    await this.member.dropData();
+    await this.member.start({ clusterState: 'existing', clusterToken: offer.clusterToken, initialCluster: offer.initialCluster, tls: this.member.tlsPaths() }, { waitHealthy: false });
     await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl, ...this.session.nodes.filter((n) => n.role === 'voter').map((n) => n.clientUrl)], admittedAt: Date.now() });
   }
 
   /** Whether this node can use the cluster's etcd right now. */
   async healthy(): Promise<boolean> {
     const client = this.session.client;
-    if (!client || !this.tls || this.session.memberRole === 'none') return false;
-    if (this.etcd) return this.etcd.healthy(VIEW_READ.withinMs);
+    if (!client || !this.member.tls || this.session.memberRole === 'none') return false;
+    if (this.member.etcd) return this.member.etcd.healthy(VIEW_READ.withinMs);
     try {
       await within(client.get(KEYS.cluster).options({ deadline: Date.now() + VIEW_READ.withinMs }).string(), VIEW_READ.withinMs, 'reading etcd');
       return true;
@@ -421,16 +348,7 @@ export class Consensus extends EventEmitter {
     }
     this.leaving = true;
     const store = this.session.store;
-    const others = this.session.nodes.filter((n) => n.id !== this.o.nodeId);
-    const me = await store.node(this.o.nodeId);
-    if (me && this.session.memberRole === 'voter' && others.length > 0) {
-      await store.putNode({ ...me, leaving: true });
-      onProgress('handing this voter seat over');
-      await this.session.stopLeader();
-      const voterUrls = others.filter((n) => n.role === 'voter').map((n) => n.clientUrl);
-      await waitForSeatHandedOver({ voterUrls, tls: this.tls!, peerUrl: this.peerUrl, removed: () => Boolean(this.etcd?.removed), timeoutMs });
-      onProgress('seat handed over');
-    }
+    await handSeatOver({ session: this.session, store, selfId: this.o.nodeId, tls: this.member.tls!, peerUrl: this.peerUrl, removed: () => Boolean(this.member.etcd?.removed), timeoutMs, onProgress });
     await store.removeNode(this.o.nodeId).catch(() => undefined);
     await this.forgetCluster();
     onProgress('left the cluster');
@@ -442,8 +360,8 @@ export class Consensus extends EventEmitter {
    */
   private async stillRegistered(): Promise<boolean> {
     const urls = this.otherVoterUrls();
-    if (!urls.length || !this.tls) return false;
-    return listedAsClient(urls, this.tls, this.o.nodeId);
+    if (!urls.length || !this.member.tls) return false;
+    return listedAsClient(urls, this.member.tls, this.o.nodeId);
   }
 
   /**
@@ -463,12 +381,7 @@ export class Consensus extends EventEmitter {
   private async becomeClient(keepData = false): Promise<void> {
     this.log.info('demoted to a client-only node: stopping the local etcd member');
     await this.session.disconnect();
-    await this.etcd?.stop(2000);
-    this.etcd = undefined;
-    this.raftIndex.close();
-    const data = join(this.dataDir, DATA_FILES.etcd);
-    if (keepData) await rename(data, `${data}.stood-down-${Date.now()}`).catch(() => undefined);
-    else await rm(data, { recursive: true, force: true });
+    await this.member.demote(keepData);
     // right after a restart the registry is not read yet: the voters it was started with (the
     // ones stillRegistered asked) are where it goes; an empty list crashed the agent
     const endpoints = this.otherVoterUrls();
@@ -492,16 +405,14 @@ export class Consensus extends EventEmitter {
    */
   private async forceNewCluster(lost: string[], why: string): Promise<void> {
     const clusterId = this.clusterId;
-    if (!this.tls || !clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
+    const tls = this.member.tls;
+    if (!tls || !clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
     this.log.warn({ lost, why }, 'rebuilding etcd from this node\'s data as a one-voter cluster (--force-new-cluster)');
     await this.session.disconnect();
-    await this.etcd?.stop(5000);
-    this.raftIndex.close();
-    this.etcd = this.makeEtcd({ clusterState: 'existing', clusterToken: 'warren', tls: this.tlsPaths(), forceNewCluster: true });
-    await this.etcd.start();
+    await this.member.rebuild();
     this.session.memberRole = 'voter';
     this.session.lastVoters = [this.o.nodeId];
-    await bookOtherVotersAsClients(this.clientUrl, this.tls, this.o.nodeId);
+    await bookOtherVotersAsClients(this.clientUrl, tls, this.o.nodeId);
     this.endorsed = undefined;
     await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
     await this.session.connect([this.clientUrl]);
@@ -511,7 +422,7 @@ export class Consensus extends EventEmitter {
   /** warren recover: a person's word that the lost voters are gone for good. */
   async recoverByHand(): Promise<{ node: string; lost: string[] }> {
     if (this.phase !== 'member' || !this.clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
-    await refuseNeedlessRecovery({ runsMember: this.etcd !== undefined, dataDir: this.dataDir, nodes: () => this.session.nodes, client: () => this.session.client });
+    await refuseNeedlessRecovery({ runsMember: this.member.etcd !== undefined, dataDir: this.dataDir, nodes: () => this.session.nodes, client: () => this.session.client });
     const lost = this.session.lastVoters.filter((v) => v !== this.o.nodeId);
     await this.forceNewCluster(lost, 'by hand (warren recover)');
     return { node: this.o.nodeId, lost };
@@ -521,21 +432,19 @@ export class Consensus extends EventEmitter {
   private async forgetCluster(): Promise<void> {
     await this.session.disconnect();
     this.session.admitted.clear();
-    await this.etcd?.stop(2000);
-    this.etcd = undefined;
-    await rm(join(this.dataDir, DATA_FILES.etcd), { recursive: true, force: true });
-    await rm(join(this.dataDir, TLS_DIR), { recursive: true, force: true });
+    await this.member.stop(2000);
+    await this.member.forget();
     await this.files.remove();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.phase = 'stopped';
-    this.joiner?.stop();
+    this.entry.joiner?.stop();
     this.hellos.stop();
     this.recovery.stop();
     await this.session.disconnect();
-    this.raftIndex.end();
-    await this.etcd?.stop();
+    this.member.raftIndex.end();
+    await this.member.stop();
   }
 }

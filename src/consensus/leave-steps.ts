@@ -2,11 +2,29 @@ import { UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { ClusterStore } from './cluster-store.ts';
 import { createEtcdClient } from './etcd-client.ts';
+import type { EtcdSession } from './etcd-session.ts';
 
 /*
  * Steps of a voter leaving its seat, by hand (warren leave) or removed by the leader, asked of
  * the other voters: this node's own etcd member goes away with the seat.
  */
+
+/**
+ * A voter's half of warren leave, before it leaves the registry (a client-only node, or the last
+ * node, has no seat to hand over): it marks itself leaving and gives up leadership; the leader
+ * promotes a client-only node if there is one, then removes this member from etcd.
+ */
+export async function handSeatOver(o: { session: EtcdSession; store: ClusterStore; selfId: string; tls: TlsFiles; peerUrl: string; removed: () => boolean; timeoutMs: number; onProgress: (msg: string) => void }): Promise<void> {
+  const others = o.session.nodes.filter((n) => n.id !== o.selfId);
+  const me = await o.store.node(o.selfId);
+  if (!me || o.session.memberRole !== 'voter' || others.length === 0) return;
+  await o.store.putNode({ ...me, leaving: true });
+  o.onProgress('handing this voter seat over');
+  await o.session.stopLeader();
+  const voterUrls = others.filter((n) => n.role === 'voter').map((n) => n.clientUrl);
+  await waitForSeatHandedOver({ voterUrls, tls: o.tls, peerUrl: o.peerUrl, removed: o.removed, timeoutMs: o.timeoutMs });
+  o.onProgress('seat handed over');
+}
 
 /**
  * Waits until etcd no longer lists this voter's member (or `removed` says its etcd learnt it was

@@ -5,47 +5,19 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { Membership, type DetectorConfig, type MembershipOutput, type MemberSnapshot } from '../core/membership.ts';
+import { Membership, type MembershipOutput } from '../core/membership.ts';
 import { encodeMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
 import { acceptGossip, admissionBody, applyGossip, type Acceptance, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
-import type { EtcdRole, HealthFigures, MemberState, MemberView, NodeState } from '../core/views.ts';
+import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
+import type { VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 import { EventHub } from './event-hub.ts';
 import { RestartOverlay } from './restart-overlay.ts';
-import type { P2PNode } from './libp2p-node.ts';
+import type { GossipServiceOptions, Liveness } from './gossip-options.ts';
+import { memberViews } from './member-views.ts';
+import { pingPeer } from './ping.ts';
 
-export interface SelfInfo {
-  name: string;
-  addr: string;
-  api: string;
-  version: string;
-  role: EtcdRole;
-}
-
-/** A member's state for the layers above, and the data at risk of the volumes it owns (its heartbeats). */
-export interface Liveness {
-  state: NodeState;
-  since: number;
-  volumesAtRiskMs?: Record<string, number>;
-}
-
-export interface GossipServiceOptions {
-  p2p: P2PNode;
-  logger: Logger;
-  self: () => SelfInfo;
-  collectHealth: () => Promise<HealthFigures>;
-  /** figures read afresh for every heartbeat (the volumes' data at risk moves by the second) */
-  liveHealth?: () => Partial<HealthFigures>;
-  detector?: Partial<DetectorConfig>;
-  heartbeatIntervalMs?: number;
-  /** Only admitted peers may change membership, health or events (admission sets this). */
-  isAdmitted?: (peerId: string) => boolean;
-  /** Asks `helper` (by its API URL) to ping `target`; true when the helper reached it. */
-  indirectPing: (helperApi: string, target: string, timeoutMs: number) => Promise<boolean>;
-  tickMs?: number;
-  /** Messages on warren/admission (the only topic unadmitted nodes may use), size-checked. */
-  onAdmission?: (signer: string, value: Record<string, unknown>) => void;
-}
+export type { GossipServiceOptions, Liveness, SelfInfo } from './gossip-options.ts';
 
 type MemberInfo = GossipMemberInfo;
 
@@ -242,14 +214,7 @@ export class GossipService extends EventEmitter {
   }
 
   private async directProbe(target: string): Promise<void> {
-    const timeout = this.membership.config.probeTimeoutMs;
-    let ok = false;
-    try {
-      await this.opts.p2p.services.ping.ping(peerIdFromString(target), { signal: AbortSignal.timeout(timeout) });
-      ok = true;
-    } catch {
-      ok = false;
-    }
+    const ok = await pingPeer(this.opts.p2p, target, this.membership.config.probeTimeoutMs);
     this.count(`direct ${ok ? 'ok' : 'failed'}`, this.probes);
     this.apply(this.membership.probeResult(target, { ok, via: 'direct', now: this.now() }));
   }
@@ -269,12 +234,7 @@ export class GossipService extends EventEmitter {
   /** Pings `target` for another member's indirect probe; only known members are pinged. */
   async pingForPeer(target: string, timeoutMs: number): Promise<boolean> {
     if (!this.membership.get(target)) return false;
-    try {
-      await this.opts.p2p.services.ping.ping(peerIdFromString(target), { signal: AbortSignal.timeout(Math.min(timeoutMs, 2000)) });
-      return true;
-    } catch {
-      return false;
-    }
+    return pingPeer(this.opts.p2p, target, Math.min(timeoutMs, 2000));
   }
 
   private repeatSuspicions(): void {
@@ -396,21 +356,7 @@ export class GossipService extends EventEmitter {
 
   /** Every member, this node first. */
   members(selfRole: EtcdRole): MemberView[] {
-    const self = this.opts.self();
-    const me: MemberView = { id: this.selfId, name: self.name, addr: self.addr, api: self.api, state: 'alive', role: selfRole, lastHeardMs: 0, self: true, version: self.version, ...(this.lastHealth ? { health: this.lastHealth } : {}) };
-    const now = this.now();
-    const others = this.membership.list().map((m: MemberSnapshot<MemberInfo>): MemberView => ({
-      id: m.id,
-      name: m.info?.name ?? '?',
-      addr: m.info?.addr ?? '?',
-      ...(m.info?.api ? { api: m.info.api } : {}),
-      state: this.restarts.stateOf(m, now).state,
-      role: m.info?.role ?? 'none',
-      lastHeardMs: Math.max(0, Math.round(now - m.lastHeardAt)),
-      self: false,
-      ...(m.info ? { version: m.info.version, health: m.info.health } : {}),
-    }));
-    return [me, ...others.sort((a, b) => a.name.localeCompare(b.name))];
+    return memberViews({ self: this.opts.self(), selfId: this.selfId, selfRole, health: this.lastHealth, members: this.membership.list(), restarts: this.restarts, now: this.now() });
   }
 
   /** Every known member's state and since when, in wall-clock ms. */
@@ -420,12 +366,19 @@ export class GossipService extends EventEmitter {
     const out: Record<string, Liveness> = {};
     for (const m of this.membership.list()) {
       const s = this.restarts.stateOf(m, now);
-      const safe = m.info?.health?.volumesSafeAgoMs;
-      // as of now: what the heartbeat said, plus the time since it came
-      const volumesAtRiskMs = safe && Object.fromEntries(Object.entries(safe).map(([v, ms]) => [v, ms + Math.max(0, now - m.lastHeardAt)]));
-      out[m.id] = { state: s.state, since: s.since + offset, ...(volumesAtRiskMs ? { volumesAtRiskMs } : {}) };
+      out[m.id] = { state: s.state, since: s.since + offset };
     }
     return out;
+  }
+
+  /**
+   * What member `id`'s last heartbeat said of the volumes it owns, and how long ago it came: read
+   * by the volume view alone (core/volumes/owner-safe-ago.ts), so liveness() stays free of it.
+   */
+  volumeWord(id: string): VolumeWord | undefined {
+    const m = this.membership.get(id);
+    const safeAgoMs = m?.info?.health?.volumesSafeAgoMs;
+    return m && safeAgoMs ? { safeAgoMs, heardAgoMs: Math.max(0, this.now() - m.lastHeardAt) } : undefined;
   }
 
   /** Ends holds whose node came back or left, and fails over those whose grace ran out. */

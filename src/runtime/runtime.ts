@@ -15,7 +15,8 @@ import { ServiceManager } from './service-manager.ts';
 import { VolumeDriver, type VolumeDriverDeps } from './volume-driver.ts';
 import { VolumeOps } from './volume-ops.ts';
 import { VolumeRiskWatch } from './volume-risk.ts';
-import { VolumeApi } from './volume-api.ts';
+import { VolumeApi, type VolumeApiDeps } from './volume-api.ts';
+import type { VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 
 export interface RuntimeDeps {
   self: { id: string; name: string; addr: string; labels: Record<string, string>; run?: string };
@@ -30,7 +31,10 @@ export interface RuntimeDeps {
   fenceAfterMs: number;
   logger: Logger;
   /** replicated volumes (src/runtime/volume-driver.ts); absent: named volumes are plain Docker volumes */
-  volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs'>;
+  volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs'> & {
+    /** another owner's word on its volumes, from its heartbeats (read by the volume views alone) */
+    volumeWord: (node: string) => VolumeWord | undefined;
+  };
 }
 
 /** The runtime layer of one node: the catalog, this node's reconciler, and the leader's scheduler. */
@@ -52,13 +56,13 @@ export class Runtime {
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
     this.volumes = d.volumes && new VolumeDriver({
-      ...d.volumes, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
+      dataDir: d.volumes.dataDir, sign: d.volumes.sign, event: d.volumes.event, intervalMs: d.volumes.intervalMs, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
       identity: () => this.identity(), liveness: d.liveness, logger: d.logger.child({ part: 'volumes' }),
     });
     if (this.volumes) {
       const driver = this.volumes;
       this.volumeOps = new VolumeOps(driver);
-      this.volumeRisk = new VolumeRiskWatch(driver, () => new VolumeApi({ catalog: this.catalog, driver, selfId: d.self.id, liveness: d.liveness, sign: async () => ({}) }).list());
+      this.volumeRisk = new VolumeRiskWatch(driver, () => this.volumeApi()!.list());
     }
     const addrLog = d.logger.child({ part: 'addresses' });
     this.addresses = new ContainerAddresses((fields, msg) => addrLog.debug(fields, msg));
@@ -91,6 +95,16 @@ export class Runtime {
   /** What a stack manager (src/stacks) drives: the service manager, the catalog and Docker. */
   stackParts(): { services: ServiceManager; catalog: Catalog; engine: DockerEngine } {
     return { services: this.services, catalog: this.catalog, engine: this.engine };
+  }
+
+  /**
+   * The volume views and listings (`volume ls`, /metrics, the at-risk watch), built afresh from the
+   * catalog; `sign` signs calls to other members. Undefined without replicated volumes.
+   */
+  volumeApi(sign: VolumeApiDeps['sign'] = async () => ({})): VolumeApi | undefined {
+    const driver = this.volumes;
+    if (!driver || !this.d.volumes) return undefined;
+    return new VolumeApi({ catalog: this.catalog, driver, selfId: this.d.self.id, liveness: this.d.liveness, volumeWord: this.d.volumes.volumeWord, sign });
   }
 
   private identity(): EngineIdentity | undefined {

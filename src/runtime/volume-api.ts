@@ -3,11 +3,12 @@ import { UserError } from '../core/errors.ts';
 import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import { slotVolumes, stackOfVolume, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
+import { ownerSafeAgoMs, type VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
 import type { VolumeDriver } from './volume-driver.ts';
-import { ownedSafeAgoMs } from './volume-risk.ts';
+import { safeAgoSources } from './volume-risk.ts';
 
 /** One line of `warren volume snapshots`. */
 export interface SnapshotListItem {
@@ -26,7 +27,9 @@ export interface VolumeApiDeps {
   catalog: Catalog;
   driver: VolumeDriver;
   selfId: string;
-  liveness: () => Record<string, { state: NodeState; volumesAtRiskMs?: Record<string, number> } | undefined>;
+  liveness: () => Record<string, { state: NodeState } | undefined>;
+  /** another owner's word on its volumes, from its heartbeats (GossipService.volumeWord) */
+  volumeWord: (node: string) => VolumeWord | undefined;
   sign: Exclude<CallAuth, string>;
 }
 
@@ -47,11 +50,9 @@ export class VolumeApi {
     const nodes = this.nodes();
     const copies = [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value);
     const now = Date.now();
-    const live = this.d.liveness();
-    const mine = ownedSafeAgoMs(this.d.driver, this.d.selfId, now);
-    // the owner's own word on an idle volume: here, or from its heartbeats; a volume no service
-    // ever ran on (a clone, an import) has no live copy that could change
-    const safeAgo = (m: VolumeMeta) => (!m.owner ? 0 : m.owner === this.d.selfId ? mine[m.name] : live[m.owner]?.volumesAtRiskMs?.[m.name]);
+    // the owner's own word on an idle volume: here, or from its heartbeats
+    const sources = safeAgoSources(this.d.driver, this.d.selfId, now, this.d.volumeWord);
+    const safeAgo = (m: VolumeMeta) => ownerSafeAgoMs(m.name, m.owner, sources);
     const services = this.d.catalog.services();
     return [...this.d.catalog.maps.volumeMeta.values()].filter((v) => !v.value.removed).map((v) => {
       const view = volumeView(v.value, copies, nodes, now, safeAgo(v.value));

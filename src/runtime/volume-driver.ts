@@ -1,21 +1,20 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { messageOf, UserError } from '../core/errors.ts';
 import type { DesiredReplica } from '../core/reconcile-plan.ts';
-import { choosePeers } from '../core/volumes/peer-choice.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
-import { peerGroup, slotVolumes, takeBlocked, volumeUsers } from '../core/volumes/stack-volumes.ts';
-import { newer } from '../core/volumes/copy-choice.ts';
-import { satisfies } from '../core/scheduler-place.ts';
-import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
+import { slotVolumes, takeBlocked, volumeUsers } from '../core/volumes/stack-volumes.ts';
+import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import type { NodeState } from '../core/views.ts';
-import { httpTransport, pushSnapshot, SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
+import { SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
 import { freeze, thaw, type Frozen } from './container-freeze.ts';
 import { LABELS, type DockerEngine, type EngineIdentity } from './docker-engine.ts';
+import { replicateSnapshot } from './volume-replicate.ts';
+import { keepFencedWrites, retainSnapshots } from './volume-upkeep.ts';
 
 export interface VolumeDriverDeps {
   dataDir: string;
@@ -34,15 +33,8 @@ export interface VolumeDriverDeps {
 
 export type Prepared = { binds: string[] } | { wait: string };
 
-/**
- * Automatic snapshots come every few seconds: every one of the last 10 minutes is kept, then the
- * default's hourly/daily/weekly/monthly ones (core/volumes/retention.ts).
- */
-export const AGENT_RETENTION: RetentionPolicy = { ...DEFAULT_RETENTION, keepAllWithinMs: 600_000 };
+/** how often retention (volume-upkeep.ts) runs */
 const RETAIN_EVERY_MS = 60_000;
-
-/** a snapshot's place in its volume's lineage */
-const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
 
 /**
  * The agent side of replicated volumes (DESIGN.md "Volumes"). On the node running a replica:
@@ -50,6 +42,8 @@ const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
  * container starts, then snapshots every `intervalMs` (the containers paused only for the freeze
  * step) and pushes each snapshot to 2 other nodes. On the others: receives snapshots (refusing an
  * older epoch than etcd's), records the copy in etcd and keeps a warm copy applied.
+ *
+ * The push to peers is volume-replicate.ts; retention and an old owner's kept writes volume-upkeep.ts.
  *
  *   DATA/volume-store/     the node's chunk store and snapshot records (src/volumes/volume-store.ts)
  *   DATA/volume-data/NAME  the volume's copy on this node: live (bind-mounted) on its owner, warm elsewhere
@@ -147,13 +141,14 @@ export class VolumeDriver {
     return m?.value.removed ? undefined : m;
   }
 
-  private copies(name: string): CopyRecord[] {
+  /** the volume's copies on nodes of the registry */
+  copies(name: string): CopyRecord[] {
     return [...this.d.catalog.maps.volumeCopies.values()].map((v) => v.value).filter((c) => c.volume === name && this.d.catalog.maps.nodes.has(c.node));
   }
 
   /** Newest local snapshot of the volume's lineage as etcd knows it (a later epoch is not trusted). */
   private newestLocal(name: string, maxEpoch: number): SnapshotRecord | undefined {
-    return this.store.list(name).filter((r) => (r.epoch ?? 0) <= maxEpoch).reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+    return newestSnapshot(this.store.list(name).filter((r) => (r.epoch ?? 0) <= maxEpoch));
   }
 
   // ---- the reconciler's hook: before a replica's container is created ------------------------
@@ -228,7 +223,7 @@ export class VolumeDriver {
         return `volume ${name}: its owner changed meanwhile; trying again`;
       }
       this.d.logger.info({ volume: name, epoch, from: m?.value.owner, snapshot: mine?.id }, mine ? 'taking the volume over on its newest copy here' : 'new volume: starts empty');
-      await this.keepFencedWrites(name, dir);
+      await keepFencedWrites(this.store, this.d.selfId, this.d.logger, name, dir, this.keptFenced);
       if (mine) await this.store.applyTo(name, mine.id, dir);
     } else {
       // owner already, in an earlier run of this agent: a copy that became live has writes no
@@ -295,25 +290,7 @@ export class VolumeDriver {
     }
     if (Date.now() - this.retainedAt > RETAIN_EVERY_MS) {
       this.retainedAt = Date.now();
-      void this.retain().catch((err: unknown) => this.d.logger.warn({ err: messageOf(err) }, 'snapshot retention failed'));
-    }
-  }
-
-  /** Deletes the snapshots retention does not keep (the newest of the lineage and the one applied here always stay). */
-  private async retain(): Promise<void> {
-    for (const name of this.store.volumes()) {
-      const list = this.store.list(name);
-      const newest = list.reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
-      if (name.includes('.fenced-')) {
-        // an old owner's writes: kept until someone removes them; listed once etcd has a record
-        // (one made while etcd was out of reach is registered here)
-        if (newest && !this.d.catalog.maps.volumeMeta.has(name)) await this.keptFenced?.(name, newest);
-        continue;
-      }
-      const mine = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value.snapshot;
-      const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine || (r.keepUntil ?? 0) > Date.now() })), Date.now(), AGENT_RETENTION);
-      const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
-      if (drop.length) await this.store.deleteMany(name, drop);
+      void retainSnapshots(this.store, this.d.catalog, this.d.selfId, this.keptFenced).catch((err: unknown) => this.d.logger.warn({ err: messageOf(err) }, 'snapshot retention failed'));
     }
   }
 
@@ -393,40 +370,9 @@ export class VolumeDriver {
     return { snapshot: rec, replicated };
   }
 
-  async replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
-    const live = this.d.liveness();
-    const services = this.d.catalog.services();
-    const users = volumeUsers(m.name, services);
-    const constraints = users.length ? users.flatMap((u) => u.constraints) : (this.d.catalog.service(m.service)?.constraints ?? []);
-    // a stack's volumes all go to the same peers (those holding most of them first): it moves as a unit
-    const group = peerGroup(m.name, services);
-    const held = (node: string) => group.filter((v) => this.d.catalog.maps.volumeCopies.has(`${v}/${node}`)).length;
-    const holders = new Map(this.copies(m.name).map((c) => [c.node, c]));
-    const peers = choosePeers(this.d.selfId, this.d.catalog.nodes().map((n) => {
-      const rt = this.d.catalog.runtimeNode(n.id);
-      const sched = { id: n.id, name: n.name, labels: rt?.labels ?? {}, state: 'alive' as const, draining: false };
-      return {
-        id: n.id,
-        alive: live[n.id]?.state === 'alive',
-        eligible: !this.d.catalog.draining(n.id) && constraints.every((c) => satisfies(sched, c)),
-        holds: group.length > 1 ? held(n.id) : holders.has(n.id),
-      };
-    }));
-    const done: string[] = [];
-    await Promise.all(peers.map(async (peer) => {
-      if (holders.get(peer)?.snapshot === rec.id) return void done.push(peer);
-      const api = this.d.catalog.maps.nodes.get(peer)?.value.api;
-      if (!api) return;
-      try {
-        const res = await pushSnapshot(this.store, rec, httpTransport(api, this.d.sign, { timeoutMs: 60_000 }));
-        this.counters.sentBytes += res.sentBytes;
-        done.push(peer);
-        this.d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: this.d.selfId, to: peer, sentBytes: res.sentBytes });
-      } catch (err) {
-        this.d.logger.info({ volume: m.name, peer, err: messageOf(err) }, 'snapshot replication to a peer failed; retried with the next snapshot');
-      }
-    }));
-    return done;
+  /** Pushes the snapshot to the volume's peers (volume-replicate.ts): the peers that hold it now. */
+  replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
+    return replicateSnapshot(this, m, rec);
   }
 
   // ---- a peer: receive, record, keep warm ----------------------------------------------------
@@ -453,7 +399,7 @@ export class VolumeDriver {
         const newest = this.newestLocal(name, m?.epoch ?? Infinity);
         if (!newest) return;
         const dir = this.liveDir(name);
-        await this.keepFencedWrites(name, dir);
+        await keepFencedWrites(this.store, this.d.selfId, this.d.logger, name, dir, this.keptFenced);
         await this.store.applyTo(name, newest.id, dir);
         if (this.newestLocal(name, m?.epoch ?? Infinity)?.id !== newest.id) continue;
         await this.record(name, newest, true);
@@ -461,24 +407,6 @@ export class VolumeDriver {
       }
     })().catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'warm copy apply failed')).finally(() => this.applying.delete(name));
     this.applying.set(name, run);
-  }
-
-  /**
-   * A copy this node owned before (it was fenced or cut off) may hold writes no other node has:
-   * they are kept as a snapshot of their own volume, `NAME.fenced-e<EPOCH>-<node>`, never merged
-   * into the new lineage, before the copy is rebuilt from it.
-   */
-  private async keepFencedWrites(name: string, dir: string): Promise<void> {
-    const marker = `${dir}.warren-owner.json`;
-    if (!existsSync(marker)) return;
-    if (existsSync(dir) && readdirSync(dir).length > 0) {
-      const { epoch } = JSON.parse(readFileSync(marker, 'utf8')) as { epoch: number };
-      const fenced = `${name}.fenced-e${epoch}-${this.d.selfId.slice(-8).toLowerCase()}`;
-      const rec = await this.store.snapshot(fenced, dir, { epoch });
-      this.d.logger.warn({ volume: name, snapshot: `${fenced}@${rec.id}` }, 'this node owned the volume before: its writes since are kept as a separate snapshot, not merged');
-      await this.keptFenced?.(fenced, rec).catch((err: unknown) => this.d.logger.warn({ volume: fenced, err: messageOf(err) }, 'registering the kept writes failed; retention tries again'));
-    }
-    rmSync(marker, { force: true });
   }
 
   /**

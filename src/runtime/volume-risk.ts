@@ -1,27 +1,34 @@
 import { checkRisk, riskOf } from '../core/volumes/at-risk-alarm.ts';
+import { ownerSafeAgoMs, type SafeAgoSources, type VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 import { messageOf } from '../core/errors.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 
-/**
- * The data at risk of a volume this node owns: since its last cycle captured the live copy into a
- * snapshot a peer holds too (an idle volume's unchanged cycles count: its copies' age is not its
- * risk), else the cluster view's figure.
- */
-export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: number, now: number): number {
-  const safeAt = driver.counters.safeAt.get(v.name);
-  const viewed = riskOf(v.atRiskMs, ownedSince, now);
-  return safeAt === undefined ? viewed : Math.min(viewed, Math.max(0, now - safeAt));
+/** Where the owner safe-ago rule (core/volumes/owner-safe-ago.ts) reads its figures on this node. */
+export function safeAgoSources(driver: VolumeDriver, selfId: string, now: number, heard: (node: string) => VolumeWord | undefined = () => undefined): SafeAgoSources {
+  return { self: selfId, now, ownSafeAt: (volume) => driver.counters.safeAt.get(volume), heard };
 }
 
 /**
- * ms since the last cycle that a peer holds too, of each volume this node owns (what its
- * heartbeats carry, so every node's `volume ls` shows an idle volume as safe).
+ * The data at risk of a volume this node owns (the `volume.at_risk` watch): the cluster view's
+ * figure, or everything since the take-over while no second node holds any of it, bounded by the
+ * owner's own safe-ago (an idle volume's unchanged cycles count: its copies' age is not its risk).
+ */
+export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: number, now: number): number {
+  const safeAgo = ownerSafeAgoMs(v.name, driver.d.selfId, safeAgoSources(driver, driver.d.selfId, now));
+  return Math.min(riskOf(v.atRiskMs, ownedSince, now), safeAgo ?? Infinity);
+}
+
+/**
+ * The owner safe-ago of each volume this node owns (what its heartbeats carry, so every node's
+ * `volume ls` shows an idle volume as safe).
  */
 export function ownedSafeAgoMs(driver: VolumeDriver, selfId: string, now: number): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [name, at] of driver.counters.safeAt) {
-    if (driver.d.catalog.maps.volumeMeta.get(name)?.value.owner === selfId) out[name] = Math.max(0, now - at);
+  const sources = safeAgoSources(driver, selfId, now);
+  for (const name of driver.counters.safeAt.keys()) {
+    const owner = driver.d.catalog.maps.volumeMeta.get(name)?.value.owner;
+    if (owner === selfId) out[name] = ownerSafeAgoMs(name, owner, sources)!;
   }
   return out;
 }

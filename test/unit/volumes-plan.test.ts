@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectChanges, RACY_WINDOW_NS, type ScanEntry } from '../../src/core/volumes/changes.ts';
 import { chunkNeed, roomFor } from '../../src/core/volumes/chunk-need.ts';
-import { chooseCopy, newer, type CopyState } from '../../src/core/volumes/copy-choice.ts';
+import { chooseCopy, newer, newestSnapshot, type CopyState } from '../../src/core/volumes/copy-choice.ts';
 import { bucketOf, DEFAULT_RETENTION, planRetention, type SnapshotTime } from '../../src/core/volumes/retention.ts';
 import type { Entry } from '../../src/core/volumes/manifest.ts';
 import { prng } from '../helpers/prng.ts';
@@ -166,4 +166,12 @@ describe('copy choice', () => {
       if (prefer && usable.some((c) => c.node === prefer && !newer(chosen, c))) assert.equal(got.node, prefer, `seed ${seed}: prefer`);
     }
   });
+});
+
+it('newestSnapshot: the later epoch wins whatever its seq, then the higher seq; no epoch is epoch 0; none: undefined', () => {
+  assert.equal(newestSnapshot([]), undefined);
+  const list = [{ id: 'a', epoch: 1, seq: 9 }, { id: 'b', epoch: 2, seq: 1 }, { id: 'c', seq: 50 }, { id: 'd', epoch: 2, seq: 3 }];
+  assert.equal(newestSnapshot(list)?.id, 'd');
+  assert.equal(newestSnapshot(list.slice(0, 1).concat(list[2]!))?.id, 'a');
+  assert.equal(newestSnapshot([{ id: 'x', seq: 1 }, { id: 'y', epoch: 0, seq: 2 }])?.id, 'y');
 });

@@ -28,18 +28,13 @@ import { Consensus } from '../../consensus/consensus.ts';
 import { createApi } from '../../http/api.ts';
 import { UiSessions } from '../../consensus/ui-sessions.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { RouteTable } from '../../routing/route-table.ts';
-import { StackMesh } from '../../routing/stack-mesh.ts';
-import { MeshProcess } from '../../routing/mesh-process.ts';
-import { sourceBoundPools } from '../../routing/proxy-source.ts';
-import { startProxy, startProxyOnFirstFreePort, type ProxyServer } from '../../routing/proxy.ts';
-import { ProxyWorkers } from '../../routing/proxy-workers.ts';
+import type { StackMesh } from '../../routing/stack-mesh.ts';
+import type { ProxyServer } from '../../routing/proxy.ts';
+import type { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
 import { warrenPorts } from '../../core/compose/validate.ts';
-import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
-import { startDns, startDnsOnFirstFreePort, type DnsServer } from '../../routing/dns-server.ts';
+import type { DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
-import { startServiceHttps } from '../../routing/https-setup.ts';
 import type { HttpsServer } from '../../routing/https-front.ts';
 import { readTlsFiles } from '../../system/pki.ts';
 import { VERSION } from '../../version.ts';
@@ -48,6 +43,9 @@ import { takeBackup } from '../../consensus/backup.ts';
 import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
 import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
 import { volumeAgentParts } from './volume-wiring.ts';
+import { proxyMetrics, startAgentRouting } from './routing-start.ts';
+import { moveReplicasAway } from './leave-drain.ts';
+import { indirectPingOverHttp } from './indirect-ping.ts';
 import { ownedSafeAgoMs } from '../../runtime/volume-risk.ts';
 import { ApiTokens } from '../../consensus/api-tokens.ts';
 import { tokenDeps } from '../../http/routes/tokens.ts';
@@ -72,12 +70,13 @@ export class Agent {
   private discovery: Discovery | undefined;
   private tailscale: TailscaleDiscovery | undefined;
   private runtime: Runtime | undefined;
-  private proxy: ProxyServer | undefined;
-  private proxyWorkers: ProxyWorkers | undefined;
-  private dns: DnsServer | undefined;
+  /** the routing parts, from here to `https`, are set by startAgentRouting (routing-start.ts) as each starts */
+  proxy: ProxyServer | undefined;
+  proxyWorkers: ProxyWorkers | undefined;
+  dns: DnsServer | undefined;
   /** stacks' routing mesh and names across nodes (routing/stack-mesh.ts) */
-  private mesh: StackMesh | undefined;
-  private https: HttpsServer | undefined;
+  mesh: StackMesh | undefined;
+  https: HttpsServer | undefined;
   private hooks: Hooks | undefined;
   private stopping?: Promise<void>;
   private wroteRuntimeInfo = false;
@@ -164,7 +163,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       fenceAfterMs: config.fenceAfterMs,
       logger: log.child({ component: 'runtime' }),
-      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload) },
+      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload), volumeWord: (id) => gossip.volumeWord(id) },
     });
     this.runtime = runtime;
     consensus.on('client', (client) => void runtime.onClient(client));
@@ -215,7 +214,7 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime, this.identity.id, () => gossip.liveness()) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ...tokenDeps(new ApiTokens(() => consensus.client)),
@@ -260,68 +259,7 @@ export class Agent {
 
   /** The reverse proxy and DNS server: 80 / 53 when this agent may bind them, else the flags' defaults. */
   private async startRouting(runtime: Runtime, gossip: GossipService, log: Logger): Promise<void> {
-    const { config } = this;
-    // replicas on this node are reached at their container's address (see routing/backend-choice.ts)
-    const routes = new RouteTable(runtime.catalog, () => gossip.members(this.etcdRole()), { nodeId: this.identity.id, addresses: runtime.addresses });
-    gossip.on('member', () => routes.invalidate());
-    const common = { bind: config.bind, logger: log.child({ component: 'routing' }) };
-    const pidHeader = process.env.WARREN_TEST_PROXY_PID_HEADER === '1';
-    const httpsPort = () => this.https?.port;
-    // other nodes' stack replicas are behind guards that admit members' addresses: connect from ours
-    const pools = sourceBoundPools(config.bind, (h) => routes.isContainerHost(h));
-    this.proxy = config.autoPorts.proxy
-      ? await startProxyOnFirstFreePort({ ...common, domain: config.domain, routes, pidHeader, httpsPort, pools, preferred: 80, fallback: config.ports.proxy })
-      : await startProxy({ ...common, domain: config.domain, routes, pidHeader, httpsPort, pools, port: config.ports.proxy });
-    // HTTPS in front of the same proxy, certificates from the cluster CA (see routing/service-certs.ts)
-    const https = await startServiceHttps({
-      ...common,
-      port: config.autoPorts.https ? undefined : config.ports.https,
-      fallback: config.ports.https,
-      proxy: this.proxy,
-      client: () => this.consensus?.client,
-      ca: async () => this.consensus?.store?.ca(),
-      hasService: (s) => runtime.catalog.service(s) !== undefined,
-      ...(config.tailscaleCert ? { tailscaleSocket: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET } : {}),
-    });
-    this.https = https.server;
-    if (config.proxyWorkers > 0) {
-      // more processes accepting on the proxy's socket, each with a copy of the route table
-      const workers = new ProxyWorkers({
-        count: config.proxyWorkers,
-        server: this.proxy.server,
-        domain: config.domain,
-        source: config.bind,
-        logLevel: config.logLevel,
-        name: config.name,
-        logger: log.child({ component: 'routing' }),
-        snapshot: () => snapshotOf(routes),
-        unreachable: (b) => routes.unreachable(b),
-        https: { server: https.server.server, port: https.server.port },
-        cert: https.cert,
-      });
-      this.proxyWorkers = workers;
-      routes.onChange(() => workers.routesChanged());
-      // not awaited: the agent's own proxy serves until they are up, and waiting here held back
-      // discovery by the workers' start-up (new nodes on one LAN then founded clusters of their own)
-      if (config.proxyWorkersOnDemand) workers.startOnDemand(() => this.proxy!.stats().requests);
-      else void workers.start();
-    }
-    const zone = routes.zone(config.domain);
-    this.dns = config.autoPorts.dns
-      ? await startDnsOnFirstFreePort({ ...common, zone, preferred: 53, fallback: config.ports.dns })
-      : await startDns({ ...common, zone, port: config.ports.dns });
-    this.mesh = new StackMesh({ docker: runtime.engine.docker, catalog: runtime.catalog, addresses: runtime.addresses, members: () => gossip.members(this.etcdRole()), self: { id: this.identity.id, addr: config.bind }, clusterId: () => this.consensus?.clusterId ?? undefined, logger: log.child({ component: 'mesh' }),
-      // the forwards run in a process of their own: traffic through them never delays gossip or etcd
-      forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }), restarted: () => this.mesh?.schedule() }),
-      stackPorts: runtime.stackPorts,
-    });
-    gossip.on('member', () => this.mesh?.schedule());
-    this.mesh.start();
-    const procs = config.proxyWorkers === 0 ? 'in the agent alone' : `in the agent and ${config.proxyWorkers} worker process${config.proxyWorkers === 1 ? '' : 'es'}${config.proxyWorkersOnDemand ? ' once it is busy' : ''}`;
-    log.info(
-      { proxyPort: this.proxy.port, httpsPort: this.https.port, proxyWorkers: config.proxyWorkers, dnsPort: this.dns.port, domain: config.domain },
-      `services answer as NAME.${config.domain}: proxy on port ${this.proxy.port} (${procs}), HTTPS on port ${this.https.port}, DNS on port ${this.dns.port}`,
-    );
+    await startAgentRouting(this, { runtime, gossip, log, etcdRole: () => this.etcdRole(), consensus: () => this.consensus });
   }
 
   /**
@@ -344,16 +282,7 @@ export class Agent {
 
   /** The proxy's counters for /metrics: the agent's own server plus every worker's. */
   private async proxyMetrics(): Promise<Partial<MetricsInput>> {
-    if (!this.proxy) return {};
-    const own = this.proxy.stats();
-    const workers = this.proxyWorkers;
-    if (!workers) return { proxy: own };
-    const w = await workers.stats();
-    return {
-      proxy: addStats(w.total, own),
-      proxyProcesses: [{ process: 'agent', requests: own.requests }, ...w.workers.map((x) => ({ process: `worker-${x.worker}`, requests: x.stats.requests }))],
-      proxyWorkers: { running: workers.running, restarts: workers.restarts },
-    };
+    return proxyMetrics(this.proxy, this.proxyWorkers);
   }
 
   private etcdRole(): EtcdRole {
@@ -427,19 +356,7 @@ export class Agent {
 
   /** Before leaving: drain this node (one replica at a time) so its services keep running elsewhere. */
   private async moveReplicasAway(timeoutMs = 60_000): Promise<void> {
-    const rt = this.runtime;
-    const self = this.identity.id;
-    if (!rt?.catalog.ready || rt.services.assignedTo(self) === 0) return;
-    this.logger.info({ replicas: rt.services.assignedTo(self) }, 'moving this node\'s replicas to other nodes before leaving');
-    await rt.services.drain(self, true);
-    const deadline = Date.now() + timeoutMs;
-    while (rt.services.assignedTo(self) > 0) {
-      if (Date.now() > deadline) {
-        this.logger.warn({ replicas: rt.services.assignedTo(self) }, 'some replicas found no other node; leaving anyway (they move once this node is gone)');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await moveReplicasAway(this.runtime, this.identity.id, this.logger, timeoutMs);
   }
 
   /**
@@ -480,15 +397,4 @@ export class Agent {
     await this.fence?.disarm().catch((err: unknown) => this.logger.warn({ err: messageOf(err) }, 'could not disarm the fence watchdog'));
     this.logger.info('agent stopped');
   }
-}
-
-/** Asks another member to ping `target` for us (the indirect probe of failure detection). */
-async function indirectPingOverHttp(helperApi: string, target: string, timeoutMs: number): Promise<boolean> {
-  const res = await fetch(`${helperApi}/v1/probe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ target, timeoutMs }),
-    signal: AbortSignal.timeout(timeoutMs + 200),
-  });
-  return res.ok && ((await res.json()) as { ok?: boolean }).ok === true;
 }

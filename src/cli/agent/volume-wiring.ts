@@ -4,9 +4,7 @@ import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node
 import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
 import type { NodeState } from '../../core/views.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
-import { VolumeApi } from '../../runtime/volume-api.ts';
 import { VolumeOpsApi } from '../../runtime/volume-ops-api.ts';
-import { ownerRisk } from '../../runtime/volume-risk.ts';
 
 /** The agent's replicated-volume parts, built from its identity and runtime (kept out of agent.ts). */
 export const volumeAgentParts = {
@@ -15,24 +13,19 @@ export const volumeAgentParts = {
     return async (method: string, path: string, body?: string) => ({ [NODE_AUTH_HEADER]: await nodeAuthHeader(identity.privateKey, identity.id, method, path, body) });
   },
 
-  /** the /metrics figures of replicated volumes */
-  metrics(runtime: Runtime, selfId: string, liveness: () => Record<string, { state: NodeState } | undefined>) {
+  /** the /metrics figures of replicated volumes (data at risk: the view's, owner's word included) */
+  metrics(runtime: Runtime) {
     const driver = runtime.volumes;
-    if (!driver) return {};
-    const views = new VolumeApi({ catalog: runtime.catalog, driver, selfId, liveness, sign: async () => ({}) }).list();
-    const now = Date.now();
-    // a volume owned here: from its last cycle (an idle volume's copies are old, its data is not at risk)
-    const atRisk = views.map((v) => {
-      const m = runtime.catalog.maps.volumeMeta.get(v.name)?.value;
-      return { volume: v.name, ms: m?.owner === selfId && v.atRiskMs !== null ? ownerRisk(driver, v, m.since, now) : v.atRiskMs };
-    });
+    const api = runtime.volumeApi();
+    if (!driver || !api) return {};
+    const atRisk = api.list().map((v) => ({ volume: v.name, ms: v.atRiskMs }));
     return { volumes: { atRisk, pauseMs: driver.counters.pauseMs, applyMs: driver.counters.applyMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
   },
 
   routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
-    const api = new VolumeApi({ catalog: runtime.catalog, driver, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
+    const api = runtime.volumeApi(volumeAgentParts.signer(identity))!;
     const ops = runtime.volumeOps!;
     const opsApi = new VolumeOpsApi({ catalog: runtime.catalog, ops, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
     return {

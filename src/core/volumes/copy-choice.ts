@@ -22,6 +22,12 @@ export function newer(a: { epoch: number; seq: number }, b: { epoch: number; seq
   return a.epoch !== b.epoch ? a.epoch > b.epoch : a.seq > b.seq;
 }
 
+/** The newest snapshot of a lineage by (epoch, seq); a record without an epoch is of epoch 0. */
+export function newestSnapshot<T extends { epoch?: number; seq: number }>(list: readonly T[]): T | undefined {
+  const at = (r: T) => ({ epoch: r.epoch ?? 0, seq: r.seq });
+  return list.reduce<T | undefined>((a, b) => (!a || newer(at(b), at(a)) ? b : a), undefined);
+}
+
 /**
  * The live node with the newest complete copy (ties: the preferred node, e.g. where the service
  * already runs, else the lowest node id, so every planner picks the same). `currentEpoch` is the

@@ -3,7 +3,7 @@
  *  - node: the owner (whose copy is live);
  *  - atRiskMs: how far back the data is on at least 2 live nodes: the age of the second-newest live
  *    copy (a node whose copy is newer holds that point too), or less when the owner says its last
- *    cycle found the data still equal to a snapshot a peer holds (`ownerSafeAgoMs`: an idle volume
+ *    cycle found the data still equal to a snapshot a peer holds (`ownerSafeAgoMs`, owner-safe-ago.ts: an idle volume
  *    is not at risk however old its copies); null while only one node has a copy;
  *  - state: `new` (no copy yet), `protected` (3 or more live nodes hold a copy), `degraded` (1-2),
  *    `unavailable` (no live node holds one: a replica of its service waits).
