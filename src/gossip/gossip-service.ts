@@ -16,6 +16,7 @@ import { RestartOverlay } from './restart-overlay.ts';
 import type { GossipServiceOptions, Liveness } from './gossip-options.ts';
 import { memberViews } from './member-views.ts';
 import { pingPeer } from './ping.ts';
+import { watchOutboundStreams } from './pubsub-streams.ts';
 
 export type { GossipServiceOptions, Liveness, SelfInfo } from './gossip-options.ts';
 
@@ -47,6 +48,7 @@ export class GossipService extends EventEmitter {
   /** local subscribers (SSE streams) now open */
   streams = 0;
   private timers: NodeJS.Timeout[] = [];
+  private stopStreamWatch: () => void = () => undefined;
   private readonly t0 = performance.now();
   /** the heartbeat interval for clusters up to the detector's scaleFromMembers (stretched beyond) */
   private readonly heartbeatMs: number;
@@ -99,6 +101,7 @@ export class GossipService extends EventEmitter {
     // repeat suspicions: a suspected node that missed the rumor (it was paused) hears it again
     // and refutes; otherwise a rumor-borne suspicion could outlive the pause forever
     this.timers.push(setInterval(() => this.repeatSuspicions(), 1000));
+    this.stopStreamWatch = watchOutboundStreams(ps, (peer) => this.opts.p2p.getConnections(peer), this.log);
   }
 
   /** The next heartbeat, at the interval the membership machine stretches with the cluster's size. */
@@ -410,6 +413,7 @@ export class GossipService extends EventEmitter {
    */
   async stop(announce: 'leave' | 'restart' | 'quiet', restartGraceMs = 0): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.stopStreamWatch();
     this.timers = [];
     clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
