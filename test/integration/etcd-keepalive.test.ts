@@ -7,6 +7,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Watcher } from 'etcd3';
 import { cleanupAll, etcdClientOf, startAgent } from '../helpers/agents.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -21,8 +22,9 @@ after(async () => {
 test('a watch on a member that stops answering is dropped within seconds, and resumes when it answers again', { timeout: 90_000 }, async () => {
   const agent = await startAgent({ bind: IP });
   const client = await etcdClientOf(agent, [`https://${IP}:7372`]);
+  let watcher: Watcher | undefined;
   try {
-    const watcher = await client.watch().prefix('keepalive-test/').create();
+    watcher = await client.watch().prefix('keepalive-test/').create();
     let dropped = 0;
     const seen: string[] = [];
     watcher.on('disconnected', () => dropped++).on('put', (kv) => seen.push(kv.value.toString()));
@@ -46,6 +48,8 @@ test('a watch on a member that stops answering is dropped within seconds, and re
       return seen.includes('2');
     }, 20_000, 500);
   } finally {
+    // a watch left open keeps reconnecting (and the process alive) after the client closes
+    await watcher?.cancel();
     client.close();
   }
 });
