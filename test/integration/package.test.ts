@@ -113,7 +113,10 @@ test('package: systemd-analyze verify accepts the unit, with the directives the 
 });
 
 test('package: installed into a clean Debian root, it runs with no Node on PATH: --version, a single-node agent, warren up, purge', { timeout: 300_000 }, async () => {
-  const cached = (await ok('bash', [join(ROOT, 'scripts/test-root.sh')], { timeout: 900_000 })).trim().split('\n').pop()!;
+  // the directory is the script's stdout; its progress (a fresh machine builds the root) is on stderr
+  const made = await sh('bash', [join(ROOT, 'scripts/test-root.sh')], { timeout: 900_000 });
+  assert.equal(made.code, 0, `scripts/test-root.sh: ${made.stderr}`);
+  const cached = made.stdout.trim().split('\n').pop()!;
   const root = join(await tempDir('warren-package-root-'), 'root');
   await ok('cp', ['-a', cached, root]);
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
