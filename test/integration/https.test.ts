@@ -92,12 +92,13 @@ before(async () => {
 after(async () => {
   delete process.env.WARREN_TEST_HTTPS_CERT_LIFETIME_MS;
   delete process.env.WARREN_TEST_PROXY_PID_HEADER;
-  // only this cluster's containers: other test files share the Docker engine
+  // the agents first: removed while they ran, a container was started again, and a start in
+  // flight when they died landed after the removal (only this cluster's: the engine is shared)
+  await cleanupAll();
   if (clusterId) {
     const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
     if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
   }
-  await cleanupAll();
 });
 
 test('a service answers over HTTPS by name through every node, with the CA as the only trust', { timeout: 120_000 }, async () => {

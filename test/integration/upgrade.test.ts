@@ -66,11 +66,13 @@ before(async () => {
 });
 
 after(async () => {
+  // the agents first: removed while they ran, a container was started again, and a start in
+  // flight when they died landed after the removal (only this cluster's: the engine is shared)
+  await cleanupAll();
   if (clusterId) {
     const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
     if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
   }
-  await cleanupAll();
 });
 
 test('the two builds admit each other and see each other alive, with their versions', { timeout: 120_000 }, async () => {
