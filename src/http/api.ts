@@ -10,7 +10,7 @@ import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
 import { serviceRoutes, type ServiceDeps } from './routes/services.ts';
 import { caRoutes, type CaDeps } from './routes/ca.ts';
 import { backupRoutes, type BackupDeps } from './routes/backup.ts';
-import { guard, type GuardDeps } from './guard.ts';
+import { guard, securityHeadersOnEveryAnswer, type GuardDeps } from './guard.ts';
 import { uiAuthRoutes } from './routes/ui-auth.ts';
 import { uiStreamRoutes, type UiStreamDeps } from './routes/ui-stream.ts';
 import { defaultUiDir, loadUiAssets, uiPageRoutes } from './routes/ui-page.ts';
@@ -32,6 +32,7 @@ export interface ApiDeps extends EventDeps, ClusterDeps, AdmissionDeps, ServiceD
 /** The agent's HTTP API. Routes are added by feature; every failure has the JSON error shape. */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
+  if (deps.ui) app.use('*', securityHeadersOnEveryAnswer(deps.ui));
   app.use('*', apiTokenAuth(deps));
   if (deps.ui) app.use('*', guard({ ...deps.ui, adminToken: deps.adminToken }));
 

@@ -57,6 +57,18 @@ function securityHeaders(c: Context, apis: string[]): void {
 }
 
 /**
+ * Outermost: the security headers go on every answer, those of the API-token check (which runs
+ * before the guard) and the guard's own refusals included.
+ */
+export function securityHeadersOnEveryAnswer(deps: Pick<GuardDeps, 'memberApis'>): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    // the guard computed the member origins already, unless an earlier refusal came first
+    securityHeaders(c, c.get('connectOrigins') === undefined ? deps.memberApis() : []);
+  };
+}
+
+/**
  * In front of every route: refuses an unknown Host (DNS rebinding) or a foreign Origin, answers
  * CORS preflights for the other members' pages, makes browser writes JSON-only, and turns a
  * web UI session token into `uiSession` (requireAdmin reads it).
@@ -71,11 +83,9 @@ export function guard(deps: GuardDeps): MiddlewareHandler {
     // a rebinding page never holds the admin token or an API token (verified before this guard):
     // the CLI may use any name for the node
     if (!hostAllowed(host, deps.hostNames()) && !NODE_PROTOCOL.has(c.req.path) && !c.get('apiToken') && !isAdminToken(c.req.header('authorization'), deps.adminToken)) {
-      securityHeaders(c, apis);
       return jsonError(c, 403, 'unknown_host', `this agent does not answer to the host name "${host ?? ''}" (a guard against DNS rebinding): use its IP address or node name`);
     }
     if (!originAllowed(origin, host, apis)) {
-      securityHeaders(c, apis);
       return jsonError(c, 403, 'bad_origin', `requests from ${origin} are refused: only pages served by this cluster's members may call its API`);
     }
     if (origin) {
@@ -85,26 +95,22 @@ export function guard(deps: GuardDeps): MiddlewareHandler {
         c.header('access-control-allow-methods', 'GET, POST, PATCH, PUT, DELETE');
         c.header('access-control-allow-headers', 'authorization, content-type, accept, last-event-id');
         c.header('access-control-max-age', '600');
-        securityHeaders(c, apis);
         return c.body(null, 204);
       }
     }
     // a browser (it sends Origin on every write) may only write JSON: no form can post here
     const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
     if (origin && !SAFE.has(c.req.method) && hasBody && !/^application\/json\b/i.test(c.req.header('content-type') ?? '')) {
-      securityHeaders(c, apis);
       return jsonError(c, 415, 'json_only', 'writes take a JSON body (Content-Type: application/json)');
     }
     const bearer = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
     if (isSessionToken(bearer)) {
       const session = await deps.uiSessions.verify(bearer);
       if (!session) {
-        securityHeaders(c, apis);
         return jsonError(c, 401, 'session_invalid', 'this session is unknown, expired or revoked: run "warren ui" for a new login link');
       }
       c.set('uiSession', session);
     }
     await next();
-    securityHeaders(c, apis);
   };
 }

@@ -1,5 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import pino from 'pino';
+import type { UiSessions } from '../../src/consensus/ui-sessions.ts';
+import { UserError } from '../../src/core/errors.ts';
 import { createApi, type ApiDeps } from '../../src/http/api.ts';
 import { requireMember } from '../../src/http/node-auth.ts';
 
@@ -10,6 +16,32 @@ export const API_TOKENS = {
   admin: `wat_AdminToken01.${'a'.repeat(43)}`,
   read: `wat_ReadToken001.${'r'.repeat(43)}`,
 } as const;
+/** web UI sessions the recording deps know: one that can change things, one read-only */
+export const UI_SESSIONS = {
+  full: `ws_FullSession1.${'f'.repeat(43)}`,
+  readOnly: `ws_ReadSession1.${'o'.repeat(43)}`,
+} as const;
+/** the login ticket the recording deps accept (any other is unknown) */
+export const UI_TICKET = 'good-ticket-0123456789';
+/** with the web UI: the names this node answers to, and every member's API */
+export const UI_HOST_NAMES = ['n1', 'n1.warren'];
+export const UI_MEMBER_APIS = ['http://10.0.0.1:7370', 'http://10.0.0.2:7370'];
+
+/** A built UI of two files (index and one hashed asset), in the layout scripts/build-ui.mjs writes. */
+function uiFixtureDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-ui-fixture-'));
+  const files: Record<string, { file: string; type: string; immutable: boolean; text: string }> = {
+    '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8', immutable: false, text: '<!doctype html><meta name="connect" content="%CONNECT%"><script src="/assets/app-1a2b3c4d.js"></script>' },
+    '/assets/app-1a2b3c4d.js': { file: 'app-1a2b3c4d.js', type: 'text/javascript; charset=utf-8', immutable: true, text: 'console.log(1)' },
+  };
+  for (const f of Object.values(files)) {
+    writeFileSync(join(dir, f.file), f.text);
+    writeFileSync(join(dir, `${f.file}.gz`), gzipSync(f.text));
+    writeFileSync(join(dir, `${f.file}.br`), brotliCompressSync(f.text));
+  }
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ files: Object.fromEntries(Object.entries(files).map(([path, { text: _t, ...f }]) => [path, f])) }));
+  return dir;
+}
 
 /**
  * The whole HTTP API (createApi) over deps that only record which of them were called and count
@@ -18,7 +50,7 @@ export const API_TOKENS = {
 /** an export's answer: a small tar stream */
 const tarStream = () => ({ snapshot: 'a', sizeBytes: 0, body: Readable.from([Buffer.alloc(1024)]) });
 
-export function recordingApi() {
+export function recordingApi(opts: { ui?: boolean } = {}) {
   const calls: string[] = [];
   /** event subscriptions and log streams open now: each answer must close its own */
   const open = { streams: 0 };
@@ -113,5 +145,46 @@ export function recordingApi() {
       return { ok: false, code: 'token_unknown', message: 'unknown' };
     },
   };
-  return { app: createApi(deps), calls, open };
+  if (opts.ui) deps.ui = recordingUi(calls);
+  const app = createApi(deps);
+  // createApi read the UI's files into memory
+  if (deps.ui?.uiDir) rmSync(deps.ui.uiDir, { recursive: true, force: true });
+  return { app, calls, open };
+}
+
+/**
+ * The web UI's deps: sessions that only record their calls. A session revoking itself (logout) is
+ * recorded apart from a revocation of another session, which only the admin token may ask for
+ * (`calls` is emptied per request: a session verified for this request is the request's own).
+ */
+function recordingUi(calls: string[]): NonNullable<ApiDeps['ui']> {
+  let verified: string | undefined;
+  const sessions = {
+    createTicket: async () => (calls.push('createTicket'), { ticket: 't', expiresAt: 1 }),
+    moveTicket: async () => (calls.push('moveTicket'), { ticket: 't', expiresAt: 1 }),
+    redeem: async (ticket: string) => {
+      calls.push('redeem');
+      if (ticket !== UI_TICKET) throw new UserError('ticket_unknown', 'unknown ticket', 401);
+      return { token: UI_SESSIONS.full, session: { id: 'FullSession1', hash: 'h', readOnly: false, createdAt: 1, expiresAt: 2, via: 'x' } };
+    },
+    verify: async (token: string) => {
+      calls.push('verifySession');
+      const session = token === UI_SESSIONS.full ? { id: 'FullSession1', readOnly: false } : token === UI_SESSIONS.readOnly ? { id: 'ReadSession1', readOnly: true } : undefined;
+      verified = session?.id;
+      return session;
+    },
+    list: async () => (calls.push('listSessions'), []),
+    revoke: async (id: string) => (calls.push(calls.includes('verifySession') && id === verified ? 'revokeOwnSession' : 'revokeSession'), id === 'FullSession1' || id === 'ReadSession1'),
+  };
+  return {
+    uiSessions: sessions as unknown as UiSessions,
+    hostNames: () => UI_HOST_NAMES,
+    memberApis: () => UI_MEMBER_APIS,
+    apiUrl: UI_MEMBER_APIS[0]!,
+    uiDir: uiFixtureDir(),
+    liveMembers: () => (calls.push('liveMembers'), []),
+    drainingNodes: () => (calls.push('drainingNodes'), []),
+    // once, when the routes are made (the stream fans it out to its readers)
+    onMemberChange: () => (calls.push('onMemberChange'), () => undefined),
+  };
 }

@@ -3,6 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import type { WarrenEvent } from '../../core/gossip-messages.ts';
 import { MAX_USER_PAYLOAD_BYTES, resolveSubscription, userTopicProblem } from '../../core/topics.ts';
 import { jsonError } from '../errors.ts';
+import { sseHead } from '../sse-head.ts';
 import { requireAdmin } from '../auth.ts';
 
 export interface EventDeps {
@@ -21,9 +22,8 @@ export function eventRoutes(app: Hono, deps: EventDeps): void {
     } catch (err) {
       return jsonError(c, 400, 'bad_topic', (err as Error).message);
     }
-    // Hono answers HEAD with the GET handler's headers and drops its body without cancelling it:
-    // a stream opened here would never learn that nobody reads it (a subscription leaked per HEAD)
-    if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const head = sseHead(c);
+    if (head) return head;
     return streamSSE(c, async (stream) => {
       const queue: WarrenEvent[] = [];
       let wake: (() => void) | undefined;

@@ -6,6 +6,7 @@ import type { ServiceView } from '../../core/service-types.ts';
 import type { MemberView } from '../../core/views.ts';
 import { within } from '../../system/within.ts';
 import { jsonError } from '../errors.ts';
+import { sseHead } from '../sse-head.ts';
 
 export interface UiStreamDeps {
   /** the admitted members as gossip knows them now (no etcd read: pending joiners are in admission) */
@@ -110,6 +111,8 @@ export function uiStreamRoutes(app: Hono, deps: UiStreamDeps): void {
 
   app.get('/v1/ui/stream', (c) => {
     if (!c.get('uiSession')) return jsonError(c, 401, 'no_session', 'the UI stream needs a session (Authorization: Bearer <session token>)');
+    const head = sseHead(c);
+    if (head) return head;
     return streamSSE(c, async (stream) => {
       const events: WarrenEvent[] = [];
       let wake: (() => void) | undefined;
