@@ -1,7 +1,7 @@
 import { existsSync, statfsSync } from 'node:fs';
 import { PassThrough, pipeline, Readable, Transform } from 'node:stream';
 import { UserError, messageOf } from '../core/errors.ts';
-import { newer } from '../core/volumes/copy-choice.ts';
+import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import { manifestChunks, type Manifest } from '../core/volumes/manifest.ts';
 import { roomFor } from '../core/volumes/chunk-need.ts';
 import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts';
@@ -57,7 +57,6 @@ export interface ExportStream {
 }
 
 const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyBytes: 0, refused: [], skipped });
-const lineage = (r: SnapshotRecord) => ({ epoch: r.epoch ?? 0, seq: r.seq });
 
 /**
  * Restore, clone, export and import of replicated volumes, carried out on this node (the HTTP
@@ -98,7 +97,7 @@ export class VolumeOps {
 
   /** The newest snapshot of the volume in this node's store (the lineage's order: epoch, then seq). */
   newestLocal(name: string): SnapshotRecord | undefined {
-    return this.store.list(name).reduce<SnapshotRecord | undefined>((a, b) => (!a || newer(lineage(b), lineage(a)) ? b : a), undefined);
+    return newestSnapshot(this.store.list(name));
   }
 
   private pick(name: string, snapshot: string | undefined): SnapshotRecord {
