@@ -396,7 +396,9 @@ export class Reconciler {
     const base = { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now() };
     const progress = this.progress.get(key);
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
-    if (c?.state === 'running') return { ...base, state: 'running', ports: (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
+    // paused is running: a volume snapshot freezes the container for its capture (docker pause),
+    // and a replica reported 'starting' then would drop out of the routes until the next pass
+    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
     const held = this.held.get(key) ?? this.volumeWait.get(key);
     if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };

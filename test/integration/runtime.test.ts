@@ -197,3 +197,23 @@ test('warren node drain moves replicas off one at a time (one always running); a
   assert.equal(res.status, 401);
   assert.ok(await adminHeaders(a0()));
 });
+
+test('a container paused under the agent (as a volume snapshot freezes it) is reported running, not starting', { timeout: 90_000 }, async () => {
+  const created = await postService(a0(), { name: 'frozen', image: HTTPD_IMAGE, ports: [80], replicas: 1 });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  let paused: string | undefined;
+  try {
+    const [first] = await waitServing(a0(), 'frozen', 1);
+    const [container] = (await docker('ps', '-q', '--filter', `label=warren.node=${first!.nodeId}`, '--filter', 'label=warren.service=frozen')).split('\n').filter(Boolean);
+    await docker('pause', container!);
+    paused = container;
+    // a change of the service makes every node reconcile (and report) while the first is paused
+    const res = await fetch(`${a0().api}/v1/services/frozen`, { method: 'PATCH', headers: { ...(await adminHeaders(a0())), 'content-type': 'application/json' }, body: JSON.stringify({ replicas: 2 }) });
+    assert.equal(res.status, 200, await res.text());
+    await waitFor('both replicas reported running, the paused one included', async () => (await serviceView(a0(), 'frozen')).replicas.filter((r) => r.state === 'running').length === 2, 30_000, 200);
+    assert.equal((await docker('inspect', '-f', '{{.State.Status}}', container!)).trim(), 'paused', 'still paused when both were reported running');
+  } finally {
+    if (paused) await docker('unpause', paused).catch(() => undefined);
+    await cliOn(a0(), 'service', 'rm', 'frozen');
+  }
+});
