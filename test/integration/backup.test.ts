@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cleanupAll, cli, startAgent, tempDir, WARREN_BIN, type AgentHandle } from '../helpers/agents.ts';
 import { admission, nodeId } from '../helpers/cluster.ts';
-import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
+import { docker, ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, postService, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -23,7 +23,6 @@ const JOINER = '127.64.0.32';
 
 let dir = '';
 let old: AgentHandle;
-const clusterIds = new Set<string>();
 
 async function removeContainers(clusterId: string): Promise<void> {
   const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
@@ -43,13 +42,13 @@ before(async () => {
   await ensureHttpdImage();
   dir = await tempDir('warren-backup-');
   old = await startAgent({ bind: OLD, name: 'old', args: ['--open'] });
-  clusterIds.add((await admission(old)).clusterId);
   await waitFor('services API', async () => (await fetch(`${old.api}/v1/services`)).status === 200, 60_000, 100);
 });
 
 after(async () => {
-  for (const id of clusterIds) await removeContainers(id);
+  // the agents first: removed while they ran, a container was started again
   await cleanupAll();
+  await removeClusterContainers();
 });
 
 test('a backup restored on a fresh machine is the same cluster, with its services, CA and join token', { timeout: 240_000 }, async () => {

@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { cleanupAll, cli, tempDir, type AgentHandle } from '../helpers/agents.ts';
-import { admission } from '../helpers/cluster.ts';
-import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
+import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -27,7 +26,6 @@ const DOMAIN = 'warren.internal';
 const LIFETIME_MS = 12_000;
 
 let agents: AgentHandle[] = [];
-let clusterId = '';
 let caFile = '';
 let caPem = '';
 const ports = new Map<AgentHandle, { https: number; http: number }>();
@@ -76,7 +74,6 @@ before(async () => {
     assert.equal(h.https.port, process.getuid?.() === 0 ? 443 : 7443);
     ports.set(a, { https: h.https.port, http: h.proxy.port });
   }
-  clusterId = (await admission(agents[0]!)).clusterId;
   caFile = join(await tempDir('warren-https-'), 'ca.pem');
   // warren ca against the joiner's agent: the CA every node serves certificates from
   const out = await cli(['--api', agents[1]!.api, 'ca']);
@@ -92,13 +89,10 @@ before(async () => {
 after(async () => {
   delete process.env.WARREN_TEST_HTTPS_CERT_LIFETIME_MS;
   delete process.env.WARREN_TEST_PROXY_PID_HEADER;
-  // the agents first: removed while they ran, a container was started again, and a start in
-  // flight when they died landed after the removal (only this cluster's: the engine is shared)
+  // the agents first: removed while they ran, a container was started again (this process's
+  // clusters only: the engine is shared)
   await cleanupAll();
-  if (clusterId) {
-    const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-  }
+  await removeClusterContainers();
 });
 
 test('a service answers over HTTPS by name through every node, with the CA as the only trust', { timeout: 120_000 }, async () => {

@@ -1,34 +1,23 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAgent, cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
-import { admission, nodeId } from '../helpers/cluster.ts';
-import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
+import { nodeId } from '../helpers/cluster.ts';
+import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
 import { clusterInTwoVoterWindow, healthOf as health, killWithContainers, voterNames } from '../helpers/recovery.ts';
 import { postService, serviceView, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const clusters = new Set<string>();
-
-/** Removes the containers of the clusters this file made (and only those). */
-async function removeOurContainers(): Promise<void> {
-  for (const id of clusters) {
-    const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${id}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-  }
-}
-
 after(async () => {
   await healAll();
   await cleanupAll();
-  await removeOurContainers();
+  await removeClusterContainers();
 });
 
 test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; the cluster rebuilds itself and carries on', { timeout: 240_000 }, async () => {
   await ensureHttpdImage();
   const { founder, a, b, ids, heal } = await clusterInTwoVoterWindow(['127.0.24.2', '127.0.24.3', '127.0.24.4']);
   const [founderId, , bId] = ids as [string, string, string];
-  clusters.add((await admission(founder)).clusterId);
   const created = await postService(founder, { name: 'keep', image: HTTPD_IMAGE, ports: ['80'], replicas: 1 });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   await waitServing(founder, 'keep', 1, 60_000);
@@ -76,7 +65,6 @@ test('warren recover: refused while the quorum is healthy; on the last voter of 
   const nodes: AgentHandle[] = [await startAgent({ bind: '127.0.24.12', args: ['--open'] })];
   for (const ip of ['127.0.24.13', '127.0.24.14']) nodes.push(await startAgent({ bind: ip, args: ['--join', '127.0.24.12'] }));
   const ids = await Promise.all(nodes.map(nodeId));
-  clusters.add((await admission(nodes[0]!)).clusterId);
   await waitFor('3 voters', async () => (await voterNames(nodes[0]!)).length === 3, 60_000, 200);
   const survivor = nodes[0]!;
   const created = await postService(survivor, { name: 'stay', image: HTTPD_IMAGE, ports: ['80'], replicas: 1, constraints: [`node=${'n12'}`] });

@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cleanupAll, cli, startAgent, tempDir, type AgentHandle } from '../helpers/agents.ts';
-import { admission, nodeId, voterIds } from '../helpers/cluster.ts';
+import { nodeId, voterIds } from '../helpers/cluster.ts';
 import { followEvents } from '../helpers/events.ts';
-import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
+import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { adminHeaders, postService, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { VERSION } from '../../src/version.ts';
@@ -32,7 +32,6 @@ let nextBin = '';
 let A: AgentHandle; // current build, founder
 let B: AgentHandle; // next build
 let C: AgentHandle; // current build
-let clusterId = '';
 
 /** Replaces `from` by `to` in a copied source file; fails when the source no longer has it. */
 async function patch(root: string, file: string, from: string, to: string): Promise<void> {
@@ -62,17 +61,13 @@ before(async () => {
   A = await startAgent({ bind: IPS[0]!, name: 'old-a', args: ['--open'] });
   B = await startAgent({ bind: IPS[1]!, name: 'next-b', args: ['--join', IPS[0]!], bin: nextBin });
   C = await startAgent({ bind: IPS[2]!, name: 'old-c', args: ['--join', IPS[0]!] });
-  clusterId = (await admission(A)).clusterId;
 });
 
 after(async () => {
-  // the agents first: removed while they ran, a container was started again, and a start in
-  // flight when they died landed after the removal (only this cluster's: the engine is shared)
+  // the agents first: removed while they ran, a container was started again (this process's
+  // clusters only: the engine is shared)
   await cleanupAll();
-  if (clusterId) {
-    const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-  }
+  await removeClusterContainers();
 });
 
 test('the two builds admit each other and see each other alive, with their versions', { timeout: 120_000 }, async () => {
