@@ -11,6 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupAll } from '../helpers/agents.ts';
 import { createLan, cleanupAllLans, type Lan } from '../helpers/netns.ts';
 import { startNsAgents, type NsAgent } from '../helpers/ns-agents.ts';
 import { followEvents, type EventFollower } from '../helpers/events.ts';
@@ -60,6 +61,8 @@ before(async () => {
 after(async () => {
   await Promise.all(followers.map((f) => f.stop()));
   await cleanupAllLans();
+  // the agents' data dirs (startNsAgents made them with tempDir)
+  await cleanupAll();
 });
 
 test('a cut link between two agents kills nobody, and events still cross it through the third', { timeout: 120_000 }, async (t) => {
