@@ -1,5 +1,5 @@
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
+import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry } from 'cockatiel';
 import { request } from 'node:https';
 import { isUserError, UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
@@ -12,10 +12,16 @@ export interface EtcdConnection {
 /** gRPC keep-alive ping interval and answer timeout; etcd is told to accept pings this often (etcd-command.ts) */
 export const KEEPALIVE_MS = 2000;
 
+/** how long a host that failed is skipped */
+const HOST_SKIP_MS = 1000;
+
 /**
  * An etcd3 client whose fault handling suits a cluster that reconfigures: a host that fails is
  * skipped for one second only (etcd3's default, five seconds after three failures, would stall
- * admission), and a failed call is retried once or twice on the other hosts.
+ * admission), and a failed call is retried once or twice on the other hosts. When every host is
+ * being skipped the call waits for the first to be tried again instead of failing unasked: a
+ * moment in which each member had failed one call (a voter restarting while another was busy)
+ * failed every call for that second, `warren status` read the voters as "etcd unreachable".
  */
 export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> = {}): Etcd3 {
   return new Etcd3({
@@ -27,8 +33,11 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
     },
     dialTimeout: 3000,
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(hostUnreachable), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.min(3, conn.endpoints.length) }),
+      host: () => circuitBreaker(handleWhen(hostUnreachable), { halfOpenAfter: HOST_SKIP_MS, breaker: new ConsecutiveBreaker(1) }),
+      global: retry(handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)), {
+        maxAttempts: Math.min(3, conn.endpoints.length),
+        backoff: new DelegateBackoff((ctx) => ('error' in ctx.result && isBrokenCircuitError(ctx.result.error) ? HOST_SKIP_MS + 50 : 0)),
+      }),
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }),
     // streams (watches, lease keep-alives, an election's wait) have no deadline: to a member cut

@@ -101,7 +101,7 @@ export class GossipService extends EventEmitter {
     // repeat suspicions: a suspected node that missed the rumor (it was paused) hears it again
     // and refutes; otherwise a rumor-borne suspicion could outlive the pause forever
     this.timers.push(setInterval(() => this.repeatSuspicions(), 1000));
-    this.stopStreamWatch = watchOutboundStreams(ps, (peer) => this.opts.p2p.getConnections(peer), this.log);
+    this.stopStreamWatch = watchOutboundStreams(ps, this.opts.p2p, this.log);
   }
 
   /** The next heartbeat, at the interval the membership machine stretches with the cluster's size. */

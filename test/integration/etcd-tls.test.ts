@@ -30,6 +30,7 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
 import { createClusterCa, issueNodeCert, generateNodeKey, writeTlsFiles, readTlsFiles, caFingerprint, type CertAndKey, type TlsPaths } from '../../src/system/pki.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { createEtcdClient } from '../../src/consensus/etcd-client.ts';
 
 const ETCD = '/usr/bin/etcd';
 const ETCDCTL = '/usr/bin/etcdctl';
@@ -256,6 +257,27 @@ test('a client with a node certificate from the cluster CA can put and get', { t
   const c = client(credentialsOf(nodeA));
   await c.put('warren/tls-probe').value('hello');
   assert.equal(await c.get('warren/tls-probe').string(), 'hello');
+});
+
+test("the agent's client waits for a skipped member to be tried again instead of failing unasked", { timeout: 30_000 }, async () => {
+  const member = members.find((m) => m.name === A.name)!;
+  const agentClient = createEtcdClient({ endpoints: [clientUrl(A.ip)], tls: { caPem: ca.certPem, certPem: nodeA.certPem, keyPem: nodeA.keyPem } });
+  try {
+    await agentClient.put('warren/breaker-probe').value('before');
+    // the member stops answering: one late call marks it failed, so it is skipped for a second
+    member.child.kill('SIGSTOP');
+    try {
+      await expectRefused('a call to the stopped member', () => agentClient.get('warren/breaker-probe').options({ deadline: Date.now() + 300 }).string());
+    } finally {
+      member.child.kill('SIGCONT');
+    }
+    // back at once: the next call is not refused for the skip, it waits it out and is answered
+    const started = Date.now();
+    assert.equal(await agentClient.get('warren/breaker-probe').string(), 'before');
+    assert.ok(Date.now() - started < 5000, 'answered after the skip, not after a deadline');
+  } finally {
+    agentClient.close();
+  }
 });
 
 test('a client without a certificate can neither read nor write', { timeout: 30_000 }, async (t) => {
