@@ -4,7 +4,7 @@ import type { NodeRole } from '../core/admission-plan.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
-import { createEtcdClient, createProbeClient } from './etcd-client.ts';
+import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-client.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
 
@@ -121,6 +121,7 @@ export class EtcdSession {
       client,
       voterTarget: cluster?.voterTarget ?? this.h.voters,
       liveness: () => this.h.liveness(),
+      memberAnswers: async (urls) => (await Promise.all(urls.map((u) => etcdMemberHealthy(u, this.h.tls(), 1000)))).some(Boolean),
       broadcast: (msg) => this.h.broadcast(msg),
       ...(this.h.reach ? { reach: this.h.reach } : {}),
       event: this.h.event,

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { admissionTurn, planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
+import { admissionTurn, goneVoters, planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
 import { UserError } from '../core/errors.ts';
 import type { NodeState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
@@ -28,6 +28,8 @@ export interface LeaderDeps {
   reach?: (id: string, p2p: string[]) => void;
   event: (name: 'node.joined', payload: unknown) => void;
   deadVoterGraceMs?: number;
+  /** whether an etcd member answers a health check at one of its client URLs */
+  memberAnswers?: (clientUrls: string[]) => Promise<boolean>;
   learnerTimeoutMs?: number;
   queueStaleMs?: number;
 }
@@ -52,6 +54,8 @@ export class Leader {
   isLeader = false;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
+  /** voters kept against gossip's verdict, noted once each */
+  private readonly keptNoted = new Set<string>();
   private admitting: Promise<unknown> = Promise.resolve();
   private lastBroadcast = 0;
   private stopped = false;
@@ -167,24 +171,37 @@ export class Leader {
 
   private async snapshot(): Promise<Snapshot> {
     const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight()]);
-    return {
-      members,
+    const input: PlanInput = {
+      now: Date.now(),
+      selfId: this.d.selfId,
+      voterTarget: this.d.voterTarget,
+      members: members.map((m) => ({ memberId: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? '', isLearner: m.isLearner })),
       nodes,
+      liveness: this.d.liveness(),
       queue,
-      input: {
-        now: Date.now(),
-        selfId: this.d.selfId,
-        voterTarget: this.d.voterTarget,
-        members: members.map((m) => ({ memberId: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? '', isLearner: m.isLearner })),
-        nodes,
-        liveness: this.d.liveness(),
-        queue,
-        inflight,
-        deadVoterGraceMs: this.d.deadVoterGraceMs ?? 10_000,
-        learnerTimeoutMs: this.d.learnerTimeoutMs ?? 60_000,
-        queueStaleMs: this.d.queueStaleMs ?? 15_000,
-      },
+      inflight,
+      deadVoterGraceMs: this.d.deadVoterGraceMs ?? 10_000,
+      learnerTimeoutMs: this.d.learnerTimeoutMs ?? 60_000,
+      queueStaleMs: this.d.queueStaleMs ?? 15_000,
     };
+    input.answering = await this.answering(input, members);
+    return { members, nodes, queue, input };
+  }
+
+  /** The voters gossip holds gone whose etcd member answers all the same (they keep their seats). */
+  private async answering(input: PlanInput, members: MemberListed[]): Promise<string[]> {
+    const ask = this.d.memberAnswers;
+    if (!ask) return [];
+    const gone = goneVoters(input);
+    const answers = await Promise.all(gone.map((m) => ask(members.find((x) => x.ID === m.memberId)?.clientURLs ?? [])));
+    const kept = gone.filter((_, i) => answers[i]);
+    for (const m of kept) {
+      if (this.keptNoted.has(m.memberId)) continue;
+      this.keptNoted.add(m.memberId);
+      this.d.logger.warn({ memberId: m.memberId, node: m.id }, 'gossip holds a voter gone but its etcd member answers: it keeps its seat');
+    }
+    for (const id of this.keptNoted) if (!kept.some((m) => m.memberId === id)) this.keptNoted.delete(id);
+    return kept.map((m) => m.memberId);
   }
 
   private async step(): Promise<void> {

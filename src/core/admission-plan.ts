@@ -58,6 +58,8 @@ export interface PlanInput {
   learnerTimeoutMs: number;
   /** a queued joiner not heard from for this long is dropped (it re-initiates if alive) */
   queueStaleMs: number;
+  /** voter members gossip holds gone whose etcd member answered a health check this step */
+  answering?: string[];
 }
 
 export type Action =
@@ -82,6 +84,18 @@ function isAlive(input: PlanInput, id: string): boolean {
   if (id === input.selfId) return true;
   const l = input.liveness[id];
   return l?.state === 'alive' || l?.state === 'suspect';
+}
+
+/** Voter members gossip has held dead or left for the grace (never this node, never the last voter). */
+export function goneVoters(input: PlanInput): (EtcdMemberInfo & { id: string })[] {
+  const voterMembers = input.members.filter((m) => !m.isLearner);
+  if (voterMembers.length <= 1) return [];
+  return voterMembers.flatMap((m) => {
+    const id = m.name || input.nodes.find((n) => n.peerUrl === m.peerUrl)?.id;
+    if (!id || id === input.selfId) return [];
+    const state = input.liveness[id]?.state;
+    return (state === 'dead' || state === 'left') && deadFor(input, id) >= input.deadVoterGraceMs ? [{ ...m, id }] : [];
+  });
 }
 
 function deadFor(input: PlanInput, id: string): number {
@@ -166,13 +180,13 @@ export function planLeaderStep(input: PlanInput): Action {
   // announced a restart reads 'restarting' (neither dead nor left) for its whole restart grace, so
   // it keeps its seat however long the grace; once the grace runs out it reads 'dead' since it fell
   // silent, and is removed at once if that is longer ago than this grace.
+  // A voter whose etcd member still answers keeps its seat whatever gossip says: gossip alone can
+  // fail (a link that carries etcd but not gossip, gossip streams lost at a heal), and removing a
+  // working voter over it shrank a healthy 3-voter cluster to one voter.
   const voterMembers = input.members.filter((m) => !m.isLearner);
-  for (const m of voterMembers) {
-    const id = m.name || input.nodes.find((n) => n.peerUrl === m.peerUrl)?.id;
-    if (!id || id === input.selfId) continue;
-    const state = input.liveness[id]?.state;
-    if ((state === 'dead' || state === 'left') && deadFor(input, id) >= input.deadVoterGraceMs && voterMembers.length > 1) {
-      return { type: 'remove-member', memberId: m.memberId, nodeId: id, reason: 'dead-voter' };
+  for (const m of goneVoters(input)) {
+    if (!input.answering?.includes(m.memberId)) {
+      return { type: 'remove-member', memberId: m.memberId, nodeId: m.id, reason: 'dead-voter' };
     }
   }
 

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { admission } from '../helpers/cluster.ts';
+import { admission, voterIds } from '../helpers/cluster.ts';
 import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { healAll, isolate } from '../helpers/partition.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
@@ -25,6 +25,24 @@ async function victimOf(agents: AgentHandle[], ids: string[], service: string): 
   const id = view.replicas.map((r) => r.nodeId).find((n) => n && n !== leader);
   assert.ok(id, 'some replica runs on a non-leader');
   return agents[ids.indexOf(id)]!;
+}
+
+/** What `a` holds each member to be, by node id ({} when it does not answer). */
+async function memberStates(a: AgentHandle): Promise<Record<string, string>> {
+  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+  const members = res?.ok ? ((await res.json()) as { members: { id: string; state: string }[] }).members : [];
+  return Object.fromEntries(members.map((m) => [m.id, m.state]));
+}
+
+/** Waits until every agent holds every member alive. */
+async function everyMemberAlive(agents: AgentHandle[]): Promise<void> {
+  await waitFor('every node holds every member alive', async () => {
+    for (const a of agents) {
+      const states = Object.values(await memberStates(a));
+      if (states.length !== agents.length || states.some((s) => s !== 'alive')) return false;
+    }
+    return true;
+  }, 30_000, 250);
 }
 
 /** When the agent's log says it fenced itself (pino `time`, ms), if it has. */
@@ -115,14 +133,7 @@ test('a node cut off from the others stops its replicas after the grace; the oth
   await waitFor('the healed node sees the cluster again', async () => (await victim.health().catch(() => undefined))?.status === 200, 60_000, 250);
   // it was declared dead while cut off and never heard the verdict: it is told, refutes, and every
   // view holds every member alive again (a dead verdict is otherwise final for its incarnation)
-  await waitFor('every node holds every member alive', async () => {
-    for (const a of agents) {
-      const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      const members = res?.ok ? ((await res.json()) as { members: { state: string }[] }).members : [];
-      if (members.length !== agents.length || members.some((m) => m.state !== 'alive')) return false;
-    }
-    return true;
-  }, 30_000, 250);
+  await everyMemberAlive(agents);
   // converged: exactly 2 copies, none left on the healed node, steadily for 3 s (the returning
   // voter forces an etcd election, so the moments right after the heal are not the measure)
   let steadySince = 0;
@@ -136,4 +147,27 @@ test('a node cut off from the others stops its replicas after the grace; the oth
   assert.equal(view.running, 2);
   // the healed node rejoined without deposing the etcd leader (pre-vote): the others never fenced
   for (const o of others) assert.equal(fenceTime(o.log()), undefined, `${o.bind} did not fence itself after the heal`);
+});
+
+test('a voter only gossip has lost keeps its etcd seat while its etcd member answers', { timeout: 180_000 }, async () => {
+  const ips = ['127.0.14.22', '127.0.14.23', '127.0.14.24'];
+  const { agents, ids } = await startCluster(ips);
+  const leaderId = (await admission(agents[0]!)).leader as string;
+  const leader = agents[ids.indexOf(leaderId)]!;
+  const victim = agents.find((_, i) => ids[i] !== leaderId)!;
+  const victimId = ids[agents.indexOf(victim)]!;
+  const others = agents.filter((a) => a !== victim);
+  // the agent alone is cut, its etcd member is not: gossip to and from it stops, raft does not
+  const heal = await isolate([victim.pid], others.map((a) => a.bind), '7371:7371');
+  try {
+    await waitFor('the others hold it dead', async () => (await Promise.all(others.map(memberStates))).every((s) => s[victimId] === 'dead'), 30_000, 200);
+    // past the dead-voter grace (10 s) the leader would remove it: it asks its etcd member first
+    await waitFor('the leader keeps its seat', () => /its etcd member answers: it keeps its seat/.test(leader.log()), 30_000, 200);
+    assert.deepEqual(await voterIds(leader), [...ids].sort(), 'still 3 voters');
+  } finally {
+    await heal();
+  }
+  await everyMemberAlive(agents);
+  assert.deepEqual(await voterIds(leader), [...ids].sort(), 'still 3 voters after the heal');
+  assert.doesNotMatch(leader.log(), /removed an etcd member/);
 });

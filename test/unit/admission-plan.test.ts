@@ -4,6 +4,7 @@ import {
   admissionTurn,
   CLIENT_BATCH,
   desiredVoters,
+  goneVoters,
   planLeaderStep,
   roleForJoiner,
   type Action,
@@ -230,6 +231,25 @@ describe('planLeaderStep: voters that are gone', () => {
     expectAction(planLeaderStep(withState(i, 'c', 'dead', GRACE - 1)), 'idle', 'within grace');
     expectAction(planLeaderStep(withState(i, 'c', 'suspect', GRACE * 10)), 'idle', 'suspect for long');
     assert.deepEqual(planLeaderStep(withState(i, 'c', 'dead', GRACE)), { type: 'remove-member', memberId: 'm-c', nodeId: 'c', reason: 'dead-voter' });
+  });
+
+  it('keeps a voter gossip holds gone while its etcd member answers; removes it once it does not', () => {
+    const i = withState(cluster({ voters: ['a', 'b', 'c'], clients: ['d'] }), 'c', 'dead', GRACE * 5);
+    expectAction(planLeaderStep({ ...i, answering: ['m-c'] }), 'idle', 'dead to gossip, answering to etcd');
+    assert.deepEqual(planLeaderStep({ ...i, answering: [] }), { type: 'remove-member', memberId: 'm-c', nodeId: 'c', reason: 'dead-voter' });
+    // another gone voter that does not answer is still removed
+    const two = withState(i, 'b', 'left', GRACE * 5);
+    assert.deepEqual(planLeaderStep({ ...two, answering: ['m-c'] }), { type: 'remove-member', memberId: 'm-b', nodeId: 'b', reason: 'dead-voter' });
+    // the kept voter is neither replaced nor demoted: a seat held by a working member stays
+    for (const state of ['dead', 'left'] as const) expectAction(planLeaderStep({ ...withState(i, 'c', state, GRACE * 5), answering: ['m-c'] }), 'idle', `${state}, answering`);
+  });
+
+  it('goneVoters: voters dead or left beyond the grace, never this node, none when one voter is left', () => {
+    const i = withState(withState(cluster({ voters: ['a', 'b', 'c'] }), 'c', 'dead', GRACE), 'b', 'dead', GRACE - 1);
+    assert.deepEqual(goneVoters(i).map((m) => m.id), ['c']);
+    assert.deepEqual(goneVoters(withState(i, 'a', 'dead', GRACE * 2)).map((m) => m.id), ['c']);
+    const alone = withState(cluster({ voters: ['a'] }), 'a', 'dead', GRACE * 2);
+    assert.deepEqual(goneVoters(alone), []);
   });
 
   it('keeps a restarting voter however long its hold, and removes it at once when the hold ran out long after its silence began', () => {
