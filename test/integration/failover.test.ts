@@ -157,6 +157,8 @@ test('a voter only gossip has lost keeps its etcd seat while its etcd member ans
   const victim = agents.find((_, i) => ids[i] !== leaderId)!;
   const victimId = ids[agents.indexOf(victim)]!;
   const others = agents.filter((a) => a !== victim);
+  // every view holds the victim alive first: one that never heard of it would never hold it dead
+  await everyMemberAlive(agents);
   // the agent alone is cut, its etcd member is not: gossip to and from it stops, raft does not
   const heal = await isolate([victim.pid], others.map((a) => a.bind), '7371:7371');
   try {

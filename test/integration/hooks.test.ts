@@ -103,4 +103,9 @@ test('hooks: a hook sees node.dead; a hanging hook is killed at its timeout with
   assert.equal(json.code, 0, json.stderr);
   assert.equal(JSON.parse(json.stdout).hooks.length, 3);
   assert.equal(a.running, true, 'the agent carries on');
+
+  // a stopping agent kills the hook runs it has going, with what they started (a killed one cannot)
+  assert.equal(await a.stop('SIGTERM'), 0);
+  const started = (await readFile(hangPids, 'utf8')).trim().split(/\s+/).map(Number);
+  await waitFor('every hang run and its sleep gone', () => started.every((pid) => !pidAlive(pid)), 5000);
 });
