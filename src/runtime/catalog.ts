@@ -62,6 +62,8 @@ export class Catalog extends EventEmitter {
   private generation = 0;
   /** etcd's revision as of the last full read (the lowest of its reads): undefined before one */
   private readRevision: bigint | undefined;
+  /** keys the watch deleted, by the delete's revision: a full read older than that must not bring them back */
+  private readonly deletedAt = new Map<string, bigint>();
 
   constructor(private readonly logger: Logger, private readonly recheckMs = 5000) {
     super();
@@ -126,7 +128,13 @@ export class Catalog extends EventEmitter {
     await this.reload(gen);
   }
 
-  /** Reads every watched prefix again and replaces the maps. */
+  /**
+   * Reads every watched prefix again and replaces the maps with what it read, except what the
+   * watch brought meanwhile: a read answered before a change whose watch event came in while the
+   * other reads were under way must not put the older value back. (It did: a new volume owner's
+   * catalog went back to the old owner's record, so it let the old owner's stale snapshot in and
+   * set its own writes aside as "fenced".)
+   */
   async reload(gen = this.generation): Promise<void> {
     const client = this.client;
     if (!client) return;
@@ -134,12 +142,26 @@ export class Catalog extends EventEmitter {
     try {
       const results = await Promise.all(WATCHED.map((w) => client.getAll().prefix(w.prefix).exec()));
       if (gen !== this.generation) return;
-      this.readRevision = results.map((r) => BigInt(r.header.revision)).reduce((a, b) => (b < a ? b : a));
+      const revisions = results.map((r) => BigInt(r.header.revision));
+      this.readRevision = revisions.reduce((a, b) => (b < a ? b : a));
       WATCHED.forEach((w, i) => {
         const map = this.maps[w.map] as Map<string, Versioned<unknown>>;
+        const read = new Map<string, Versioned<unknown>>();
+        for (const kv of results[i]!.kvs) {
+          const key = kv.key.toString();
+          if ((this.deletedAt.get(key) ?? -1n) > revisions[i]!) continue; // deleted since this read
+          const value = this.parse(key, kv.value.toString());
+          if (value !== undefined) read.set(key.slice(w.prefix.length), { value, modRevision: kv.mod_revision });
+        }
+        // newer than this read (the watch brought it meanwhile): kept
+        for (const [id, held] of map) {
+          const got = read.get(id);
+          if (BigInt(held.modRevision) > (got ? BigInt(got.modRevision) : revisions[i]!)) read.set(id, held);
+        }
         map.clear();
-        for (const kv of results[i]!.kvs) this.apply(kv.key.toString(), kv.value.toString(), kv.mod_revision, false);
+        for (const [id, v] of read) map.set(id, v);
       });
+      for (const [key, rev] of this.deletedAt) if (rev <= this.readRevision) this.deletedAt.delete(key);
       this.loadedAt = startedAt;
       this.emit('change');
     } catch (err) {
@@ -147,20 +169,31 @@ export class Catalog extends EventEmitter {
     }
   }
 
-  private apply(key: string, value: string | null, modRevision: string, emit = true): void {
+  private parse(key: string, value: string): unknown {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      this.logger.warn({ key }, 'ignoring a value that is not JSON');
+      return undefined;
+    }
+  }
+
+  /** A change the watch brought (never one older than what the map holds). */
+  private apply(key: string, value: string | null, modRevision: string): void {
     const w = WATCHED.find((x) => key.startsWith(x.prefix));
     if (!w) return;
     const id = key.slice(w.prefix.length);
     const map = this.maps[w.map] as Map<string, Versioned<unknown>>;
-    if (value === null) map.delete(id);
-    else {
-      try {
-        map.set(id, { value: JSON.parse(value), modRevision });
-      } catch {
-        this.logger.warn({ key }, 'ignoring a value that is not JSON');
-      }
+    const held = map.get(id);
+    if (held && BigInt(held.modRevision) > BigInt(modRevision)) return;
+    if (value === null) {
+      map.delete(id);
+      this.deletedAt.set(key, BigInt(modRevision));
+    } else {
+      const parsed = this.parse(key, value);
+      if (parsed !== undefined) map.set(id, { value: parsed, modRevision });
     }
-    if (emit) this.emit('change');
+    this.emit('change');
   }
 
   services(): ServiceSpec[] {

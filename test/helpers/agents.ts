@@ -31,6 +31,15 @@ export async function testClusterIds(): Promise<string[]> {
   return [...clusterIds];
 }
 
+/** Removes the containers of the clusters this test process's agents made (never another test's); `cleanupAll` does, between stopping the agents and removing their dirs (a writer still running into a volume's dir made its removal fail), and tests that stop agents themselves. */
+export async function removeClusterContainers(): Promise<void> {
+  for (const cluster of await testClusterIds()) {
+    const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${cluster}`]).catch(() => ({ stdout: '' }));
+    const ids = stdout.split('\n').filter(Boolean);
+    if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
+  }
+}
+
 export async function tempDir(prefix = 'warren-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   dirs.add(dir);
@@ -176,7 +185,8 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 /** Kills every agent the helpers started and removes their dirs; call from `after`. */
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...live].map((a) => a.stop('SIGKILL', 5000)));
-  await testClusterIds(); // noted before the data dirs go
+  // their containers next (the clusters are read from the data dirs, which go last)
+  await removeClusterContainers();
   for (const d of agentDataDirs) if ([...dirs].some((dir) => d.startsWith(dir))) agentDataDirs.delete(d);
   for (const dir of dirs) {
     // a killed agent's etcd dies by pdeathsig; wait for it before removing its files

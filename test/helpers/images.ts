@@ -61,14 +61,7 @@ export async function runningCopies(service: string): Promise<number> {
   return n;
 }
 
-/** Removes the containers of the clusters this test process's agents made (never another test's); tests call it in `after`, even after a failure. */
-export async function removeClusterContainers(): Promise<void> {
-  for (const cluster of await testClusterIds()) {
-    const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${cluster}`]).catch(() => ({ stdout: '' }));
-    const ids = stdout.split('\n').filter(Boolean);
-    if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
-  }
-}
+export { removeClusterContainers } from './agents.ts';
 
 /** Service containers of one node (labels warren.node, warren.service), as `docker ps` sees them. */
 export async function nodeContainers(nodeId: string, all = false): Promise<string[]> {

@@ -15,16 +15,33 @@ import { waitFor } from '../helpers/wait.ts';
  * moved, and still catches a change its watch missed. A plain etcd on 127.71.0.90 (helper
  * "footprint"'s range), the check every 200 ms instead of 5 s.
  */
-test('catalog: idle, the periodic check reads nothing again; a change its watch missed is still caught', { timeout: 60_000 }, async () => {
+/** A plain single-member etcd on `ip` and a client of it. */
+async function plainEtcd(ip: string): Promise<{ client: Etcd3; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'footprint-catalog-'));
-  const url = 'http://127.71.0.90:23790';
+  const url = `http://${ip}:23790`;
+  const peer = `http://${ip}:23800`;
   const etcd = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', '/usr/bin/etcd', '--name', 'footprint', '--data-dir', join(dir, 'etcd'),
-    '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', 'http://127.71.0.90:23800',
-    '--initial-advertise-peer-urls', 'http://127.71.0.90:23800', '--initial-cluster', 'footprint=http://127.71.0.90:23800'], { stdio: 'ignore' });
+    '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer, '--initial-cluster', `footprint=${peer}`], { stdio: 'ignore' });
   const client = new Etcd3({ hosts: url });
-  const catalog = new Catalog(pino({ level: 'silent' }), 200);
+  const close = async () => {
+    client.close();
+    etcd.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     await waitFor('etcd answering', async () => (await client.get('x').exec().then(() => true, () => false)), 20_000, 100);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { client, close };
+}
+
+test('catalog: idle, the periodic check reads nothing again; a change its watch missed is still caught', { timeout: 60_000 }, async () => {
+  const { client, close } = await plainEtcd('127.71.0.90');
+  const catalog = new Catalog(pino({ level: 'silent' }), 200);
+  try {
     let full = 0;
     const reload = catalog.reload.bind(catalog);
     catalog.reload = (gen?: number) => ((full += 1), reload(gen));
@@ -60,8 +77,57 @@ test('catalog: idle, the periodic check reads nothing again; a change its watch 
     await waitFor('the check brought b', () => catalog.maps.services.has('b'), 5000, 20);
   } finally {
     catalog.stop();
-    client.close();
-    etcd.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    await close();
+  }
+});
+
+test('catalog: a full read answered before a change the watch brought meanwhile does not put the older state back', { timeout: 60_000 }, async () => {
+  const { client, close } = await plainEtcd('127.71.0.91');
+  const catalog = new Catalog(pino({ level: 'silent' }), 60_000);
+  try {
+    const key = (name: string) => KEYS.servicePrefix + name;
+    await client.put(key('moved')).value(JSON.stringify({ name: 'moved', owner: 'old' }));
+    await client.put(key('gone')).value(JSON.stringify({ name: 'gone' }));
+    await catalog.attach(client);
+    assert.equal((catalog.maps.services.get('moved')?.value as unknown as { owner: string }).owner, 'old');
+
+    // a full read whose answers are held back, as when one of its 8 reads waits on a slow member
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const getAll = client.getAll.bind(client);
+    client.getAll = () => {
+      const builder = getAll();
+      const exec = builder.exec.bind(builder);
+      builder.exec = async () => {
+        const res = await exec();
+        await held;
+        return res;
+      };
+      return builder;
+    };
+    let answered = 0;
+    const reading = catalog.reload().then(() => answered++);
+    // after it read: one value changes, one goes, one is new; the watch brings all three
+    await new Promise((r) => setTimeout(r, 300));
+    await client.put(key('moved')).value(JSON.stringify({ name: 'moved', owner: 'new' }));
+    await client.delete().key(key('gone'));
+    await client.put(key('added')).value(JSON.stringify({ name: 'added' }));
+    await waitFor('the watch brought the changes', () => catalog.maps.services.has('added') && !catalog.maps.services.has('gone'), 5000, 20);
+    release();
+    await reading;
+    assert.equal(answered, 1);
+    assert.equal((catalog.maps.services.get('moved')?.value as unknown as { owner: string }).owner, 'new', 'the newer value stays');
+    assert.equal(catalog.maps.services.has('gone'), false, 'a deleted key does not come back');
+    assert.equal(catalog.maps.services.has('added'), true, 'a key added meanwhile stays');
+
+    // and a read made after all of it is taken whole
+    client.getAll = getAll;
+    await client.delete().key(key('added'));
+    await waitFor('the watch took added away', () => !catalog.maps.services.has('added'), 5000, 20);
+    await catalog.reload();
+    assert.deepEqual([...catalog.maps.services.keys()].sort(), ['moved']);
+  } finally {
+    catalog.stop();
+    await close();
   }
 });
