@@ -12,6 +12,8 @@ export interface HealthReport {
   status: 'ok' | 'unhealthy';
   node: NodeRef;
   etcd: { role: EtcdRole; healthy: boolean };
+  /** the node's copy of the cluster's records (services, assignments) is loaded: its API can serve */
+  catalog: { ready: boolean };
   uptimeMs: number;
   version: string;
   /** the reverse proxy's port (services as NAME.<domain>) */

@@ -65,7 +65,7 @@ export function recordingApi(opts: { ui?: boolean } = {}) {
   const deps: ApiDeps = {
     adminToken: TOKEN,
     logger: pino({ level: process.env.FUZZ_LOG ?? 'silent' }),
-    health: rec('health', { status: 'ok', node: { id: 'id', name: 'n', addr: '10.0.0.1' }, etcd: { role: 'voter', healthy: true }, uptimeMs: 1, version: '0' }),
+    health: rec('health', { status: 'ok', node: { id: 'id', name: 'n', addr: '10.0.0.1' }, etcd: { role: 'voter', healthy: true }, catalog: { ready: true }, uptimeMs: 1, version: '0' }),
     members: rec('members', []),
     subscribe: (..._args) => {
       calls.push('subscribe');

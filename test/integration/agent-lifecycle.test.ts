@@ -96,6 +96,19 @@ test('etcd that dies is restarted by the agent', { timeout: 60_000 }, async () =
   await agent.stop();
 });
 
+test('the first health 200 means the API serves: a service listed at once is not refused as not ready', { timeout: 60_000 }, async () => {
+  const agent = await startAgent({ bind: '127.0.0.9', waitReady: false });
+  // as a script does after `warren agent`: poll health as fast as it answers, then use the API
+  await waitFor('health 200', async () => {
+    if (!agent.running) throw new Error(`agent exited: ${agent.log().slice(-600)}`);
+    return (await agent.health()).status === 200;
+  }, 30_000, 1);
+  const res = await fetch(`${agent.api}/v1/services`);
+  assert.equal(res.status, 200, await res.text());
+  assert.equal((await agent.health()).body.catalog.ready, true);
+  await agent.stop();
+});
+
 test('health is 503 while etcd is down', { timeout: 60_000 }, async () => {
   const agent = await startAgent({ bind: '127.0.0.4' });
   const [etcdPid] = agent.etcdPids();

@@ -62,7 +62,7 @@ before(async () => {
   agent = await listen((req, _body, res) => {
     if (req.method === 'GET' && req.url === '/v1/members') return json(res, 200, { members: agentState.members });
     if (req.method === 'GET' && req.url === '/v1/health') {
-      return json(res, 200, { status: 'ok', node: { id: 'id-a', name: 'a', addr: '100.64.0.1' }, etcd: { role: 'voter', healthy: true }, uptimeMs: 1, version: '0.1.0', ...agentState.health });
+      return json(res, 200, { status: 'ok', node: { id: 'id-a', name: 'a', addr: '100.64.0.1' }, etcd: { role: 'voter', healthy: true }, catalog: { ready: true }, uptimeMs: 1, version: '0.1.0', ...agentState.health });
     }
     json(res, 404, { error: { code: 'not_found', message: `no route ${req.url}` } });
   });

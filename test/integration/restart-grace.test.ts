@@ -124,6 +124,7 @@ test('a replicated volume through a restart: same node, same owner epoch, every 
     const metaBefore = JSON.parse((await etcd.get(VOLUME_KEYS.metaPrefix + volume).string())!);
     assert.equal(metaBefore.owner, bId);
     const watch = watchAssignments(viewer, VOL_SERVICE);
+    const stopAt = Date.now();
     // stopped while it snapshots every second: a container paused for a snapshot must be stopped too
     assert.equal(await b.stop('SIGTERM', 30_000), 0);
     assert.deepEqual(await nodeContainers(bId), [], 'the writer was stopped with the agent');
@@ -134,7 +135,9 @@ test('a replicated volume through a restart: same node, same owner epoch, every 
     agents[at] = await restart(b, ['--restart-grace-ms', '6000']);
     await waitFor('the writer resumed on B', () => lines('starts').length === starts + 1, 60_000, 100);
     const { seen, polls } = await watch.stop();
-    assert.ok(polls >= 20, `${polls} polls`);
+    // (a count of polls, not a fixed one: a quick restart on a busy machine gave 18 of ~200 ms each)
+    const windowMs = Date.now() - stopAt;
+    assert.ok(polls >= Math.max(5, Math.floor(windowMs / 200)), `the assignments were read throughout (${polls} polls in ${windowMs} ms)`);
     assert.equal(seen.length, 1, `the assignment never changed: ${seen.join(' | ')}`);
     assert.match(seen[0]!, new RegExp(`^0:${bId}$`));
     assert.equal(lines('starts')[starts], last, 'it resumed from the very last write before the stop (its live data, not the last snapshot)');

@@ -301,10 +301,14 @@ export class Agent {
 
   async health(): Promise<HealthReport> {
     const healthy = (await this.consensus?.healthy()) ?? false;
+    // ok means this node serves the API: a reachable quorum is not enough until the catalog has
+    // read it (a service created a moment after `ok` was refused with 503 not_ready)
+    const catalogReady = this.runtime?.catalog.ready ?? false;
     return {
-      status: healthy ? 'ok' : 'unhealthy',
+      status: healthy && catalogReady ? 'ok' : 'unhealthy',
       node: { id: this.identity.id, name: this.config.name, addr: this.config.bind },
       etcd: { role: this.etcdRole(), healthy },
+      catalog: { ready: catalogReady },
       uptimeMs: Date.now() - this.startedAt,
       version: VERSION,
       ...(this.proxy ? { proxy: { port: this.proxy.port } } : {}),
