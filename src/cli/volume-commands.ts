@@ -1,10 +1,11 @@
-/** `warren volume ls|inspect|snapshot|snapshots`: replicated volumes, where their copies are, data at risk. */
+/** `warren volume ls|inspect|snapshot|snapshots|policy`: replicated volumes, where their copies are, data at risk. */
 import type { Command } from 'commander';
 import { formatBytes } from '../core/format-bytes.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
-import type { SnapshotListItem } from '../runtime/volume-api.ts';
+import type { PolicyView, SnapshotListItem } from '../runtime/volume-api.ts';
 import { clientFor } from './client.ts';
 import { registerVolumeOpsCommands } from './volume-ops-commands.ts';
+import { policySummary, registerVolumePolicyCommand } from './volume-policy-command.ts';
 import { colourState, formatDuration, printJson, renderFields, renderTable } from './output.ts';
 
 const risk = (ms: number | null) => (ms === null ? 'all (no second copy yet)' : formatDuration(ms));
@@ -28,12 +29,14 @@ export function registerVolumeCommands(program: Command): void {
 
   volume
     .command('inspect <name>')
-    .description("one volume and every node's copy of it")
-    .option('--json', 'print JSON')
+    .description("one volume, its snapshot policy and every node's copy of it")
+    .option('--json', 'print JSON: { volume: { name, service, ..., copies, policy: { volume, policy, defaults } } }')
     .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
-      const { volume: v } = await (await clientFor(cmd)).get<{ volume: VolumeView }>(`/v1/volumes/${encodeURIComponent(name)}`);
+      const { volume: v } = await (await clientFor(cmd)).get<{ volume: VolumeView & { policy?: PolicyView } }>(`/v1/volumes/${encodeURIComponent(name)}`);
       if (flags.json) return printJson({ volume: v });
-      process.stdout.write(`${renderFields([['name', v.name], ['service', v.service], ['node', v.node ?? '-'], ['state', colourState(v.state)], ['size', formatBytes(v.sizeBytes)], ['at risk', risk(v.atRiskMs)]])}\n\n`);
+      const fields: [string, string][] = [['name', v.name], ['service', v.service], ['node', v.node ?? '-'], ['state', colourState(v.state)], ['size', formatBytes(v.sizeBytes)], ['at risk', risk(v.atRiskMs)]];
+      if (v.policy) fields.push(['snapshots', policySummary(v.policy)]);
+      process.stdout.write(`${renderFields(fields)}\n\n`);
       process.stdout.write(`${renderTable(['node', 'snapshot', 'age', 'applied'], v.copies.map((c) => [c.node, c.snapshot, formatDuration(c.ageMs), c.applied ? 'yes' : 'no']))}\n`);
     });
 
@@ -52,6 +55,7 @@ export function registerVolumeCommands(program: Command): void {
     });
 
   registerVolumeOpsCommands(volume);
+  registerVolumePolicyCommand(volume);
 
   volume
     .command('rm <name>')

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { KEYS, type NodeRecord } from '../consensus/cluster-store.ts';
 import type { AssignmentRecord, DrainMark, ReplicaStatus, RuntimeNode, ServiceSpec } from '../core/service-types.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
+import type { VolumePolicyRecord } from '../core/volumes/volume-policy.ts';
 
 /** A value with the etcd revision it was last modified at (the scheduler's transactions compare it). */
 export interface Versioned<T> {
@@ -20,6 +21,7 @@ const WATCHED: { prefix: string; map: keyof CatalogMaps }[] = [
   { prefix: KEYS.nodePrefix, map: 'nodes' },
   { prefix: VOLUME_KEYS.metaPrefix, map: 'volumeMeta' },
   { prefix: VOLUME_KEYS.copyPrefix, map: 'volumeCopies' },
+  { prefix: VOLUME_KEYS.policyPrefix, map: 'volumePolicies' },
 ];
 
 interface CatalogMaps {
@@ -33,6 +35,8 @@ interface CatalogMaps {
   /** replicated volumes (core/volumes/volume-records.ts): by volume name, and by "<volume>/<node>" */
   volumeMeta: Map<string, Versioned<VolumeMeta>>;
   volumeCopies: Map<string, Versioned<CopyRecord>>;
+  /** a volume's own snapshot interval and retention, by volume name (core/volumes/volume-policy.ts) */
+  volumePolicies: Map<string, Versioned<VolumePolicyRecord>>;
 }
 
 /**
@@ -53,6 +57,7 @@ export class Catalog extends EventEmitter {
     nodes: new Map(),
     volumeMeta: new Map(),
     volumeCopies: new Map(),
+    volumePolicies: new Map(),
   };
   /** when the last successful full read started: the catalog knows etcd as of then (0: never with the current client) */
   loadedAt = 0;

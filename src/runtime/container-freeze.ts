@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
+import { LABELS, type EngineIdentity } from './docker-engine.ts';
 
 /**
  * Freezing a volume's writers for a snapshot (docker pause), and thawing them whatever Docker does.
@@ -59,4 +60,14 @@ export async function thaw(docker: Docker, frozen: readonly Frozen[], onForced: 
     if (!file) return onForced(id, 'no freezer cgroup found');
     await writeFile(file.path, file.thaw).then(() => onForced(id, `thawed through ${file.path}`), (err: Error) => onForced(id, `could not thaw through ${file.path}: ${err.message}`));
   }));
+}
+
+/** The running containers of these replica slots on this node: a volume's writers, paused for its freeze step. */
+export async function slotContainers(docker: Docker, id: EngineIdentity, slots: readonly { service: string; slot: number }[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const u of slots) {
+    const list = await docker.listContainers({ filters: { status: ['running'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`, `${LABELS.service}=${u.service}`, `${LABELS.slot}=${u.slot}`] } });
+    out.push(...list.map((c) => c.Id));
+  }
+  return out;
 }

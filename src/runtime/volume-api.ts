@@ -4,11 +4,14 @@ import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts'
 import { slotVolumes, stackOfVolume, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
 import { ownerSafeAgoMs, type VolumeWord } from '../core/volumes/owner-safe-ago.ts';
+import { checkPolicy, effectivePolicy, type EffectivePolicy } from '../core/volumes/volume-policy.ts';
+import type { RetentionPolicy } from '../core/volumes/retention.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 import { safeAgoSources } from './volume-risk.ts';
+import { AGENT_RETENTION } from './volume-upkeep.ts';
 
 /** One line of `warren volume snapshots`. */
 export interface SnapshotListItem {
@@ -22,6 +25,16 @@ export interface SnapshotListItem {
   /** nodes whose newest complete copy is this snapshot */
   copies: number;
 }
+
+/** `GET|PUT /v1/volumes/:name/policy`: the policy the volume runs on, and which of its fields are the defaults. */
+export interface PolicyView {
+  volume: string;
+  policy: { intervalMs: number; retention: RetentionPolicy };
+  /** `intervalMs`, `retention.hourly`, ...: not set for this volume (the agent's default) */
+  defaults: string[];
+}
+
+const policyView = (volume: string, p: EffectivePolicy): PolicyView => ({ volume, policy: { intervalMs: p.intervalMs, retention: p.retention }, defaults: p.defaults });
 
 export interface VolumeApiDeps {
   catalog: Catalog;
@@ -68,6 +81,58 @@ export class VolumeApi {
     const v = this.list().find((x) => x.name === name);
     if (!v) throw new UserError('not_found', `no volume "${name}" (see warren volume ls)`, 404);
     return v;
+  }
+
+  /** `warren volume inspect`: the view and the volume's policy */
+  inspect(name: string): VolumeView & { policy: PolicyView } {
+    return { ...this.get(name), policy: this.policy(name) };
+  }
+
+  policy(name: string): PolicyView {
+    this.get(name);
+    return policyView(name, this.d.driver.policy(name));
+  }
+
+  /**
+   * `PUT /v1/volumes/:name/policy`: writes the volume's policy record (a whole record: `{}` or
+   * `{ "reset": true }` deletes it, every field back to its default), in a transaction on the
+   * volume's record (a volume removed meanwhile gets none). Answers once this node's catalog has
+   * it, so a read here right after sees it.
+   */
+  async setPolicy(name: string, body: unknown, client: Etcd3 | undefined): Promise<PolicyView> {
+    this.get(name);
+    const check = checkPolicy(body);
+    if (!check.ok) throw new UserError('bad_policy', check.message, 400);
+    if (!client) throw new UserError('not_ready', 'this node has no etcd connection', 503);
+    const key = VOLUME_KEYS.policyPrefix + name;
+    const empty = Object.keys(check.record).length === 0;
+    for (let attempt = 0; ; attempt++) {
+      const meta = this.d.catalog.maps.volumeMeta.get(name);
+      if (!meta || meta.value.removed) throw new UserError('not_found', `no volume "${name}" (see warren volume ls)`, 404);
+      const write = empty ? client.delete().key(key) : client.put(key).value(JSON.stringify(check.record));
+      const res = await client.if(VOLUME_KEYS.metaPrefix + name, 'Mod', '==', meta.modRevision).then(write).commit();
+      if (res.succeeded) {
+        await this.caughtUp(name, empty ? undefined : BigInt(res.header.revision));
+        break;
+      }
+      if (attempt === 2) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
+      await this.d.catalog.reload(); // its owner changed meanwhile (a take-over): read it again
+    }
+    return policyView(name, effectivePolicy(empty ? undefined : check.record, { intervalMs: this.d.driver.d.intervalMs, retention: AGENT_RETENTION }));
+  }
+
+  /**
+   * Until the catalog's watch brought the policy written at `revision` (undefined: deleted).
+   * Bounded: a watch that missed it is covered by the catalog's periodic read.
+   */
+  private async caughtUp(name: string, revision: bigint | undefined): Promise<void> {
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      const held = this.d.catalog.maps.volumePolicies.get(name);
+      if (revision === undefined ? !held : held && BigInt(held.modRevision) >= revision) return;
+      if (Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /**
@@ -131,14 +196,15 @@ export class VolumeApi {
 
 /**
  * Leaves a removal's tombstone for the volume in etcd (every node then deletes its copy and
- * snapshots) and deletes its copy records. False: no record, already removed, or it changed meanwhile.
+ * snapshots) and deletes its copy records and policy (a later volume of that name starts on the
+ * defaults). False: no record, already removed, or it changed meanwhile.
  */
 export async function tombstoneVolume(client: Etcd3, catalog: Catalog, name: string): Promise<boolean> {
   const meta = catalog.maps.volumeMeta.get(name);
   if (!meta || meta.value.removed) return false;
   const key = VOLUME_KEYS.metaPrefix + name;
   const res = await client.if(key, 'Mod', '==', meta.modRevision)
-    .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`))
+    .then(client.put(key).value(JSON.stringify({ ...meta.value, removed: Date.now() })), client.delete().prefix(`${VOLUME_KEYS.copyPrefix}${name}/`), client.delete().key(VOLUME_KEYS.policyPrefix + name))
     .commit();
   return res.succeeded;
 }

@@ -7,14 +7,16 @@ import type { DesiredReplica } from '../core/reconcile-plan.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import { slotVolumes, takeBlocked, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { newestSnapshot } from '../core/volumes/copy-choice.ts';
+import type { EffectivePolicy } from '../core/volumes/volume-policy.ts';
 import type { NodeState } from '../core/views.ts';
 import { SnapshotReceiver, type CallAuth } from '../volumes/replication.ts';
 import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
-import { freeze, thaw, type Frozen } from './container-freeze.ts';
-import { LABELS, type DockerEngine, type EngineIdentity } from './docker-engine.ts';
+import { freeze, slotContainers, thaw, type Frozen } from './container-freeze.ts';
+import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { replicateSnapshot } from './volume-replicate.ts';
-import { keepFencedWrites, retainSnapshots } from './volume-upkeep.ts';
+import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
+import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
 
 export interface VolumeDriverDeps {
   dataDir: string;
@@ -39,7 +41,8 @@ const RETAIN_EVERY_MS = 60_000;
 /**
  * The agent side of replicated volumes (DESIGN.md "Volumes"). On the node running a replica:
  * takes its volumes over (owner epoch +1 in etcd, its warm copy brought up to date) before the
- * container starts, then snapshots every `intervalMs` (the containers paused only for the freeze
+ * container starts, then snapshots every `intervalMs`, or the volume's own interval (`warren volume
+ * policy`: volume-policy.ts), the containers paused only for the freeze
  * step) and pushes each snapshot to 2 other nodes. On the others: receives snapshots (refusing an
  * older epoch than etcd's), records the copy in etcd and keeps a warm copy applied.
  *
@@ -51,7 +54,8 @@ const RETAIN_EVERY_MS = 60_000;
 export class VolumeDriver {
   readonly store: VolumeStore;
   readonly receiver: SnapshotReceiver;
-  private timer: NodeJS.Timeout | undefined;
+  /** the owner's snapshot timer: which volumes are due (each by its own interval) */
+  readonly schedule: SnapshotSchedule;
   /** volumes this node owns and whose live copy is ready, with the epoch it owns them at */
   private readonly owned = new Map<string, number>();
   /** a snapshot, restore or removal under way (volume-ops.ts takes it too) */
@@ -74,6 +78,7 @@ export class VolumeDriver {
 
   /** `d` is read by volume-ops.ts (restore, clone, export, import) too */
   constructor(readonly d: VolumeDriverDeps) {
+    this.schedule = new SnapshotSchedule(d.intervalMs, () => void this.tick());
     this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
     this.receiver = new SnapshotReceiver(this.store, { reserveBytes: Number(process.env.WARREN_VOLUME_RESERVE_BYTES ?? 2 ** 30) });
     const receive = this.receiver.receive.bind(this.receiver);
@@ -95,13 +100,18 @@ export class VolumeDriver {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.d.intervalMs);
+    this.schedule.start();
+  }
+
+  /** the volume's interval and retention: its own policy's fields over the agent's defaults */
+  policy(name: string): EffectivePolicy {
+    return volumePolicy(this.d.catalog, name, this.d.intervalMs);
   }
 
   /** Stops snapshotting; a snapshot in flight finishes first (at most `waitMs`), so no container stays paused. */
   async pause(waitMs = 10_000): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.schedule.stop();
     const deadline = Date.now() + waitMs;
     while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
@@ -117,17 +127,7 @@ export class VolumeDriver {
       const m = this.meta(name)?.value;
       return m && m.owner === this.d.selfId && m.epoch === epoch ? [m] : [];
     });
-    if (owned.length === 0) return;
-    const all = Promise.all(owned.map((m) => this.snapshotAndReplicate(m).then(
-      (r) => this.d.logger.info({ volume: m.name, snapshot: r.snapshot.id, peers: r.replicated.length }, 'final snapshot before stopping'),
-      (err: unknown) => this.d.logger.warn({ volume: m.name, err: messageOf(err) }, 'final snapshot failed'),
-    )));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => (timer = setTimeout(() => {
-      this.d.logger.warn({ timeoutMs }, 'final snapshots not done in time; stopping anyway');
-      r();
-    }, timeoutMs)));
-    await Promise.race([all, late]).finally(() => clearTimeout(timer));
+    await finalCycles(owned, (m) => this.snapshotAndReplicate(m), this.d.logger, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -253,6 +253,7 @@ export class VolumeDriver {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     this.adoptRunning();
+    const toSnapshot = new Map<string, { m: VolumeMeta; intervalMs: number }>();
     for (const [name, epoch] of this.owned) {
       const m = this.meta(name)?.value;
       if (!m || m.owner !== this.d.selfId || m.epoch !== epoch) {
@@ -260,13 +261,17 @@ export class VolumeDriver {
         continue;
       }
       if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
-      if (this.busy.has(name)) continue;
+      toSnapshot.set(name, { m, intervalMs: this.policy(name).intervalMs });
+    }
+    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), Date.now(), (name) => this.busy.has(name));
+    for (const name of due) {
+      const { m, intervalMs } = toSnapshot.get(name)!;
       this.busy.add(name);
       const started = performance.now();
       void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => {
         this.busy.delete(name);
         // a cycle longer than the interval (a loaded machine): the next one starts at once, not at the next tick
-        if (performance.now() - started >= this.d.intervalMs && !this.stopped) setImmediate(() => void this.tick());
+        if (performance.now() - started >= intervalMs && !this.stopped) setImmediate(() => void this.tick());
       });
     }
   }
@@ -300,10 +305,7 @@ export class VolumeDriver {
     this.busy.add(name);
     try {
       this.owned.delete(name);
-      await this.store.deleteMany(name, this.store.list(name).map((r) => r.id));
-      rmSync(join(this.store.dataDir, 'volumes', name), { recursive: true, force: true });
-      const dir = this.liveDir(name);
-      for (const path of [dir, `${dir}.warren-state.json`, `${dir}.warren-owner.json`]) rmSync(path, { recursive: true, force: true });
+      await deleteCopy(this.store, name, this.liveDir(name));
       this.d.logger.info({ volume: name }, 'volume removed: this node\'s copy and snapshots deleted');
     } finally {
       this.busy.delete(name);
@@ -313,14 +315,8 @@ export class VolumeDriver {
   /** Containers of this node mounting the volume (its replicas: several for a stack's shared volume), to pause for the freeze step. */
   private async writers(m: VolumeMeta): Promise<string[]> {
     const id = this.d.identity();
-    if (!id) return [];
     const users = this.users(m.name);
-    const out: string[] = [];
-    for (const u of users.length ? users : [{ service: m.service, slot: m.slot }]) {
-      const list = await this.d.engine.docker.listContainers({ filters: { status: ['running'], label: [`${LABELS.cluster}=${id.clusterId}`, `${LABELS.node}=${id.nodeId}`, `${LABELS.service}=${u.service}`, `${LABELS.slot}=${u.slot}`] } });
-      out.push(...list.map((c) => c.Id));
-    }
-    return out;
+    return id ? slotContainers(this.d.engine.docker, id, users.length ? users : [{ service: m.service, slot: m.slot }]) : [];
   }
 
   /** `warren volume snapshot`: on the owner, a snapshot now; replicated before the answer unless `wait` is false. */

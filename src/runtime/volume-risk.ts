@@ -3,6 +3,7 @@ import { ownerSafeAgoMs, type SafeAgoSources, type VolumeWord } from '../core/vo
 import { messageOf } from '../core/errors.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { VolumeDriver } from './volume-driver.ts';
+import { volumePolicy } from './volume-upkeep.ts';
 
 /** Where the owner safe-ago rule (core/volumes/owner-safe-ago.ts) reads its figures on this node. */
 export function safeAgoSources(driver: VolumeDriver, selfId: string, now: number, heard: (node: string) => VolumeWord | undefined = () => undefined): SafeAgoSources {
@@ -39,7 +40,7 @@ export const AT_RISK_INTERVALS = 3;
 /**
  * Watches the data at risk of the volumes this node owns (a service runs on their live copy here)
  * and emits `volume.at_risk` `{ volume, service, atRisk, atRiskMs, thresholdMs, node }` when it
- * crosses 3 snapshot intervals, and once more (`atRisk: false`) when it is back under
+ * crosses 3 snapshot intervals (the volume's own interval when its policy sets one), and once more (`atRisk: false`) when it is back under
  * (core/volumes/at-risk-alarm.ts). Only the owner reports a volume: one event, not one per node.
  */
 export class VolumeRiskWatch {
@@ -65,11 +66,12 @@ export class VolumeRiskWatch {
 
   check(now: number): void {
     const d = this.driver.d;
-    const thresholdMs = AT_RISK_INTERVALS * d.intervalMs;
     const samples = [];
     for (const v of this.views()) {
       const m = d.catalog.maps.volumeMeta.get(v.name)?.value;
       if (!m || m.removed || m.owner !== d.selfId || !d.catalog.service(m.service)) continue;
+      // the volume's own interval (`warren volume policy`), else the agent's
+      const thresholdMs = AT_RISK_INTERVALS * volumePolicy(d.catalog, v.name, d.intervalMs).intervalMs;
       samples.push({ volume: v.name, riskMs: ownerRisk(this.driver, v, m.since, now), thresholdMs });
     }
     for (const c of checkRisk(this.raised, samples)) {

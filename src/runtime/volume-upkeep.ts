@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
+import { effectivePolicy, type EffectivePolicy } from '../core/volumes/volume-policy.ts';
 import type { SnapshotRecord, VolumeStore } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
 
@@ -19,7 +21,19 @@ export type KeptFenced = (name: string, rec: SnapshotRecord) => Promise<void>;
  */
 export const AGENT_RETENTION: RetentionPolicy = { ...DEFAULT_RETENTION, keepAllWithinMs: 600_000 };
 
-/** Deletes the snapshots retention does not keep (the newest of the lineage and the one applied here always stay). */
+/**
+ * The policy this node runs a volume on: its `/warren/volume-policy/` record's fields over the
+ * defaults (`intervalMs`: the agent's `--snapshot-interval-ms`; retention: AGENT_RETENTION).
+ */
+export function volumePolicy(catalog: Catalog, name: string, intervalMs: number): EffectivePolicy {
+  return effectivePolicy(catalog.maps.volumePolicies.get(name)?.value, { intervalMs, retention: AGENT_RETENTION });
+}
+
+/**
+ * Deletes the snapshots retention does not keep (the newest of the lineage and the one applied
+ * here always stay): each volume by its own policy (`volumePolicy`), so every node holding a copy
+ * keeps the same ones.
+ */
 export async function retainSnapshots(store: VolumeStore, catalog: Catalog, selfId: string, keptFenced?: KeptFenced): Promise<void> {
   for (const name of store.volumes()) {
     const list = store.list(name);
@@ -31,10 +45,17 @@ export async function retainSnapshots(store: VolumeStore, catalog: Catalog, self
       continue;
     }
     const mine = catalog.maps.volumeCopies.get(`${name}/${selfId}`)?.value.snapshot;
-    const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine || (r.keepUntil ?? 0) > Date.now() })), Date.now(), AGENT_RETENTION);
+    const keep = planRetention(list.map((r) => ({ id: r.id, time: r.createdAt, pinned: r.id === newest?.id || r.id === mine || (r.keepUntil ?? 0) > Date.now() })), Date.now(), volumePolicy(catalog, name, 0).retention); // (its interval plays no part here)
     const drop = list.filter((r) => !keep.has(r.id)).map((r) => r.id);
     if (drop.length) await store.deleteMany(name, drop);
   }
+}
+
+/** `warren volume rm` left a tombstone: this node's snapshots of the volume and its copy go. */
+export async function deleteCopy(store: VolumeStore, name: string, dir: string): Promise<void> {
+  await store.deleteMany(name, store.list(name).map((r) => r.id));
+  rmSync(join(store.dataDir, 'volumes', name), { recursive: true, force: true });
+  for (const path of [dir, `${dir}.warren-state.json`, `${dir}.warren-owner.json`]) rmSync(path, { recursive: true, force: true });
 }
 
 /**

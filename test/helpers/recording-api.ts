@@ -110,6 +110,8 @@ export function recordingApi(opts: { ui?: boolean } = {}) {
       list: () => (calls.push('listVolumes'), []),
       get: () => (calls.push('getVolume'), { name: 'web_data', service: 'web', sizeBytes: 0, node: null, state: 'new', atRiskMs: null, copies: [] }),
       snapshots: rec('volumeSnapshots', []),
+      policy: () => (calls.push('volumePolicy'), { volume: 'web_data', policy: { intervalMs: 2000, retention: {} }, defaults: [] }),
+      setPolicy: rec('setVolumePolicy', {}),
       remove: rec('removeVolume', {}),
       localSnapshots: () => (calls.push('localSnapshots'), []),
       snapshot: rec('snapshotVolume', {}),

@@ -30,7 +30,7 @@ export function opsOnStore(store: VolumeStore, dataDir: string, opts: { reserveB
       }),
     }),
   };
-  const catalog = { maps: { volumeMeta, volumeCopies, nodes: new Map() }, nodes: () => [], service: () => undefined, services: () => [] };
+  const catalog = { maps: { volumeMeta, volumeCopies, volumePolicies: new Map(), nodes: new Map() }, nodes: () => [], service: () => undefined, services: () => [] };
   const driver = {
     d: { selfId: 'self', catalog, client: () => client, liveness: () => ({}), event: (name: string, payload: Record<string, unknown>) => events.push({ name, payload }), logger: pino({ level: 'silent' }), intervalMs: 1000 },
     store,

@@ -91,7 +91,7 @@ test('catalog: a full read answered before a change the watch brought meanwhile 
     await catalog.attach(client);
     assert.equal((catalog.maps.services.get('moved')?.value as unknown as { owner: string }).owner, 'old');
 
-    // a full read whose answers are held back, as when one of its 8 reads waits on a slow member
+    // a full read whose answers are held back, as when one of its 9 reads waits on a slow member
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const getAll = client.getAll.bind(client);

@@ -10,7 +10,7 @@ import { isSafeMethod, looksLikeApiToken } from '../../src/core/api-tokens.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['createTicket', 'listSessions', 'revokeSession', 'publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'restoreVolume', 'restoreHere', 'cloneVolume', 'cloneHere', 'exportVolume', 'exportHere', 'importVolume', 'handoverHere', 'createToken', 'listTokens', 'revokeToken'] as const;
+const ADMIN_ONLY = ['createTicket', 'listSessions', 'revokeSession', 'publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'setVolumePolicy', 'removeVolume', 'snapshotHere', 'localSnapshots', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'restoreVolume', 'restoreHere', 'cloneVolume', 'cloneHere', 'exportVolume', 'exportHere', 'importVolume', 'handoverHere', 'createToken', 'listTokens', 'revokeToken'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -20,6 +20,8 @@ const ROUTES: [string, string][] = [
   ['DELETE', '/v1/volumes/:name'],
   ['GET', '/v1/volumes/:name/snapshots'],
   ['POST', '/v1/volumes/:name/snapshots'],
+  ['GET', '/v1/volumes/:name/policy'],
+  ['PUT', '/v1/volumes/:name/policy'],
   ['GET', '/v1/volume-sync/:volume/snapshots'],
   ['POST', '/v1/volume-sync/:volume/snapshot'],
   ['POST', '/v1/volume-sync/:volume/offer'],

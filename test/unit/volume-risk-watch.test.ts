@@ -10,7 +10,7 @@ test('the owner emits volume.at_risk past 3 intervals and once more back under 2
   const events: { name: string; payload: Record<string, unknown> }[] = [];
   const meta = (name: string, owner: string, service: string) => ({ value: { name, service, slot: 0, volume: name, owner, epoch: 1, since: 0 } });
   const catalog = {
-    maps: { volumeMeta: new Map([['web_data', meta('web_data', 'self', 'web')], ['db_data', meta('db_data', 'other', 'db')], ['copy', meta('copy', 'self', '')]]) },
+    maps: { volumeMeta: new Map([['web_data', meta('web_data', 'self', 'web')], ['db_data', meta('db_data', 'other', 'db')], ['copy', meta('copy', 'self', '')]]), volumePolicies: new Map() },
     service: (name: string) => (name ? { name } : undefined),
   };
   const safeAt = new Map<string, number>();
@@ -36,4 +36,27 @@ test('the owner emits volume.at_risk past 3 intervals and once more back under 2
   watch.check(20_000);
   assert.equal(events.length, 3);
   assert.equal(events.at(-1)!.payload.atRiskMs, 20_000);
+});
+
+test('a volume with its own interval (warren volume policy) is at risk past 3 of its intervals, not the agent\'s', () => {
+  const events: Record<string, unknown>[] = [];
+  const meta = { value: { name: 'db_data', service: 'db', slot: 0, volume: 'db', owner: 'self', epoch: 1, since: 0 } };
+  const volumePolicies = new Map<string, { value: unknown; modRevision: string }>([['db_data', { value: { intervalMs: 10_000 }, modRevision: '1' }]]);
+  const catalog = { maps: { volumeMeta: new Map([['db_data', meta]]), volumePolicies }, service: () => ({ name: 'db' }) };
+  const driver = { d: { selfId: 'self', catalog, intervalMs: 1000, event: (_: string, payload: Record<string, unknown>) => events.push(payload), logger: pino({ level: 'silent' }) }, counters: { safeAt: new Map() } };
+  let atRiskMs = 5000;
+  const watch = new VolumeRiskWatch(driver as unknown as VolumeDriver, () => [{ name: 'db_data', atRiskMs } as VolumeView]);
+  watch.check(100_000);
+  assert.deepEqual(events, [], '5 s is 5 of the agent\'s intervals but half of the volume\'s');
+  atRiskMs = 31_000;
+  watch.check(100_000);
+  assert.deepEqual(events, [{ volume: 'db_data', service: 'db', atRisk: true, atRiskMs: 31_000, thresholdMs: 30_000, node: 'self' }]);
+  // back on the defaults: the threshold follows at the next check
+  volumePolicies.clear();
+  atRiskMs = 2500;
+  watch.check(100_000);
+  assert.equal(events.length, 1, '2.5 s is not under 2 of the agent intervals');
+  atRiskMs = 1500;
+  watch.check(100_000);
+  assert.deepEqual(events.at(-1), { volume: 'db_data', service: 'db', atRisk: false, atRiskMs: 1500, thresholdMs: 3000, node: 'self' });
 });

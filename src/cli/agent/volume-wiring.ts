@@ -30,7 +30,9 @@ export const volumeAgentParts = {
     const opsApi = new VolumeOpsApi({ catalog: runtime.catalog, ops, selfId: identity.id, liveness, sign: volumeAgentParts.signer(identity) });
     return {
       list: () => api.list(),
-      get: (name) => api.get(name),
+      get: (name) => api.inspect(name),
+      policy: (name) => api.policy(name),
+      setPolicy: (name, body) => api.setPolicy(name, body, client()),
       remove: (name) => api.remove(name, client()),
       snapshots: (name) => api.snapshots(name),
       localSnapshots: (name) => api.localSnapshots(name),

@@ -5,6 +5,9 @@
  *                                           when it takes the volume, in a transaction on its revision)
  *   /warren/volume-copies/<volume>/<node>   CopyRecord: the complete snapshot that node holds (each
  *                                           node writes only its own)
+ *   /warren/volume-policy/<volume>          VolumePolicyRecord (volume-policy.ts): the volume's own snapshot
+ *                                           interval and retention, fields left out are the defaults (no
+ *                                           key: every default); `PUT /v1/volumes/:name/policy` writes it
  *
  * A service's named volume is a Warren volume unless its spec says `local`; each replica slot has
  * its own (slot 0 keeps the plain name, so a one-replica service's volume is `<service>_<name>`).
@@ -14,6 +17,7 @@ import type { VolumeSpec } from '../service-types.ts';
 export const VOLUME_KEYS = {
   metaPrefix: '/warren/volume-meta/',
   copyPrefix: '/warren/volume-copies/',
+  policyPrefix: '/warren/volume-policy/',
 } as const;
 
 export interface VolumeMeta {

@@ -7,7 +7,12 @@ import { volumeSyncRoutes, type VolumeSyncDeps } from './volume-sync.ts';
 
 export interface VolumeRouteDeps {
   list(): VolumeView[];
+  /** the view, with the volume's policy (`warren volume inspect`) */
   get(name: string): VolumeView;
+  /** `GET /v1/volumes/:name/policy`: the effective snapshot interval and retention, which fields are defaults */
+  policy(name: string): unknown;
+  /** `PUT /v1/volumes/:name/policy` (checked by core/volumes/volume-policy.ts: 400 naming the bad field) */
+  setPolicy(name: string, body: unknown): Promise<unknown>;
   /** `warren volume rm` (409 while a service uses it) */
   remove(name: string): Promise<unknown>;
   snapshots(name: string): Promise<unknown[]>;
@@ -42,6 +47,14 @@ async function waitFlag(c: { req: { text(): Promise<string> } }): Promise<boolea
   return wait !== false;
 }
 
+async function policyBody(c: { req: { text(): Promise<string> } }): Promise<unknown> {
+  try {
+    return JSON.parse(await c.req.text()) as unknown;
+  } catch {
+    throw new UserError('bad_request', 'the body must be JSON such as {"intervalMs": 30000, "retention": {"daily": 7}} ({} or {"reset": true}: every default)', 400);
+  }
+}
+
 /** `GET /v1/volumes...` (README "Volumes"), and the member-only routes replication uses. */
 export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   const v = deps.volumes;
@@ -49,6 +62,8 @@ export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   app.get('/v1/volumes', (c) => c.json({ volumes: v.list() }));
   app.get('/v1/volumes/:name', (c) => c.json({ volume: v.get(c.req.param('name')) }));
   app.delete('/v1/volumes/:name', requireAdmin(deps.adminToken), async (c) => c.json(await v.remove(c.req.param('name'))));
+  app.get('/v1/volumes/:name/policy', (c) => c.json(v.policy(c.req.param('name'))));
+  app.put('/v1/volumes/:name/policy', requireAdmin(deps.adminToken), async (c) => c.json(await v.setPolicy(c.req.param('name'), await policyBody(c))));
   app.get('/v1/volumes/:name/snapshots', async (c) => c.json({ snapshots: await v.snapshots(c.req.param('name')) }));
   app.post('/v1/volumes/:name/snapshots', requireAdmin(deps.adminToken), async (c) => c.json(await v.snapshot(c.req.param('name'), await waitFlag(c))));
   app.get('/v1/volume-sync/:volume/snapshots', v.member.stream, (c) => c.json({ snapshots: v.localSnapshots(c.req.param('volume')) }));
