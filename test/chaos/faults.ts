@@ -2,7 +2,10 @@
  * Injecting one fault of the schedule into a real cluster, and healing it. Every fault touches
  * only this run's agents, their etcd children and the containers of this run's cluster.
  */
+import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { docker } from '../helpers/images.ts';
 import { cutOneWay, isolate } from '../helpers/partition.ts';
@@ -51,6 +54,34 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * Fills the filesystem of `dir` to the last byte (big pieces, then small ones, until ENOSPC) with
+ * one file, returned for the heal to delete; undefined when `dir` is not on its own tmpfs (never
+ * fill the machine's disk).
+ */
+function fillDisk(dir: string): { file: string; bytes: number } | undefined {
+  if (statfsSync(dir).type !== TMPFS_MAGIC) return undefined;
+  const file = join(dir, 'chaos-fill');
+  const fd = openSync(file, 'w');
+  let bytes = 0;
+  try {
+    for (const piece of [Buffer.alloc(1 << 20), Buffer.alloc(4096), Buffer.alloc(64)]) {
+      for (;;) {
+        try {
+          bytes += writeSync(fd, piece);
+        } catch {
+          break; // ENOSPC: on to the smaller pieces
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { file, bytes };
+}
 
 /** The run's service containers, sorted by name so a seed picks the same one when the set is the same. */
 export async function clusterContainers(clusterId: string, all = false): Promise<{ id: string; name: string; service: string }[]> {
@@ -129,6 +160,31 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       const stage = admissionStage(joiner.log());
       await joiner.stop('SIGKILL');
       ctx.say(`  the joiner died ${stage}`);
+      return;
+    }
+    case 'restart-docker': {
+      // every node shares this machine's engine: all their containers stop and come back
+      ctx.say(`the Docker engine stopped (SIGTERM: it stops every container) and started again after ${f.holdMs} ms`);
+      try {
+        await stopDockerd();
+        await sleep(f.holdMs);
+      } finally {
+        await startDockerd();
+      }
+      return;
+    }
+    case 'fill-disk': {
+      const filled = fillDisk(a.dataDir);
+      if (!filled) {
+        ctx.say(`fill-disk: the data dir of ${where} is not on its own tmpfs, nothing done`);
+        return;
+      }
+      ctx.say(`the data disk of ${where} filled (${(filled.bytes / 2 ** 20).toFixed(0)} MiB written, not a byte left) for ${f.holdMs} ms`);
+      try {
+        await sleep(f.holdMs);
+      } finally {
+        unlinkSync(filled.file);
+      }
       return;
     }
     case 'remove-container':

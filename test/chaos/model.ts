@@ -5,9 +5,13 @@
  */
 import { prng } from '../helpers/prng.ts';
 
-export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner';
+export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner' | 'restart-docker' | 'fill-disk';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container', 'cut-link', 'kill-joiner'];
+/** The faults of the short in-suite run (its seeds' schedules stay as they were before the machine-wide ones came). */
+export const CORE_FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container', 'cut-link', 'kill-joiner'];
+
+/** Every fault: the core ones, the Docker engine restarted (under every node: they share it) and a node's data disk filled. */
+export const FAULT_KINDS: readonly FaultKind[] = [...CORE_FAULT_KINDS, 'restart-docker', 'fill-disk'];
 
 export interface Fault {
   n: number;
@@ -32,6 +36,9 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   'cut-link': [2000, 14_000],
   // from the moment its join request is queued: queued, admitted, while etcd adds it, after
   'kill-joiner': [0, 6000],
+  // the engine's restart takes what it takes; the hold is how long it stays down
+  'restart-docker': [0, 5000],
+  'fill-disk': [2000, 14_000],
 };
 
 /** The far end of a cut-link fault: another node than `f.node`, picked by `f.pick`. */
@@ -40,11 +47,11 @@ export function linkPeer(f: Pick<Fault, 'node' | 'pick'>, nodes: number): number
 }
 
 /** The seed's faults, one at a time (never two at once: one lost node of 3 or more never loses the quorum for good). */
-export function faultSchedule(seed: number, nodes: number, count: number): Fault[] {
+export function faultSchedule(seed: number, nodes: number, count: number, kinds: readonly FaultKind[] = FAULT_KINDS): Fault[] {
   const rnd = prng(seed);
   const faults: Fault[] = [];
   for (let n = 1; n <= count; n++) {
-    const kind = FAULT_KINDS[Math.floor(rnd() * FAULT_KINDS.length)]!;
+    const kind = kinds[Math.floor(rnd() * kinds.length)]!;
     const node = Math.floor(rnd() * nodes);
     const [lo, hi] = HOLD_MS[kind];
     const holdMs = Math.round(lo + rnd() * (hi - lo));

@@ -4,16 +4,19 @@
  * the test image). Faults one at a time, a workload writing services meanwhile, the invariants
  * checked after every fault and at the end. Exit code 1 on any violation.
  */
-import { parseArgs } from 'node:util';
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { cleanupAll, startAgent, tempDir, type AgentHandle } from '../helpers/agents.ts';
 import { voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { injectFault, type ChaosNode } from './faults.ts';
 import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
-import { AckModel, faultSchedule, workload } from './model.ts';
+import { AckModel, CORE_FAULT_KINDS, FAULT_KINDS, faultSchedule, workload } from './model.ts';
 import { Workload } from './workload.ts';
 import { VOLUME_SERVICE, VolumeWatch, type VolumeReading } from './volume-watch.ts';
 
@@ -32,6 +35,8 @@ export interface ChaosOptions {
   overLimitMs?: number;
   /** run the volume writer and its invariant (default true) */
   volumes?: boolean;
+  /** 'core': no fault that hits the whole machine (the Docker engine) or fills a disk (default 'all') */
+  faults?: 'core' | 'all';
   log?: (line: string) => void;
 }
 
@@ -45,7 +50,25 @@ export interface ChaosResult {
 }
 
 export function replayCommand(o: ChaosOptions): string {
-  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}`;
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
+}
+
+const execFileP = promisify(execFile);
+/** the tmpfs data dirs mounted and not yet unmounted (Ctrl-C unmounts them too) */
+const ownDisks = new Set<string>();
+
+async function unmountAll(say: (line: string) => void): Promise<void> {
+  // lazily: the agents may still hold files there until cleanupAll kills them; the dirs are then plain dirs
+  for (const dir of ownDisks) await execFileP('umount', ['-l', dir]).then(() => ownDisks.delete(dir), (err: Error) => say(`chaos: umount ${dir}: ${err.message}`));
+}
+
+/** A data dir on its own small tmpfs, so the fill-disk fault fills that node's disk and no other. */
+async function ownDisk(): Promise<string> {
+  const dir = join(await tempDir('warren-chaos-'), 'data');
+  await mkdir(dir);
+  await execFileP('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0700', 'tmpfs', dir]);
+  ownDisks.add(dir);
+  return dir;
 }
 
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
@@ -59,11 +82,11 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
  * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
  * machine may need more than its 30 s each.
  */
-async function startNodes(ips: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+async function startNodes(ips: string[], dataDirs: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
   const agents: AgentHandle[] = [];
   const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
-    const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false });
+    const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
@@ -98,10 +121,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let clusterId: string | undefined;
   let work: Workload | undefined;
   let watch: OverReplicaWatch | undefined;
+  const kinds = o.faults === 'core' ? CORE_FAULT_KINDS : FAULT_KINDS;
+  const mounts: string[] = [];
   try {
     await ensureHttpdImage();
-    say(`starting ${o.nodes} agents on ${ips.join(', ')}`);
-    const { agents, ids } = await startNodes(ips);
+    if (kinds.includes('fill-disk')) for (let i = 0; i < o.nodes; i++) mounts.push(await ownDisk());
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB tmpfs)' : ''}`);
+    const { agents, ids } = await startNodes(ips, mounts);
     const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: i === 0 ? ['--open'] : ['--join', ips[0]!], agent, logFrom: 0 }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
@@ -152,7 +178,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     watch.start();
     const faultsFrom = Date.now();
-    for (const fault of faultSchedule(o.seed, o.nodes, 10_000)) {
+    for (const fault of faultSchedule(o.seed, o.nodes, 10_000, kinds)) {
       if (Date.now() - faultsFrom > o.durationMs) break;
       // a few writes on a healthy cluster, then more while the fault holds
       work.resume();
@@ -175,6 +201,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     watch?.stop();
     await work?.stop();
     await healAll();
+    await unmountAll(print);
     await cleanupAll();
     await removeContainersOf(clusterId);
   }
@@ -189,24 +216,25 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '5' },
       net: { type: 'string' },
       subnet: { type: 'string' },
+      faults: { type: 'string', default: 'all' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart and the full disk; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
-  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}) };
-  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255)) {
-    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --net 127.B and --subnet 0-255');
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}), faults: values.faults as 'core' | 'all' };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255) || !['core', 'all'].includes(values.faults!)) {
+    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --net 127.B, --subnet 0-255 and --faults all or core');
     process.exitCode = 2;
     return;
   }
   const result = await runChaos(opts);
   const { recordMetrics } = await import('../../bench/results.ts');
   await recordMetrics({
-    'resilience.chaos_violations': { value: result.violations.length, unit: 'count', goal: '0', seed: opts.seed, nodes: opts.nodes, seconds, faults: result.faults, checks: result.checks, writes: result.ops, acked: result.acked },
+    'resilience.chaos_violations': { value: result.violations.length, unit: 'count', goal: '0', seed: opts.seed, nodes: opts.nodes, seconds, faultKinds: opts.faults, faults: result.faults, checks: result.checks, writes: result.ops, acked: result.acked },
   });
   if (result.violations.length) {
     console.log(`\n${result.violations.length} violation(s); replay with: ${replayCommand(opts)}`);
@@ -217,7 +245,7 @@ async function main(): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   // Ctrl-C: lift the partition rules (agents die with this process: pdeathsig)
-  process.once('SIGINT', () => void healAll().finally(() => process.exit(130)));
+  process.once('SIGINT', () => void healAll().then(() => unmountAll(console.error)).finally(() => process.exit(130)));
   main().catch((err) => {
     console.error(err);
     process.exitCode = 1;

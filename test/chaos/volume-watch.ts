@@ -21,9 +21,12 @@ const LINES_PER_S = 10;
 /** how much a move may lose: the at-risk goal (5 s) of writes, counted from the last checkpoint */
 const ALLOWED_LOSS_LINES = 5 * LINES_PER_S;
 
+// a careful app on a full disk (the fill-disk fault): a line that could not be written whole is
+// cut off again and written later, so the counter stays contiguous
 const WRITER = [
   'n=$(busybox tail -n1 /data/counter 2>/dev/null); n=${n:-0}',
-  `while :; do n=$((n+1)); echo "$n" >> /data/counter; busybox usleep ${Math.round(1_000_000 / LINES_PER_S)}; done`,
+  'while :; do n=$((n+1)); s=$(busybox stat -c %s /data/counter 2>/dev/null || echo 0)',
+  `echo "$n" >> /data/counter || { busybox truncate -s "$s" /data/counter; n=$((n-1)); }; busybox usleep ${Math.round(1_000_000 / LINES_PER_S)}; done`,
 ].join('; ');
 
 /** What a checkpoint found, for the run's log. */

@@ -1,45 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { cleanupAll } from '../helpers/agents.ts';
+import { dockerdPid, dockerUp, running, startDockerd } from '../helpers/dockerd.ts';
 import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-// Restarts this machine's Docker engine: CI runs test files one at a time, so nothing else is
-// using it meanwhile. `after` makes sure the engine runs again whatever happened.
-const execFileP = promisify(execFile);
-const DOCKERD_LOG = '/var/log/warren-dockerd.log';
-
-async function dockerUp(): Promise<boolean> {
-  return execFileP('docker', ['version', '--format', '{{.Server.Version}}'], { timeout: 5000 }).then(() => true, () => false);
-}
-
-async function dockerdPid(): Promise<number | undefined> {
-  const out = await execFileP('pgrep', ['-x', 'dockerd']).then((r) => r.stdout, () => '');
-  const pid = Number(out.trim().split('\n')[0]);
-  return pid > 0 ? pid : undefined;
-}
-
-/** Whether a process runs (a zombie left for its adopter to reap does not). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Starts dockerd the way scripts/setup.sh does (detached, logging to its file) and waits for it. */
-async function startDockerd(): Promise<void> {
-  const log = openSync(DOCKERD_LOG, 'a');
-  spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] }).unref();
-  closeSync(log);
-  await waitFor('dockerd answering', dockerUp, 60_000, 200);
-}
+// Restarts this machine's Docker engine (test/helpers/dockerd.ts): CI runs test files one at a
+// time, so nothing else is using it meanwhile. `after` makes sure the engine runs again whatever happened.
 
 before(async () => {
   await ensureHttpdImage();

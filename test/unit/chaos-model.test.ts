@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AckModel, faultSchedule, FAULT_KINDS, linkPeer, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
+import { AckModel, CORE_FAULT_KINDS, faultSchedule, FAULT_KINDS, linkPeer, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
 import { prng } from '../helpers/prng.ts';
 
 test('the fault schedule is a function of the seed, covers every kind and stays within the nodes', () => {
@@ -10,6 +10,14 @@ test('the fault schedule is a function of the seed, covers every kind and stays 
   assert.deepEqual(new Set(many.map((f) => f.kind)), new Set(FAULT_KINDS));
   assert.ok(many.every((f) => f.node >= 0 && f.node < 5 && f.holdMs >= 0 && f.holdMs <= 14_000 && f.pick >= 0 && f.pick < 1));
   assert.deepEqual(new Set(many.map((f) => f.node)), new Set([0, 1, 2, 3, 4]));
+});
+
+test('the core kinds keep the in-suite seed\'s schedule (test/integration/chaos.test.ts describes it) and never touch the whole machine', () => {
+  const first = faultSchedule(1, 3, 5, CORE_FAULT_KINDS).map((f) => `${f.kind}@${f.node}/${Math.round(f.holdMs / 100) / 10}`);
+  assert.deepEqual(first.slice(0, 5).map((x) => x.split('@')[0]), ['remove-container', 'kill-joiner', 'kill-etcd', 'pause-agent', 'partition']);
+  assert.match(first[3]!, /\/3\.2$/);
+  assert.equal(first[4], 'partition@0/6.7');
+  assert.ok(faultSchedule(1, 5, 500, CORE_FAULT_KINDS).every((f) => f.kind !== 'restart-docker' && f.kind !== 'fill-disk'));
 });
 
 test('the workload is a function of the seed', () => {
