@@ -12,7 +12,9 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   routing: async () => (await import('./routing.ts')).benchRouting(),
   resilience: async () => (await import('./resilience.ts')).benchResilience(),
   sim: async () => (await import('./sim/index.ts')).benchSim(),
-  volumes: async () => (await import('./volumes.ts')).benchVolumes(),
+  // the node-local store, then the cluster part (3 agents: at risk, pauses, seed, 1% change, failover)
+  volumes: async () => ({ ...(await (await import('./volumes.ts')).benchVolumes()), ...(await (await import('./volumes-cluster.ts')).benchVolumesCluster()) }),
+  'volumes-cluster': async () => (await import('./volumes-cluster.ts')).benchVolumesCluster(),
   footprint: async () => (await import('./footprint.ts')).benchFootprint(),
   stacks: async () => (await import('./stacks.ts')).benchStacks(),
 };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
+import { pacer } from './pacer.ts';
 import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
 import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
@@ -84,12 +85,15 @@ export class SnapshotReceiver {
     const chunks = this.store.chunks;
     let pending = Buffer.alloc(0);
     let stored = 0, bytes = 0;
+    // a fast sender's pieces arrive back to back: hashing and storing them must leave the loop turns
+    const pace = pacer();
     this.receiving++;
     try {
       for await (const piece of body) {
         pending = pending.length ? Buffer.concat([pending, piece]) : Buffer.from(piece);
         let at = 0;
         while (pending.length - at >= CHUNK_RECORD_HEADER) {
+          await pace();
           const len = pending.readUInt32LE(at + 32);
           if (len > 1 << 20) throw new UserError('bad_chunk', `a chunk record of ${len} bytes (more than any chunk)`);
           if (pending.length - at < CHUNK_RECORD_HEADER + len) break;
@@ -147,17 +151,35 @@ export interface PushResult {
   rounds: number;
 }
 
-/** Chunk records for `refs`, read from the store (each re-hashed on read), in batches. */
+/** what one piece of the upload holds (many ~8 KiB chunk records: one socket write each, not one per chunk) */
+const BATCH_BYTES = 1 << 20;
+
+/**
+ * Chunk records for `refs`, read from the store (each re-hashed on read), in batches of about
+ * BATCH_BYTES. Paced: the socket takes writes without ever making the loop wait, so a seed of a
+ * large volume would otherwise hold the event loop (and the gossip heartbeats) for seconds.
+ */
 async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: PushResult): AsyncGenerator<Uint8Array> {
+  const pace = pacer();
+  let batch: Buffer[] = [];
+  let size = 0;
   for (const c of refs) {
+    await pace();
     const data = store.chunks.get(c.hash);
     const head = Buffer.alloc(CHUNK_RECORD_HEADER);
     Buffer.from(c.hash, 'hex').copy(head);
     head.writeUInt32LE(data.length, 32);
     counter.sentBytes += data.length;
     counter.sentChunks++;
-    yield Buffer.concat([head, data]);
+    batch.push(head, data);
+    size += head.length + data.length;
+    if (size >= BATCH_BYTES) {
+      yield Buffer.concat(batch, size);
+      batch = [];
+      size = 0;
+    }
   }
+  if (size) yield Buffer.concat(batch, size);
 }
 
 /**
