@@ -53,6 +53,21 @@ after(async () => {
 
 const dataOf = (a: AgentHandle, volume: string) => join(a.dataDir, 'volume-data', volume);
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
+
+/**
+ * Files of a peer's warm copy as one snapshot holds them: read between two looks at its state
+ * file that find the same snapshot applied and no apply under way (a snapshot arriving meanwhile
+ * renames its files in one by one: a suite run read one file of the next snapshot, one of the last).
+ */
+async function warmFiles(a: AgentHandle, volume: string, files: string[]): Promise<string[][]> {
+  const state = () => (existsSync(`${dataOf(a, volume)}.warren-state.json`) ? readFileSync(`${dataOf(a, volume)}.warren-state.json`, 'utf8') : '');
+  return waitFor(`a settled warm copy on ${a.bind}`, () => {
+    const before = state();
+    if (!JSON.parse(before || '{}').applied) return undefined;
+    const read = files.map((f) => lines(join(dataOf(a, volume), f)));
+    return state() === before ? read : undefined;
+  }, 20_000, 20);
+}
 const seqOf = (snapshot: string) => parseInt(snapshot, 10);
 const admin = (a: AgentHandle) => ['--data-dir', a.dataDir, '--api', a.api];
 
@@ -150,10 +165,11 @@ test('restore, clone, export and import across 3 agents', { timeout: 300_000 }, 
     return v?.copies.length === 3 && v.copies.every((c: any) => c.applied && seqOf(c.snapshot) >= seqOf(r.snapshot));
   }, 30_000, 200);
   for (const p of peers) {
-    const warm = lines(join(dataOf(p, VOLUME), 'counter')).map(Number);
+    const [counterLines, startsLines] = await warmFiles(p, VOLUME, ['counter', 'starts']);
+    const warm = counterLines!.map(Number);
     warm.forEach((n, i) => assert.equal(n, i + 1, `${p.bind}: line ${i + 1} of the warm copy`));
     // the restored snapshot itself ends at S's last line; a later one has the writer's restart from it
-    const resumed = Number(lines(join(dataOf(p, VOLUME), 'starts')).at(-1));
+    const resumed = Number(startsLines!.at(-1));
     assert.ok(warm.at(-1) === sLast || resumed === sLast, `${p.bind}: the warm copy is the restored lineage (ends at ${warm.at(-1)}, resumed from ${resumed})`);
   }
   const metrics = await (await fetch(`${peers[0]!.api}/metrics`)).text();
