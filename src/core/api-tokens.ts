@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { sha256 } from './ui-auth.ts';
+import { DURATION_UNITS_MS, parseUnitDuration } from './duration-text.ts';
 
 /**
  * API tokens (`warren token create|ls|revoke`), pure: their format, expiry, the verdict on a
@@ -151,21 +152,17 @@ export function shouldRecordUse(lastWritten: number | undefined, now: number): b
   return lastWritten === undefined || now - lastWritten >= LAST_USED_EVERY_MS;
 }
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
 
 /**
  * `--expires` values: a number with a unit (90s, 30m, 12h, 30d, 2w, 1y), or several (1d12h).
  * Returns milliseconds, or a one-line reason.
  */
 export function parseDuration(text: string): { ok: true; ms: number } | { ok: false; message: string } {
-  const s = text.trim().toLowerCase();
   const bad = { ok: false as const, message: `"${text}" is not a duration (expected e.g. 30m, 12h, 30d, 2w, 1y, or 1d12h)` };
-  if (!/^(\d+[smhdwy])+$/.test(s)) return bad;
-  let ms = 0;
-  for (const [, n, unit] of s.matchAll(/(\d+)([smhdwy])/g)) ms += Number(n) * UNITS[unit!]!;
-  if (!Number.isSafeInteger(ms) || ms <= 0) return bad;
+  const ms = parseUnitDuration(text, ['s', 'm', 'h', 'd', 'w', 'y']);
+  if (ms === undefined || ms <= 0) return bad;
   if (ms < 60_000) return { ok: false, message: `"${text}" is shorter than a minute: a token that short is of no use` };
-  if (ms > 10 * UNITS.y!) return { ok: false, message: `"${text}" is longer than 10 years: leave --expires out for a token that never expires` };
+  if (ms > 10 * DURATION_UNITS_MS.y) return { ok: false, message: `"${text}" is longer than 10 years: leave --expires out for a token that never expires` };
   return { ok: true, ms };
 }
 

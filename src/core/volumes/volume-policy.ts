@@ -6,6 +6,7 @@
  * validation of what a person sends, the merge with the defaults, and which volumes are due.
  */
 import type { RetentionPolicy } from './retention.ts';
+import { DURATION_UNITS_MS, parseUnitDuration, type DurationUnit } from '../duration-text.ts';
 
 export interface VolumePolicyRecord {
   intervalMs?: number;
@@ -126,16 +127,14 @@ export function dueVolumes(volumes: readonly ScheduledVolume[], now: number, tic
   return volumes.filter((v) => v.lastAt === undefined || now - v.lastAt >= v.intervalMs - tick / 2).map((v) => v.name);
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** the units of a policy's durations, largest first */
+const UNITS: readonly DurationUnit[] = ['w', 'd', 'h', 'm', 's', 'ms'];
 
 /** A duration as people type it: `30s`, `5m`, `1h30m`, `7d`, `2w`, `500ms`, `0`; undefined when malformed. */
 export function parseDurationText(text: string): number | undefined {
-  const s = text.trim().toLowerCase();
-  if (s === '0') return 0;
-  if (!/^(\d+(ms|s|m|h|d|w))+$/.test(s)) return undefined;
-  let ms = 0;
-  for (const [, n, unit] of s.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) ms += Number(n) * UNITS[unit!]!;
-  return Number.isSafeInteger(ms) ? ms : undefined;
+  if (text.trim() === '0') return 0;
+  return parseUnitDuration(text, UNITS);
 }
 
 /** The inverse of `parseDurationText`: the largest whole units first (`10m`, `1h30m`, `7d`, `1s500ms`). */
@@ -143,10 +142,10 @@ export function durationText(ms: number): string {
   if (ms === 0) return '0';
   let left = ms;
   let out = '';
-  for (const unit of ['w', 'd', 'h', 'm', 's', 'ms']) {
-    const n = Math.floor(left / UNITS[unit]!);
+  for (const unit of UNITS) {
+    const n = Math.floor(left / DURATION_UNITS_MS[unit]);
     if (n > 0) out += `${n}${unit}`;
-    left -= n * UNITS[unit]!;
+    left -= n * DURATION_UNITS_MS[unit];
   }
   return out;
 }
