@@ -130,12 +130,15 @@ test('a replicated volume follows its service to another node after a kill -9 an
   assert.equal(inspect.code, 0, inspect.stderr);
   const homeName = (await home.health()).body.node.name;
   assert.equal(JSON.parse(inspect.stdout).volume.node, homeName);
-  // data at risk is known again once the new owner and the other survivor both hold a copy
-  const metrics = await waitFor('the data at risk in /metrics', async () => {
+  // data at risk is known again once the new owner and the other survivor both hold a copy (the
+  // old owner's last snapshot counts), and the pause once the new owner took its own first snapshot:
+  // two conditions that come in either order
+  const atRisk = new RegExp(`warren_volume_at_risk_seconds\\{volume="${VOLUME}"\\} \\d`);
+  const pause = new RegExp(`warren_volume_snapshot_pause_ms\\{volume="${VOLUME}"\\} \\d`);
+  await waitFor('the data at risk and the new owner\'s snapshot pause in /metrics', async () => {
     const text = await (await fetch(`${home.api}/metrics`)).text();
-    return new RegExp(`warren_volume_at_risk_seconds\\{volume="${VOLUME}"\\} \\d`).test(text) ? text : undefined;
+    return atRisk.test(text) && pause.test(text);
   }, 20_000, 200);
-  assert.match(metrics, new RegExp(`warren_volume_snapshot_pause_ms\\{volume="${VOLUME}"\\} \\d`));
   const snaps = await cli(['--api', survivor.api, 'volume', 'snapshots', VOLUME, '--json']);
   assert.equal(snaps.code, 0, snaps.stderr);
   assert.ok((JSON.parse(snaps.stdout) as { snapshots: { epoch: number }[] }).snapshots.some((s) => s.epoch === 2), 'the new owner snapshots at epoch 2');
