@@ -4,9 +4,10 @@ import { formatBytes } from '../core/format-bytes.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { PolicyView, SnapshotListItem } from '../runtime/volume-api.ts';
 import { clientFor } from './client.ts';
+import { showTransfers } from './transfer-progress.ts';
 import { registerVolumeOpsCommands } from './volume-ops-commands.ts';
 import { policySummary, registerVolumePolicyCommand } from './volume-policy-command.ts';
-import { colourState, formatDuration, printJson, renderFields, renderTable } from './output.ts';
+import { colourState, formatDuration, printJson, renderFields, renderTable, yellow } from './output.ts';
 
 const risk = (ms: number | null) => (ms === null ? 'all (no second copy yet)' : formatDuration(ms));
 
@@ -48,9 +49,12 @@ export function registerVolumeCommands(program: Command): void {
     .action(async (name: string, flags: { wait: boolean; json?: boolean }, cmd: Command) => {
       const client = await clientFor(cmd);
       if (flags.wait && !flags.json) process.stderr.write(`snapshotting ${name} and sending it to its peers...\n`);
-      const { body } = await client.request<{ snapshot: { id: string; sizeBytes: number; newBytes: number; pauseMs: number }; replicated: string[] }>('POST', `/v1/volumes/${encodeURIComponent(name)}/snapshots`, { wait: flags.wait }, { admin: true, timeoutMs: 180_000 });
+      const shown = flags.wait && !flags.json ? showTransfers(client, name) : () => undefined;
+      const { body } = await client.request<{ snapshot: { id: string; sizeBytes: number; newBytes: number; pauseMs: number }; replicated: string[]; failed?: { name: string; reason: string }[] }>('POST', `/v1/volumes/${encodeURIComponent(name)}/snapshots`, { wait: flags.wait }, { admin: true, timeoutMs: 180_000 }).finally(shown);
       if (flags.json) return printJson(body);
       if (flags.wait) process.stderr.write(`${formatBytes(body.snapshot.newBytes)} new, paused ${body.snapshot.pauseMs} ms, on ${body.replicated.length} peer${body.replicated.length === 1 ? '' : 's'}\n`);
+      // a peer that refused (its disk would fill) or did not answer: the snapshot is on fewer copies
+      for (const f of body.failed ?? []) process.stderr.write(`${yellow('warning:')} not sent to ${f.name}: ${f.reason}\n`);
       process.stdout.write(`${body.snapshot.id}\n`);
     });
 

@@ -6,6 +6,7 @@ import { parseJoinToken } from './join-token.ts';
 import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
 import { labelProblem } from './service-constraints.ts';
 import { DEFAULT_HOOK_LIMITS } from './hooks/hook-queue.ts';
+import { parseBytes } from './compose/units.ts';
 
 export const DEFAULT_PORTS = {
   http: 7370,
@@ -89,6 +90,8 @@ export interface AgentConfig {
   fenceAfterMs: number;
   /** --snapshot-interval-ms: how often the owner of a replicated volume snapshots and replicates it */
   snapshotIntervalMs: number;
+  /** --volume-reserve: a peer refuses a snapshot that would leave less than this free on its disk */
+  volumeReserveBytes: number;
   /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
   proxyWorkers: number;
   /** --proxy-workers auto: the workers start when the proxy is busy, not at boot (core/proxy-demand.ts) */
@@ -104,6 +107,8 @@ export interface AgentConfig {
 }
 
 export const DEFAULT_FENCE_AFTER_MS = 8000;
+/** a peer keeps this much of its disk free: it refuses a snapshot that would eat into it */
+export const DEFAULT_VOLUME_RESERVE_BYTES = 2 ** 30;
 export const MAX_PROXY_WORKERS = 64;
 
 /**
@@ -145,6 +150,7 @@ export interface RawAgentOptions {
   label?: string[];
   fenceAfterMs?: string;
   snapshotIntervalMs?: string;
+  volumeReserve?: string;
   proxyWorkers?: string;
   domain?: string;
   hookTimeoutMs?: string;
@@ -241,6 +247,8 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   }
   const fenceAfterMs = raw.fenceAfterMs === undefined ? DEFAULT_FENCE_AFTER_MS : parseMs(raw.fenceAfterMs, '--fence-after-ms');
   const snapshotIntervalMs = raw.snapshotIntervalMs === undefined ? 2000 : parseMs(raw.snapshotIntervalMs, '--snapshot-interval-ms');
+  const volumeReserveBytes = raw.volumeReserve === undefined ? DEFAULT_VOLUME_RESERVE_BYTES : parseBytes(raw.volumeReserve);
+  if (volumeReserveBytes === undefined) throw new UserError('bad_flag', `--volume-reserve must be a size such as 1GiB, 512MiB or a number of bytes, got "${raw.volumeReserve}"`);
   const proxyWorkers = parseProxyWorkers(raw.proxyWorkers, defaults.cpus ?? 1);
   const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');
   if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
@@ -266,6 +274,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     labels,
     fenceAfterMs,
     snapshotIntervalMs,
+    volumeReserveBytes,
     proxyWorkers,
     proxyWorkersOnDemand: (raw.proxyWorkers ?? 'auto').trim() === 'auto',
     domain,

@@ -28,6 +28,7 @@ export const CLUSTER_EVENT_NAMES = [
   'stack.removed',
   'volume.snapshot',
   'volume.replicated',
+  'volume.replication_failed',
   'volume.restored',
   'volume.at_risk',
   'volume.fenced',

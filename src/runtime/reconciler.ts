@@ -1,6 +1,5 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { KEYS } from '../consensus/cluster-store.ts';
 import {
   planReconcile,
   replicaKey,
@@ -10,7 +9,6 @@ import {
   type ReconcileAction,
   type ReplicaMemory,
 } from '../core/reconcile-plan.ts';
-import type { ReplicaStatus } from '../core/service-types.ts';
 import { messageOf } from '../core/errors.ts';
 import type { Catalog } from './catalog.ts';
 import type { ContainerAddresses } from './container-addresses.ts';
@@ -18,6 +16,7 @@ import type { StackHostPorts } from './host-ports.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
 import { gateReason } from '../core/depends-gate.ts';
+import { ReplicaReporter } from './replica-report.ts';
 
 export interface ReconcilerDeps {
   engine: DockerEngine;
@@ -57,7 +56,7 @@ export class Reconciler {
   private readonly memory = new Map<string, ReplicaMemory & { runningSince?: number; pulls?: number }>();
   private readonly busy = new Set<string>();
   private readonly progress = new Map<string, string>();
-  private readonly reported = new Map<string, ReplicaStatus['state']>();
+  private readonly reporter: ReplicaReporter;
   /** replicas held back by their depends_on gate, with the reason */
   private readonly held = new Map<string, string>();
   /** replicas waiting for their volumes' data (no live copy here or anywhere), with the reason */
@@ -77,6 +76,10 @@ export class Reconciler {
   containers = 0;
 
   constructor(private readonly d: ReconcilerDeps) {
+    this.reporter = new ReplicaReporter({
+      ...d,
+      facts: (key) => ({ memory: this.memory.get(key), progress: this.progress.get(key), held: this.held.get(key) ?? this.volumeWait.get(key) }),
+    });
     this.quorum = new QuorumWatch(() => {
       const each = d.probeClients?.() ?? [];
       const one = d.client();
@@ -197,7 +200,7 @@ export class Reconciler {
       this.dockerUp = false;
       // what this node runs is unknown now, and most likely stopped (a stopped engine stops its
       // containers): say so rather than leave the last "running" standing
-      if (!fenced) await this.report(id, this.desired(id), [], 'Docker is not answering on this node');
+      if (!fenced) await this.reporter.report(id, this.desired(id), [], 'Docker is not answering on this node');
       return;
     }
     const desired = fenced ? [] : this.desired(id);
@@ -211,7 +214,7 @@ export class Reconciler {
     await Promise.all(actions.filter((a) => !first.includes(a)).map((a) => this.perform(a, id)));
     if (actions.length) actual = await this.list(id).catch(() => actual);
     this.containers = actual.filter((c) => c.state === 'running').length;
-    if (!fenced) await this.report(id, desired, actual);
+    if (!fenced) await this.reporter.report(id, desired, actual);
     await this.pruneNetworks(id, desired, actual);
   }
 
@@ -332,7 +335,7 @@ export class Reconciler {
     try {
       if (!(await this.d.engine.hasImage(r.spec.image))) {
         this.progress.set(key, 'pulling');
-        void this.report(id, this.desired(id), await this.d.engine.list(id).catch(() => []));
+        void this.reporter.report(id, this.desired(id), await this.d.engine.list(id).catch(() => []));
         try {
           await this.d.engine.pull(r.spec.image, (p) => this.progress.set(key, p));
         } catch (err) {
@@ -363,64 +366,6 @@ export class Reconciler {
     }
   }
 
-  /** Writes each assigned replica's state to etcd when it changed; removes this node's stale reports. */
-  private async report(id: EngineIdentity, desired: DesiredReplica[], actual: ActualContainer[], dockerDown?: string): Promise<void> {
-    const client = this.d.client();
-    if (!client) return;
-    const writes: Promise<unknown>[] = [];
-    for (const r of desired) {
-      const status = dockerDown ? this.downStatus(r, id, dockerDown) : this.statusOf(r, id, actual);
-      const current = this.d.catalog.status(r.service, r.slot);
-      if (current && sameStatus(current, status)) continue;
-      writes.push(client.put(`${KEYS.statusPrefix}${r.service}/${r.slot}`).value(JSON.stringify(status)).exec());
-      this.announce(r, status);
-    }
-    const mine = new Set(desired.map((r) => `${r.service}/${r.slot}`));
-    for (const [key, v] of this.d.catalog.maps.statuses) {
-      if (v.value.nodeId !== id.nodeId || mine.has(key)) continue;
-      // only if nobody (the slot's new node) wrote it since
-      writes.push(client.if(KEYS.statusPrefix + key, 'Mod', '==', v.modRevision).then(client.delete().key(KEYS.statusPrefix + key)).commit());
-    }
-    await Promise.all(writes.map((w) => w.catch((err: unknown) => this.d.logger.debug({ err: messageOf(err) }, 'status write failed'))));
-  }
-
-  private downStatus(r: DesiredReplica, id: EngineIdentity, reason: string): ReplicaStatus {
-    const m = this.memory.get(replicaKey(r));
-    return { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now(), state: 'pending', reason, ports: [] };
-  }
-
-  private statusOf(r: DesiredReplica, id: EngineIdentity, actual: ActualContainer[]): ReplicaStatus {
-    const key = replicaKey(r);
-    const c = actual.find((a) => replicaKey(a) === key);
-    const m = this.memory.get(key);
-    const base = { service: r.service, slot: r.slot, nodeId: id.nodeId, generation: r.generation, addr: id.addr, restarts: m?.restarts ?? 0, updatedAt: Date.now() };
-    const progress = this.progress.get(key);
-    if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
-    // paused is running: a volume snapshot freezes the container for its capture (docker pause),
-    // and a replica reported 'starting' then would drop out of the routes until the next pass
-    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
-    const held = this.held.get(key) ?? this.volumeWait.get(key);
-    if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
-    if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
-    if (c?.state === 'exited') {
-      const willRestart = r.spec.restart === 'always' || (r.spec.restart === 'on-failure' && c.exitCode !== 0);
-      const reason = `exited with code ${c.exitCode ?? '?'}${willRestart ? '; restarting' : ''}`;
-      return { ...base, state: willRestart ? 'failed' : 'exited', ...(willRestart ? { failure: 'crash' as const } : {}), reason, ports: [], containerId: c.id };
-    }
-    return { ...base, state: c ? 'starting' : 'pending', ports: [], ...(c ? { containerId: c.id } : {}) };
-  }
-
-  /** service.started / service.failed, once per transition of this node's replica. */
-  private announce(r: DesiredReplica, s: ReplicaStatus): void {
-    const key = replicaKey(r);
-    const before = this.reported.get(key);
-    this.reported.set(key, s.state);
-    if (before === s.state) return;
-    const payload = { service: r.service, slot: r.slot, node: s.nodeId, generation: r.generation, addr: s.addr, ports: s.ports, ...(s.reason ? { reason: s.reason } : {}) };
-    if (s.state === 'running') this.d.event('service.started', payload);
-    else if (s.state === 'failed') this.d.event('service.failed', payload);
-  }
-
   /** Docker's events trigger a pass at once (a container that died, or was removed by hand). */
   private watchDockerEvents(id: EngineIdentity): void {
     if (this.events || this.subscribing || this.stopped) return;
@@ -444,8 +389,4 @@ export class Reconciler {
       .catch(() => undefined)
       .finally(() => (this.subscribing = false));
   }
-}
-
-function sameStatus(a: ReplicaStatus, b: ReplicaStatus): boolean {
-  return JSON.stringify({ ...a, updatedAt: 0 }) === JSON.stringify({ ...b, updatedAt: 0 });
 }

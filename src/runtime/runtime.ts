@@ -31,7 +31,7 @@ export interface RuntimeDeps {
   fenceAfterMs: number;
   logger: Logger;
   /** replicated volumes (src/runtime/volume-driver.ts); absent: named volumes are plain Docker volumes */
-  volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs'> & {
+  volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs' | 'reserveBytes'> & {
     /** another owner's word on its volumes, from its heartbeats (read by the volume views alone) */
     volumeWord: (node: string) => VolumeWord | undefined;
   };
@@ -56,7 +56,7 @@ export class Runtime {
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
     this.volumes = d.volumes && new VolumeDriver({
-      dataDir: d.volumes.dataDir, sign: d.volumes.sign, event: d.volumes.event, intervalMs: d.volumes.intervalMs, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
+      dataDir: d.volumes.dataDir, sign: d.volumes.sign, event: d.volumes.event, intervalMs: d.volumes.intervalMs, reserveBytes: d.volumes.reserveBytes, selfId: d.self.id, catalog: this.catalog, engine: this.engine, client: d.client,
       identity: () => this.identity(), liveness: d.liveness, logger: d.logger.child({ part: 'volumes' }),
     });
     if (this.volumes) {

@@ -4,14 +4,15 @@ import { VOLUME_KEYS, type VolumeMeta } from '../core/volumes/volume-records.ts'
 import { slotVolumes, stackOfVolume, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { volumeView, type ViewNode, type VolumeView } from '../core/volumes/volume-view.ts';
 import { ownerSafeAgoMs, type VolumeWord } from '../core/volumes/owner-safe-ago.ts';
-import { checkPolicy, effectivePolicy, type EffectivePolicy } from '../core/volumes/volume-policy.ts';
+import { checkPolicy, type EffectivePolicy } from '../core/volumes/volume-policy.ts';
 import type { RetentionPolicy } from '../core/volumes/retention.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
 import type { VolumeDriver } from './volume-driver.ts';
+import type { Transfer } from './volume-replicate.ts';
 import { safeAgoSources } from './volume-risk.ts';
-import { AGENT_RETENTION } from './volume-upkeep.ts';
+import { agentPolicy } from './volume-upkeep.ts';
 
 /** One line of `warren volume snapshots`. */
 export interface SnapshotListItem {
@@ -118,7 +119,7 @@ export class VolumeApi {
       if (attempt === 2) throw new UserError('conflict', `volume ${name} changed meanwhile: try again`, 409);
       await this.d.catalog.reload(); // its owner changed meanwhile (a take-over): read it again
     }
-    return policyView(name, effectivePolicy(empty ? undefined : check.record, { intervalMs: this.d.driver.d.intervalMs, retention: AGENT_RETENTION }));
+    return policyView(name, agentPolicy(empty ? undefined : check.record, this.d.driver.d.intervalMs));
   }
 
   /**
@@ -161,10 +162,20 @@ export class VolumeApi {
   }
 
   async snapshots(name: string): Promise<SnapshotListItem[]> {
+    return this.ownersList(name, 'snapshots', () => this.localSnapshots(name));
+  }
+
+  /** the owner's pushes of the volume under way (a node that is not the owner asks it) */
+  async transfers(name: string): Promise<Transfer[]> {
+    return this.ownersList(name, 'transfers', () => this.d.driver.pushes.transfers(name));
+  }
+
+  /** a list only the volume's owner holds: this node's own when it owns the volume, else the owner's */
+  private async ownersList<T>(name: string, what: 'snapshots' | 'transfers', here: () => T[]): Promise<T[]> {
     this.get(name);
     const owner = this.ownerApi(name);
-    if (!owner) return this.localSnapshots(name);
-    return ((await this.call(owner, 'GET', `/v1/volume-sync/${encodeURIComponent(name)}/snapshots`)) as { snapshots: SnapshotListItem[] }).snapshots;
+    if (!owner) return here();
+    return ((await this.call(owner, 'GET', `/v1/volume-sync/${encodeURIComponent(name)}/${what}`)) as Record<string, T[]>)[what] ?? [];
   }
 
   async snapshot(name: string, wait: boolean): Promise<unknown> {

@@ -14,7 +14,7 @@ import { VolumeStore, type SnapshotRecord } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
 import { freeze, slotContainers, thaw, type Frozen } from './container-freeze.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
-import { replicateSnapshot } from './volume-replicate.ts';
+import { PushLedger, replicateSnapshot, type PushFailure } from './volume-replicate.ts';
 import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
 import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
 
@@ -28,12 +28,21 @@ export interface VolumeDriverDeps {
   liveness: () => Record<string, { state: NodeState } | undefined>;
   /** signs a node-to-node call (src/http/node-auth.ts) */
   sign: Exclude<CallAuth, string>;
-  event: (name: 'volume.snapshot' | 'volume.replicated' | 'volume.restored' | 'volume.at_risk' | 'volume.fenced', payload: Record<string, unknown>) => void;
+  event: (name: 'volume.snapshot' | 'volume.replicated' | 'volume.replication_failed' | 'volume.restored' | 'volume.at_risk' | 'volume.fenced', payload: Record<string, unknown>) => void;
   intervalMs: number;
+  /** --volume-reserve: what a snapshot from a peer must leave free */
+  reserveBytes: number;
   logger: Logger;
 }
 
 export type Prepared = { binds: string[] } | { wait: string };
+
+/** A snapshot taken, the peers that hold it, and those the push did not reach (why: their answer). */
+export interface Snapshotted {
+  snapshot: SnapshotRecord;
+  replicated: string[];
+  failed: PushFailure[];
+}
 
 /** how often retention (volume-upkeep.ts) runs */
 const RETAIN_EVERY_MS = 60_000;
@@ -75,12 +84,14 @@ export class VolumeDriver {
   readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>(), applyMs: new Map<string, number>(),
     /** when the live copy was last captured in a snapshot that is on a peer too (an unchanged volume's cycle counts) */
     safeAt: new Map<string, number>() };
+  /** pushes under way, and the peers each volume's last push did not reach (volume-replicate.ts) */
+  readonly pushes = new PushLedger();
 
   /** `d` is read by volume-ops.ts (restore, clone, export, import) too */
   constructor(readonly d: VolumeDriverDeps) {
     this.schedule = new SnapshotSchedule(d.intervalMs, () => void this.tick());
     this.store = new VolumeStore(join(d.dataDir, 'volume-store'));
-    this.receiver = new SnapshotReceiver(this.store, { reserveBytes: Number(process.env.WARREN_VOLUME_RESERVE_BYTES ?? 2 ** 30) });
+    this.receiver = new SnapshotReceiver(this.store, { reserveBytes: d.reserveBytes });
     const receive = this.receiver.receive.bind(this.receiver);
     this.receiver.receive = async (body) => {
       const r = await receive(body);
@@ -320,7 +331,7 @@ export class VolumeDriver {
   }
 
   /** `warren volume snapshot`: on the owner, a snapshot now; replicated before the answer unless `wait` is false. */
-  async snapshotNow(name: string, wait: boolean): Promise<{ snapshot: SnapshotRecord; replicated: string[] }> {
+  async snapshotNow(name: string, wait: boolean): Promise<Snapshotted> {
     const m = this.meta(name)?.value;
     if (!m || m.owner !== this.d.selfId || this.owned.get(name) !== m.epoch) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
     while (this.busy.has(name)) await new Promise((r) => setTimeout(r, 50));
@@ -332,7 +343,7 @@ export class VolumeDriver {
     }
   }
 
-  async snapshotAndReplicate(m: VolumeMeta, opts: { force?: boolean; wait?: boolean } = {}): Promise<{ snapshot: SnapshotRecord; replicated: string[] }> {
+  async snapshotAndReplicate(m: VolumeMeta, opts: { force?: boolean; wait?: boolean } = {}): Promise<Snapshotted> {
     const name = m.name;
     const dir = this.liveDir(name);
     if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
@@ -358,17 +369,17 @@ export class VolumeDriver {
     this.counters.pauseMs.set(name, rec.pauseMs);
     if (opts.wait === false) {
       void this.replicate(m, rec);
-      return { snapshot: rec, replicated: [] };
+      return { snapshot: rec, replicated: [], failed: [] };
     }
     const replicated = await this.replicate(m, rec);
     if (replicated.length) this.counters.safeAt.set(name, Date.now() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
-    return { snapshot: rec, replicated };
+    return { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
   }
 
   /** Pushes the snapshot to the volume's peers (volume-replicate.ts): the peers that hold it now. */
   replicate(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
-    return replicateSnapshot(this, m, rec);
+    return replicateSnapshot(this, m, rec, this.pushes);
   }
 
   // ---- a peer: receive, record, keep warm ----------------------------------------------------

@@ -1,4 +1,4 @@
-import { messageOf } from '../core/errors.ts';
+import { isUserError, messageOf } from '../core/errors.ts';
 import { satisfies } from '../core/scheduler-place.ts';
 import { choosePeers } from '../core/volumes/peer-choice.ts';
 import { peerGroup, volumeUsers } from '../core/volumes/stack-volumes.ts';
@@ -7,12 +7,61 @@ import { httpTransport, pushSnapshot } from '../volumes/replication.ts';
 import type { SnapshotRecord } from '../volumes/volume-store.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 
+/** A peer the last push of a volume's snapshot did not reach, and why (a refusal's own words). */
+export interface PushFailure {
+  node: string;
+  /** the node's name, for people */
+  name: string;
+  /** the peer's answer ('insufficient_storage': its disk would fill), or 'unreachable' */
+  code: string;
+  reason: string;
+}
+
+/** A push under way to one peer (`GET /v1/volumes/:name/transfers`; the CLI's progress). */
+export interface Transfer {
+  node: string;
+  name: string;
+  snapshot: string;
+  /** chunk bytes sent so far, of what the peer asked for so far */
+  sentBytes: number;
+  totalBytes: number;
+  startedAt: number;
+}
+
+/** The owner's account of its pushes: those under way, and the peers the last push of a volume did not reach. */
+export class PushLedger {
+  readonly failures = new Map<string, PushFailure[]>();
+  private readonly running = new Map<string, Map<Transfer, true>>();
+
+  /** the pushes of the volume under way, oldest first */
+  transfers(volume: string): Transfer[] {
+    return [...(this.running.get(volume)?.keys() ?? [])].map((t) => ({ ...t }));
+  }
+
+  /** runs `push` with a transfer listed meanwhile (`progress` keeps its figures current) */
+  async track<T>(volume: string, t: Transfer, push: (progress: (sent: number, total: number) => void) => Promise<T>): Promise<T> {
+    const mine = this.running.get(volume) ?? new Map<Transfer, true>();
+    this.running.set(volume, mine.set(t, true));
+    try {
+      return await push((sent, total) => {
+        t.sentBytes = sent;
+        t.totalBytes = total;
+      });
+    } finally {
+      mine.delete(t);
+      if (mine.size === 0 && this.running.get(volume) === mine) this.running.delete(volume);
+    }
+  }
+}
+
 /**
  * The owner's push of a snapshot (VolumeDriver.replicate): to the 2 peers core/volumes/peer-choice.ts
  * picks among the live nodes the volume's services may run on; only the chunks a peer lacks travel.
- * The peers that hold it afterwards (a failed push is retried with the next snapshot).
+ * The peers that hold it afterwards (a failed push is retried with the next snapshot). The peers it
+ * did not reach are the volume's entry in `failures`; a peer newly failing, or failing for a new
+ * reason, is a `volume.replication_failed` event (not one per snapshot while the cause lasts).
  */
-export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
+export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec: SnapshotRecord, ledger: PushLedger): Promise<string[]> {
   const d = driver.d;
   const live = d.liveness();
   const services = d.catalog.services();
@@ -33,18 +82,31 @@ export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec
     };
   }));
   const done: string[] = [];
+  const failed: PushFailure[] = [];
   await Promise.all(peers.map(async (peer) => {
     if (holders.get(peer)?.snapshot === rec.id) return void done.push(peer);
     const api = d.catalog.maps.nodes.get(peer)?.value.api;
     if (!api) return;
+    const name = d.catalog.maps.nodes.get(peer)?.value.name ?? peer;
     try {
-      const res = await pushSnapshot(driver.store, rec, httpTransport(api, d.sign, { timeoutMs: 60_000 }));
+      const transfer: Transfer = { node: peer, name, snapshot: rec.id, sentBytes: 0, totalBytes: 0, startedAt: Date.now() };
+      const res = await ledger.track(m.name, transfer, (onProgress) => pushSnapshot(driver.store, rec, httpTransport(api, d.sign, { timeoutMs: 60_000 }), { onProgress }));
       driver.counters.sentBytes += res.sentBytes;
       done.push(peer);
       d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: d.selfId, to: peer, sentBytes: res.sentBytes });
     } catch (err) {
-      d.logger.info({ volume: m.name, peer, err: messageOf(err) }, 'snapshot replication to a peer failed; retried with the next snapshot');
+      const code = isUserError(err) ? err.code : 'unreachable';
+      failed.push({ node: peer, name, code, reason: messageOf(err) });
+      d.logger[code === 'insufficient_storage' ? 'warn' : 'info']({ volume: m.name, peer, err: messageOf(err) }, 'snapshot replication to a peer failed; retried with the next snapshot');
     }
   }));
+  const failures = ledger.failures;
+  const before = failures.get(m.name) ?? [];
+  for (const f of failed) {
+    if (before.some((b) => b.node === f.node && b.code === f.code)) continue;
+    d.event('volume.replication_failed', { volume: m.name, service: m.service, snapshot: rec.id, from: d.selfId, to: f.node, toName: f.name, code: f.code, reason: f.reason });
+  }
+  if (failed.length) failures.set(m.name, failed);
+  else failures.delete(m.name);
   return done;
 }

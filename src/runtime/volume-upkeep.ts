@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import { DEFAULT_RETENTION, planRetention, type RetentionPolicy } from '../core/volumes/retention.ts';
-import { effectivePolicy, type EffectivePolicy } from '../core/volumes/volume-policy.ts';
+import { effectivePolicy, type EffectivePolicy, type VolumePolicyRecord } from '../core/volumes/volume-policy.ts';
 import type { SnapshotRecord, VolumeStore } from '../volumes/volume-store.ts';
 import type { Catalog } from './catalog.ts';
 
@@ -26,7 +26,12 @@ export const AGENT_RETENTION: RetentionPolicy = { ...DEFAULT_RETENTION, keepAllW
  * defaults (`intervalMs`: the agent's `--snapshot-interval-ms`; retention: AGENT_RETENTION).
  */
 export function volumePolicy(catalog: Catalog, name: string, intervalMs: number): EffectivePolicy {
-  return effectivePolicy(catalog.maps.volumePolicies.get(name)?.value, { intervalMs, retention: AGENT_RETENTION });
+  return agentPolicy(catalog.maps.volumePolicies.get(name)?.value, intervalMs);
+}
+
+/** A policy record's fields (none: undefined) over this agent's defaults, as `volumePolicy` reads them. */
+export function agentPolicy(record: VolumePolicyRecord | undefined, intervalMs: number): EffectivePolicy {
+  return effectivePolicy(record, { intervalMs, retention: AGENT_RETENTION });
 }
 
 /**

@@ -6,6 +6,7 @@ import { ago, bytes } from './format.ts';
 import { useLive } from './live-fetch.ts';
 import { session } from './session.ts';
 import { SnapshotActions, SnapshotNow, SnapshotPanel } from './volume-actions.tsx';
+import { PolicySection } from './volume-policy.tsx';
 import { ageNow, changesSnapshots, changesVolumes, newestFirst, nodeState, riskLevel, riskText, whenText } from './volume-model.ts';
 
 const href = (name: string) => `#/volumes/${encodeURIComponent(name)}`;
@@ -139,6 +140,7 @@ export function VolumeDetail({ name }: { name: string }) {
       <h2>Copies</h2>
       {v.copies.length ? <CopyTable v={v} at={got.at} members={members} /> : <p>No node holds a copy yet.</p>}
       <Snapshots key={v.name} v={v} />
+      <PolicySection key={`policy-${v.name}`} volume={v.name} />
     </div>
   );
 }

@@ -159,7 +159,7 @@ const BATCH_BYTES = 1 << 20;
  * BATCH_BYTES. Paced: the socket takes writes without ever making the loop wait, so a seed of a
  * large volume would otherwise hold the event loop (and the gossip heartbeats) for seconds.
  */
-async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: PushResult): AsyncGenerator<Uint8Array> {
+async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: PushResult, sent?: () => void): AsyncGenerator<Uint8Array> {
   const pace = pacer();
   let batch: Buffer[] = [];
   let size = 0;
@@ -175,11 +175,13 @@ async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: Push
     size += head.length + data.length;
     if (size >= BATCH_BYTES) {
       yield Buffer.concat(batch, size);
+      sent?.();
       batch = [];
       size = 0;
     }
   }
   if (size) yield Buffer.concat(batch, size);
+  sent?.();
 }
 
 /**
@@ -187,15 +189,18 @@ async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: Push
  * what a cut left missing) until nothing is, then commits. A transport error propagates; calling
  * pushSnapshot again resumes where the receiver stands.
  */
-export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, missingBytes: number) => void } = {}): Promise<PushResult> {
+export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<PushResult> {
   const result: PushResult = { sentBytes: 0, sentChunks: 0, rounds: 0 };
   for (;;) {
     const answer = await to.offer(rec);
     result.rounds++;
     if (answer.missing.length === 0) break;
     if (result.rounds > 4) throw new Error(`volume ${rec.volume} snapshot ${rec.id}: the receiver still misses ${answer.missing.length} chunks after ${result.rounds} rounds`);
-    opts.onProgress?.(result.sentBytes, answer.missingBytes);
-    await to.send(chunkRecords(store, answer.missing, result));
+    // the total grows by each round's ask (the manifest's chunks first, then the data's)
+    const total = result.sentBytes + answer.missingBytes;
+    const report = () => opts.onProgress?.(result.sentBytes, total);
+    report();
+    await to.send(chunkRecords(store, answer.missing, result, report));
   }
   await to.commit(rec);
   return result;

@@ -114,6 +114,8 @@ export function recordingApi(opts: { ui?: boolean } = {}) {
       setPolicy: rec('setVolumePolicy', {}),
       remove: rec('removeVolume', {}),
       localSnapshots: () => (calls.push('localSnapshots'), []),
+      transfers: rec('volumeTransfers', []),
+      localTransfers: () => (calls.push('localTransfers'), []),
       snapshot: rec('snapshotVolume', {}),
       snapshotHere: rec('snapshotHere', {}),
       sync: {

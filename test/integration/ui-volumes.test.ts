@@ -137,7 +137,8 @@ test('restore and clone send the contract\'s requests after a confirmation and s
   await page.getByRole('button', { name: `Restore ${oldest}…` }).click();
   const panel = page.getByRole('region', { name: `Restore ${VOLUME} to ${oldest}?` });
   await panel.waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'restore-h', 'the question takes the focus');
+  // the panel takes the focus in an effect, run after the frame that shows it
+  await waitFor('the question taking the focus', () => page.evaluate(() => document.activeElement?.id === 'restore-h'), 5000, 20);
   const text = await panel.innerText();
   assert.match(text, new RegExp(`service ${SERVICE} is stopped`));
   assert.match(text, /kept as a new snapshot/);
@@ -218,6 +219,46 @@ test('the volume views pass axe (no serious or critical issue), light and dark, 
     return ['restore question', await seriousA11y(p)];
   });
   assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test("the snapshot policy shows every field, the defaults marked; an admin edits it (a bad duration refused on its field before anything is sent), the agent has it, and resets it", { timeout: 90_000 }, async () => {
+  const page = await loggedIn(browser, agents[0]!);
+  await page.getByRole('link', { name: 'Volumes' }).click();
+  await row(page).getByRole('link', { name: VOLUME }).click();
+  const shown = page.locator(`section[data-volume="${VOLUME}"] dl div[data-field]`);
+  await waitFor('the policy, every field a default', async () => (await shown.evaluateAll((els) => els.map((e) => e.getAttribute('data-default')))).join() === 'true,true,true,true,true,true', 10_000, 100);
+  assert.match(await shown.first().innerText(), /Snapshot every\s+1s \(default\)/);
+  await page.getByRole('button', { name: 'Edit policy…' }).click();
+  // the keyboard lands in the form's first field
+  await waitFor('the focus in the form\'s first field', () => page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name === 'interval'), 5000, 20);
+  const puts: string[] = [];
+  page.on('request', (r) => void (r.method() === 'PUT' && puts.push(r.postData() ?? '')));
+  await page.getByLabel('Snapshot every').fill('5 minutes please');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  const err = page.locator('#f-interval-err');
+  await err.waitFor();
+  assert.match(await err.innerText(), /^must be a duration from 1s to 24h such as 30s, 5m or 1h \(blank: the default\), got "5 minutes please"$/);
+  assert.equal(await page.getByLabel('Snapshot every').getAttribute('aria-invalid'), 'true');
+  assert.deepEqual(puts, [], 'nothing sent');
+  assert.deepEqual(await seriousA11y(page), [], 'the form with its error passes axe');
+
+  await page.getByLabel('Snapshot every').fill('5m');
+  await page.getByLabel('Daily ones').fill('14');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await waitFor('the saved policy shown', async () => (await shown.evaluateAll((els) => els.map((e) => e.getAttribute('data-default')))).join() === 'false,true,true,false,true,true', 10_000, 100);
+  assert.deepEqual(puts.map((b) => JSON.parse(b)), [{ intervalMs: 300_000, retention: { daily: 14 } }]);
+  const got = (await (await fetch(`${agents[1]!.api}/v1/volumes/${VOLUME}/policy`)).json()) as { policy: { intervalMs: number; retention: { daily: number } } };
+  assert.equal(got.policy.intervalMs, 300_000, 'the other node has it');
+  assert.equal(got.policy.retention.daily, 14);
+
+  await page.getByRole('button', { name: 'Edit policy…' }).click();
+  assert.equal(await page.getByLabel('Snapshot every').inputValue(), '5m', 'the form opens on what the volume sets');
+  await page.getByRole('button', { name: 'Reset to defaults' }).click();
+  await waitFor('every field a default again', async () => (await shown.evaluateAll((els) => els.map((e) => e.getAttribute('data-default')))).join() === 'true,true,true,true,true,true', 10_000, 100);
+  assert.deepEqual(JSON.parse(puts.at(-1)!), { reset: true });
+  const after = (await (await fetch(`${agents[0]!.api}/v1/volumes/${VOLUME}/policy`)).json()) as { defaults: string[] };
+  assert.equal(after.defaults.length, 6);
   await page.context().close();
 });
 

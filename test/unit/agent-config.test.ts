@@ -33,6 +33,7 @@ test('defaults fill every option', () => {
     labels: {},
     fenceAfterMs: 8000,
     snapshotIntervalMs: 2000,
+    volumeReserveBytes: 2 ** 30,
     proxyWorkers: 0,
     proxyWorkersOnDemand: true,
     domain: 'warren.internal',
@@ -145,6 +146,10 @@ test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS
   assert.throws(() => resolveAgentConfig({ fenceAfterMs: 'soon' }, defaults), /--fence-after-ms must be a whole number/);
   assert.equal(resolveAgentConfig({ snapshotIntervalMs: '500' }, defaults).snapshotIntervalMs, 500);
   assert.throws(() => resolveAgentConfig({ snapshotIntervalMs: '0' }, defaults), /--snapshot-interval-ms must be from 1/);
+  assert.equal(resolveAgentConfig({ volumeReserve: '512MiB' }, defaults).volumeReserveBytes, 512 * 2 ** 20);
+  assert.equal(resolveAgentConfig({ volumeReserve: '0' }, defaults).volumeReserveBytes, 0);
+  for (const bad of ['lots', '-1', '1PB', ''])
+    assert.throws(() => resolveAgentConfig({ volumeReserve: bad }, defaults), (err: unknown) => err instanceof UserError && err.message === `--volume-reserve must be a size such as 1GiB, 512MiB or a number of bytes, got "${bad}"`);
   assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);
 });
 

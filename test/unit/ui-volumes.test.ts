@@ -6,6 +6,8 @@ import { volumeView } from '../../src/core/volumes/volume-view.ts';
 import type { SnapshotListItem } from '../../src/runtime/volume-api.ts';
 import { ageNow, changesSnapshots, changesVolumes, cloneErrorField, HIGH_RISK_MS, memberKey, newestFirst, nodeState, riskLevel, riskText, snapshotId, whenText } from '../../src/ui/volume-model.ts';
 import { prng } from '../helpers/prng.ts';
+import { apiErrorField, fieldText, formToRecord, policyFormValues } from '../../src/ui/volume-policy-model.ts';
+import { checkPolicy } from '../../src/core/volumes/volume-policy.ts';
 
 test('the volumes list is read again after every volume, node and service event (the ones issue 13 adds too), and after no other', () => {
   const yes = [...CLUSTER_EVENT_NAMES.filter((n) => /^(volume|node|service)\./.test(n)), 'volume.restored', 'volume.at_risk'];
@@ -102,4 +104,28 @@ test("a clone's refusal about the new name shows on the name field, anything els
   assert.equal(cloneErrorField('conflict', 'web_copy was created meanwhile'), 'name');
   assert.equal(cloneErrorField('not_found', 'no route POST /v1/volumes/web_data/clone'), 'form');
   assert.equal(cloneErrorField('no_snapshot', 'volume web_data has no snapshot 000001-aa'), 'form');
+});
+
+test('the policy form: opens on what the volume sets (blank: default), sends the same record the CLI flags make, names the wrong field', () => {
+  const view = { volume: 'v', policy: { intervalMs: 30_000, retention: { keepAllWithinMs: 600_000, hourly: 24, daily: 14, weekly: 4, monthly: 12 } }, defaults: ['retention.keepAllWithinMs', 'retention.hourly', 'retention.weekly', 'retention.monthly'] };
+  assert.deepEqual(policyFormValues(view), { interval: '30s', keepWithin: '', hourly: '', daily: '14', weekly: '', monthly: '' });
+  assert.deepEqual(fieldText(view, 'keepWithin'), { text: '10m', isDefault: true });
+  assert.deepEqual(fieldText(view, 'daily'), { text: '14', isDefault: false });
+  const blank = { interval: '', keepWithin: '', hourly: '', daily: '', weekly: '', monthly: '' };
+  assert.deepEqual(formToRecord(blank), { record: {} });
+  assert.deepEqual(formToRecord(policyFormValues(view)), { record: { intervalMs: 30_000, retention: { daily: 14 } } });
+  assert.deepEqual(formToRecord({ ...blank, interval: ' 1h30m ', keepWithin: '0', monthly: '0' }), { record: { intervalMs: 5_400_000, retention: { keepAllWithinMs: 0, monthly: 0 } } });
+  assert.deepEqual(formToRecord({ ...blank, interval: '500ms' }), { field: 'interval', message: 'must be a duration from 1s to 24h such as 30s, 5m or 1h (blank: the default), got "500ms"' });
+  assert.deepEqual(formToRecord({ ...blank, keepWithin: 'soon' }), { field: 'keepWithin', message: 'must be a duration such as 10m, 1h or 7d, or 0 (blank: the default), got "soon"' });
+  const weekly = formToRecord({ ...blank, weekly: '-1' });
+  assert.ok('field' in weekly && weekly.field === 'weekly', JSON.stringify(weekly));
+  // every record the form sends passes the agent's own check
+  for (const values of [blank, policyFormValues(view), { ...blank, interval: '24h', hourly: '10000' }]) {
+    const r = formToRecord(values);
+    assert.ok('record' in r && checkPolicy(r.record).ok);
+  }
+  assert.equal(apiErrorField('intervalMs must be a whole number of milliseconds from 1000 (1s)'), 'interval');
+  assert.equal(apiErrorField('retention.keepAllWithinMs must be ...'), 'keepWithin');
+  assert.equal(apiErrorField('retention.daily must be ...'), 'daily');
+  assert.equal(apiErrorField('the policy must be a JSON object'), 'form');
 });

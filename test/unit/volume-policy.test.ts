@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RETENTION } from '../../src/core/volumes/retention.ts';
 import { checkPolicy, dueVolumes, durationText, effectivePolicy, parseDurationText, RETENTION_FIELDS, setFields, tickMs, type ScheduledVolume } from '../../src/core/volumes/volume-policy.ts';
-import { changesPolicy, policyFromFlags } from '../../src/cli/volume-policy-command.ts';
+import { changesPolicy, policyFromFlags } from '../../src/core/volumes/policy-edit.ts';
 import { SnapshotSchedule } from '../../src/runtime/volume-schedule.ts';
 import { AGENT_RETENTION, retainSnapshots } from '../../src/runtime/volume-upkeep.ts';
 import type { Catalog } from '../../src/runtime/catalog.ts';

@@ -6,6 +6,10 @@ import { opsRoute } from '../../src/core/volumes/ops-route.ts';
 import type { CopyRecord } from '../../src/core/volumes/volume-records.ts';
 import { parseVolumeRef, progress } from '../../src/cli/volume-ops-commands.ts';
 import { prng } from '../helpers/prng.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { renderTransfers, showTransfers } from '../../src/cli/transfer-progress.ts';
+import type { ApiClient } from '../../src/cli/client.ts';
+import { PushLedger } from '../../src/runtime/volume-replicate.ts';
 
 const copy = (node: string, snapshot: string, seq: number, epoch = 1): CopyRecord => ({ volume: 'v', node, snapshot, seq, epoch, createdAt: 0, sizeBytes: 0, applied: true, updatedAt: 0 });
 
@@ -123,4 +127,49 @@ test('progress passes every byte through and writes nothing when stderr is no te
   t2.end(Buffer.from('0123456789'));
   await done2;
   assert.match(tty.at(-1)!, /importing v: 10 ?B of ~10 ?B \(100%\)/);
+});
+
+test('transfers: one line of each peer\'s bytes sent of those asked for', () => {
+  assert.equal(renderTransfers([]), 'sending to its peers...');
+  assert.equal(renderTransfers([{ name: 'n2', sentBytes: 3 * 2 ** 20, totalBytes: 40 * 2 ** 20 }, { name: 'n3', sentBytes: 0, totalBytes: 0 }]), 'sending to n2 3.0 MiB of 40 MiB (7%), n3 0 B of 0 B');
+  assert.equal(renderTransfers([{ name: 'n2', sentBytes: 2, totalBytes: 1 }]), 'sending to n2 2 B of 1 B (100%)');
+});
+
+test('showTransfers asks the agent and redraws one line on a terminal; nothing, and no asking, otherwise', async () => {
+  let asked = 0;
+  const client = { get: async () => (asked++, { transfers: [{ name: 'n2', sentBytes: 512, totalBytes: 1024 }] }) } as unknown as ApiClient;
+  const quiet: string[] = [];
+  const stopQuiet = showTransfers(client, 'v', { isTTY: false, write: (s: string) => quiet.push(s) } as unknown as NodeJS.WriteStream, 5);
+  const tty: string[] = [];
+  const stop = showTransfers(client, 'v', { isTTY: true, write: (s: string) => tty.push(s) } as unknown as NodeJS.WriteStream, 5);
+  await waitFor('two redraws', () => tty.length >= 2, 5000, 5);
+  stop();
+  stopQuiet();
+  assert.ok(tty.slice(0, -1).every((l) => l === '\rsending to n2 512 B of 1.0 KiB (50%)\x1b[K'), JSON.stringify(tty));
+  assert.equal(tty.at(-1), '\r\x1b[K', 'the line is cleared at the end');
+  assert.deepEqual(quiet, []);
+  const after = asked;
+  await new Promise((r) => setTimeout(r, 30)); // several intervals: none may ask again once stopped
+  assert.equal(asked, after);
+});
+
+test('PushLedger lists a push while it runs, with its figures, and drops it when it ends or fails', async () => {
+  const ledger = new PushLedger();
+  const t = { node: 'id2', name: 'n2', snapshot: 's1', sentBytes: 0, totalBytes: 0, startedAt: 1 };
+  let release!: () => void;
+  const running = ledger.track('v', t, async (progress) => {
+    progress(10, 100);
+    await new Promise<void>((r) => (release = r));
+    return 'done';
+  });
+  assert.deepEqual(ledger.transfers('v'), [{ ...t, sentBytes: 10, totalBytes: 100 }]);
+  assert.deepEqual(ledger.transfers('other'), []);
+  const failing = ledger.track('v', { ...t, node: 'id3' }, async () => {
+    throw new Error('cut');
+  });
+  await assert.rejects(failing, /cut/);
+  assert.deepEqual(ledger.transfers('v').map((x) => x.node), ['id2']);
+  release();
+  assert.equal(await running, 'done');
+  assert.deepEqual(ledger.transfers('v'), []);
 });

@@ -132,7 +132,7 @@ describe('chunk need', () => {
   it('refuses a transfer that would eat into the reserve, with the figures', () => {
     assert.deepEqual(roomFor(10, 100, 90), { ok: true });
     const r = roomFor(11 * 2 ** 20, 100 * 2 ** 20, 90 * 2 ** 20);
-    assert.ok(!r.ok && r.reason === 'not enough disk space: needs 11.0 MiB and keeps 90.0 MiB free, has 100.0 MiB free');
+    assert.ok(!r.ok && r.reason === 'not enough disk space: needs 11 MiB and keeps 90 MiB free, has 100 MiB free');
   });
 });
 

@@ -1,3 +1,4 @@
+import { formatBytes } from '../format-bytes.ts';
 import type { ChunkRef } from './manifest.ts';
 
 export interface ChunkNeed {
@@ -35,6 +36,6 @@ export function chunkNeed(refs: Iterable<ChunkRef>, has: (hash: string) => boole
  */
 export function roomFor(needBytes: number, freeBytes: number, reserveBytes: number): { ok: true } | { ok: false; reason: string } {
   if (needBytes + reserveBytes <= freeBytes) return { ok: true };
-  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-  return { ok: false, reason: `not enough disk space: needs ${mib(needBytes)} and keeps ${mib(reserveBytes)} free, has ${mib(freeBytes)} free` };
+  const size = (n: number) => formatBytes(n, ' ');
+  return { ok: false, reason: `not enough disk space: needs ${size(needBytes)} and keeps ${size(reserveBytes)} free, has ${size(freeBytes)} free` };
 }

@@ -18,6 +18,10 @@ export interface VolumeRouteDeps {
   snapshots(name: string): Promise<unknown[]>;
   /** this node's own list (what another node's `snapshots` asks the owner for) */
   localSnapshots(name: string): unknown[];
+  /** the owner's pushes of the volume under way: peer, snapshot, bytes sent of the bytes asked for */
+  transfers(name: string): Promise<unknown[]>;
+  /** this node's own (what another node's `transfers` asks the owner for) */
+  localTransfers(name: string): unknown[];
   snapshot(name: string, wait: boolean): Promise<unknown>;
   /** on the owner: a snapshot now (what another node's `snapshot` asks for) */
   snapshotHere(name: string, wait: boolean): Promise<unknown>;
@@ -67,6 +71,8 @@ export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   app.get('/v1/volumes/:name/snapshots', async (c) => c.json({ snapshots: await v.snapshots(c.req.param('name')) }));
   app.post('/v1/volumes/:name/snapshots', requireAdmin(deps.adminToken), async (c) => c.json(await v.snapshot(c.req.param('name'), await waitFlag(c))));
   app.get('/v1/volume-sync/:volume/snapshots', v.member.stream, (c) => c.json({ snapshots: v.localSnapshots(c.req.param('volume')) }));
+  app.get('/v1/volumes/:name/transfers', async (c) => c.json({ transfers: await v.transfers(c.req.param('name')) }));
+  app.get('/v1/volume-sync/:volume/transfers', v.member.stream, (c) => c.json({ transfers: v.localTransfers(c.req.param('volume')) }));
   app.post('/v1/volume-sync/:volume/snapshot', v.member.json, async (c) => c.json(await v.snapshotHere(c.req.param('volume'), await waitFlag(c))));
   volumeSyncRoutes(app, { ...v.sync, auth: v.member });
   if (v.ops) volumeOpsRoutes(app, { adminToken: deps.adminToken, ops: v.ops, member: v.member });
