@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../core/format-bytes.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { PolicyView, SnapshotListItem } from '../runtime/volume-api.ts';
+import type { ScrubReport } from '../runtime/volume-scrub.ts';
 import { clientFor } from './client.ts';
 import { showTransfers } from './transfer-progress.ts';
 import { registerVolumeOpsCommands } from './volume-ops-commands.ts';
@@ -56,6 +57,22 @@ export function registerVolumeCommands(program: Command): void {
       // a peer that refused (its disk would fill) or did not answer: the snapshot is on fewer copies
       for (const f of body.failed ?? []) process.stderr.write(`${yellow('warning:')} not sent to ${f.name}: ${f.reason}\n`);
       process.stdout.write(`${body.snapshot.id}\n`);
+    });
+
+  volume
+    .command('scrub')
+    .description("re-hash every chunk the node (--api) stores, now; a bad one is fetched again from a peer (agents do it every --scrub-interval)")
+    .option('--json', 'print JSON: { node, startedAt, ms, checked, bytes, bad, repaired, unrepaired }')
+    .action(async (flags: { json?: boolean }, cmd: Command) => {
+      const client = await clientFor(cmd);
+      if (!flags.json) process.stderr.write('re-hashing every stored chunk...\n');
+      const { body } = await client.request<ScrubReport>('POST', '/v1/volume-scrub', undefined, { admin: true, timeoutMs: 3_600_000 });
+      // chunks no peer holds good are still missing: a non-zero exit, as fsck's
+      if (body.unrepaired.length) process.exitCode = 1;
+      if (flags.json) return printJson(body);
+      const found = body.bad === 0 ? 'every chunk good' : `${body.bad} bad, ${body.repaired} fetched again from peers`;
+      process.stdout.write(`${body.checked} chunks (${formatBytes(body.bytes)}) checked in ${formatDuration(body.ms)}: ${found}\n`);
+      if (body.unrepaired.length) process.stderr.write(`${yellow('warning:')} ${body.unrepaired.length} bad chunk${body.unrepaired.length === 1 ? '' : 's'} no live peer holds good (dropped: the next snapshot of a volume whose files still hold ${body.unrepaired.length === 1 ? 'it stores it' : 'them stores them'} again)\n`);
     });
 
   registerVolumeOpsCommands(volume);

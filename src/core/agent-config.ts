@@ -7,6 +7,7 @@ import { DEFAULT_DETECTOR_CONFIG } from './membership.ts';
 import { labelProblem } from './service-constraints.ts';
 import { DEFAULT_HOOK_LIMITS } from './hooks/hook-queue.ts';
 import { parseBytes } from './compose/units.ts';
+import { parseDurationText } from './volumes/volume-policy.ts';
 
 export const DEFAULT_PORTS = {
   http: 7370,
@@ -92,6 +93,8 @@ export interface AgentConfig {
   snapshotIntervalMs: number;
   /** --volume-reserve: a peer refuses a snapshot that would leave less than this free on its disk */
   volumeReserveBytes: number;
+  /** --scrub-interval: how often every stored chunk is re-hashed (0: never; `warren volume scrub` still runs one) */
+  scrubIntervalMs: number;
   /** --proxy-workers: extra processes serving the reverse proxy on the same socket (see routing/proxy-workers.ts) */
   proxyWorkers: number;
   /** --proxy-workers auto: the workers start when the proxy is busy, not at boot (core/proxy-demand.ts) */
@@ -109,6 +112,8 @@ export interface AgentConfig {
 export const DEFAULT_FENCE_AFTER_MS = 8000;
 /** a peer keeps this much of its disk free: it refuses a snapshot that would eat into it */
 export const DEFAULT_VOLUME_RESERVE_BYTES = 2 ** 30;
+/** every stored chunk re-hashed once a day: bit rot found long before a failover needs the chunk */
+export const DEFAULT_SCRUB_INTERVAL_MS = 86_400_000;
 export const MAX_PROXY_WORKERS = 64;
 
 /**
@@ -151,6 +156,7 @@ export interface RawAgentOptions {
   fenceAfterMs?: string;
   snapshotIntervalMs?: string;
   volumeReserve?: string;
+  scrubInterval?: string;
   proxyWorkers?: string;
   domain?: string;
   hookTimeoutMs?: string;
@@ -249,6 +255,8 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
   const snapshotIntervalMs = raw.snapshotIntervalMs === undefined ? 2000 : parseMs(raw.snapshotIntervalMs, '--snapshot-interval-ms');
   const volumeReserveBytes = raw.volumeReserve === undefined ? DEFAULT_VOLUME_RESERVE_BYTES : parseBytes(raw.volumeReserve);
   if (volumeReserveBytes === undefined) throw new UserError('bad_flag', `--volume-reserve must be a size such as 1GiB, 512MiB or a number of bytes, got "${raw.volumeReserve}"`);
+  const scrubIntervalMs = raw.scrubInterval === undefined ? DEFAULT_SCRUB_INTERVAL_MS : raw.scrubInterval.trim() === 'off' ? 0 : parseDurationText(raw.scrubInterval);
+  if (scrubIntervalMs === undefined || (scrubIntervalMs > 0 && scrubIntervalMs < 60_000)) throw new UserError('bad_flag', `--scrub-interval must be a duration of at least 1m such as 12h or 7d, or off, got "${raw.scrubInterval}"`);
   const proxyWorkers = parseProxyWorkers(raw.proxyWorkers, defaults.cpus ?? 1);
   const domain = (raw.domain ?? DEFAULT_DOMAIN).toLowerCase().replace(/\.$/, '');
   if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
@@ -275,6 +283,7 @@ export function resolveAgentConfig(raw: RawAgentOptions, defaults: AgentDefaults
     fenceAfterMs,
     snapshotIntervalMs,
     volumeReserveBytes,
+    scrubIntervalMs,
     proxyWorkers,
     proxyWorkersOnDemand: (raw.proxyWorkers ?? 'auto').trim() === 'auto',
     domain,

@@ -19,7 +19,7 @@ export interface MetricsInput {
   /** hook runs by outcome, and events dropped from a full queue, per hook (system/hooks.ts) */
   hooks?: { hook: string; runs: Record<string, number>; dropped: number }[];
   /** replicated volumes: data at risk (cluster view), this node's last snapshot pause and bytes sent */
-  volumes?: { atRisk: { volume: string; ms: number | null }[]; pauseMs: Map<string, number>; applyMs?: Map<string, number>; sentBytes: number; receivedBytes: number };
+  volumes?: { atRisk: { volume: string; ms: number | null }[]; pauseMs: Map<string, number>; applyMs?: Map<string, number>; sentBytes: number; receivedBytes: number; scrub?: { bad: number; repaired: number } };
 }
 
 /** Prometheus text exposition of the agent's figures. */
@@ -81,6 +81,10 @@ export function renderMetrics(m: MetricsInput): string {
     for (const [volume, ms] of v.applyMs ?? []) lines.push(`warren_volume_apply_ms{volume="${volume}"} ${ms}`);
     lines.push('# HELP warren_volume_sent_bytes_total Chunk bytes this node sent to peers.', '# TYPE warren_volume_sent_bytes_total counter', `warren_volume_sent_bytes_total ${v.sentBytes}`);
     lines.push('# HELP warren_volume_received_bytes_total Chunk bytes this node stored from peers.', '# TYPE warren_volume_received_bytes_total counter', `warren_volume_received_bytes_total ${v.receivedBytes}`);
+    if (v.scrub) {
+      lines.push('# HELP warren_volume_scrub_bad_chunks_total Stored chunks a scrub found whose bytes no longer match their hash.', '# TYPE warren_volume_scrub_bad_chunks_total counter', `warren_volume_scrub_bad_chunks_total ${v.scrub.bad}`);
+      lines.push('# HELP warren_volume_scrub_repaired_chunks_total Of those, fetched again whole from a peer.', '# TYPE warren_volume_scrub_repaired_chunks_total counter', `warren_volume_scrub_repaired_chunks_total ${v.scrub.repaired}`);
+    }
   }
   return lines.join('\n') + '\n';
 }

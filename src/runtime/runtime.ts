@@ -14,6 +14,7 @@ import { SchedulerDriver } from './scheduler-driver.ts';
 import { ServiceManager } from './service-manager.ts';
 import { VolumeDriver, type VolumeDriverDeps } from './volume-driver.ts';
 import { VolumeOps } from './volume-ops.ts';
+import { VolumeScrub } from './volume-scrub.ts';
 import { VolumeRiskWatch } from './volume-risk.ts';
 import { VolumeApi, type VolumeApiDeps } from './volume-api.ts';
 import type { VolumeWord } from '../core/volumes/owner-safe-ago.ts';
@@ -32,6 +33,8 @@ export interface RuntimeDeps {
   logger: Logger;
   /** replicated volumes (src/runtime/volume-driver.ts); absent: named volumes are plain Docker volumes */
   volumes?: Pick<VolumeDriverDeps, 'dataDir' | 'sign' | 'event' | 'intervalMs' | 'reserveBytes'> & {
+    /** how often the chunk store is scrubbed (0: only on demand) */
+    scrubIntervalMs: number;
     /** another owner's word on its volumes, from its heartbeats (read by the volume views alone) */
     volumeWord: (node: string) => VolumeWord | undefined;
   };
@@ -52,6 +55,8 @@ export class Runtime {
   /** restore, clone, export, import (src/runtime/volume-ops.ts) */
   readonly volumeOps: VolumeOps | undefined;
   private readonly volumeRisk: VolumeRiskWatch | undefined;
+  /** the chunk store's scrub (src/runtime/volume-scrub.ts) */
+  readonly volumeScrub: VolumeScrub | undefined;
 
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
@@ -63,6 +68,7 @@ export class Runtime {
       const driver = this.volumes;
       this.volumeOps = new VolumeOps(driver);
       this.volumeRisk = new VolumeRiskWatch(driver, () => this.volumeApi()!.list());
+      this.volumeScrub = new VolumeScrub(driver, d.volumes!.scrubIntervalMs);
     }
     const addrLog = d.logger.child({ part: 'addresses' });
     this.addresses = new ContainerAddresses((fields, msg) => addrLog.debug(fields, msg));
@@ -118,6 +124,7 @@ export class Runtime {
     this.scheduler.start();
     this.volumes?.start();
     this.volumeRisk?.start();
+    this.volumeScrub?.start();
   }
 
   /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
@@ -153,6 +160,7 @@ export class Runtime {
     await this.volumes?.pause();
     await this.reconciler.stop(stopContainers);
     this.volumeRisk?.stop();
+    this.volumeScrub?.stop();
     // the containers are stopped: a last snapshot holds every write, should the node not come back
     if (stopContainers) await this.volumes?.finalSnapshots();
     await this.volumes?.stop();

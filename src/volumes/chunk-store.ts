@@ -192,6 +192,21 @@ export class ChunkStore {
     return buf;
   }
 
+  /**
+   * Drops chunks from the index for good (a scrub found their bytes bad): they are missing from
+   * then on, so a later put() stores them again (from a peer, or a snapshot reading the file
+   * again). Their bad bytes stay in their pack until a gc rewrites it. Durable on return.
+   */
+  forget(hashes: Iterable<string>): number {
+    this.flush();
+    let n = 0;
+    for (const h of hashes) if (this.index.delete(h)) n++;
+    if (n === 0) return 0;
+    closeSync(this.indexFd);
+    this.indexFd = this.writeIndex();
+    return n;
+  }
+
   /** Where a chunk's bytes sit (tests use it to damage one, as a bad disk would). */
   locate(hash: string): { path: string; offset: number; size: number } | undefined {
     const l = this.index.get(hash);

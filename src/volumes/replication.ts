@@ -5,6 +5,7 @@ import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
 import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
 import type { SnapshotRecord, VolumeStore } from './volume-store.ts';
+import { CorruptChunk, type ChunkStore } from './chunk-store.ts';
 
 /**
  * Snapshot replication between two nodes' stores: offer -> need -> send -> commit.
@@ -155,22 +156,25 @@ export interface PushResult {
 const BATCH_BYTES = 1 << 20;
 
 /**
- * Chunk records for `refs`, read from the store (each re-hashed on read), in batches of about
- * BATCH_BYTES. Paced: the socket takes writes without ever making the loop wait, so a seed of a
- * large volume would otherwise hold the event loop (and the gossip heartbeats) for seconds.
+ * Chunk records for `hashes` (those `read` gives bytes for: it re-hashes them), in batches of
+ * about BATCH_BYTES. Paced: the socket takes writes without ever making the loop wait, so a seed
+ * of a large volume would otherwise hold the event loop (and the gossip heartbeats) for seconds.
  */
-async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: PushResult, sent?: () => void): AsyncGenerator<Uint8Array> {
+async function* chunkRecords(read: (hash: string) => Buffer | undefined, hashes: Iterable<string>, counter?: Pick<PushResult, 'sentBytes' | 'sentChunks'>, sent?: () => void): AsyncGenerator<Uint8Array> {
   const pace = pacer();
   let batch: Buffer[] = [];
   let size = 0;
-  for (const c of refs) {
+  for (const hash of hashes) {
     await pace();
-    const data = store.chunks.get(c.hash);
+    const data = read(hash);
+    if (!data) continue;
     const head = Buffer.alloc(CHUNK_RECORD_HEADER);
-    Buffer.from(c.hash, 'hex').copy(head);
+    Buffer.from(hash, 'hex').copy(head);
     head.writeUInt32LE(data.length, 32);
-    counter.sentBytes += data.length;
-    counter.sentChunks++;
+    if (counter) {
+      counter.sentBytes += data.length;
+      counter.sentChunks++;
+    }
     batch.push(head, data);
     size += head.length + data.length;
     if (size >= BATCH_BYTES) {
@@ -182,6 +186,25 @@ async function* chunkRecords(store: VolumeStore, refs: ChunkRef[], counter: Push
   }
   if (size) yield Buffer.concat(batch, size);
   sent?.();
+}
+
+/** at most this many chunks per ask of `POST /v1/volume-sync/chunks/get` (~80 MiB of ~8 KiB chunks): a scrub asks in several */
+export const MAX_CHUNKS_PER_ASK = 10_000;
+
+/**
+ * The chunk records of those of `hashes` this store holds good (`POST /v1/volume-sync/chunks/get`:
+ * a peer's scrub fetching the chunks it found bad); a chunk missing or bad here too is left out.
+ */
+export function heldChunkRecords(chunks: ChunkStore, hashes: string[]): AsyncGenerator<Uint8Array> {
+  return chunkRecords((hash) => {
+    if (!chunks.has(hash)) return undefined;
+    try {
+      return chunks.get(hash);
+    } catch (err) {
+      if (err instanceof CorruptChunk) return undefined;
+      throw err;
+    }
+  }, hashes);
 }
 
 /**
@@ -200,7 +223,7 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
     const total = result.sentBytes + answer.missingBytes;
     const report = () => opts.onProgress?.(result.sentBytes, total);
     report();
-    await to.send(chunkRecords(store, answer.missing, result, report));
+    await to.send(chunkRecords((hash) => store.chunks.get(hash), answer.missing.map((c) => c.hash), result, report));
   }
   await to.commit(rec);
   return result;

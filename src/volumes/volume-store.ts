@@ -6,7 +6,7 @@ import { cutChunks } from '../core/volumes/fastcdc.ts';
 import { decodeManifest, encodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
 import { Capture, type CaptureStats } from './capture.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { ChunkStore, fsyncDir } from './chunk-store.ts';
+import { ChunkStore, CorruptChunk, fsyncDir } from './chunk-store.ts';
 import { applySnapshot, type ApplyOptions } from './restore.ts';
 import { applyChanges } from './apply-changes.ts';
 
@@ -116,13 +116,29 @@ export class VolumeStore {
     return decodeManifest(Buffer.concat(r.manifest.map((c) => this.chunks.get(c.hash))));
   }
 
+  /**
+   * The last snapshot's manifest as change detection's base, without the files whose chunks are
+   * not all here (a scrub dropped a bad one): those are read again, so the next snapshot stores
+   * their bytes anew. None when the manifest itself cannot be read: everything is read again.
+   */
+  private changeBase(prev: SnapshotRecord): Manifest | undefined {
+    let m: Manifest;
+    try {
+      m = this.readManifest(prev);
+    } catch (err) {
+      if (err instanceof CorruptChunk) return undefined;
+      throw err;
+    }
+    return { ...m, entries: m.entries.filter((e) => (e.chunks ?? []).every((c) => this.chunks.has(c.hash))) };
+  }
+
   /** Captures `root` as a new snapshot of `volume`; only what changed since the last one is read. */
   async snapshot(volume: string, root: string, hooks: SnapshotHooks = {}): Promise<SnapshotRecord> {
     checkVolumeName(volume);
     return this.serial(async () => {
       if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError('no_such_directory', `cannot snapshot ${root}: not a directory`, 404);
       const prev = this.list(volume).at(-1);
-      const capture = new Capture(root, prev && this.readManifest(prev), join(this.dataDir, 'staging', volume));
+      const capture = new Capture(root, prev && this.changeBase(prev), join(this.dataDir, 'staging', volume));
       let pauseMs = 0;
       try {
         await capture.prepare();

@@ -121,7 +121,9 @@ export function recordingApi(opts: { ui?: boolean } = {}) {
       sync: {
         receiver: { offer: () => (calls.push('volumeOffer'), { missing: [], missingBytes: 0, phase: 'data' }), receive: rec('volumeReceive', { stored: 0, bytes: 0 }) } as never,
         commit: rec('volumeCommit', {} as never),
+        held: () => (calls.push('heldChunks'), (async function* () {})()),
       },
+      scrub: rec('scrubVolumes', {}),
       ops: {
         restore: rec('restoreVolume', { volume: 'web_data', restored: 'a', before: 'b' }),
         restoreHere: rec('restoreHere', {}),

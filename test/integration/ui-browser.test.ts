@@ -81,10 +81,25 @@ test('a login link works once: the second use and an expired one are refused', {
   await second.context().close();
 });
 
+/**
+ * Presses Tab until the focused element is the one `is` accepts (at most 40 presses, from wherever
+ * the focus is): how a keyboard user gets there. `is` runs in the page.
+ */
+async function tabTo(page: Page, is: (el: Element) => boolean): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    // the page's CSP forbids eval: the predicate goes in as Playwright's own function argument
+    const focused = await page.evaluateHandle(() => document.activeElement ?? document.body);
+    const reached = await focused.evaluate(is as (el: Element | HTMLElement) => boolean);
+    await focused.dispose();
+    if (reached) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`40 presses of Tab never reached ${is.toString()} (at: ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))})`);
+}
+
 test('a service is created through the form with the keyboard alone (an API error shows on its field), then listed and its logs stream', { timeout: 120_000 }, async () => {
   const page = await loggedIn(browser, agents[0]!);
-  // Tab to the "New service" link
-  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'New service'; i++) await page.keyboard.press('Tab');
+  await tabTo(page, (el) => el.textContent === 'New service');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#f-name');
   await page.keyboard.press('Tab');
@@ -108,9 +123,14 @@ test('a service is created through the form with the keyboard alone (an API erro
   // a talkative service; its log followed live from the detail page
   const made = await postService(agents[0]!, { name: 'ui-talk', image: HTTPD_IMAGE, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done'] });
   assert.equal(made.status, 201, JSON.stringify(made.body));
-  await page.goto(agents[0]!.api + '/#/services/ui-talk');
+  // watched and its logs opened with the keyboard alone: Services in the menu, the service's link, Follow logs
+  await tabTo(page, (el) => el.tagName === 'A' && el.textContent === 'Services');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('a[href="#/services/ui-talk"]', { timeout: 30_000 });
+  await tabTo(page, (el) => el.getAttribute('href') === '#/services/ui-talk');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('tr[data-service="ui-talk"][data-state="running"]', { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Follow logs' }).focus();
+  await tabTo(page, (el) => el.tagName === 'BUTTON' && el.textContent === 'Follow logs');
   await page.keyboard.press('Enter');
   const tick = async () => Number(/tick (\d+)\s*$/.exec(await page.locator('pre.logs').innerText())?.[1] ?? -1);
   const seen = await waitFor('a log line', async () => ((await tick()) >= 0 ? (await tick()) + 1 : 0), 20_000, 100);

@@ -9,6 +9,8 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { manifestChunks } from '../../src/core/volumes/manifest.ts';
 import { ChunkPool } from '../../src/volumes/chunk-pool.ts';
 import { CorruptChunk } from '../../src/volumes/chunk-store.ts';
+import { heldChunkRecords, SnapshotReceiver } from '../../src/volumes/replication.ts';
+import { scrubChunks } from '../../src/volumes/scrub.ts';
 import { stagingPaths } from '../../src/volumes/restore.ts';
 import { exportTar, importTar } from '../../src/volumes/tar.ts';
 import { VolumeStore } from '../../src/volumes/volume-store.ts';
@@ -256,6 +258,57 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     await assert.rejects(store.restore('vol', rec.id, target, { durable: false }), CorruptChunk);
     assert.ok(!existsSync(target), 'a failed apply leaves no target behind');
     await store.close();
+  });
+
+  it('a scrub finds a flipped bit and drops the chunk; a peer\'s good copy repairs it, or the next snapshot stores it again', async () => {
+    const flip = (store: VolumeStore, hash: string) => {
+      const loc = store.chunks.locate(hash)!;
+      const fd = openSync(loc.path, 'r+');
+      const b = Buffer.alloc(1);
+      readSync(fd, b, 0, 1, loc.offset + 7);
+      writeSync(fd, Buffer.from([b[0]! ^ 0x01]), 0, 1, loc.offset + 7);
+      closeSync(fd);
+    };
+    const src = fresh();
+    randomTree(src, prng(91), 20);
+    writeFileSync(join(src, 'f'), randomBytes(200_000));
+    const a = new VolumeStore(fresh(), { pool });
+    const b = new VolumeStore(fresh(), { pool });
+    const rec = await a.snapshot('vol', src);
+    // b holds the same chunks (as a peer that received the snapshot does)
+    await new SnapshotReceiver(b).receive(heldChunkRecords(a.chunks, [...a.chunks.hashes()]));
+    assert.equal(b.chunks.count, a.chunks.count);
+    assert.deepEqual(await scrubChunks(a.chunks), { checked: a.chunks.count, bytes: a.chunks.storedBytes(), bad: [] });
+
+    const [v1, v2] = a.manifest('vol', rec.id).entries.find((e) => e.path === 'f')!.chunks!.slice(2, 4).map((c) => c.hash);
+    flip(a, v1!);
+    flip(a, v2!);
+    flip(b, v2!); // bad on both: no peer can mend this one
+    const total = a.chunks.count;
+    const found = await scrubChunks(a.chunks);
+    assert.deepEqual([...found.bad].sort(), [v1!, v2!].sort());
+    assert.equal(found.checked, total);
+    assert.ok(!a.chunks.has(v1!) && !a.chunks.has(v2!), 'dropped: never served, never counted as held');
+    // the dropping lasts: a reopened store does not bring the bad index records back
+    await a.close();
+    const a2 = new VolumeStore(a.dataDir, { pool });
+    assert.ok(!a2.chunks.has(v1!) && !a2.chunks.has(v2!));
+    // the peer gives what it holds good (v1), and leaves out what it holds bad (v2)
+    await new SnapshotReceiver(a2).receive(heldChunkRecords(b.chunks, [v1!, v2!]));
+    assert.equal(a2.chunks.has(v1!), true);
+    assert.equal(a2.chunks.get(v1!).length > 0, true);
+    assert.equal(a2.chunks.has(v2!), false);
+    // the next snapshot reads the file whose chunk is missing again (its stat did not change), so it is whole
+    const next = await a2.snapshot('vol', src);
+    assert.equal(a2.chunks.has(v2!), true);
+    for (const id of [rec.id, next.id]) {
+      const target = join(fresh(), 'r');
+      await a2.restore('vol', id, target, { durable: false });
+      assert.equal(sameTree(describeTree(src), describeTree(target)), undefined, `snapshot ${id} restores equal`);
+    }
+    assert.deepEqual((await scrubChunks(a2.chunks)).bad, []);
+    await a2.close();
+    await b.close();
   });
 
   it('an apply cut at either rename is redone on the next apply, and applying twice equals once', async () => {

@@ -34,6 +34,7 @@ test('defaults fill every option', () => {
     fenceAfterMs: 8000,
     snapshotIntervalMs: 2000,
     volumeReserveBytes: 2 ** 30,
+    scrubIntervalMs: 86_400_000,
     proxyWorkers: 0,
     proxyWorkersOnDemand: true,
     domain: 'warren.internal',
@@ -148,6 +149,10 @@ test('runtime and routing flags: labels, fence grace, domain; explicit proxy/DNS
   assert.throws(() => resolveAgentConfig({ snapshotIntervalMs: '0' }, defaults), /--snapshot-interval-ms must be from 1/);
   assert.equal(resolveAgentConfig({ volumeReserve: '512MiB' }, defaults).volumeReserveBytes, 512 * 2 ** 20);
   assert.equal(resolveAgentConfig({ volumeReserve: '0' }, defaults).volumeReserveBytes, 0);
+  assert.equal(resolveAgentConfig({ scrubInterval: '7d' }, defaults).scrubIntervalMs, 7 * 86_400_000);
+  assert.equal(resolveAgentConfig({ scrubInterval: 'off' }, defaults).scrubIntervalMs, 0);
+  for (const bad of ['sometimes', '30s', ''])
+    assert.throws(() => resolveAgentConfig({ scrubInterval: bad }, defaults), (err: unknown) => err instanceof UserError && err.message === `--scrub-interval must be a duration of at least 1m such as 12h or 7d, or off, got "${bad}"`);
   for (const bad of ['lots', '-1', '1PB', ''])
     assert.throws(() => resolveAgentConfig({ volumeReserve: bad }, defaults), (err: unknown) => err instanceof UserError && err.message === `--volume-reserve must be a size such as 1GiB, 512MiB or a number of bytes, got "${bad}"`);
   assert.throws(() => resolveAgentConfig({ domain: 'bad domain' }, defaults), /--domain must be a DNS name/);

@@ -163,7 +163,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       fenceAfterMs: config.fenceAfterMs,
       logger: log.child({ component: 'runtime' }),
-      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, reserveBytes: config.volumeReserveBytes, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload), volumeWord: (id) => gossip.volumeWord(id) },
+      volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, reserveBytes: config.volumeReserveBytes, scrubIntervalMs: config.scrubIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload), volumeWord: (id) => gossip.volumeWord(id) },
     });
     this.runtime = runtime;
     consensus.on('client', (client) => void runtime.onClient(client));

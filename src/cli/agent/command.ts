@@ -35,6 +35,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--label <key=value>', 'a node label for placement constraints (label=KEY=VALUE); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--snapshot-interval-ms <ms>', 'how often a replicated volume is snapshotted and sent to 2 other nodes (data at risk)', '2000')
     .option('--volume-reserve <size>', "keep this much of this node's disk free: a snapshot from a peer that would eat into it is refused, with the reason (e.g. 1GiB, 512MiB)", '1GiB')
+    .option('--scrub-interval <duration>', 'how often every chunk this node stores is re-hashed, a bad one fetched again from a peer (e.g. 24h, 7d; off: never)', '24h')
     .option('--fence-after-ms <ms>', "without the etcd quorum this long, stop this node's replicas (they run elsewhere by then)", '8000')
     .option('--heartbeat-ms <ms>', 'failure detection: how often this node heartbeats', '250')
     .option('--suspect-after-ms <ms>', 'failure detection: silence before a peer is probed (and suspected)', '1000')

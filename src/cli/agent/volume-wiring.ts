@@ -5,6 +5,7 @@ import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
 import type { NodeState } from '../../core/views.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { VolumeOpsApi } from '../../runtime/volume-ops-api.ts';
+import { heldChunkRecords } from '../../volumes/replication.ts';
 
 /** The agent's replicated-volume parts, built from its identity and runtime (kept out of agent.ts). */
 export const volumeAgentParts = {
@@ -19,7 +20,7 @@ export const volumeAgentParts = {
     const api = runtime.volumeApi();
     if (!driver || !api) return {};
     const atRisk = api.list().map((v) => ({ volume: v.name, ms: v.atRiskMs }));
-    return { volumes: { atRisk, pauseMs: driver.counters.pauseMs, applyMs: driver.counters.applyMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes } };
+    return { volumes: { atRisk, pauseMs: driver.counters.pauseMs, applyMs: driver.counters.applyMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes, ...(runtime.volumeScrub ? { scrub: runtime.volumeScrub.counters } : {}) } };
   },
 
   routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
@@ -40,7 +41,8 @@ export const volumeAgentParts = {
       localTransfers: (name) => driver.pushes.transfers(name),
       snapshot: (name, wait) => api.snapshot(name, wait),
       snapshotHere: (name, wait) => driver.snapshotNow(name, wait),
-      sync: { receiver: driver.receiver, commit: (rec) => driver.commit(rec) },
+      sync: { receiver: driver.receiver, commit: (rec) => driver.commit(rec), held: (hashes) => heldChunkRecords(driver.store.chunks, hashes) },
+      scrub: () => runtime.volumeScrub!.run(),
       ops: {
         restore: (name, snapshot) => opsApi.restore(name, snapshot),
         restoreHere: (name, snapshot) => ops.restore(name, snapshot),

@@ -1,6 +1,7 @@
+import { Readable } from 'node:stream';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { UserError } from '../../core/errors.ts';
-import type { SnapshotReceiver } from '../../volumes/replication.ts';
+import { MAX_CHUNKS_PER_ASK, type SnapshotReceiver } from '../../volumes/replication.ts';
 import type { SnapshotRecord } from '../../volumes/volume-store.ts';
 import { requireAdmin } from '../auth.ts';
 
@@ -11,6 +12,22 @@ export interface VolumeSyncDeps {
   receiver: SnapshotReceiver;
   /** the agent's commit: checks the volume's epoch first, records the copy and warms it after */
   commit?: (rec: SnapshotRecord) => Promise<unknown>;
+  /** the records of the chunks of these this node holds good (a peer's scrub repairing its own) */
+  held?: (hashes: string[]) => AsyncGenerator<Uint8Array>;
+}
+
+async function hashesBody(c: Context): Promise<string[]> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    throw new UserError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 400);
+  }
+  const hashes = (body as { hashes?: unknown } | null)?.hashes;
+  if (!Array.isArray(hashes) || hashes.length > MAX_CHUNKS_PER_ASK || !hashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
+    throw new UserError('bad_request', `the body must be {"hashes": [...]}: at most ${MAX_CHUNKS_PER_ASK} SHA-256 hashes in hex`, 400);
+  }
+  return hashes as string[];
 }
 
 function parseRecord(body: unknown, volume: string): SnapshotRecord {
@@ -49,5 +66,12 @@ export function volumeSyncRoutes(app: Hono, deps: VolumeSyncDeps): void {
     if (!body) throw new UserError('bad_request', 'no chunks in the body', 400);
     return c.json(await deps.receiver.receive(body as unknown as AsyncIterable<Uint8Array>));
   });
+  const held = deps.held;
+  if (held) {
+    app.post('/v1/volume-sync/chunks/get', json, async (c) => {
+      const records = held(await hashesBody(c));
+      return c.body(Readable.toWeb(Readable.from(records)) as ReadableStream<Uint8Array>, 200, { 'content-type': 'application/octet-stream' });
+    });
+  }
   app.post('/v1/volume-sync/:volume/commit', json, async (c) => c.json(await commit(await recordBody(c, c.req.param('volume')))));
 }

@@ -26,6 +26,8 @@ export interface VolumeRouteDeps {
   /** on the owner: a snapshot now (what another node's `snapshot` asks for) */
   snapshotHere(name: string, wait: boolean): Promise<unknown>;
   sync: Omit<VolumeSyncDeps, 'auth' | 'adminToken'>;
+  /** `POST /v1/volume-scrub`: this node's chunk store re-hashed now, bad chunks fetched again from peers */
+  scrub(): Promise<unknown>;
   /** restore, clone, export, import (src/http/routes/volume-ops.ts) */
   ops?: VolumeOpsRouteDeps;
   /** admitted members only (src/http/node-auth.ts): JSON bodies signed, chunk streams not */
@@ -74,6 +76,7 @@ export function volumeRoutes(app: Hono, deps: VolumeDeps): void {
   app.get('/v1/volumes/:name/transfers', async (c) => c.json({ transfers: await v.transfers(c.req.param('name')) }));
   app.get('/v1/volume-sync/:volume/transfers', v.member.stream, (c) => c.json({ transfers: v.localTransfers(c.req.param('volume')) }));
   app.post('/v1/volume-sync/:volume/snapshot', v.member.json, async (c) => c.json(await v.snapshotHere(c.req.param('volume'), await waitFlag(c))));
+  app.post('/v1/volume-scrub', requireAdmin(deps.adminToken), async (c) => c.json(await v.scrub()));
   volumeSyncRoutes(app, { ...v.sync, auth: v.member });
   if (v.ops) volumeOpsRoutes(app, { adminToken: deps.adminToken, ops: v.ops, member: v.member });
 }
