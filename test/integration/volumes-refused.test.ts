@@ -73,6 +73,12 @@ test('a peer whose disk would fill refuses the snapshot, the reason reaches the 
 
   // no automatic snapshot from here on: the change below travels with the one taken by hand
   assert.equal((await cli([...admin(), 'volume', 'policy', VOLUME, '--interval', '1h'])).code, 0);
+  // a cycle that began before the policy landed must be over before the write (it would take part
+  // of the change): the writer changes the volume every 0.1 s, so while automatic snapshots go on
+  // each 1 s cycle adds one; two counts 1.5 s apart that agree say they have stopped
+  const count = async () => ((await (await fetch(`${owner.api}/v1/volumes/${VOLUME}/snapshots`)).json()) as { snapshots: unknown[] }).snapshots.length;
+  let lastCount = -1;
+  await waitFor('no automatic snapshot any more', async () => lastCount === (lastCount = await count()), 20_000, 1500);
   // written straight into the live copy (the bind mount's source), as the app would: no docker exec
   writeFileSync(join(owner.dataDir, 'volume-data', VOLUME, 'big'), randomBytes(64 * 2 ** 20));
 
