@@ -16,14 +16,17 @@ export interface VolumeSyncDeps {
   held?: (hashes: string[]) => AsyncGenerator<Uint8Array>;
 }
 
-async function hashesBody(c: Context): Promise<string[]> {
-  let body: unknown;
+/** The JSON body; a body that is no JSON at all is a 400 (it was a 500). */
+async function jsonBody(c: Context): Promise<unknown> {
   try {
-    body = await c.req.json();
+    return await c.req.json();
   } catch (err) {
     throw new UserError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 400);
   }
-  const hashes = (body as { hashes?: unknown } | null)?.hashes;
+}
+
+async function hashesBody(c: Context): Promise<string[]> {
+  const hashes = ((await jsonBody(c)) as { hashes?: unknown } | null)?.hashes;
   if (!Array.isArray(hashes) || hashes.length > MAX_CHUNKS_PER_ASK || !hashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) {
     throw new UserError('bad_request', `the body must be {"hashes": [...]}: at most ${MAX_CHUNKS_PER_ASK} SHA-256 hashes in hex`, 400);
   }
@@ -39,15 +42,9 @@ function parseRecord(body: unknown, volume: string): SnapshotRecord {
   return r;
 }
 
-/** The JSON body as a record; a body that is no JSON at all is a 400 too (it was a 500). */
+/** The JSON body as a record. */
 async function recordBody(c: Context, volume: string): Promise<SnapshotRecord> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch (err) {
-    throw new UserError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 400);
-  }
-  return parseRecord(body, volume);
+  return parseRecord(await jsonBody(c), volume);
 }
 
 /**
