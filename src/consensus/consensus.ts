@@ -17,6 +17,7 @@ import { EtcdSession } from './etcd-session.ts';
 import { Hellos } from './hellos.ts';
 import type { AdmissionGrant, JoinAccepted, RequestAdmission } from './joiner.ts';
 import { handSeatOver, listedAsClient } from './leave-steps.ts';
+import type { Leadership } from './leadership.ts';
 import { LocalMember } from './local-member.ts';
 import { bookOtherVotersAsClients, refuseNeedlessRecovery } from './quorum-rebuild.ts';
 import { RecoveryDriver } from './recovery.ts';
@@ -205,6 +206,11 @@ export class Consensus extends EventEmitter {
 
   get isLeader(): boolean {
     return this.session.isLeader;
+  }
+
+  /** While this node leads: the election key its writes compare (see leadership.ts). */
+  get leadership(): Leadership | undefined {
+    return this.session.leadership;
   }
 
   etcdRole(): EtcdRole {

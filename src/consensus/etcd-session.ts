@@ -7,6 +7,7 @@ import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-
 import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-client.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
+import type { Leadership } from './leadership.ts';
 
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
 const CLIENT_ROLE_EVERY_MS = 5000;
@@ -87,6 +88,10 @@ export class EtcdSession {
 
   get isLeader(): boolean {
     return this.leader?.isLeader ?? false;
+  }
+
+  get leadership(): Leadership | undefined {
+    return this.leader?.leadership;
   }
 
   /** The leader of this session (undefined while none runs). */

@@ -8,6 +8,8 @@ import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster
 import { retryEtcd } from './etcd-client.ts';
 import { reuseRead, settled } from '../core/leader-reads.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
+import { LeaderCampaign } from './leader-campaign.ts';
+import type { Leadership } from './leadership.ts';
 
 /** the leader's step while admission has work: every 250 ms */
 const BUSY_STEP_MS = 250;
@@ -50,8 +52,7 @@ interface MemberListed {
  */
 export class Leader {
   private readonly store: ClusterStore;
-  private campaign: ReturnType<ReturnType<Etcd3['election']>['campaign']> | undefined;
-  isLeader = false;
+  private readonly candidacy: LeaderCampaign;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   /** voters kept against gossip's verdict, noted once each */
@@ -59,7 +60,6 @@ export class Leader {
   private admitting: Promise<unknown> = Promise.resolve();
   private lastBroadcast = 0;
   private stopped = false;
-  private campaignRetry: NodeJS.Timeout | undefined;
   private eligible = false;
   private readonly watchers = new Map<string, { cancel(): Promise<void> }>();
   /** the last etcd read, reused by idle steps while settled (core/leader-reads.ts) */
@@ -70,6 +70,12 @@ export class Leader {
 
   constructor(private readonly d: LeaderDeps) {
     this.store = new ClusterStore(d.client);
+    // a new leader looks closely at first: its predecessor may have left work
+    this.candidacy = new LeaderCampaign({ client: d.client, selfId: d.selfId, logger: d.logger, elected: () => (this.busyAt = Date.now()) });
+  }
+
+  get isLeader(): boolean {
+    return this.candidacy.isLeader;
   }
 
   start(): void {
@@ -113,55 +119,28 @@ export class Leader {
     this.eligible = yes;
     if (yes) {
       this.watchAdmission();
-      this.runCampaign();
+      this.candidacy.run();
     } else {
       this.unwatchAdmission();
       void this.resign();
     }
   }
 
-  private runCampaign(): void {
-    if (this.stopped || !this.eligible) return;
-    // a lease of a few seconds: a dead leader is replaced that fast, a busy one is not dethroned
-    const election = this.d.client.election(KEYS.election, 3);
-    const campaign = election.campaign(this.d.selfId);
-    this.campaign = campaign;
-    let failed = false;
-    campaign.on('elected', () => {
-      if (this.campaign !== campaign) return;
-      this.isLeader = true;
-      this.busyAt = Date.now(); // a new leader looks closely at first: its predecessor may have left work
-      this.d.logger.info('elected leader');
-    });
-    campaign.on('error', (err: Error) => {
-      // a campaign may report several errors: react to its first one only
-      if (failed || this.campaign !== campaign) return;
-      failed = true;
-      const was = this.isLeader;
-      this.isLeader = false;
-      void campaign.resign().catch(() => undefined);
-      if (this.stopped) return;
-      this.d.logger[was ? 'warn' : 'debug']({ err: err.message }, 'leader campaign failed; campaigning again');
-      this.campaignRetry = setTimeout(() => this.runCampaign(), was ? 200 : 1000);
-    });
+  /** While this node leads: what its writes compare (see leadership.ts). */
+  get leadership(): Leadership | undefined {
+    return this.candidacy.leadership;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.unwatchAdmission();
-    if (this.campaignRetry) clearTimeout(this.campaignRetry);
-    if (this.campaign) await this.campaign.resign().catch(() => undefined);
-    this.isLeader = false;
+    await this.candidacy.stop();
   }
 
   /** Hand leadership to someone else (warren leave). */
   async resign(): Promise<void> {
-    if (this.campaignRetry) clearTimeout(this.campaignRetry);
-    if (!this.campaign) return;
-    await this.campaign.resign().catch(() => undefined);
-    this.isLeader = false;
-    this.campaign = undefined;
+    await this.candidacy.resign();
   }
 
   private async memberList(): Promise<MemberListed[]> {
@@ -170,7 +149,8 @@ export class Leader {
   }
 
   private async snapshot(): Promise<Snapshot> {
-    const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight()]);
+    // each fresh read confirms leadership too: a leader deposed while cut off acts on nothing
+    const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight(), this.candidacy.confirm()]);
     const input: PlanInput = {
       now: Date.now(),
       selfId: this.d.selfId,
@@ -372,6 +352,8 @@ export class Leader {
 
   private async admitNow(joinerId: string, publicKeyPem: string, snap?: Awaited<ReturnType<Leader['snapshot']>>): Promise<AdmissionGrant> {
     const { input, members } = snap ?? (await this.snapshot());
+    // the snapshot confirms leadership: a leader deposed meanwhile admits no one
+    if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
     const q = input.queue.find((e) => e.id === joinerId);
     if (!q) throw new UserError('not_queued', 'this node is not in the admission queue', 409);
     const record = await this.store.queued(joinerId);

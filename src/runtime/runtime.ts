@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { KEYS } from '../consensus/cluster-store.ts';
+import type { Leadership } from '../consensus/leadership.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ScheduleEvent } from '../core/scheduler.ts';
 import type { RuntimeNode } from '../core/service-types.ts';
@@ -25,7 +26,8 @@ export interface RuntimeDeps {
   /** one client per etcd endpoint, for the quorum probe (empty: it uses `client`) */
   probeClients?: () => Etcd3[];
   clusterId: () => string | null;
-  isLeader: () => boolean;
+  /** while this node leads: the election key its scheduling writes compare */
+  leadership: () => Leadership | undefined;
   liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   health: () => Record<string, HealthFigures | undefined>;
   event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
@@ -88,7 +90,7 @@ export class Runtime {
     this.scheduler = new SchedulerDriver({
       catalog: this.catalog,
       client: d.client,
-      isLeader: d.isLeader,
+      leadership: d.leadership,
       selfId: d.self.id,
       liveness: d.liveness,
       health: d.health,

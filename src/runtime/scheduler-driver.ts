@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { KEYS } from '../consensus/cluster-store.ts';
+import type { Leadership } from '../consensus/leadership.ts';
 import { messageOf } from '../core/errors.ts';
 import { planSchedule, type NodeLiveness, type ScheduleEvent, type SchedNode } from '../core/scheduler.ts';
 import type { HealthFigures, NodeState } from '../core/views.ts';
@@ -10,7 +11,8 @@ import { volumeHomesOf } from './volume-homes.ts';
 export interface SchedulerDeps {
   catalog: Catalog;
   client: () => Etcd3 | undefined;
-  isLeader: () => boolean;
+  /** while this node leads: the election key every write compares (consensus/leadership.ts) */
+  leadership: () => Leadership | undefined;
   selfId: string;
   liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   health: () => Record<string, HealthFigures | undefined>;
@@ -21,7 +23,9 @@ export interface SchedulerDeps {
 /**
  * The leader's scheduling loop: feeds the pure planner (src/core/scheduler.ts) the catalog and
  * gossip's liveness, and writes each changed assignment in a transaction that compares the
- * revision the plan was based on — a deposed leader's stale plan can never win.
+ * revision the plan was based on and that this node's election key still exists — a deposed
+ * leader's stale plan can never win, even before it learns it was deposed (back from a partition
+ * it still saw the majority's nodes as dead, and moved their replicas back to itself).
  */
 export class SchedulerDriver {
   private timer: NodeJS.Timeout | undefined;
@@ -54,7 +58,8 @@ export class SchedulerDriver {
   /** Runs on the timer, on catalog changes, and when gossip's view of a node changes (a death moves replicas at once). */
   async step(): Promise<void> {
     const client = this.d.client();
-    if (this.busy || !client || !this.d.isLeader() || !this.d.catalog.ready) return;
+    const lead = this.d.leadership();
+    if (this.busy || !client || !lead || !this.d.catalog.ready) return;
     this.busy = true;
     try {
       const { catalog } = this.d;
@@ -66,12 +71,18 @@ export class SchedulerDriver {
         plan.writes.map(async (w) => {
           const key = KEYS.assignmentPrefix + w.service;
           const rev = catalog.maps.assignments.get(w.service)?.modRevision;
-          const txn = rev === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', rev);
+          const txn = (rev === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', rev)).and(lead.key, 'Create', '>', 0);
           const op = w.record ? client.put(key).value(JSON.stringify(w.record)) : client.delete().key(key);
-          const res = await txn.then(op).commit();
-          return [w.service, res.succeeded] as const;
+          const res = await txn.then(op).else(client.get(lead.key)).commit();
+          const leading = res.succeeded || (res.responses[0]?.response_range?.kvs.length ?? 0) > 0;
+          return [w.service, res.succeeded, leading] as const;
         }),
       );
+      if (results.some(([, , leading]) => !leading)) {
+        this.d.logger.warn('the election key is gone: this node was deposed; it schedules nothing until elected again');
+        lead.deposed();
+        return;
+      }
       const won = new Set(results.filter(([, ok]) => ok).map(([s]) => s));
       for (const e of plan.events) if (won.has(e.payload.service)) this.d.event(e);
       if (won.size < results.length) {

@@ -9,7 +9,8 @@ import { UserError } from '../core/errors.ts';
 import type { Problem } from '../core/compose/diagnostics.ts';
 import { parseDeployBody, type DeployBody } from '../core/compose/deploy-body.ts';
 import { loadStack } from '../core/compose/project.ts';
-import { stackVolumeRecord, warrenVolumesOfStack, type StackVolumeRecord } from '../core/compose/stack-volumes-plan.ts';
+import { stackVolumePolicies, stackVolumeRecord, warrenVolumesOfStack, type StackVolumeRecord } from '../core/compose/stack-volumes-plan.ts';
+import { VOLUME_KEYS } from '../core/volumes/volume-records.ts';
 import { planStack, portClashes, stackServices, type StackStep } from '../core/compose/to-services.ts';
 import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
@@ -107,6 +108,11 @@ export class StackManager {
     const clashes = portClashes(model.name, desired, this.d.catalog.services(), (n) => model.services.find((s) => s.warrenName === n)?.name);
     if (clashes.length) throw new UserError('port_taken', clashes.join('\n'), 409);
     if (dryRun) return { stack: model.name, dryRun, plan, warnings };
+    // a volume's x-warren policy is set at each deploy, before its first snapshot (a volume without one keeps what it has)
+    const client = this.etcd();
+    for (const { volume, policy } of stackVolumePolicies(model, desired)) {
+      await this.call('set a volume\'s policy', () => client.put(VOLUME_KEYS.policyPrefix + volume).value(JSON.stringify(policy)).exec());
+    }
     for (const step of plan) {
       const input = desired.find((s) => s.name === step.service);
       if (step.action === 'create') await this.d.services.create(input!);
@@ -125,7 +131,6 @@ export class StackManager {
       createdAt: before?.createdAt ?? now,
       updatedAt: now,
     };
-    const client = this.etcd();
     await this.call('write the stack', () => client.put(KEYS.stackPrefix + model.name).value(JSON.stringify(rec)).exec());
     const changed = (a: StackStep['action']) => plan.filter((s) => s.action === a).map((s) => s.service);
     this.d.event?.('stack.deployed', { stack: model.name, created: changed('create'), updated: changed('update'), removed: changed('remove'), unchanged: changed('unchanged') });

@@ -5,7 +5,7 @@
  * replicated, that node is killed (-9), its containers removed and its data dir deleted (the disk
  * is gone): the stack comes back together on another node, on its data (the counter file is
  * contiguous). `stack rm` keeps the volume (volume ls shows it); `stack rm --volumes` deletes
- * every copy.
+ * every copy. The volume's snapshot policy comes from its x-warren block.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +47,7 @@ services:
     volumes: ["data:/data:ro"]
 volumes:
   data:
+    x-warren: {snapshot_interval: 1s, retention: {hourly: 48}}
   cache:
     x-warren: {local: true}
 `;
@@ -104,6 +105,13 @@ test("a stack's volume is replicated and follows the stack to another node after
     return v && v.copies.length === 3 && v.atRiskMs !== null ? v : undefined;
   }, 60_000, 250);
   assert.equal(ls.stack, STACK);
+  // the policy its x-warren gives, set by the deploy: what is given, the rest the defaults
+  const inspect = await cli(['--api', agents[1]!.api, 'volume', 'policy', VOLUME, '--json']);
+  assert.equal(inspect.code, 0, inspect.stderr);
+  const policy = JSON.parse(inspect.stdout) as { policy: { intervalMs: number; retention: { hourly: number } }; defaults: string[] };
+  assert.equal(policy.policy.intervalMs, 1000);
+  assert.equal(policy.policy.retention.hourly, 48);
+  assert.ok(!policy.defaults.includes('intervalMs') && !policy.defaults.includes('retention.hourly') && policy.defaults.includes('retention.daily'), JSON.stringify(policy));
   assert.deepEqual(ls.service.split(',').sort(), SERVICES);
   assert.equal((await volumes(agents[0]!))!.some((v) => v.name.includes('cache')), false, 'the x-warren local volume is not a Warren volume');
   for (const a of agents) await waitFor(`a copy of the counter on ${a.bind}`, () => existsSync(liveFile(a, 'counter')), 20_000, 100);

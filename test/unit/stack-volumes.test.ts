@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stackServices } from '../../src/core/compose/to-services.ts';
-import { legacyVolumesOf, stackVolumeRecord, warrenVolumesOfStack } from '../../src/core/compose/stack-volumes-plan.ts';
+import { legacyVolumesOf, stackVolumePolicies, stackVolumeRecord, warrenVolumesOfStack } from '../../src/core/compose/stack-volumes-plan.ts';
 import { homeVolumes, peerGroup, slotHomes, slotVolumes, stackOfVolume, stackVolumeName, takeBlocked, volumeUsers } from '../../src/core/volumes/stack-volumes.ts';
 import { choosePeers } from '../../src/core/volumes/peer-choice.ts';
 import type { CopyRecord, VolumeMeta } from '../../src/core/volumes/volume-records.ts';
@@ -60,11 +60,13 @@ test('compose: named volumes become Warren volumes <stack>.<volume>, shared by t
   ]);
 });
 
-test('compose: x-warren must be {local: bool}; a Warren volume name must be a valid store name; driver is ignored with a warning', () => {
+test('compose: x-warren is {local: bool} or a snapshot policy; a Warren volume name must be a valid store name; driver is ignored with a warning', () => {
   const bad = refused({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a, volumes: [v:/v]}\nvolumes:\n  v:\n    x-warren: {local: yes-please}\n' });
-  assert.ok(bad.some((l) => /volumes\.v\.x-warren: must be \{local: true\}/.test(l)), bad.join('\n'));
+  assert.ok(bad.some((l) => /volumes\.v\.x-warren\.local: must be true or false/.test(l)), bad.join('\n'));
   const extra = refused({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a}\nvolumes:\n  v:\n    x-warren: {replicas: 3}\n' });
-  assert.ok(extra.some((l) => /x-warren/.test(l)), extra.join('\n'));
+  assert.ok(extra.some((l) => /compose\.yaml:6: volumes\.v\.x-warren\.replicas: unknown key \(expected local, snapshot_interval, retention\)/.test(l)), extra.join('\n'));
+  const scalar = refused({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a}\nvolumes:\n  v:\n    x-warren: local\n' });
+  assert.ok(scalar.some((l) => /volumes\.v\.x-warren: must be a mapping/.test(l)), scalar.join('\n'));
   const name = refused({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a, volumes: ["-v:/v"]}\nvolumes:\n  "-v":\n' });
   assert.ok(name.some((l) => /becomes the Warren volume/.test(l)), name.join('\n'));
   const off = project({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a, volumes: [v:/v]}\nvolumes:\n  v:\n    x-warren: {local: false}\n    driver: local\n' });
@@ -238,4 +240,60 @@ test('stack rm --volumes: exactly the stack\'s Warren volumes', () => {
   const names = ['shop.data', 'shop.data.1', 'shop-2.data', 'shop_data', 'shop.data.fenced-e2-abcdef12', 'shops.data', 'web_data'];
   assert.deepEqual(warrenVolumesOfStack('shop', names), ['shop.data', 'shop.data.1']);
   assert.deepEqual(warrenVolumesOfStack('shop-2', names), ['shop-2.data']);
+});
+
+const POLICY = (x: string) => `name: s
+services:
+  a:
+    image: a
+    deploy: {replicas: 2}
+    volumes: [db:/db, other:/o, plain:/p]
+  b: {image: b, volumes: [db:/db]}
+volumes:
+  db:
+    x-warren:
+${x}
+  other:
+    x-warren: {snapshot_interval: 1h}
+  plain:
+  unused:
+    x-warren: {snapshot_interval: 5m}
+`;
+
+test('compose: x-warren gives a volume its snapshot policy, set on every volume its slots mount', () => {
+  const p = project({ 'compose.yaml': POLICY('      snapshot_interval: 30s\n      retention: {keep_within: 2h, hourly: 48, daily: 0, weekly: 4, monthly: 12}') });
+  const db = p.model.volumes.find((v) => v.name === 'db')!;
+  assert.deepEqual(db.policy, { intervalMs: 30_000, retention: { keepAllWithinMs: 7_200_000, hourly: 48, daily: 0, weekly: 4, monthly: 12 } });
+  assert.equal(p.model.volumes.find((v) => v.name === 'plain')!.policy, undefined);
+  const desired = stackServices(p.model, { nodeName: 'n1' });
+  assert.deepEqual(stackVolumePolicies(p.model, desired).map((x) => [x.volume, x.policy.intervalMs]).sort(), [
+    ['s.db', 30_000],
+    ['s.db.1', 30_000],
+    ['s.other', 3_600_000],
+    ['s.other.1', 3_600_000],
+  ]);
+  // only what is given: the rest stays the agent's default
+  const some = project({ 'compose.yaml': POLICY('      retention: {daily: 14, keep_within: 0}') });
+  assert.deepEqual(some.model.volumes.find((v) => v.name === 'db')!.policy, { retention: { daily: 14, keepAllWithinMs: 0 } });
+});
+
+test('compose: a bad x-warren policy is refused at its line, with the words of the file', () => {
+  const cases: [string, RegExp][] = [
+    ['      snapshot_interval: 500ms', /compose\.yaml:11: volumes\.db\.x-warren\.snapshot_interval: must be a duration from 1s to 24h .*got "500ms"/],
+    ['      snapshot_interval: 30', /snapshot_interval: must be a duration from 1s to 24h .*got 30/],
+    ['      snapshot_interval: 2d', /snapshot_interval: must be a duration from 1s to 24h/],
+    ['      retention: {daily: -1}', /compose\.yaml:11: volumes\.db\.x-warren\.retention\.daily: must be a whole number >= 0, got -1/],
+    ['      retention: {daily: 1.5}', /retention\.daily: must be a whole number >= 0, got 1.5/],
+    ['      retention: {daily: 20000}', /volumes\.db\.x-warren\.retention: daily must be a whole number from 0 to 10000 \(got 20000\)/],
+    ['      retention: {yearly: 2}', /retention\.yearly: unknown key \(expected keep_within, hourly, daily, weekly, monthly\)/],
+    ['      retention: {keep_within: soon}', /retention\.keep_within: must be a duration such as 10m, 1h or 7d, or 0, got "soon"/],
+    ['      retention: [1, 2]', /x-warren\.retention: must be a mapping/],
+    ['      local: true\n      snapshot_interval: 1m', /volumes\.db\.x-warren: a local volume is not snapshotted/],
+  ];
+  for (const [x, want] of cases) {
+    const lines = refused({ 'compose.yaml': POLICY(x) });
+    assert.ok(lines.some((l) => want.test(l)), `${x}:\n${lines.join('\n')}`);
+  }
+  const ext = refused({ 'compose.yaml': 'name: s\nservices:\n  a: {image: a, volumes: [v:/v]}\nvolumes:\n  v:\n    external: true\n    x-warren: {snapshot_interval: 1m}\n' });
+  assert.ok(ext.some((l) => /an external volume is not a Warren volume/.test(l)), ext.join('\n'));
 });

@@ -157,7 +157,7 @@ export class Agent {
       client: () => consensus.client,
       probeClients: () => consensus.probeClients,
       clusterId: () => consensus.clusterId,
-      isLeader: () => consensus.isLeader,
+      leadership: () => consensus.leadership,
       liveness: () => gossip.liveness(),
       health: () => Object.fromEntries(gossip.members(this.etcdRole()).map((m) => [m.id, m.health])),
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),

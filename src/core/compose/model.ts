@@ -5,6 +5,7 @@
  */
 import type { Constraint } from '../service-types.ts';
 import type { Problem } from './diagnostics.ts';
+import type { VolumePolicyRecord } from '../volumes/volume-policy.ts';
 
 export interface StackPort {
   target: number;
@@ -106,6 +107,8 @@ export interface StackVolume {
   labels?: Record<string, string>;
   /** `x-warren: {local: true}`: a per-node Docker volume, not replicated (caches); starts empty elsewhere */
   local?: true;
+  /** `x-warren: {snapshot_interval, retention}`: the Warren volume's policy, set at each deploy */
+  policy?: VolumePolicyRecord;
 }
 
 export interface StackModel {

@@ -19,6 +19,7 @@ import { projectNameFromDir, projectNameProblem, warrenNameProblem, warrenServic
 import { checkEachValue } from './schema.ts';
 import { normaliseService } from './service.ts';
 import { checkContainerNames, checkCycles, checkPorts, checkServiceSpecs, warrenPorts, type ReservedPort } from './validate.ts';
+import { readVolumeX } from './volume-x-warren.ts';
 import { parseYamlTree } from './yaml-tree.ts';
 
 export interface StackInput {
@@ -177,11 +178,10 @@ function readTopVolumes(merged: Obj, diag: Diagnostics): StackVolume[] {
     if (s.driver !== undefined || s.driver_opts !== undefined) diag.warn(at, `volumes.${volName}`, 'driver and driver_opts are ignored: a stack\'s volumes are Warren volumes (replicated to 2 other nodes), or local Docker volumes with x-warren: {local: true}');
     const external = s.external === true || s.external === 'true';
     const out: StackVolume = { name: volName, external };
-    const x = s['x-warren'];
-    if (x !== undefined) {
-      if (!isObj(x) || Object.keys(x).some((k) => k !== 'local') || (x.local !== undefined && typeof x.local !== 'boolean')) diag.error(keyPosition(s, 'x-warren'), `volumes.${volName}.x-warren`, 'must be {local: true} or {local: false} (local: a per-node Docker volume, not replicated)');
-      else if (x.local === true) out.local = true;
-    }
+    const x = readVolumeX(s, volName, diag);
+    if (x.local) out.local = true;
+    if (x.policy && external) diag.error(keyPosition(s, 'x-warren'), `volumes.${volName}.x-warren`, 'an external volume is not a Warren volume: it has no snapshot policy');
+    else if (x.policy) out.policy = x.policy;
     if (!external && !out.local && !WARREN_VOLUME_RE.test(volName)) diag.error(at, `volumes.${volName}`, 'a stack\'s volume name must be letters, digits, "_", "." or "-", starting with a letter or digit (it becomes the Warren volume <stack>.<name>)');
     if (external && typeof s.name === 'string') out.externalName = s.name;
     if (isObj(s.labels)) out.labels = Object.fromEntries(Object.entries(s.labels).map(([k, x]) => [k, String(x ?? '')]));

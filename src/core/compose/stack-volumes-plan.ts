@@ -8,6 +8,8 @@
 import type { Problem } from './diagnostics.ts';
 import type { StackModel } from './model.ts';
 import { stackDockerVolumeName } from './to-services.ts';
+import { stackVolumeName } from '../volumes/stack-volumes.ts';
+import type { VolumePolicyRecord } from '../volumes/volume-policy.ts';
 
 /** What the stack record says about its volumes (an old record has only `volumes`). */
 export interface StackVolumeRecord {
@@ -41,4 +43,22 @@ export function stackVolumeRecord(model: StackModel, before: StackVolumeRecord |
 /** The Warren volumes of a stack, among the volume names etcd has records of (see core/volumes/stack-volumes.ts for the naming). */
 export function warrenVolumesOfStack(stack: string, names: Iterable<string>): string[] {
   return [...names].filter((n) => n.startsWith(`${stack}.`) && !n.includes('.fenced-')).sort();
+}
+
+/**
+ * The policies a deploy writes: for each Warren volume of the stack whose `x-warren` gives one,
+ * every volume its services' slots mount (a service of N replicas mounts `<stack>.<v>`,
+ * `<stack>.<v>.1`, ...). A volume no service mounts gets none (no volume, no record).
+ */
+export function stackVolumePolicies(model: StackModel, desired: readonly { name: string; replicas?: number; options?: { stackVolumes?: { name: string }[] } }[]): { volume: string; policy: VolumePolicyRecord }[] {
+  const out = new Map<string, VolumePolicyRecord>();
+  for (const v of model.volumes) {
+    if (!v.policy) continue;
+    const base = stackVolumeName(model.name, v.name);
+    for (const s of desired) {
+      if (!s.options?.stackVolumes?.some((m) => m.name === base)) continue;
+      for (let slot = 0; slot < Math.max(1, s.replicas ?? 1); slot++) out.set(stackVolumeName(model.name, v.name, slot), v.policy);
+    }
+  }
+  return [...out].map(([volume, policy]) => ({ volume, policy }));
 }

@@ -1,0 +1,90 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { KEYS } from './cluster-store.ts';
+import type { Leadership } from './leadership.ts';
+
+type Campaign = ReturnType<ReturnType<Etcd3['election']>['campaign']>;
+
+/**
+ * This node's candidacy in the etcd election: campaigns again after any failure, and knows the
+ * election key its leadership rests on (see leadership.ts).
+ */
+export class LeaderCampaign {
+  isLeader = false;
+  private campaign: Campaign | undefined;
+  private electionKey: string | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private depose: (key: string) => void = () => undefined;
+
+  constructor(private readonly d: { client: Etcd3; selfId: string; logger: Logger; elected: () => void }) {}
+
+  run(): void {
+    if (this.stopped) return;
+    // a lease of a few seconds: a dead leader is replaced that fast, a busy one is not dethroned
+    const campaign = this.d.client.election(KEYS.election, 3).campaign(this.d.selfId);
+    this.campaign = campaign;
+    this.electionKey = undefined;
+    let failed = false;
+    const fail = (why: string) => {
+      // a campaign may report several errors: react to its first one only
+      if (failed || this.campaign !== campaign) return;
+      failed = true;
+      const was = this.isLeader;
+      this.isLeader = false;
+      this.electionKey = undefined;
+      void campaign.resign().catch(() => undefined);
+      if (this.stopped) return;
+      this.d.logger[was ? 'warn' : 'debug']({ err: why }, 'leader campaign failed; campaigning again');
+      this.retry = setTimeout(() => this.run(), was ? 200 : 1000);
+    };
+    campaign.on('elected', () => {
+      void campaign.getCampaignKey().then((key) => {
+        if (this.campaign !== campaign || failed) return;
+        this.electionKey = key;
+        this.isLeader = true;
+        this.d.logger.info('elected leader');
+        this.d.elected();
+      }, (err: Error) => fail(err.message));
+    });
+    campaign.on('error', (err: Error) => fail(err.message));
+    this.depose = (key) => {
+      if (this.electionKey === key) fail('its election key is gone: the lease expired while this node was cut off');
+    };
+  }
+
+  /**
+   * While this node leads: the election key, for writes to compare, and `deposed` to call when such
+   * a compare failed. A leader cut off from the quorum learns that its lease expired only when a
+   * keep-alive fails; back from a partition it must not act on its stale view meanwhile.
+   */
+  get leadership(): Leadership | undefined {
+    const key = this.electionKey;
+    if (!this.isLeader || key === undefined) return undefined;
+    return { key, deposed: () => this.depose(key) };
+  }
+
+  /** Whether the election key still exists (a fresh read); deposes this leader when it does not. */
+  async confirm(): Promise<boolean> {
+    const lead = this.leadership;
+    if (!lead) return false;
+    if (await this.d.client.get(lead.key).exists()) return true;
+    lead.deposed();
+    return false;
+  }
+
+  /** Gives leadership up (to campaign again: run). */
+  async resign(): Promise<void> {
+    if (this.retry) clearTimeout(this.retry);
+    const campaign = this.campaign;
+    this.campaign = undefined;
+    this.isLeader = false;
+    this.electionKey = undefined;
+    await campaign?.resign().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.resign();
+  }
+}
