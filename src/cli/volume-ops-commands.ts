@@ -79,21 +79,34 @@ export function registerVolumeOpsCommands(volume: Command): void {
 
   volume
     .command('import <name>')
-    .description('create a volume NAME from a tar on stdin (refused when NAME exists: remove it first); replicated like any other')
-    .option('--json', 'print JSON: { volume, snapshot, sizeBytes, files, skipped, replicated }')
-    .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
-      if (process.stdin.isTTY) throw new UserError('stdin_is_terminal', `pipe a tar in: warren volume import ${name} < ${name}.tar`);
+    .description('create a volume NAME from a tar on stdin, or from a Docker volume of the node (--from-docker); refused when NAME exists: remove it first. Replicated like any other')
+    .option('--from-docker <volume>', "read this Docker volume (e.g. one docker compose made) on the node --api names, with every file's owner, mode and times; it is left as it was. Stop the containers using it first")
+    .option('--json', 'print JSON: { volume, snapshot, sizeBytes, files, skipped, replicated } (--from-docker: and from)')
+    .addHelpText('after', '\nExamples:\n  warren volume import web_data < web_data.tar\n  warren volume import nextcloud.data --from-docker nextcloud_data   # then deploy the stack: it runs on its data')
+    .action(async (name: string, flags: { json?: boolean; fromDocker?: string }, cmd: Command) => {
+      if (flags.fromDocker === undefined && process.stdin.isTTY) throw new UserError('stdin_is_terminal', `pipe a tar in: warren volume import ${name} < ${name}.tar (or name a Docker volume: --from-docker VOLUME)`);
       const client = await clientFor(cmd);
       // refused before a byte is sent (an agent answering mid-upload would look like a broken connection)
       const { status } = await client.request('GET', `/v1/volumes/${encodeURIComponent(name)}`, undefined, { allow: [404] });
       if (status !== 404) throw new UserError('volume_exists', `volume ${name} exists: choose another name, or remove it first (warren volume rm ${name})`);
+      if (flags.fromDocker !== undefined) {
+        if (process.stderr.isTTY) process.stderr.write(`reading Docker volume ${flags.fromDocker} into ${name}...\n`);
+        const out = (await client.request<ImportOut & { from: string }>('POST', path(name, 'import-docker'), { dockerVolume: flags.fromDocker }, { admin: true })).body;
+        return printImport(out, flags.json);
+      }
       const st = fstatSync(0);
       const size = st.isFile() ? st.size : undefined;
       const body = process.stdin.pipe(progress(`importing ${name}`, size));
       const res = await client.stream('PUT', path(name, 'import'), { admin: true, body, headers: { 'content-type': 'application/x-tar', ...(size !== undefined ? { 'x-warren-size': String(size) } : {}) } });
-      const out = (await res.json()) as { volume: string; snapshot: string; sizeBytes: number; files: number; skipped: string[]; replicated: string[] };
-      if (flags.json) return printJson(out);
-      if (out.skipped.length) process.stderr.write(`skipped: ${out.skipped.join(', ')}\n`);
-      process.stdout.write(`${out.volume}: ${out.files} files, ${formatBytes(out.sizeBytes)} (snapshot ${out.snapshot}, on ${out.replicated.length + 1} node${out.replicated.length ? 's' : ''})\n`);
+      printImport((await res.json()) as ImportOut, flags.json);
     });
+}
+
+type ImportOut = { volume: string; snapshot: string; sizeBytes: number; files: number; skipped: string[]; replicated: string[] };
+
+function printImport(out: ImportOut & { from?: string }, json?: boolean): void {
+  if (json) return printJson(out);
+  if (out.skipped.length) process.stderr.write(`skipped: ${out.skipped.join(', ')}\n`);
+  const from = out.from ? ` from Docker volume ${out.from}` : '';
+  process.stdout.write(`${out.volume}${from}: ${out.files} files, ${formatBytes(out.sizeBytes)} (snapshot ${out.snapshot}, on ${out.replicated.length + 1} node${out.replicated.length ? 's' : ''})\n`);
 }

@@ -49,7 +49,7 @@ export class LeaderCampaign {
     });
     campaign.on('error', (err: Error) => fail(err.message));
     this.depose = (key) => {
-      if (this.electionKey === key) fail('its election key is gone: the lease expired while this node was cut off');
+      if (this.electionKey === key) fail('its election key is gone (its lease expired while this node was cut off, or the key was deleted)');
     };
   }
 

@@ -285,6 +285,24 @@ export class VolumeOps {
    * streams in: 507 when it would leave less than the replication reserve free.
    */
   async importTar(name: string, input: Readable, announcedBytes?: number): Promise<ImportResult> {
+    try {
+      return await this.importWith(name, announcedBytes, (pinning) => {
+        // pipeline, not pipe: a client that goes away mid-upload must end the import (and free the name)
+        const guarded = pipeline(input, this.roomGuard(name), () => undefined);
+        return importTar(pinning, guarded);
+      });
+    } catch (err) {
+      input.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * A new volume from what `fill` stores (a tar, a directory): refused when the name is taken or
+   * `announcedBytes` would not fit. `pinning` stores a chunk and pins it, and `pinKey` pins a set
+   * (VolumeStore.pin): a GC meanwhile must leave the new volume's chunks.
+   */
+  async importWith(name: string, announcedBytes: number | undefined, fill: (pinning: ChunkStore, pinKey: string) => Promise<{ manifest: Manifest; newBytes: number; skipped: string[] }>): Promise<ImportResult> {
     checkVolumeName(name);
     this.checkFree(name);
     if (announcedBytes !== undefined) this.checkRoom(name, announcedBytes);
@@ -295,24 +313,18 @@ export class VolumeOps {
       this.store.pin(key, hashes, 24 * 3_600_000);
       try {
         const chunks = this.store.chunks;
-        // every chunk the tar brings is pinned as it is stored: a GC meanwhile must leave it
         const pinning = { put: (hash: string, data: Uint8Array) => (hashes.add(hash), chunks.put(hash, data)) } as unknown as ChunkStore;
-        // pipeline, not pipe: a client that goes away mid-upload must end the import (and free the name)
-        const guarded = pipeline(input, this.roomGuard(name), () => undefined);
-        const { manifest, newBytes, skipped } = await importTar(pinning, guarded);
+        const { manifest, newBytes, skipped } = await fill(pinning, key);
         const { rec, replicated } = await this.createVolume(name, manifest, newBytes, skipped);
         this.d.logger.info({ volume: name, snapshot: rec.id, sizeBytes: rec.sizeBytes, newBytes }, 'volume imported');
         return { volume: name, snapshot: rec.id, sizeBytes: rec.sizeBytes, files: rec.files, skipped, replicated };
-      } catch (err) {
-        input.destroy();
-        throw err;
       } finally {
         this.store.unpin(key);
       }
     });
   }
 
-  private checkRoom(name: string, bytes: number): void {
+  checkRoom(name: string, bytes: number): void {
     const s = statfsSync(this.store.dataDir);
     const room = roomFor(bytes, s.bavail * s.bsize, this.driver.receiver.reserveBytes);
     if (!room.ok) throw new UserError('insufficient_storage', `volume ${name}: ${room.reason}`, 507);

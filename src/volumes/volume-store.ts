@@ -138,26 +138,44 @@ export class VolumeStore {
     return this.serial(async () => {
       if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError('no_such_directory', `cannot snapshot ${root}: not a directory`, 404);
       const prev = this.list(volume).at(-1);
-      const capture = new Capture(root, prev && this.changeBase(prev), join(this.dataDir, 'staging', volume));
-      let pauseMs = 0;
-      try {
-        await capture.prepare();
-        await hooks.pause?.();
-        const t0 = performance.now();
-        try {
-          await capture.freeze();
-        } finally {
-          pauseMs = performance.now() - t0;
-          await hooks.resume?.();
-        }
-      } catch (err) {
-        capture.discard();
-        throw err;
-      }
-      const { manifest, stats, newBytes } = await capture.commit(this.chunks, this.pool);
+      const { manifest, stats, newBytes, pauseMs } = await this.capture(root, prev && this.changeBase(prev), volume, hooks);
       if (hooks.skipUnchanged && prev && prev.epoch === hooks.epoch && stats.changed === 0 && manifest.entries.length === this.readManifest(prev).entries.length) return prev;
       return this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch, hooks.keepUntil);
     });
+  }
+
+  /**
+   * Captures a directory that is no volume's (`warren volume import --from-docker`): its chunks are
+   * stored and pinned under `pinKey` (see pin) for the caller to save the manifest as a volume's.
+   */
+  async captureDir(root: string, pinKey: string): Promise<{ manifest: Manifest; stats: CaptureStats; newBytes: number }> {
+    return this.serial(async () => {
+      if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError('no_such_directory', `cannot import ${root}: not a directory`, 404);
+      const out = await this.capture(root, undefined, `import-${randomBytes(4).toString('hex')}`, {});
+      this.pin(pinKey, manifestChunks(out.manifest).map((c) => c.hash), 24 * 3_600_000);
+      return out;
+    });
+  }
+
+  /** Scan and copy aside what changed since `last` (the app runs), freeze between the hooks, chunk into the store. */
+  private async capture(root: string, last: Manifest | undefined, staging: string, hooks: SnapshotHooks) {
+    const capture = new Capture(root, last, join(this.dataDir, 'staging', staging));
+    let pauseMs = 0;
+    try {
+      await capture.prepare();
+      await hooks.pause?.();
+      const t0 = performance.now();
+      try {
+        await capture.freeze();
+      } finally {
+        pauseMs = performance.now() - t0;
+        await hooks.resume?.();
+      }
+    } catch (err) {
+      capture.discard();
+      throw err;
+    }
+    return { ...(await capture.commit(this.chunks, this.pool)), pauseMs };
   }
 
   /**

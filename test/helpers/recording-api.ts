@@ -131,6 +131,7 @@ export function recordingApi(opts: { ui?: boolean } = {}) {
         cloneHere: rec('cloneHere', {}),
         export: async () => (calls.push('exportVolume'), tarStream()),
         exportHere: () => (calls.push('exportHere'), tarStream()),
+        importDocker: rec('importDockerVolume', { volume: 'web_data', from: 'old_data' }),
         importTar: async (_name, body) => {
           calls.push('importVolume');
           body.resume();

@@ -18,7 +18,8 @@ import { followEvents, type EventFollower } from '../helpers/events.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
-import { describeTree, sameTree } from '../helpers/trees.ts';
+import { prng } from '../helpers/prng.ts';
+import { describeTree, randomTree, sameTree } from '../helpers/trees.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IPS = ['127.71.0.1', '127.71.0.2', '127.71.0.3'];
@@ -232,4 +233,41 @@ test('restore, clone, export and import across 3 agents', { timeout: 300_000 }, 
   assert.ok(resumed === wrote || resumed === wrote + 1, `the moved writer resumed from ${resumed}; the old one wrote up to ${wrote}`);
   lines(join(dataOf(home, VOLUME), 'counter')).map(Number).forEach((n, i) => assert.equal(n, i + 1, `line ${i + 1} after the move`));
   assert.match(readFileSync(owner.logFile, 'utf8'), /volume handed over to its new node/);
+});
+
+test('a Docker volume made before Warren is imported whole (--from-docker), once nothing runs on it', { timeout: 120_000 }, async () => {
+  const legacy = 'volops_legacy';
+  const name = 'volops-legacy';
+  try {
+    await docker('volume', 'create', '--label', 'volops=1', legacy);
+    const mount = (await docker('volume', 'inspect', '--format', '{{.Mountpoint}}', legacy)).trim();
+    randomTree(mount, prng(31), 60);
+    const a = agents[1]!;
+
+    // an app still writing to it: refused, nothing created
+    await docker('run', '-d', '--name', 'volops-legacy-app', '--label', 'volops=1', '-v', `${legacy}:/x`, HTTPD_IMAGE, 'sleep', '600');
+    const busy = await cli([...admin(a), 'volume', 'import', name, '--from-docker', legacy]);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /Docker volume volops_legacy is mounted by running container\(s\) volops-legacy-app: stop them first/);
+    await docker('rm', '-f', 'volops-legacy-app');
+    const unknown = await cli([...admin(a), 'volume', 'import', name, '--from-docker', 'volops_nothing']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /there is no Docker volume "volops_nothing" on this node/);
+    assert.doesNotMatch(busy.stderr + unknown.stderr, /\n\s+at /);
+    assert.equal(await volumeView(a, name), undefined, 'a refused import creates nothing');
+
+    const r = await cli([...admin(a), 'volume', 'import', name, '--from-docker', legacy, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { volume: string; from: string; files: number; skipped: string[] };
+    assert.equal(out.from, legacy);
+    assert.ok(out.files > 0);
+    // the importing node's copy is the Docker volume's tree, bytes and metadata (sockets aside)
+    assert.equal(sameTree(describeTree(mount), describeTree(dataOf(a, name))), undefined);
+    // replicated like any volume: the test before drained one of the 3 nodes, so on the other 2
+    await waitFor('the imported volume on 2 nodes', async () => (await volumeView(agents[0]!, name))?.copies.length === 2, 30_000, 200);
+    assert.ok(existsSync(mount), 'the Docker volume is left as it was');
+  } finally {
+    await docker('rm', '-f', 'volops-legacy-app').catch(() => undefined);
+    await docker('volume', 'rm', '-f', legacy).catch(() => undefined);
+  }
 });

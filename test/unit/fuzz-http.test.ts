@@ -10,7 +10,7 @@ import { isSafeMethod, looksLikeApiToken } from '../../src/core/api-tokens.ts';
 // JSON 4xx error, never a 500 or a stack, and no mutating dep may run without the admin token.
 
 /** Deps that may change the cluster (or hand out its secret): only with the admin token. */
-const ADMIN_ONLY = ['createTicket', 'listSessions', 'revokeSession', 'publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'setVolumePolicy', 'removeVolume', 'snapshotHere', 'localSnapshots', 'localTransfers', 'heldChunks', 'scrubVolumes', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'restoreVolume', 'restoreHere', 'cloneVolume', 'cloneHere', 'exportVolume', 'exportHere', 'importVolume', 'handoverHere', 'createToken', 'listTokens', 'revokeToken'] as const;
+const ADMIN_ONLY = ['createTicket', 'listSessions', 'revokeSession', 'publishUserEvent', 'leave', 'approve', 'joinToken', 'createService', 'updateService', 'removeService', 'drainNode', 'recover', 'backup', 'deployStack', 'removeStack', 'hooks', 'snapshotVolume', 'setVolumePolicy', 'removeVolume', 'snapshotHere', 'localSnapshots', 'localTransfers', 'heldChunks', 'scrubVolumes', 'volumeOffer', 'volumeReceive', 'volumeCommit', 'restoreVolume', 'restoreHere', 'cloneVolume', 'cloneHere', 'exportVolume', 'exportHere', 'importVolume', 'importDockerVolume', 'handoverHere', 'createToken', 'listTokens', 'revokeToken'] as const;
 
 /** Every route createApi serves, with path parameters as `:name` (checked against the app below). */
 const ROUTES: [string, string][] = [
@@ -35,6 +35,7 @@ const ROUTES: [string, string][] = [
   ['POST', '/v1/volumes/:name/clone'],
   ['GET', '/v1/volumes/:name/export'],
   ['PUT', '/v1/volumes/:name/import'],
+  ['POST', '/v1/volumes/:name/import-docker'],
   ['POST', '/v1/volume-sync/:volume/restore'],
   ['POST', '/v1/volume-sync/:volume/clone'],
   ['GET', '/v1/volume-sync/:volume/export'],

@@ -30,7 +30,7 @@ function appFor(reserveBytes: number) {
   const refuse = () => {
     throw new Error('not under test');
   };
-  const deps: VolumeOpsRouteDeps = { restore: refuse, restoreHere: refuse, clone: refuse, cloneHere: refuse, export: refuse, exportHere: refuse, handoverHere: refuse, importTar: (n, b, a) => ops.importTar(n, b, a) };
+  const deps: VolumeOpsRouteDeps = { restore: refuse, restoreHere: refuse, clone: refuse, cloneHere: refuse, export: refuse, exportHere: refuse, handoverHere: refuse, importDocker: refuse, importTar: (n, b, a) => ops.importTar(n, b, a) };
   const app = new Hono();
   volumeOpsRoutes(app, { adminToken: TOKEN, ops: deps, member: { json: requireMember(() => true, { bodyHash: true }), stream: requireMember(() => true) } });
   // the API's own error handling (src/http/api.ts): a UserError is its 4xx, anything else a 500

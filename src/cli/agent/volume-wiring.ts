@@ -4,6 +4,7 @@ import { NODE_AUTH_HEADER, nodeAuthHeader, requireMember } from '../../http/node
 import type { VolumeRouteDeps } from '../../http/routes/volumes.ts';
 import type { NodeState } from '../../core/views.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
+import { importDockerVolume } from '../../runtime/volume-docker-import.ts';
 import { VolumeOpsApi } from '../../runtime/volume-ops-api.ts';
 import { heldChunkRecords } from '../../volumes/replication.ts';
 
@@ -51,6 +52,7 @@ export const volumeAgentParts = {
         export: (name, snapshot) => opsApi.export(name, snapshot),
         exportHere: (name, snapshot) => ops.exportTar(name, snapshot),
         importTar: (name, body, announced) => opsApi.importTar(name, body, announced),
+        importDocker: (name, dockerVolume) => importDockerVolume(ops, driver, driver.d.engine, name, dockerVolume),
         handoverHere: (name, to) => ops.handOver(name, to),
       },
       member: { json: requireMember(isAdmitted, { bodyHash: true }), stream: requireMember(isAdmitted) },

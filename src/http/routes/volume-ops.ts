@@ -20,6 +20,8 @@ export interface VolumeOpsRouteDeps {
   export(name: string, snapshot: string | undefined): Promise<VolumeExport>;
   exportHere(name: string, snapshot: string | undefined): VolumeExport;
   importTar(name: string, body: Readable, announcedBytes?: number): Promise<unknown>;
+  /** a Docker volume of this node's engine, as a new volume */
+  importDocker(name: string, dockerVolume: unknown): Promise<unknown>;
   /** on the owner, asked by the node the replica moved to: stop it, send that node a last snapshot */
   handoverHere(name: string, to: string): Promise<unknown>;
 }
@@ -61,7 +63,7 @@ const tarAnswer = (c: Context, x: VolumeExport) => c.body(Readable.toWeb(x.body)
 });
 
 /**
- * `POST /v1/volumes/:name/restore|clone`, `GET .../export`, `PUT .../import` (admin token: an
+ * `POST /v1/volumes/:name/restore|clone|import-docker`, `GET .../export`, `PUT .../import` (admin token: an
  * export is every byte of the volume), and the member-only routes through which the node that
  * received one has it carried out where the data is.
  */
@@ -81,6 +83,10 @@ export function volumeOpsRoutes(app: Hono, deps: { adminToken: string; ops: Volu
     const length = Number(c.req.header('x-warren-size') ?? c.req.header('content-length'));
     const announced = Number.isSafeInteger(length) && length > 0 ? length : undefined;
     return c.json(await ops.importTar(c.req.param('name'), Readable.fromWeb(body as never), announced), 201);
+  });
+  app.post('/v1/volumes/:name/import-docker', admin, async (c) => {
+    const { dockerVolume } = await jsonObject(c, '{"dockerVolume": "myapp_data"}');
+    return c.json(await ops.importDocker(c.req.param('name'), dockerVolume), 201);
   });
   app.post('/v1/volume-sync/:volume/restore', member.json, async (c) => c.json(await ops.restoreHere(c.req.param('volume'), await restoreBody(c))));
   app.post('/v1/volume-sync/:volume/clone', member.json, async (c) => {
