@@ -1,5 +1,5 @@
 import { messageOf } from '../core/errors.ts';
-import { MAX_CHUNKS_PER_ASK } from '../volumes/replication.ts';
+import { MAX_CHUNKS_PER_ASK, volumeSyncPost } from '../volumes/replication.ts';
 import { scrubChunks } from '../volumes/scrub.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 
@@ -78,8 +78,8 @@ export class VolumeScrub {
         const body = JSON.stringify({ hashes: missing.slice(i, i + MAX_CHUNKS_PER_ASK) });
         const path = '/v1/volume-sync/chunks/get';
         try {
-          const res = await fetch(`${api}${path}`, { method: 'POST', body, headers: { ...(await d.sign('POST', path, body)), 'content-type': 'application/json' }, signal: AbortSignal.timeout(120_000) });
-          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+          const res = await volumeSyncPost(api, d.sign, path, { body, headers: { 'content-type': 'application/json' } }, body, 120_000);
+          if (!res.body) throw new Error('an empty answer');
           await this.driver.receiver.receive(res.body as unknown as AsyncIterable<Uint8Array>);
         } catch (err) {
           d.logger.info({ peer: node.name, err: messageOf(err) }, 'a peer did not give the chunks a scrub asked for; asking the next');

@@ -232,15 +232,24 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
 /** Headers that authenticate one call (the admin token in tests; a member's signature in the agent). */
 export type CallAuth = string | ((method: string, path: string, body?: string) => Promise<Record<string, string>>);
 
+/**
+ * A POST to a volume-sync route of another agent, authenticated by `auth` (the signature covers
+ * `signedBody`); a non-2xx answer is thrown as its error. The Response is the caller's to read.
+ */
+export async function volumeSyncPost(baseUrl: string, auth: CallAuth, path: string, init: RequestInit, signedBody: string | undefined, timeoutMs?: number): Promise<Response> {
+  const authHeaders = typeof auth === 'string' ? { authorization: `Bearer ${auth}` } : await auth('POST', path, signedBody);
+  const headers = { ...authHeaders, ...(init.headers as Record<string, string> | undefined) };
+  const res = await fetch(`${baseUrl}${path}`, { ...init, method: 'POST', headers, ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
+  if (res.ok) return res;
+  const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+  throw new UserError(body.error?.code ?? 'replication_failed', body.error?.message ?? `HTTP ${res.status}`, res.status);
+}
+
 /** The HTTP transport: the routes of src/http/routes/volume-sync.ts on another agent. */
 export function httpTransport(baseUrl: string, auth: CallAuth, opts: { timeoutMs?: number } = {}): ReplicaTransport {
-  const authHeaders = (method: string, path: string, body?: string) => (typeof auth === 'string' ? Promise.resolve({ authorization: `Bearer ${auth}` }) : auth(method, path, body));
   const call = async (path: string, init: RequestInit, signedBody?: string) => {
-    const headers = { ...(await authHeaders('POST', path, signedBody)), ...(init.headers as Record<string, string> | undefined) };
-    const res = await fetch(`${baseUrl}${path}`, { ...init, headers, ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}) });
-    const body = await res.json().catch(() => ({})) as { error?: { code: string; message: string } };
-    if (!res.ok) throw new UserError(body.error?.code ?? 'replication_failed', body.error?.message ?? `HTTP ${res.status}`, res.status);
-    return body;
+    const res = await volumeSyncPost(baseUrl, auth, path, init, signedBody, opts.timeoutMs);
+    return (await res.json().catch(() => ({}))) as Record<string, unknown>;
   };
   const json = async (path: string, rec: SnapshotRecord) => {
     const text = JSON.stringify(rec);
