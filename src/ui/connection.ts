@@ -1,7 +1,7 @@
 import { signal } from '@preact/signals';
 import type { WarrenEvent } from '../core/gossip-messages.ts';
 import type { UiSnapshot } from '../http/routes/ui-stream.ts';
-import { session, setSession } from './session.ts';
+import { session, sessionRefused } from './session.ts';
 import { SseParser } from './sse.ts';
 
 /** The node the page talks to now (its own first; another member's when that one dies). */
@@ -46,12 +46,9 @@ function headers(json: boolean): Record<string, string> {
   return h;
 }
 
-function expired(status: number, code: string): boolean {
-  if (status === 401 && (code === 'session_invalid' || code === 'no_session')) {
-    setSession(undefined);
-    return true;
-  }
-  return false;
+/** A 401 for the session these headers carried ends it (unless another tab has replaced it since). */
+function expired(status: number, code: string, sent: Record<string, string>): void {
+  if (status === 401 && (code === 'session_invalid' || code === 'no_session')) sessionRefused(sent.authorization?.replace(/^Bearer /, ''));
 }
 
 /** A JSON call to the current node; reads go to another member when it does not answer. */
@@ -60,8 +57,9 @@ export async function call<T>(method: string, path: string, body?: unknown, time
   let lastErr: unknown;
   for (const target of targets) {
     let res: Response;
+    const sent = headers(body !== undefined);
     try {
-      res = await fetch(target + path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+      res = await fetch(target + path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       // a write is sent once: without an answer it may still be under way there
       if (method !== 'GET') throw new ApiError(0, 'no_answer', `${target} gave no answer (${(err as Error).message}): it may still be under way; look again in a moment`);
@@ -71,7 +69,7 @@ export async function call<T>(method: string, path: string, body?: unknown, time
     const parsed = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
     if (!res.ok) {
       const e = parsed.error ?? { code: 'http_error', message: `the agent answered ${res.status}` };
-      expired(res.status, e.code);
+      expired(res.status, e.code, sent);
       throw new ApiError(res.status, e.code, e.message);
     }
     return parsed;
@@ -102,10 +100,11 @@ async function follow(target: string, stop: AbortSignal): Promise<void> {
   stop.addEventListener('abort', abort);
   let timer = setTimeout(abort, CONNECT_MS);
   try {
-    const res = await fetch(`${target}/v1/ui/stream`, { headers: headers(false), signal: ctl.signal });
+    const sent = headers(false);
+    const res = await fetch(`${target}/v1/ui/stream`, { headers: sent, signal: ctl.signal });
     if (!res.ok || !res.body) {
       const e = ((await res.json().catch(() => ({}))) as { error?: { code: string } }).error;
-      expired(res.status, e?.code ?? '');
+      expired(res.status, e?.code ?? '', sent);
       throw new Error(`stream refused: ${res.status}`);
     }
     const reader = res.body.getReader();

@@ -42,7 +42,9 @@ function Page() {
 }
 
 function Shell() {
-  useEffect(() => startLive(), []);
+  // a session swapped by another tab (session.ts) restarts the stream with its token
+  const token = session.value?.token;
+  useEffect(() => startLive(), [token]);
   useEffect(() => watchPolicy(), []);
   const r = route.value;
   // a new view takes the focus (a keyboard user goes on from its top, as after a page load)

@@ -28,6 +28,29 @@ export function setSession(s: Session | undefined): void {
 }
 
 /**
+ * The agent refused `token` (ended or expired): this tab's session ends, and the stored one too if
+ * it is that one. A tab that has logged in anew meanwhile keeps its new session, and this tab takes
+ * it up.
+ */
+export function sessionRefused(token: string | undefined): void {
+  const stored = load();
+  if (token === undefined || session.value?.token !== token) return;
+  if (stored?.token === token) localStorage.removeItem(KEY);
+  session.value = stored?.token === token ? undefined : stored;
+}
+
+/**
+ * Another tab of this node's address shares the storage: its login or logout reaches this tab at
+ * once (a storage event fires in every other tab), so a tab never shows the cluster for a session
+ * that was ended elsewhere. A null key is the storage cleared.
+ */
+addEventListener('storage', (e) => {
+  if (e.storageArea !== localStorage || (e.key !== KEY && e.key !== null)) return;
+  const next = load();
+  if (next?.token !== session.value?.token || next?.readOnly !== session.value?.readOnly) session.value = next;
+});
+
+/**
  * A login link's ticket (#ticket=...) is traded for a session on this node, then removed from the
  * address bar and history, so it is never shown, bookmarked or sent anywhere.
  */

@@ -81,6 +81,59 @@ test('a login link works once: the second use and an expired one are refused', {
   await second.context().close();
 });
 
+test("two tabs of one node share the session: a login in one opens the other, a logout ends it in both (the other's stream closes), a new login reaches both", { timeout: 60_000 }, async () => {
+  const api = agents[2]!.api;
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const other = await ctx.newPage();
+    // the bearer token each of the other tab's stream requests carries, and the ones that ended
+    const streams: Array<{ token: string; ended: boolean }> = [];
+    other.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/v1/ui/stream') streams.push({ token: (r.headers().authorization ?? '').replace(/^Bearer /, ''), ended: false });
+    });
+    const ended = (r: { url(): string }) => {
+      if (new URL(r.url()).pathname !== '/v1/ui/stream') return;
+      const open = streams.find((s) => !s.ended);
+      if (open) open.ended = true;
+    };
+    other.on('requestfailed', ended);
+    other.on('requestfinished', ended);
+    await other.goto(api + '/');
+    await other.getByText('warren ui', { exact: true }).waitFor();
+
+    const first = await ctx.newPage();
+    await first.goto(await loginUrl(agents[2]!));
+    await first.waitForSelector('.conn.live', { timeout: 15_000 });
+    const tokenOf = (page: Page) => page.evaluate(() => (JSON.parse(localStorage.getItem('warren.session') ?? 'null') as { token: string } | null)?.token);
+    const token = await tokenOf(first);
+    assert.ok(token, 'the login stored a session');
+    // no reload of the other tab: the login reaches it through the shared storage
+    await other.waitForSelector('.conn.live', { timeout: 5000 });
+    await other.waitForFunction((n) => document.querySelectorAll('article[data-node]').length === n, IPS.length, { timeout: 10_000 });
+    assert.ok(streams.length > 0 && streams.every((s) => s.token === token), `the other tab streams with the new session: ${JSON.stringify(streams)}`);
+
+    await first.getByRole('button', { name: 'Log out' }).click();
+    await first.getByText('warren ui', { exact: true }).waitFor({ timeout: 5000 });
+    await other.getByText('warren ui', { exact: true }).waitFor({ timeout: 5000 });
+    assert.equal(await other.locator('[data-node], [data-service]').count(), 0, 'the other tab shows nothing of the cluster');
+    await waitFor("the other tab's stream closed", async () => streams.every((s) => s.ended), 5000, 50);
+    const refused = await fetch(api + '/v1/ui/session', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(refused.status, 401, 'the ended session is refused by the agent');
+
+    // a new login link opened in a third tab: the other takes it up, and streams with the new token
+    const third = await ctx.newPage();
+    await third.goto(await loginUrl(agents[2]!));
+    await third.waitForSelector('.conn.live', { timeout: 15_000 });
+    const renewed = await tokenOf(third);
+    assert.ok(renewed && renewed !== token);
+    await other.waitForSelector('.conn.live', { timeout: 5000 });
+    assert.equal(await tokenOf(other), renewed);
+    await waitFor('the other tab streams with the new session', async () => streams.some((s) => s.token === renewed && !s.ended), 5000, 50);
+  } finally {
+    await ctx.close();
+  }
+});
+
 /**
  * Presses Tab until the focused element is the one `is` accepts (at most 40 presses, from wherever
  * the focus is): how a keyboard user gets there. `is` runs in the page.
