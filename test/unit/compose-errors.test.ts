@@ -165,3 +165,23 @@ test('an alias inside the value it names is refused with its line (it used to ov
   assert.match(one('x-l: &l\n  driver: json-file\n  web:\n    image: nginx\n    logging: *l\n')[0]!, /:5: YAML alias \*l is inside the value it names/);
   assert.match(one(`services: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}\n`)[0]!, new RegExp(`^${F}:1: `));
 });
+
+test('a replicated volume shared by services placed by different rules is warned about at the second one; same rules, local volumes and pins alike are not', () => {
+  const warnsOf = (text: string) => warningLines(project({ 'compose.yaml': text })).filter((l) => l.includes('is also mounted by'));
+  const two = (a: string, b: string, vol = '{}') => `services:\n  app:\n    image: x\n    volumes: [data:/d]\n${a}  cron:\n    image: x\n    volumes: [data:/d]\n${b}volumes:\n  data: ${vol}\n`;
+  const lines = warnsOf(two('', '    deploy: {placement: {constraints: ["node.labels.ssd==true"]}}\n'));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, new RegExp(`^${F}:7: services\\.cron\\.volumes: volume "data" is also mounted by service app, .*lands on another machine waits for it`));
+  // a bind mount pins a service to the deploying node: a sibling under other constraints may land elsewhere
+  const bind = (t: string) => t.replace('volumes: [data:/d]\n  cron', 'volumes: [data:/d, ./conf:/conf]\n  cron');
+  assert.equal(warnsOf(bind(two('', '    deploy: {placement: {constraints: ["node.labels.ssd==true"]}}\n'))).length, 1);
+  // ... and one under the same constraints goes with it, and is told so
+  const along = project({ 'compose.yaml': bind(two('', '')) });
+  assert.deepEqual(warningLines(along).filter((l) => l.includes('is also mounted by')), []);
+  assert.ok(warningLines(along).some((l) => l.startsWith(`${F}:7: services.cron.volumes: shares volume "data" with service app, which a bind mount or device pins`)), warningLines(along).join('\n'));
+  assert.deepEqual(warnsOf(two('', '')), []);
+  const label = '    deploy: {placement: {constraints: ["node.labels.ssd==true"]}}\n';
+  assert.deepEqual(warnsOf(two(label, label)), []);
+  assert.deepEqual(warnsOf(two('', label, '{x-warren: {local: true}}')), []);
+  assert.deepEqual(warnsOf(two('', label, '{external: true}')), []);
+});

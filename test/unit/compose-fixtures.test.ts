@@ -10,6 +10,7 @@ import { configOf } from '../../src/stacks/read-project.ts';
 import type { StackConfigResult, StackService } from '../../src/core/compose/model.ts';
 import { warrenPorts } from '../../src/core/compose/validate.ts';
 import { UserError } from '../../src/core/errors.ts';
+import { stackServices } from '../../src/core/compose/to-services.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'compose');
 const load = (app: string, env: Record<string, string> = {}) => configOf({ files: [] }, env, join(FIXTURES, app));
@@ -127,7 +128,14 @@ test('authentik: anchors and merge keys, $$ escapes, required variables, ports f
   assert.deepEqual(server.ports.map((p) => p.published), [8000, 9443]);
   assert.deepEqual(svc(r, 'postgresql').healthcheck!.test, ['CMD-SHELL', 'pg_isready -d ${POSTGRES_DB} -U ${POSTGRES_USER}']);
   assert.deepEqual(server.dependsOn.map((d) => d.condition), ['service_healthy', 'service_healthy']);
-  assert.deepEqual(warned(r), ['docker-compose.yml:77 volumes.database', 'docker-compose.yml:79 volumes.redis', 'docker-compose.yml:70 services.worker.volumes']);
+  // the worker's docker.sock pins it to the deploying node; the server shares its media and
+  // templates volumes, so it is pinned there with it (and told so) rather than wait elsewhere
+  assert.deepEqual(warned(r), ['docker-compose.yml:77 volumes.database', 'docker-compose.yml:79 volumes.redis', 'docker-compose.yml:70 services.worker.volumes', 'docker-compose.yml:57 services.server.volumes']);
+  assert.match(r.warnings.at(-1)!.message, /^shares volume "media" with service worker, which a bind mount or device pins/);
+  const placed = Object.fromEntries(stackServices(r.model, { nodeName: 'nas' }).map((s) => [s.name, s.constraints]));
+  assert.deepEqual(placed['authentik-worker'], [{ kind: 'node', value: 'nas' }]);
+  assert.deepEqual(placed['authentik-server'], [{ kind: 'node', value: 'nas' }]);
+  assert.deepEqual(placed['authentik-redis'], []);
 });
 
 test('authentik without its .env secret: refused naming the variable and the line', () => {

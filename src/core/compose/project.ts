@@ -18,7 +18,7 @@ import type { StackConfigResult, StackService, StackVolume } from './model.ts';
 import { projectNameFromDir, projectNameProblem, warrenNameProblem, warrenServiceName } from './names.ts';
 import { checkEachValue } from './schema.ts';
 import { normaliseService } from './service.ts';
-import { checkContainerNames, checkCycles, checkPorts, checkServiceSpecs, warrenPorts, type ReservedPort } from './validate.ts';
+import { checkContainerNames, checkSharedVolumes, checkCycles, checkPorts, checkServiceSpecs, warrenPorts, type ReservedPort } from './validate.ts';
 import { readVolumeX } from './volume-x-warren.ts';
 import { parseYamlTree } from './yaml-tree.ts';
 
@@ -158,6 +158,7 @@ export function loadStack(input: StackInput): StackConfigResult {
   const model = { name: name!, services: out, volumes: topVolumes };
   checkServiceSpecs(model, services, diag);
   diag.throwIfErrors();
+  checkSharedVolumes(model, services, diag);
   return { model, warnings: diag.warnings };
 }
 

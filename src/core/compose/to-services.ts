@@ -7,6 +7,7 @@ import { sameContainerSpec, type ServiceInputParsed } from '../service-spec.ts';
 import type { Constraint, ContainerOptions, PortSpec, ServiceSpec } from '../service-types.ts';
 import { stackVolumeName } from '../volumes/stack-volumes.ts';
 import type { StackModel, StackService } from './model.ts';
+import { pinnedServices } from './pins.ts';
 
 /**
  * The Docker volume of a stack's local named volume (`x-warren: {local: true}`, shared by the
@@ -103,10 +104,10 @@ function portsOf(s: StackService): PortSpec[] {
 
 /** The Warren service of each stack service, as the service manager creates it. */
 export function stackServices(model: StackModel, ctx: PlacementContext): ServiceInputParsed[] {
+  const pins = pinnedServices(model);
   const out = model.services.map((s) => {
     const constraints: Constraint[] = [...s.constraints];
-    const pinned = s.pinnedByBindMount || (s.devices?.length ?? 0) > 0;
-    if (pinned && !constraints.some((c) => c.kind === 'node')) constraints.push({ kind: 'node', value: ctx.nodeName });
+    if (pins.has(s.name) && !constraints.some((c) => c.kind === 'node')) constraints.push({ kind: 'node', value: ctx.nodeName });
     const input: ServiceInputParsed = {
       name: s.warrenName,
       stack: model.name,

@@ -1,6 +1,7 @@
 /**
  * Checks across the services of a stack: dependency cycles, host ports taken twice inside the
- * stack, and host ports Warren itself listens on. One error line each.
+ * stack, and host ports Warren itself listens on (one error line each); volumes shared by services
+ * placed apart (a warning).
  */
 import { Diagnostics } from './diagnostics.ts';
 import { itemPosition, keyPosition } from './located.ts';
@@ -10,6 +11,9 @@ import { parseServiceInput, serviceInputBody } from '../service-spec.ts';
 import { stackServices } from './to-services.ts';
 import { formatStackPort, portItems } from './ports.ts';
 import { isObj, type Obj } from './fields.ts';
+import { sameConstraints } from '../volumes/stack-volumes.ts';
+import { pinnedServices } from './pins.ts';
+import type { Constraint } from '../service-types.ts';
 
 /** A host port the agent uses: `what` says which and `flag` how to move it. */
 export interface ReservedPort {
@@ -43,6 +47,40 @@ export function checkContainerNames(services: StackService[], raw: Obj, diag: Di
     const svc = raw[s.name];
     if (other) diag.error(isObj(svc) ? keyPosition(svc, 'container_name') : undefined, `services.${s.name}.container_name`, `"${s.containerName}" is also the container_name of service ${other}`);
     else seen.set(s.containerName, s.name);
+  }
+}
+
+/**
+ * A replicated stack volume mounted by services placed by different rules: it is live on one
+ * machine at a time, and services share a node only when their rules match
+ * (src/core/volumes/stack-volumes.ts), so the one placed elsewhere would wait for the volume. A
+ * warning, not an error: different rules may still pick one node. A service that goes with a
+ * pinned one (pins.ts) is told so.
+ */
+export function checkSharedVolumes(model: StackModel, raw: Obj, diag: Diagnostics): void {
+  const pins = pinnedServices(model);
+  const at = (s: StackService) => {
+    const svc = raw[s.name];
+    return isObj(svc) ? keyPosition(svc, 'volumes') : undefined;
+  };
+  for (const s of model.services) {
+    const pin = pins.get(s.name);
+    if (pin?.volume) diag.warn(at(s), `services.${s.name}.volumes`, `shares volume "${pin.volume}" with service ${pin.by}, which a bind mount or device pins to the node the stack is deployed from: it is pinned there too (a volume's data is live on one machine at a time)`);
+  }
+  // the deploying node as a constraint, for the services pinned to it
+  const placementOf = (s: StackService): Constraint[] => (pins.has(s.name) && !s.constraints.some((c) => c.kind === 'node') ? [...s.constraints, { kind: 'node', value: '\0deploying node' }] : s.constraints);
+  for (const vol of model.volumes) {
+    if (vol.local || vol.external) continue;
+    const users = model.services.filter((s) => s.mounts.some((m) => m.type === 'volume' && m.source === vol.name));
+    const first = users[0];
+    for (const s of users.slice(1)) {
+      if (sameConstraints(placementOf(s), placementOf(first!))) continue;
+      diag.warn(
+        at(s),
+        `services.${s.name}.volumes`,
+        `volume "${vol.name}" is also mounted by service ${first!.name}, which is placed by other rules (deploy.placement.constraints, or a bind mount or device that pins a service to the deploying node): the volume's data is live on one machine at a time, so whichever of them lands on another machine waits for it. Give both the same constraints, or mark the volume x-warren: {local: true} if each machine may have its own`,
+      );
+    }
   }
 }
 

@@ -11,11 +11,14 @@
 import type { Diagnostics } from './diagnostics.ts';
 import { isObj } from './fields.ts';
 import { keyPosition } from './located.ts';
-import { checkPolicy, MAX_INTERVAL_MS, MIN_INTERVAL_MS, parseDurationText, type VolumePolicyRecord } from '../volumes/volume-policy.ts';
+import { DURATION_UNITS_MS } from '../duration-text.ts';
+import { MAX_INTERVAL_MS, MAX_KEEP_COUNT, MAX_KEEP_WITHIN_MS, MIN_INTERVAL_MS, parseDurationText, type VolumePolicyRecord } from '../volumes/volume-policy.ts';
 import type { RetentionPolicy } from '../volumes/retention.ts';
 
 const X_KEYS = ['local', 'snapshot_interval', 'retention'];
 const RETENTION_KEYS: Record<string, keyof RetentionPolicy> = { keep_within: 'keepAllWithinMs', hourly: 'hourly', daily: 'daily', weekly: 'weekly', monthly: 'monthly' };
+/** keep_within's bound in the file's words: whole days, a duration the file may hold */
+const MAX_KEEP_WITHIN_TEXT = `${MAX_KEEP_WITHIN_MS / DURATION_UNITS_MS.d}d`;
 
 export interface VolumeX {
   local?: true;
@@ -66,26 +69,20 @@ function readPolicy(x: Record<string, unknown>, path: string, diag: Diagnostics)
     const r = x.retention;
     if (!isObj(r)) bad('retention', x, 'must be a mapping such as {keep_within: 1h, hourly: 24, daily: 7, weekly: 4, monthly: 12}');
     else {
+      // the bounds the HTTP API holds a policy to (checkPolicy): a count past them is a typo, not a wish
       const retention: Partial<RetentionPolicy> = {};
       for (const [k, v] of Object.entries(r)) {
         const field = RETENTION_KEYS[k];
         if (!field) bad(`retention.${k}`, r, `unknown key (expected ${Object.keys(RETENTION_KEYS).join(', ')})`);
         else if (field === 'keepAllWithinMs') {
           const ms = typeof v === 'string' ? parseDurationText(v) : v === 0 ? 0 : undefined;
-          if (ms === undefined) bad(`retention.${k}`, r, `must be a duration such as 10m, 1h or 7d, or 0, got ${JSON.stringify(v)}`);
+          if (ms === undefined || ms > MAX_KEEP_WITHIN_MS) bad(`retention.${k}`, r, `must be a duration from 0 to ${MAX_KEEP_WITHIN_TEXT} such as 10m, 1h or 7d, got ${JSON.stringify(v)}`);
           else retention[field] = ms;
-        } else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) retention[field] = v;
-        else bad(`retention.${k}`, r, `must be a whole number >= 0, got ${JSON.stringify(v)}`);
+        } else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_KEEP_COUNT) retention[field] = v;
+        else bad(`retention.${k}`, r, `must be a whole number from 0 to ${MAX_KEEP_COUNT}, got ${JSON.stringify(v)}`);
       }
       if (Object.keys(retention).length) record.retention = retention;
     }
   }
-  if (!ok) return undefined;
-  // the same bounds the HTTP API holds a policy to (a count past 10000 is a typo, not a wish)
-  const check = checkPolicy(record);
-  if (!check.ok) {
-    diag.error(keyPosition(x, 'retention'), `${path}.retention`, check.message.replace('keepAllWithinMs', 'keep_within').replace(/^retention\./, ''));
-    return undefined;
-  }
-  return check.record;
+  return ok ? record : undefined;
 }

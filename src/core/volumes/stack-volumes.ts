@@ -49,7 +49,8 @@ export function slotVolumes(service: string, slot: number, spec: SpecLike): Slot
   return [...own, ...stack];
 }
 
-const sameConstraints = (a: readonly Constraint[], b: readonly Constraint[]) => {
+/** Whether two services' constraints are one placement rule (their order aside). */
+export const sameConstraints = (a: readonly Constraint[], b: readonly Constraint[]) => {
   const key = (c: Constraint) => (c.kind === 'node' ? `node=${c.value}` : `label=${c.key}=${c.value}`);
   const ka = a.map(key).sort();
   const kb = b.map(key).sort();
