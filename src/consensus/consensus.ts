@@ -3,7 +3,6 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
 import type { AgentConfig } from '../core/agent-config.ts';
-import { UserError } from '../core/errors.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import { readClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
 import { readTlsFiles } from '../system/pki.ts';
@@ -11,16 +10,16 @@ import { within } from '../system/within.ts';
 import { AdmissionDesk, validBatch, type AdmissionView, type ConsensusPhase } from './admission-desk.ts';
 import { ClusterEntry } from './cluster-entry.ts';
 import { ClusterFileWriter } from './cluster-file-writer.ts';
-import { ClusterStore, KEYS, VIEW_READ, type NodeRecord, type QueueRecord, type VoterOffer } from './cluster-store.ts';
+import { ClusterStore, KEYS, VIEW_READ, type NodeRecord, type QueueRecord } from './cluster-store.ts';
 import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
 import { EtcdSession } from './etcd-session.ts';
 import { Hellos } from './hellos.ts';
 import type { AdmissionGrant, JoinAccepted, RequestAdmission } from './joiner.ts';
-import { handSeatOver, listedAsClient } from './leave-steps.ts';
+import { handSeatOver } from './leave-steps.ts';
 import type { Leadership } from './leadership.ts';
 import { LocalMember } from './local-member.ts';
-import { bookOtherVotersAsClients, refuseNeedlessRecovery } from './quorum-rebuild.ts';
 import { RecoveryDriver } from './recovery.ts';
+import { RoleChanges } from './role-changes.ts';
 
 export type { AdmissionView, ConsensusPhase } from './admission-desk.ts';
 export { hasEtcdData } from './quorum-rebuild.ts';
@@ -55,8 +54,9 @@ export interface ConsensusOptions {
  * owns the node's role and moves it between the parts, which live beside it: founding hellos
  * (hellos.ts), joining or founding (cluster-entry.ts, found-cluster.ts), the local etcd member
  * and TLS files (local-member.ts), the etcd session (etcd-session.ts), the member side of
- * admission (admission-desk.ts), leaving (leave-steps.ts), quorum recovery (recovery.ts decides,
- * quorum-rebuild.ts acts) and cluster.json's writes (cluster-file-writer.ts).
+ * admission (admission-desk.ts), leaving (leave-steps.ts), the steps between etcd roles
+ * (role-changes.ts), quorum recovery (recovery.ts decides, quorum-rebuild.ts acts) and
+ * cluster.json's writes (cluster-file-writer.ts).
  */
 export class Consensus extends EventEmitter {
   phase: ConsensusPhase = 'discovering';
@@ -71,6 +71,8 @@ export class Consensus extends EventEmitter {
   /** joining or founding, for a node without a cluster (cluster-entry.ts) */
   private readonly entry: ClusterEntry;
   private readonly hellos: Hellos;
+  /** taking a seat, demotion, standing down, rebuilding, forgetting the cluster (role-changes.ts) */
+  private readonly roles: RoleChanges;
   private stopped = false;
   private leaving = false;
   /** other members' APIs (kept in cluster.json): where this node re-enters if it must */
@@ -122,7 +124,7 @@ export class Consensus extends EventEmitter {
       peersSeen: (apis) => this.peersSeen(apis),
       endpointsChanged: (endpoints) => this.files.update({ endpoints }),
       becameVoter: () => this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() }),
-      takeSeat: (offer) => this.takeSeat(offer),
+      takeSeat: (offer) => this.roles.takeSeat(offer),
     });
     this.entry = new ClusterEntry({
       config: o.config,
@@ -154,6 +156,19 @@ export class Consensus extends EventEmitter {
       leader: () => this.session.currentLeader,
       nodes: () => this.session.nodes,
     });
+    this.roles = new RoleChanges({
+      nodeId: o.nodeId,
+      dataDir: o.config.dataDir,
+      logger: o.logger,
+      clientUrl: this.clientUrl,
+      member: this.member,
+      session: this.session,
+      phase: () => this.phase,
+      clusterId: () => this.clusterId,
+      saveMembership: (m) => this.saveMembership(m),
+      dropEndorsement: () => (this.endorsed = undefined),
+      removeClusterFile: () => this.files.remove(),
+    });
     this.recovery = new RecoveryDriver({
       selfId: o.nodeId,
       logger: o.logger.child({ component: 'recovery' }),
@@ -169,8 +184,8 @@ export class Consensus extends EventEmitter {
         this.endorsed = e;
         await this.files.update({ recovery: e });
       },
-      standDown: () => this.standDown(),
-      forceNewCluster: (lost, why) => this.forceNewCluster(lost, why),
+      standDown: () => this.roles.standDown(),
+      forceNewCluster: (lost, why) => this.roles.forceNewCluster(lost, why),
     });
   }
 
@@ -264,12 +279,12 @@ export class Consensus extends EventEmitter {
   /** This voter was removed from etcd (it was dead too long): wipe and re-enter through the queue. */
   private async onRemoved(): Promise<void> {
     if (this.stopped || this.leaving) return;
-    if (await this.stillRegistered()) {
-      await this.becomeClient();
+    if (await this.roles.stillRegistered()) {
+      await this.roles.becomeClient();
       return;
     }
     this.log.warn('this node was removed from the etcd cluster: wiping its etcd data and joining again through the queue');
-    await this.forgetCluster();
+    await this.roles.forgetCluster();
     this.role = null;
     this.phase = 'discovering';
     // the members' hellos carry the cluster id: the founding rule sends this node back to them
@@ -283,13 +298,6 @@ export class Consensus extends EventEmitter {
       this.emit('peers', apis);
       await this.files.update({ peers: apis });
     }
-  }
-
-  /** A voter seat etcd holds for this client-only node: start the local member as the offered learner. */
-  private async takeSeat(offer: VoterOffer): Promise<void> {
-    await this.member.dropData();
-    await this.member.start({ clusterState: 'existing', clusterToken: offer.clusterToken, initialCluster: offer.initialCluster, tls: this.member.tlsPaths() }, { waitHealthy: false });
-    await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'voter', endpoints: [this.clientUrl, ...this.session.nodes.filter((n) => n.role === 'voter').map((n) => n.clientUrl)], admittedAt: Date.now() });
   }
 
   /** Whether this node can use the cluster's etcd right now. */
@@ -356,91 +364,13 @@ export class Consensus extends EventEmitter {
     const store = this.session.store;
     await handSeatOver({ session: this.session, store, selfId: this.o.nodeId, tls: this.member.tls!, peerUrl: this.peerUrl, removed: () => Boolean(this.member.etcd?.removed), timeoutMs, onProgress });
     await store.removeNode(this.o.nodeId).catch(() => undefined);
-    await this.forgetCluster();
+    await this.roles.forgetCluster();
     onProgress('left the cluster');
   }
 
-  /**
-   * Whether the registry still lists this node (then its removal from etcd was a demotion, or its
-   * seat was given away while it was down). Asked of the other voters.
-   */
-  private async stillRegistered(): Promise<boolean> {
-    const urls = this.otherVoterUrls();
-    if (!urls.length || !this.member.tls) return false;
-    return listedAsClient(urls, this.member.tls, this.o.nodeId);
-  }
-
-  /**
-   * The other voters' client URLs. Right after a restart the registry is not read yet: then the
-   * endpoints this node was started with name them.
-   */
-  private otherVoterUrls(): string[] {
-    const known = this.session.nodes.filter((n) => n.id !== this.o.nodeId && n.role === 'voter').map((n) => n.clientUrl);
-    return known.length ? known : this.session.endpoints.filter((u) => u !== this.clientUrl);
-  }
-
-  /**
-   * Demoted: stop the local etcd member and carry on as a client-only node. `keepData` moves the
-   * member's data aside instead of deleting it (a voter standing down for a quorum recovery: a
-   * person may still want it).
-   */
-  private async becomeClient(keepData = false): Promise<void> {
-    this.log.info('demoted to a client-only node: stopping the local etcd member');
-    await this.session.disconnect();
-    await this.member.demote(keepData);
-    // right after a restart the registry is not read yet: the voters it was started with (the
-    // ones stillRegistered asked) are where it goes; an empty list crashed the agent
-    const endpoints = this.otherVoterUrls();
-    await this.saveMembership({ version: 1, clusterId: this.clusterId!, role: 'client', endpoints, admittedAt: Date.now() });
-    this.session.memberRole = 'client';
-    await this.session.connect(endpoints);
-  }
-
-  // ---- quorum recovery (src/consensus/recovery.ts decides when; warren recover asks by hand) --
-
-  /** A surviving voter that is not the recovery's candidate stops its member for good. */
-  private standDown(): Promise<void> {
-    return this.becomeClient(true);
-  }
-
-  /**
-   * Rebuilds etcd from this node's data as a one-voter cluster (etcd's --force-new-cluster keeps
-   * every key and drops the other members), books every other voter as a client-only node (back,
-   * each finds it was removed and carries on as a client, as a replaced voter does), and
-   * reconnects. The leader refills the voter set from the alive nodes.
-   */
-  private async forceNewCluster(lost: string[], why: string): Promise<void> {
-    const clusterId = this.clusterId;
-    const tls = this.member.tls;
-    if (!tls || !clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
-    this.log.warn({ lost, why }, 'rebuilding etcd from this node\'s data as a one-voter cluster (--force-new-cluster)');
-    await this.session.disconnect();
-    await this.member.rebuild();
-    this.session.memberRole = 'voter';
-    this.session.lastVoters = [this.o.nodeId];
-    await bookOtherVotersAsClients(this.clientUrl, tls, this.o.nodeId);
-    this.endorsed = undefined;
-    await this.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [this.clientUrl], admittedAt: Date.now() });
-    await this.session.connect([this.clientUrl]);
-    this.log.warn({ lost }, 'etcd rebuilt: this node is the only voter; the others reconnect and the voter set is refilled');
-  }
-
-  /** warren recover: a person's word that the lost voters are gone for good. */
-  async recoverByHand(): Promise<{ node: string; lost: string[] }> {
-    if (this.phase !== 'member' || !this.clusterId) throw new UserError('not_member', 'this node is not a cluster member', 409);
-    await refuseNeedlessRecovery({ runsMember: this.member.etcd !== undefined, dataDir: this.dataDir, nodes: () => this.session.nodes, client: () => this.session.client });
-    const lost = this.session.lastVoters.filter((v) => v !== this.o.nodeId);
-    await this.forceNewCluster(lost, 'by hand (warren recover)');
-    return { node: this.o.nodeId, lost };
-  }
-
-  /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
-  private async forgetCluster(): Promise<void> {
-    await this.session.disconnect();
-    this.session.admitted.clear();
-    await this.member.stop(2000);
-    await this.member.forget();
-    await this.files.remove();
+  /** warren recover: a person's word that the lost voters are gone for good (role-changes.ts). */
+  recoverByHand(): Promise<{ node: string; lost: string[] }> {
+    return this.roles.recoverByHand();
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@ import { memberRaftIndex } from './recovery.ts';
 
 /*
  * The etcd side of a quorum recovery: recovery.ts decides when (or a person, with warren
- * recover); Consensus.forceNewCluster runs the steps, with the pieces below.
+ * recover); RoleChanges.forceNewCluster (role-changes.ts) runs the steps, with the pieces below.
  */
 
 export async function hasEtcdData(dataDir: string): Promise<boolean> {

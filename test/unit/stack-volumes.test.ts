@@ -10,6 +10,7 @@ import { stackServices } from '../../src/core/compose/to-services.ts';
 import { legacyVolumesOf, stackVolumePolicies, stackVolumeRecord, warrenVolumesOfStack } from '../../src/core/compose/stack-volumes-plan.ts';
 import { homeVolumes, peerGroup, slotHomes, slotVolumes, stackOfVolume, stackVolumeName, takeBlocked, volumeUsers } from '../../src/core/volumes/stack-volumes.ts';
 import { choosePeers } from '../../src/core/volumes/peer-choice.ts';
+import { checkPolicy } from '../../src/core/volumes/volume-policy.ts';
 import type { CopyRecord, VolumeMeta } from '../../src/core/volumes/volume-records.ts';
 import { planSchedule, type SchedNode } from '../../src/core/scheduler.ts';
 import type { Constraint, ServiceSpec } from '../../src/core/service-types.ts';
@@ -275,6 +276,11 @@ test('compose: x-warren gives a volume its snapshot policy, set on every volume 
   // only what is given: the rest stays the agent's default
   const some = project({ 'compose.yaml': POLICY('      retention: {daily: 14, keep_within: 0}') });
   assert.deepEqual(some.model.volumes.find((v) => v.name === 'db')!.policy, { retention: { daily: 14, keepAllWithinMs: 0 } });
+  // the bounds are the HTTP API's: a policy at them passes checkPolicy as it is
+  const edge = project({ 'compose.yaml': POLICY('      snapshot_interval: 24h\n      retention: {keep_within: 3650d, hourly: 10000, daily: 0}') });
+  const atBounds = edge.model.volumes.find((v) => v.name === 'db')!.policy;
+  assert.deepEqual(atBounds, { intervalMs: 86_400_000, retention: { keepAllWithinMs: 3650 * 86_400_000, hourly: 10_000, daily: 0 } });
+  assert.deepEqual(checkPolicy(atBounds), { ok: true, record: atBounds });
 });
 
 test('compose: a bad x-warren policy is refused at its line, with the words of the file', () => {
@@ -282,11 +288,12 @@ test('compose: a bad x-warren policy is refused at its line, with the words of t
     ['      snapshot_interval: 500ms', /compose\.yaml:11: volumes\.db\.x-warren\.snapshot_interval: must be a duration from 1s to 24h .*got "500ms"/],
     ['      snapshot_interval: 30', /snapshot_interval: must be a duration from 1s to 24h .*got 30/],
     ['      snapshot_interval: 2d', /snapshot_interval: must be a duration from 1s to 24h/],
-    ['      retention: {daily: -1}', /compose\.yaml:11: volumes\.db\.x-warren\.retention\.daily: must be a whole number >= 0, got -1/],
-    ['      retention: {daily: 1.5}', /retention\.daily: must be a whole number >= 0, got 1.5/],
-    ['      retention: {daily: 20000}', /volumes\.db\.x-warren\.retention: daily must be a whole number from 0 to 10000 \(got 20000\)/],
+    ['      retention: {daily: -1}', /compose\.yaml:11: volumes\.db\.x-warren\.retention\.daily: must be a whole number from 0 to 10000, got -1/],
+    ['      retention: {daily: 1.5}', /retention\.daily: must be a whole number from 0 to 10000, got 1.5/],
+    ['      retention: {daily: 20000}', /compose\.yaml:11: volumes\.db\.x-warren\.retention\.daily: must be a whole number from 0 to 10000, got 20000/],
     ['      retention: {yearly: 2}', /retention\.yearly: unknown key \(expected keep_within, hourly, daily, weekly, monthly\)/],
-    ['      retention: {keep_within: soon}', /retention\.keep_within: must be a duration such as 10m, 1h or 7d, or 0, got "soon"/],
+    ['      retention: {keep_within: soon}', /retention\.keep_within: must be a duration from 0 to 3650d such as 10m, 1h or 7d, got "soon"/],
+    ['      retention: {keep_within: 3651d}', /compose\.yaml:11: volumes\.db\.x-warren\.retention\.keep_within: must be a duration from 0 to 3650d .*got "3651d"/],
     ['      retention: [1, 2]', /x-warren\.retention: must be a mapping/],
     ['      local: true\n      snapshot_interval: 1m', /volumes\.db\.x-warren: a local volume is not snapshotted/],
   ];
