@@ -193,7 +193,15 @@ export class Reconciler {
     let actual: ActualContainer[];
     try {
       actual = await this.list(id);
-      if (!this.dockerUp) this.d.logger.info('Docker is answering again');
+      if (!this.dockerUp) {
+        this.d.logger.info('Docker is answering again');
+        // the engine's stop stopped the replicas, and its absence failed their starts: not their
+        // apps' crashes, so they start again at once, not after a crash loop's back-off (up to 30 s)
+        for (const m of this.memory.values()) {
+          m.restarts = 0;
+          m.notBefore = 0;
+        }
+      }
       this.dockerUp = true;
     } catch (err) {
       if (this.dockerUp) this.d.logger.warn({ err: messageOf(err) }, 'Docker is not answering; will retry');

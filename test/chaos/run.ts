@@ -78,6 +78,14 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
 }
 
 /**
+ * Node i's agent flags: the first founds the cluster, the others join it. On its own 512 MiB disk
+ * a node keeps 64 MiB free for snapshots from peers (the default 1 GiB would refuse every one).
+ */
+function agentArgs(ips: string[], i: number, dataDirs: string[]): string[] {
+  return [...(i === 0 ? ['--open'] : ['--join', ips[0]!]), ...(dataDirs[i] ? ['--volume-reserve', '64MiB'] : [])];
+}
+
+/**
  * The cluster: the first node founds it (--open), the others join it one by one. Like
  * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
  * machine may need more than its 30 s each.
@@ -86,7 +94,7 @@ async function startNodes(ips: string[], dataDirs: string[]): Promise<{ agents: 
   const agents: AgentHandle[] = [];
   const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
-    const a = await startAgent({ bind: ip, args: i === 0 ? ['--open'] : ['--join', ips[0]!], waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) });
+    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, dataDirs), waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
@@ -128,7 +136,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (kinds.includes('fill-disk')) for (let i = 0; i < o.nodes; i++) mounts.push(await ownDisk());
     say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB tmpfs)' : ''}`);
     const { agents, ids } = await startNodes(ips, mounts);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: i === 0 ? ['--open'] : ['--join', ips[0]!], agent, logFrom: 0 }));
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0 }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();

@@ -3,7 +3,9 @@
  * empty volume"): one service appends a counter to a file in its replicated volume while faults
  * run, resuming from the file's last line wherever it starts. At every converged checkpoint the
  * live copy (the data dir of the node the cluster says runs it) must hold a contiguous counter
- * that did not go back further than the writes a move may lose (the data at risk).
+ * that did not go back further than the writes a move may lose (the data at risk), and the volume
+ * must be protected again (copies on 2 other live nodes, recent ones): a move can only keep data
+ * that was replicated.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +22,8 @@ const VOLUME = `${VOLUME_SERVICE}_data`;
 const LINES_PER_S = 10;
 /** how much a move may lose: the at-risk goal (5 s) of writes, counted from the last checkpoint */
 const ALLOWED_LOSS_LINES = 5 * LINES_PER_S;
+/** once converged, the data at risk is back under this (snapshots every 2 s; a loaded machine is slower) */
+const CONVERGED_AT_RISK_MS = 15_000;
 
 // a careful app on a full disk (the fill-disk fault): a line that could not be written whole is
 // cut off again and written later, so the counter stays contiguous
@@ -77,7 +81,20 @@ export class VolumeWatch {
     if (last < this.floor) {
       return { violations: [{ check: 'volume', message: `the counter on node ${node} went back to ${last}: more than ${ALLOWED_LOSS_LINES} lines (the at-risk goal) before the ${this.floor + ALLOWED_LOSS_LINES} of the last checkpoint` }] };
     }
+    const unprotected = await this.protection(node);
+    if (unprotected) return { violations: [{ check: 'volume', message: unprotected }] };
     return { violations: [], reading: { node, last } };
+  }
+
+  /** Why the volume is not protected as its owner sees it, or undefined when it is. */
+  private async protection(node: number): Promise<string | undefined> {
+    const res = await fetch(`${this.nodes[node]!.agent.api}/v1/volumes/${VOLUME}`, { signal: AbortSignal.timeout(2500) }).catch((err: Error) => err);
+    if (res instanceof Error || res.status !== 200) return `node ${node} did not show ${VOLUME} (${res instanceof Error ? res.message : res.status})`;
+    const v = ((await res.json()) as { volume: { state: string; atRiskMs: number | null; copies: { node: string; ageMs: number | null }[] } }).volume;
+    if (v.state !== 'protected' || v.atRiskMs === null || v.atRiskMs > CONVERGED_AT_RISK_MS) {
+      return `${VOLUME} is ${v.state} with ${v.atRiskMs === null ? 'all its data' : `${Math.round(v.atRiskMs / 1000)} s of data`} at risk (copies: ${v.copies.map((c) => `${c.node} ${c.ageMs === null ? '-' : `${Math.round(c.ageMs / 1000)} s`}`).join(', ')})`;
+    }
+    return undefined;
   }
 
   /** After a good checkpoint: what later moves may not go below. */

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll } from '../helpers/agents.ts';
 import { dockerdPid, dockerUp, running, startDockerd } from '../helpers/dockerd.ts';
-import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
+import { docker, ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -27,6 +27,13 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
   const [before] = await waitServing(a, 'dock', 1);
   const containersBefore = await nodeContainers(ids[0]!);
   assert.equal(containersBefore.length, 1);
+  // the app crashes three times first (killed behind Warren's back): each restart backs off longer
+  for (let crash = 1; crash <= 3; crash++) {
+    await docker('kill', containersBefore[0]!);
+    await waitFor(`restart ${crash} logged`, async () => restartCounts(a.log()).includes(crash), 30_000, 100);
+    await waitServing(a, 'dock', 1, 30_000);
+  }
+  const logBefore = a.log().length;
 
   // stop the engine as a service manager would (SIGTERM: it stops the containers, then exits)
   const pid = await dockerdPid();
@@ -34,6 +41,7 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
   process.kill(pid, 'SIGTERM');
   await waitFor('dockerd gone', async () => !running(pid), 60_000, 100);
   await waitFor('the agent reports the replica not running', async () => (await serviceView(a, 'dock').catch(() => undefined))?.running === 0, 30_000, 200);
+  await waitFor('the agent finds the engine gone', async () => a.log().slice(logBefore).includes('Docker is not answering'), 30_000, 100);
   assert.ok(await a.health().then((h) => h.status === 200 || h.status === 503).catch(() => false), 'the agent still answers without Docker');
 
   await startDockerd();
@@ -47,5 +55,13 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
     assert.equal(await runningCopies('dock'), 1);
     await new Promise((r) => setTimeout(r, 500));
   }
-  assert.match(a.log(), /restarting exited replica/, 'the reconciler repaired the replica Docker stopped');
+  // the engine stopped it, not a crash: started again without the crash loop's back-off
+  const since = a.log().slice(logBefore);
+  assert.match(since, /Docker is answering again/);
+  assert.deepEqual(restartCounts(since.slice(since.indexOf('Docker is answering again'))).slice(0, 1), [1], 'the first restart after the engine came back counts from 1 again');
 });
+
+/** The `restarts` figure of each "restarting exited replica" line of an agent's log, in order. */
+function restartCounts(log: string): number[] {
+  return [...log.matchAll(/"restarts":(\d+)[^\n]*restarting exited replica|restarting exited replica[^\n]*"restarts":(\d+)/g)].map((m) => Number(m[1] ?? m[2]));
+}
