@@ -16,7 +16,8 @@ const GROUPS: Record<string, () => Promise<Record<string, Metric>>> = {
   volumes: async () => ({ ...(await (await import('./volumes.ts')).benchVolumes()), ...(await (await import('./volumes-cluster.ts')).benchVolumesCluster()) }),
   'volumes-cluster': async () => (await import('./volumes-cluster.ts')).benchVolumesCluster(),
   footprint: async () => (await import('./footprint.ts')).benchFootprint(),
-  stacks: async () => (await import('./stacks.ts')).benchStacks(),
+  stacks: async () => ({ ...(await (await import('./stacks.ts')).benchStacks()), ...(await (await import('./stacks-deploy.ts')).benchStackDeploy()) }),
+  ui: async () => (await import('./ui.ts')).benchUi(),
 };
 
 const wanted = process.argv.slice(2);

@@ -2,7 +2,7 @@
 # Installs whatever Warren needs that is missing, and says what it installs.
 #   scripts/setup.sh           what the agent needs: npm packages, etcd, Docker (dockerd started)
 #   scripts/setup.sh --test    also what the test suite needs
-#   scripts/setup.sh --bench   also what the benchmarks compare against (wrk, nginx, dnsperf, dnsmasq)
+#   scripts/setup.sh --bench   also what the benchmarks compare against (wrk, nginx, dnsperf, dnsmasq, docker-compose)
 #   --quiet                    say nothing when nothing is missing
 # As root it installs with apt-get; otherwise it prints the exact command to run and exits 1.
 set -euo pipefail
@@ -56,6 +56,8 @@ if [ "$want_bench" = 1 ]; then
   need nginx nginx
   need dnsperf dnsperf
   need dnsmasq dnsmasq
+  # stacks.deploy_ms's anchor: the same compose file brought up by Docker's own compose
+  need docker-compose docker-compose
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   cmd="apt-get install -y --no-install-recommends ${missing[*]}"

@@ -72,6 +72,8 @@ export class Reconciler {
   private events: NodeJS.ReadableStream | undefined;
   private subscribing = false;
   private dockerUp = true;
+  /** the event stream ended: the engine may have restarted faster than a pass could see it down */
+  private engineLost = false;
   /** managed containers running on this node, for the health heartbeat */
   containers = 0;
 
@@ -193,8 +195,8 @@ export class Reconciler {
     let actual: ActualContainer[];
     try {
       actual = await this.list(id);
-      if (!this.dockerUp) {
-        this.d.logger.info('Docker is answering again');
+      if (!this.dockerUp) this.d.logger.info('Docker is answering again');
+      if (!this.dockerUp || this.engineLost) {
         // the engine's stop stopped the replicas, and its absence failed their starts: not their
         // apps' crashes, so they start again at once, not after a crash loop's back-off (up to 30 s)
         for (const m of this.memory.values()) {
@@ -203,6 +205,7 @@ export class Reconciler {
         }
       }
       this.dockerUp = true;
+      this.engineLost = false;
     } catch (err) {
       if (this.dockerUp) this.d.logger.warn({ err: messageOf(err) }, 'Docker is not answering; will retry');
       this.dockerUp = false;
@@ -389,6 +392,7 @@ export class Reconciler {
         stream.on('data', () => this.kick());
         const again = () => {
           this.events = undefined;
+          this.engineLost = true;
           if (!this.stopped) setTimeout(() => this.kick(), 1000);
         };
         stream.on('end', again);

@@ -33,7 +33,6 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
     await waitFor(`restart ${crash} logged`, async () => restartCounts(a.log()).includes(crash), 30_000, 100);
     await waitServing(a, 'dock', 1, 30_000);
   }
-  const logBefore = a.log().length;
 
   // stop the engine as a service manager would (SIGTERM: it stops the containers, then exits)
   const pid = await dockerdPid();
@@ -41,9 +40,9 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
   process.kill(pid, 'SIGTERM');
   await waitFor('dockerd gone', async () => !running(pid), 60_000, 100);
   await waitFor('the agent reports the replica not running', async () => (await serviceView(a, 'dock').catch(() => undefined))?.running === 0, 30_000, 200);
-  await waitFor('the agent finds the engine gone', async () => a.log().slice(logBefore).includes('Docker is not answering'), 30_000, 100);
   assert.ok(await a.health().then((h) => h.status === 200 || h.status === 503).catch(() => false), 'the agent still answers without Docker');
 
+  const logAtRestart = a.log().length;
   await startDockerd();
   const restartedAt = Date.now();
   const [after] = await waitServing(a, 'dock', 1, 60_000);
@@ -55,10 +54,9 @@ test('the Docker engine restarting under a node: its replica runs and answers ag
     assert.equal(await runningCopies('dock'), 1);
     await new Promise((r) => setTimeout(r, 500));
   }
-  // the engine stopped it, not a crash: started again without the crash loop's back-off
-  const since = a.log().slice(logBefore);
-  assert.match(since, /Docker is answering again/);
-  assert.deepEqual(restartCounts(since.slice(since.indexOf('Docker is answering again'))).slice(0, 1), [1], 'the first restart after the engine came back counts from 1 again');
+  // the engine stopped it, not a crash: started again without the crash loop's back-off (seen
+  // from a pass that found the engine gone, or from its event stream ending)
+  assert.equal(restartCounts(a.log().slice(logAtRestart))[0], 1, 'the first restart after the engine came back counts from 1 again');
 });
 
 /** The `restarts` figure of each "restarting exited replica" line of an agent's log, in order. */
