@@ -4,8 +4,14 @@
  * with a pinned one (under the same constraints) goes with it, since the volume's data is live on
  * one machine at a time. Pure.
  */
+import type { Constraint } from '../service-types.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
 import type { StackModel, StackService } from './model.ts';
+
+/** A service's placement: its constraints, plus `node` when it is pinned (a node constraint of its own wins). */
+export function placementOf(s: StackService, pinned: boolean, node: string): Constraint[] {
+  return pinned && !s.constraints.some((c) => c.kind === 'node') ? [...s.constraints, { kind: 'node', value: node }] : [...s.constraints];
+}
 
 /** Pinned service → the service whose own bind mount or device pins it (itself when it has one). */
 export function pinnedServices(model: StackModel): Map<string, { by: string; volume?: string }> {

@@ -4,10 +4,10 @@
  */
 import { UserError } from '../errors.ts';
 import { sameContainerSpec, type ServiceInputParsed } from '../service-spec.ts';
-import type { Constraint, ContainerOptions, PortSpec, ServiceSpec } from '../service-types.ts';
+import type { ContainerOptions, PortSpec, ServiceSpec } from '../service-types.ts';
 import { stackVolumeName } from '../volumes/stack-volumes.ts';
 import type { StackModel, StackService } from './model.ts';
-import { pinnedServices } from './pins.ts';
+import { pinnedServices, placementOf } from './pins.ts';
 
 /**
  * The Docker volume of a stack's local named volume (`x-warren: {local: true}`, shared by the
@@ -106,8 +106,7 @@ function portsOf(s: StackService): PortSpec[] {
 export function stackServices(model: StackModel, ctx: PlacementContext): ServiceInputParsed[] {
   const pins = pinnedServices(model);
   const out = model.services.map((s) => {
-    const constraints: Constraint[] = [...s.constraints];
-    if (pins.has(s.name) && !constraints.some((c) => c.kind === 'node')) constraints.push({ kind: 'node', value: ctx.nodeName });
+    const constraints = placementOf(s, pins.has(s.name), ctx.nodeName);
     const input: ServiceInputParsed = {
       name: s.warrenName,
       stack: model.name,

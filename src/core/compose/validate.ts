@@ -12,8 +12,7 @@ import { stackServices } from './to-services.ts';
 import { formatStackPort, portItems } from './ports.ts';
 import { isObj, type Obj } from './fields.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
-import { pinnedServices } from './pins.ts';
-import type { Constraint } from '../service-types.ts';
+import { pinnedServices, placementOf } from './pins.ts';
 
 /** A host port the agent uses: `what` says which and `flag` how to move it. */
 export interface ReservedPort {
@@ -67,14 +66,14 @@ export function checkSharedVolumes(model: StackModel, raw: Obj, diag: Diagnostic
     const pin = pins.get(s.name);
     if (pin?.volume) diag.warn(at(s), `services.${s.name}.volumes`, `shares volume "${pin.volume}" with service ${pin.by}, which a bind mount or device pins to the node the stack is deployed from: it is pinned there too (a volume's data is live on one machine at a time)`);
   }
-  // the deploying node as a constraint, for the services pinned to it
-  const placementOf = (s: StackService): Constraint[] => (pins.has(s.name) && !s.constraints.some((c) => c.kind === 'node') ? [...s.constraints, { kind: 'node', value: '\0deploying node' }] : s.constraints);
+  // the deploying node (unknown here) as a node name no constraint can hold
+  const placed = (s: StackService) => placementOf(s, pins.has(s.name), '\0deploying node');
   for (const vol of model.volumes) {
     if (vol.local || vol.external) continue;
     const users = model.services.filter((s) => s.mounts.some((m) => m.type === 'volume' && m.source === vol.name));
     const first = users[0];
     for (const s of users.slice(1)) {
-      if (sameConstraints(placementOf(s), placementOf(first!))) continue;
+      if (sameConstraints(placed(s), placed(first!))) continue;
       diag.warn(
         at(s),
         `services.${s.name}.volumes`,
