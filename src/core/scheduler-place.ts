@@ -15,18 +15,30 @@ export function satisfies(node: SchedNode, c: Constraint): boolean {
   return c.kind === 'node' ? node.name === c.value || node.id === c.value : node.labels[c.key] === c.value;
 }
 
+/** The host devices a service's containers need (sorted, once each): only nodes that have them all may run it. */
+export const devicesOf = (svc: Pick<ServiceSpec, 'options'>): string[] => [...new Set((svc.options?.devices ?? []).map((d) => d.host))].sort();
+
+const listDevices = (paths: readonly string[]) => `${paths.length > 1 ? 'devices' : 'device'} ${paths.join(', ')}`;
+
+/** The node ports a host-network service's replica holds ("8123/tcp"): no two replicas holding one share a node. */
+export const hostPortsOf = (svc: Pick<ServiceSpec, 'options'>): readonly string[] => (svc.options?.hostNetwork ? (svc.options.hostPorts ?? []) : []);
+
 /**
  * Why a replica must leave its node right away (undefined: it may stay). A suspect or not yet heard
  * node keeps its replicas, since a blip must move nothing, and so does a restarting one (it stopped
  * them and starts them again when it is back; if it is not back in its grace it reads dead);
  * draining is handled apart, one at a time. Only alive nodes take new replicas (Placer).
  */
-export function leaveReason(nodeId: string, node: SchedNode | undefined, constraints: readonly Constraint[]): string | undefined {
+export function leaveReason(nodeId: string, node: SchedNode | undefined, svc: Pick<ServiceSpec, 'constraints' | 'options'>): string | undefined {
   if (!node) return `node ${nodeId} was removed`;
   if (node.state === 'dead') return `node ${node.name} is dead`;
   if (node.state === 'left') return `node ${node.name} left`;
-  const broken = constraints.filter((c) => !satisfies(node, c));
+  const broken = svc.constraints.filter((c) => !satisfies(node, c));
   if (broken.length > 0) return `node ${node.name} no longer matches ${broken.map(describeConstraint).join(', ')}`;
+  // only a device the node has checked and lacks (unplugged, or newly asked for): one it has not
+  // checked yet (a service just updated to ask for it) is no reason to move
+  const lost = devicesOf(svc).filter((p) => node.devices?.[p] === false);
+  if (lost.length > 0) return `node ${node.name} has no ${listDevices(lost)}`;
   return undefined;
 }
 
@@ -42,13 +54,17 @@ export class Placer {
   private readonly reserved = new Map<string, number>();
   /** replicas of each stack per node: a stack's services prefer one node (one hop less, and it moves as a unit); constraints may split it (names then resolve through the mesh: core/mesh) */
   private readonly stacks = new Map<string, Map<string, number>>();
+  /** host-network replicas holding each node port, per node ("<node>\n<port>/<proto>" → count) */
+  private readonly ports = new Map<string, number>();
 
   /** `nodes` sorted by id */
   constructor(private readonly nodes: readonly SchedNode[]) {}
 
-  /** a replica of any service (of `stack`, if it belongs to one) arrives on (1) or leaves (-1) a node */
-  count(nodeId: string, delta: number, stack?: string): void {
+  /** a replica of `svc` arrives on (1) or leaves (-1) a node: its load, its stack's tally, the node ports it holds */
+  count(nodeId: string, delta: number, svc: Pick<ServiceSpec, 'stack' | 'options'>): void {
     this.load.set(nodeId, (this.load.get(nodeId) ?? 0) + delta);
+    for (const p of hostPortsOf(svc)) this.ports.set(`${nodeId}\n${p}`, (this.ports.get(`${nodeId}\n${p}`) ?? 0) + delta);
+    const { stack } = svc;
     if (stack === undefined) return;
     let m = this.stacks.get(stack);
     if (!m) this.stacks.set(stack, (m = new Map()));
@@ -87,8 +103,14 @@ export class Placer {
     if (open.length === 0) return { nodeId: null, reason: 'every alive node is draining' };
     const matching = open.filter((n) => svc.constraints.every((c) => satisfies(n, c)));
     if (matching.length === 0) return { nodeId: null, reason: `no alive node matches ${svc.constraints.map(describeConstraint).join(', ')}` };
+    const devices = devicesOf(svc);
+    const equipped = devices.length > 0 ? matching.filter((n) => devices.every((p) => n.devices?.[p] === true)) : matching;
+    if (equipped.length === 0) return { nodeId: null, reason: `no alive node${svc.constraints.length ? ' that matches its constraints' : ''} has ${listDevices(devices)}` };
+    const ports = hostPortsOf(svc);
+    const portsFree = ports.length > 0 ? equipped.filter((n) => ports.every((p) => (this.ports.get(`${n.id}\n${p}`) ?? 0) <= 0)) : equipped;
+    if (portsFree.length === 0) return { nodeId: null, reason: `no alive node${equipped.length < open.length ? ' that can run it' : ''} has ${ports.length > 1 ? 'ports' : 'port'} ${ports.join(', ')} free (network_mode: host; another host-network replica listens there)` };
     const mem = svc.memoryBytes ?? 0;
-    const fitting = mem > 0 ? matching.filter((n) => this.free(n) >= mem) : matching;
+    const fitting = mem > 0 ? portsFree.filter((n) => this.free(n) >= mem) : portsFree;
     if (fitting.length === 0) return { nodeId: null, reason: `no alive node has ${formatBytes(mem)} free memory` };
     const preferred = fitting.filter((n) => !avoid.includes(n.id));
     const pool = preferred.length > 0 ? preferred : fallback ? fitting : [];

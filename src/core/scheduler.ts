@@ -28,6 +28,8 @@ export interface SchedNode {
   draining: boolean;
   /** from heartbeats: memUsedBytes, memTotalBytes, cpuLoad, containers */
   health?: HealthFigures;
+  /** host device path → present, for the devices services ask for that the node has checked (RuntimeNode.devices) */
+  devices?: Readonly<Record<string, boolean>>;
 }
 
 export interface ScheduleInput {
@@ -80,8 +82,8 @@ export function planSchedule(input: ScheduleInput): SchedulePlan {
     if (!rec) continue;
     for (const s of validSlots(rec, svc).values()) {
       if (s.nodeId === null) continue;
-      env.placer.count(s.nodeId, 1, svc.stack);
-      if (env.reports.starting(svc.name, s) && !leaveReason(s.nodeId, env.nodes.get(s.nodeId), svc.constraints)) env.placer.reserve(s.nodeId, rec.specs?.[s.generation]?.memoryBytes);
+      env.placer.count(s.nodeId, 1, svc);
+      if (env.reports.starting(svc.name, s) && !leaveReason(s.nodeId, env.nodes.get(s.nodeId), svc)) env.placer.reserve(s.nodeId, rec.specs?.[s.generation]?.memoryBytes);
     }
   }
 
@@ -108,12 +110,12 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
     slots.set(s.index, s);
     if (s.nodeId === null) return;
     own.set(s.nodeId, (own.get(s.nodeId) ?? 0) + 1);
-    placer.count(s.nodeId, 1, svc.stack);
+    placer.count(s.nodeId, 1, svc);
   };
   const detach = (s: Slot) => {
     if (s.nodeId === null) return;
     own.set(s.nodeId, (own.get(s.nodeId) ?? 1) - 1);
-    placer.count(s.nodeId, -1, svc.stack);
+    placer.count(s.nodeId, -1, svc);
   };
   /** a new placement: its memory is taken before its node's heartbeat shows it (the same test as
    * for replicas already assigned, so that planning again on the output sees the same free memory) */
@@ -135,7 +137,7 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
   const moved = (s: Slot, p: Placement, reason: string | undefined): Slot => ({ ...current(s), nodeId: p.nodeId, since: now, reason: p.nodeId ? reason : p.reason });
 
   // 1. keep what may stay; collect what must be (re)placed. This service's replicas are counted again as they are kept.
-  for (const s of prior.values()) if (s.nodeId !== null) placer.count(s.nodeId, -1, svc.stack);
+  for (const s of prior.values()) if (s.nodeId !== null) placer.count(s.nodeId, -1, svc);
   const pending: { slot: Slot; from?: string; why?: string; fresh?: boolean }[] = [];
   const failedImage: Slot[] = [];
   for (let i = 0; i < replicasOf(svc); i++) {
@@ -146,7 +148,7 @@ function planService(svc: ServiceSpec, before: AssignmentRecord | undefined, env
     }
     // a generation whose spec is lost cannot be run
     const s = { ...(oldSpecs[prev.generation] ? prev : current(prev)) };
-    const why = s.nodeId === null ? undefined : leaveReason(s.nodeId, env.nodes.get(s.nodeId), svc.constraints);
+    const why = s.nodeId === null ? undefined : leaveReason(s.nodeId, env.nodes.get(s.nodeId), svc);
     if (s.nodeId === null || why) {
       pending.push({ slot: s, from: s.nodeId ?? undefined, why });
       continue;

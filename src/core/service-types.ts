@@ -66,6 +66,11 @@ export interface ContainerOptions {
   network?: { stack: string; aliases: string[] };
   /** the node's own network (compose's network_mode: host): no published ports, no stack network */
   hostNetwork?: boolean;
+  /**
+   * with hostNetwork: the node's ports the service listens on ("8123/tcp", from its compose ports
+   * and expose); the scheduler places no two replicas holding one of them on the same node
+   */
+  hostPorts?: string[];
   pidsLimit?: number;
   memoryReservationBytes?: number;
   /** host paths (they stay on the node; a stack pins such a service to its node) */
@@ -168,6 +173,11 @@ export interface RuntimeNode {
   name: string;
   addr: string;
   labels: Record<string, string>;
+  /**
+   * host device path → whether this node has it, for the devices the cluster's services ask for
+   * (src/runtime/device-watch.ts); a path not listed is not checked yet
+   */
+  devices?: Record<string, boolean>;
 }
 
 /** The node's drain mark, /warren/drain/<id>. */

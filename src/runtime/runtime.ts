@@ -8,6 +8,7 @@ import type { RuntimeNode } from '../core/service-types.ts';
 import type { HealthFigures, NodeState } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
 import { ContainerAddresses } from './container-addresses.ts';
+import { DeviceWatch } from './device-watch.ts';
 import { StackHostPorts } from './host-ports.ts';
 import { DockerEngine, type EngineIdentity } from './docker-engine.ts';
 import { Reconciler } from './reconciler.ts';
@@ -59,6 +60,9 @@ export class Runtime {
   private readonly volumeRisk: VolumeRiskWatch | undefined;
   /** the chunk store's scrub (src/runtime/volume-scrub.ts) */
   readonly volumeScrub: VolumeScrub | undefined;
+  /** which devices the services ask for this node has (the scheduler's device placement) */
+  private readonly devices: DeviceWatch;
+  private client: Etcd3 | undefined;
 
   constructor(private readonly d: RuntimeDeps) {
     this.catalog = new Catalog(d.logger.child({ part: 'catalog' }));
@@ -98,6 +102,19 @@ export class Runtime {
       logger: d.logger.child({ part: 'scheduler' }),
     });
     this.services = new ServiceManager({ catalog: this.catalog, client: d.client, engine: this.engine, selfId: d.self.id });
+    this.devices = new DeviceWatch({
+      services: () => this.catalog.services(),
+      ready: () => this.catalog.ready && this.client !== undefined,
+      publish: async (devices) => {
+        const client = this.client;
+        if (!client) return false;
+        return this.putRecord(client, devices).then(() => true, (err) => {
+          this.d.logger.debug({ err: messageOf(err) }, 'could not publish this node\'s devices');
+          return false;
+        });
+      },
+      intervalMs: 5000,
+    });
   }
 
   /** What a stack manager (src/stacks) drives: the service manager, the catalog and Docker. */
@@ -127,26 +144,31 @@ export class Runtime {
     this.volumes?.start();
     this.volumeRisk?.start();
     this.volumeScrub?.start();
+    this.devices.start();
+    this.catalog.on('change', () => void this.devices.check());
   }
 
   /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
   async onClient(client: Etcd3 | undefined): Promise<void> {
+    this.client = client;
+    this.devices.forget();
     await this.catalog.attach(client);
     if (client) await this.register(client);
   }
 
-  /** This node's labels (and name, address) for the scheduler's constraints. */
+  private async putRecord(client: Etcd3, devices: Record<string, boolean>): Promise<void> {
+    const rec: RuntimeNode = { id: this.d.self.id, name: this.d.self.name, addr: this.d.self.addr, labels: this.d.self.labels, devices };
+    await client.put(KEYS.runtimeNodePrefix + rec.id).value(JSON.stringify(rec)).exec();
+  }
+
+  /** This node's labels, name, address and devices for the scheduler (the device watch writes it). */
   private async register(client: Etcd3): Promise<void> {
-    const rec: RuntimeNode = { id: this.d.self.id, name: this.d.self.name, addr: this.d.self.addr, labels: this.d.self.labels };
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        await client.put(KEYS.runtimeNodePrefix + rec.id).value(JSON.stringify(rec)).exec();
-        return;
-      } catch (err) {
-        if (attempt === 19) this.d.logger.warn({ err: messageOf(err) }, 'could not register this node\'s labels');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+    for (let attempt = 0; attempt < 20 && this.client === client; attempt++) {
+      await this.devices.check();
+      if (this.devices.published) return;
+      await new Promise((r) => setTimeout(r, 500));
     }
+    if (this.client === client) this.d.logger.warn('could not register this node\'s labels and devices');
   }
 
   /** Called on every gossip change: a death moves replicas at once. */
@@ -163,6 +185,7 @@ export class Runtime {
     await this.reconciler.stop(stopContainers);
     this.volumeRisk?.stop();
     this.volumeScrub?.stop();
+    this.devices.stop();
     // the containers are stopped: a last snapshot holds every write, should the node not come back
     if (stopContainers) await this.volumes?.finalSnapshots();
     await this.volumes?.stop();

@@ -51,7 +51,7 @@ export class SchedulerDriver {
       const rt = catalog.runtimeNode(n.id);
       const state: NodeLiveness = n.id === this.d.selfId ? 'alive' : (live[n.id]?.state ?? 'unknown');
       const h = health[n.id];
-      return { id: n.id, name: n.name, labels: rt?.labels ?? {}, state, draining: catalog.draining(n.id), ...(h ? { health: h } : {}) };
+      return { id: n.id, name: n.name, labels: rt?.labels ?? {}, state, draining: catalog.draining(n.id), ...(h ? { health: h } : {}), ...(rt?.devices ? { devices: rt.devices } : {}) };
     });
   }
 

@@ -63,6 +63,8 @@ export interface AgentOptions {
   noBindFlag?: boolean;
   /** another build's bin/warren (upgrade tests); default this checkout's */
   bin?: string;
+  /** a command the agent runs under, which ends by exec-ing its arguments (e.g. unshare); the agent keeps its pid */
+  wrap?: string[];
 }
 
 export class AgentHandle {
@@ -149,7 +151,7 @@ export function findPids(match: (cmdline: string) => boolean): number[] {
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const dataDir = opts.dataDir ?? join(await tempDir(), 'data');
   const args = ['agent', ...(opts.noBindFlag ? [] : ['--bind', opts.bind]), '--data-dir', dataDir, '--name', opts.name ?? `n${opts.bind.split('.').pop()}`, '--log-level', 'debug', ...(opts.mdns ? [] : ['--no-mdns']), ...(opts.args?.includes('--tailscale') ? [] : ['--tailscale', 'off']), ...(opts.args ?? [])];
-  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', opts.bin ?? WARREN_BIN, ...args], {
+  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', ...(opts.wrap ?? []), opts.bin ?? WARREN_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

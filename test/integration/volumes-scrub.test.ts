@@ -71,11 +71,18 @@ test('a rotten chunk is found by the scrub and fetched again from a peer; one ro
   const owner = agents.find((a) => a.bind.endsWith(`.${v.node.slice(1)}`))!;
   const peer = agents.find((a) => a !== owner)!;
   // a snapshot holding the blob, applied on the peer (the first one may be of the empty volume)
-  const first = await waitFor('the blob in a snapshot on the peer', async () => {
+  const peerCopy = async () => {
     const r = await cli(['--api', owner.api, 'volume', 'ls', '--json']);
     const x = (JSON.parse(r.stdout) as { volumes: { name: string; copies: { node: string; applied: boolean; snapshot: string }[] }[] }).volumes.find((y) => y.name === VOLUME);
     const mine = x?.copies.find((c) => c.node !== v.node);
-    return mine?.applied && statSync(join(peer.dataDir, 'volume-data', VOLUME, 'blob'), { throwIfNoEntry: false })?.size === 300_000 ? mine.snapshot : undefined;
+    return mine?.applied ? mine.snapshot : undefined;
+  };
+  // the peer's tree is the snapshot's only if the same one was applied before and after it was
+  // looked at (a newer one applied in between would make an older snapshot look like it held the blob)
+  const first = await waitFor('the blob in a snapshot on the peer', async () => {
+    const before = await peerCopy();
+    const blob = statSync(join(peer.dataDir, 'volume-data', VOLUME, 'blob'), { throwIfNoEntry: false })?.size === 300_000;
+    return before !== undefined && blob && (await peerCopy()) === before ? before : undefined;
   }, 30_000, 200);
 
   // nothing wrong yet

@@ -24,7 +24,7 @@ test('a stack service becomes a Warren service with its container options', () =
     { container: 8555, protocol: 'tcp', published: 8555 },
     { container: 8555, protocol: 'udp', published: 8555 },
   ]);
-  assert.deepEqual(frigate!.constraints, [{ kind: 'node', value: 'nas' }], 'bind mounts and devices pin the service to the deploying node');
+  assert.deepEqual(frigate!.constraints, [{ kind: 'node', value: 'nas' }], 'bind mounts pin the service to the deploying node');
   assert.equal(frigate!.restart, 'always');
   const o = frigate!.options!;
   assert.equal(o.privileged, true);
@@ -102,6 +102,24 @@ test('a host port published by a service outside the stack is refused, one line 
   assert.deepEqual(portClashes('shop', mine, [other], (n) => (n === 'shop-web' ? 'web' : undefined)), ['services.web.ports: shop-web: host port 8080/tcp is already published by service blog-web of stack blog: publish another host port, or remove that service first']);
   // the stack's own services (a re-deploy) do not clash with themselves
   assert.deepEqual(portClashes('shop', mine, mine.map((s) => newServiceSpec(s, 1))), []);
+});
+
+test('a host-network service holds its container ports on its node; they clash with ports other stacks publish, both ways', () => {
+  const [ha] = stackServices(project({ 'compose.yaml': 'name: home\nservices:\n  ha:\n    image: ha\n    network_mode: host\n    ports: ["8123:8123", "5353/udp"]\n    expose: ["8123", "21063"]\n' }).model, { nodeName: 'n' });
+  assert.equal(ha!.options!.hostNetwork, true);
+  assert.deepEqual(ha!.options!.hostPorts, ['21063/tcp', '5353/udp', '8123/tcp']);
+  assert.deepEqual(ha!.ports, [], 'nothing is published');
+  const [plain] = stackServices(project({ 'compose.yaml': 'name: p\nservices:\n  web:\n    image: x\n    network_mode: host\n' }).model, { nodeName: 'n' });
+  assert.equal(plain!.options!.hostPorts, undefined);
+
+  const web = newServiceSpec({ ...ha!, name: 'blog-web', stack: 'blog', options: {}, ports: [{ container: 80, protocol: 'tcp', published: 8123 }] }, 1);
+  assert.deepEqual(portClashes('home', [ha!], [web]), ['home-ha: port 8123/tcp (network_mode: host) is already published on every node by service blog-web of stack blog: change one of them']);
+  const mine = stackServices(project({ 'compose.yaml': 'name: blog\nservices:\n  web:\n    image: nginx\n    ports: ["8123:80", "21063:81"]\n' }).model, { nodeName: 'n' });
+  assert.deepEqual(portClashes('blog', mine, [newServiceSpec(ha!, 1)]), [
+    'blog-web: host port 8123/tcp is where service home-ha of stack home (network_mode: host) listens on its node: publish another host port',
+    'blog-web: host port 21063/tcp is where service home-ha of stack home (network_mode: host) listens on its node: publish another host port',
+  ]);
+  assert.deepEqual(portClashes('home', [ha!], [newServiceSpec(ha!, 1)]), [], 'a re-deploy does not clash with itself');
 });
 
 test('the deploy body is checked by shape', () => {

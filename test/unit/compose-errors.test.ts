@@ -71,6 +71,17 @@ test('port conflicts inside the stack and with Warren\'s own ports', () => {
   ]);
 });
 
+test('a host-network service cannot listen on Warren\'s ports or on a port the stack publishes', () => {
+  const text = 'services:\n  pihole:\n    image: pihole\n    network_mode: host\n    ports: ["7353:7353/udp", "8081:80"]\n    expose: ["8080"]\n  web:\n    image: nginx\n    ports: ["8080:80"]\n';
+  assert.deepEqual(one(text), [
+    `${F}:5: services.pihole.ports[0]: port 7353/udp is Warren's DNS port on every node, and this service (network_mode: host) listens on the node's own ports: start the agents with another --dns-port, or run the service on the stack network and publish another host port`,
+    `${F}:6: services.pihole.expose[0]: port 8080/tcp is published by service web on every node (8080:80/tcp), and this service (network_mode: host) listens on the node's own ports: publish another host port there`,
+  ]);
+  // its own ports are what it listens on (80 here, not 8081): told so, and nothing is refused
+  const ok = project({ 'compose.yaml': 'services:\n  ha:\n    image: ha\n    network_mode: host\n    ports: ["8123:8123"]\n' });
+  assert.ok(warningLines(ok).some((l) => l.startsWith(`${F}:5: services.ha.ports: with network_mode: host nothing is published`)), warningLines(ok).join('\n'));
+});
+
 test('depends_on: an unknown service, cycles, a dependency only in a disabled profile', () => {
   assert.deepEqual(one('services:\n  web:\n    image: nginx\n    depends_on: [dbb]\n  db:\n    image: postgres\n'), [
     `${F}:4: services.web.depends_on.dbb: depends on "dbb", which is not a service of this file (did you mean "db"?)`,
@@ -178,10 +189,16 @@ test('a replicated volume shared by services placed by different rules is warned
   // ... and one under the same constraints goes with it, and is told so
   const along = project({ 'compose.yaml': bind(two('', '')) });
   assert.deepEqual(warningLines(along).filter((l) => l.includes('is also mounted by')), []);
-  assert.ok(warningLines(along).some((l) => l.startsWith(`${F}:7: services.cron.volumes: shares volume "data" with service app, which a bind mount or device pins`)), warningLines(along).join('\n'));
+  assert.ok(warningLines(along).some((l) => l.startsWith(`${F}:7: services.cron.volumes: shares volume "data" with service app, which a bind mount pins`)), warningLines(along).join('\n'));
   assert.deepEqual(warnsOf(two('', '')), []);
   const label = '    deploy: {placement: {constraints: ["node.labels.ssd==true"]}}\n';
   assert.deepEqual(warnsOf(two(label, label)), []);
   assert.deepEqual(warnsOf(two('', label, '{x-warren: {local: true}}')), []);
   assert.deepEqual(warnsOf(two('', label, '{external: true}')), []);
+  // devices place a service on the nodes that have them: a sibling without them may land elsewhere
+  const dev = '    devices: [/dev/ttyUSB0]\n';
+  assert.equal(warnsOf(two(dev, '')).length, 1);
+  assert.deepEqual(warnsOf(two(dev, dev)), []);
+  // a device alone pins nothing to the deploying node
+  assert.deepEqual(warningLines(project({ 'compose.yaml': two(dev, dev) })).filter((l) => l.includes('pins')), []);
 });

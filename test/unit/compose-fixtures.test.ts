@@ -131,7 +131,7 @@ test('authentik: anchors and merge keys, $$ escapes, required variables, ports f
   // the worker's docker.sock pins it to the deploying node; the server shares its media and
   // templates volumes, so it is pinned there with it (and told so) rather than wait elsewhere
   assert.deepEqual(warned(r), ['docker-compose.yml:77 volumes.database', 'docker-compose.yml:79 volumes.redis', 'docker-compose.yml:70 services.worker.volumes', 'docker-compose.yml:57 services.server.volumes']);
-  assert.match(r.warnings.at(-1)!.message, /^shares volume "media" with service worker, which a bind mount or device pins/);
+  assert.match(r.warnings.at(-1)!.message, /^shares volume "media" with service worker, which a bind mount pins/);
   const placed = Object.fromEntries(stackServices(r.model, { nodeName: 'nas' }).map((s) => [s.name, s.constraints]));
   assert.deepEqual(placed['authentik-worker'], [{ kind: 'node', value: 'nas' }]);
   assert.deepEqual(placed['authentik-server'], [{ kind: 'node', value: 'nas' }]);

@@ -145,6 +145,87 @@ describe('planSchedule: constraints', () => {
   });
 });
 
+// ------------------------------------------------------------------ devices
+
+describe('planSchedule: devices', () => {
+  const usb = (host = '/dev/ttyUSB0') => ({ host, container: '/dev/ttyUSB0', permissions: 'rwm' });
+  const zigbee = (extra: Partial<ServiceSpec> = {}) => svc('zigbee', { options: { devices: [usb()] }, ...extra });
+
+  it('places a service with devices only on a node that has them all', () => {
+    const nodes = [node('a', { devices: { '/dev/ttyUSB0': false } }), node('b'), node('pi', { devices: { '/dev/ttyUSB0': true } })];
+    const r = run(world({ nodes, services: [zigbee()] }));
+    assert.deepEqual(where(r.w, 'zigbee'), ['pi']);
+    // two devices: a node with one of them is not enough
+    const both = svc('both', { options: { devices: [usb(), usb('/dev/dri')] } });
+    const two = [node('a', { devices: { '/dev/ttyUSB0': true, '/dev/dri': false } }), node('gpu', { devices: { '/dev/ttyUSB0': true, '/dev/dri': true } })];
+    assert.deepEqual(where(run(world({ nodes: two, services: [both] })).w, 'both'), ['gpu']);
+  });
+
+  it('waits with the device named when no node has it, and goes where it is plugged in', () => {
+    const nodes = [node('a', { devices: { '/dev/ttyUSB0': false } }), node('b')];
+    let r = run(world({ nodes, services: [zigbee()] }));
+    assert.deepEqual(where(r.w, 'zigbee'), [null]);
+    assert.equal(slot(r.w, 'zigbee', 0).reason, 'no alive node has device /dev/ttyUSB0');
+    const withConstraint = run(world({ nodes, services: [zigbee({ constraints: [label('room', 'attic')] }), svc('two', { options: { devices: [usb(), usb('/dev/dri')] } })] }));
+    assert.equal(slot(withConstraint.w, 'zigbee', 0).reason, 'no alive node matches label=room=attic');
+    assert.equal(slot(withConstraint.w, 'two', 0).reason, 'no alive node has devices /dev/dri, /dev/ttyUSB0');
+    const attic = [node('a', { labels: { room: 'attic' }, devices: { '/dev/ttyUSB0': false } })];
+    assert.equal(slot(run(world({ nodes: attic, services: [zigbee({ constraints: [label('room', 'attic')] })] })).w, 'zigbee', 0).reason, 'no alive node that matches its constraints has device /dev/ttyUSB0');
+    r = run({ ...r.w, nodes: [nodes[0]!, node('b', { devices: { '/dev/ttyUSB0': true } })] });
+    assert.deepEqual(where(r.w, 'zigbee'), ['b']);
+    assert.deepEqual(events(r.plan), ['service.scheduled zigbee/0 ->b']);
+  });
+
+  it('moves a replica off a node that checked and lacks the device, not off one that has not checked yet', () => {
+    const nodes = [node('a'), node('pi', { devices: { '/dev/ttyUSB0': true } })];
+    // a service just updated to ask for the device: node a has not looked for it yet
+    const w = world({ nodes, services: [zigbee()], assignments: { zigbee: record('zigbee', on('a')) } });
+    const stay = run(w);
+    assert.deepEqual(where(stay.w, 'zigbee'), ['a'], 'an unchecked device is no reason to move');
+    assert.deepEqual(events(stay.plan), []);
+    const r = run({ ...w, nodes: [node('a', { devices: { '/dev/ttyUSB0': false } }), nodes[1]!] });
+    assert.deepEqual(where(r.w, 'zigbee'), ['pi']);
+    assert.deepEqual(events(r.plan), ['service.moved zigbee/0 a>pi (node a has no device /dev/ttyUSB0)']);
+    // unplugged and nowhere else: it waits, saying both
+    const gone = run({ ...w, nodes: [node('a', { devices: { '/dev/ttyUSB0': false } })] });
+    assert.deepEqual(events(gone.plan), ['service.moved zigbee/0 a>null (node a has no device /dev/ttyUSB0; no alive node has device /dev/ttyUSB0)']);
+  });
+});
+
+// ------------------------------------------------------------------ host-network ports
+
+describe('planSchedule: host-network ports', () => {
+  const host = (name: string, ports: string[], extra: Partial<ServiceSpec> = {}) => svc(name, { options: { hostNetwork: true, hostPorts: ports }, ...extra });
+
+  it('never places two replicas holding one node port on a node; other services are not held back', () => {
+    const nodes = [node('a'), node('b')];
+    const r = run(world({ nodes, services: [host('ha', ['8123/tcp'], { replicas: 3 }), host('other', ['8123/tcp', '53/udp']), host('free', ['9000/tcp']), svc('web', { replicas: 2 })] }));
+    const [h0, h1, h2] = where(r.w, 'ha');
+    assert.notEqual(h0, h1);
+    assert.equal(h2, null);
+    assert.equal(slot(r.w, 'ha', 2).reason, 'no alive node has port 8123/tcp free (network_mode: host; another host-network replica listens there)');
+    assert.deepEqual(where(r.w, 'other'), [null]);
+    assert.equal(slot(r.w, 'other', 0).reason, 'no alive node has ports 8123/tcp, 53/udp free (network_mode: host; another host-network replica listens there)');
+    assert.equal(where(r.w, 'free').length, 1);
+    assert.notEqual(where(r.w, 'free')[0], null);
+    assert.deepEqual(where(r.w, 'web').sort(), ['a', 'b']);
+    // a third node: the waiting replica goes there
+    const more = run({ ...r.w, nodes: [...nodes, node('c')] });
+    assert.deepEqual(where(more.w, 'ha').filter((n) => n === 'c').length + where(more.w, 'other').filter((n) => n === 'c').length, 1);
+  });
+
+  it('a replica that moves frees its port on the node it left, and a dead node holds none', () => {
+    const nodes = [node('a'), node('b')];
+    const w = world({ nodes, services: [host('ha', ['8123/tcp']), host('hb', ['8123/tcp'])], assignments: { ha: record('ha', on('a')), hb: record('hb', on('b')) } });
+    assert.deepEqual(events(run(w).plan), []);
+    const r = run({ ...w, nodes: [node('a', { state: 'dead' }), nodes[1]!] });
+    assert.deepEqual(where(r.w, 'ha'), [null], 'b is held by hb');
+    assert.match(slot(r.w, 'ha', 0).reason!, /^no alive node has port 8123\/tcp free/);
+    const back = run({ ...r.w, nodes: [node('a'), nodes[1]!] });
+    assert.deepEqual(where(back.w, 'ha'), ['a']);
+  });
+});
+
 // ------------------------------------------------------------------ scaling and removal
 
 describe('planSchedule: stacks', () => {
@@ -377,9 +458,18 @@ interface SimStats {
   [k: string]: number;
 }
 
-const matches = (n: SchedNode, spec: ServiceSpec) => spec.constraints.every((c) => (c.kind === 'node' ? n.name === c.value || n.id === c.value : n.labels[c.key] === c.value));
+const deviceNeeds = (spec: ServiceSpec) => (spec.options?.devices ?? []).map((d) => d.host);
+/** a replica may stay: the constraints hold and the node lacks no device it has checked */
+const matches = (n: SchedNode, spec: ServiceSpec) =>
+  spec.constraints.every((c) => (c.kind === 'node' ? n.name === c.value || n.id === c.value : n.labels[c.key] === c.value)) && deviceNeeds(spec).every((p) => n.devices?.[p] !== false);
+/** a replica may be placed: it may stay, and the node has every device */
+const takes = (n: SchedNode, spec: ServiceSpec) => matches(n, spec) && deviceNeeds(spec).every((p) => n.devices?.[p] === true);
 /** the nodes that may take a new replica of `spec` (memory aside) */
-const eligible = (nodes: SchedNode[], spec: ServiceSpec) => nodes.filter((n) => n.state === 'alive' && !n.draining && matches(n, spec));
+const eligible = (nodes: SchedNode[], spec: ServiceSpec) => nodes.filter((n) => n.state === 'alive' && !n.draining && takes(n, spec));
+
+/** whether a replica on node `id` holds one of `spec`'s host-network ports (a node that cannot take it) */
+const portHeld = (w: ScheduleInput, spec: ServiceSpec, id: string) =>
+  (spec.options?.hostPorts ?? []).some((port) => w.services.some((o) => o.options?.hostPorts?.includes(port) && w.assignments[o.name]!.slots.some((q) => q.nodeId === id)));
 
 /** invariants of one step: `w` was planned into `plan`, `next` is the result (run() checked idempotence) */
 function check(w: ScheduleInput, plan: SchedulePlan, next: ScheduleInput, at: string, stats: SimStats): void {
@@ -404,12 +494,19 @@ function check(w: ScheduleInput, plan: SchedulePlan, next: ScheduleInput, at: st
         assert.ok(n && n.state !== 'dead' && n.state !== 'left', `${why}/${s.index}: on a gone node ${s.nodeId}`);
         assert.ok(matches(n, spec), `${why}/${s.index}: ${n.name} breaks the constraints`);
       } else if (!spec.memoryBytes) {
-        assert.equal(ok.length, 0, `${why}/${s.index}: unplaced although ${ok.map((o) => o.name)} could take it`);
+        const free = ok.filter((o) => !portHeld(next, spec, o.id));
+        assert.equal(free.length, 0, `${why}/${s.index}: unplaced although ${free.map((o) => o.name)} could take it`);
       }
       const failedHere = w.statuses.some((r) => r.service === spec.name && r.slot === s.index && r.nodeId === p?.nodeId && r.generation === p?.generation && r.failure === 'image' && r.state === 'failed');
       const movedHere = s.nodeId !== null && s.nodeId !== (p?.nodeId ?? null);
       if (movedHere) {
         assert.ok(n!.state === 'alive' && !n!.draining, `${why}/${s.index}: placed on ${n!.state}${n!.draining ? ' draining' : ''} ${n!.name}`);
+        assert.ok(takes(n!, spec), `${why}/${s.index}: placed on ${n!.name}, which lacks a device`);
+        for (const port of spec.options?.hostPorts ?? []) {
+          const holders = next.services.flatMap((o) => (o.options?.hostPorts?.includes(port) ? next.assignments[o.name]!.slots.filter((q) => q.nodeId === s.nodeId).map((q) => `${o.name}/${q.index}`) : []));
+          assert.deepEqual(holders, [`${spec.name}/${s.index}`], `${why}/${s.index}: placed on ${n!.name} where ${port} is held`);
+          stats.hostPortPlaced = (stats.hostPortPlaced ?? 0) + 1;
+        }
         const shared = rec.slots.some((o) => o !== s && o.nodeId === s.nodeId);
         // a slot kept off nodes that could not pull its image may have to share
         if (!failedHere && !rec.slots.some((o) => o.avoid?.length) && !spec.memoryBytes && ok.length >= spec.replicas) assert.ok(!shared, `${why}/${s.index}: shares ${n!.name} with enough nodes`);
@@ -440,6 +537,9 @@ function check(w: ScheduleInput, plan: SchedulePlan, next: ScheduleInput, at: st
     const k = `${e.name}${e.payload.node === null ? ':null' : ''}`;
     stats[k] = (stats[k] ?? 0) + 1;
     if (e.payload.reason?.startsWith('image')) stats.imageMoves = (stats.imageMoves ?? 0) + 1;
+    if (e.payload.reason?.includes('has no device')) stats.deviceMoves = (stats.deviceMoves ?? 0) + 1;
+    if (e.payload.reason?.includes('has device')) stats.deviceWaits = (stats.deviceWaits ?? 0) + 1;
+    if (e.payload.reason?.includes('free (network_mode: host')) stats.hostPortWaits = (stats.hostPortWaits ?? 0) + 1;
   }
 }
 
@@ -448,7 +548,7 @@ function simulate(seed: number, stats: SimStats): void {
   const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(rnd() * xs.length)];
   const chance = (p: number) => rnd() < p;
   const pool: SimNode[] = [...Array(3 + Math.floor(rnd() * 4)).keys()].map((i) => ({
-    ...node(`n${i}`, { labels: { zone: i % 2 ? 'a' : 'b' } }),
+    ...node(`n${i}`, { labels: { zone: i % 2 ? 'a' : 'b' }, ...(i % 3 === 0 ? { devices: { '/dev/zb': i === 0 } } : {}) }),
     present: true,
     health: chance(0.5) ? health(Math.floor(rnd() * 3) * GiB) : undefined,
   }));
@@ -459,7 +559,7 @@ function simulate(seed: number, stats: SimStats): void {
     const n = pick(pool)!;
     const s = pick(w.services);
     const replace = (spec: ServiceSpec, extra: Partial<ServiceSpec>) => (w = { ...w, services: w.services.map((x) => (x === spec ? { ...x, ...extra } : x)) });
-    switch (Math.floor(rnd() * 12)) {
+    switch (Math.floor(rnd() * 14)) {
       case 0: n.state = 'dead'; break;
       case 1: n.state = 'alive'; break;
       case 2: n.state = n.state === 'alive' ? 'suspect' : 'alive'; break;
@@ -467,10 +567,15 @@ function simulate(seed: number, stats: SimStats): void {
       case 4: if (n.present) n.present = false; else Object.assign(n, { present: true, state: 'unknown' }); break;
       case 5: n.draining = !n.draining; break;
       case 6: n.labels = { zone: n.labels.zone === 'a' ? 'b' : 'a', ...(chance(0.3) ? { gpu: 'yes' } : {}) }; break;
+      // a device plugged in or out (or not checked yet) where device services are likely to run
+      case 12:
+      case 13: Object.assign(chance(0.3) ? n : pool[0]!, { devices: pick([undefined, { '/dev/zb': true }, { '/dev/zb': false }]) }); break;
       case 7:
         if (w.services.length < 4) {
           const memoryBytes = chance(0.25) ? 512 * MiB : undefined;
-          w = { ...w, services: [...w.services, svc(`s${counter++}`, { replicas: Math.floor(rnd() * 5), constraints: constraintsFor(), memoryBytes })] };
+          const roll = rnd();
+          const options = roll < 0.3 ? { devices: [{ host: '/dev/zb', container: '/dev/zb', permissions: 'rwm' }] } : roll < 0.55 ? { hostNetwork: true, hostPorts: [pick(['80/tcp', '53/udp'])!] } : undefined;
+          w = { ...w, services: [...w.services, svc(`s${counter++}`, { replicas: Math.floor(rnd() * 5), constraints: constraintsFor(), memoryBytes, options })] };
         }
         break;
       case 8: if (s) replace(s, { replicas: Math.floor(rnd() * 6) }); break;
@@ -495,7 +600,7 @@ function simulate(seed: number, stats: SimStats): void {
     }
     return out;
   };
-  const nodesNow = (): SchedNode[] => pool.filter((n) => n.present).map(({ present: _, ...n }) => ({ ...n, labels: { ...n.labels } }));
+  const nodesNow = (): SchedNode[] => pool.filter((n) => n.present).map(({ present: _, ...n }) => ({ ...n, labels: { ...n.labels }, ...(n.devices ? { devices: { ...n.devices } } : {}) }));
 
   for (let step = 0; step < 50; step++) {
     for (let k = Math.floor(rnd() * 3); k > 0; k--) mutate();
@@ -519,7 +624,7 @@ function simulate(seed: number, stats: SimStats): void {
     for (const s of w.assignments[spec.name]!.slots) {
       assert.equal(s.generation, spec.generation, `seed ${seed} settled: ${spec.name}/${s.index} is on the current generation`);
       const n = w.nodes.find((x) => x.id === s.nodeId);
-      const elsewhere = ok.filter((o) => !s.avoid?.includes(o.id));
+      const elsewhere = ok.filter((o) => !s.avoid?.includes(o.id) && !portHeld(w, spec, o.id));
       if (n?.draining && !spec.memoryBytes) assert.equal(elsewhere.length, 0, `seed ${seed} settled: ${spec.name}/${s.index} stays on draining ${n.name}`);
     }
   }
@@ -531,7 +636,7 @@ describe('planSchedule: randomized schedules', () => {
     // SCHEDULER_SIM_SEEDS=first:count runs other seeds (a longer search)
     const [first, count] = (process.env.SCHEDULER_SIM_SEEDS ?? '1:60').split(':').map(Number) as [number, number];
     for (let seed = first; seed < first + count; seed++) simulate(seed, stats);
-    for (const k of ['service.scheduled', 'service.scheduled:null', 'service.moved', 'service.moved:null', 'drained', 'updated', 'imageMoves']) {
+    for (const k of ['service.scheduled', 'service.scheduled:null', 'service.moved', 'service.moved:null', 'drained', 'updated', 'imageMoves', 'deviceWaits', 'hostPortPlaced', 'hostPortWaits']) {
       assert.ok((stats[k] ?? 0) > 0, `the schedules never reached ${k}: ${JSON.stringify(stats)}`);
     }
     t.diagnostic(JSON.stringify(stats));

@@ -1,8 +1,9 @@
 /**
- * Which services of a stack are pinned to the node the deploy was sent to: a bind mount or a
- * device ties a service to that machine's files, and a service that shares a replicated volume
- * with a pinned one (under the same constraints) goes with it, since the volume's data is live on
- * one machine at a time. Pure.
+ * Which services of a stack are pinned to the node the deploy was sent to: a bind mount ties a
+ * service to that machine's files, and a service that shares a replicated volume with a pinned one
+ * (under the same constraints) goes with it, since the volume's data is live on one machine at a
+ * time. (Devices do not pin: the scheduler places a service with devices on the nodes that have
+ * them.) Pure.
  */
 import type { Constraint } from '../service-types.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
@@ -13,14 +14,14 @@ export function placementOf(s: StackService, pinned: boolean, node: string): Con
   return pinned && !s.constraints.some((c) => c.kind === 'node') ? [...s.constraints, { kind: 'node', value: node }] : [...s.constraints];
 }
 
-/** Pinned service → the service whose own bind mount or device pins it (itself when it has one). */
+/** Pinned service → the service whose own bind mount pins it (itself when it has one). */
 export function pinnedServices(model: StackModel): Map<string, { by: string; volume?: string }> {
   const replicated = new Set(model.volumes.filter((v) => !v.local && !v.external).map((v) => v.name));
   const volumesOf = (s: StackService) => s.mounts.flatMap((m) => (m.type === 'volume' && m.source !== undefined && replicated.has(m.source) ? [m.source] : []));
   const pins = new Map<string, { by: string; volume?: string }>();
   const queue: StackService[] = [];
   for (const s of model.services) {
-    if (!s.pinnedByBindMount && !(s.devices?.length ?? 0)) continue;
+    if (!s.pinnedByBindMount) continue;
     pins.set(s.name, { by: s.name });
     queue.push(s);
   }

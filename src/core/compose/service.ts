@@ -163,7 +163,9 @@ function readExpose(field: Field): StackPort[] {
   (field.strings() ?? []).forEach((item, i) => {
     try {
       if (item.includes(':')) throw new PortError(`"${item}": expose lists container ports only (PORT, FROM-TO, PORT/udp); publish host ports with ports:`);
-      out.push(...parseShortPort(item));
+      const ports = parseShortPort(item);
+      for (const p of ports) portItems.set(p, i);
+      out.push(...ports);
     } catch (err) {
       if (!(err instanceof PortError)) throw err;
       field.diag.error(field.itemAt(i), `${field.path}[${i}]`, err.message);
@@ -299,7 +301,7 @@ function readNetworking(raw: Obj, f: (k: string) => Field | undefined, out: Part
     else if (mode === 'bridge') nm.warn('the service joins the stack\'s own network (as "bridge" does on one machine)');
     else if (mode !== undefined) nm.error(`"${mode}" is not supported (host or bridge): ${mode.startsWith('service:') || mode.startsWith('container:') ? 'the two services may run on different machines; put them on the stack network and use the service name' : 'a stack service needs a network'}`);
     if (mode === 'host' && raw.networks !== undefined) nm.error('network_mode and networks cannot be used together');
-    if (mode === 'host' && Array.isArray(raw.ports) && raw.ports.length) f('ports')!.warn('published ports are not used with network_mode: host (the service listens on the node\'s own ports)');
+    if (mode === 'host' && Array.isArray(raw.ports) && raw.ports.length) f('ports')!.warn('with network_mode: host nothing is published: the service listens on the node\'s own ports, so its container ports here (and in expose) are kept free for it: no other host-network replica holding one runs on its node');
   }
   const nets = f('networks');
   if (nets) {

@@ -8,6 +8,7 @@ import type { ContainerOptions, PortSpec, ServiceSpec } from '../service-types.t
 import { stackVolumeName } from '../volumes/stack-volumes.ts';
 import type { StackModel, StackService } from './model.ts';
 import { pinnedServices, placementOf } from './pins.ts';
+import { hostPortsOf } from '../scheduler-place.ts';
 
 /**
  * The Docker volume of a stack's local named volume (`x-warren: {local: true}`, shared by the
@@ -83,9 +84,17 @@ function optionsOf(model: StackModel, s: StackService, ctx: PlacementContext): C
   if (s.dependsOn.length) {
     o.dependsOn = s.dependsOn.map((d) => ({ service: model.services.find((x) => x.name === d.service)!.warrenName, condition: d.condition, required: d.required }));
   }
-  if (s.networkMode === 'host') o.hostNetwork = true;
-  else o.network = { stack: model.name, aliases: [...new Set([...s.aliases, s.warrenName])] };
+  if (s.networkMode === 'host') {
+    o.hostNetwork = true;
+    const held = hostPortsOfStackService(s);
+    if (held.length) o.hostPorts = held;
+  } else o.network = { stack: model.name, aliases: [...new Set([...s.aliases, s.warrenName])] };
   return o;
+}
+
+/** A host-network service's ports and expose: the node ports it listens on (its container ports: with the node's network they are the node's). */
+export function hostPortsOfStackService(s: StackService): string[] {
+  return [...new Set([...s.ports, ...(s.expose ?? [])].map((p) => `${p.target}/${p.protocol}`))].sort();
 }
 
 function portsOf(s: StackService): PortSpec[] {
@@ -152,15 +161,26 @@ function checkVolumeNames(services: ServiceInputParsed[]): void {
  */
 export function portClashes(stack: string, desired: ServiceInputParsed[], existing: ServiceSpec[], composeName?: (warrenName: string) => string | undefined): string[] {
   const out: string[] = [];
+  const others = existing.filter((e) => e.stack !== stack);
+  const owner = (other: ServiceSpec) => `service ${other.name}${other.stack ? ` of stack ${other.stack}` : ''}`;
+  const where = (d: ServiceInputParsed) => {
+    const key = composeName?.(d.name);
+    return `${key !== undefined ? `services.${key}.ports: ` : ''}${d.name}`;
+  };
+  // a host-network service's ports are the node's own: one published (on every node) elsewhere is never free
+  const listensOn = (e: Pick<ServiceSpec, 'options'>, port: number, protocol: string) => hostPortsOf(e).includes(`${port}/${protocol}`);
   for (const d of desired) {
     for (const p of d.ports) {
       if (p.published === undefined) continue;
-      const other = existing.find((e) => e.stack !== stack && e.ports.some((q) => q.published === p.published && q.protocol === p.protocol && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)));
-      if (other) {
-        const owner = other.stack ? ` of stack ${other.stack}` : '';
-        const key = composeName?.(d.name);
-        out.push(`${key !== undefined ? `services.${key}.ports: ` : ''}${d.name}: host port ${p.published}/${p.protocol} is already published by service ${other.name}${owner}: publish another host port, or remove that service first`);
-      }
+      const other = others.find((e) => e.ports.some((q) => q.published === p.published && q.protocol === p.protocol && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)));
+      const host = others.find((e) => listensOn(e, p.published!, p.protocol));
+      if (other) out.push(`${where(d)}: host port ${p.published}/${p.protocol} is already published by ${owner(other)}: publish another host port, or remove that service first`);
+      else if (host) out.push(`${where(d)}: host port ${p.published}/${p.protocol} is where ${owner(host)} (network_mode: host) listens on its node: publish another host port`);
+    }
+    for (const hp of hostPortsOf(d)) {
+      const [port, protocol] = hp.split('/') as [string, string];
+      const other = others.find((e) => e.ports.some((q) => q.published === Number(port) && q.protocol === protocol));
+      if (other) out.push(`${where(d)}: port ${hp} (network_mode: host) is already published on every node by ${owner(other)}: change one of them`);
     }
   }
   return out;

@@ -64,7 +64,7 @@ export function checkSharedVolumes(model: StackModel, raw: Obj, diag: Diagnostic
   };
   for (const s of model.services) {
     const pin = pins.get(s.name);
-    if (pin?.volume) diag.warn(at(s), `services.${s.name}.volumes`, `shares volume "${pin.volume}" with service ${pin.by}, which a bind mount or device pins to the node the stack is deployed from: it is pinned there too (a volume's data is live on one machine at a time)`);
+    if (pin?.volume) diag.warn(at(s), `services.${s.name}.volumes`, `shares volume "${pin.volume}" with service ${pin.by}, which a bind mount pins to the node the stack is deployed from: it is pinned there too (a volume's data is live on one machine at a time)`);
   }
   // the deploying node (unknown here) as a node name no constraint can hold
   const placed = (s: StackService) => placementOf(s, pins.has(s.name), '\0deploying node');
@@ -73,15 +73,21 @@ export function checkSharedVolumes(model: StackModel, raw: Obj, diag: Diagnostic
     const users = model.services.filter((s) => s.mounts.some((m) => m.type === 'volume' && m.source === vol.name));
     const first = users[0];
     for (const s of users.slice(1)) {
-      if (sameConstraints(placed(s), placed(first!))) continue;
+      if (sameConstraints(placed(s), placed(first!)) && sameDevices(s, first!)) continue;
       diag.warn(
         at(s),
         `services.${s.name}.volumes`,
-        `volume "${vol.name}" is also mounted by service ${first!.name}, which is placed by other rules (deploy.placement.constraints, or a bind mount or device that pins a service to the deploying node): the volume's data is live on one machine at a time, so whichever of them lands on another machine waits for it. Give both the same constraints, or mark the volume x-warren: {local: true} if each machine may have its own`,
+        `volume "${vol.name}" is also mounted by service ${first!.name}, which is placed by other rules (deploy.placement.constraints, devices, or a bind mount that pins a service to the deploying node): the volume's data is live on one machine at a time, so whichever of them lands on another machine waits for it. Give both the same constraints, or mark the volume x-warren: {local: true} if each machine may have its own`,
       );
     }
   }
 }
+
+/** Whether two services ask for the same host devices (a service with devices runs only where they are). */
+const sameDevices = (a: StackService, b: StackService): boolean => {
+  const key = (s: StackService) => [...new Set((s.devices ?? []).map((d) => d.host))].sort().join('\n');
+  return key(a) === key(b);
+};
 
 /** Reports each dependency cycle once, as "a -> b -> a". */
 export function checkCycles(services: StackService[], raw: Obj, diag: Diagnostics): void {
@@ -111,7 +117,7 @@ const overlaps = (a: StackPort, b: StackPort) => a.protocol === b.protocol && (!
 export function checkPorts(services: StackService[], raw: Obj, reserved: ReservedPort[], diag: Diagnostics): void {
   const taken: { svc: StackService; port: StackPort }[] = [];
   for (const svc of services) {
-    if (svc.networkMode === 'host') continue; // its ports are the node's own; nothing is published
+    if (svc.networkMode === 'host') continue; // its ports are the node's own; nothing is published (below)
     for (const port of svc.ports) {
       if (port.published === undefined) continue;
       const rawSvc = raw[svc.name];
@@ -129,6 +135,30 @@ export function checkPorts(services: StackService[], raw: Obj, reserved: Reserve
         continue;
       }
       taken.push({ svc, port });
+    }
+  }
+  checkHostNetworkPorts(services, raw, reserved, taken, diag);
+}
+
+/**
+ * A host-network service listens on the node's own ports: one that Warren itself holds, or that
+ * the stack publishes (on every node: the routing mesh), can never be its own on any node.
+ */
+function checkHostNetworkPorts(services: StackService[], raw: Obj, reserved: ReservedPort[], published: { svc: StackService; port: StackPort }[], diag: Diagnostics): void {
+  for (const svc of services) {
+    if (svc.networkMode !== 'host') continue;
+    const rawSvc = raw[svc.name];
+    const lists: ['ports' | 'expose', StackPort[]][] = [['ports', svc.ports], ['expose', svc.expose ?? []]];
+    for (const [key, ports] of lists) {
+      for (const port of ports) {
+        const i = portItems.get(port) ?? 0;
+        const at = itemPosition(isObj(rawSvc) ? rawSvc[key] : undefined, i);
+        const path = `services.${svc.name}.${key}[${i}]`;
+        const mine = reserved.find((r) => r.port === port.target && r.protocol === port.protocol);
+        const other = published.find((t) => t.port.published === port.target && t.port.protocol === port.protocol);
+        if (mine) diag.error(at, path, `port ${port.target}/${port.protocol} is ${mine.what} port on every node, and this service (network_mode: host) listens on the node's own ports: start the agents with another ${mine.flag}, or run the service on the stack network and publish another host port`);
+        else if (other) diag.error(at, path, `port ${port.target}/${port.protocol} is published by service ${other.svc.name} on every node (${formatStackPort(other.port)}), and this service (network_mode: host) listens on the node's own ports: publish another host port there`);
+      }
     }
   }
 }
