@@ -1,3 +1,4 @@
+import { stackWebServices } from '../core/mesh/stack-host.ts';
 import { runsNoReplicas, type MemberView } from '../core/views.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
@@ -18,6 +19,8 @@ export class RouteTable implements RouteSource {
   private memberCache: MemberView[] | undefined;
   private readonly local: LocalContainers | undefined;
   private readonly listeners: (() => void)[] = [];
+  /** `<stack>` → the stack's web service (core/mesh/stack-host.ts), as of the last change */
+  private webCache: Map<string, string> | undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -41,6 +44,7 @@ export class RouteTable implements RouteSource {
   invalidate(): void {
     this.cache.clear();
     this.memberCache = undefined;
+    this.webCache = undefined;
     for (const fn of this.listeners) fn();
   }
 
@@ -53,10 +57,16 @@ export class RouteTable implements RouteSource {
     return (this.memberCache ??= this.members());
   }
 
+  /** The service a name stands for: itself, else the web service of the stack of that name. */
+  private target(name: string): string {
+    if (this.catalog.service(name) !== undefined) return name;
+    return (this.webCache ??= stackWebServices(this.catalog.services())).get(name) ?? name;
+  }
+
   backends(service: string): Backend[] {
     let list = this.cache.get(service);
     if (!list) {
-      list = this.compute(service);
+      list = this.compute(this.target(service));
       this.cache.set(service, list);
     }
     return list;
@@ -83,15 +93,19 @@ export class RouteTable implements RouteSource {
   }
 
   hasService(service: string): boolean {
-    return this.catalog.service(service) !== undefined;
+    return this.catalog.service(this.target(service)) !== undefined;
   }
 
+  /** every service's name, and every stack's name that names its web service */
   services(): string[] {
-    return this.catalog.services().map((s) => s.name);
+    const names = this.catalog.services().map((s) => s.name);
+    const taken = new Set(names);
+    this.webCache ??= stackWebServices(this.catalog.services());
+    return [...names, ...[...this.webCache.keys()].filter((k) => !taken.has(k))];
   }
 
   httpsRedirect(service: string): boolean {
-    return this.catalog.service(service)?.httpsRedirect === true;
+    return this.catalog.service(this.target(service))?.httpsRedirect === true;
   }
 
   /** The DNS zone: every alive node proxies every service, so a service's name answers with them all. */

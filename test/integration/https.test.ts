@@ -4,7 +4,8 @@
  * reaches a service by name through every node; a name that is no service of the cluster gets
  * no certificate (the handshake fails); a short certificate lifetime (test-only variable) shows
  * the certificate renewed while the old one is still valid, the same on every node; and a
- * service created with --https-redirect answers plain HTTP with a 308 to its HTTPS URL.
+ * service created with --https-redirect answers plain HTTP with a 308 to its HTTPS URL; a
+ * stack's own name gets its web service's certificate and page.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { promisify } from 'node:util';
 import { cleanupAll, cli, tempDir, type AgentHandle } from '../helpers/agents.ts';
 import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, startCluster, waitServing } from '../helpers/services.ts';
+import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const execFileP = promisify(execFile);
@@ -26,6 +28,7 @@ const DOMAIN = 'warren.internal';
 const LIFETIME_MS = 12_000;
 
 let agents: AgentHandle[] = [];
+let ids: string[] = [];
 let caFile = '';
 let caPem = '';
 const ports = new Map<AgentHandle, { https: number; http: number }>();
@@ -66,7 +69,7 @@ before(async () => {
   // answers say which process served them: the agent's own proxy, or its worker
   process.env.WARREN_TEST_PROXY_PID_HEADER = '1';
   // a worker from the start (by default they start only once the proxy is busy)
-  ({ agents } = await startCluster(IPS, ['--proxy-workers', '1']));
+  ({ agents, ids } = await startCluster(IPS, ['--proxy-workers', '1']));
   for (const a of agents) {
     const h = (await a.health()).body;
     assert.ok(h.https?.port, `health reports the HTTPS port: ${JSON.stringify(h)}`);
@@ -93,6 +96,7 @@ after(async () => {
   // clusters only: the engine is shared)
   await cleanupAll();
   await removeClusterContainers();
+  await removeNodesDocker(ids); // the stack's network
 });
 
 test('a service answers over HTTPS by name through every node, with the CA as the only trust', { timeout: 120_000 }, async () => {
@@ -182,4 +186,22 @@ test('--https-redirect: plain HTTP answers 308 to the HTTPS URL, which serves th
   // inspect shows it
   const inspect = await cli(['--api', a.api, 'service', 'inspect', 'secure']);
   assert.match(inspect.stdout, /https redirect\s+yes/);
+});
+
+test("a stack's name answers over HTTPS with its web service (the one publishing a port), through every node", { timeout: 120_000 }, async () => {
+  const file = join(await tempDir('warren-https-stack-'), 'compose.yaml');
+  await writeFile(file, `name: tls-it\nservices:\n  web:\n    image: ${HTTPD_IMAGE}\n    ports: ["18443:80"]\n  db:\n    image: ${HTTPD_IMAGE}\n`);
+  const deployed = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', file, '--detach']);
+  assert.equal(deployed.code, 0, deployed.stderr);
+  for (const a of agents) {
+    // the page says which service served it: the web service, not the database
+    await waitFor(`https://tls-it.${DOMAIN} through ${a.bind}`, async () => {
+      const r = await curlHttps(a, `tls-it.${DOMAIN}`);
+      return r.code === 0 && /^tls-it-web 0 /.test(r.stdout);
+    }, 60_000, 250);
+    const cert = await peerCert(a, `tls-it.${DOMAIN}`);
+    assert.equal(cert.subjectAltName, `DNS:tls-it.${DOMAIN}`);
+  }
+  const removed = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'stack', 'rm', 'tls-it']);
+  assert.equal(removed.code, 0, removed.stderr);
 });

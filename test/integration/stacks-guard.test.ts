@@ -186,6 +186,10 @@ test('internal ports: members reach them across nodes, a non-member machine reac
     await waitFor(`db.${STACK} through ${a.bind}'s proxy`, async () => (await ask()) === 'db says hi', 30_000, 200);
     // new connections each: the kernel spreads them over the agent's proxy and its worker
     for (let i = 0; i < 10; i++) assert.equal(await ask(), 'db says hi', `request ${i} through ${a.bind}'s proxy`);
+    // <stack>.<domain> is app, the one service publishing a port (its page is what it fetched from db), in the worker too
+    const web = () => getFrom(STRANGER, a.bind, h.proxy.port, `${STACK}.${h.dns.domain}`);
+    await waitFor(`${STACK}.<domain> through ${a.bind}'s proxy`, async () => (await web()) === 'db says hi', 30_000, 200);
+    for (let i = 0; i < 6; i++) assert.equal(await web(), 'db says hi', `${STACK}.<domain>, request ${i} through ${a.bind}'s proxy`);
   }
 
   // stack ps shows where members reach db (its guards)

@@ -2,7 +2,8 @@
  * Names across nodes and the L4 routing mesh, on 3 real agents (127.61.0.1-3, this helper's
  * range) and real Docker: `back` is pinned to n1 and lists no port (its image EXPOSEs 80),
  * `front` is pinned to n2 and fetches http://back/ and http://api/ (an alias) by name; `echo` is
- * unpinned and publishes TCP 18081 and UDP 18053. Every published port answers on every node's
+ * unpinned and publishes TCP 18081 and UDP 18053; `front` is labelled the stack's web service
+ * (`mesh-it.<domain>` through the proxy). Every published port answers on every node's
  * address; after the node running `echo` is killed (-9, its containers removed as a dead
  * machine's would be gone), both its ports answer again on the surviving nodes, and a stack
  * container on a surviving node reaches it by name again.
@@ -44,6 +45,7 @@ services:
   front:
     image: ${MESH_IMAGE}
     ports: ["18080:80"]
+    labels: {warren.web: "true"}
     command:
       - sh
       - -c
@@ -144,6 +146,9 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
   // the HTTP proxy: <service>.<stack>.<domain> beside <stack>-<service>.<domain>, from a node that runs neither
   await waitFor('front.mesh-it.<domain> through the proxy of n3', async () => (await viaProxy(agents[2]!, `front.${STACK}`)) === 'back says hi', 30_000, 200);
   assert.equal(await viaProxy(agents[2]!, `${STACK}-front`), 'back says hi');
+  // <stack>.<domain>: the service labelled warren.web (echo publishes ports too), through every node's proxy
+  for (const a of agents) assert.equal(await viaProxy(a, STACK), 'back says hi', `${STACK}.<domain> through ${a.bind}`);
+  assert.equal(await viaProxy(agents[0]!, `nope-${STACK}`), undefined, 'an unknown name is still unknown');
 
   const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
   // names across nodes from both ends: the back (n1) and the front (n2) reach echo by name wherever it runs

@@ -82,6 +82,12 @@ test('a host-network service cannot listen on Warren\'s ports or on a port the s
   assert.ok(warningLines(ok).some((l) => l.startsWith(`${F}:5: services.ha.ports: with network_mode: host nothing is published`)), warningLines(ok).join('\n'));
 });
 
+test('a stack whose name would name none of several web services is told how to choose', () => {
+  const two = (extra = '') => `services:\n  a:\n    image: x\n    ports: ["81:80"]\n${extra}  b:\n    image: x\n    ports: ["82:80"]\n`;
+  assert.deepEqual(warningLines(project({ 'compose.yaml': two() })), [`services: several services publish TCP ports (a, b): the stack's own name names none of them; label its web service warren.web: "true"`]);
+  assert.deepEqual(warningLines(project({ 'compose.yaml': two('    labels: {warren.web: "true"}\n') })), []);
+});
+
 test('depends_on: an unknown service, cycles, a dependency only in a disabled profile', () => {
   assert.deepEqual(one('services:\n  web:\n    image: nginx\n    depends_on: [dbb]\n  db:\n    image: postgres\n'), [
     `${F}:4: services.web.depends_on.dbb: depends on "dbb", which is not a service of this file (did you mean "db"?)`,

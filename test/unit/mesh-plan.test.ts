@@ -179,3 +179,30 @@ test('serviceOfRelativeName: <service>.<stack> is the Warren service <stack>-<se
   assert.equal(serviceOfRelativeName('-a.b'), null);
   assert.equal(serviceOfRelativeName('a_b.c'), null);
 });
+
+test('stackWebServices: <stack> names the service labelled warren.web, else the only one publishing a TCP port; none when several could', async () => {
+  const { stackWebChoice, stackWebServices } = await import('../../src/core/mesh/stack-host.ts');
+  type C = Parameters<typeof stackWebChoice>[0][number];
+  const s = (name: string, stack: string | undefined, ports: C['ports'], options?: C['options']): C => ({ name, stack, ports, ...(options ? { options } : {}) });
+  const tcp = (published?: number) => ({ container: 80, protocol: 'tcp' as const, ...(published ? { published } : { anyHostPort: true as const }) });
+  const services = [
+    // immich-like: one service publishes, the database is reached by members only
+    s('immich-server', 'immich', [tcp(2283)]),
+    s('immich-db', 'immich', [{ container: 5432, protocol: 'tcp' }]),
+    // two publish: the label decides
+    s('media_box-web', 'media_box', [tcp(8096)], { labels: { 'warren.web': 'true' } }),
+    s('media_box-dlna', 'media_box', [tcp()]),
+    // two publish, no label: none
+    s('two-a', 'two', [tcp(81)]),
+    s('two-b', 'two', [tcp(82)]),
+    // udp only, or the host's network: no web port
+    s('dns-pihole', 'dns', [{ container: 53, protocol: 'udp', published: 53 }]),
+    s('ha-core', 'ha', [], { hostNetwork: true, hostPorts: ['8123/tcp'] }),
+    s('plain', undefined, [tcp(9000)]),
+  ];
+  assert.deepEqual(Object.fromEntries(stackWebServices(services)), { immich: 'immich-server', 'media-box': 'media_box-web' });
+  assert.match(stackWebChoice(services.filter((x) => x.stack === 'two')).why!, /^several services publish TCP ports \(two-a, two-b\): .* label its web service warren\.web: "true"$/);
+  const both = services.filter((x) => x.stack === 'two').map((x) => ({ ...x, options: { labels: { 'warren.web': 'true' } } }));
+  assert.match(stackWebChoice(both).why!, /^several services are labelled warren\.web: "true" \(two-a, two-b\)/);
+  assert.deepEqual(stackWebChoice(services.filter((x) => x.stack === 'dns')), {});
+});

@@ -296,11 +296,12 @@ describe('RouteTable: the choice follows the container addresses', () => {
     status(service: string, slot: number) {
       return this.statuses.get(`${service}/${slot}`);
     }
+    specs: { name: string; stack?: string; ports?: { container: number; protocol: 'tcp' | 'udp'; published?: number }[] }[] = [{ name: 'web' }];
     service(name: string) {
-      return name === 'web' ? { name } : undefined;
+      return this.specs.find((s) => s.name === name);
     }
     services() {
-      return [{ name: 'web' }];
+      return this.specs.map((s) => ({ ports: [], ...s }));
     }
   }
   let otherState: MemberView['state'] = 'alive';
@@ -333,6 +334,23 @@ describe('RouteTable: the choice follows the container addresses', () => {
     await tick();
     addresses.observe([running('c1', '172.17.0.8')], addresses.mark());
     assert.deepEqual(where(), ['172.17.0.8:8080', '192.168.1.11:32999'], 'restarted at a new address');
+  });
+
+  it("a stack's name routes to its web service (unless a service has that name), in the proxy, its 404 list and DNS", () => {
+    const { catalog, routes, where } = table();
+    catalog.specs = [{ name: 'web', stack: 'shop', ports: [{ container: 8080, protocol: 'tcp', published: 8080 }] }, { name: 'shop-db', stack: 'shop', ports: [{ container: 5432, protocol: 'tcp' }] }];
+    catalog.emit('change');
+    assert.deepEqual(routes.backends('shop').map((b) => `${b.host}:${b.port}`), where());
+    assert.equal(routes.hasService('shop'), true);
+    assert.deepEqual(routes.services(), ['web', 'shop-db', 'shop']);
+    assert.deepEqual(routes.zone('warren.internal').serviceAddrs('shop'), ['192.168.1.10', '192.168.1.11']);
+    assert.equal(routes.hasService('blog'), false);
+    assert.equal(routes.zone('warren.internal').serviceAddrs('blog'), undefined);
+    // a service of that very name wins (it has no replica here)
+    catalog.specs = [...catalog.specs, { name: 'shop' }];
+    catalog.emit('change');
+    assert.deepEqual(routes.backends('shop'), []);
+    assert.deepEqual(routes.services(), ['web', 'shop-db', 'shop']);
   });
 
   it('a replica that is not reported running is not routed, whatever its address', () => {

@@ -53,7 +53,7 @@ export async function startAgentRouting(host: RoutingHost, o: { runtime: Runtime
     proxy: host.proxy,
     client: () => o.consensus()?.client,
     ca: async () => o.consensus()?.store?.ca(),
-    hasService: (s) => runtime.catalog.service(s) !== undefined,
+    hasService: (s) => routes.hasService(s), // a stack's name too (its web service)
     ...(config.tailscaleCert ? { tailscaleSocket: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET } : {}),
   });
   host.https = https.server;

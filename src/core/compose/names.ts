@@ -24,6 +24,9 @@ export function projectNameFromDir(dir: string): string {
 
 const label = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 
+/** A stack's name as a DNS label (`<stack>.<domain>` names its web service: core/mesh/stack-host.ts). */
+export const stackHostLabel = (stack: string): string => label(stack);
+
 export function warrenServiceName(stack: string, service: string): string {
   return `${label(stack)}-${label(service)}`;
 }

@@ -13,6 +13,7 @@ import { formatStackPort, portItems } from './ports.ts';
 import { isObj, type Obj } from './fields.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
 import { pinnedServices, placementOf } from './pins.ts';
+import { stackWebChoice } from '../mesh/stack-host.ts';
 
 /** A host port the agent uses: `what` says which and `flag` how to move it. */
 export interface ReservedPort {
@@ -176,6 +177,9 @@ export function checkServiceSpecs(model: StackModel, services: Obj, diag: Diagno
     if (!isUserError(err)) throw err;
     return diag.error(undefined, 'volumes', err.message); // two volumes would be one Warren volume
   }
+  // `<stack>.<domain>`: say so when the file leaves it naming none of several candidates
+  const web = stackWebChoice(inputs.map((i) => ({ ...i, name: model.services.find((s) => s.warrenName === i.name)!.name })));
+  if (web.why) diag.warn(undefined, 'services', web.why);
   for (const input of inputs) {
     const svc = model.services.find((s) => s.warrenName === input.name)!;
     try {
