@@ -16,7 +16,10 @@ export function satisfies(node: SchedNode, c: Constraint): boolean {
 }
 
 /** The host devices a service's containers need (sorted, once each): only nodes that have them all may run it. */
-export const devicesOf = (svc: Pick<ServiceSpec, 'options'>): string[] => [...new Set((svc.options?.devices ?? []).map((d) => d.host))].sort();
+/** The host paths of a list of device mappings, once each, sorted: what a node must have. */
+export const deviceHosts = (devices: readonly { host: string }[] | undefined): string[] => [...new Set((devices ?? []).map((d) => d.host))].sort();
+
+export const devicesOf = (svc: Pick<ServiceSpec, 'options'>): string[] => deviceHosts(svc.options?.devices);
 
 const listDevices = (paths: readonly string[]) => `${paths.length > 1 ? 'devices' : 'device'} ${paths.join(', ')}`;
 

@@ -98,9 +98,10 @@ export class RouteTable implements RouteSource {
 
   /** every service's name, and every stack's name that names its web service */
   services(): string[] {
-    const names = this.catalog.services().map((s) => s.name);
+    const specs = this.catalog.services();
+    const names = specs.map((s) => s.name);
     const taken = new Set(names);
-    this.webCache ??= stackWebServices(this.catalog.services());
+    this.webCache ??= stackWebServices(specs);
     return [...names, ...[...this.webCache.keys()].filter((k) => !taken.has(k))];
   }
 

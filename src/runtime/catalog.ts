@@ -45,7 +45,8 @@ interface CatalogMaps {
  * something while etcd reconfigured: it reads etcd's revision (one request) and reads everything
  * again only if the revision moved since the last full read. Idle, nothing moves it, and the 8
  * reads (and the 'change' that made the reconciler and the scheduler run) every 5 s were most of
- * an idle member's etcd requests. Emits 'change' after every update.
+ * an idle member's etcd requests. Emits 'change' after every update, with the name of the map a
+ * watched change touched (none after a full read).
  */
 export class Catalog extends EventEmitter {
   readonly maps: CatalogMaps = {
@@ -198,7 +199,8 @@ export class Catalog extends EventEmitter {
       const parsed = this.parse(key, value);
       if (parsed !== undefined) map.set(id, { value: parsed, modRevision });
     }
-    this.emit('change');
+    // which map changed, for listeners that care about one (a full read names none: everything may have)
+    this.emit('change', w.map);
   }
 
   services(): ServiceSpec[] {

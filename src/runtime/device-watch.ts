@@ -1,6 +1,6 @@
 /**
  * Which of the host devices the cluster's services ask for this node has (RuntimeNode.devices):
- * checked when the catalog changes and every few seconds (a device plugged in or out), and
+ * checked when the services change and every few seconds (a device plugged in or out), and
  * published to this node's runtime record when the answer changes, so that the scheduler places a
  * service with devices only on nodes that have them all (core/scheduler-place.ts).
  */

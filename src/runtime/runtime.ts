@@ -145,7 +145,10 @@ export class Runtime {
     this.volumeRisk?.start();
     this.volumeScrub?.start();
     this.devices.start();
-    this.catalog.on('change', () => void this.devices.check());
+    // the devices asked for change with the services only (not with every replica's status write)
+    this.catalog.on('change', (map?: string) => {
+      if (map === undefined || map === 'services') void this.devices.check();
+    });
   }
 
   /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */

@@ -46,7 +46,8 @@ test('catalog: idle, the periodic check reads nothing again; a change its watch 
     const reload = catalog.reload.bind(catalog);
     catalog.reload = (gen?: number) => ((full += 1), reload(gen));
     let changes = 0;
-    catalog.on('change', () => changes++);
+    const maps: (string | undefined)[] = [];
+    catalog.on('change', (map?: string) => (changes++, maps.push(map)));
     await catalog.attach(client);
     assert.equal(catalog.ready, true);
     const idle = async (what: string) => {
@@ -59,6 +60,9 @@ test('catalog: idle, the periodic check reads nothing again; a change its watch 
 
     await client.put(KEYS.servicePrefix + 'a').value(JSON.stringify({ name: 'a' }));
     await waitFor('the watch brought a', () => catalog.maps.services.has('a'), 5000, 20);
+    // a watched change names its map (the device check runs on service changes only)
+    assert.ok(maps.includes('services'), JSON.stringify(maps));
+    assert.ok(!maps.includes('statuses'), JSON.stringify(maps));
     const f = full;
     await waitFor('a full read after the revision moved', () => full > f, 5000, 20);
     // a read already under way when the put landed may have seen the older revision: one more then
@@ -70,6 +74,8 @@ test('catalog: idle, the periodic check reads nothing again; a change its watch 
     }, 5000, 600);
     assert.ok(full - f <= 2, `${full - f} full reads for one change`);
     await idle('after that read');
+    await client.put(KEYS.statusPrefix + 'a/r1').value(JSON.stringify({ state: 'running' }));
+    await waitFor('the watch brought a status, naming its map', () => maps.includes('statuses'), 5000, 20);
 
     // a watch that misses a change (as while etcd reconfigures): the check still brings it
     await (catalog as unknown as { watcher: { cancel(): Promise<void> } }).watcher.cancel();

@@ -14,6 +14,7 @@ import { isObj, type Obj } from './fields.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
 import { pinnedServices, placementOf } from './pins.ts';
 import { stackWebChoice } from '../mesh/stack-host.ts';
+import { deviceHosts } from '../scheduler-place.ts';
 
 /** A host port the agent uses: `what` says which and `flag` how to move it. */
 export interface ReservedPort {
@@ -85,10 +86,7 @@ export function checkSharedVolumes(model: StackModel, raw: Obj, diag: Diagnostic
 }
 
 /** Whether two services ask for the same host devices (a service with devices runs only where they are). */
-const sameDevices = (a: StackService, b: StackService): boolean => {
-  const key = (s: StackService) => [...new Set((s.devices ?? []).map((d) => d.host))].sort().join('\n');
-  return key(a) === key(b);
-};
+const sameDevices = (a: StackService, b: StackService): boolean => deviceHosts(a.devices).join('\n') === deviceHosts(b.devices).join('\n');
 
 /** Reports each dependency cycle once, as "a -> b -> a". */
 export function checkCycles(services: StackService[], raw: Obj, diag: Diagnostics): void {
