@@ -5,7 +5,7 @@ import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
 import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
 import type { SnapshotRecord, VolumeStore } from './volume-store.ts';
-import { CorruptChunk, type ChunkStore } from './chunk-store.ts';
+import type { ChunkStore } from './chunk-store.ts';
 
 /**
  * Snapshot replication between two nodes' stores: offer -> need -> send -> commit.
@@ -152,40 +152,36 @@ export interface PushResult {
   rounds: number;
 }
 
-/** what one piece of the upload holds (many ~8 KiB chunk records: one socket write each, not one per chunk) */
+/** what one piece of the upload holds at most (many ~8 KiB chunk records: one socket write each, not one per chunk) */
 const BATCH_BYTES = 1 << 20;
 
 /**
- * Chunk records for `hashes` (those `read` gives bytes for: it re-hashes them), in batches of
- * about BATCH_BYTES. Paced: the socket takes writes without ever making the loop wait, so a seed
- * of a large volume would otherwise hold the event loop (and the gossip heartbeats) for seconds.
+ * Chunk records for those of `hashes` the store holds, in pieces of up to BATCH_BYTES read
+ * straight from its packs (the same record layout). Paced: the socket takes writes without ever
+ * making the loop wait, so a seed of a large volume would otherwise hold the event loop (and the
+ * gossip heartbeats) for seconds. A bad chunk throws, or is left out when `skipBad`.
  */
-async function* chunkRecords(read: (hash: string) => Buffer | undefined, hashes: Iterable<string>, counter?: Pick<PushResult, 'sentBytes' | 'sentChunks'>, sent?: () => void): AsyncGenerator<Uint8Array> {
+async function* chunkRecords(chunks: ChunkStore, hashes: Iterable<string>, opts: { skipBad?: boolean; counter?: Pick<PushResult, 'sentBytes' | 'sentChunks'>; sent?: () => void } = {}): AsyncGenerator<Uint8Array> {
   const pace = pacer();
+  // runs of adjacent records go as read; scattered ones are gathered into one write
   let batch: Buffer[] = [];
   let size = 0;
-  for (const hash of hashes) {
+  for (const piece of chunks.records(hashes, { maxBytes: BATCH_BYTES, skipBad: opts.skipBad })) {
+    if (size + piece.buf.length > BATCH_BYTES && size) {
+      yield batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
+      opts.sent?.();
+      [batch, size] = [[], 0];
+    }
+    if (opts.counter) {
+      opts.counter.sentBytes += piece.bytes;
+      opts.counter.sentChunks += piece.chunks;
+    }
+    batch.push(piece.buf);
+    size += piece.buf.length;
     await pace();
-    const data = read(hash);
-    if (!data) continue;
-    const head = Buffer.alloc(CHUNK_RECORD_HEADER);
-    Buffer.from(hash, 'hex').copy(head);
-    head.writeUInt32LE(data.length, 32);
-    if (counter) {
-      counter.sentBytes += data.length;
-      counter.sentChunks++;
-    }
-    batch.push(head, data);
-    size += head.length + data.length;
-    if (size >= BATCH_BYTES) {
-      yield Buffer.concat(batch, size);
-      sent?.();
-      batch = [];
-      size = 0;
-    }
   }
-  if (size) yield Buffer.concat(batch, size);
-  sent?.();
+  if (size) yield batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
+  opts.sent?.();
 }
 
 /** at most this many chunks per ask of `POST /v1/volume-sync/chunks/get` (~80 MiB of ~8 KiB chunks): a scrub asks in several */
@@ -196,15 +192,7 @@ export const MAX_CHUNKS_PER_ASK = 10_000;
  * a peer's scrub fetching the chunks it found bad); a chunk missing or bad here too is left out.
  */
 export function heldChunkRecords(chunks: ChunkStore, hashes: string[]): AsyncGenerator<Uint8Array> {
-  return chunkRecords((hash) => {
-    if (!chunks.has(hash)) return undefined;
-    try {
-      return chunks.get(hash);
-    } catch (err) {
-      if (err instanceof CorruptChunk) return undefined;
-      throw err;
-    }
-  }, hashes);
+  return chunkRecords(chunks, hashes, { skipBad: true });
 }
 
 /**
@@ -223,7 +211,7 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
     const total = result.sentBytes + answer.missingBytes;
     const report = () => opts.onProgress?.(result.sentBytes, total);
     report();
-    await to.send(chunkRecords((hash) => store.chunks.get(hash), answer.missing.map((c) => c.hash), result, report));
+    await to.send(chunkRecords(store.chunks, answer.missing.map((c) => c.hash), { counter: result, sent: report }));
   }
   await to.commit(rec);
   return result;

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -71,5 +71,51 @@ describe('chunk store crash recovery and tar import safety', () => {
     const ok = await importOf([{ name: './', type: 'directory' }, { name: 'd/', type: 'directory' }, { name: 'd/f', body: 'hello' }]);
     assert.deepEqual(ok.manifest.entries.map((e) => e.path), ['.', 'd', 'd/f']);
     assert.equal(ok.manifest.entries[2]!.size, 5);
+  });
+
+  /** Parses a stream piece into its records: [hash, bytes]. */
+  const parse = (buf: Buffer) => {
+    const out: [string, Buffer][] = [];
+    for (let at = 0; at < buf.length; ) {
+      const len = buf.readUInt32LE(at + 32);
+      out.push([buf.toString('hex', at, at + 32), buf.subarray(at + 36, at + 36 + len)]);
+      at += 36 + len;
+    }
+    return out;
+  };
+
+  it('reads records in runs (flushed, written and still buffered), up to a size, each checked; a bad one throws or is left out', () => {
+    const s = new ChunkStore(fresh());
+    const data = Array.from({ length: 300 }, (_, i) => randomBytes(1000 + (i * 37) % 9000));
+    const hashes = data.map((d, i) => {
+      const h = s.putData(d);
+      if (i === 99) s.flush(); // the first 100 durable, the rest written or in the write buffer
+      return h;
+    });
+    s.putData(data[5]!); // a duplicate is stored once
+    const asked = [...hashes].reverse(); // any order: records come in pack order, each once
+    asked.push(hashes[7]!, 'ab'.repeat(32)); // asked twice, and one never stored
+    const pieces = [...s.records(asked, { maxBytes: 256 * 1024 })];
+    const got = pieces.flatMap((p) => parse(p.buf));
+    assert.deepEqual(got.map(([h]) => h), hashes);
+    got.forEach(([, bytes], i) => assert.ok(bytes.equals(data[i]!), `chunk ${i}`));
+    assert.ok(pieces.every((p) => p.buf.length <= 256 * 1024), 'no piece over the limit');
+    assert.ok(pieces.length >= 6 && pieces.length <= 8, `${pieces.length} pieces for ~1.6 MB in 256 kB runs`);
+    assert.equal(pieces.reduce((n, p) => n + p.chunks, 0), 300);
+    assert.equal(pieces.reduce((n, p) => n + p.bytes, 0), data.reduce((n, d) => n + d.length, 0));
+
+    // one flipped byte in chunk 42 (as a bad disk would)
+    s.flush();
+    const loc = s.locate(hashes[42]!)!;
+    const fd = openSync(loc.path, 'r+');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, loc.offset + 10);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, loc.offset + 10);
+    closeSync(fd);
+    assert.throws(() => [...s.records(hashes)], /chunk [0-9a-f]{16} is corrupt/);
+    const good = [...s.records(hashes, { skipBad: true })].flatMap((p) => parse(p.buf)).map(([h]) => h);
+    assert.deepEqual(good, hashes.filter((_, i) => i !== 42));
+    s.close();
   });
 });
