@@ -3,10 +3,14 @@ import type { Logger } from 'pino';
 import type { NodeRole } from '../core/admission-plan.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
+import { within } from '../system/within.ts';
 import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
 import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-client.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
+
+/** how long a disconnect waits for each goodbye to etcd (a resign, a watch's cancel) */
+const STOP_WITHIN_MS = 2000;
 import type { Leadership } from './leadership.ts';
 
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
@@ -139,7 +143,7 @@ export class EtcdSession {
     const nodes = await client.watch().prefix(KEYS.nodePrefix).create();
     const offers = await client.watch().key(KEYS.offerPrefix + this.h.nodeId).create();
     if (!current()) {
-      for (const w of [nodes, offers]) await w.cancel().catch(() => undefined);
+      for (const w of [nodes, offers]) await within(w.cancel(), STOP_WITHIN_MS, 'cancelling a watch').catch(() => undefined);
       return;
     }
     nodes.on('put', () => void this.refreshNodes());
@@ -161,9 +165,12 @@ export class EtcdSession {
   async disconnect(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await this.leader?.stop();
+    // an etcd member removed a moment ago can take a request and never answer it, and neither a
+    // campaign's resign nor a watch's cancel has a deadline of its own: a demotion once waited
+    // here for good (the node never reconnected as a client)
+    await within(this.leader?.stop() ?? Promise.resolve(), STOP_WITHIN_MS, 'stopping the admission leader loop').catch((err: Error) => this.log.warn({ err: err.message }, 'carrying on'));
     this.leader = undefined;
-    for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    for (const w of this.watchers) await within(w.cancel(), STOP_WITHIN_MS, 'cancelling a watch').catch(() => undefined);
     this.watchers = [];
     if (this.client) this.h.clientChanged(undefined);
     this.client?.close();

@@ -75,7 +75,9 @@ export class RoleChanges {
     const { session, member } = this.d;
     this.log.info('demoted to a client-only node: stopping the local etcd member');
     await session.disconnect();
+    this.log.debug('demotion: disconnected from etcd');
     await member.demote(keepData);
+    this.log.debug('demotion: the local etcd member stopped');
     // right after a restart the registry is not read yet: the voters it was started with (the
     // ones stillRegistered asked) are where it goes; an empty list crashed the agent
     const endpoints = this.otherVoterUrls();
