@@ -1,4 +1,5 @@
-import { closeSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, rmSync, type BigIntStats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
@@ -11,7 +12,10 @@ import { pacer } from './pacer.ts';
 /**
  * Snapshot capture in three steps, so the app is frozen only for the middle one:
  *  1. prepare (app running): scan, find what changed since the last manifest, copy those files
- *     aside (their stat taken before the copy is their fingerprint);
+ *     aside (their stat taken before the copy is their fingerprint). A large file is chunked where
+ *     it lies instead, its new chunks stored (each checked against its hash as it is read again),
+ *     when its stat held still across the read: copying 1 GiB to capture a 1% change was half
+ *     the snapshot's time. One that moved meanwhile is copied;
  *  2. freeze (containers paused): scan again; a file whose stat moved since its copy (or that is
  *     new) is copied again now; xattrs of changed paths are read. Cheap: stat calls plus the bytes
  *     written since step 1;
@@ -25,6 +29,8 @@ export interface CaptureStats {
   changed: number;
   /** bytes copied aside during the freeze (what the pause paid for) */
   frozenCopyBytes: number;
+  /** bytes of large files chunked where they lie, with no copy */
+  directBytes: number;
   refused: string[];
   skipped: string[];
 }
@@ -34,7 +40,14 @@ interface Staged {
   fingerprint: ScanEntry;
   /** the live file had holes when copied (the copy is written in full) */
   sparse: boolean;
+  /** chunked where it lies (`file` is the live file): its chunks, already in the store */
+  chunked?: ChunkJobResult & { newBytes: number };
 }
+
+type ChunkJobResult = Awaited<ReturnType<ChunkPool['chunk']>>;
+
+/** files from this size on are chunked where they lie rather than copied aside first */
+export const DIRECT_MIN_BYTES = 16 * 2 ** 20;
 
 export class Capture {
   private readonly staged = new Map<string, Staged>(); // by inode key: a hard-link group once
@@ -62,8 +75,28 @@ export class Capture {
     }
   }
 
+  /**
+   * Chunks a large file where it lies and stores the chunks the store lacks; undefined when it
+   * moved while being read (a chunk's bytes changed, or its stat): it is copied instead.
+   */
+  private async direct(s: ScannedPath, store: ChunkStore, pool: ChunkPool): Promise<Staged | undefined> {
+    const path = join(this.root, s.path);
+    const held = (a: BigIntStats, b: BigIntStats) => a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size && a.ino === b.ino;
+    try {
+      const st = lstatSync(path, { bigint: true });
+      if (!st.isFile()) return undefined;
+      const sparse = st.blocks * 512n < st.size;
+      const r = await pool.chunk(path, sparse);
+      const newBytes = await storeNew(store, path, r.chunks, true);
+      if (newBytes === undefined || !held(st, lstatSync(path, { bigint: true }))) return undefined;
+      return { file: path, fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse, chunked: { ...r, newBytes } };
+    } catch {
+      return undefined; // gone, or unreadable now: the copy's path says what happened (stage)
+    }
+  }
+
   /** Step 1, while the app runs. */
-  async prepare(): Promise<void> {
+  async prepare(store: ChunkStore, pool: ChunkPool): Promise<void> {
     mkdirSync(this.stagingDir, { recursive: true });
     this.prepareStartNs = nowNs();
     const scan = await scanTree(this.root);
@@ -72,7 +105,7 @@ export class Capture {
       if (s.type !== 'file' || !changed.has(s.path)) continue;
       const key = inodeKey(s);
       if (this.staged.has(key)) continue;
-      const staged = await this.stage(s);
+      const staged = (s.size >= DIRECT_MIN_BYTES ? await this.direct(s, store, pool) : undefined) ?? (await this.stage(s));
       if (staged) this.staged.set(key, staged);
     }
   }
@@ -86,7 +119,7 @@ export class Capture {
     const changed = new Set(changes.changed);
     // copies from step 1 that are still good: the file's stat has not moved since
     const stale = new Set(detectChanges({ entries: [...this.staged.values()].map((s) => s.fingerprint), scanStartNs: this.prepareStartNs }, scan.entries).changed);
-    const stats: CaptureStats = { files: 0, changed: changes.changed.length, frozenCopyBytes: 0, refused: scan.refused, skipped: scan.skipped };
+    const stats: CaptureStats = { files: 0, changed: changes.changed.length, frozenCopyBytes: 0, directBytes: 0, refused: scan.refused, skipped: scan.skipped };
     const toChunk = new Map<string, Staged>();
     const holders = new Map<string, string>(); // inode key -> first path of its hard-link group
     const entries: Entry[] = [];
@@ -116,6 +149,7 @@ export class Capture {
             stats.frozenCopyBytes += staged.fingerprint.size;
             this.staged.set(key, staged);
           }
+          if (staged.chunked) stats.directBytes += staged.fingerprint.size;
           toChunk.set(s.path, staged);
         }
       }
@@ -129,16 +163,16 @@ export class Capture {
     const f = this.frozen;
     if (!f) throw new Error('capture: commit before freeze');
     let newBytes = 0;
-    const results = new Map<string, Promise<Awaited<ReturnType<ChunkPool['chunk']>>>>();
-    for (const [path, s] of f.toChunk) results.set(path, pool.chunk(s.file, s.sparse));
+    const results = new Map<string, Promise<ChunkJobResult>>();
+    for (const [path, s] of f.toChunk) if (!s.chunked) results.set(path, pool.chunk(s.file, s.sparse));
     const pace = pacer();
     try {
       for (const e of f.entries) {
         const s = f.toChunk.get(e.path);
         if (!s) continue;
         await pace();
-        const r = await results.get(e.path)!;
-        newBytes += await storeNew(store, s.file, r.chunks);
+        const r = s.chunked ?? (await results.get(e.path)!);
+        newBytes += s.chunked ? s.chunked.newBytes : (await storeNew(store, s.file, r.chunks))!;
         e.size = s.fingerprint.size;
         e.chunks = r.chunks.map(({ hash, size }) => ({ hash, size }));
         if (s.sparse) e.holes = r.holes;
@@ -155,8 +189,12 @@ export class Capture {
   }
 }
 
-/** Copies the chunks the store lacks from the staged file; yields to the event loop as it goes. */
-async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: string; size: number; offset: number }>): Promise<number> {
+/**
+ * Copies the chunks the store lacks from the file; yields to the event loop as it goes. With
+ * `check` (a live file that may change under it) each is hashed again first: undefined, and
+ * nothing more stored, when one no longer matches.
+ */
+async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: string; size: number; offset: number }>, check = false): Promise<number | undefined> {
   let added = 0;
   const fd = openSync(file, 'r');
   try {
@@ -164,7 +202,8 @@ async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: s
     for (const c of chunks) {
       if (store.has(c.hash)) continue;
       const buf = Buffer.allocUnsafe(c.size);
-      readSync(fd, buf, 0, c.size, c.offset);
+      const n = readSync(fd, buf, 0, c.size, c.offset);
+      if (check && (n !== c.size || createHash('sha256').update(buf).digest('hex') !== c.hash)) return undefined;
       store.put(c.hash, buf);
       added += c.size;
       await pace();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -148,8 +148,14 @@ export class ChunkStore {
       const head = Buffer.alloc(REC_HEADER);
       head.write(hash, 0, 'hex');
       head.writeUInt32LE(data.length, 32);
-      writeSync(this.fd(this.current), head);
-      writeSync(this.fd(this.current), data);
+      const from = this.currentSize;
+      try {
+        writeAll(this.fd(this.current), head);
+        writeAll(this.fd(this.current), data);
+      } catch (err) {
+        this.unstore(from);
+        throw err;
+      }
     } else {
       this.wbuf.write(hash, this.wlen, 'hex');
       this.wbuf.writeUInt32LE(data.length, this.wlen + 32);
@@ -180,9 +186,27 @@ export class ChunkStore {
   /** Writes the buffered records to the current pack (not durable yet: flushPack). */
   private writeOut(): void {
     if (this.wlen === 0) return;
-    const fd = this.fd(this.current);
-    for (let at = 0; at < this.wlen; ) at += writeSync(fd, this.wbuf, at, this.wlen - at);
+    const from = this.currentSize - this.wlen;
+    try {
+      writeAll(this.fd(this.current), this.wbuf.subarray(0, this.wlen));
+    } catch (err) {
+      this.unstore(from);
+      throw err;
+    }
     this.wlen = 0;
+  }
+
+  /**
+   * A write to the current pack failed (a full disk): the chunks from `from` on are not stored
+   * (out of the index, never flushed as if they were, so a sender offers them again), and the pack
+   * is cut back there so that the next record starts where the index will say it does.
+   */
+  private unstore(from: number): void {
+    for (const [hash, l] of this.index) if (l.pack === this.current && l.offset >= from) this.index.delete(hash);
+    this.pending = this.pending.filter((h) => this.index.has(h));
+    this.wlen = 0;
+    this.currentSize = from;
+    ftruncateSync(this.fd(this.current), from);
   }
 
   private flushPack(): void {
@@ -200,8 +224,15 @@ export class ChunkStore {
       const l = this.index.get(hash)!;
       writeIndexRec(buf, i * INDEX_REC, hash, l);
     });
-    writeSync(this.indexFd, buf);
-    fsyncSync(this.indexFd);
+    // a failed append (a full disk) is cut off again: a torn record mid-file would shift every later one
+    const size = fstatSync(this.indexFd).size;
+    try {
+      writeAll(this.indexFd, buf);
+      fsyncSync(this.indexFd);
+    } catch (err) {
+      ftruncateSync(this.indexFd, size);
+      throw err;
+    }
     this.pending = [];
   }
 
@@ -352,6 +383,10 @@ function recordHolds(buf: Buffer, at: number, hash: string, size: number): boole
   if (buf.toString('hex', at, at + 32) !== hash || buf.readUInt32LE(at + 32) !== size) return false;
   const data = buf.subarray(at + REC_HEADER, at + REC_HEADER + size);
   return createHash('sha256').update(data).digest('hex') === hash;
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  for (let at = 0; at < buf.length; ) at += writeSync(fd, buf, at, buf.length - at);
 }
 
 function writeIndexRec(buf: Buffer, at: number, hash: string, l: Loc): void {

@@ -164,7 +164,7 @@ export class VolumeStore {
     const capture = new Capture(root, last, join(this.dataDir, 'staging', staging));
     let pauseMs = 0;
     try {
-      await capture.prepare();
+      await capture.prepare(this.chunks, this.pool);
       await hooks.pause?.();
       const t0 = performance.now();
       try {

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -117,5 +118,42 @@ describe('chunk store crash recovery and tar import safety', () => {
     const good = [...s.records(hashes, { skipBad: true })].flatMap((p) => parse(p.buf)).map(([h]) => h);
     assert.deepEqual(good, hashes.filter((_, i) => i !== 42));
     s.close();
+  });
+
+  it('a full disk: the chunks a write could not store are not indexed, the pack is cut back, and storing goes on once there is room', () => {
+    const mnt = fresh();
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'chunks-test', mnt]);
+    try {
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(256 * 1024)); // deleted below: room again
+      const s = new ChunkStore(join(mnt, 'store'));
+      const data = new Map<string, Buffer>();
+      let failed: unknown;
+      for (let i = 0; i < 2000 && !failed; i++) {
+        const d = randomBytes(5000 + (i % 7) * 1000);
+        try {
+          data.set(s.putData(d), d);
+          if (i % 50 === 49) s.flush();
+        } catch (err) {
+          failed = err;
+        }
+      }
+      assert.equal((failed as NodeJS.ErrnoException | undefined)?.code, 'ENOSPC', String(failed));
+      const held = () => [...data.keys()].filter((h) => s.has(h));
+      const before = held();
+      assert.ok(before.length > 100 && before.length < data.size, `${before.length} of ${data.size} chunks held`);
+      rmSync(join(mnt, 'filler'));
+      // storing goes on after the cut: the new records are where the index says
+      const more = Array.from({ length: 20 }, () => randomBytes(3000));
+      for (const d of more) data.set(s.putData(d), d);
+      s.close();
+      const reopened = new ChunkStore(join(mnt, 'store'));
+      const after = [...data.keys()].filter((h) => reopened.has(h));
+      assert.deepEqual(after, [...before, ...more.map((d) => createHash('sha256').update(d).digest('hex'))]);
+      for (const h of after) assert.ok(reopened.get(h).equals(data.get(h)!));
+      reopened.close();
+    } finally {
+      execFileSync('umount', ['-l', mnt]);
+    }
   });
 });

@@ -1,0 +1,108 @@
+/**
+ * Large files are chunked where they lie (no copy aside) when they hold still across the read,
+ * and copied as before when they do not: the snapshot is the file as it was at the freeze in
+ * every case, and no chunk is stored under a hash its bytes no longer have.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RACY_WINDOW_NS } from '../../src/core/volumes/changes.ts';
+import type { Entry } from '../../src/core/volumes/manifest.ts';
+import { Capture, DIRECT_MIN_BYTES, nowNs } from '../../src/volumes/capture.ts';
+import { ChunkPool } from '../../src/volumes/chunk-pool.ts';
+import { ChunkStore } from '../../src/volumes/chunk-store.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const SIZE = DIRECT_MIN_BYTES + 4 * 2 ** 20;
+
+describe('capture of large files where they lie', () => {
+  let dir: string;
+  let pool: ChunkPool;
+  let n = 0;
+  const fresh = () => join(dir, `d${n++}`);
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'volumes-direct-'));
+    pool = new ChunkPool(1);
+  });
+  after(async () => {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const bytes = (seed: number, size = SIZE) => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16, 0)).update(Buffer.alloc(size));
+  const contentOf = (store: ChunkStore, e: Entry) => Buffer.concat((e.chunks ?? []).map((c) => store.get(c.hash)));
+  /** a tree with one large file whose times are out of the racy window (a change after the scan moves them) */
+  async function tree(): Promise<{ root: string; file: string }> {
+    const root = fresh();
+    const file = join(root, 'db');
+    mkdirSync(root);
+    writeFileSync(file, bytes(1));
+    const ctimeNs = statSync(file, { bigint: true }).ctimeNs;
+    await waitFor('the file out of the racy window', () => nowNs() - ctimeNs > 2n * RACY_WINDOW_NS, 5000, 10);
+    return { root, file };
+  }
+  const overwrite = (file: string, at: number, data: Buffer) => {
+    const fd = openSync(file, 'r+');
+    writeSync(fd, data, 0, data.length, at);
+    closeSync(fd);
+  };
+
+  it('a file that holds still is chunked in place: no copy, its chunks stored, the content exact', async () => {
+    const { root, file } = await tree();
+    const store = new ChunkStore(fresh());
+    const staging = fresh();
+    const c = new Capture(root, undefined, staging);
+    await c.prepare(store, pool);
+    assert.deepEqual(readdirSync(staging), [], 'nothing copied aside');
+    await c.freeze();
+    const { manifest, stats, newBytes } = await c.commit(store, pool);
+    assert.equal(stats.directBytes, SIZE);
+    assert.equal(stats.frozenCopyBytes, 0);
+    assert.equal(newBytes, SIZE);
+    assert.ok(contentOf(store, manifest.entries.find((e) => e.path === 'db')!).equals(readFileSync(file)));
+    store.close();
+  });
+
+  it('a file written between the read and the freeze is copied in the freeze: the snapshot holds the new bytes', async () => {
+    const { root, file } = await tree();
+    const store = new ChunkStore(fresh());
+    const c = new Capture(root, undefined, fresh());
+    await c.prepare(store, pool);
+    overwrite(file, 5 * 2 ** 20, bytes(2, 4096)); // same size: only the times tell
+    await c.freeze();
+    const { manifest, stats } = await c.commit(store, pool);
+    assert.equal(stats.directBytes, 0);
+    assert.equal(stats.frozenCopyBytes, SIZE);
+    assert.ok(contentOf(store, manifest.entries.find((e) => e.path === 'db')!).equals(readFileSync(file)));
+    store.close();
+  });
+
+  it('a file written while it is read is copied instead; the chunk it no longer holds is never stored', async () => {
+    const { root, file } = await tree();
+    const store = new ChunkStore(fresh());
+    const hashedBefore: string[] = [];
+    // the app writes right after the chunker read the file, before its new chunks are read again
+    const racing = {
+      chunk: async (path: string, sparse: boolean) => {
+        const r = await pool.chunk(path, sparse);
+        if (path === file) {
+          hashedBefore.push(...r.chunks.filter((x) => x.offset <= 8 * 2 ** 20 && x.offset + x.size > 8 * 2 ** 20).map((x) => x.hash));
+          overwrite(file, 8 * 2 ** 20, bytes(3, 4096));
+        }
+        return r;
+      },
+    } as unknown as ChunkPool;
+    const c = new Capture(root, undefined, fresh());
+    await c.prepare(store, racing);
+    await c.freeze();
+    const { manifest, stats } = await c.commit(store, pool);
+    assert.equal(stats.directBytes, 0);
+    assert.equal(hashedBefore.length, 1);
+    assert.equal(store.has(hashedBefore[0]!), false, 'the chunk hashed before the write is not stored');
+    assert.ok(contentOf(store, manifest.entries.find((e) => e.path === 'db')!).equals(readFileSync(file)));
+    store.close();
+  });
+});
