@@ -8,10 +8,10 @@ import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-
 import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-client.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
+import type { Leadership } from './leadership.ts';
 
 /** how long a disconnect waits for each goodbye to etcd (a resign, a watch's cancel) */
 const STOP_WITHIN_MS = 2000;
-import type { Leadership } from './leadership.ts';
 
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
 const CLIENT_ROLE_EVERY_MS = 5000;

@@ -68,7 +68,7 @@ export class Capture {
       const st = lstatSync(join(this.root, s.path), { bigint: true });
       if (!st.isFile()) return undefined;
       await copyFile(join(this.root, s.path), file);
-      return { file, fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse: st.blocks * 512n < st.size };
+      return { file, ...taken(s, st) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone since the scan
       throw err;
@@ -85,11 +85,11 @@ export class Capture {
     try {
       const st = lstatSync(path, { bigint: true });
       if (!st.isFile()) return undefined;
-      const sparse = st.blocks * 512n < st.size;
-      const r = await pool.chunk(path, sparse);
+      const t = taken(s, st);
+      const r = await pool.chunk(path, t.sparse);
       const newBytes = await storeNew(store, path, r.chunks, true);
       if (newBytes === undefined || !held(st, lstatSync(path, { bigint: true }))) return undefined;
-      return { file: path, fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse, chunked: { ...r, newBytes } };
+      return { file: path, ...t, chunked: { ...r, newBytes } };
     } catch {
       return undefined; // gone, or unreadable now: the copy's path says what happened (stage)
     }
@@ -212,6 +212,11 @@ async function storeNew(store: ChunkStore, file: string, chunks: Array<{ hash: s
     closeSync(fd);
   }
   return added;
+}
+
+/** A file's fingerprint (its stat when it was read) and whether it has holes. */
+function taken(s: ScannedPath, st: BigIntStats): Pick<Staged, 'fingerprint' | 'sparse'> {
+  return { fingerprint: { ...s, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, sparse: st.blocks * 512n < st.size };
 }
 
 function inodeKey(s: { dev: bigint; ino: bigint }): string {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceView } from '../../src/core/service-types.ts';
 import { startAgent, type AgentHandle, type AgentOptions } from './agents.ts';
-import { ensureHttpdImage, HTTPD_IMAGE } from './images.ts';
+import { docker, ensureHttpdImage, HTTPD_IMAGE } from './images.ts';
 import { nodeId, voterIds } from './cluster.ts';
 import { waitFor } from './wait.ts';
 
@@ -21,6 +21,15 @@ export async function serviceView(a: AgentHandle, name: string): Promise<Service
   const res = await fetch(`${a.api}/v1/services/${name}`, { signal: AbortSignal.timeout(3000) });
   if (!res.ok) throw new Error(`GET service ${name}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { service: ServiceView }).service;
+}
+
+/** The node of a 1-replica service's running replica, as `a` reports it, and its container there. */
+export async function runningOn(a: AgentHandle, service: string): Promise<{ node: string; container: string } | undefined> {
+  const v = await serviceView(a, service).catch(() => undefined);
+  const node = v?.replicas.find((x) => x.state === 'running')?.nodeId;
+  if (!node) return undefined;
+  const [container] = (await docker('ps', '-q', '--filter', `label=warren.node=${node}`, '--filter', `label=warren.service=${service}`)).split('\n').filter(Boolean);
+  return container ? { node, container } : undefined;
 }
 
 /** Replicas reported running, each with the URL of its first published TCP port. */

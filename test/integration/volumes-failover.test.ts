@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
-import { postService, serviceView, startCluster } from '../helpers/services.ts';
+import { postService, runningOn, serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -48,18 +48,10 @@ after(async () => {
 const liveFile = (a: AgentHandle, file: string) => join(a.dataDir, 'volume-data', VOLUME, file);
 const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean);
 
-async function runningOn(a: AgentHandle): Promise<{ node: string; container: string } | undefined> {
-  const v = await serviceView(a, SERVICE).catch(() => undefined);
-  const node = v?.replicas.find((x) => x.state === 'running')?.nodeId;
-  if (!node) return undefined;
-  const [container] = (await docker('ps', '-q', '--filter', `label=warren.node=${node}`, '--filter', `label=warren.service=${SERVICE}`)).split('\n').filter(Boolean);
-  return container ? { node, container } : undefined;
-}
-
 test('a replicated volume follows its service to another node after a kill -9 and a lost disk', { timeout: 240_000 }, async () => {
   const created = await postService(agents[0]!, { name: SERVICE, image: HTTPD_IMAGE, command: ['sh', '-c', WRITER], volumes: ['data:/data', 'cache:/cache:local'] });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const first = await waitFor('the writer running', () => runningOn(agents[0]!), 60_000, 100);
+  const first = await waitFor('the writer running', () => runningOn(agents[0]!, SERVICE), 60_000, 100);
   const victim = agents[ids.indexOf(first.node)]!;
 
   // every node holds a copy and some snapshot is on at least 2 of them
@@ -105,7 +97,7 @@ test('a replicated volume follows its service to another node after a kill -9 an
   const survivor = agents.find((a) => a !== victim)!;
 
   const second = await waitFor('the writer running on another node', async () => {
-    const r = await runningOn(survivor);
+    const r = await runningOn(survivor, SERVICE);
     return r && r.node !== first.node ? r : undefined;
   }, 60_000, 100);
   const home = agents[ids.indexOf(second.node)]!;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { followEvents, type EventFollower } from '../helpers/events.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
-import { postService, serviceView, startCluster } from '../helpers/services.ts';
+import { postService, runningOn, serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -44,20 +44,12 @@ after(async () => {
   await removeNodesDocker(ids, vols);
 });
 
-async function running(a: AgentHandle): Promise<{ node: string; container: string } | undefined> {
-  const v = await serviceView(a, SERVICE).catch(() => undefined);
-  const node = v?.replicas.find((x) => x.state === 'running')?.nodeId;
-  if (!node) return undefined;
-  const [container] = (await docker('ps', '-q', '--filter', `label=warren.node=${node}`, '--filter', `label=warren.service=${SERVICE}`)).split('\n').filter(Boolean);
-  return container ? { node, container } : undefined;
-}
-
 test('snapshots under heavy writes: no peer declares the owner dead, the service stays, every snapshot is replicated', { timeout: 240_000 }, async () => {
   // every node's view of membership and of the service, from the first write on
   for (const a of agents) followers.push(await followEvents(a.api, ['node.suspect', 'node.dead', 'service.moved', 'volume.snapshot', 'volume.replicated']));
   const created = await postService(agents[0]!, { name: SERVICE, image: HTTPD_IMAGE, command: ['sh', '-c', WRITER], volumes: ['data:/data'] });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const first = await waitFor('the writer running', () => running(agents[0]!), 60_000, 100);
+  const first = await waitFor('the writer running', () => runningOn(agents[0]!, SERVICE), 60_000, 100);
   const owner = agents[ids.indexOf(first.node)]!;
   const peers = ids.filter((id) => id !== first.node);
   const events = followers[ids.indexOf(first.node)]!;
@@ -97,7 +89,7 @@ test('snapshots under heavy writes: no peer declares the owner dead, the service
   const counter = readFileSync(join(owner.dataDir, 'volume-data', VOLUME, 'counter'), 'utf8').split('\n').filter(Boolean).length;
   assert.ok(counter >= 10, `the writer rewrote its 8 MiB ${counter} times`);
 
-  const now = await running(owner);
+  const now = await runningOn(owner, SERVICE);
   assert.deepEqual(now, first, 'the writer still runs in its first container on its first node');
   const view = await serviceView(owner, SERVICE);
   assert.equal(view.replicas.filter((r) => r.state === 'running').length, 1);
