@@ -48,6 +48,8 @@ if [ "$want_test" = 1 ]; then
   need debootstrap debootstrap
   need systemd-analyze systemd
   need file file
+  # wall-clock jumps of one agent (test/integration/clock-jump.test.ts): libfaketime
+  need faketime faketime
   # the web UI tests drive Debian's Chromium with playwright-core (it never downloads a browser)
   need chromium chromium
 fi

@@ -3,6 +3,7 @@ import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrok
 import { request } from 'node:https';
 import { isUserError, UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
+import { monoNow } from '../system/clock.ts';
 
 export interface EtcdConnection {
   endpoints: string[];
@@ -100,13 +101,13 @@ export function isTransientEtcdError(err: Error): boolean {
 
 /** Retries an etcd call through the refusals etcd gives while it reconfigures; other errors fail at once. */
 export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { timeoutMs?: number; onRetry?: (err: Error) => void } = {}): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = monoNow() + (opts.timeoutMs ?? 30_000);
   let delay = 100;
   for (;;) {
     try {
       return await fn();
     } catch (err) {
-      if (!isTransientEtcdError(err as Error) || Date.now() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      if (!isTransientEtcdError(err as Error) || monoNow() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
       opts.onRetry?.(err as Error);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);

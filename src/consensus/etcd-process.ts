@@ -7,6 +7,7 @@ import { buildEtcdArgs, etcdClientUrl, etcdEnv, type EtcdLaunch } from './etcd-c
 import { etcdMemberHealthy } from './etcd-client.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { diesWithParent } from '../system/child-guard.ts';
+import { monoNow } from '../system/clock.ts';
 
 export interface EtcdProcessOptions {
   binary: string;
@@ -139,8 +140,8 @@ export class EtcdProcess extends EventEmitter {
   }
 
   private async waitHealthy(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = monoNow() + timeoutMs;
+    while (monoNow() < deadline) {
       if (!this.running) {
         const reason = this.lastLines.map(extractMessage).filter(Boolean).slice(-2).join('; ');
         throw new UserError('etcd_failed', `etcd exited during start${reason ? `: ${reason}` : ''}`, 503);

@@ -9,6 +9,7 @@ import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-c
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
 import type { Leadership } from './leadership.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** how long a disconnect waits for each goodbye to etcd (a resign, a watch's cancel) */
 const STOP_WITHIN_MS = 2000;
@@ -242,8 +243,8 @@ export class EtcdSession {
    */
   private async refreshRole(force = false): Promise<void> {
     if (!this.client) return;
-    if (!force && !this.h.runsMember() && Date.now() - this.roleReadAt < CLIENT_ROLE_EVERY_MS) return;
-    this.roleReadAt = Date.now();
+    if (!force && !this.h.runsMember() && monoNow() - this.roleReadAt < CLIENT_ROLE_EVERY_MS) return;
+    this.roleReadAt = monoNow();
     try {
       const res = await this.client.cluster.memberList({} as never);
       const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.h.peerUrl));

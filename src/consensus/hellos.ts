@@ -1,4 +1,5 @@
 import { HELLO_TTL_MS, answerHelloAtOnce, helloDue, type PeerHello } from '../core/founding.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** hellos older than this are dropped (a node heard again after that is answered as a newcomer) */
 const HELLO_FORGET_MS = 60_000;
@@ -28,8 +29,8 @@ export class Hellos {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.forgetOld(Date.now());
-      if (helloDue({ now: Date.now(), lastSentAt: this.sentAt, member: this.d.member(), helloTtlMs: HELLO_TTL_MS, peers: this.list() })) void this.say();
+      this.forgetOld(monoNow());
+      if (helloDue({ now: monoNow(), lastSentAt: this.sentAt, member: this.d.member(), helloTtlMs: HELLO_TTL_MS, peers: this.list() })) void this.say();
     }, 1000);
     void this.say();
   }
@@ -44,14 +45,14 @@ export class Hellos {
   }
 
   async say(): Promise<void> {
-    this.sentAt = Date.now();
+    this.sentAt = monoNow();
     await this.d.publish({ type: 'hello', id: this.d.nodeId, api: this.d.apiUrl, clusterId: this.d.member() ? this.d.clusterId() : null });
   }
 
   /** A message on warren/admission: true when it was a (well-formed) hello, which is then taken in. */
   take(signer: string, msg: Record<string, unknown>): boolean {
     if (msg.type !== 'hello' || msg.id !== signer || typeof msg.api !== 'string' || !(msg.clusterId === null || typeof msg.clusterId === 'string')) return false;
-    const hello: PeerHello = { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: Date.now() };
+    const hello: PeerHello = { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: monoNow() };
     const answer = answerHelloAtOnce(hello, this.peers.get(signer), hello.lastSeen, HELLO_TTL_MS);
     this.peers.set(signer, hello);
     // answer a newcomer (or a node back after a while) at once, so founding decisions do not

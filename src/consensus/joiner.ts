@@ -5,6 +5,7 @@ import { parseJoinToken } from '../core/join-token.ts';
 import { UserError } from '../core/errors.ts';
 import { signBody } from '../system/signing.ts';
 import { caFingerprint } from '../system/pki.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** What a joiner sends with its join request and its follow-up. */
 export interface JoinerInfo {
@@ -82,7 +83,7 @@ export class Joiner {
   private named: RequestAdmission | undefined;
   private accepted: JoinAccepted | undefined;
   private stopped = false;
-  readonly startedAt = Date.now();
+  readonly startedAt = monoNow();
   private readonly tokenPin: string | undefined;
 
   constructor(private readonly opts: JoinerOptions) {
@@ -101,7 +102,7 @@ export class Joiner {
       this.opts.logger.debug({ signer, members: this.accepted.memberIds.length }, 'admission broadcast from a non-member ignored');
       return;
     }
-    this.lastBroadcastAt = Date.now();
+    this.lastBroadcastAt = monoNow();
     for (const api of msg.apis) if (!this.opts.joinTargets.includes(api)) this.opts.joinTargets.push(api);
     if (msg.head === this.opts.info.id || msg.batch?.includes(this.opts.info.id)) this.named = msg;
   }
@@ -117,7 +118,7 @@ export class Joiner {
       if (!this.accepted) {
         const decision = decideFounding({
           selfId: this.opts.info.id,
-          now: Date.now(),
+          now: monoNow(),
           startedAt: this.startedAt,
           settleMs: this.opts.settleMs ?? 2500,
           helloTtlMs: HELLO_TTL_MS,
@@ -132,8 +133,8 @@ export class Joiner {
           await sleep(200);
           continue;
         }
-        if (Date.now() - lastJoinAt > 1000) {
-          lastJoinAt = Date.now();
+        if (monoNow() - lastJoinAt > 1000) {
+          lastJoinAt = monoNow();
           await this.requestJoin(decision.targets);
         }
         await sleep(200);
@@ -145,9 +146,9 @@ export class Joiner {
         this.named = undefined;
         if (grant) return { kind: 'admitted', grant };
       }
-      const silentFor = Date.now() - Math.max(this.lastBroadcastAt, lastJoinAt);
-      if (silentFor > (this.opts.broadcastTimeoutMs ?? 3000) || Date.now() - lastJoinAt > 5000) {
-        lastJoinAt = Date.now();
+      const silentFor = monoNow() - Math.max(this.lastBroadcastAt, lastJoinAt);
+      if (silentFor > (this.opts.broadcastTimeoutMs ?? 3000) || monoNow() - lastJoinAt > 5000) {
+        lastJoinAt = monoNow();
         await this.requestJoin(this.opts.joinTargets.length ? this.opts.joinTargets : []);
       }
       await sleep(100);

@@ -10,6 +10,7 @@ import { reuseRead, settled } from '../core/leader-reads.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
 import { LeaderCampaign } from './leader-campaign.ts';
 import type { Leadership } from './leadership.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** the leader's step while admission has work: every 250 ms */
 const BUSY_STEP_MS = 250;
@@ -71,7 +72,7 @@ export class Leader {
   constructor(private readonly d: LeaderDeps) {
     this.store = new ClusterStore(d.client);
     // a new leader looks closely at first: its predecessor may have left work
-    this.candidacy = new LeaderCampaign({ client: d.client, selfId: d.selfId, logger: d.logger, elected: () => (this.busyAt = Date.now()) });
+    this.candidacy = new LeaderCampaign({ client: d.client, selfId: d.selfId, logger: d.logger, elected: () => (this.busyAt = monoNow()) });
   }
 
   get isLeader(): boolean {
@@ -96,7 +97,7 @@ export class Leader {
           if (this.stopped || !this.eligible || this.watchers.has(prefix)) return void w.cancel().catch(() => undefined);
           this.watchers.set(prefix, w);
           const wake = () => {
-            this.busyAt = Date.now();
+            this.busyAt = monoNow();
             void this.step();
           };
           w.on('put', wake).on('delete', wake).on('error', () => undefined);
@@ -186,16 +187,18 @@ export class Leader {
 
   private async step(): Promise<void> {
     if (!this.isLeader || this.busy || this.stopped) return;
+    // the throttles on the local clock; the plan's `now` is the wall clock (etcd's records carry it)
+    const mono = monoNow();
     const now = Date.now();
-    if (now - this.busyAt > IDLE_AFTER_MS && now - this.steppedAt < IDLE_STEP_MS) return;
+    if (mono - this.busyAt > IDLE_AFTER_MS && mono - this.steppedAt < IDLE_STEP_MS) return;
     this.busy = true;
-    this.steppedAt = now;
+    this.steppedAt = mono;
     try {
       await this.admitting;
       const last = this.lastRead;
       let snap: Snapshot | undefined;
       let action: Action = { type: 'idle' };
-      if (last && reuseRead({ readAt: last.at, settled: last.settled, busy: now - this.busyAt <= IDLE_AFTER_MS, now })) {
+      if (last && reuseRead({ readAt: last.at, settled: last.settled, busy: mono - this.busyAt <= IDLE_AFTER_MS, now: mono })) {
         // idle and settled: etcd's half as last read, gossip's liveness and the clock as of now
         snap = { ...last.snap, input: { ...last.snap.input, now, liveness: this.d.liveness() } };
         action = planLeaderStep(snap.input);
@@ -203,14 +206,14 @@ export class Leader {
       }
       if (!snap) {
         snap = await this.snapshot();
-        this.lastRead = { at: now, settled: settled(snap.input), snap };
+        this.lastRead = { at: mono, settled: settled(snap.input), snap };
         // deposed while reading: the new leader decides from here
         if (!this.isLeader) return;
         action = planLeaderStep(snap.input);
       }
       const { members, nodes, queue } = snap;
       if (action.type !== 'idle') {
-        this.busyAt = Date.now();
+        this.busyAt = monoNow();
         this.lastRead = undefined;
       }
       if (action.type === 'broadcast') {
@@ -233,8 +236,8 @@ export class Leader {
       case 'idle':
         return;
       case 'broadcast': {
-        if (Date.now() - this.lastBroadcast < 1000) return;
-        this.lastBroadcast = Date.now();
+        if (monoNow() - this.lastBroadcast < 1000) return;
+        this.lastBroadcast = monoNow();
         const cluster = await this.store.cluster();
         const voters = nodes.filter((n) => n.role === 'voter');
         await this.d.broadcast({

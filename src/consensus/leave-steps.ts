@@ -3,6 +3,7 @@ import type { TlsFiles } from '../system/pki.ts';
 import { ClusterStore } from './cluster-store.ts';
 import { createEtcdClient } from './etcd-client.ts';
 import type { EtcdSession } from './etcd-session.ts';
+import { monoNow } from '../system/clock.ts';
 
 /*
  * Steps of a voter leaving its seat, by hand (warren leave) or removed by the leader, asked of
@@ -32,13 +33,13 @@ export async function handSeatOver(o: { session: EtcdSession; store: ClusterStor
  */
 export async function waitForSeatHandedOver(o: { voterUrls: string[]; tls: TlsFiles; peerUrl: string; removed: () => boolean; timeoutMs: number }): Promise<void> {
   const watcher = createEtcdClient({ endpoints: o.voterUrls, tls: o.tls });
-  const deadline = Date.now() + o.timeoutMs;
+  const deadline = monoNow() + o.timeoutMs;
   try {
     for (;;) {
       if (o.removed()) break;
       const members = await watcher.cluster.memberList({} as never).then((r) => r.members ?? [], () => undefined);
       if (members && !members.some((m) => (m.peerURLs ?? []).includes(o.peerUrl))) break;
-      if (Date.now() > deadline) throw new UserError('leave_timeout', 'the cluster did not take the seat of this voter over in time; try again, or stop the agent (it is replaced once it is dead)', 504);
+      if (monoNow() > deadline) throw new UserError('leave_timeout', 'the cluster did not take the seat of this voter over in time; try again, or stop the agent (it is replaced once it is dead)', 504);
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {

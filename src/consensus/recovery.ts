@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { planRecovery, parseRecoveryReport, type ReceivedReport, type RecoveryAction, type RecoveryReport } from '../core/quorum-recovery.ts';
 import type { NodeState } from '../core/views.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** how often a node looks at the quorum and gossips its view while it is lost */
 const STEP_MS = 1000;
@@ -60,7 +61,7 @@ export class RecoveryDriver {
   /** A gossiped report (the caller checked that the signer is admitted). */
   onReport(from: string, msg: Record<string, unknown>): void {
     const report = parseRecoveryReport(msg);
-    if (report && from !== this.h.selfId) this.reports.set(from, { from, report, receivedAt: Date.now() });
+    if (report && from !== this.h.selfId) this.reports.set(from, { from, report, receivedAt: monoNow() });
   }
 
   private async step(): Promise<void> {
@@ -75,8 +76,12 @@ export class RecoveryDriver {
     try {
       const endorsed = this.h.endorsement();
       const selfIndex = await this.h.localIndex();
+      // the plan reads gossip's liveness and the quorum's loss in wall-clock ms as of now; the
+      // reports were stamped on the local clock, which a jump of the wall clock does not move
+      const now = Date.now();
+      const toWall = now - monoNow();
       const action = planRecovery({
-        now: Date.now(),
+        now,
         selfId: this.h.selfId,
         clusterId,
         registry: this.h.registry(),
@@ -85,7 +90,7 @@ export class RecoveryDriver {
         selfMemberStopped: endorsed?.memberStopped === true,
         quorumLostSince,
         liveness: this.h.liveness(),
-        reports: [...this.reports.values()],
+        reports: [...this.reports.values()].map((r) => ({ ...r, receivedAt: r.receivedAt + toWall })),
         ...(endorsed ? { endorsed } : {}),
         graceMs: RECOVERY_GRACE_MS,
         freshMs: FRESH_MS,

@@ -20,6 +20,7 @@ import {
 } from './proxy-pages.ts';
 import type { ProxyState } from './proxy-state.ts';
 import type { Backend } from './proxy-types.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** pause between rounds of tries when every known backend has failed */
 const RETRY_PAUSE_MIN_MS = 50;
@@ -103,7 +104,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   private step(backends: readonly Backend[]): void {
     const core = this.core;
-    if (this.deadline !== 0 && Date.now() >= this.deadline) {
+    if (this.deadline !== 0 && monoNow() >= this.deadline) {
       this.giveUp(backends.length > 0);
       return;
     }
@@ -113,7 +114,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       return;
     }
     // Nothing left to try right now: wait for the route table (or a backend) to come back.
-    const now = Date.now();
+    const now = monoNow();
     if (this.deadline === 0) this.deadline = now + core.retryWindowMs;
     if (now >= this.deadline) {
       this.giveUp(backends.length > 0);
@@ -320,7 +321,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     core.retries++;
     if (this.tried === null) this.tried = [this.origin];
     else this.tried.push(this.origin);
-    if (this.deadline === 0) this.deadline = Date.now() + core.retryWindowMs;
+    if (this.deadline === 0) this.deadline = monoNow() + core.retryWindowMs;
     // leave undici's error path before dispatching again
     process.nextTick(() => this.next());
   }

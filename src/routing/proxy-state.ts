@@ -10,6 +10,7 @@ import type { Logger } from '../system/logger.ts';
 import type { Forward } from './proxy-forward.ts';
 import type { Backend, ProxyHandlerOptions, RouteSource } from './proxy-types.ts';
 import { DEFAULT_DOMAIN } from '../core/default-domain.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** the same default as the agent's --domain (core/agent-config.ts), for handlers built without one */
 const DEFAULT_RETRY_WINDOW_MS = 5_000;
@@ -129,13 +130,13 @@ export class ProxyState {
   private isDown(origin: string): boolean {
     const until = this.down.get(origin);
     if (until === undefined) return false;
-    if (until > Date.now()) return true;
+    if (until > monoNow()) return true;
     this.down.delete(origin);
     return false;
   }
 
   markDown(origin: string): void {
-    this.down.set(origin, Date.now() + DOWN_FOR_MS);
+    this.down.set(origin, monoNow() + DOWN_FOR_MS);
   }
 
   markUp(origin: string, b: Backend | null): void {

@@ -21,6 +21,7 @@ import type { Backend, ProxyStats } from './proxy-types.ts';
 import type { ServiceCert } from './service-certs.ts';
 import { demandStep, initialDemand } from '../core/proxy-demand.ts';
 import { addStats, parseFromWorker, sameSnapshot, zeroStats, type RouteSnapshot, type ToWorker } from './route-snapshot.ts';
+import { monoNow } from '../system/clock.ts';
 
 const READY_TIMEOUT_MS = 15_000;
 const STABLE_AFTER_MS = 30_000;
@@ -134,7 +135,7 @@ export class ProxyWorkers {
     slot.child = child;
     slot.pid = child.pid;
     slot.ready = false;
-    slot.startedAt = Date.now();
+    slot.startedAt = monoNow();
     slot.stats = zeroStats();
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`proxy worker ${slot.index} did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
@@ -194,7 +195,7 @@ export class ProxyWorkers {
       if (w.left.size === 0) w.done();
     }
     if (this.closing) return;
-    if (Date.now() - slot.startedAt > STABLE_AFTER_MS) slot.restarts = 0;
+    if (monoNow() - slot.startedAt > STABLE_AFTER_MS) slot.restarts = 0;
     const delay = workerRestartDelayMs(slot.restarts++);
     this.restarts++;
     this.o.logger.warn({ worker: slot.index, pid: slot.pid, code, signal, restartInMs: delay }, 'proxy worker exited; restarting it');

@@ -5,6 +5,7 @@ import { KEYS, type NodeRecord } from '../consensus/cluster-store.ts';
 import type { AssignmentRecord, DrainMark, ReplicaStatus, RuntimeNode, ServiceSpec } from '../core/service-types.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import type { VolumePolicyRecord } from '../core/volumes/volume-policy.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** A value with the etcd revision it was last modified at (the scheduler's transactions compare it). */
 export interface Versioned<T> {
@@ -144,7 +145,7 @@ export class Catalog extends EventEmitter {
   async reload(gen = this.generation): Promise<void> {
     const client = this.client;
     if (!client) return;
-    const startedAt = Date.now();
+    const startedAt = monoNow();
     try {
       const results = await Promise.all(WATCHED.map((w) => client.getAll().prefix(w.prefix).exec()));
       if (gen !== this.generation) return;

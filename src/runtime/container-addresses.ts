@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
+import { monoNow } from '../system/clock.ts';
 
 /**
  * Where this node's running containers answer on their own Docker network (container IP), so
@@ -96,7 +97,7 @@ export class ContainerAddresses extends EventEmitter {
    * again shortly (the reconciler would not see the container exited either).
    */
   get lagging(): boolean {
-    const now = Date.now();
+    const now = monoNow();
     for (const g of this.gone.values()) if (now - g.at < LAG_MS) return true;
     return false;
   }
@@ -111,7 +112,7 @@ export class ContainerAddresses extends EventEmitter {
     let changed = false;
     const running = new Map<string, string>();
     const listed = new Set<string>();
-    const now = Date.now();
+    const now = monoNow();
     for (const c of list) {
       listed.add(c.id);
       const g = this.gone.get(c.id);
@@ -153,7 +154,7 @@ export class ContainerAddresses extends EventEmitter {
     }
     if (!GONE.has(action)) return;
     this.seq++;
-    this.gone.set(id, { at: Date.now() });
+    this.gone.set(id, { at: monoNow() });
     this.blocked.delete(id);
     if (!this.byId.delete(id)) return;
     this.log?.({ container: id.slice(0, 12), event: action }, 'container address dropped');

@@ -5,6 +5,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LABELS } from './docker-engine.ts';
+import { monoNow } from '../system/clock.ts';
 
 /**
  * Fences this node's containers when its agent dies without stopping them (kill -9, the OOM
@@ -89,8 +90,8 @@ async function predecessorWatchdog(dataDir: string): Promise<number | undefined>
 async function waitForPredecessor(watchdog: number, logger: Logger, boundMs: number): Promise<void> {
   const alive = () => { try { process.kill(watchdog, 0); return true; } catch { return false; } };
   logger.info({ watchdog }, 'waiting for the fence of the previous agent on this data dir');
-  const until = Date.now() + boundMs;
-  while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const until = monoNow() + boundMs;
+  while (alive() && monoNow() < until) await new Promise((r) => setTimeout(r, 100));
   if (alive()) logger.warn({ watchdog }, 'the fence of the previous agent has not finished: starting anyway');
 }
 

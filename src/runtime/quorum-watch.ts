@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { KEYS } from '../consensus/cluster-store.ts';
 import { within } from '../system/within.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** How often the quorum is read: the grace counts from the last read that succeeded, up to this long before a cut. */
 export const QUORUM_PROBE_MS = 1000;
@@ -11,7 +12,7 @@ export const QUORUM_PROBE_MS = 1000;
  * the cluster has moved them by then, and a service must not run twice against the same data).
  */
 export class QuorumWatch {
-  private lastOk = Date.now();
+  private lastOk = monoNow();
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private failing = false;
@@ -40,12 +41,12 @@ export class QuorumWatch {
   }
 
   get fenced(): boolean {
-    return Date.now() - this.lastOk > this.graceMs;
+    return monoNow() - this.lastOk > this.graceMs;
   }
 
   /** ms since the quorum last answered */
   get sinceOkMs(): number {
-    return Date.now() - this.lastOk;
+    return monoNow() - this.lastOk;
   }
 
   private async probe(): Promise<void> {
@@ -55,11 +56,11 @@ export class QuorumWatch {
       const clients = this.clients();
       // a node not admitted yet runs nothing and has no quorum to lose: its clock starts at the
       // first client (it logged a fence while a slow admission was still under way)
-      if (clients.length === 0 && !this.hadClients) this.lastOk = Date.now();
+      if (clients.length === 0 && !this.hadClients) this.lastOk = monoNow();
       if (clients.length > 0) {
         this.hadClients = true;
         await quorumRead(clients);
-        this.lastOk = Date.now();
+        this.lastOk = monoNow();
         this.failing = false;
       }
     } catch (err) {
@@ -76,7 +77,7 @@ export class QuorumWatch {
     const now = this.fenced;
     if (now !== this.wasFenced) {
       this.wasFenced = now;
-      if (!now) this.regainedAt = Date.now();
+      if (!now) this.regainedAt = monoNow();
       this.onChange(now);
     }
   }

@@ -17,6 +17,7 @@ import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
 import { gateReason } from '../core/depends-gate.ts';
 import { ReplicaReporter } from './replica-report.ts';
+import { monoNow } from '../system/clock.ts';
 
 export interface ReconcilerDeps {
   engine: DockerEngine;
@@ -215,7 +216,7 @@ export class Reconciler {
       return;
     }
     const desired = fenced ? [] : this.desired(id);
-    const now = Date.now();
+    const now = monoNow();
     this.noteRunning(actual, now);
     const startable = this.gate(desired, actual);
     const actions = planReconcile({ now, fenced, desired: startable, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
@@ -310,7 +311,7 @@ export class Reconciler {
         const m = this.mem(key);
         if (a.restart) {
           m.restarts++;
-          m.notBefore = Date.now() + restartDelayMs(m.restarts);
+          m.notBefore = monoNow() + restartDelayMs(m.restarts);
           log.info({ service: a.replica.service, slot: a.replica.slot, restarts: m.restarts }, 'restarting exited replica');
         }
         await this.d.engine.start(a.containerId).catch(async (err: unknown) => {
@@ -336,7 +337,7 @@ export class Reconciler {
   private fail(r: DesiredReplica, kind: 'image' | 'create', reason: string, retryInMs: number): void {
     const m = this.mem(replicaKey(r));
     m.failure = { kind, reason };
-    m.notBefore = Date.now() + retryInMs;
+    m.notBefore = monoNow() + retryInMs;
   }
 
   /** Image (pulled when missing, with progress in the status), then container create + start. */
@@ -363,7 +364,7 @@ export class Reconciler {
       const mounts = this.d.volumes ? await this.d.volumes.prepare(r) : undefined;
       if (mounts && 'wait' in mounts) {
         this.volumeWait.set(key, mounts.wait);
-        this.mem(key).notBefore = Date.now() + 1000;
+        this.mem(key).notBefore = monoNow() + 1000;
         return;
       }
       this.volumeWait.delete(key);

@@ -23,6 +23,7 @@ export function readyClient(d: { client: () => Etcd3 | undefined; catalog: { rea
 }
 
 import { apiEtcdCall } from '../consensus/etcd-client.ts';
+import { monoNow } from '../system/clock.ts';
 export { apiEtcdCall };
 
 /** The API's side of services: specs in etcd (transactions, never lost updates), views, logs, drain. */
@@ -86,8 +87,8 @@ export class ServiceManager {
 
   /** The catalog learns of a write within milliseconds through its watch; answer with what was written. */
   private async viewAfterWrite(spec: ServiceSpec): Promise<ServiceView> {
-    const deadline = Date.now() + 1000;
-    while (this.d.catalog.service(spec.name)?.updatedAt !== spec.updatedAt && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const deadline = monoNow() + 1000;
+    while (this.d.catalog.service(spec.name)?.updatedAt !== spec.updatedAt && monoNow() < deadline) await new Promise((r) => setTimeout(r, 10));
     return serviceView(this.d.catalog, this.d.catalog.service(spec.name) ?? spec);
   }
 

@@ -13,6 +13,7 @@ import type { VolumeDriver } from './volume-driver.ts';
 import type { Transfer } from './volume-replicate.ts';
 import { safeAgoSources } from './volume-risk.ts';
 import { agentPolicy } from './volume-upkeep.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** One line of `warren volume snapshots`. */
 export interface SnapshotListItem {
@@ -127,11 +128,11 @@ export class VolumeApi {
    * Bounded: a watch that missed it is covered by the catalog's periodic read.
    */
   private async caughtUp(name: string, revision: bigint | undefined): Promise<void> {
-    const deadline = Date.now() + 2000;
+    const deadline = monoNow() + 2000;
     for (;;) {
       const held = this.d.catalog.maps.volumePolicies.get(name);
       if (revision === undefined ? !held : held && BigInt(held.modRevision) >= revision) return;
-      if (Date.now() > deadline) return;
+      if (monoNow() > deadline) return;
       await new Promise((r) => setTimeout(r, 10));
     }
   }

@@ -17,6 +17,7 @@ import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { PushLedger, replicateSnapshot, type PushFailure } from './volume-replicate.ts';
 import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
 import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
+import { monoNow } from '../system/clock.ts';
 
 export interface VolumeDriverDeps {
   dataDir: string;
@@ -79,10 +80,10 @@ export class VolumeDriver {
   /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
   private readonly taking = new Map<string, Promise<string | undefined>>();
   private stopped = false;
-  private retainedAt = Date.now();
+  private retainedAt = monoNow();
   /** for /metrics */
   readonly counters = { sentBytes: 0, receivedBytes: 0, pauseMs: new Map<string, number>(), applyMs: new Map<string, number>(),
-    /** when the live copy was last captured in a snapshot that is on a peer too (an unchanged volume's cycle counts) */
+    /** when (monoNow) the live copy was last captured in a snapshot that is on a peer too (an unchanged volume's cycle counts) */
     safeAt: new Map<string, number>() };
   /** pushes under way, and the peers each volume's last push did not reach (volume-replicate.ts) */
   readonly pushes = new PushLedger();
@@ -123,8 +124,8 @@ export class VolumeDriver {
   async pause(waitMs = 10_000): Promise<void> {
     this.stopped = true;
     this.schedule.stop();
-    const deadline = Date.now() + waitMs;
-    while (this.busy.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const deadline = monoNow() + waitMs;
+    while (this.busy.size > 0 && monoNow() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
 
   /**
@@ -274,7 +275,7 @@ export class VolumeDriver {
       if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
       toSnapshot.set(name, { m, intervalMs: this.policy(name).intervalMs });
     }
-    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), Date.now(), (name) => this.busy.has(name));
+    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), monoNow(), (name) => this.busy.has(name));
     for (const name of due) {
       const { m, intervalMs } = toSnapshot.get(name)!;
       this.busy.add(name);
@@ -304,8 +305,8 @@ export class VolumeDriver {
     for (const name of this.store.volumes()) {
       if (this.d.catalog.maps.volumeMeta.get(name)?.value.removed) void this.forgetRemoved(name).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'removing a volume\'s copy failed'));
     }
-    if (Date.now() - this.retainedAt > RETAIN_EVERY_MS) {
-      this.retainedAt = Date.now();
+    if (monoNow() - this.retainedAt > RETAIN_EVERY_MS) {
+      this.retainedAt = monoNow();
       void retainSnapshots(this.store, this.d.catalog, this.d.selfId, this.keptFenced).catch((err: unknown) => this.d.logger.warn({ err: messageOf(err) }, 'snapshot retention failed'));
     }
   }
@@ -372,7 +373,7 @@ export class VolumeDriver {
       return { snapshot: rec, replicated: [], failed: [] };
     }
     const replicated = await this.replicate(m, rec);
-    if (replicated.length) this.counters.safeAt.set(name, Date.now() - (performance.now() - t0));
+    if (replicated.length) this.counters.safeAt.set(name, monoNow() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
     return { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
   }

@@ -13,6 +13,7 @@ import { checkVolumeName, type SnapshotRecord } from '../volumes/volume-store.ts
 import { LABELS } from './docker-engine.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 import { registerFenced } from './volume-fenced.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** How long retention keeps the state a restore replaced (`before`): the daily window. */
 export const KEEP_BEFORE_MS = 7 * 24 * 3_600_000;
@@ -109,9 +110,9 @@ export class VolumeOps {
 
   /** Takes the volume's lock (the driver's: no snapshot cycle meanwhile), runs fn, gives it back. */
   private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const until = Date.now() + 120_000;
+    const until = monoNow() + 120_000;
     while (this.driver.busy.has(name)) {
-      if (Date.now() > until) throw new UserError('busy', `volume ${name} is busy (a snapshot or transfer takes long): try again`, 409);
+      if (monoNow() > until) throw new UserError('busy', `volume ${name} is busy (a snapshot or transfer takes long): try again`, 409);
       await new Promise((r) => setTimeout(r, 50));
     }
     this.driver.busy.add(name);
@@ -382,19 +383,19 @@ export class VolumeOps {
 
   /** Waits until this node's catalog has the new record (the driver's removal sweep reads it). */
   private async seen(name: string): Promise<void> {
-    const until = Date.now() + 5_000;
-    while (!this.meta(name) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const until = monoNow() + 5_000;
+    while (!this.meta(name) && monoNow() < until) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Replicates a new volume's first snapshot, again while a peer has not seen its record yet. */
   private async firstCopies(m: VolumeMeta, rec: SnapshotRecord): Promise<string[]> {
-    const until = Date.now() + FIRST_COPIES_MS;
+    const until = monoNow() + FIRST_COPIES_MS;
     const live = this.d.liveness();
     const others = this.d.catalog.nodes().filter((n) => n.id !== this.d.selfId && live[n.id]?.state === 'alive').length;
     const want = Math.min(2, others);
     for (;;) {
       const done = await this.driver.replicate(m, rec);
-      if (done.length >= want || Date.now() > until) {
+      if (done.length >= want || monoNow() > until) {
         if (done.length < want) this.d.logger.warn({ volume: m.name, peers: done }, 'a new volume reached fewer than 2 peers; its next snapshot tries again');
         return done;
       }

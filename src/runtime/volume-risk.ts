@@ -4,10 +4,15 @@ import { messageOf } from '../core/errors.ts';
 import type { VolumeView } from '../core/volumes/volume-view.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 import { volumePolicy } from './volume-upkeep.ts';
+import { wallOffset } from '../system/clock.ts';
 
-/** Where the owner safe-ago rule (core/volumes/owner-safe-ago.ts) reads its figures on this node. */
-export function safeAgoSources(driver: VolumeDriver, selfId: string, now: number, heard: (node: string) => VolumeWord | undefined = () => undefined): SafeAgoSources {
-  return { self: selfId, now, ownSafeAt: (volume) => driver.counters.safeAt.get(volume), heard };
+/**
+ * Where the owner safe-ago rule (core/volumes/owner-safe-ago.ts) reads its figures on this node.
+ * The driver's safeAt is on the local clock (monoNow: a jump of the wall clock must not make a
+ * volume look at risk, or safe); `toWall` puts it on `now`'s clock.
+ */
+export function safeAgoSources(driver: VolumeDriver, selfId: string, now: number, heard: (node: string) => VolumeWord | undefined = () => undefined, toWall = wallOffset()): SafeAgoSources {
+  return { self: selfId, now, ownSafeAt: (volume) => { const at = driver.counters.safeAt.get(volume); return at === undefined ? undefined : at + toWall; }, heard };
 }
 
 /**
@@ -15,8 +20,8 @@ export function safeAgoSources(driver: VolumeDriver, selfId: string, now: number
  * figure, or everything since the take-over while no second node holds any of it, bounded by the
  * owner's own safe-ago (an idle volume's unchanged cycles count: its copies' age is not its risk).
  */
-export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: number, now: number): number {
-  const safeAgo = ownerSafeAgoMs(v.name, driver.d.selfId, safeAgoSources(driver, driver.d.selfId, now));
+export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: number, now: number, toWall: number): number {
+  const safeAgo = ownerSafeAgoMs(v.name, driver.d.selfId, safeAgoSources(driver, driver.d.selfId, now, undefined, toWall));
   return Math.min(riskOf(v.atRiskMs, ownedSince, now), safeAgo ?? Infinity);
 }
 
@@ -24,9 +29,9 @@ export function ownerRisk(driver: VolumeDriver, v: VolumeView, ownedSince: numbe
  * The owner safe-ago of each volume this node owns (what its heartbeats carry, so every node's
  * `volume ls` shows an idle volume as safe).
  */
-export function ownedSafeAgoMs(driver: VolumeDriver, selfId: string, now: number): Record<string, number> {
+export function ownedSafeAgoMs(driver: VolumeDriver, selfId: string, now: number, toWall = wallOffset()): Record<string, number> {
   const out: Record<string, number> = {};
-  const sources = safeAgoSources(driver, selfId, now);
+  const sources = safeAgoSources(driver, selfId, now, undefined, toWall);
   for (const name of driver.counters.safeAt.keys()) {
     const owner = driver.d.catalog.maps.volumeMeta.get(name)?.value.owner;
     if (owner === selfId) out[name] = ownerSafeAgoMs(name, owner, sources)!;
@@ -64,7 +69,7 @@ export class VolumeRiskWatch {
     if (this.timer) clearInterval(this.timer);
   }
 
-  check(now: number): void {
+  check(now: number, toWall = wallOffset()): void {
     const d = this.driver.d;
     const samples = [];
     for (const v of this.views()) {
@@ -72,7 +77,7 @@ export class VolumeRiskWatch {
       if (!m || m.removed || m.owner !== d.selfId || !d.catalog.service(m.service)) continue;
       // the volume's own interval (`warren volume policy`), else the agent's
       const thresholdMs = AT_RISK_INTERVALS * volumePolicy(d.catalog, v.name, d.intervalMs).intervalMs;
-      samples.push({ volume: v.name, riskMs: ownerRisk(this.driver, v, m.since, now), thresholdMs });
+      samples.push({ volume: v.name, riskMs: ownerRisk(this.driver, v, m.since, now, toWall), thresholdMs });
     }
     for (const c of checkRisk(this.raised, samples)) {
       const service = d.catalog.maps.volumeMeta.get(c.volume)?.value.service;

@@ -18,6 +18,7 @@ import type { Catalog } from '../runtime/catalog.ts';
 import type { DockerEngine } from '../runtime/docker-engine.ts';
 import { apiEtcdCall, readyClient, type ServiceManager } from '../runtime/service-manager.ts';
 import { tombstoneVolume } from '../runtime/volume-api.ts';
+import { monoNow } from '../system/clock.ts';
 
 export interface StackRecord extends StackVolumeRecord {
   name: string;
@@ -180,8 +181,8 @@ export class StackManager {
 
   private async waitContainersGone(stack: string): Promise<void> {
     const clusterId = this.d.clusterId();
-    const deadline = Date.now() + VOLUME_WAIT_MS;
-    while (Date.now() < deadline) {
+    const deadline = monoNow() + VOLUME_WAIT_MS;
+    while (monoNow() < deadline) {
       const left = await this.d.engine.docker.listContainers({ all: true, filters: { label: [`warren.cluster=${clusterId}`, `warren.stack=${stack}`] } });
       if (left.length === 0) return;
       await new Promise((r) => setTimeout(r, 100));

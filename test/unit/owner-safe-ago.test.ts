@@ -71,5 +71,5 @@ test('heartbeats carry the rule\'s figure for the volumes owned here, and only t
     counters: { safeAt: new Map([['mine', NOW - 700], ['moved', NOW - 10], ['gone', NOW - 20]]) },
     d: { catalog: { maps: { volumeMeta: new Map([['mine', meta('me')], ['moved', meta('other')]]) } } },
   };
-  assert.deepEqual(ownedSafeAgoMs(driver as never, 'me', NOW), { mine: 700 });
+  assert.deepEqual(ownedSafeAgoMs(driver as never, 'me', NOW, 0), { mine: 700 });
 });

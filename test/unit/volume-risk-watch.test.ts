@@ -20,20 +20,20 @@ test('the owner emits volume.at_risk past 3 intervals and once more back under 2
   const watch = new VolumeRiskWatch(driver as unknown as VolumeDriver, views);
 
   risk = { web_data: 2000, db_data: 99_000, copy: 99_000 };
-  watch.check(10_000);
+  watch.check(10_000, 0);
   assert.equal(events.length, 0);
   risk.web_data = 3500;
-  watch.check(11_000);
-  watch.check(11_500);
+  watch.check(11_000, 0);
+  watch.check(11_500, 0);
   assert.deepEqual(events, [{ name: 'volume.at_risk', payload: { volume: 'web_data', service: 'web', atRisk: true, atRiskMs: 3500, thresholdMs: 3000, node: 'self' } }]);
   // the owner's own last cycle that reached a peer is the figure when it is lower (an idle volume)
   safeAt.set('web_data', 11_000);
-  watch.check(12_000);
+  watch.check(12_000, 0);
   assert.deepEqual(events.at(-1), { name: 'volume.at_risk', payload: { volume: 'web_data', service: 'web', atRisk: false, atRiskMs: 1000, thresholdMs: 3000, node: 'self' } });
   // no second copy at all: everything since the take-over (meta.since = 0) is at risk
   safeAt.clear();
   risk.web_data = null;
-  watch.check(20_000);
+  watch.check(20_000, 0);
   assert.equal(events.length, 3);
   assert.equal(events.at(-1)!.payload.atRiskMs, 20_000);
 });
@@ -46,17 +46,17 @@ test('a volume with its own interval (warren volume policy) is at risk past 3 of
   const driver = { d: { selfId: 'self', catalog, intervalMs: 1000, event: (_: string, payload: Record<string, unknown>) => events.push(payload), logger: pino({ level: 'silent' }) }, counters: { safeAt: new Map() } };
   let atRiskMs = 5000;
   const watch = new VolumeRiskWatch(driver as unknown as VolumeDriver, () => [{ name: 'db_data', atRiskMs } as VolumeView]);
-  watch.check(100_000);
+  watch.check(100_000, 0);
   assert.deepEqual(events, [], '5 s is 5 of the agent\'s intervals but half of the volume\'s');
   atRiskMs = 31_000;
-  watch.check(100_000);
+  watch.check(100_000, 0);
   assert.deepEqual(events, [{ volume: 'db_data', service: 'db', atRisk: true, atRiskMs: 31_000, thresholdMs: 30_000, node: 'self' }]);
   // back on the defaults: the threshold follows at the next check
   volumePolicies.clear();
   atRiskMs = 2500;
-  watch.check(100_000);
+  watch.check(100_000, 0);
   assert.equal(events.length, 1, '2.5 s is not under 2 of the agent intervals');
   atRiskMs = 1500;
-  watch.check(100_000);
+  watch.check(100_000, 0);
   assert.deepEqual(events.at(-1), { volume: 'db_data', service: 'db', atRisk: false, atRiskMs: 1500, thresholdMs: 3000, node: 'self' });
 });
