@@ -27,6 +27,8 @@ export interface GossipServiceOptions {
   /** figures read afresh for every heartbeat (the volumes' data at risk moves by the second) */
   liveHealth?: () => Partial<HealthFigures>;
   detector?: Partial<DetectorConfig>;
+  /** this start's incarnation, higher than any earlier start's (system/incarnation-file.ts); default the wall clock */
+  incarnation?: number;
   heartbeatIntervalMs?: number;
   /** Only admitted peers may change membership, health or events (admission sets this). */
   isAdmitted?: (peerId: string) => boolean;

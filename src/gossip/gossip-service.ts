@@ -62,8 +62,8 @@ export class GossipService extends EventEmitter {
     super();
     this.log = opts.logger;
     this.selfId = opts.p2p.peerId.toString();
-    // a restarted node must outrank rumors about its previous life: start from the wall clock
-    this.membership = new Membership<MemberInfo>({ selfId: this.selfId, incarnation: Date.now(), config: opts.detector });
+    // a restarted node must outrank rumors about its previous life
+    this.membership = new Membership<MemberInfo>({ selfId: this.selfId, incarnation: opts.incarnation ?? Date.now(), config: opts.detector });
     this.restarts = new RestartOverlay(this.membership);
     this.heartbeatMs = opts.heartbeatIntervalMs ?? this.membership.config.heartbeatIntervalMs;
   }

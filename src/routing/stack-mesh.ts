@@ -21,6 +21,7 @@ import { syncBridgeAddresses } from '../runtime/bridge-addresses.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import type { ContainerAddresses } from '../runtime/container-addresses.ts';
 import { L4Forwarder, type ForwarderAccess } from './l4-forwarder.ts';
+import { meshAddrsText, readMeshAddrs, writeMeshAddrs } from './mesh-addrs-file.ts';
 import { MeshDns } from './mesh-dns.ts';
 
 const RESYNC_MS = 5_000;
@@ -47,6 +48,8 @@ export interface StackMeshDeps {
   forwarder?: Forwarding;
   /** where the guards' ports go (the reconciler reports them) */
   stackPorts?: StackHostPorts;
+  /** where the services' addresses are kept across restarts (mesh-addrs-file.ts); none: given afresh at every start */
+  addrsFile?: string;
 }
 
 /** What runs the forwards: an L4Forwarder here, or the mesh worker process. Answers the guards' ports by id. */
@@ -59,8 +62,10 @@ export class StackMesh {
   readonly forwarder: Forwarding;
   /** network id → what inspect said (a network's subnet and bridge never change) */
   private readonly nets = new Map<string, StackNet>();
-  /** stack → Warren service → its address on the stack's network here */
-  private readonly addrs = new Map<string, Map<string, string>>();
+  /** stack → Warren service → its address on the stack's network here (as the last start left them, until the catalog is read) */
+  private readonly addrs: Map<string, Map<string, string>>;
+  /** the text of the addresses file as last written */
+  private savedAddrs: string;
   /** bridge → the /32s last synced (ip is run only on a change) */
   private readonly synced = new Map<string, string>();
   /** gateway → its DNS server */
@@ -77,6 +82,8 @@ export class StackMesh {
 
   constructor(private readonly d: StackMeshDeps) {
     this.forwarder = d.forwarder ?? new L4Forwarder(d.logger);
+    this.addrs = d.addrsFile ? readMeshAddrs(d.addrsFile) : new Map();
+    this.savedAddrs = meshAddrsText(this.addrs);
   }
 
   start(): void {
@@ -127,11 +134,14 @@ export class StackMesh {
     const cluster = this.d.clusterId();
     const nets = cluster ? await this.stackNets(cluster) : [];
     const services = this.d.catalog.services();
+    // before the catalog is read every service looks gone: the addresses stay as they were
+    const known = this.d.catalog.ready;
     const nameAddrs = new Map<string, string>();
     const liveGateways = new Set<string>();
     for (const net of nets) {
       const members = services.filter((s) => s.stack === net.stack && !s.options?.hostNetwork);
-      const alloc = allocateNameAddrs(this.addrs.get(net.stack) ?? new Map(), members.map((s) => s.name), topAddresses(net.subnet, POOL_SIZE));
+      const prev = this.addrs.get(net.stack) ?? new Map<string, string>();
+      const alloc = known ? allocateNameAddrs(prev, members.map((s) => s.name), topAddresses(net.subnet, POOL_SIZE)) : prev;
       this.addrs.set(net.stack, alloc);
       const want = new Set(alloc.values());
       const wantKey = [...want].sort().join(',');
@@ -165,7 +175,8 @@ export class StackMesh {
       this.dns.delete(gw);
       await server.close();
     }
-    for (const stack of [...this.addrs.keys()]) if (!nets.some((n) => n.stack === stack)) this.addrs.delete(stack);
+    if (known) for (const stack of [...this.addrs.keys()]) if (!nets.some((n) => n.stack === stack)) this.addrs.delete(stack);
+    await this.saveAddrs();
 
     const plan = planForwards({ self: this.d.self, services: services.map(meshService), replicas: this.liveReplicas(), nameAddrs });
     const problems = plan.problems.join('\n');
@@ -178,6 +189,17 @@ export class StackMesh {
     const reported = new Map<string, ReplicaStatus['ports']>();
     for (const c of containers) reported.set(c.id, reportedPorts(c.id, c.published, c.ports, this.guardPorts));
     this.d.stackPorts?.set(reported);
+  }
+
+  private async saveAddrs(): Promise<void> {
+    const text = meshAddrsText(this.addrs);
+    if (!this.d.addrsFile || text === this.savedAddrs) return;
+    try {
+      await writeMeshAddrs(this.d.addrsFile, text);
+      this.savedAddrs = text;
+    } catch (err) {
+      this.d.logger.warn({ file: this.d.addrsFile, err: (err as Error).message }, 'cannot keep the stack services\' addresses for the next start: retried');
+    }
   }
 
   /** This node's running stack containers (their ports as Docker lists them: declared and EXPOSEd). */

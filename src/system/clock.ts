@@ -16,3 +16,30 @@ export function monoNow(): number {
 export function wallOffset(): number {
   return Date.now() - monoNow();
 }
+
+export interface Timers {
+  setTimeout: (fn: () => void, ms: number) => unknown;
+  clearTimeout: (handle: never) => void;
+}
+
+/**
+ * Calls `due` once, when `clock` (monoNow) reaches `deadline`. A Node timer can fire up to a
+ * millisecond before its time by another reading of the clock (libuv counts whole milliseconds of
+ * its own loop time); one that fires early waits again for the rest instead of acting, or of
+ * doing nothing for good. Returns the function that cancels it.
+ */
+export function atDeadline(deadline: number, due: () => void, clock: () => number = monoNow, timers: Timers = globalThis as unknown as Timers): () => void {
+  let handle: unknown;
+  let cancelled = false;
+  const fire = (): void => {
+    if (cancelled) return;
+    const now = clock();
+    if (now < deadline) handle = timers.setTimeout(fire, Math.max(1, Math.ceil(deadline - now)));
+    else due();
+  };
+  handle = timers.setTimeout(fire, Math.max(0, Math.ceil(deadline - clock())));
+  return () => {
+    cancelled = true;
+    timers.clearTimeout(handle as never);
+  };
+}

@@ -1,8 +1,13 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { statfs } from 'node:fs/promises';
 import type { HealthFigures } from '../core/views.ts';
+import { monoNow } from './clock.ts';
 
-/** The machine's figures for the health heartbeat; `containers` comes from the runtime layer. */
+/**
+ * The machine's figures for the health heartbeat; `containers` comes from the runtime layer.
+ * `startedAt` is on the local clock (monoNow): on the wall clock a step back made the uptime
+ * negative, and the peers dropped every heartbeat as malformed until they held the node dead.
+ */
 export async function collectHealthFigures(dataDir: string, startedAt: number, containers: () => number = () => 0): Promise<HealthFigures> {
   let diskFreeBytes = 0;
   try {
@@ -18,6 +23,6 @@ export async function collectHealthFigures(dataDir: string, startedAt: number, c
     memTotalBytes: total,
     diskFreeBytes,
     containers: containers(),
-    uptimeMs: Date.now() - startedAt,
+    uptimeMs: Math.round(monoNow() - startedAt),
   };
 }

@@ -5,6 +5,7 @@ import type { WarrenEvent } from '../core/gossip-messages.ts';
 import { DEFAULT_HOOK_LIMITS, HookQueue, hookOutcome, isHookName, type HookAction, type HookLimits, type HookOutcome } from '../core/hooks/hook-queue.ts';
 import type { HookRun, HookView, HooksResponse } from '../core/hooks/hook-views.ts';
 import { runHookProcess, type RunningHook } from './hook-process.ts';
+import { atDeadline, monoNow } from './clock.ts';
 
 export const SYSTEM_HOOKS_DIR = '/etc/warren/hooks';
 
@@ -23,7 +24,8 @@ const TAIL_CHARS = 400;
 interface HookState {
   queue: HookQueue<WarrenEvent>;
   proc?: RunningHook;
-  timer?: NodeJS.Timeout;
+  /** cancels the run's timeout */
+  cancelTimeout?: () => void;
   startedAt: number;
   runs: Record<HookOutcome, number>;
   dropped: number;
@@ -52,7 +54,7 @@ export class Hooks {
     if (this.closed) return;
     this.chain = this.chain
       .then(async () => {
-        for (const path of await this.scan()) this.apply(path, this.state(path).queue.offer(event, Date.now()));
+        for (const path of await this.scan()) this.apply(path, this.state(path).queue.offer(event, monoNow()));
       })
       .catch((err: unknown) => this.opts.logger.error({ err, event: event.name }, 'hooks: could not dispatch an event'));
   }
@@ -89,7 +91,7 @@ export class Hooks {
   close(): void {
     this.closed = true;
     for (const s of this.states.values()) {
-      clearTimeout(s.timer);
+      s.cancelTimeout?.();
       s.proc?.kill();
     }
   }
@@ -136,19 +138,22 @@ export class Hooks {
   }
 
   private start(path: string, s: HookState, event: WarrenEvent, deadline: number): void {
+    // startedAt is shown to people (`warren hooks`); the timeout and the duration run on the local clock
     s.startedAt = Date.now();
+    const t0 = monoNow();
     const proc = runHookProcess(path, JSON.stringify(event) + '\n', { ...this.opts.env, WARREN_EVENT: event.name });
     s.proc = proc;
-    s.timer = setTimeout(() => this.apply(path, s.queue.tick(Date.now())), Math.max(0, deadline - Date.now()));
+    // (a timer that fired early and did nothing left a hanging hook's queue held for good: seen in CI)
+    s.cancelTimeout = atDeadline(deadline, () => this.apply(path, s.queue.tick(monoNow())));
     void proc.done.then((r) => {
-      clearTimeout(s.timer);
+      s.cancelTimeout?.();
       s.proc = undefined;
       const outcome = hookOutcome({ timedOut: s.queue.timedOut, ...r });
       const run: HookRun = {
         event: event.name,
         eventId: event.id,
         startedAt: s.startedAt,
-        durationMs: Date.now() - s.startedAt,
+        durationMs: Math.round(monoNow() - t0),
         outcome,
         exitCode: r.exitCode,
         signal: r.signal,
@@ -159,7 +164,7 @@ export class Hooks {
       const fields = { hook: path, event: event.name, eventId: event.id, outcome, exitCode: r.exitCode, signal: r.signal, durationMs: run.durationMs, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncatedBytes: r.truncated } : {}), ...(r.spawnError ? { err: r.spawnError } : {}) };
       if (outcome === 'ok') this.opts.logger.info(fields, 'hook ran');
       else this.opts.logger.warn(fields, `hook ${outcome === 'timeout' ? 'timed out' : outcome === 'error' ? 'could not start' : 'failed'}`);
-      if (!this.closed) this.apply(path, s.queue.finished(Date.now()));
+      if (!this.closed) this.apply(path, s.queue.finished(monoNow()));
     });
   }
 }

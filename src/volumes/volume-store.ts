@@ -9,6 +9,7 @@ import { ChunkPool } from './chunk-pool.ts';
 import { ChunkStore, CorruptChunk, fsyncDir } from './chunk-store.ts';
 import { applySnapshot, type ApplyOptions } from './restore.ts';
 import { applyChanges } from './apply-changes.ts';
+import { monoNow } from '../system/clock.ts';
 
 /** What `warren volume snapshots` lists: small, one JSON file per snapshot (never the manifest). */
 export interface SnapshotRecord {
@@ -255,7 +256,7 @@ export class VolumeStore {
    * as it is: an import adds each chunk to it as it stores it.
    */
   pin(key: string, hashes: Iterable<string>, ttlMs: number): void {
-    this.pins.set(key, { hashes: hashes instanceof Set ? hashes : new Set(hashes), until: Date.now() + ttlMs });
+    this.pins.set(key, { hashes: hashes instanceof Set ? hashes : new Set(hashes), until: monoNow() + ttlMs });
   }
 
   unpin(key: string): void {
@@ -269,7 +270,7 @@ export class VolumeStore {
   private gcLocked(): { removedChunks: number; freedBytes: number } {
     const live = new Set<string>();
     for (const [key, pin] of this.pins) {
-      if (pin.until < Date.now()) this.pins.delete(key);
+      if (pin.until < monoNow()) this.pins.delete(key);
       else for (const h of pin.hashes) live.add(h);
     }
     for (const v of this.volumes()) {

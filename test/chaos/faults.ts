@@ -9,14 +9,17 @@ import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { docker } from '../helpers/images.ts';
 import { cutOneWay, isolate } from '../helpers/partition.ts';
+import type { SkewedClock } from '../helpers/skewed-clock.ts';
 import type { Violation } from './invariants.ts';
-import { linkPeer, type Fault } from './model.ts';
+import { clockStep, linkPeer, type Fault } from './model.ts';
 
 /** One node of the run: its handle changes when it is restarted after a kill. */
 export interface ChaosNode {
   ip: string;
   args: string[];
   agent: AgentHandle;
+  /** its wall clock, when the run steps clocks (its agent runs under libfaketime: `clock.env()`) */
+  clock?: SkewedClock;
   /** where this process's output starts in the (appended) log file */
   logFrom: number;
 }
@@ -103,7 +106,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       await a.stop('SIGKILL');
       await sleep(f.holdMs);
       const logFrom = a.log().length;
-      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false });
+      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false, ...(node.clock ? { env: node.clock.env() } : {}) });
       node.logFrom = logFrom;
       return;
     }
@@ -184,6 +187,21 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
         await sleep(f.holdMs);
       } finally {
         unlinkSync(filled.file);
+      }
+      return;
+    }
+    case 'clock-jump': {
+      if (!node.clock) {
+        ctx.say(`clock-jump: the agent on ${where} runs on the true clock (no libfaketime), nothing done`);
+        return;
+      }
+      const step = clockStep(f);
+      ctx.say(`the wall clock of ${where} stepped ${step > 0 ? 'ahead' : 'back'} by ${Math.abs(step)} s for ${f.holdMs} ms, then set right`);
+      node.clock.set(step);
+      try {
+        await sleep(f.holdMs);
+      } finally {
+        node.clock.set(0);
       }
       return;
     }

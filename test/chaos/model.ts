@@ -5,13 +5,18 @@
  */
 import { prng } from '../helpers/prng.ts';
 
-export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner' | 'restart-docker' | 'fill-disk';
+export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner' | 'restart-docker' | 'fill-disk' | 'clock-jump';
 
 /** The faults of the short in-suite run (its seeds' schedules stay as they were before the machine-wide ones came). */
 export const CORE_FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container', 'cut-link', 'kill-joiner'];
 
-/** Every fault: the core ones, the Docker engine restarted (under every node: they share it) and a node's data disk filled. */
-export const FAULT_KINDS: readonly FaultKind[] = [...CORE_FAULT_KINDS, 'restart-docker', 'fill-disk'];
+/** Every fault: the core ones, the Docker engine restarted (under every node: they share it), a node's data disk filled and its wall clock stepped. */
+export const FAULT_KINDS: readonly FaultKind[] = [...CORE_FAULT_KINDS, 'restart-docker', 'fill-disk', 'clock-jump'];
+
+/** The faults that hit one node alone, which may come two at once (on two different nodes). */
+export const PAIRED_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'fill-disk', 'clock-jump'];
+/** How often a fault of PAIRED_KINDS comes with a second one (when the schedule pairs faults). */
+const PAIR_SHARE = 0.3;
 
 export interface Fault {
   n: number;
@@ -20,8 +25,10 @@ export interface Fault {
   node: number;
   /** how long the fault lasts before it is healed (kill: how long the agent stays down; kill-joiner: how long after its join request was queued the joiner dies) */
   holdMs: number;
-  /** a number in [0, 1) to pick a container (container faults) or the far end of a cut link with, drawn with the rest */
+  /** a number in [0, 1) to pick a container (container faults), the far end of a cut link or a clock's step with, drawn with the rest */
   pick: number;
+  /** a second fault on another node, injected at the same moment and held side by side */
+  also?: Fault;
 }
 
 /** How long each kind holds: long enough to cross the failure detector (~7.4 s) and the fence (8 s) sometimes. */
@@ -39,23 +46,45 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   // the engine's restart takes what it takes; the hold is how long it stays down
   'restart-docker': [0, 5000],
   'fill-disk': [2000, 14_000],
+  'clock-jump': [2000, 14_000],
 };
+
+/**
+ * A clock-jump fault's step of the node's wall clock, in seconds: back by 1-30 min or ahead by
+ * 1-60 min (further back, the node would refuse the cluster's certificates, which start an hour
+ * before they were made: a wrong clock, not a fault the cluster can ride out).
+ */
+export function clockStep(f: Pick<Fault, 'pick'>): number {
+  return f.pick < 0.5 ? -Math.round(60 + (f.pick / 0.5) * 1740) : Math.round(60 + ((f.pick - 0.5) / 0.5) * 3540);
+}
 
 /** The far end of a cut-link fault: another node than `f.node`, picked by `f.pick`. */
 export function linkPeer(f: Pick<Fault, 'node' | 'pick'>, nodes: number): number {
   return (f.node + 1 + Math.floor(f.pick * (nodes - 1))) % nodes;
 }
 
-/** The seed's faults, one at a time (never two at once: one lost node of 3 or more never loses the quorum for good). */
-export function faultSchedule(seed: number, nodes: number, count: number, kinds: readonly FaultKind[] = FAULT_KINDS): Fault[] {
+/**
+ * The seed's faults, one after the other. With `pairs`, some single-node faults come with a second
+ * one on another node at the same moment (two nodes of five down at once, say); the draws for it
+ * follow the fault's own, so a schedule without pairs is the same as it always was.
+ */
+export function faultSchedule(seed: number, nodes: number, count: number, kinds: readonly FaultKind[] = FAULT_KINDS, pairs = false): Fault[] {
   const rnd = prng(seed);
-  const faults: Fault[] = [];
-  for (let n = 1; n <= count; n++) {
+  const draw = (n: number, kinds: readonly FaultKind[], node: (r: number) => number): Fault => {
     const kind = kinds[Math.floor(rnd() * kinds.length)]!;
-    const node = Math.floor(rnd() * nodes);
+    const at = node(rnd());
     const [lo, hi] = HOLD_MS[kind];
     const holdMs = Math.round(lo + rnd() * (hi - lo));
-    faults.push({ n, kind, node, holdMs, pick: rnd() });
+    return { n, kind, node: at, holdMs, pick: rnd() };
+  };
+  const faults: Fault[] = [];
+  for (let n = 1; n <= count; n++) {
+    const f = draw(n, kinds, (r) => Math.floor(r * nodes));
+    if (pairs && PAIRED_KINDS.includes(f.kind) && rnd() < PAIR_SHARE) {
+      const paired = PAIRED_KINDS.filter((k) => kinds.includes(k));
+      f.also = draw(n, paired, (r) => (f.node + 1 + Math.floor(r * (nodes - 1))) % nodes);
+    }
+    faults.push(f);
   }
   return faults;
 }

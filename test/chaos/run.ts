@@ -13,6 +13,7 @@ import { cleanupAll, startAgent, tempDir, type AgentHandle } from '../helpers/ag
 import { voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
+import { SkewedClock } from '../helpers/skewed-clock.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { injectFault, type ChaosNode } from './faults.ts';
 import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
@@ -90,11 +91,11 @@ function agentArgs(ips: string[], i: number, dataDirs: string[]): string[] {
  * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
  * machine may need more than its 30 s each.
  */
-async function startNodes(ips: string[], dataDirs: string[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+async function startNodes(ips: string[], dataDirs: string[], clocks: SkewedClock[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
   const agents: AgentHandle[] = [];
   const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
-    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, dataDirs), waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) });
+    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, dataDirs), waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}), ...(clocks[i] ? { env: clocks[i].env() } : {}) });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
@@ -134,9 +135,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   try {
     await ensureHttpdImage();
     if (kinds.includes('fill-disk')) for (let i = 0; i < o.nodes; i++) mounts.push(await ownDisk());
-    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB tmpfs)' : ''}`);
-    const { agents, ids } = await startNodes(ips, mounts);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0 }));
+    // each agent's wall clock under libfaketime, stepped by the clock-jump fault
+    const clockDir = kinds.includes('clock-jump') ? await tempDir('warren-chaos-clock-') : undefined;
+    const clocks = clockDir ? ips.map((_, i) => new SkewedClock(join(clockDir, `clock-${i}`))) : [];
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB tmpfs)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
+    const { agents, ids } = await startNodes(ips, mounts, clocks);
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
@@ -186,14 +190,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     watch.start();
     const faultsFrom = Date.now();
-    for (const fault of faultSchedule(o.seed, o.nodes, 10_000, kinds)) {
+    // every fault: some on two nodes at once (the core run keeps its seed's schedule of one at a time)
+    for (const fault of faultSchedule(o.seed, o.nodes, 10_000, kinds, o.faults !== 'core')) {
       if (Date.now() - faultsFrom > o.durationMs) break;
       // a few writes on a healthy cluster, then more while the fault holds
       work.resume();
       await new Promise((r) => setTimeout(r, 3000));
-      current = `fault ${fault.n} (${fault.kind} on node ${fault.node})`;
-      say(`fault ${fault.n}: ${fault.kind}`);
-      await injectFault(fault, { nodes, clusterId, say, spareIp, violation });
+      const both = fault.also ? ` + ${fault.also.kind} on node ${fault.also.node}, at once` : '';
+      current = `fault ${fault.n} (${fault.kind} on node ${fault.node}${both})`;
+      say(`fault ${fault.n}: ${fault.kind}${fault.also ? ` + ${fault.also.kind} (two nodes at once)` : ''}`);
+      const ctx = { nodes, clusterId, say, spareIp, violation };
+      await Promise.all([injectFault(fault, ctx), ...(fault.also ? [injectFault(fault.also, ctx)] : [])]);
       result.faults++;
       await checkpoint();
     }
@@ -229,7 +236,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart and the full disk; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AckModel, CORE_FAULT_KINDS, faultSchedule, FAULT_KINDS, linkPeer, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
+import { AckModel, clockStep, CORE_FAULT_KINDS, faultSchedule, FAULT_KINDS, linkPeer, PAIRED_KINDS, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
 import { prng } from '../helpers/prng.ts';
 
 test('the fault schedule is a function of the seed, covers every kind and stays within the nodes', () => {
@@ -18,6 +18,38 @@ test('the core kinds keep the in-suite seed\'s schedule (test/integration/chaos.
   assert.match(first[3]!, /\/3\.2$/);
   assert.equal(first[4], 'partition@0/6.7');
   assert.ok(faultSchedule(1, 5, 500, CORE_FAULT_KINDS).every((f) => f.kind !== 'restart-docker' && f.kind !== 'fill-disk'));
+});
+
+test('paired faults: two single-node faults on two different nodes, about 3 in 10 of those that can pair; without pairing the schedule is as before', () => {
+  const plain = faultSchedule(11, 5, 2000);
+  const paired = faultSchedule(11, 5, 2000, FAULT_KINDS, true);
+  assert.ok(plain.every((f) => f.also === undefined));
+  assert.deepEqual(faultSchedule(11, 5, 2000), plain, 'a function of the seed');
+  assert.deepEqual(faultSchedule(11, 5, 2000, FAULT_KINDS, true), paired, 'a function of the seed, paired too');
+  const withPair = paired.filter((f) => f.also);
+  const pairable = paired.filter((f) => PAIRED_KINDS.includes(f.kind));
+  assert.ok(withPair.length > 0.2 * pairable.length && withPair.length < 0.4 * pairable.length, `${withPair.length} of ${pairable.length}`);
+  const nodePairs = new Set<string>();
+  for (const f of withPair) {
+    const b = f.also!;
+    assert.ok(PAIRED_KINDS.includes(f.kind) && PAIRED_KINDS.includes(b.kind), `${f.kind} + ${b.kind}`);
+    assert.ok(b.node !== f.node && b.node >= 0 && b.node < 5 && b.n === f.n && b.also === undefined);
+    nodePairs.add(`${f.node}+${b.node}`);
+  }
+  assert.equal(nodePairs.size, 20, 'every ordered pair of nodes comes up');
+  assert.deepEqual(new Set(withPair.map((f) => f.also!.kind)), new Set(PAIRED_KINDS));
+  // kinds left out of the run are never paired in
+  assert.ok(faultSchedule(11, 5, 2000, ['kill-agent', 'partition'], true).every((f) => !f.also || ['kill-agent', 'partition'].includes(f.also.kind)));
+});
+
+test('a clock step is 1-30 min back or 1-60 min ahead, both ways come up', () => {
+  assert.equal(clockStep({ pick: 0 }), -60);
+  assert.equal(clockStep({ pick: 0.4999999 }), -1800);
+  assert.equal(clockStep({ pick: 0.5 }), 60);
+  assert.equal(clockStep({ pick: 0.9999999 }), 3600);
+  const steps = faultSchedule(5, 5, 3000).filter((f) => f.kind === 'clock-jump').map(clockStep);
+  assert.ok(steps.every((s) => (s >= -1800 && s <= -60) || (s >= 60 && s <= 3600)));
+  assert.ok(steps.some((s) => s < 0) && steps.some((s) => s > 0));
 });
 
 test('the workload is a function of the seed', () => {

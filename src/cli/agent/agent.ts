@@ -47,6 +47,8 @@ import { proxyMetrics, startAgentRouting } from './routing-start.ts';
 import { moveReplicasAway } from './leave-drain.ts';
 import { indirectPingOverHttp } from './indirect-ping.ts';
 import { ownedSafeAgoMs } from '../../runtime/volume-risk.ts';
+import { nextIncarnation } from '../../system/incarnation-file.ts';
+import { monoNow } from '../../system/clock.ts';
 import { ApiTokens } from '../../consensus/api-tokens.ts';
 import { tokenDeps } from '../../http/routes/tokens.ts';
 
@@ -57,7 +59,9 @@ import { tokenDeps } from '../../http/routes/tokens.ts';
  */
 export class Agent {
   readonly logger: Logger;
+  /** wall clock at start (a final-stop marker is compared with it); durations count from startedMono */
   readonly startedAt = Date.now();
+  readonly startedMono = monoNow();
   identity!: NodeIdentity;
   private fence: FenceWatchdog | null = null;
   /** this process's run id: the fence tells its containers from a restarted agent's by it */
@@ -120,9 +124,10 @@ export class Agent {
       p2p,
       logger: log.child({ component: 'gossip' }),
       self: () => ({ name: config.name, addr: config.bind, api: this.apiUrl, version: VERSION, role: this.etcdRole() }),
-      collectHealth: () => collectHealthFigures(config.dataDir, this.startedAt, () => this.runtime?.reconciler.containers ?? 0),
+      collectHealth: () => collectHealthFigures(config.dataDir, this.startedMono, () => this.runtime?.reconciler.containers ?? 0),
       liveHealth: () => (this.runtime?.volumes ? { volumesSafeAgoMs: ownedSafeAgoMs(this.runtime.volumes, this.identity.id, Date.now()) } : {}),
       indirectPing: indirectPingOverHttp,
+      incarnation: nextIncarnation(config.dataDir),
       detector: { heartbeatIntervalMs: config.detector.heartbeatMs, suspectAfterMs: config.detector.suspectAfterMs, deadAfterMs: config.detector.deadAfterMs, probeTimeoutMs: config.detector.probeTimeoutMs },
       heartbeatIntervalMs: config.detector.heartbeatMs,
       // only admitted nodes count for membership, health and events
@@ -214,7 +219,7 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Date.now() - this.startedAt, ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Math.round(monoNow() - this.startedMono), ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ...tokenDeps(new ApiTokens(() => consensus.client)),
@@ -254,7 +259,7 @@ export class Agent {
     await consensus.start();
     await writeRuntimeInfo(config.dataDir, { pid: process.pid, api: this.apiUrl, id: this.identity.id, name: config.name });
     this.wroteRuntimeInfo = true;
-    log.info({ api: this.apiUrl, startupMs: Date.now() - this.startedAt }, 'agent ready');
+    log.info({ api: this.apiUrl, startupMs: Math.round(monoNow() - this.startedMono) }, 'agent ready');
   }
 
   /** The reverse proxy and DNS server: 80 / 53 when this agent may bind them, else the flags' defaults. */
@@ -309,7 +314,7 @@ export class Agent {
       node: { id: this.identity.id, name: this.config.name, addr: this.config.bind },
       etcd: { role: this.etcdRole(), healthy },
       catalog: { ready: catalogReady },
-      uptimeMs: Date.now() - this.startedAt,
+      uptimeMs: Math.round(monoNow() - this.startedMono),
       version: VERSION,
       ...(this.proxy ? { proxy: { port: this.proxy.port } } : {}),
       ...(this.https ? { https: { port: this.https.port } } : {}),

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { AgentConfig } from '../../core/agent-config.ts';
 import type { EtcdRole } from '../../core/views.ts';
 import type { Consensus } from '../../consensus/consensus.ts';
@@ -14,6 +15,7 @@ import { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { addStats, snapshotOf } from '../../routing/route-snapshot.ts';
 import { RouteTable } from '../../routing/route-table.ts';
 import { StackMesh } from '../../routing/stack-mesh.ts';
+import { MESH_ADDRS_FILE } from '../../routing/mesh-addrs-file.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { Logger } from '../../system/logger.ts';
 import type { NodeIdentity } from '../../system/identity.ts';
@@ -87,6 +89,7 @@ export async function startAgentRouting(host: RoutingHost, o: { runtime: Runtime
     // the forwards run in a process of their own: traffic through them never delays gossip or etcd
     forwarder: new MeshProcess({ logLevel: config.logLevel, name: config.name, logger: log.child({ component: 'mesh' }), restarted: () => host.mesh?.schedule() }),
     stackPorts: runtime.stackPorts,
+    addrsFile: join(config.dataDir, MESH_ADDRS_FILE),
   });
   gossip.on('member', () => host.mesh?.schedule());
   host.mesh.start();
