@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { planRecovery, parseRecoveryReport, type ReceivedReport, type RecoveryAction, type RecoveryReport } from '../core/quorum-recovery.ts';
 import type { NodeState } from '../core/views.ts';
-import { monoNow } from '../system/clock.ts';
+import { monoNow, wallOffset } from '../system/clock.ts';
 
 /** how often a node looks at the quorum and gossips its view while it is lost */
 const STEP_MS = 1000;
@@ -79,7 +79,7 @@ export class RecoveryDriver {
       // the plan reads gossip's liveness and the quorum's loss in wall-clock ms as of now; the
       // reports were stamped on the local clock, which a jump of the wall clock does not move
       const now = Date.now();
-      const toWall = now - monoNow();
+      const toWall = wallOffset();
       const action = planRecovery({
         now,
         selfId: this.h.selfId,

@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
-import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
@@ -17,6 +15,8 @@ import type { GossipServiceOptions, Liveness } from './gossip-options.ts';
 import { memberViews } from './member-views.ts';
 import { pingPeer } from './ping.ts';
 import { watchOutboundStreams } from './pubsub-streams.ts';
+import { dialAnnounced } from './dial-announced.ts';
+import { UserTopicRefs } from './user-topics.ts';
 
 export type { GossipServiceOptions, Liveness, SelfInfo } from './gossip-options.ts';
 
@@ -44,7 +44,13 @@ export class GossipService extends EventEmitter {
   /** probes this node made, by "direct|indirect ok|failed" */
   readonly probes = new Map<string, number>();
   private readonly log: Logger;
-  private readonly userRefs = new Map<string, number>();
+  private readonly userTopics = new UserTopicRefs(
+    (t) => this.watchTopic(t),
+    (t) => {
+      this.pubsub.unsubscribe(t);
+      this.pubsub.topicValidators.delete(t);
+    },
+  );
   /** local subscribers (SSE streams) now open */
   streams = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -287,22 +293,9 @@ export class GossipService extends EventEmitter {
     return { id: nanoid(), topic, name, time: Date.now(), source: { id: this.selfId, name: this.opts.self().name }, payload, ...(key ? { key } : {}) };
   }
 
-  /**
-   * Dials a node this one has no connection to, at the addresses it announced (only those naming
-   * its own peer id, so nobody else can answer for it). The leader does this for the joiners it
-   * names: a broadcast reaches only connected peers, and a joiner is connected to its join
-   * targets, not necessarily to the leader.
-   */
+  /** Dials a node this one has no connection to, at the addresses it announced (dial-announced.ts). */
   reach(id: string, addrs: string[]): void {
-    let peer: PeerId;
-    try {
-      peer = peerIdFromString(id);
-    } catch {
-      return;
-    }
-    if (this.opts.p2p.getConnections(peer).length > 0) return;
-    const own = addrs.filter((a) => a.endsWith(`/p2p/${id}`)).map((a) => multiaddr(a));
-    if (own.length) void this.opts.p2p.dial(own).catch((err: Error) => this.log.debug({ peer: id, err: err.message }, 'dial of a named joiner failed'));
+    dialAnnounced(this.opts.p2p, id, addrs, this.log);
   }
 
   /** Publishes on the admission topic. */
@@ -333,11 +326,7 @@ export class GossipService extends EventEmitter {
 
   /** Subscribes a local listener; user topics are joined on gossip while anyone listens. */
   subscribe(topics: string[], listener: (e: WarrenEvent) => void): () => void {
-    for (const t of topics.filter((t) => t.startsWith(TOPICS.userPrefix))) {
-      const n = this.userRefs.get(t) ?? 0;
-      if (n === 0) this.watchTopic(t);
-      this.userRefs.set(t, n + 1);
-    }
+    this.userTopics.add(topics);
     const off = this.hub.subscribe(topics, listener);
     this.streams++;
     let done = false;
@@ -346,14 +335,7 @@ export class GossipService extends EventEmitter {
       done = true;
       off();
       this.streams--;
-      for (const t of topics.filter((t) => t.startsWith(TOPICS.userPrefix))) {
-        const n = (this.userRefs.get(t) ?? 1) - 1;
-        if (n <= 0) {
-          this.userRefs.delete(t);
-          this.pubsub.unsubscribe(t);
-          this.pubsub.topicValidators.delete(t);
-        } else this.userRefs.set(t, n);
-      }
+      this.userTopics.remove(topics);
     };
   }
 

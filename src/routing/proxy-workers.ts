@@ -93,7 +93,7 @@ export class ProxyWorkers {
    * (core/proxy-demand.ts), sampling its request counter once a second until then. Once started
    * they stay (stopping one would cut its live connections).
    */
-  startOnDemand(requests: () => number, now: () => number = Date.now): void {
+  startOnDemand(requests: () => number, now: () => number = monoNow): void {
     let state = initialDemand();
     this.demandTimer = setInterval(() => {
       const step = demandStep(state, requests(), now());

@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { messageOf, UserError } from '../core/errors.ts';
 import type { DesiredReplica } from '../core/reconcile-plan.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
-import { slotVolumes, takeBlocked, volumeUsers } from '../core/volumes/stack-volumes.ts';
+import { slotVolumes, volumeUsers } from '../core/volumes/stack-volumes.ts';
 import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import type { EffectivePolicy } from '../core/volumes/volume-policy.ts';
 import type { NodeState } from '../core/views.ts';
@@ -17,6 +17,7 @@ import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { PushLedger, replicateSnapshot, type PushFailure } from './volume-replicate.ts';
 import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
 import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
+import { takeVolume } from './volume-take.ts';
 import { monoNow } from '../system/clock.ts';
 
 export interface VolumeDriverDeps {
@@ -67,7 +68,7 @@ export class VolumeDriver {
   /** the owner's snapshot timer: which volumes are due (each by its own interval) */
   readonly schedule: SnapshotSchedule;
   /** volumes this node owns and whose live copy is ready, with the epoch it owns them at */
-  private readonly owned = new Map<string, number>();
+  readonly owned = new Map<string, number>();
   /** a snapshot, restore or removal under way (volume-ops.ts takes it too) */
   readonly busy = new Set<string>();
   /** volumes whose replica must not start, with why (a restore under way: volume-ops.ts) */
@@ -76,7 +77,8 @@ export class VolumeDriver {
   handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   /** an old owner's writes kept as `NAME.fenced-...`: made a volume of their own (volume-fenced.ts) */
   keptFenced: ((name: string, rec: SnapshotRecord) => Promise<void>) | undefined;
-  private readonly applying = new Map<string, Promise<void>>();
+  /** warm applies under way, one per volume */
+  readonly applying = new Map<string, Promise<void>>();
   /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
   private readonly taking = new Map<string, Promise<string | undefined>>();
   private stopped = false;
@@ -148,7 +150,7 @@ export class VolumeDriver {
   }
 
   /** the volume's record, unless it is a removal's tombstone */
-  private meta(name: string) {
+  meta(name: string) {
     const m = this.d.catalog.maps.volumeMeta.get(name);
     return m?.value.removed ? undefined : m;
   }
@@ -159,7 +161,7 @@ export class VolumeDriver {
   }
 
   /** Newest local snapshot of the volume's lineage as etcd knows it (a later epoch is not trusted). */
-  private newestLocal(name: string, maxEpoch: number): SnapshotRecord | undefined {
+  newestLocal(name: string, maxEpoch: number): SnapshotRecord | undefined {
     return newestSnapshot(this.store.list(name).filter((r) => (r.epoch ?? 0) <= maxEpoch));
   }
 
@@ -185,7 +187,7 @@ export class VolumeDriver {
 
   private async takeSerially(name: string, r: DesiredReplica): Promise<string | undefined> {
     for (let p = this.taking.get(name); p; p = this.taking.get(name)) await p.catch(() => undefined);
-    const p = this.take(name, r);
+    const p = takeVolume(this, name, r);
     this.taking.set(name, p);
     try {
       return await p;
@@ -195,62 +197,8 @@ export class VolumeDriver {
   }
 
   /** the replica slots whose spec mounts the volume (several for a stack's shared volume) */
-  private users(name: string) {
+  users(name: string) {
     return volumeUsers(name, this.d.catalog.services());
-  }
-
-  /** Makes this node the volume's owner with its newest copy in place; a string says why it cannot. */
-  private async take(name: string, r: DesiredReplica): Promise<string | undefined> {
-    const self = this.d.selfId;
-    const dir = this.liveDir(name);
-    const m = this.meta(name);
-    if (m?.value.owner === self && this.owned.get(name) === m.value.epoch) return undefined;
-    const client = this.d.client();
-    if (!client) return 'no etcd client';
-    // a planned move (drain, leave): the old owner, alive, stops its replica and sends a last snapshot
-    if (m && m.value.owner && m.value.owner !== self && this.handover) await this.handover(name, m.value);
-    await this.applying.get(name); // a warm apply under way ends before the copy goes live
-    const mine = this.newestLocal(name, m?.value.epoch ?? Infinity);
-    let epoch: number;
-    const owner = m?.value.owner;
-    const users = this.users(name);
-    const blocked = takeBlocked({
-      volume: name, self, owner, ownerAlive: owner !== undefined && this.d.liveness()[owner]?.state === 'alive', ownerName: (owner && this.d.catalog.nodeName(owner)) ?? owner ?? '',
-      assigned: new Map(users.map((u) => [`${u.service}/${u.slot}`, this.d.catalog.assignment(u.service)?.slots.find((s) => s.index === u.slot)?.nodeId ?? null])),
-      users: users.filter((u) => u.service !== r.service || u.slot !== r.slot),
-    });
-    if (blocked) return blocked;
-    if (m?.value.owner !== self) {
-      const elsewhere = this.copies(name).filter((c) => c.node !== self);
-      if (!mine && elsewhere.length) return `volume ${name}: this node holds no copy of it (copies on ${elsewhere.map((c) => this.d.catalog.nodeName(c.node) ?? c.node).join(', ')})`;
-      // claim it: a new epoch, so a snapshot of the old owner's can never be taken in after ours
-      epoch = (m?.value.epoch ?? 0) + 1;
-      const meta: VolumeMeta = { name, service: r.service, slot: r.slot, volume: name, owner: self, epoch, since: Date.now() };
-      const key = VOLUME_KEYS.metaPrefix + name;
-      const raw = this.d.catalog.maps.volumeMeta.get(name); // a tombstone is replaced like a record
-      const txn = raw ? client.if(key, 'Mod', '==', raw.modRevision) : client.if(key, 'Create', '==', 0);
-      const res = await txn.then(client.put(key).value(JSON.stringify(meta))).commit();
-      if (!res.succeeded) {
-        await this.d.catalog.reload();
-        return `volume ${name}: its owner changed meanwhile; trying again`;
-      }
-      this.d.logger.info({ volume: name, epoch, from: m?.value.owner, snapshot: mine?.id }, mine ? 'taking the volume over on its newest copy here' : 'new volume: starts empty');
-      await keepFencedWrites(this.store, this.d.selfId, this.d.logger, name, dir, this.keptFenced);
-      if (mine) await this.store.applyTo(name, mine.id, dir);
-    } else {
-      // owner already, in an earlier run of this agent: a copy that became live has writes no
-      // snapshot holds (keep it); one whose take-over did not complete still has its warm-copy
-      // state file (redo the apply: it is redo-only)
-      epoch = m.value.epoch;
-      if (mine && (existsSync(`${dir}.warren-state.json`) || !existsSync(dir))) await this.store.applyTo(name, mine.id, dir);
-    }
-    mkdirSync(dir, { recursive: true });
-    this.owned.set(name, epoch);
-    // from now on the live copy changes under the app: a later warm apply must rebuild it whole
-    rmSync(`${dir}.warren-state.json`, { force: true });
-    writeFileSync(`${dir}.warren-owner.json`, JSON.stringify({ epoch: this.owned.get(name) }));
-    if (mine) await this.record(name, mine, true);
-    return undefined;
   }
 
   async record(name: string, rec: SnapshotRecord, applied: boolean): Promise<void> {

@@ -2,7 +2,7 @@
  * Injecting one fault of the schedule into a real cluster, and healing it. Every fault touches
  * only this run's agents, their etcd children and the containers of this run's cluster.
  */
-import { closeSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
@@ -11,7 +11,8 @@ import { docker } from '../helpers/images.ts';
 import { cutOneWay, isolate } from '../helpers/partition.ts';
 import type { SkewedClock } from '../helpers/skewed-clock.ts';
 import type { Violation } from './invariants.ts';
-import { clockStep, linkPeer, type Fault } from './model.ts';
+import { clockStep, diskIops, linkPeer, type Fault } from './model.ts';
+import { fsyncMs, throttle, unthrottle, type OwnDisk } from './own-disk.ts';
 
 /** One node of the run: its handle changes when it is restarted after a kill. */
 export interface ChaosNode {
@@ -20,6 +21,8 @@ export interface ChaosNode {
   agent: AgentHandle;
   /** its wall clock, when the run steps clocks (its agent runs under libfaketime: `clock.env()`) */
   clock?: SkewedClock;
+  /** its data dir's own disk, when the run fills or slows disks (own-disk.ts) */
+  disk?: OwnDisk;
   /** where this process's output starts in the (appended) log file */
   logFrom: number;
 }
@@ -58,15 +61,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const TMPFS_MAGIC = 0x01021994;
-
 /**
- * Fills the filesystem of `dir` to the last byte (big pieces, then small ones, until ENOSPC) with
- * one file, returned for the heal to delete; undefined when `dir` is not on its own tmpfs (never
- * fill the machine's disk).
+ * Fills the node's own disk to the last byte (big pieces, then small ones, until ENOSPC) with one
+ * file, returned for the heal to delete (never the machine's disk: only a disk of own-disk.ts).
  */
-function fillDisk(dir: string): { file: string; bytes: number } | undefined {
-  if (statfsSync(dir).type !== TMPFS_MAGIC) return undefined;
+function fillDisk(disk: OwnDisk): { file: string; bytes: number } {
+  const dir = disk.dir;
   const file = join(dir, 'chaos-fill');
   const fd = openSync(file, 'w');
   let bytes = 0;
@@ -177,16 +177,32 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       return;
     }
     case 'fill-disk': {
-      const filled = fillDisk(a.dataDir);
-      if (!filled) {
-        ctx.say(`fill-disk: the data dir of ${where} is not on its own tmpfs, nothing done`);
+      if (!node.disk) {
+        ctx.say(`fill-disk: the data dir of ${where} is not on a disk of its own, nothing done`);
         return;
       }
+      const filled = fillDisk(node.disk);
       ctx.say(`the data disk of ${where} filled (${(filled.bytes / 2 ** 20).toFixed(0)} MiB written, not a byte left) for ${f.holdMs} ms`);
       try {
         await sleep(f.holdMs);
       } finally {
         unlinkSync(filled.file);
+      }
+      return;
+    }
+    case 'slow-disk': {
+      const disk = node.disk;
+      const iops = diskIops(f);
+      const why = disk ? throttle(disk, a.pid, iops) : 'the data dir is not on a disk of its own';
+      if (why || !disk) {
+        ctx.say(`slow-disk: ${where}: ${why}, nothing done`);
+        return;
+      }
+      try {
+        ctx.say(`the data disk of ${where} slowed to ${iops} reads and writes a second (three 4 KiB writes with fsync there: ${await fsyncMs(disk)} ms) for ${f.holdMs} ms`);
+        await sleep(f.holdMs);
+      } finally {
+        unthrottle(disk);
       }
       return;
     }

@@ -5,16 +5,16 @@
  */
 import { prng } from '../helpers/prng.ts';
 
-export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner' | 'restart-docker' | 'fill-disk' | 'clock-jump';
+export type FaultKind = 'kill-agent' | 'pause-agent' | 'pause-etcd' | 'kill-etcd' | 'partition' | 'remove-container' | 'restart-container' | 'cut-link' | 'kill-joiner' | 'restart-docker' | 'fill-disk' | 'clock-jump' | 'slow-disk';
 
 /** The faults of the short in-suite run (its seeds' schedules stay as they were before the machine-wide ones came). */
 export const CORE_FAULT_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'remove-container', 'restart-container', 'cut-link', 'kill-joiner'];
 
-/** Every fault: the core ones, the Docker engine restarted (under every node: they share it), a node's data disk filled and its wall clock stepped. */
-export const FAULT_KINDS: readonly FaultKind[] = [...CORE_FAULT_KINDS, 'restart-docker', 'fill-disk', 'clock-jump'];
+/** Every fault: the core ones, the Docker engine restarted (under every node: they share it), a node's data disk filled or slowed and its wall clock stepped. */
+export const FAULT_KINDS: readonly FaultKind[] = [...CORE_FAULT_KINDS, 'restart-docker', 'fill-disk', 'clock-jump', 'slow-disk'];
 
 /** The faults that hit one node alone, which may come two at once (on two different nodes). */
-export const PAIRED_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'fill-disk', 'clock-jump'];
+export const PAIRED_KINDS: readonly FaultKind[] = ['kill-agent', 'pause-agent', 'pause-etcd', 'kill-etcd', 'partition', 'fill-disk', 'clock-jump', 'slow-disk'];
 /** How often a fault of PAIRED_KINDS comes with a second one (when the schedule pairs faults). */
 const PAIR_SHARE = 0.3;
 
@@ -47,6 +47,7 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   'restart-docker': [0, 5000],
   'fill-disk': [2000, 14_000],
   'clock-jump': [2000, 14_000],
+  'slow-disk': [2000, 14_000],
 };
 
 /**
@@ -56,6 +57,15 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
  */
 export function clockStep(f: Pick<Fault, 'pick'>): number {
   return f.pick < 0.5 ? -Math.round(60 + (f.pick / 0.5) * 1740) : Math.round(60 + ((f.pick - 0.5) / 0.5) * 3540);
+}
+
+/**
+ * A slow-disk fault's limit: 3-40 reads and as many writes a second on the node's data disk (an
+ * SD card that is failing, or busy with another program's writes: a 4 KiB write and its fsync
+ * then take from ~0.1 s to over a second, against ~1 ms).
+ */
+export function diskIops(f: Pick<Fault, 'pick'>): number {
+  return Math.round(3 + f.pick * 37);
 }
 
 /** The far end of a cut-link fault: another node than `f.node`, picked by `f.pick`. */

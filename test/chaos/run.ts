@@ -4,10 +4,8 @@
  * the test image). Faults one at a time, a workload writing services meanwhile, the invariants
  * checked after every fault and at the end. Exit code 1 on any violation.
  */
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { cleanupAll, startAgent, tempDir, type AgentHandle } from '../helpers/agents.ts';
 import { voterIds } from '../helpers/cluster.ts';
@@ -20,6 +18,7 @@ import { convergedViolations, observedStates, OverReplicaWatch, runningByService
 import { AckModel, CORE_FAULT_KINDS, FAULT_KINDS, faultSchedule, workload } from './model.ts';
 import { Workload } from './workload.ts';
 import { VOLUME_SERVICE, VolumeWatch, type VolumeReading } from './volume-watch.ts';
+import { ownDisk, unmountAll, type OwnDisk } from './own-disk.ts';
 
 export interface ChaosOptions {
   seed: number;
@@ -52,24 +51,6 @@ export interface ChaosResult {
 
 export function replayCommand(o: ChaosOptions): string {
   return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
-}
-
-const execFileP = promisify(execFile);
-/** the tmpfs data dirs mounted and not yet unmounted (Ctrl-C unmounts them too) */
-const ownDisks = new Set<string>();
-
-async function unmountAll(say: (line: string) => void): Promise<void> {
-  // lazily: the agents may still hold files there until cleanupAll kills them; the dirs are then plain dirs
-  for (const dir of ownDisks) await execFileP('umount', ['-l', dir]).then(() => ownDisks.delete(dir), (err: Error) => say(`chaos: umount ${dir}: ${err.message}`));
-}
-
-/** A data dir on its own small tmpfs, so the fill-disk fault fills that node's disk and no other. */
-async function ownDisk(): Promise<string> {
-  const dir = join(await tempDir('warren-chaos-'), 'data');
-  await mkdir(dir);
-  await execFileP('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0700', 'tmpfs', dir]);
-  ownDisks.add(dir);
-  return dir;
 }
 
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
@@ -131,16 +112,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let work: Workload | undefined;
   let watch: OverReplicaWatch | undefined;
   const kinds = o.faults === 'core' ? CORE_FAULT_KINDS : FAULT_KINDS;
-  const mounts: string[] = [];
+  const disks: OwnDisk[] = [];
   try {
     await ensureHttpdImage();
-    if (kinds.includes('fill-disk')) for (let i = 0; i < o.nodes; i++) mounts.push(await ownDisk());
+    if (kinds.includes('fill-disk') || kinds.includes('slow-disk')) for (let i = 0; i < o.nodes; i++) disks.push(await ownDisk());
+    const mounts = disks.map((d) => d.dir);
     // each agent's wall clock under libfaketime, stepped by the clock-jump fault
     const clockDir = kinds.includes('clock-jump') ? await tempDir('warren-chaos-clock-') : undefined;
     const clocks = clockDir ? ips.map((_, i) => new SkewedClock(join(clockDir, `clock-${i}`))) : [];
-    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB tmpfs)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
     const { agents, ids } = await startNodes(ips, mounts, clocks);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}) }));
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
@@ -236,7 +218,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full or slow disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;

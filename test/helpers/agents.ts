@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor, pidAlive } from './wait.ts';
+import { removeFaketimeState } from './skewed-clock.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const WARREN_BIN = join(ROOT, 'bin/warren');
@@ -76,6 +77,8 @@ export class AgentHandle {
     readonly child: ChildProcess,
     readonly bind: string,
     readonly dataDir: string,
+    /** started under libfaketime (skewed-clock.ts) */
+    faked = false,
   ) {
     this.logFile = join(dataDir, '..', `${bind}.agent.log`);
     const log = createWriteStream(this.logFile, { flags: 'a' });
@@ -88,6 +91,7 @@ export class AgentHandle {
     }
     this.exited = new Promise((resolve) => child.on('exit', (code) => {
       this.exitCode = code;
+      if (faked && child.pid) removeFaketimeState(child.pid);
       live.delete(this);
       resolve(code);
     }));
@@ -155,7 +159,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
-  const handle = new AgentHandle(child, opts.bind, dataDir);
+  const handle = new AgentHandle(child, opts.bind, dataDir, opts.env?.FAKETIME_TIMESTAMP_FILE !== undefined);
   live.add(handle);
   agentDataDirs.add(dataDir);
   if (opts.waitReady ?? true) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AckModel, clockStep, CORE_FAULT_KINDS, faultSchedule, FAULT_KINDS, linkPeer, PAIRED_KINDS, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
+import { AckModel, clockStep, CORE_FAULT_KINDS, diskIops, faultSchedule, FAULT_KINDS, linkPeer, PAIRED_KINDS, workload, SERVICE_NAMES, type Op } from '../chaos/model.ts';
 import { prng } from '../helpers/prng.ts';
 
 test('the fault schedule is a function of the seed, covers every kind and stays within the nodes', () => {
@@ -50,6 +50,14 @@ test('a clock step is 1-30 min back or 1-60 min ahead, both ways come up', () =>
   const steps = faultSchedule(5, 5, 3000).filter((f) => f.kind === 'clock-jump').map(clockStep);
   assert.ok(steps.every((s) => (s >= -1800 && s <= -60) || (s >= 60 && s <= 3600)));
   assert.ok(steps.some((s) => s < 0) && steps.some((s) => s > 0));
+});
+
+test('a slow disk is throttled to 3-40 I/O operations a second; the core run never slows one', () => {
+  assert.equal(diskIops({ pick: 0 }), 3);
+  assert.equal(diskIops({ pick: 0.9999999 }), 40);
+  const limits = faultSchedule(5, 5, 3000).filter((f) => f.kind === 'slow-disk').map(diskIops);
+  assert.ok(limits.length > 0 && limits.every((n) => Number.isInteger(n) && n >= 3 && n <= 40));
+  assert.ok(faultSchedule(5, 5, 3000, CORE_FAULT_KINDS).every((f) => f.kind !== 'slow-disk' && f.also === undefined));
 });
 
 test('the workload is a function of the seed', () => {
