@@ -48,7 +48,8 @@ export async function convergedViolations(nodes: ChaosNode[], ids: string[], vot
   if (out.some((v) => v.check === 'quorum')) return out;
 
   const adm = await getJson(`${nodes[0]!.agent.api}/v1/admission`).catch((err) => ({ body: { error: (err as Error).message } }));
-  if (!Array.isArray(adm.body?.voters)) out.push({ check: 'voters', message: `node 0 cannot list the voters: ${JSON.stringify(adm.body?.error ?? adm.body)}` });
+  // an agent that cannot read etcd answers with an empty list and the error: not "0 voters"
+  if (!Array.isArray(adm.body?.voters) || adm.body?.error) out.push({ check: 'voters', message: `node 0 cannot list the voters: ${JSON.stringify(adm.body?.error ?? adm.body)}` });
   else {
     const voters = (adm.body.voters as any[]).filter((v) => !v.isLearner).length;
     if (voters !== voterTarget) out.push({ check: 'voters', message: `${voters} etcd voters, target ${voterTarget}` });

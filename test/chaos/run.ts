@@ -126,7 +126,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
-    work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }));
+    work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }), undefined, t0);
     const volume = o.volumes === false ? undefined : new VolumeWatch(nodes, ids);
     const others = volume ? [VOLUME_SERVICE] : [];
     watch = new OverReplicaWatch(clusterId, model, work.lastWriteAt, o.overLimitMs ?? 11_000, violation, undefined, new Map(others.map((name) => [name, 1])));

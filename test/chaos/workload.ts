@@ -41,6 +41,8 @@ export class Workload {
     private readonly model: AckModel,
     private readonly onViolation: (message: string) => void,
     private readonly gapMs = 700,
+    /** the run's start: a write's times are printed from it, as the run's own lines are */
+    private readonly origin = Date.now(),
   ) {}
 
   resume(): void {
@@ -62,13 +64,13 @@ export class Workload {
 
   private inFlight = false;
   /** every write sent, with the node it went to and the status it got (0: no answer) */
-  readonly history: { at: number; node: number; op: Op; status: number }[] = [];
+  readonly history: { sentAt: number; at: number; node: number; op: Op; status: number }[] = [];
 
   /** A service's last writes, for a violation's message. */
   historyOf(name: string, last = 6): string {
-    const t0 = this.history[0]?.at ?? 0;
+    const t = (ms: number) => `${((ms - this.origin) / 1000).toFixed(1)}s`;
     return this.history.filter((h) => h.op.name === name).slice(-last)
-      .map((h) => `${((h.at - t0) / 1000).toFixed(1)}s ${h.op.kind}${h.op.kind === 'remove' ? '' : ` ${JSON.stringify({ ...h.op, kind: undefined, name: undefined })}`} via node ${h.node} -> ${h.status || 'no answer'}`)
+      .map((h) => `${t(h.sentAt)}-${t(h.at)} ${h.op.kind}${h.op.kind === 'remove' ? '' : ` ${JSON.stringify({ ...h.op, kind: undefined, name: undefined })}`} via node ${h.node} -> ${h.status || 'no answer'}`)
       .join('; ');
   }
 
@@ -97,6 +99,7 @@ export class Workload {
     const node = this.nodes[i]!;
     const req = request(op);
     let status = 0;
+    const sentAt = Date.now();
     try {
       const res = await fetch(`${node.agent.api}${req.path}`, { method: req.method, headers: await adminHeaders(node.agent), body: req.body === undefined ? undefined : JSON.stringify(req.body), signal: AbortSignal.timeout(15_000) });
       status = res.status;
@@ -109,7 +112,7 @@ export class Workload {
     if (outcome === 'ok') this.stats.acked++;
     if (outcome === 'unknown') this.stats.unknown++;
     this.lastWriteAt.set(op.name, Date.now());
-    this.history.push({ at: Date.now(), node: i, op, status });
+    this.history.push({ sentAt, at: Date.now(), node: i, op, status });
     const lost = this.model.record(op, outcome, Date.now());
     if (lost) this.onViolation(`${lost}; its writes: ${this.historyOf(op.name)}`);
   }
