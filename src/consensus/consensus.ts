@@ -308,7 +308,8 @@ export class Consensus extends EventEmitter {
     try {
       await within(client.get(KEYS.cluster).options({ deadline: Date.now() + VIEW_READ.withinMs }).string(), VIEW_READ.withinMs, 'reading etcd');
       return true;
-    } catch {
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message, endpoints: this.session.endpoints }, 'health: etcd read failed');
       return false;
     }
   }

@@ -1,5 +1,5 @@
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
-import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry } from 'cockatiel';
+import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type CircuitBreakerPolicy } from 'cockatiel';
 import { request } from 'node:https';
 import { isUserError, UserError } from '../core/errors.ts';
 import type { TlsFiles } from '../system/pki.ts';
@@ -24,7 +24,7 @@ const HOST_SKIP_MS = 1000;
  * moment in which each member had failed one call (a voter restarting while another was busy)
  * failed every call for that second, `warren status` read the voters as "etcd unreachable".
  */
-export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> = {}): Etcd3 {
+export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> = {}, log?: BreakerLog): Etcd3 {
   return new Etcd3({
     hosts: conn.endpoints,
     credentials: {
@@ -34,7 +34,7 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
     },
     dialTimeout: 3000,
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(hostUnreachable), { halfOpenAfter: HOST_SKIP_MS, breaker: new ConsecutiveBreaker(1) }),
+      host: (host) => watchBreaker(circuitBreaker(handleWhen(hostUnreachable), { halfOpenAfter: HOST_SKIP_MS, breaker: new ConsecutiveBreaker(1) }), host, log),
       global: retry(handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)), {
         maxAttempts: Math.min(3, conn.endpoints.length),
         backoff: new DelegateBackoff((ctx) => ('error' in ctx.result && isBrokenCircuitError(ctx.result.error) ? HOST_SKIP_MS + 50 : 0)),
@@ -48,6 +48,16 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
     grpcOptions: { 'grpc.keepalive_time_ms': KEEPALIVE_MS, 'grpc.keepalive_timeout_ms': KEEPALIVE_MS },
     ...extra,
   });
+}
+
+/** Where a client's breakers say when they skip a host and when they try it again (debug). */
+export type BreakerLog = (fields: Record<string, unknown>, msg: string) => void;
+
+function watchBreaker<T extends CircuitBreakerPolicy>(breaker: T, host: string, log?: BreakerLog): T {
+  if (!log) return breaker;
+  breaker.onBreak((r) => log({ host, err: 'error' in r ? r.error.message : 'isolated' }, 'etcd host skipped'));
+  breaker.onReset(() => log({ host }, 'etcd host in use again'));
+  return breaker;
 }
 
 /**

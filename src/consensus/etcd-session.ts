@@ -111,7 +111,7 @@ export class EtcdSession {
 
   async connect(endpoints: string[]): Promise<void> {
     this.endpoints_ = [...endpoints].sort();
-    const client = createEtcdClient({ endpoints, tls: this.h.tls() });
+    const client = createEtcdClient({ endpoints, tls: this.h.tls() }, {}, (fields, msg) => this.log.debug(fields, msg));
     const store = new ClusterStore(client);
     this.client = client;
     for (const c of this.probeClients) c.close();

@@ -75,14 +75,24 @@ export class ServiceManager {
     throw new UserError('conflict', `service "${name}" is being changed by someone else; try again`, 409);
   }
 
+  /**
+   * Removes the service; false when etcd has no such service. The answer rests on a read, then a
+   * delete of the very revision read: a delete retried after an ambiguous error (by us, or by the
+   * etcd client's own retry on another member, which we never see) finds that revision gone and
+   * still means "removed". Counting deleted keys said 404 for a service the first attempt had
+   * removed (chaos seed 47: an etcd pause beside a partition).
+   */
   async remove(name: string): Promise<boolean> {
     const client = this.etcd();
-    const known = this.d.catalog.service(name) !== undefined;
-    let attempts = 0;
-    const res = await this.call('remove the service', () => (attempts++, client.delete().key(KEYS.servicePrefix + name).exec()));
-    // a retry after an ambiguous error finds nothing left to delete when the first attempt
-    // committed: the service this node knew is gone all the same, not "no such service"
-    return Number(res.deleted) > 0 || (attempts > 1 && known);
+    const key = KEYS.servicePrefix + name;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const kv = (await this.call('read the service', () => client.get(key).exec())).kvs[0];
+      // gone after our own delete was sent (or a concurrent remove won): removed all the same
+      if (!kv) return attempt > 0;
+      const txn = await this.call('remove the service', () => client.if(key, 'Mod', '==', kv.mod_revision).then(client.delete().key(key)).commit());
+      if (txn.succeeded) return true;
+    }
+    throw new UserError('conflict', `service "${name}" is being changed by someone else; try again`, 409);
   }
 
   /** The catalog learns of a write within milliseconds through its watch; answer with what was written. */
