@@ -201,11 +201,17 @@ export class VolumeDriver {
     return volumeUsers(name, this.d.catalog.services());
   }
 
+  /** This node's copy record of the volume: its etcd key and value. */
+  copyRecord(name: string, rec: SnapshotRecord, applied: boolean): { key: string; value: string } {
+    const copy: CopyRecord = { volume: name, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: rec.epoch ?? 0, createdAt: rec.createdAt, sizeBytes: rec.sizeBytes, applied, updatedAt: Date.now() };
+    return { key: `${VOLUME_KEYS.copyPrefix}${name}/${this.d.selfId}`, value: JSON.stringify(copy) };
+  }
+
   async record(name: string, rec: SnapshotRecord, applied: boolean): Promise<void> {
     const client = this.d.client();
     if (!client) return;
-    const copy: CopyRecord = { volume: name, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: rec.epoch ?? 0, createdAt: rec.createdAt, sizeBytes: rec.sizeBytes, applied, updatedAt: Date.now() };
-    await client.put(`${VOLUME_KEYS.copyPrefix}${name}/${this.d.selfId}`).value(JSON.stringify(copy)).exec();
+    const { key, value } = this.copyRecord(name, rec, applied);
+    await client.put(key).value(value).exec();
   }
 
   // ---- the owner: snapshot, then replicate ---------------------------------------------------

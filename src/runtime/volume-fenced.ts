@@ -20,10 +20,12 @@ export async function registerFenced(driver: VolumeDriver, firstCopies: (m: Volu
   if (!client) throw new Error('no etcd connection');
   const meta: VolumeMeta = { name, service: '', slot: 0, volume: name, owner: '', epoch: rec.epoch ?? 1, since: Date.now() };
   const key = VOLUME_KEYS.metaPrefix + name;
-  // created once: a record there already (this node's earlier try, or a removal's tombstone) stays
-  const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(meta))).commit();
+  // created once: a record there already (this node's earlier try, or a removal's tombstone) stays.
+  // This node's copy is recorded in the same transaction: the volume is never listed without the
+  // copy that holds its only data (nor left so by a failure between two writes)
+  const copy = driver.copyRecord(name, rec, false);
+  const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(meta)), client.put(copy.key).value(copy.value)).commit();
   if (!res.succeeded) return;
-  await driver.record(name, rec, false);
   const from = fencedFrom(name);
   d.logger.warn({ volume: name, from, snapshot: rec.id, sizeBytes: rec.sizeBytes }, `writes to ${from} the new owner never got are kept as volume ${name} (warren volume export/clone it, or rm it)`);
   d.event('volume.fenced', { volume: name, from, snapshot: rec.id, epoch: meta.epoch, sizeBytes: rec.sizeBytes, node: d.selfId });
