@@ -93,8 +93,9 @@ export function applyGossip(
   receivedAt: number,
 ): { outputs: MembershipOutput[] } | { event: WarrenEvent } {
   if (topic === TOPICS.health) {
-    // a restart notice is the driver's (core/membership/restart-hold.ts), not part of the member's info
-    const { type: _t, incarnation, id, restart: _r, ...info } = m as Heartbeat;
+    // a restart notice and what the member hears are the driver's (core/membership/restart-hold.ts,
+    // core/heartbeat-relay.ts), not part of the member's info
+    const { type: _t, incarnation, id, restart: _r, hears: _h, ...info } = m as Heartbeat;
     return { outputs: membership.heartbeat(id, { incarnation, now, info: { ...info, receivedAt } }) };
   }
   if (topic === TOPICS.membership) {

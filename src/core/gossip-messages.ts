@@ -1,4 +1,5 @@
 import type { EtcdRole, HealthFigures } from './views.ts';
+import { MAX_HEARS } from './heartbeat-relay.ts';
 import { MAX_USER_PAYLOAD_BYTES, TOPICS, isClusterEventName, userTopicProblem } from './topics.ts';
 
 /**
@@ -23,6 +24,12 @@ export interface Heartbeat {
    * to be held for `graceMs` (src/core/membership/restart-hold.ts). Optional: older agents ignore it.
    */
   restart?: { graceMs: number };
+  /**
+   * The members whose heartbeats reached this node straight from them lately: its peers relay a
+   * heartbeat to it only when it does not hear the author itself (src/core/heartbeat-relay.ts).
+   * Optional: an agent that does not say gets every heartbeat relayed, as before.
+   */
+  hears?: string[];
 }
 
 export interface Leave {
@@ -97,7 +104,8 @@ export function validateMessage(topic: string, signer: string, data: Uint8Array)
     const ok =
       m.type === 'heartbeat' && isStr(m.id) && isInc(m.incarnation) && isStr(m.name, 63) && isStr(m.addr, 64) && isStr(m.api, 300) &&
       Array.isArray(m.p2p) && m.p2p.length <= 16 && m.p2p.every((a) => isStr(a, 300)) && isStr(m.version, 64) &&
-      ROLES.has(m.role as string) && checkHealth(m.health) && (m.restart === undefined || (isObj(m.restart) && isNum(m.restart.graceMs)));
+      ROLES.has(m.role as string) && checkHealth(m.health) && (m.restart === undefined || (isObj(m.restart) && isNum(m.restart.graceMs))) &&
+      (m.hears === undefined || (Array.isArray(m.hears) && m.hears.length <= MAX_HEARS && m.hears.every((h) => isStr(h, 100))));
     if (!ok) return { ok: false, reason: 'bad_heartbeat' };
     if (m.id !== signer) return { ok: false, reason: 'sender_mismatch' };
     return { ok: true, value: m as unknown as Heartbeat };

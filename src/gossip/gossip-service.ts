@@ -1,17 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
-import type { PeerId } from '@libp2p/interface';
+import type { Message } from '@libp2p/gossipsub';
 import type { Logger } from 'pino';
 import { Membership, type MembershipOutput } from '../core/membership.ts';
-import { encodeMessage, type Heartbeat, type MembershipMessage, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
-import { acceptGossip, admissionBody, applyGossip, type Acceptance, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
+import { encodeMessage, type Heartbeat, type Rumor, type WarrenEvent } from '../core/gossip-messages.ts';
+import { admissionBody, applyGossip, type GossipMemberInfo } from '../core/gossip-acceptance.ts';
 import { CLUSTER_EVENT_NAMES, TOPICS, clusterEventTopic, topicFamily, type ClusterEventName } from '../core/topics.ts';
 import type { EtcdRole, HealthFigures, MemberState, MemberView } from '../core/views.ts';
 import type { VolumeWord } from '../core/volumes/owner-safe-ago.ts';
 import { EventHub } from './event-hub.ts';
 import { RestartOverlay } from './restart-overlay.ts';
 import type { GossipServiceOptions, Liveness } from './gossip-options.ts';
+import { GossipIntake, count, type Counters } from './gossip-intake.ts';
 import { memberViews } from './member-views.ts';
 import { pingPeer } from './ping.ts';
 import { watchOutboundStreams } from './pubsub-streams.ts';
@@ -32,24 +32,20 @@ const STATE_EVENTS: Record<MemberState, ClusterEventName> = {
 /**
  * The gossip driver: feeds the pure Membership machine with heartbeats, rumors, probe results and
  * clock ticks, performs its decisions (probes, rumor broadcasts, refutations), and turns its state
- * changes into cluster events. Also validates every message on every topic before it counts.
+ * changes into cluster events. What comes in is validated first, by its intake (gossip-intake.ts).
  */
 export class GossipService extends EventEmitter {
   readonly membership: Membership<MemberInfo>;
   readonly hub = new EventHub();
-  readonly dropped = new Map<string, number>();
-  /** messages accepted (each counted once, however many copies arrived) and published, by topic family */
-  readonly received = new Map<string, number>();
-  readonly published = new Map<string, number>();
+  /** messages published, by topic family (what came in: `intake`) */
+  readonly published: Counters = new Map();
   /** probes this node made, by "direct|indirect ok|failed" */
   readonly probes = new Map<string, number>();
   private readonly log: Logger;
+  readonly intake: GossipIntake;
   private readonly userTopics = new UserTopicRefs(
-    (t) => this.watchTopic(t),
-    (t) => {
-      this.pubsub.unsubscribe(t);
-      this.pubsub.topicValidators.delete(t);
-    },
+    (t) => this.intake.watch(t),
+    (t) => this.intake.unwatch(t),
   );
   /** local subscribers (SSE streams) now open */
   streams = 0;
@@ -72,6 +68,15 @@ export class GossipService extends EventEmitter {
     this.membership = new Membership<MemberInfo>({ selfId: this.selfId, incarnation: opts.incarnation ?? Date.now(), config: opts.detector });
     this.restarts = new RestartOverlay(this.membership);
     this.heartbeatMs = opts.heartbeatIntervalMs ?? this.membership.config.heartbeatIntervalMs;
+    this.intake = new GossipIntake({
+      p2p: opts.p2p,
+      log: this.log,
+      isAdmitted: opts.isAdmitted,
+      isKnownMember: (id) => this.membership.get(id) !== undefined,
+      now: () => this.now(),
+      interval: () => this.interval(),
+      deliver: (msg) => this.onMessage(msg),
+    });
   }
 
   private now(): number {
@@ -85,7 +90,7 @@ export class GossipService extends EventEmitter {
   async start(): Promise<void> {
     const ps = this.pubsub;
     const fixed = [TOPICS.membership, TOPICS.health, TOPICS.admission, ...CLUSTER_EVENT_NAMES.map(clusterEventTopic)];
-    for (const topic of fixed) this.watchTopic(topic);
+    for (const topic of fixed) this.intake.watch(topic);
     ps.addEventListener('message', (evt) => this.onMessage(evt.detail));
     this.lastHealth = await this.opts.collectHealth();
     await this.sendHeartbeat();
@@ -115,42 +120,12 @@ export class GossipService extends EventEmitter {
     this.heartbeatTimer = setTimeout(() => {
       this.scheduleHeartbeat();
       void this.sendHeartbeat();
-    }, Math.round(this.heartbeatMs * this.membership.scale));
+    }, this.interval());
   }
 
-  /** Subscribes and installs the validator that guards a topic. */
-  private watchTopic(topic: string): void {
-    const ps = this.pubsub;
-    ps.topicValidators.set(topic, (_peer: PeerId, msg: Message) => this.validate(msg));
-    ps.subscribe(topic);
-  }
-
-  /** values the topic validator accepted, by message bytes (collected with the message) */
-  private readonly validated = new WeakMap<Uint8Array, Heartbeat | MembershipMessage | WarrenEvent>();
-
-  private count(reason: string, counters = this.dropped): void {
-    counters.set(reason, (counters.get(reason) ?? 0) + 1);
-  }
-
-  private validate(msg: Message): TopicValidatorResult {
-    const a = this.accept(msg);
-    if (a.verdict !== 'accept') {
-      this.count(a.reason);
-      if (a.verdict === 'reject') this.log.debug({ topic: msg.topic, from: msg.type === 'signed' ? msg.from.toString() : undefined, reason: a.reason }, 'gossip message dropped');
-      return a.verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore;
-    }
-    // the delivered message carries the same bytes: onMessage takes the parsed value from here
-    if (a.kind === 'cluster') this.validated.set(msg.data, a.value);
-    this.count(topicFamily(msg.topic), this.received);
-    return TopicValidatorResult.Accept;
-  }
-
-  private accept(msg: Message): Acceptance {
-    const signed = msg.type === 'signed';
-    return acceptGossip(
-      { topic: msg.topic, signed, signer: signed ? msg.from.toString() : '', data: msg.data },
-      { isAdmitted: this.opts.isAdmitted, isKnownMember: (id) => this.membership.get(id) !== undefined },
-    );
+  /** The heartbeat interval now (stretched with the cluster's size). */
+  private interval(): number {
+    return Math.round(this.heartbeatMs * this.membership.scale);
   }
 
   private onMessage(msg: Message): void {
@@ -160,16 +135,11 @@ export class GossipService extends EventEmitter {
     if (msg.topic === TOPICS.admission) {
       const body = admissionBody(msg.data);
       if (body) this.opts.onAdmission?.(signer, body);
-      else this.count('bad_admission');
+      else count(this.intake.dropped, 'bad_admission');
       return;
     }
-    // the validator parsed it already (a message that skipped it is checked here, by the same rule)
-    let m = this.validated.get(msg.data);
-    if (!m) {
-      const a = this.accept(msg);
-      if (a.verdict !== 'accept' || a.kind !== 'cluster') return;
-      m = a.value;
-    }
+    const m = this.intake.value(msg);
+    if (!m) return;
     try {
       const done = applyGossip(this.membership, msg.topic, m, this.now(), Date.now());
       if ('event' in done) this.hub.deliver(done.event, done.event.key);
@@ -180,7 +150,7 @@ export class GossipService extends EventEmitter {
         this.emit('member', { id: hb.id, from: 'alive', to: 'restarting', incarnation: hb.incarnation });
       }
     } catch (err) {
-      this.count('handler_error');
+      count(this.intake.dropped, 'handler_error');
       this.log.warn({ err, topic: msg.topic }, 'gossip message could not be handled');
     }
   }
@@ -217,6 +187,7 @@ export class GossipService extends EventEmitter {
     this.log.info({ member: id, memberName: name, from, to, incarnation }, `member ${name} is ${to}`);
     const event: ClusterEventName = to === 'alive' && from !== 'suspect' ? 'node.joined' : STATE_EVENTS[to];
     this.emit('member', { id, from, to, incarnation });
+    if (to === 'dead' || to === 'left') this.intake.forget(id);
     // a restarting node falls silent as a dead one does: node.dead is published if its hold runs out
     if ((to === 'suspect' || to === 'dead') && this.restarts.holding(id, this.now())) return;
     void this.publishClusterEvent(event, { node: id, name, from, to, incarnation }, `${event}|${id}|${incarnation}`);
@@ -224,7 +195,7 @@ export class GossipService extends EventEmitter {
 
   private async directProbe(target: string): Promise<void> {
     const ok = await pingPeer(this.opts.p2p, target, this.membership.config.probeTimeoutMs);
-    this.count(`direct ${ok ? 'ok' : 'failed'}`, this.probes);
+    count(this.probes, `direct ${ok ? 'ok' : 'failed'}`);
     this.apply(this.membership.probeResult(target, { ok, via: 'direct', now: this.now() }));
   }
 
@@ -234,7 +205,7 @@ export class GossipService extends EventEmitter {
       via.map(async (helper) => {
         const api = this.membership.get(helper)?.info?.api;
         const ok = api ? await this.opts.indirectPing(api, target, timeout).catch(() => false) : false;
-        this.count(`indirect ${ok ? 'ok' : 'failed'}`, this.probes);
+        count(this.probes, `indirect ${ok ? 'ok' : 'failed'}`);
         this.apply(this.membership.probeResult(target, { ok, via: 'indirect', now: this.now(), helper }));
       }),
     );
@@ -274,6 +245,7 @@ export class GossipService extends EventEmitter {
       incarnation: this.membership.self.incarnation,
       ...self,
       p2p: this.p2pAddrs(),
+      hears: this.intake.hears(),
       health: { ...this.lastHealth!, ...this.opts.liveHealth?.() },
       ...(restart ? { restart } : {}),
     };
@@ -283,7 +255,7 @@ export class GossipService extends EventEmitter {
   private async publish(topic: string, value: unknown): Promise<void> {
     try {
       await this.pubsub.publish(topic, encodeMessage(value));
-      this.count(topicFamily(topic), this.published);
+      count(this.published, topicFamily(topic));
     } catch (err) {
       this.log.debug({ err: (err as Error).message, topic }, 'publish failed');
     }

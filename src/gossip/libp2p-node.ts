@@ -78,3 +78,12 @@ export async function createP2PNode(opts: P2PNodeOptions) {
 
 export type P2PNode = Awaited<ReturnType<typeof createP2PNode>>;
 export type { Libp2p };
+
+/**
+ * The peers in this node's mesh for `topic` (the gossipsub class has it; its exported interface
+ * does not). Undefined if a gossipsub version lacks it: the caller must then assume anyone.
+ */
+export function meshPeers(p2p: P2PNode, topic: string): Iterable<string> | undefined {
+  const mesh = (p2p.services.pubsub as unknown as { mesh?: unknown }).mesh;
+  return mesh instanceof Map ? ((mesh as Map<string, Set<string>>).get(topic) ?? []) : undefined;
+}

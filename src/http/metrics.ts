@@ -7,6 +7,8 @@ export interface MetricsInput {
   /** gossip messages accepted and published, by topic family */
   received?: Map<string, number>;
   published?: Map<string, number>;
+  /** heartbeats of others passed on to the mesh or kept (core/heartbeat-relay.ts) */
+  relayed?: Map<string, number>;
   /** failure-detector probes, by "direct|indirect ok|failed" */
   probes?: Map<string, number>;
   uptimeMs: number;
@@ -35,6 +37,8 @@ export function renderMetrics(m: MetricsInput): string {
   for (const [topic, n] of m.received ?? []) lines.push(`warren_gossip_received_total{topic="${topic}"} ${n}`);
   lines.push('# HELP warren_gossip_published_total Gossip messages this node published, by topic.', '# TYPE warren_gossip_published_total counter');
   for (const [topic, n] of m.published ?? []) lines.push(`warren_gossip_published_total{topic="${topic}"} ${n}`);
+  lines.push('# HELP warren_gossip_heartbeat_relay_total Heartbeats of other members this node passed on to its mesh (relayed) or kept (every mesh peer hears the author itself).', '# TYPE warren_gossip_heartbeat_relay_total counter');
+  for (const [outcome, n] of m.relayed ?? []) lines.push(`warren_gossip_heartbeat_relay_total{outcome="${outcome}"} ${n}`);
   lines.push('# HELP warren_gossip_probes_total Pings of silent members (indirect: through another member), by result.', '# TYPE warren_gossip_probes_total counter');
   for (const [key, n] of m.probes ?? []) {
     const [mode, result] = key.split(' ');

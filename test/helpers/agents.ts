@@ -1,8 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, readFile, cp } from 'node:fs/promises';
-import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, readFile, cp, readdir, stat } from 'node:fs/promises';
+import { createWriteStream, existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor, pidAlive } from './wait.ts';
 import { removeFaketimeState } from './skewed-clock.ts';
@@ -199,11 +199,32 @@ export async function cleanupAll(): Promise<void> {
     await waitFor(`etcd of ${dir} gone`, () => findPids((c) => c.includes('etcd') && c.includes(dir)).length === 0, 10_000).catch(() => {
       for (const pid of findPids((c) => c.includes(dir))) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     });
-    // keep the agents' logs of the last run for post-mortems (CI prints nothing else of them)
-    await cp(dir, join(LOG_KEEP, dir.split('/').pop()!), { recursive: true, filter: (src) => !src.includes('/data') || src.endsWith('.log') }).catch(() => undefined);
+    // keep the agents' logs for post-mortems (CI prints nothing else of them): logs only, since a
+    // dir may also hold built packages or disk images (~0.5 GB each run filled the disk in time)
+    await cp(dir, join(LOG_KEEP, dir.split('/').pop()!), { recursive: true, filter: (src) => src.endsWith('.log') || isDir(src) }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
   dirs.clear();
+  await pruneKeptLogs();
+}
+
+/** Kept logs of test processes older than a week go (each run adds a few MB). */
+async function pruneKeptLogs(): Promise<void> {
+  const root = dirname(LOG_KEEP);
+  const old = Date.now() - 7 * 86_400_000;
+  for (const e of await readdir(root).catch(() => [])) {
+    const path = join(root, e);
+    const mtime = (await stat(path).catch(() => undefined))?.mtimeMs ?? Infinity;
+    if (mtime < old) await rm(path, { recursive: true, force: true });
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export async function readJson(path: string): Promise<any> {

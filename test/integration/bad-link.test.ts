@@ -33,6 +33,13 @@ async function views(): Promise<{ viewer: string; name: string; state: string }[
   return all.flat();
 }
 
+/** An agent's heartbeat relay counters (core/heartbeat-relay.ts): heartbeats of others it passed on or kept. */
+async function relayCounts(a: NsAgent): Promise<{ relayed: number; kept: number }> {
+  const text = await (await fetch(`${a.api}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  const n = (outcome: string) => Number(new RegExp(`^warren_gossip_heartbeat_relay_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { relayed: n('relayed'), kept: n('kept') };
+}
+
 /** Drops everything between `a` and `b`, in a's namespace (the rules go with it at cleanup). */
 async function setLink(a: NsAgent, b: NsAgent, cut: boolean): Promise<void> {
   const ns = lan.hosts.find((h) => h.ip === a.ip)!.ns;
@@ -69,6 +76,17 @@ test('a cut link between two agents kills nobody, and events still cross it thro
   const [a, b, c] = agents as [NsAgent, NsAgent, NsAgent];
   for (const x of [b, c]) followers.push(await followEvents(x.api, ['link.check']));
   const onB = followers[0]!;
+  // every link up: each heartbeat reaches every peer straight from its author, so the agents stop
+  // relaying them (they did relay every one before core/heartbeat-relay.ts)
+  await waitFor('the agents keep the heartbeats they receive instead of relaying them', async () => {
+    const before = await Promise.all(agents.map(relayCounts));
+    await new Promise((r) => setTimeout(r, 2000));
+    const now = await Promise.all(agents.map(relayCounts));
+    const kept = now.reduce((s, x, i) => s + x.kept - before[i]!.kept, 0);
+    const relayed = now.reduce((s, x, i) => s + x.relayed - before[i]!.relayed, 0);
+    return kept > 0 && relayed === 0;
+  }, 30_000, 0);
+  const relayedBefore = (await relayCounts(c)).relayed;
   await setLink(a, b, true);
   assert.equal(await connects(a, b), false, 'nothing from the first agent reaches the second');
   assert.equal(await connects(b, a), false, 'nor the other way');
@@ -88,8 +106,9 @@ test('a cut link between two agents kills nobody, and events still cross it thro
     await new Promise((r) => setTimeout(r, 250));
   }
   assert.deepEqual(seen, [], 'nobody was ever suspect or dead');
+  assert.ok((await relayCounts(c)).relayed > relayedBefore, `${c.name} relayed heartbeats across the cut link`);
   // how the two kept hearing of each other: gossip relayed through the third, or probes through it
-  for (const x of [a, b]) t.diagnostic(`${x.name}: ${(await (await fetch(`${x.api}/metrics`)).text()).split('\n').filter((l) => /^warren_gossip_(probes|received)_total/.test(l)).join(', ')}`);
+  for (const x of [a, b, c]) t.diagnostic(`${x.name}: ${(await (await fetch(`${x.api}/metrics`)).text()).split('\n').filter((l) => /^warren_gossip_(probes|received|heartbeat_relay)_total/.test(l)).join(', ')}`);
   const got = onB.find((e) => e.payload?.n !== undefined);
   assert.ok(got, `an event published on ${a.name} reached the subscriber on ${b.name} without the direct link (${sent} sent)`);
   assert.equal(got.source.name, a.name);

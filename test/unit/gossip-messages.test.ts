@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { encodeMessage, validateMessage, MAX_MESSAGE_BYTES } from '../../src/core/gossip-messages.ts';
 import { applyGossip, type GossipMemberInfo } from '../../src/core/gossip-acceptance.ts';
 import { Membership } from '../../src/core/membership.ts';
+import { MAX_HEARS } from '../../src/core/heartbeat-relay.ts';
 import { CLUSTER_EVENT_NAMES, resolveSubscription, userTopicProblem, TOPICS } from '../../src/core/topics.ts';
 
 const ID = '12D3KooWsigner';
@@ -42,6 +43,17 @@ test('a restart notice rides on a heartbeat (an optional field), checked, and ke
   applyGossip(m, TOPICS.health, { ...heartbeat, restart: { graceMs: 30_000 } } as never, 0, 0);
   assert.equal(m.get(ID)?.state, 'alive', 'the heartbeat counts as one');
   assert.equal((m.get(ID)?.info as Record<string, unknown>).restart, undefined);
+});
+
+test('what a member hears rides on its heartbeat (optional, bounded, a list of ids) and stays out of its info', () => {
+  assert.equal(reason(TOPICS.health, { ...heartbeat, hears: [] }), 'ok');
+  assert.equal(reason(TOPICS.health, { ...heartbeat, hears: ['12D3KooWa', '12D3KooWb'] }), 'ok');
+  for (const bad of ['12D3KooWa', [1], [''], ['x'.repeat(101)], new Array(MAX_HEARS + 1).fill('12D3KooWa')]) {
+    assert.equal(reason(TOPICS.health, { ...heartbeat, hears: bad }), 'bad_heartbeat', JSON.stringify(bad).slice(0, 40));
+  }
+  const m = new Membership<GossipMemberInfo>({ selfId: 'me' });
+  applyGossip(m, TOPICS.health, { ...heartbeat, hears: ['12D3KooWa'] } as never, 0, 0);
+  assert.equal((m.get(ID)?.info as Record<string, unknown>).hears, undefined);
 });
 
 test('membership messages: leave and rumors only from their sender', () => {

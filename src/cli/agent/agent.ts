@@ -219,7 +219,7 @@ export class Agent {
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
-      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.dropped, received: gossip.received, published: gossip.published, probes: gossip.probes, streams: gossip.streams, uptimeMs: Math.round(monoNow() - this.startedMono), ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
+      metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.intake.dropped, received: gossip.intake.received, published: gossip.published, relayed: gossip.intake.relayed, probes: gossip.probes, streams: gossip.streams, uptimeMs: Math.round(monoNow() - this.startedMono), ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
       hooks: () => hooks.view(),
       volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ...tokenDeps(new ApiTokens(() => consensus.client)),
