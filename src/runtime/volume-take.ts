@@ -57,7 +57,7 @@ export async function takeVolume(v: VolumeDriver, name: string, r: DesiredReplic
   v.owned.set(name, epoch);
   // from now on the live copy changes under the app: a later warm apply must rebuild it whole
   rmSync(`${dir}.warren-state.json`, { force: true });
-  writeFileSync(`${dir}.warren-owner.json`, JSON.stringify({ epoch: v.owned.get(name) }));
+  writeFileSync(`${dir}.warren-owner.json`, JSON.stringify({ epoch }));
   if (mine) await v.record(name, mine, true);
   return undefined;
 }

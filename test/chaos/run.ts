@@ -63,8 +63,8 @@ async function removeContainersOf(clusterId: string | undefined): Promise<void> 
  * Node i's agent flags: the first founds the cluster, the others join it. On its own 512 MiB disk
  * a node keeps 64 MiB free for snapshots from peers (the default 1 GiB would refuse every one).
  */
-function agentArgs(ips: string[], i: number, dataDirs: string[]): string[] {
-  return [...(i === 0 ? ['--open'] : ['--join', ips[0]!]), ...(dataDirs[i] ? ['--volume-reserve', '64MiB'] : [])];
+function agentArgs(ips: string[], i: number, disks: OwnDisk[]): string[] {
+  return [...(i === 0 ? ['--open'] : ['--join', ips[0]!]), ...(disks[i] ? ['--volume-reserve', '64MiB'] : [])];
 }
 
 /**
@@ -72,11 +72,11 @@ function agentArgs(ips: string[], i: number, dataDirs: string[]): string[] {
  * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
  * machine may need more than its 30 s each.
  */
-async function startNodes(ips: string[], dataDirs: string[], clocks: SkewedClock[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+async function startNodes(ips: string[], disks: OwnDisk[], clocks: SkewedClock[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
   const agents: AgentHandle[] = [];
   const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
-    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, dataDirs), waitReady: false, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}), ...(clocks[i] ? { env: clocks[i].env() } : {}) });
+    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, disks), waitReady: false, ...(disks[i] ? { dataDir: disks[i].dir } : {}), ...(clocks[i] ? { env: clocks[i].env() } : {}) });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
@@ -116,13 +116,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   try {
     await ensureHttpdImage();
     if (kinds.includes('fill-disk') || kinds.includes('slow-disk')) for (let i = 0; i < o.nodes; i++) disks.push(await ownDisk());
-    const mounts = disks.map((d) => d.dir);
     // each agent's wall clock under libfaketime, stepped by the clock-jump fault
     const clockDir = kinds.includes('clock-jump') ? await tempDir('warren-chaos-clock-') : undefined;
     const clocks = clockDir ? ips.map((_, i) => new SkewedClock(join(clockDir, `clock-${i}`))) : [];
-    say(`starting ${o.nodes} agents on ${ips.join(', ')}${mounts.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
-    const { agents, ids } = await startNodes(ips, mounts, clocks);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, mounts), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}${disks.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
+    const { agents, ids } = await startNodes(ips, disks, clocks);
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
