@@ -10,12 +10,16 @@ import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
 import type { Leadership } from './leadership.ts';
 import { monoNow } from '../system/clock.ts';
+import { shouldReconnect, voterEndpoints } from '../core/follow-voters.ts';
 
 /** how long a disconnect waits for each goodbye to etcd (a resign, a watch's cancel) */
 const STOP_WITHIN_MS = 2000;
 
 /** how often a client-only node re-reads its etcd role (see refreshRole) */
 const CLIENT_ROLE_EVERY_MS = 5000;
+
+/** reads of the registry failing this long make even the leader follow the voters (see refreshNodes) */
+export const FAILING_FOLLOW_MS = 5000;
 
 /** What a session needs of its node (Consensus provides it). */
 export interface SessionHost {
@@ -81,6 +85,8 @@ export class EtcdSession {
   private reconnecting = false;
   private checkingOffer = false;
   private roleReadAt = 0;
+  /** when the registry reads began to fail (undefined: the last one worked) */
+  private failingSince: number | undefined;
   private readonly log: Logger;
 
   constructor(private readonly h: SessionHost) {
@@ -111,6 +117,7 @@ export class EtcdSession {
 
   async connect(endpoints: string[]): Promise<void> {
     this.endpoints_ = [...endpoints].sort();
+    this.failingSince = undefined;
     const client = createEtcdClient({ endpoints, tls: this.h.tls() }, {}, (fields, msg) => this.log.debug(fields, msg));
     const store = new ClusterStore(client);
     this.client = client;
@@ -208,26 +215,28 @@ export class EtcdSession {
       ids.add(this.h.nodeId);
       for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);
       for (const id of ids) this.admitted.add(id);
+      this.failingSince = undefined;
       await this.followVoters(nodes);
     } catch {
-      // etcd unreachable for a moment: keep the last view
+      // etcd unreachable for a moment: keep the last view. But a client that keeps failing may
+      // know too few voters: the founder leads on a client of its own member alone (followVoters),
+      // and when that member is sick (a full disk, a paused or crash-looping etcd) it could not
+      // read the voters it needs until the member healed (a chaos run: over 60 s). So after a
+      // while it follows the voters it last read, leader or not: a leader that cannot read has
+      // lost its campaign anyway.
+      const now = monoNow();
+      this.failingSince ??= now;
+      if (now - this.failingSince >= FAILING_FOLLOW_MS) await this.followVoters(this.nodes, true).catch(() => undefined);
     }
   }
 
-  /**
-   * Keeps the client pointed at the current voters: voters come and go (replaced, handed over),
-   * and a client that only knows departed ones would lose the cluster.
-   */
-  private async followVoters(nodes: NodeRecord[]): Promise<void> {
-    const wanted = [...new Set([...nodes.filter((n) => n.role === 'voter' && !n.leaving).map((n) => n.clientUrl), ...(this.h.runsMember() ? [this.h.clientUrl] : [])])].sort();
-    // the leader reconnects only when a departed voter is in its list: each reconnect restarts
-    // its campaign, and new voters alone do not make its client worse
-    const departed = this.endpoints_.some((e) => !wanted.includes(e));
-    const differs = wanted.join() !== this.endpoints_.join();
-    if (wanted.length === 0 || !differs || (this.isLeader && !departed) || this.reconnecting || this.h.leaving() || this.h.stopped()) return;
+  /** Keeps the client pointed at the current voters (core/follow-voters.ts). */
+  private async followVoters(nodes: NodeRecord[], failing = false): Promise<void> {
+    const wanted = voterEndpoints(nodes, this.h.runsMember() ? this.h.clientUrl : undefined);
+    if (!shouldReconnect(this.endpoints_, wanted, { leader: this.isLeader, failing }) || this.reconnecting || this.h.leaving() || this.h.stopped()) return;
     this.reconnecting = true;
     try {
-      this.log.info({ endpoints: wanted }, 'the voters changed: reconnecting to them');
+      this.log.info({ endpoints: wanted, failing }, failing ? 'etcd unreadable through this client: reconnecting to every voter' : 'the voters changed: reconnecting to them');
       await this.h.endpointsChanged(wanted);
       await this.disconnect();
       await this.connect(wanted);
