@@ -12,7 +12,7 @@
  * is relayed again (~1 s in all with 250 ms heartbeats; the failure detector only starts probing
  * after 1 s of silence, and a probe through a helper answers for a one-way cut meanwhile).
  *
- * Pure: the driver (gossip/gossip-service.ts) feeds it what arrived and asks before forwarding.
+ * Pure: the driver (gossip/gossip-intake.ts) feeds it what arrived and asks before forwarding.
  */
 
 /** A direct heartbeat older than this many intervals no longer counts as heard. */

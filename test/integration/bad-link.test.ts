@@ -16,6 +16,7 @@ import { createLan, cleanupAllLans, type Lan } from '../helpers/netns.ts';
 import { startNsAgents, type NsAgent } from '../helpers/ns-agents.ts';
 import { followEvents, type EventFollower } from '../helpers/events.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { metric } from '../helpers/metrics.ts';
 
 let lan: Lan;
 let agents: NsAgent[] = [];
@@ -36,7 +37,7 @@ async function views(): Promise<{ viewer: string; name: string; state: string }[
 /** An agent's heartbeat relay counters (core/heartbeat-relay.ts): heartbeats of others it passed on or kept. */
 async function relayCounts(a: NsAgent): Promise<{ relayed: number; kept: number }> {
   const text = await (await fetch(`${a.api}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  const n = (outcome: string) => Number(new RegExp(`^warren_gossip_heartbeat_relay_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  const n = (outcome: string) => metric(text, `warren_gossip_heartbeat_relay_total{outcome="${outcome}"}`, 0);
   return { relayed: n('relayed'), kept: n('kept') };
 }
 

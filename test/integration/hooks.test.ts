@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startAgent, cli, cleanupAll, tempDir } from '../helpers/agents.ts';
 import { nodeId } from '../helpers/cluster.ts';
 import { waitFor, pidAlive } from '../helpers/wait.ts';
+import { metric } from '../helpers/metrics.ts';
 
 // this helper's loopback range: 127.63.0.2-250
 const IPS = ['127.63.0.2', '127.63.0.3'];
@@ -85,7 +86,7 @@ test('hooks: a hook sees node.dead; a hanging hook is killed at its timeout with
   assert.equal(failView.lastRuns[0].exitCode, 3);
   assert.match(failView.lastRuns[0].output, /^no luck for node\./);
   const metrics: string = await adminGet(a.api, dataDir, '/metrics');
-  const failures = Number(new RegExp(`^warren_hook_failures_total\\{hook="${fail}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+  const failures = metric(metrics, `warren_hook_failures_total{hook="${fail}"}`);
   assert.ok(failures >= 1, metrics);
   assert.match(metrics, new RegExp(`^warren_hook_runs_total\\{hook="${hang}",result="timeout"\\} [1-9]`, 'm'));
   assert.match(metrics, new RegExp(`^warren_hook_runs_total\\{hook="${join(systemDir, 'record')}",result="ok"\\} [1-9]`, 'm'));

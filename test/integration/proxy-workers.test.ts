@@ -14,6 +14,7 @@ import { cleanupAll, findPids, type AgentHandle } from '../helpers/agents.ts';
 import { nodeContainers, docker } from '../helpers/images.ts';
 import { adminHeaders, startAgentServingWeb } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { metric } from '../helpers/metrics.ts';
 
 const BIND = '127.0.22.2';
 const DOMAIN = 'warren.internal';
@@ -62,8 +63,6 @@ function workerPids(): number[] {
 async function metrics(): Promise<string> {
   return (await fetch(`${agent.api}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
 }
-
-const metric = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 before(async () => {
   const started = await startAgentServingWeb({ bind: BIND, args: ['--proxy-workers', '2'], env: { WARREN_TEST_PROXY_PID_HEADER: '1' } });
