@@ -54,9 +54,43 @@ export class PushLedger {
   }
 }
 
+/** a push that sent nothing for this long no longer holds back the next peer's */
+export const PUSH_STALL_MS = 2000;
+
+/**
+ * Runs `run` for each item, one after another: the next starts when the one before settles, or
+ * when it has not called its `progressed` for `stallMs` (a peer that stopped reading, or never
+ * answers, holds up no one). Pushes to two peers at once share the sender's bandwidth (and, on a
+ * small machine, its core): in turn, the first copy of a large change is whole in about half the
+ * time, and the data is on two machines from then on. `run` must not reject.
+ */
+export async function inTurn<T>(items: T[], stallMs: number, run: (item: T, progressed: () => void) => Promise<void>): Promise<void> {
+  const all: Promise<void>[] = [];
+  for (const item of items) {
+    let timer: NodeJS.Timeout | undefined;
+    let released = false;
+    await new Promise<void>((resolve) => {
+      const next = () => {
+        released = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const progressed = () => {
+        if (released) return;
+        clearTimeout(timer);
+        timer = setTimeout(next, stallMs);
+      };
+      progressed();
+      all.push(run(item, progressed).finally(next));
+    });
+  }
+  await Promise.all(all);
+}
+
 /**
  * The owner's push of a snapshot (VolumeDriver.replicate): to the 2 peers core/volumes/peer-choice.ts
- * picks among the live nodes the volume's services may run on; only the chunks a peer lacks travel.
+ * picks among the live nodes the volume's services may run on, in turn (inTurn); only the chunks a
+ * peer lacks travel.
  * The peers that hold it afterwards (a failed push is retried with the next snapshot). The peers it
  * did not reach are the volume's entry in `failures`; a peer newly failing, or failing for a new
  * reason, is a `volume.replication_failed` event (not one per snapshot while the cause lasts).
@@ -83,14 +117,19 @@ export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec
   }));
   const done: string[] = [];
   const failed: PushFailure[] = [];
-  await Promise.all(peers.map(async (peer) => {
+  await inTurn(peers, PUSH_STALL_MS, async (peer, progressed) => {
     if (holders.get(peer)?.snapshot === rec.id) return void done.push(peer);
     const api = d.catalog.maps.nodes.get(peer)?.value.api;
     if (!api) return;
     const name = d.catalog.maps.nodes.get(peer)?.value.name ?? peer;
     try {
       const transfer: Transfer = { node: peer, name, snapshot: rec.id, sentBytes: 0, totalBytes: 0, startedAt: Date.now() };
-      const res = await ledger.track(m.name, transfer, (onProgress) => pushSnapshot(driver.store, rec, httpTransport(api, d.sign, { timeoutMs: 60_000 }), { onProgress }));
+      const res = await ledger.track(m.name, transfer, (onProgress) => pushSnapshot(driver.store, rec, httpTransport(api, d.sign, { timeoutMs: 60_000 }), {
+        onProgress: (sent, total) => {
+          progressed();
+          onProgress(sent, total);
+        },
+      }));
       driver.counters.sentBytes += res.sentBytes;
       done.push(peer);
       d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: d.selfId, to: peer, sentBytes: res.sentBytes });
@@ -99,7 +138,7 @@ export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec
       failed.push({ node: peer, name, code, reason: messageOf(err) });
       d.logger[code === 'insufficient_storage' ? 'warn' : 'info']({ volume: m.name, peer, err: messageOf(err) }, 'snapshot replication to a peer failed; retried with the next snapshot');
     }
-  }));
+  });
   const failures = ledger.failures;
   const before = failures.get(m.name) ?? [];
   for (const f of failed) {

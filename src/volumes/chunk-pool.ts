@@ -18,7 +18,18 @@ export interface ChunkJob {
   id: number;
   path: string;
   sparse: boolean;
+  /** with pieces: one Int32, the pieces sent and not yet taken (the worker waits at PIECES_IN_FLIGHT) */
+  flow?: SharedArrayBuffer;
 }
+
+/** Bytes the worker read and hashed, handed over whole: `chunks[i]` is `buf[at, at + size)`. */
+export interface ChunkPiece {
+  buf: ArrayBuffer;
+  chunks: Array<FileChunk & { at: number }>;
+}
+
+/** pieces (~4 MiB each) a worker gets ahead of the thread taking them, at most */
+export const PIECES_IN_FLIGHT = 4;
 
 /** The worker's entry point: the bundle's sibling (dist/chunk-worker.mjs) or the source under tsx. */
 function workerEntry(): string {
@@ -34,16 +45,20 @@ function workerEntry(): string {
 export class ChunkPool {
   private readonly idle: Worker[] = [];
   private busy = 0;
-  private readonly queue: Array<{ job: Omit<ChunkJob, 'id'>; resolve: (r: ChunkJobResult) => void; reject: (e: Error) => void }> = [];
+  private readonly queue: Array<{ job: Omit<ChunkJob, 'id'>; onPiece?: (p: ChunkPiece) => void; resolve: (r: ChunkJobResult) => void; reject: (e: Error) => void }> = [];
   private nextId = 1;
   private closed = false;
 
   constructor(readonly size = Math.max(1, Math.floor(availableParallelism() / 2))) {}
 
-  chunk(path: string, sparse: boolean): Promise<ChunkJobResult> {
+  /**
+   * Chunks and hashes a file. With `onPiece`, the bytes come too, piece by piece as they are read
+   * (called in order, before the promise settles); an error it throws fails the job.
+   */
+  chunk(path: string, sparse: boolean, onPiece?: (piece: ChunkPiece) => void): Promise<ChunkJobResult> {
     if (this.closed) return Promise.reject(new Error('chunk pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { path, sparse }, resolve, reject });
+      this.queue.push({ job: { path, sparse, ...(onPiece ? { flow: new SharedArrayBuffer(4) } : {}) }, onPiece, resolve, reject });
       this.pump();
     });
   }
@@ -51,8 +66,10 @@ export class ChunkPool {
   private pump(): void {
     while (this.queue.length && (this.idle.length || this.busy < this.size)) {
       const w = this.idle.pop() ?? this.spawn();
-      const { job, resolve, reject } = this.queue.shift()!;
+      const { job, onPiece, resolve, reject } = this.queue.shift()!;
       const id = this.nextId++;
+      const flow = job.flow && new Int32Array(job.flow);
+      let pieceError: Error | undefined;
       this.busy++;
       const done = () => {
         w.off('message', onMessage);
@@ -62,10 +79,21 @@ export class ChunkPool {
         else this.idle.push(w);
         this.pump();
       };
-      const onMessage = (m: { id: number; result?: ChunkJobResult; error?: string }) => {
+      const onMessage = (m: { id: number; piece?: ChunkPiece; result?: ChunkJobResult; error?: string }) => {
         if (m.id !== id) return;
+        if (m.piece) {
+          try {
+            if (!pieceError) onPiece?.(m.piece);
+          } catch (err) {
+            pieceError = err as Error; // the rest is read to the end, unused
+          }
+          Atomics.sub(flow!, 0, 1);
+          Atomics.notify(flow!, 0);
+          return;
+        }
         done();
         if (m.error !== undefined) reject(new Error(m.error));
+        else if (pieceError) reject(pieceError);
         else resolve(m.result!);
       };
       const onError = (err: Error) => {

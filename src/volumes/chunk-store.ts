@@ -253,9 +253,11 @@ export class ChunkStore {
    * those of `hashes` held here, in pack order: adjacent records are read together, up to
    * `maxBytes` a piece (one read and no copy for what a per-chunk get() read and copied one by
    * one). Every chunk is checked against its hash: a bad one throws CorruptChunk, or is left out
-   * when `skipBad`. Yields each piece with the chunks it holds.
+   * when `skipBad`. With `rehash: false` only each record's header is checked (its name and
+   * length): for a reader that hashes every chunk itself anyway (a replication receiver).
+   * Yields each piece with the chunks it holds.
    */
-  *records(hashes: Iterable<string>, opts: { maxBytes?: number; skipBad?: boolean } = {}): Generator<{ buf: Buffer; chunks: number; bytes: number }> {
+  *records(hashes: Iterable<string>, opts: { maxBytes?: number; skipBad?: boolean; rehash?: boolean } = {}): Generator<{ buf: Buffer; chunks: number; bytes: number }> {
     const maxBytes = opts.maxBytes ?? 2 ** 20;
     const held = [...new Set(hashes)].flatMap((h) => {
       const l = this.index.get(h);
@@ -274,7 +276,7 @@ export class ChunkStore {
       const buf = Buffer.allocUnsafe(end - start);
       const n = readSync(this.fd(first.pack), buf, 0, buf.length, start);
       // a short read or a bad record: the run is checked chunk by chunk (get() says what is wrong)
-      const bad = n !== buf.length || held.slice(i, j).some((c) => !recordHolds(buf, c.offset - REC_HEADER - start, c.hash, c.size));
+      const bad = n !== buf.length || held.slice(i, j).some((c) => !recordHolds(buf, c.offset - REC_HEADER - start, c.hash, c.size, opts.rehash ?? true));
       if (!bad) yield { buf, chunks: j - i, bytes: buf.length - (j - i) * REC_HEADER };
       else {
         for (const c of held.slice(i, j)) {
@@ -378,9 +380,10 @@ export class ChunkStore {
   }
 }
 
-/** Whether the record at `at` of `buf` is `hash`'s, of `size` bytes that hash to it. */
-function recordHolds(buf: Buffer, at: number, hash: string, size: number): boolean {
+/** Whether the record at `at` of `buf` is `hash`'s, of `size` bytes (that hash to it, with `rehash`). */
+function recordHolds(buf: Buffer, at: number, hash: string, size: number, rehash: boolean): boolean {
   if (buf.toString('hex', at, at + 32) !== hash || buf.readUInt32LE(at + 32) !== size) return false;
+  if (!rehash) return true;
   const data = buf.subarray(at + REC_HEADER, at + REC_HEADER + size);
   return createHash('sha256').update(data).digest('hex') === hash;
 }

@@ -1,24 +1,31 @@
 /**
  * Worker thread: cuts one file into content-defined chunks and hashes them, so the agent's event
- * loop never spends seconds on a large file (a snapshot must not delay gossip heartbeats). It only
- * reads: the main thread copies the new chunks' bytes into the store by offset.
+ * loop never spends seconds on a large file (a snapshot must not delay gossip heartbeats). With
+ * `pieces` it also hands the bytes it hashed to the main thread as it goes (each read buffer
+ * transferred, not copied, with the chunks it holds): the store takes them from there, so a file
+ * is read once and every chunk is stored under the hash of the very bytes stored.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import { cutChunks, MAX_CHUNK } from '../core/volumes/fastcdc.ts';
-import type { ChunkJob, ChunkJobResult, FileChunk } from './chunk-pool.ts';
+import { PIECES_IN_FLIGHT, type ChunkJob, type ChunkJobResult, type ChunkPiece, type FileChunk } from './chunk-pool.ts';
 
 const BLOCK = 4096;
 const READ = 4 * 2 ** 20;
 
+/** where a piece goes: the main thread, holding back while it has PIECES_IN_FLIGHT not yet taken */
+type PieceSink = (piece: ChunkPiece) => void;
+
 /** Feeds a run of data (no holes inside) to the chunker, keeping the uncut tail. */
 class Splitter {
-  private buf = Buffer.allocUnsafe(READ + MAX_CHUNK);
+  private buf: Buffer;
   private have = 0;
   private base = 0;
-  constructor(private readonly out: FileChunk[]) {}
+  constructor(private readonly out: FileChunk[], private readonly sink: PieceSink | undefined, capacity: number) {
+    this.buf = Buffer.allocUnsafeSlow(capacity); // its own ArrayBuffer: a piece transfers it whole
+  }
 
   /** the next data starts at this file offset (after a hole) */
   restart(offset: number): void {
@@ -28,7 +35,7 @@ class Splitter {
 
   push(data: Uint8Array): void {
     if (this.have + data.length > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(this.have + data.length);
+      const bigger = Buffer.allocUnsafeSlow(this.have + data.length);
       this.buf.copy(bigger, 0, 0, this.have);
       this.buf = bigger;
     }
@@ -43,12 +50,19 @@ class Splitter {
 
   private cut(final: boolean): void {
     const { lengths, consumed } = cutChunks(this.buf, 0, this.have, final);
+    const from = this.out.length;
     let off = 0;
     for (const len of lengths) {
       this.out.push({ hash: createHash('sha256').update(this.buf.subarray(off, off + len)).digest('hex'), size: len, offset: this.base + off });
       off += len;
     }
-    this.buf.copy(this.buf, 0, consumed, this.have);
+    if (this.sink && consumed > 0) {
+      // the cut part goes with its chunks; the uncut tail starts the next buffer
+      const sent = this.buf;
+      this.buf = Buffer.allocUnsafeSlow(sent.length);
+      sent.copy(this.buf, 0, consumed, this.have);
+      this.sink({ buf: sent.buffer as ArrayBuffer, chunks: this.out.slice(from).map((c) => ({ ...c, at: c.offset - this.base })) });
+    } else this.buf.copy(this.buf, 0, consumed, this.have);
     this.have -= consumed;
     this.base += consumed;
   }
@@ -64,16 +78,17 @@ function isZero(b: Uint8Array, from: number, to: number): boolean {
  * as a hole (as `cp --sparse=always` does); data between holes is chunked on its own, so no chunk
  * spans a hole and restore writes each chunk at one offset.
  */
-export function chunkFile(path: string, sparse: boolean): ChunkJobResult {
+export function chunkFile(path: string, sparse: boolean, sink?: PieceSink): ChunkJobResult {
   const fd = openSync(path, 'r');
   const chunks: FileChunk[] = [];
   const holes: Array<[number, number]> = [];
-  const split = new Splitter(chunks);
-  const buf = Buffer.allocUnsafe(READ);
+  const read = Math.max(BLOCK, Math.min(READ, fstatSync(fd).size)); // a small file needs no 4 MiB
+  const split = new Splitter(chunks, sink, read + MAX_CHUNK);
+  const buf = Buffer.allocUnsafe(read);
   try {
     let pos = 0;
     for (;;) {
-      const n = readSync(fd, buf, 0, READ, pos);
+      const n = readSync(fd, buf, 0, read, pos);
       if (n === 0) break;
       if (!sparse) {
         split.push(buf.subarray(0, n));
@@ -114,7 +129,14 @@ if (!isMainThread && parentPort) {
   const port = parentPort;
   port.on('message', (job: ChunkJob) => {
     try {
-      port.postMessage({ id: job.id, result: chunkFile(job.path, job.sparse) });
+      const flow = job.flow && new Int32Array(job.flow);
+      const sink: PieceSink | undefined = flow && ((piece) => {
+        // wait (bounded, then look again) while the main thread has not taken enough of the last ones
+        for (let n = Atomics.load(flow, 0); n >= PIECES_IN_FLIGHT; n = Atomics.load(flow, 0)) Atomics.wait(flow, 0, n, 1000);
+        Atomics.add(flow, 0, 1);
+        port.postMessage({ id: job.id, piece }, [piece.buf]);
+      });
+      port.postMessage({ id: job.id, result: chunkFile(job.path, job.sparse, sink) });
     } catch (err) {
       port.postMessage({ id: job.id, error: (err as Error).message });
     }

@@ -181,6 +181,15 @@ describe('snapshot replication (offer / need / send / commit over HTTP)', () => 
     assert.equal(b.chunks.count, 0);
     const anon = await fetch(`${url}/v1/volume-sync/chunks`, { method: 'POST', body: bad });
     assert.equal(anon.status, 401);
+    // through the sender's transport: the receiver answers before the upload's end, and that answer is the error
+    async function* badThenMore() {
+      yield bad;
+      for (let i = 0; i < 64; i++) yield randomBytes(2 ** 20);
+    }
+    const refused = (code: string, status: number) => (err: unknown) => isUserError(err) && err.code === code && err.status === status;
+    await assert.rejects(httpTransport(url, TOKEN).send(badThenMore()), refused('bad_chunk', 400));
+    await assert.rejects(httpTransport(url, 'not-the-token').send(badThenMore()), refused('unauthorized', 401));
+    assert.equal(b.chunks.count, 0);
     await a.close();
     await b.close();
   });

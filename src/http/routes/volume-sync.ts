@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { UserError } from '../../core/errors.ts';
@@ -59,7 +60,10 @@ export function volumeSyncRoutes(app: Hono, deps: VolumeSyncDeps): void {
   const commit = deps.commit ?? ((rec: SnapshotRecord) => deps.receiver.commit(rec));
   app.post('/v1/volume-sync/:volume/offer', json, async (c) => c.json(deps.receiver.offer(await recordBody(c, c.req.param('volume')))));
   app.post('/v1/volume-sync/chunks', stream, async (c) => {
-    const body = c.req.raw.body;
+    // node's own request stream when served by @hono/node-server: its web-stream wrapper copied
+    // every piece once more (a receiver's time in a seed)
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body = incoming && !incoming.readableDidRead ? incoming : c.req.raw.body;
     if (!body) throw new UserError('bad_request', 'no chunks in the body', 400);
     return c.json(await deps.receiver.receive(body as unknown as AsyncIterable<Uint8Array>));
   });

@@ -1,0 +1,78 @@
+import { describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { inTurn } from '../../src/runtime/volume-replicate.ts';
+
+/** A run per item that the test settles and reports progress for by hand. */
+function controlled(items: string[]) {
+  const started: string[] = [];
+  const settle = new Map<string, () => void>();
+  const progress = new Map<string, () => void>();
+  const run = (item: string, progressed: () => void) => {
+    started.push(item);
+    progress.set(item, progressed);
+    return new Promise<void>((resolve) => settle.set(item, resolve));
+  };
+  return { started, settle, progress, run, items };
+}
+
+const turns = () => new Promise<void>((r) => setImmediate(r));
+
+describe('pushes in turn (inTurn)', () => {
+  it('the next starts only when the one before settles, while that one keeps progressing', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const c = controlled(['a', 'b', 'c']);
+      let finished = false;
+      const all = inTurn(c.items, 100, c.run).then(() => void (finished = true));
+      await turns();
+      assert.deepEqual(c.started, ['a']);
+      for (let i = 0; i < 10; i++) {
+        mock.timers.tick(90);
+        c.progress.get('a')!();
+        await turns();
+      }
+      assert.deepEqual(c.started, ['a'], 'a push that progresses holds the next one back');
+      c.settle.get('a')!();
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b']);
+      c.settle.get('b')!();
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b', 'c']);
+      assert.equal(finished, false);
+      c.settle.get('c')!();
+      await all;
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('a push that stalls releases the next; the whole waits for every push', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const c = controlled(['a', 'b']);
+      let finished = false;
+      const all = inTurn(c.items, 100, c.run).then(() => void (finished = true));
+      await turns();
+      c.progress.get('a')!();
+      mock.timers.tick(99);
+      await turns();
+      assert.deepEqual(c.started, ['a']);
+      mock.timers.tick(1);
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b'], 'no progress for the stall time: the next starts');
+      c.progress.get('a')!(); // a late progress of the stalled one changes nothing
+      c.settle.get('b')!();
+      await turns();
+      assert.equal(finished, false, 'the stalled push is still awaited');
+      c.settle.get('a')!();
+      await all;
+      assert.equal(finished, true);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('no items: done at once', async () => {
+    await inTurn([], 100, async () => assert.fail('no run'));
+  });
+});
