@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
 export interface FileChunk {
   hash: string;
@@ -47,13 +47,15 @@ export class ChunkPool {
   private busy = 0;
   private readonly queue: Array<{ job: Omit<ChunkJob, 'id'>; onPiece?: (p: ChunkPiece) => void; resolve: (r: ChunkJobResult) => void; reject: (e: Error) => void }> = [];
   private nextId = 1;
+  private readonly returns = new WeakMap<Worker, MessagePort>();
   private closed = false;
 
   constructor(readonly size = Math.max(1, Math.floor(availableParallelism() / 2))) {}
 
   /**
    * Chunks and hashes a file. With `onPiece`, the bytes come too, piece by piece as they are read
-   * (called in order, before the promise settles); an error it throws fails the job.
+   * (called in order, before the promise settles); an error it throws fails the job. A piece's
+   * buffer is lent: it goes back to the worker when onPiece returns (copy what must outlive it).
    */
   chunk(path: string, sparse: boolean, onPiece?: (piece: ChunkPiece) => void): Promise<ChunkJobResult> {
     if (this.closed) return Promise.reject(new Error('chunk pool is closed'));
@@ -70,6 +72,7 @@ export class ChunkPool {
       const id = this.nextId++;
       const flow = job.flow && new Int32Array(job.flow);
       let pieceError: Error | undefined;
+      const chunks: FileChunk[] = []; // with pieces: gathered from them
       this.busy++;
       const done = () => {
         w.off('message', onMessage);
@@ -82,11 +85,13 @@ export class ChunkPool {
       const onMessage = (m: { id: number; piece?: ChunkPiece; result?: ChunkJobResult; error?: string }) => {
         if (m.id !== id) return;
         if (m.piece) {
+          for (const c of m.piece.chunks) chunks.push({ hash: c.hash, size: c.size, offset: c.offset });
           try {
             if (!pieceError) onPiece?.(m.piece);
           } catch (err) {
             pieceError = err as Error; // the rest is read to the end, unused
           }
+          this.returns.get(w)?.postMessage(m.piece.buf, [m.piece.buf]);
           Atomics.sub(flow!, 0, 1);
           Atomics.notify(flow!, 0);
           return;
@@ -94,7 +99,7 @@ export class ChunkPool {
         done();
         if (m.error !== undefined) reject(new Error(m.error));
         else if (pieceError) reject(pieceError);
-        else resolve(m.result!);
+        else resolve(onPiece ? { chunks, holes: m.result!.holes } : m.result!);
       };
       const onError = (err: Error) => {
         this.busy--;
@@ -110,12 +115,17 @@ export class ChunkPool {
 
   private spawn(): Worker {
     const entry = workerEntry();
+    // pieces' buffers go back to the worker on a port of their own: it takes them while it works
+    const { port1, port2 } = new MessageChannel();
+    const opts = { workerData: { returns: port1 }, transferList: [port1] };
     // under tsx (tests, a source checkout) the thread registers tsx itself: loader hooks given to
     // the main thread with --import do not reach worker threads on Node 20
     const w = entry.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })`, { eval: true })
-      : new Worker(entry);
+      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })`, { eval: true, ...opts })
+      : new Worker(entry, opts);
     w.unref();
+    port2.unref();
+    this.returns.set(w, port2);
     return w;
   }
 

@@ -3,12 +3,13 @@
  * loop never spends seconds on a large file (a snapshot must not delay gossip heartbeats). With
  * `pieces` it also hands the bytes it hashed to the main thread as it goes (each read buffer
  * transferred, not copied, with the chunks it holds): the store takes them from there, so a file
- * is read once and every chunk is stored under the hash of the very bytes stored.
+ * is read once and every chunk is stored under the hash of the very bytes stored. The main thread
+ * gives each buffer back when it has taken its piece (`workerData.returns`).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { isMainThread, parentPort } from 'node:worker_threads';
+import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { cutChunks, MAX_CHUNK } from '../core/volumes/fastcdc.ts';
 import { PIECES_IN_FLIGHT, type ChunkJob, type ChunkJobResult, type ChunkPiece, type FileChunk } from './chunk-pool.ts';
 
@@ -24,7 +25,7 @@ class Splitter {
   private have = 0;
   private base = 0;
   constructor(private readonly out: FileChunk[], private readonly sink: PieceSink | undefined, capacity: number) {
-    this.buf = Buffer.allocUnsafeSlow(capacity); // its own ArrayBuffer: a piece transfers it whole
+    this.buf = sink ? lentBuffer(capacity) : Buffer.allocUnsafe(capacity);
   }
 
   /** the next data starts at this file offset (after a hole) */
@@ -35,7 +36,7 @@ class Splitter {
 
   push(data: Uint8Array): void {
     if (this.have + data.length > this.buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(this.have + data.length);
+      const bigger = this.sink ? lentBuffer(this.have + data.length) : Buffer.allocUnsafe(this.have + data.length);
       this.buf.copy(bigger, 0, 0, this.have);
       this.buf = bigger;
     }
@@ -59,13 +60,26 @@ class Splitter {
     if (this.sink && consumed > 0) {
       // the cut part goes with its chunks; the uncut tail starts the next buffer
       const sent = this.buf;
-      this.buf = Buffer.allocUnsafeSlow(sent.length);
+      this.buf = lentBuffer(sent.length);
       sent.copy(this.buf, 0, consumed, this.have);
       this.sink({ buf: sent.buffer as ArrayBuffer, chunks: this.out.slice(from).map((c) => ({ ...c, at: c.offset - this.base })) });
     } else this.buf.copy(this.buf, 0, consumed, this.have);
     this.have -= consumed;
     this.base += consumed;
   }
+}
+
+/** buffers the main thread gave back after taking their pieces (read buffers cost page faults) */
+const spare: ArrayBuffer[] = [];
+const returns: MessagePort | undefined = isMainThread ? undefined : (workerData as { returns?: MessagePort } | undefined)?.returns;
+
+/** A buffer of `size` bytes: one given back, else a new one with its own ArrayBuffer (transferred whole). */
+function lentBuffer(size: number): Buffer {
+  for (let m = returns && receiveMessageOnPort(returns); m; m = receiveMessageOnPort(returns!)) {
+    if ((m.message as ArrayBuffer).byteLength === size && spare.length < PIECES_IN_FLIGHT * 2) spare.push(m.message as ArrayBuffer);
+  }
+  const i = spare.findIndex((b) => b.byteLength === size);
+  return i >= 0 ? Buffer.from(spare.splice(i, 1)[0]!) : Buffer.allocUnsafeSlow(size);
 }
 
 function isZero(b: Uint8Array, from: number, to: number): boolean {
@@ -136,7 +150,9 @@ if (!isMainThread && parentPort) {
         Atomics.add(flow, 0, 1);
         port.postMessage({ id: job.id, piece }, [piece.buf]);
       });
-      port.postMessage({ id: job.id, result: chunkFile(job.path, job.sparse, sink) });
+      const result = chunkFile(job.path, job.sparse, sink);
+      // with pieces the main thread has every chunk already: the list is not sent twice
+      port.postMessage({ id: job.id, result: sink ? { chunks: [], holes: result.holes } : result });
     } catch (err) {
       port.postMessage({ id: job.id, error: (err as Error).message });
     }
