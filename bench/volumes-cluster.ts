@@ -256,7 +256,7 @@ export async function benchVolumesCluster(): Promise<Record<string, Metric>> {
   let ids: string[] = [];
   try {
     log(`starting 3 agents on ${IPS.join(', ')}`);
-    const cluster = await startCluster(IPS, ['--log-level', 'info']);
+    const cluster = await startCluster(IPS, ['--log-level', process.env.WARREN_BENCH_LOG_LEVEL ?? 'info']);
     ids = cluster.ids;
     events = await ClusterEvents.follow(cluster.agents, ['node.suspect', 'node.dead', 'volume.snapshot', 'volume.replicated']);
     const w = await writerPhase(cluster.agents, ids, events);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -18,6 +18,18 @@ import { prng } from '../helpers/prng.ts';
 import { describeTree, makeSocket, randomTree, sameTree } from '../helpers/trees.ts';
 
 /** Real files in a mkdtemp, as root (chown, ACLs). */
+/** Counts the chunk reads of a store from now on. */
+function countGets(store: VolumeStore): { count: () => number } {
+  const chunks = store.chunks;
+  const get = chunks.get.bind(chunks);
+  let n = 0;
+  chunks.get = (hash: string) => {
+    n++;
+    return get(hash);
+  };
+  return { count: () => n };
+}
+
 describe('volume store (capture, restore, export/import, GC)', () => {
   let dir: string;
   let pool: ChunkPool;
@@ -200,6 +212,36 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     // 256 MiB, README); fixed 1 MiB chunks would store ~92%
     console.log(`# 1% scattered change stored ${(ratio * 100).toFixed(2)}% new bytes`);
     assert.ok(ratio < 0.06, `1% change stored ${(ratio * 100).toFixed(2)}% new bytes`);
+    // a warm copy follows it reading only the chunks that changed (the rest is copied by the kernel)
+    const warm = join(fresh(), 'warm');
+    await store.applyTo('vol', first.id, warm, { durable: false });
+    const read = countGets(store);
+    await store.applyTo('vol', inc.id, warm, { durable: false });
+    const chunks = store.manifest('vol', inc.id).entries.find((e) => e.path === 'db')!.chunks!.length;
+    assert.ok(read.count() > 0 && read.count() < chunks * 0.1, `the apply read ${read.count()} of ${chunks} chunks`);
+    assert.ok(readFileSync(join(warm, 'db')).equals(readFileSync(join(src, 'db'))));
+    await store.close();
+  });
+
+  it('a warm copy of a file that grew, shrank or was rewritten elsewhere applies byte-equal', async () => {
+    const src = fresh();
+    const file = join(src, 'db');
+    writeFileSync(file, randomBytes(3 * 2 ** 20));
+    const store = new VolumeStore(fresh(), { pool });
+    const warm = join(fresh(), 'warm');
+    await store.applyTo('vol', (await store.snapshot('vol', src)).id, warm, { durable: false });
+    const steps: Array<[string, () => void]> = [
+      ['appended', () => appendFileSync(file, randomBytes(700_000))],
+      ['cut short', () => truncateSync(file, 2 * 2 ** 20 + 12345)],
+      ['bytes inserted at the front', () => writeFileSync(file, Buffer.concat([randomBytes(100), readFileSync(file)]))],
+      ['emptied', () => writeFileSync(file, '')],
+      ['refilled', () => writeFileSync(file, randomBytes(2 ** 20))],
+    ];
+    for (const [what, change] of steps) {
+      change();
+      await store.applyTo('vol', (await store.snapshot('vol', src)).id, warm, { durable: false });
+      assert.ok(readFileSync(join(warm, 'db')).equals(readFileSync(file)), what);
+    }
     await store.close();
   });
 
