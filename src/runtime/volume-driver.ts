@@ -19,6 +19,7 @@ import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
 import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
 import { takeVolume } from './volume-take.ts';
 import { monoNow } from '../system/clock.ts';
+import { cycleAnswersAsk } from '../core/volumes/snapshot-ask.ts';
 
 export interface VolumeDriverDeps {
   dataDir: string;
@@ -77,6 +78,8 @@ export class VolumeDriver {
   handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   /** an old owner's writes kept as `NAME.fenced-...`: made a volume of their own (volume-fenced.ts) */
   keptFenced: ((name: string, rec: SnapshotRecord) => Promise<void>) | undefined;
+  /** each volume's last snapshot cycle: when its freeze began, and what it gave (snapshotNow may answer with it) */
+  private readonly lastCycle = new Map<string, { frozenAt: number; created: boolean; result: Snapshotted }>();
   /** warm applies under way, one per volume */
   readonly applying = new Map<string, Promise<void>>();
   /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
@@ -224,6 +227,7 @@ export class VolumeDriver {
       const m = this.meta(name)?.value;
       if (!m || m.owner !== this.d.selfId || m.epoch !== epoch) {
         this.owned.delete(name); // another node took it over
+        this.lastCycle.delete(name);
         continue;
       }
       if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
@@ -271,6 +275,7 @@ export class VolumeDriver {
     this.busy.add(name);
     try {
       this.owned.delete(name);
+      this.lastCycle.delete(name);
       await deleteCopy(this.store, name, this.liveDir(name));
       this.d.logger.info({ volume: name }, 'volume removed: this node\'s copy and snapshots deleted');
     } finally {
@@ -289,7 +294,10 @@ export class VolumeDriver {
   async snapshotNow(name: string, wait: boolean): Promise<Snapshotted> {
     const m = this.meta(name)?.value;
     if (!m || m.owner !== this.d.selfId || this.owned.get(name) !== m.epoch) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
+    const asked = monoNow();
     while (this.busy.has(name)) await new Promise((r) => setTimeout(r, 50));
+    const last = this.lastCycle.get(name);
+    if (last && cycleAnswersAsk(last, asked)) return last.result;
     this.busy.add(name);
     try {
       return await this.snapshotAndReplicate(m, { force: true, wait });
@@ -303,12 +311,14 @@ export class VolumeDriver {
     const dir = this.liveDir(name);
     if (!existsSync(dir)) throw new UserError('no_live_copy', `volume ${name}: no live copy on this node`, 409);
     let paused: Frozen[] = [];
+    let frozenAt = Infinity;
     const docker = this.d.engine.docker;
     const t0 = performance.now();
     const rec = await this.store.snapshot(name, dir, {
       epoch: m.epoch,
       skipUnchanged: !opts.force,
       pause: async () => {
+        frozenAt = monoNow();
         paused = await freeze(docker, await this.writers(m));
       },
       resume: async () => {
@@ -316,7 +326,8 @@ export class VolumeDriver {
       },
     });
     const before = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value;
-    if (before?.snapshot !== rec.id) {
+    const created = before?.snapshot !== rec.id;
+    if (created) {
       await this.record(name, rec, true);
       this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
     }
@@ -329,7 +340,9 @@ export class VolumeDriver {
     const replicated = await this.replicate(m, rec);
     if (replicated.length) this.counters.safeAt.set(name, monoNow() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
-    return { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
+    const result = { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
+    this.lastCycle.set(name, { frozenAt, created, result });
+    return result;
   }
 
   /** Pushes the snapshot to the volume's peers (volume-replicate.ts): the peers that hold it now. */
