@@ -79,7 +79,7 @@ export class VolumeDriver {
   /** an old owner's writes kept as `NAME.fenced-...`: made a volume of their own (volume-fenced.ts) */
   keptFenced: ((name: string, rec: SnapshotRecord) => Promise<void>) | undefined;
   /** each volume's last snapshot cycle: when its freeze began, and what it gave (snapshotNow may answer with it) */
-  private readonly lastCycle = new Map<string, { frozenAt: number; created: boolean; result: Snapshotted }>();
+  private readonly lastCycle = new Map<string, { frozenAt: number; result: Snapshotted }>();
   /** warm applies under way, one per volume */
   readonly applying = new Map<string, Promise<void>>();
   /** take-overs in flight: a stack's services sharing a volume prepare it one at a time */
@@ -326,8 +326,7 @@ export class VolumeDriver {
       },
     });
     const before = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value;
-    const created = before?.snapshot !== rec.id;
-    if (created) {
+    if (before?.snapshot !== rec.id) {
       await this.record(name, rec, true);
       this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
     }
@@ -341,7 +340,7 @@ export class VolumeDriver {
     if (replicated.length) this.counters.safeAt.set(name, monoNow() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
     const result = { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
-    this.lastCycle.set(name, { frozenAt, created, result });
+    this.lastCycle.set(name, { frozenAt, result });
     return result;
   }
 
