@@ -78,7 +78,7 @@ export class VolumeDriver {
   handover: ((name: string, meta: VolumeMeta) => Promise<void>) | undefined;
   /** an old owner's writes kept as `NAME.fenced-...`: made a volume of their own (volume-fenced.ts) */
   keptFenced: ((name: string, rec: SnapshotRecord) => Promise<void>) | undefined;
-  /** each volume's last snapshot cycle: when its freeze began, and what it gave (snapshotNow may answer with it) */
+  /** each volume's last cycle that made a new snapshot: when its freeze began, and what it gave (snapshotNow may answer with it) */
   private readonly lastCycle = new Map<string, { frozenAt: number; result: Snapshotted }>();
   /** warm applies under way, one per volume */
   readonly applying = new Map<string, Promise<void>>();
@@ -326,7 +326,8 @@ export class VolumeDriver {
       },
     });
     const before = this.d.catalog.maps.volumeCopies.get(`${name}/${this.d.selfId}`)?.value;
-    if (before?.snapshot !== rec.id) {
+    const created = before?.snapshot !== rec.id;
+    if (created) {
       await this.record(name, rec, true);
       this.d.event('volume.snapshot', { volume: name, service: m.service, node: this.d.selfId, snapshot: rec.id, seq: rec.seq, epoch: m.epoch, pauseMs: rec.pauseMs, sizeBytes: rec.sizeBytes, newBytes: rec.newBytes });
     }
@@ -340,7 +341,7 @@ export class VolumeDriver {
     if (replicated.length) this.counters.safeAt.set(name, monoNow() - (performance.now() - t0));
     this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
     const result = { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
-    this.lastCycle.set(name, { frozenAt, result });
+    if (created) this.lastCycle.set(name, { frozenAt, result });
     return result;
   }
 
