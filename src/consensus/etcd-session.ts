@@ -87,6 +87,8 @@ export class EtcdSession {
   private roleReadAt = 0;
   /** when the registry reads began to fail (undefined: the last one worked) */
   private failingSince: number | undefined;
+  /** a registry read is due again soon (its reads are failing) */
+  private retrySoon = false;
   private readonly log: Logger;
 
   constructor(private readonly h: SessionHost) {
@@ -173,6 +175,7 @@ export class EtcdSession {
   async disconnect(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.retrySoon = false;
     // an etcd member removed a moment ago can take a request and never answer it, and neither a
     // campaign's resign nor a watch's cancel has a deadline of its own: a demotion once waited
     // here for good (the node never reconnected as a client)
@@ -207,6 +210,7 @@ export class EtcdSession {
 
   private async refreshNodes(): Promise<void> {
     if (!this.store) return;
+    const started = monoNow();
     try {
       const nodes = await this.store.nodes();
       this.nodes = nodes;
@@ -224,9 +228,18 @@ export class EtcdSession {
       // read the voters it needs until the member healed (a chaos run: over 60 s). So after a
       // while it follows the voters it last read, leader or not: a leader that cannot read has
       // lost its campaign anyway.
-      const now = monoNow();
-      this.failingSince ??= now;
-      if (now - this.failingSince >= FAILING_FOLLOW_MS) await this.followVoters(this.nodes, true).catch(() => undefined);
+      // A read that hung until its deadline has failed since it began; while reads fail they are
+      // tried again within a second, not at the next 10 s refresh (a follow 10-20 s late had the
+      // node fenced meanwhile: the fence grace is 8 s).
+      this.failingSince ??= started;
+      if (monoNow() - this.failingSince >= FAILING_FOLLOW_MS) await this.followVoters(this.nodes, true).catch(() => undefined);
+      else if (!this.retrySoon) {
+        this.retrySoon = true;
+        this.timers.push(setTimeout(() => {
+          this.retrySoon = false;
+          void this.refreshNodes();
+        }, 1000));
+      }
     }
   }
 
