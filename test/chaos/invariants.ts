@@ -5,6 +5,7 @@
 import type { ServiceView } from '../../src/core/service-types.ts';
 import { clusterContainers, type ChaosNode } from './faults.ts';
 import { describe, type AckModel, type ModelState } from './model.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 export interface Violation {
   check: string;
@@ -84,9 +85,17 @@ export async function convergedViolations(nodes: ChaosNode[], ids: string[], vot
   return out;
 }
 
-/** The services' states as the first node lists them (to settle the model after a check). */
-export async function observedStates(node: ChaosNode): Promise<Map<string, ModelState>> {
-  const { body } = await getJson(`${node.agent.api}/v1/services`);
+/**
+ * The services' states as the first node lists them (to settle the model after a check). Only a
+ * 200 is a list: a node whose etcd client is reconnecting answers 503 while its catalog reloads,
+ * and that error's body, read as an empty list, once settled the model to "every service absent"
+ * (then reported as lost writes and over-replicas: ci57). Waits up to `timeoutMs` for one.
+ */
+export async function observedStates(node: ChaosNode, timeoutMs = 10_000): Promise<Map<string, ModelState>> {
+  const { body } = await waitFor('a service list from the node', async () => {
+    const r = await getJson(`${node.agent.api}/v1/services`).catch(() => undefined);
+    return r?.status === 200 && Array.isArray(r.body?.services) ? r : undefined;
+  }, timeoutMs, 250);
   return new Map(((body.services ?? []) as ServiceView[]).map((v) => [v.spec.name, stateOf(v)]));
 }
 

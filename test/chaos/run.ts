@@ -151,9 +151,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       if (!last.length) {
         say(`converged ${Date.now() - start} ms after the fault healed; every invariant holds${reading ? ` (${VOLUME_SERVICE}'s counter at ${reading.last} on node ${reading.node})` : ''}`);
         if (reading) volume!.settle(reading);
-        const states = await observedStates(nodes[0]!);
+        const states = await observedStates(nodes[0]!).catch(() => undefined);
+        if (!states) say('node 0 gave no service list within 10 s after converging: the over-replica check and the model wait for the next check');
         // converged: for 2 s no service may run more copies than it wants
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; states && i < 4; i++) {
           const running = await runningByService(clusterId!);
           for (const name of [...model.names(), ...others]) {
             const want = states.get(name)?.replicas ?? 0;
@@ -161,7 +162,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           }
           await new Promise((r) => setTimeout(r, 500));
         }
-        for (const name of model.names()) model.settle(name, states.get(name));
+        if (states) for (const name of model.names()) model.settle(name, states.get(name));
       } else {
         // carry on from what the cluster says, so one failure is not reported again and again
         const states = await observedStates(nodes[0]!).catch(() => undefined);
