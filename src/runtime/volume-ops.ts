@@ -57,7 +57,7 @@ export interface ExportStream {
   body: Readable;
 }
 
-const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyBytes: 0, directBytes: 0, refused: [], skipped });
+const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyBytes: 0, directBytes: 0, reusedBytes: 0, refused: [], skipped });
 
 /**
  * Restore, clone, export and import of replicated volumes, carried out on this node (the HTTP

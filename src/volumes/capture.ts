@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
 import type { Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
-import type { ChunkPiece, ChunkPool } from './chunk-pool.ts';
+import type { ChunkHint, ChunkPiece, ChunkPool } from './chunk-pool.ts';
 import { readXattrs, scanTree, type ScannedPath } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
 
@@ -30,6 +30,8 @@ export interface CaptureStats {
   frozenCopyBytes: number;
   /** bytes of large files chunked where they lie, with no copy */
   directBytes: number;
+  /** bytes of changed files found unchanged chunk by chunk (the last snapshot's chunks as a hint) */
+  reusedBytes: number;
   refused: string[];
   skipped: string[];
 }
@@ -41,6 +43,8 @@ interface Staged {
   sparse: boolean;
   /** chunked where it lies (`file` is the live file): its chunks, already in the store */
   chunked?: ChunkJobResult & { newBytes: number };
+  /** a copy made in the freeze of a file chunked in step 1 meanwhile: those chunks, the nearest */
+  hint?: ChunkHint;
 }
 
 type ChunkJobResult = Awaited<ReturnType<ChunkPool['chunk']>>;
@@ -86,12 +90,28 @@ export class Capture {
       if (!st.isFile()) return undefined;
       const t = taken(s, st);
       let newBytes = 0;
-      const r = await pool.chunk(path, t.sparse, (p) => void (newBytes += storePiece(store, p)));
+      const r = await pool.chunk(path, t.sparse, (p) => void (newBytes += storePiece(store, p)), this.hint(s.path));
       if (!held(st, lstatSync(path, { bigint: true }))) return undefined;
       return { file: path, ...t, chunked: { ...r, newBytes } };
     } catch {
       return undefined; // gone, or unreadable now: the copy's path says what happened (stage)
     }
+  }
+
+  /**
+   * The file's chunks in the last snapshot, for the worker to find the unchanged ones without
+   * cutting (a large file changed in place: a database). Only for a file that had no holes.
+   */
+  private hint(path: string): ChunkHint | undefined {
+    const e = this.lastByPath().get(path);
+    if (!e?.chunks?.length || e.holes?.length || e.linkTo) return undefined;
+    return hintFrom(e.chunks);
+  }
+
+  private lastIndex?: Map<string, Entry>;
+  private lastByPath(): Map<string, Entry> {
+    this.lastIndex ??= new Map((this.last?.entries ?? []).map((e) => [e.path, e]));
+    return this.lastIndex;
   }
 
   /** Step 1, while the app runs. */
@@ -113,12 +133,12 @@ export class Capture {
   async freeze(): Promise<void> {
     const scanStartNs = nowNs();
     const scan = await scanTree(this.root);
-    const lastByPath = new Map((this.last?.entries ?? []).map((e) => [e.path, e]));
+    const lastByPath = this.lastByPath();
     const changes = detectChanges(this.last, scan.entries);
     const changed = new Set(changes.changed);
     // copies from step 1 that are still good: the file's stat has not moved since
     const stale = new Set(detectChanges({ entries: [...this.staged.values()].map((s) => s.fingerprint), scanStartNs: this.prepareStartNs }, scan.entries).changed);
-    const stats: CaptureStats = { files: 0, changed: changes.changed.length, frozenCopyBytes: 0, directBytes: 0, refused: scan.refused, skipped: scan.skipped };
+    const stats: CaptureStats = { files: 0, changed: changes.changed.length, frozenCopyBytes: 0, directBytes: 0, reusedBytes: 0, refused: scan.refused, skipped: scan.skipped };
     const toChunk = new Map<string, Staged>();
     const holders = new Map<string, string>(); // inode key -> first path of its hard-link group
     const entries: Entry[] = [];
@@ -143,8 +163,10 @@ export class Capture {
         else {
           let staged = this.staged.get(key);
           if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
+            const before = staged?.chunked;
             staged = await this.stage(s);
             if (!staged) continue; // vanished under our feet: not paused by us (a host process)
+            if (before && !before.holes.length) staged.hint = hintFrom(before.chunks);
             stats.frozenCopyBytes += staged.fingerprint.size;
             this.staged.set(key, staged);
           }
@@ -164,7 +186,7 @@ export class Capture {
     let newBytes = 0;
     const results = new Map<string, Promise<ChunkJobResult>>();
     const take = (p: ChunkPiece) => void (newBytes += storePiece(store, p));
-    for (const [path, s] of f.toChunk) if (!s.chunked) results.set(path, pool.chunk(s.file, s.sparse, take));
+    for (const [path, s] of f.toChunk) if (!s.chunked) results.set(path, pool.chunk(s.file, s.sparse, take, s.hint ?? this.hint(path)));
     const pace = pacer();
     try {
       for (const e of f.entries) {
@@ -173,6 +195,7 @@ export class Capture {
         await pace();
         const r = s.chunked ?? (await results.get(e.path)!);
         if (s.chunked) newBytes += s.chunked.newBytes;
+        f.stats.reusedBytes += r.reusedBytes ?? 0;
         e.size = s.fingerprint.size;
         e.chunks = r.chunks.map(({ hash, size }) => ({ hash, size }));
         if (s.sparse) e.holes = r.holes;
@@ -195,6 +218,10 @@ function storePiece(store: ChunkStore, p: ChunkPiece): number {
   let added = 0;
   for (const c of p.chunks) if (store.put(c.hash, buf.subarray(c.at, c.at + c.size))) added += c.size;
   return added;
+}
+
+function hintFrom(chunks: readonly { hash: string; size: number }[]): ChunkHint {
+  return { sizes: chunks.map((c) => c.size), hashes: chunks.map((c) => c.hash) };
 }
 
 /** A file's fingerprint (its stat when it was read) and whether it has holes. */

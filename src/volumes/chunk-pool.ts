@@ -12,12 +12,25 @@ export interface FileChunk {
 export interface ChunkJobResult {
   chunks: FileChunk[];
   holes: Array<[number, number]>;
+  /** bytes taken as the hint's chunks (found unchanged without the content-defined cut) */
+  reusedBytes?: number;
+}
+
+/**
+ * The file's chunks in its last snapshot (a file with no holes), in order. Where the file still
+ * holds one of them at its old offset (same SHA-256), the worker takes it without running the
+ * chunker over it: a 1% change to a 1 GiB file then costs its hashing, not the cut as well.
+ */
+export interface ChunkHint {
+  sizes: number[];
+  hashes: string[];
 }
 
 export interface ChunkJob {
   id: number;
   path: string;
   sparse: boolean;
+  hint?: ChunkHint;
   /** with pieces: one Int32, the pieces sent and not yet taken (the worker waits at PIECES_IN_FLIGHT) */
   flow?: SharedArrayBuffer;
 }
@@ -57,10 +70,10 @@ export class ChunkPool {
    * (called in order, before the promise settles); an error it throws fails the job. A piece's
    * buffer is lent: it goes back to the worker when onPiece returns (copy what must outlive it).
    */
-  chunk(path: string, sparse: boolean, onPiece?: (piece: ChunkPiece) => void): Promise<ChunkJobResult> {
+  chunk(path: string, sparse: boolean, onPiece?: (piece: ChunkPiece) => void, hint?: ChunkHint): Promise<ChunkJobResult> {
     if (this.closed) return Promise.reject(new Error('chunk pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { path, sparse, ...(onPiece ? { flow: new SharedArrayBuffer(4) } : {}) }, onPiece, resolve, reject });
+      this.queue.push({ job: { path, sparse, ...(hint ? { hint } : {}), ...(onPiece ? { flow: new SharedArrayBuffer(4) } : {}) }, onPiece, resolve, reject });
       this.pump();
     });
   }
@@ -99,7 +112,7 @@ export class ChunkPool {
         done();
         if (m.error !== undefined) reject(new Error(m.error));
         else if (pieceError) reject(pieceError);
-        else resolve(onPiece ? { chunks, holes: m.result!.holes } : m.result!);
+        else resolve(onPiece ? { ...m.result!, chunks } : m.result!);
       };
       const onError = (err: Error) => {
         this.busy--;

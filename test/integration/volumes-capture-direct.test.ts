@@ -40,9 +40,12 @@ describe('capture of large files where they lie', () => {
     const file = join(root, 'db');
     mkdirSync(root);
     writeFileSync(file, bytes(1));
+    await settled(file);
+    return { root, file };
+  }
+  async function settled(file: string): Promise<void> {
     const ctimeNs = statSync(file, { bigint: true }).ctimeNs;
     await waitFor('the file out of the racy window', () => nowNs() - ctimeNs > 2n * RACY_WINDOW_NS, 5000, 10);
-    return { root, file };
   }
   const overwrite = (file: string, at: number, data: Buffer) => {
     const fd = openSync(file, 'r+');
@@ -76,6 +79,29 @@ describe('capture of large files where they lie', () => {
     const { manifest, stats } = await c.commit(store, pool);
     assert.equal(stats.directBytes, 0);
     assert.equal(stats.frozenCopyBytes, SIZE);
+    // the copy is chunked with the read's chunks as a hint: all but those around the write taken as they were
+    assert.ok(stats.reusedBytes > SIZE - 2 ** 20 && stats.reusedBytes < SIZE, `reused ${stats.reusedBytes}`);
+    assert.ok(contentOf(store, manifest.entries.find((e) => e.path === 'db')!).equals(readFileSync(file)));
+    store.close();
+  });
+
+  it('the next snapshot of a file changed in place takes its unchanged chunks from the last one', async () => {
+    const { root, file } = await tree();
+    const store = new ChunkStore(fresh());
+    const first = new Capture(root, undefined, fresh());
+    await first.prepare(store, pool);
+    await first.freeze();
+    const { manifest: last, stats: firstStats } = await first.commit(store, pool);
+    assert.equal(firstStats.reusedBytes, 0);
+    for (let i = 0; i < 20; i++) overwrite(file, i * 997 * 1024, bytes(4 + i, 4096));
+    await settled(file);
+    const next = new Capture(root, last, fresh());
+    await next.prepare(store, pool);
+    await next.freeze();
+    const { manifest, stats, newBytes } = await next.commit(store, pool);
+    assert.equal(stats.directBytes, SIZE);
+    assert.ok(stats.reusedBytes > SIZE - 20 * 3 * 64 * 1024, `reused ${stats.reusedBytes}`);
+    assert.ok(newBytes < 20 * 3 * 64 * 1024, `new ${newBytes}`);
     assert.ok(contentOf(store, manifest.entries.find((e) => e.path === 'db')!).equals(readFileSync(file)));
     store.close();
   });

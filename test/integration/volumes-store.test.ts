@@ -110,7 +110,7 @@ describe('volume store (capture, restore, export/import, GC)', () => {
       const input = new PassThrough();
       input.end(Buffer.concat(parts));
       const imported = await importTar(b.chunks, input);
-      const rec2 = await b.save('vol', imported.manifest, { files: 0, changed: 0, frozenCopyBytes: 0, directBytes: 0, refused: [], skipped: imported.skipped }, imported.newBytes);
+      const rec2 = await b.save('vol', imported.manifest, { files: 0, changed: 0, frozenCopyBytes: 0, directBytes: 0, reusedBytes: 0, refused: [], skipped: imported.skipped }, imported.newBytes);
       const target = join(fresh(), 'restored');
       await b.restore('vol', rec2.id, target, { durable: false });
       const diff = sameTree(describeTree(src), describeTree(target));
