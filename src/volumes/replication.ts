@@ -60,6 +60,26 @@ export class SnapshotReceiver {
     return s.bavail * s.bsize;
   }
 
+  /**
+   * The file chunks of the snapshot's manifest, decoded once per snapshot: a push offers it two
+   * or three times and commits it, and a 1 GiB file's manifest has ~130k chunks (its decoding
+   * was most of each offer). The last two snapshots offered are kept (one per peer pushing).
+   */
+  private dataChunks(rec: SnapshotRecord): ChunkRef[] {
+    const key = pinKey(rec);
+    const manifest = rec.manifest.map((c) => c.hash).join(',');
+    const hit = this.decoded.get(key);
+    if (hit?.manifest === manifest) return hit.data;
+    const chunks = this.store.chunks;
+    const data = manifestChunks(manifestOf(rec, Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash)))));
+    this.decoded.delete(key);
+    this.decoded.set(key, { manifest, data });
+    for (const k of this.decoded.keys()) if (this.decoded.size > 2) this.decoded.delete(k);
+    return data;
+  }
+
+  private readonly decoded = new Map<string, { manifest: string; data: ChunkRef[] }>();
+
   offer(rec: SnapshotRecord): OfferAnswer {
     const chunks = this.store.chunks;
     const has = (h: string) => chunks.has(h);
@@ -67,8 +87,7 @@ export class SnapshotReceiver {
     let phase: OfferAnswer['phase'] = 'manifest';
     const pinned = rec.manifest.map((c) => c.hash);
     if (need.missing.length === 0) {
-      const m = manifestOf(rec, Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
-      const data = manifestChunks(m);
+      const data = this.dataChunks(rec);
       need = chunkNeed(data, has);
       phase = 'data';
       for (const c of data) pinned.push(c.hash);
@@ -125,6 +144,7 @@ export class SnapshotReceiver {
     if (answer.missing.length) throw new UserError('incomplete', `volume ${rec.volume} snapshot ${rec.id}: ${answer.missing.length} chunks still missing`, 409);
     const adopted = await this.store.adopt(rec);
     this.store.unpin(pinKey(rec));
+    this.decoded.delete(pinKey(rec));
     return adopted;
   }
 }
