@@ -57,14 +57,18 @@ export class PushLedger {
 /** a push that sent nothing for this long no longer holds back the next peer's */
 export const PUSH_STALL_MS = 2000;
 
+/** a push whose data is at most this much goes to the next peer at the same time (no turn to wait) */
+export const SMALL_PUSH_BYTES = 64 * 2 ** 20;
+
 /**
  * Runs `run` for each item, one after another: the next starts when the one before settles, or
  * when it has not called its `progressed` for `stallMs` (a peer that stopped reading, or never
- * answers, holds up no one). Pushes to two peers at once share the sender's bandwidth (and, on a
+ * answers, holds up no one), or called it with `release` (a small push: nothing to gain by waiting).
+ * Pushes to two peers at once share the sender's bandwidth (and, on a
  * small machine, its core): in turn, the first copy of a large change is whole in about half the
  * time, and the data is on two machines from then on. `run` must not reject.
  */
-export async function inTurn<T>(items: T[], stallMs: number, run: (item: T, progressed: () => void) => Promise<void>): Promise<void> {
+export async function inTurn<T>(items: T[], stallMs: number, run: (item: T, progressed: (release?: boolean) => void) => Promise<void>): Promise<void> {
   const all: Promise<void>[] = [];
   for (const item of items) {
     let timer: NodeJS.Timeout | undefined;
@@ -75,10 +79,11 @@ export async function inTurn<T>(items: T[], stallMs: number, run: (item: T, prog
         clearTimeout(timer);
         resolve();
       };
-      const progressed = () => {
+      const progressed = (release?: boolean) => {
         if (released) return;
         clearTimeout(timer);
-        timer = setTimeout(next, stallMs);
+        if (release) next();
+        else timer = setTimeout(next, stallMs);
       };
       progressed();
       all.push(run(item, progressed).finally(next));
@@ -125,8 +130,9 @@ export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec
     try {
       const transfer: Transfer = { node: peer, name, snapshot: rec.id, sentBytes: 0, totalBytes: 0, startedAt: Date.now() };
       const res = await ledger.track(m.name, transfer, (onProgress) => pushSnapshot(driver.store, rec, httpTransport(api, d.sign, { timeoutMs: 60_000 }), {
-        onProgress: (sent, total) => {
-          progressed();
+        onProgress: (sent, total, phase) => {
+          // a small change (its data known: the data phase's ask) goes to the next peer at once
+          progressed(phase === 'data' && total <= SMALL_PUSH_BYTES);
           onProgress(sent, total);
         },
       }));

@@ -225,7 +225,7 @@ export function heldChunkRecords(chunks: ChunkStore, hashes: string[]): AsyncGen
  * what a cut left missing) until nothing is, then commits. A transport error propagates; calling
  * pushSnapshot again resumes where the receiver stands.
  */
-export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<PushResult> {
+export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, totalBytes: number, phase: OfferAnswer['phase']) => void } = {}): Promise<PushResult> {
   const result: PushResult = { sentBytes: 0, sentChunks: 0, rounds: 0 };
   for (;;) {
     const answer = await to.offer(rec);
@@ -234,7 +234,7 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
     if (result.rounds > 4) throw new Error(`volume ${rec.volume} snapshot ${rec.id}: the receiver still misses ${answer.missing.length} chunks after ${result.rounds} rounds`);
     // the total grows by each round's ask (the manifest's chunks first, then the data's)
     const total = result.sentBytes + answer.missingBytes;
-    const report = () => opts.onProgress?.(result.sentBytes, total);
+    const report = () => opts.onProgress?.(result.sentBytes, total, answer.phase);
     report();
     await to.send(chunkRecords(store.chunks, answer.missing.map((c) => c.hash), { counter: result, sent: report }));
   }

@@ -71,7 +71,10 @@ describe('snapshot replication (offer / need / send / commit over HTTP)', () => 
     writeFileSync(join(src, 'big'), randomBytes(4 * 2 ** 20));
     const first = await a.snapshot('vol', src);
     const seen: [number, number][] = [];
-    const r1 = await pushSnapshot(a, first, httpTransport(url, TOKEN), { onProgress: (sent, total) => seen.push([sent, total]) });
+    const phases: string[] = [];
+    const r1 = await pushSnapshot(a, first, httpTransport(url, TOKEN), { onProgress: (sent, total, phase) => seen.push([sent, total]) && phases.push(phase) });
+    // the manifest's chunks first, then the data: only the data phase's total is the change's size
+    assert.deepEqual([...new Set(phases)], ['manifest', 'data']);
     assert.equal(r1.sentBytes, a.chunks.storedBytes(), 'the first copy sends every chunk once');
     // progress: never backwards, never past what was asked for, at least once per ~1 MiB batch, ends at all of it
     assert.ok(seen.length >= 4, `${seen.length} progress reports for a 4 MiB push`);

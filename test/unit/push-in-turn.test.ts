@@ -6,8 +6,8 @@ import { inTurn } from '../../src/runtime/volume-replicate.ts';
 function controlled(items: string[]) {
   const started: string[] = [];
   const settle = new Map<string, () => void>();
-  const progress = new Map<string, () => void>();
-  const run = (item: string, progressed: () => void) => {
+  const progress = new Map<string, (release?: boolean) => void>();
+  const run = (item: string, progressed: (release?: boolean) => void) => {
     started.push(item);
     progress.set(item, progressed);
     return new Promise<void>((resolve) => settle.set(item, resolve));
@@ -67,6 +67,36 @@ describe('pushes in turn (inTurn)', () => {
       c.settle.get('a')!();
       await all;
       assert.equal(finished, true);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('a push that says it is small releases the next at once; the whole waits for every push', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const c = controlled(['a', 'b', 'c']);
+      let finished = false;
+      const all = inTurn(c.items, 100, c.run).then(() => void (finished = true));
+      await turns();
+      c.progress.get('a')!(false);
+      await turns();
+      assert.deepEqual(c.started, ['a'], 'progress without release holds the next back');
+      c.progress.get('a')!(true);
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b']);
+      mock.timers.tick(50);
+      c.progress.get('a')!(); // a released already: its later progress releases nothing more
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b'], 'b holds c back until it settles, stalls or releases');
+      c.settle.get('b')!();
+      await turns();
+      assert.deepEqual(c.started, ['a', 'b', 'c']);
+      c.settle.get('c')!();
+      await turns();
+      assert.equal(finished, false, 'a is still awaited');
+      c.settle.get('a')!();
+      await all;
     } finally {
       mock.timers.reset();
     }
