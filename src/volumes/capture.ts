@@ -7,6 +7,7 @@ import type { ChunkStore } from './chunk-store.ts';
 import type { ChunkHint, ChunkPiece, ChunkPool } from './chunk-pool.ts';
 import { readXattrs, scanTree, type ScannedPath } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
+import { refreshCopy } from './refresh-copy.ts';
 
 /**
  * Snapshot capture in three steps, so the app is frozen only for the middle one:
@@ -74,6 +75,19 @@ export class Capture {
       return { file, ...taken(s, st) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone since the scan
+      throw err;
+    }
+  }
+
+  /** Brings step 1's copy of a file up to date in the freeze (refreshCopy); undefined when the file is gone. */
+  private async refresh(s: ScannedPath, staged: Staged): Promise<{ staged: Staged; written: number } | undefined> {
+    try {
+      const st = lstatSync(join(this.root, s.path), { bigint: true });
+      if (!st.isFile()) return undefined;
+      const written = await refreshCopy(join(this.root, s.path), staged.file);
+      return { staged: { ...staged, ...taken(s, st) }, written };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
   }
@@ -162,7 +176,14 @@ export class Capture {
         if (holder) e.linkTo = holder;
         else {
           let staged = this.staged.get(key);
-          if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
+          if (staged && !staged.chunked && staged.fingerprint.path === s.path && s.size >= DIRECT_MIN_BYTES && stale.has(s.path)) {
+            // a large file that moved since its copy in step 1 (a busy database): only what differs
+            const refreshed = await this.refresh(s, staged);
+            if (!refreshed) continue;
+            stats.frozenCopyBytes += refreshed.written;
+            staged = refreshed.staged;
+            this.staged.set(key, staged);
+          } else if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
             const before = staged?.chunked;
             staged = await this.stage(s);
             if (!staged) continue; // vanished under our feet: not paused by us (a host process)

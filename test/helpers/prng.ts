@@ -9,3 +9,10 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `size` bytes drawn from `rand` (seeded, so a failing case replays). */
+export function randomBuffer(rand: () => number, size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (rand() * 256) | 0;
+  return b;
+}

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chunkFile } from '../../src/volumes/chunk-worker.ts';
 import { ChunkPool, type ChunkHint, type ChunkJobResult, type FileChunk } from '../../src/volumes/chunk-pool.ts';
-import { prng } from '../helpers/prng.ts';
+import { prng, randomBuffer as random } from '../helpers/prng.ts';
 
 /*
  * A hint (the file's chunks in its last snapshot) lets the worker take unchanged chunks without
@@ -21,12 +21,6 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'chunk-hint-'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function random(rand: () => number, size: number): Buffer {
-  const b = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) b[i] = (rand() * 256) | 0;
-  return b;
-}
 
 function fileOf(b: Uint8Array): string {
   const path = join(dir, `f${n++}`);
