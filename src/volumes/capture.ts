@@ -65,29 +65,22 @@ export class Capture {
     private readonly stagingDir: string,
   ) {}
 
-  /** Copies a file aside (in libuv's thread pool: a large copy never holds the event loop). */
-  private async stage(s: ScannedPath): Promise<Staged | undefined> {
-    const file = join(this.stagingDir, String(this.copies++));
+  /**
+   * Copies a file aside (in libuv's thread pool: a large copy never holds the event loop), or
+   * brings `into`, an earlier copy of it, up to date (refreshCopy: only the blocks that differ
+   * written); with the bytes written. Undefined when the file is gone since the scan.
+   */
+  private async stage(s: ScannedPath, into?: Staged): Promise<{ staged: Staged; written: number } | undefined> {
+    const live = join(this.root, s.path);
     try {
-      const st = lstatSync(join(this.root, s.path), { bigint: true });
+      const st = lstatSync(live, { bigint: true });
       if (!st.isFile()) return undefined;
-      await copyFile(join(this.root, s.path), file);
-      return { file, ...taken(s, st) };
+      if (into) return { staged: { ...into, ...taken(s, st) }, written: await refreshCopy(live, into.file) };
+      const file = join(this.stagingDir, String(this.copies++));
+      await copyFile(live, file);
+      return { staged: { file, ...taken(s, st) }, written: Number(st.size) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone since the scan
-      throw err;
-    }
-  }
-
-  /** Brings step 1's copy of a file up to date in the freeze (refreshCopy); undefined when the file is gone. */
-  private async refresh(s: ScannedPath, staged: Staged): Promise<{ staged: Staged; written: number } | undefined> {
-    try {
-      const st = lstatSync(join(this.root, s.path), { bigint: true });
-      if (!st.isFile()) return undefined;
-      const written = await refreshCopy(join(this.root, s.path), staged.file);
-      return { staged: { ...staged, ...taken(s, st) }, written };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
   }
@@ -138,7 +131,7 @@ export class Capture {
       if (s.type !== 'file' || !changed.has(s.path)) continue;
       const key = inodeKey(s);
       if (this.staged.has(key)) continue;
-      const staged = (s.size >= DIRECT_MIN_BYTES ? await this.direct(s, store, pool) : undefined) ?? (await this.stage(s));
+      const staged = (s.size >= DIRECT_MIN_BYTES ? await this.direct(s, store, pool) : undefined) ?? (await this.stage(s))?.staged;
       if (staged) this.staged.set(key, staged);
     }
   }
@@ -176,19 +169,15 @@ export class Capture {
         if (holder) e.linkTo = holder;
         else {
           let staged = this.staged.get(key);
-          if (staged && !staged.chunked && staged.fingerprint.path === s.path && s.size >= DIRECT_MIN_BYTES && stale.has(s.path)) {
+          if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
             // a large file that moved since its copy in step 1 (a busy database): only what differs
-            const refreshed = await this.refresh(s, staged);
-            if (!refreshed) continue;
-            stats.frozenCopyBytes += refreshed.written;
-            staged = refreshed.staged;
-            this.staged.set(key, staged);
-          } else if (!staged || stale.has(staged.fingerprint.path) || staged.fingerprint.path !== s.path) {
+            const refresh = staged && !staged.chunked && staged.fingerprint.path === s.path && s.size >= DIRECT_MIN_BYTES ? staged : undefined;
             const before = staged?.chunked;
-            staged = await this.stage(s);
-            if (!staged) continue; // vanished under our feet: not paused by us (a host process)
+            const got = await this.stage(s, refresh);
+            if (!got) continue; // vanished under our feet: not paused by us (a host process)
+            staged = got.staged;
             if (before && !before.holes.length) staged.hint = hintFrom(before.chunks);
-            stats.frozenCopyBytes += staged.fingerprint.size;
+            stats.frozenCopyBytes += got.written;
             this.staged.set(key, staged);
           }
           if (staged.chunked) stats.directBytes += staged.fingerprint.size;
