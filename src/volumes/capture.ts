@@ -43,7 +43,7 @@ interface Staged {
   /** the live file had holes when copied (the copy is written in full) */
   sparse: boolean;
   /** chunked where it lies (`file` is the live file): its chunks, already in the store */
-  chunked?: ChunkJobResult & { newBytes: number };
+  chunked?: ChunkJobResult;
   /** a copy made in the freeze of a file chunked in step 1 meanwhile: those chunks, the nearest */
   hint?: ChunkHint;
 }
@@ -58,6 +58,8 @@ export class Capture {
   private prepareStartNs = 0n;
   private frozen?: { entries: Entry[]; scanStartNs: bigint; createdAt: number; toChunk: Map<string, Staged>; stats: CaptureStats };
   private copies = 0;
+  /** bytes of chunks this capture stored that the store lacked, counted where they are stored */
+  private newBytes = 0;
 
   constructor(
     private readonly root: string,
@@ -96,10 +98,11 @@ export class Capture {
       const st = lstatSync(path, { bigint: true });
       if (!st.isFile()) return undefined;
       const t = taken(s, st);
-      let newBytes = 0;
-      const r = await pool.chunk(path, t.sparse, (p) => void (newBytes += storePiece(store, p)), this.hint(s.path));
+      // what a pass stores counts even when the file moved and is copied instead: the copy's
+      // chunks are then in the store already (a snapshot of a file just written said 0 new bytes)
+      const r = await pool.chunk(path, t.sparse, (p) => void (this.newBytes += storePiece(store, p)), this.hint(s.path));
       if (!held(st, lstatSync(path, { bigint: true }))) return undefined;
-      return { file: path, ...t, chunked: { ...r, newBytes } };
+      return { file: path, ...t, chunked: r };
     } catch {
       return undefined; // gone, or unreadable now: the copy's path says what happened (stage)
     }
@@ -193,9 +196,8 @@ export class Capture {
   async commit(store: ChunkStore, pool: ChunkPool): Promise<{ manifest: Manifest; stats: CaptureStats; newBytes: number }> {
     const f = this.frozen;
     if (!f) throw new Error('capture: commit before freeze');
-    let newBytes = 0;
     const results = new Map<string, Promise<ChunkJobResult>>();
-    const take = (p: ChunkPiece) => void (newBytes += storePiece(store, p));
+    const take = (p: ChunkPiece) => void (this.newBytes += storePiece(store, p));
     for (const [path, s] of f.toChunk) if (!s.chunked) results.set(path, pool.chunk(s.file, s.sparse, take, s.hint ?? this.hint(path)));
     const pace = pacer();
     try {
@@ -204,7 +206,6 @@ export class Capture {
         if (!s) continue;
         await pace();
         const r = s.chunked ?? (await results.get(e.path)!);
-        if (s.chunked) newBytes += s.chunked.newBytes;
         f.stats.reusedBytes += r.reusedBytes ?? 0;
         e.size = s.fingerprint.size;
         e.chunks = r.chunks.map(({ hash, size }) => ({ hash, size }));
@@ -214,7 +215,7 @@ export class Capture {
       await Promise.allSettled(results.values());
       rmSync(this.stagingDir, { recursive: true, force: true });
     }
-    return { manifest: { createdAt: f.createdAt, scanStartNs: f.scanStartNs, entries: f.entries }, stats: f.stats, newBytes };
+    return { manifest: { createdAt: f.createdAt, scanStartNs: f.scanStartNs, entries: f.entries }, stats: f.stats, newBytes: this.newBytes };
   }
 
   discard(): void {
