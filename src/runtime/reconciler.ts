@@ -15,7 +15,8 @@ import type { ContainerAddresses } from './container-addresses.ts';
 import type { StackHostPorts } from './host-ports.ts';
 import type { DockerEngine, EngineIdentity } from './docker-engine.ts';
 import { QuorumWatch } from './quorum-watch.ts';
-import { gateReason } from '../core/depends-gate.ts';
+import { desiredReplicas, gateReplicas } from './desired-replicas.ts';
+import { stopGracefully } from './graceful-stop.ts';
 import { ReplicaReporter } from './replica-report.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -43,8 +44,6 @@ export interface ReconcilerDeps {
 const PULL_RETRY_MS = 15_000;
 /** Docker's container list lagging its events: list again after this long. */
 const LAG_RELIST_MS = 30;
-/** the longest a removal waits for a graceful stop before it kills (see stopGracefully) */
-const STOP_WAIT_MS = 30_000;
 /** A replica running this long is considered recovered: its crash back-off starts over. */
 const STABLE_MS = 30_000;
 
@@ -131,21 +130,6 @@ export class Reconciler {
     await Promise.all(actual.filter((c) => c.state === 'running' || c.state === 'paused').map((c) => this.d.engine.stop(c.id, 5).catch(() => undefined)));
   }
 
-  /**
-   * SIGTERM (or the image's stop signal) and the container's grace before it goes. The pass waits
-   * (a replacement may need its port or volume), but never longer than STOP_WAIT_MS: a replica
-   * arriving here in a failover must not wait out a long stop_grace_period; past it the removal kills.
-   */
-  private async stopGracefully(containerId: string): Promise<void> {
-    const c = this.d.engine.docker.getContainer(containerId);
-    // a paused container cannot take a signal: Docker's stop would wait out the grace, then kill
-    await c.unpause().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
-    await Promise.race([this.d.engine.stop(containerId).catch(() => undefined), cap]);
-    clearTimeout(timer);
-  }
-
   /** Runs a pass soon (coalescing bursts of changes). */
   kick(): void {
     if (this.stopped || this.pending) return;
@@ -172,17 +156,6 @@ export class Reconciler {
         this.kick();
       }
     }
-  }
-
-  private desired(id: EngineIdentity): DesiredReplica[] {
-    const out: DesiredReplica[] = [];
-    for (const [service, v] of this.d.catalog.maps.assignments) {
-      for (const s of v.value.slots) {
-        const spec = v.value.specs[String(s.generation)];
-        if (s.nodeId === id.nodeId && spec) out.push({ service, slot: s.index, generation: s.generation, spec });
-      }
-    }
-    return out;
   }
 
   private async reconcile(): Promise<void> {
@@ -212,13 +185,13 @@ export class Reconciler {
       this.dockerUp = false;
       // what this node runs is unknown now, and most likely stopped (a stopped engine stops its
       // containers): say so rather than leave the last "running" standing
-      if (!fenced) await this.reporter.report(id, this.desired(id), [], 'Docker is not answering on this node');
+      if (!fenced) await this.reporter.report(id, desiredReplicas(this.d.catalog, id.nodeId), [], 'Docker is not answering on this node');
       return;
     }
-    const desired = fenced ? [] : this.desired(id);
+    const desired = fenced ? [] : desiredReplicas(this.d.catalog, id.nodeId);
     const now = monoNow();
     this.noteRunning(actual, now);
-    const startable = this.gate(desired, actual);
+    const startable = gateReplicas(this.d.catalog, desired, actual, this.held);
     const actions = planReconcile({ now, fenced, desired: startable, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
     // stops and removals first: a replacement may reuse the published port or the volume
     const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');
@@ -228,25 +201,6 @@ export class Reconciler {
     this.containers = actual.filter((c) => c.state === 'running').length;
     if (!fenced) await this.reporter.report(id, desired, actual);
     await this.pruneNetworks(id, desired, actual);
-  }
-
-  /**
-   * The replicas that may run: one with no container yet waits while its depends_on gate is
-   * closed (its status says why); one that has a container (any generation) is never held back.
-   */
-  private gate(desired: DesiredReplica[], actual: ActualContainer[]): DesiredReplica[] {
-    const catalog = this.d.catalog;
-    const view = {
-      exists: (s: string) => catalog.service(s) !== undefined,
-      statuses: (s: string) => [...catalog.maps.statuses.values()].map((v) => v.value).filter((st) => st.service === s),
-    };
-    this.held.clear();
-    return desired.filter((r) => {
-      if (!r.spec.options?.dependsOn?.length || actual.some((c) => c.service === r.service && c.slot === r.slot)) return true;
-      const reason = gateReason(r.spec.options.dependsOn, view);
-      if (reason) this.held.set(replicaKey(r), reason);
-      return reason === undefined;
-    });
   }
 
   /** Stack networks on this node whose stack has nothing wanted or left here go (stack-networks.ts). */
@@ -304,7 +258,7 @@ export class Reconciler {
         await this.d.engine.stop(a.containerId, 5);
       } else if (a.kind === 'remove') {
         log.info({ container: a.containerId.slice(0, 12), reason: a.reason }, 'removing container');
-        if (a.graceful) await this.stopGracefully(a.containerId);
+        if (a.graceful) await stopGracefully(this.d.engine, a.containerId);
         await this.d.engine.remove(a.containerId);
       } else if (a.kind === 'start') {
         const key = replicaKey(a.replica);
@@ -347,7 +301,7 @@ export class Reconciler {
     try {
       if (!(await this.d.engine.hasImage(r.spec.image))) {
         this.progress.set(key, 'pulling');
-        void this.reporter.report(id, this.desired(id), await this.d.engine.list(id).catch(() => []));
+        void this.reporter.report(id, desiredReplicas(this.d.catalog, id.nodeId), await this.d.engine.list(id).catch(() => []));
         try {
           await this.d.engine.pull(r.spec.image, (p) => this.progress.set(key, p));
         } catch (err) {

@@ -7,7 +7,8 @@
 import { UserError } from '../core/errors.ts';
 import { scanTree } from '../volumes/fs-meta.ts';
 import type { DockerEngine } from './docker-engine.ts';
-import type { ImportResult, VolumeOps } from './volume-ops.ts';
+import type { VolumeOps } from './volume-ops.ts';
+import type { ImportResult } from './volume-ops-results.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 
 /** Docker's own rule for volume names */

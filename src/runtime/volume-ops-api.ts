@@ -4,7 +4,8 @@ import { opsRoute } from '../core/volumes/ops-route.ts';
 import type { NodeState } from '../core/views.ts';
 import type { CallAuth } from '../volumes/replication.ts';
 import type { Catalog } from './catalog.ts';
-import type { CloneResult, ExportStream, ImportResult, RestoreResult, VolumeOps } from './volume-ops.ts';
+import type { VolumeOps } from './volume-ops.ts';
+import type { CloneResult, ExportStream, ImportResult, RestoreResult } from './volume-ops-results.ts';
 
 export interface VolumeOpsApiDeps {
   catalog: Catalog;

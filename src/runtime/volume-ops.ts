@@ -1,5 +1,5 @@
 import { existsSync, statfsSync } from 'node:fs';
-import { PassThrough, pipeline, Readable, Transform } from 'node:stream';
+import { PassThrough, pipeline, type Readable, Transform } from 'node:stream';
 import { UserError, messageOf } from '../core/errors.ts';
 import { newestSnapshot } from '../core/volumes/copy-choice.ts';
 import { manifestChunks, type Manifest } from '../core/volumes/manifest.ts';
@@ -13,49 +13,16 @@ import { checkVolumeName, type SnapshotRecord } from '../volumes/volume-store.ts
 import { LABELS } from './docker-engine.ts';
 import type { VolumeDriver } from './volume-driver.ts';
 import { registerFenced } from './volume-fenced.ts';
+import { askHandover, HANDOVER_MS } from './volume-handover.ts';
+import type { CloneResult, ExportStream, ImportResult, RestoreResult } from './volume-ops-results.ts';
 import { monoNow } from '../system/clock.ts';
 
 /** How long retention keeps the state a restore replaced (`before`): the daily window. */
 export const KEEP_BEFORE_MS = 7 * 24 * 3_600_000;
 /** Import: the disk's free space is checked again after every this many bytes of tar. */
 const IMPORT_CHECK_BYTES = 16 * 2 ** 20;
-/** A hand-over (stop, last snapshot, push) that takes longer is given up: the move goes on without. */
-const HANDOVER_MS = 20_000;
 /** A new volume (clone, import) waits this long at most for its first 2 copies. */
 const FIRST_COPIES_MS = 15_000;
-
-export interface RestoreResult {
-  volume: string;
-  /** the snapshot whose data the volume holds now */
-  restored: string;
-  /** the snapshot of the data it held before (kept by retention for KEEP_BEFORE_MS) */
-  before: string;
-  /** the new snapshot of the restored data: the newest of the lineage */
-  snapshot: string;
-  replicated: string[];
-}
-
-export interface CloneResult {
-  volume: string;
-  from: string;
-  snapshot: string;
-  replicated: string[];
-}
-
-export interface ImportResult {
-  volume: string;
-  snapshot: string;
-  sizeBytes: number;
-  files: number;
-  skipped: string[];
-  replicated: string[];
-}
-
-export interface ExportStream {
-  snapshot: string;
-  sizeBytes: number;
-  body: Readable;
-}
 
 const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyBytes: 0, directBytes: 0, reusedBytes: 0, refused: [], skipped });
 
@@ -67,7 +34,7 @@ const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyByt
  */
 export class VolumeOps {
   constructor(private readonly driver: VolumeDriver) {
-    driver.handover = (name, meta) => this.askHandover(name, meta);
+    driver.handover = (name, meta) => askHandover(driver.d, name, meta);
     driver.keptFenced = (name, rec) => registerFenced(driver, (m, r) => this.firstCopies(m, r), name, rec);
   }
 
@@ -213,30 +180,7 @@ export class VolumeOps {
     }
   }
 
-  // ---- a planned move: the old owner hands its last writes over ---------------------------------
-
-  /**
-   * On the node about to take a volume over (the driver's take-over, before it claims the epoch):
-   * when the owner is alive, it is asked to stop its replica and send this node a final snapshot,
-   * so a drain, a leave or a constraint change loses no writes. Anything failing (the owner fenced,
-   * slow, gone) leaves the take-over as it was without: on the newest copy here.
-   */
-  private async askHandover(name: string, meta: VolumeMeta): Promise<void> {
-    if (this.d.liveness()[meta.owner]?.state !== 'alive') return;
-    const api = this.d.catalog.maps.nodes.get(meta.owner)?.value.api;
-    if (!api) return;
-    const path = `/v1/volume-sync/${encodeURIComponent(name)}/handover`;
-    const body = JSON.stringify({ to: this.d.selfId });
-    const t0 = performance.now();
-    try {
-      const res = await fetch(`${api}${path}`, { method: 'POST', headers: { ...(await this.d.sign('POST', path, body)), 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(HANDOVER_MS) });
-      const out = (await res.json().catch(() => ({}))) as { snapshot?: string; error?: { message: string } };
-      if (!res.ok) throw new Error(out.error?.message ?? `HTTP ${res.status}`);
-      this.d.logger.info({ volume: name, from: meta.owner, snapshot: out.snapshot, ms: Math.round(performance.now() - t0) }, 'the old owner handed its last snapshot over');
-    } catch (err) {
-      this.d.logger.info({ volume: name, from: meta.owner, err: messageOf(err) }, 'no hand-over from the old owner: taking the volume over on the newest copy here');
-    }
-  }
+  // ---- a planned move: the old owner hands its last writes over (the new one asks: volume-handover.ts)
 
   /**
    * On the owner, asked by the node the volume's replica moved to: stops and removes the replica

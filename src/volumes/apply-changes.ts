@@ -2,7 +2,8 @@ import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, linkSync, l
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, Manifest } from '../core/volumes/manifest.ts';
-import { fsyncDir, type ChunkStore } from './chunk-store.ts';
+import type { ChunkStore } from './chunk-store.ts';
+import { fsyncDir } from './fsync-dir.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
 import { writeFile } from './restore.ts';

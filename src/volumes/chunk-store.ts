@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { INDEX_REC, readIndexRec, REC_HEADER, recordHolds, writeAll, writeIndexRec, writeRecHeader, type Loc } from './chunk-records.ts';
+import { fsyncDir } from './fsync-dir.ts';
 
 /**
  * A content-addressed chunk store: chunks named by SHA-256, appended to pack files (a file per
@@ -24,15 +26,6 @@ export class CorruptChunk extends Error {
   }
 }
 
-interface Loc {
-  pack: number;
-  /** offset of the chunk's bytes (after its record header) */
-  offset: number;
-  size: number;
-}
-
-const REC_HEADER = 36;
-const INDEX_REC = 48;
 const PACK_LIMIT = 64 * 2 ** 20;
 /** records are written to the open pack in pieces of about this size */
 const WRITE_BUFFER = 2 ** 20;
@@ -67,8 +60,7 @@ export class ChunkStore {
     let clean = whole === buf.length;
     const packSizes = new Map<number, number>();
     for (let at = 0; at < whole; at += INDEX_REC) {
-      const hash = buf.subarray(at, at + 32).toString('hex');
-      const loc = { pack: buf.readUInt32LE(at + 32), offset: Number(buf.readBigUInt64LE(at + 36)), size: buf.readUInt32LE(at + 44) };
+      const { hash, loc } = readIndexRec(buf, at);
       let packSize = packSizes.get(loc.pack);
       if (packSize === undefined) {
         packSize = existsSync(this.packPath(loc.pack)) ? fstatSync(this.fd(loc.pack)).size : -1;
@@ -146,8 +138,7 @@ export class ChunkStore {
     if (this.wlen + rec > WRITE_BUFFER) this.writeOut();
     if (rec > WRITE_BUFFER) {
       const head = Buffer.alloc(REC_HEADER);
-      head.write(hash, 0, 'hex');
-      head.writeUInt32LE(data.length, 32);
+      writeRecHeader(head, 0, hash, data.length);
       const from = this.currentSize;
       try {
         writeAll(this.fd(this.current), head);
@@ -157,8 +148,7 @@ export class ChunkStore {
         throw err;
       }
     } else {
-      this.wbuf.write(hash, this.wlen, 'hex');
-      this.wbuf.writeUInt32LE(data.length, this.wlen + 32);
+      writeRecHeader(this.wbuf, this.wlen, hash, data.length);
       this.wbuf.set(data, this.wlen + REC_HEADER);
       this.wlen += rec;
     }
@@ -288,8 +278,7 @@ export class ChunkStore {
             throw err;
           }
           const rec = Buffer.allocUnsafe(REC_HEADER + data.length);
-          rec.write(c.hash, 0, 'hex');
-          rec.writeUInt32LE(data.length, 32);
+          writeRecHeader(rec, 0, c.hash, data.length);
           data.copy(rec, REC_HEADER);
           yield { buf: rec, chunks: 1, bytes: data.length };
         }
@@ -377,33 +366,5 @@ export class ChunkStore {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
     closeSync(this.indexFd);
-  }
-}
-
-/** Whether the record at `at` of `buf` is `hash`'s, of `size` bytes (that hash to it, with `rehash`). */
-function recordHolds(buf: Buffer, at: number, hash: string, size: number, rehash: boolean): boolean {
-  if (buf.toString('hex', at, at + 32) !== hash || buf.readUInt32LE(at + 32) !== size) return false;
-  if (!rehash) return true;
-  const data = buf.subarray(at + REC_HEADER, at + REC_HEADER + size);
-  return createHash('sha256').update(data).digest('hex') === hash;
-}
-
-function writeAll(fd: number, buf: Uint8Array): void {
-  for (let at = 0; at < buf.length; ) at += writeSync(fd, buf, at, buf.length - at);
-}
-
-function writeIndexRec(buf: Buffer, at: number, hash: string, l: Loc): void {
-  Buffer.from(hash, 'hex').copy(buf, at);
-  buf.writeUInt32LE(l.pack, at + 32);
-  buf.writeBigUInt64LE(BigInt(l.offset), at + 36);
-  buf.writeUInt32LE(l.size, at + 44);
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,7 +1,8 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Manifest } from '../core/volumes/manifest.ts';
-import { fsyncDir, type ChunkStore } from './chunk-store.ts';
+import type { ChunkStore } from './chunk-store.ts';
+import { fsyncDir } from './fsync-dir.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
 

@@ -19,8 +19,7 @@ import { loadOrCreateIdentity, type NodeIdentity } from '../../system/identity.t
 import { createP2PNode, type P2PNode } from '../../gossip/libp2p-node.ts';
 import { GossipService } from '../../gossip/gossip-service.ts';
 import { Discovery } from '../../gossip/discovery.ts';
-import { TailscaleDiscovery } from '../../gossip/tailscale-discovery.ts';
-import { DEFAULT_TAILSCALE_SOCKET } from '../../gossip/tailscale-localapi.ts';
+import type { TailscaleDiscovery } from '../../gossip/tailscale-discovery.ts';
 import { collectHealthFigures } from '../../system/health-figures.ts';
 import { renderMetrics, type MetricsInput } from '../../http/metrics.ts';
 import { findEtcdBinary } from '../../consensus/etcd-binary.ts';
@@ -40,11 +39,12 @@ import { readTlsFiles } from '../../system/pki.ts';
 import { VERSION } from '../../version.ts';
 import { clusterVersions, requireFeature } from '../../core/versions.ts';
 import { takeBackup } from '../../consensus/backup.ts';
-import { Hooks, SYSTEM_HOOKS_DIR } from '../../system/hooks.ts';
-import { CLUSTER_EVENT_NAMES, clusterEventTopic } from '../../core/topics.ts';
+import type { Hooks } from '../../system/hooks.ts';
 import { volumeAgentParts } from './volume-wiring.ts';
 import { proxyMetrics, startAgentRouting } from './routing-start.ts';
 import { moveReplicasAway } from './leave-drain.ts';
+import { startTailscale } from './tailscale-start.ts';
+import { startHooks } from './hooks-start.ts';
 import { indirectPingOverHttp } from './indirect-ping.ts';
 import { ownedSafeAgoMs } from '../../runtime/volume-risk.ts';
 import { nextIncarnation } from '../../system/incarnation-file.ts';
@@ -98,7 +98,7 @@ export class Agent {
     await prepareDataDir(config.dataDir);
     await assertNoOtherAgent(config.dataDir);
     const etcdBinary = await findEtcdBinary();
-    await this.startTailscale();
+    await startTailscale(config, this.logger, (ts) => (this.tailscale = ts));
     await assertPortsFree(config.bind, [
       { port: config.ports.http, flag: PORT_FLAGS.http, what: 'HTTP API' },
       { port: config.ports.p2p, flag: PORT_FLAGS.p2p, what: 'libp2p' },
@@ -174,7 +174,8 @@ export class Agent {
     consensus.on('client', (client) => void runtime.onClient(client));
     gossip.on('member', () => runtime.livenessChanged());
     await gossip.start();
-    const hooks = this.startHooks(gossip, log);
+    const hooks = startHooks(config, { id: this.identity.id, apiUrl: this.apiUrl }, gossip, log);
+    this.hooks = hooks;
 
     const app = createApi({
       logger: log.child({ component: 'http' }),
@@ -267,24 +268,6 @@ export class Agent {
     await startAgentRouting(this, { runtime, gossip, log, etcdRole: () => this.etcdRole(), consensus: () => this.consensus });
   }
 
-  /**
-   * Hooks: executables in DATA_DIR/hooks and /etc/warren/hooks run on every cluster event
-   * ($WARREN_SYSTEM_HOOKS_DIR replaces the latter, for tests).
-   */
-  private startHooks(gossip: GossipService, log: Logger): Hooks {
-    const { config } = this;
-    const hooks = new Hooks({
-      dirs: [join(config.dataDir, 'hooks'), process.env.WARREN_SYSTEM_HOOKS_DIR ?? SYSTEM_HOOKS_DIR],
-      logger: log.child({ component: 'hooks' }),
-      limits: { timeoutMs: config.hookTimeoutMs },
-      env: { WARREN_NODE: config.name, WARREN_NODE_ID: this.identity.id, WARREN_API: this.apiUrl },
-    });
-    this.hooks = hooks;
-    // the hub deduplicates: a node.dead seen by every member runs the hooks once here
-    gossip.subscribe(CLUSTER_EVENT_NAMES.map(clusterEventTopic), (e) => hooks.onEvent(e));
-    return hooks;
-  }
-
   /** The proxy's counters for /metrics: the agent's own server plus every worker's. */
   private async proxyMetrics(): Promise<Partial<MetricsInput>> {
     return proxyMetrics(this.proxy, this.proxyWorkers);
@@ -320,28 +303,6 @@ export class Agent {
       ...(this.https ? { https: { port: this.https.port } } : {}),
       ...(this.dns ? { dns: { domain: this.config.domain, port: this.dns.port } } : {}),
     };
-  }
-
-  /**
-   * Tailscale discovery (when its LocalAPI socket exists, or --tailscale on). Without --bind the
-   * agent binds and advertises its tailnet address, so it waits for the tailnet first.
-   */
-  private async startTailscale(): Promise<void> {
-    const { config } = this;
-    if (config.tailscale === 'off') return;
-    const ts = new TailscaleDiscovery({
-      mode: config.tailscale,
-      socketPath: process.env.WARREN_TAILSCALE_SOCKET ?? DEFAULT_TAILSCALE_SOCKET,
-      port: config.ports.http,
-      logger: this.logger.child({ component: 'tailscale' }),
-    });
-    if (!(await ts.start())) return;
-    this.tailscale = ts;
-    if (!config.bindExplicit) {
-      this.logger.info('waiting for the tailnet (Tailscale) to be up');
-      config.bind = await ts.waitReady(60_000);
-      this.logger.info({ bind: config.bind }, 'binding to the tailnet address');
-    }
   }
 
   /** Graceful leave (warren leave): announce it, stop, exit. */
