@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { AdmittedNode, Inflight, NodeRole, QueueEntry } from '../core/admission-plan.ts';
 import { within } from '../system/within.ts';
+import { attemptDeadline } from './etcd-client.ts';
 
 const ADMISSION = '/warren/admission/';
 
@@ -84,7 +85,7 @@ export const VIEW_READ: ViewRead = { withinMs: 1000 };
 
 async function listJson<T>(client: Etcd3, prefix: string, view?: ViewRead): Promise<T[]> {
   const range = client.getAll().prefix(prefix);
-  if (view) range.serializable(true).options({ deadline: Date.now() + view.withinMs });
+  if (view) range.serializable(true).options(attemptDeadline(view.withinMs));
   // etcd3's deadline ends the call but does not bound it (host retries, circuit breakers): within() does
   const all = await (view ? within(range.strings(), view.withinMs, `reading ${prefix}`) : range.strings());
   return Object.values(all).map((v) => JSON.parse(v) as T);

@@ -11,6 +11,7 @@ import { AdmissionDesk, validBatch, type AdmissionView, type ConsensusPhase } fr
 import { ClusterEntry } from './cluster-entry.ts';
 import { ClusterFileWriter } from './cluster-file-writer.ts';
 import { ClusterStore, KEYS, VIEW_READ, type NodeRecord, type QueueRecord } from './cluster-store.ts';
+import { attemptDeadline } from './etcd-client.ts';
 import { etcdClientUrl, etcdPeerUrl } from './etcd-command.ts';
 import { EtcdSession } from './etcd-session.ts';
 import { Hellos } from './hellos.ts';
@@ -306,7 +307,7 @@ export class Consensus extends EventEmitter {
     if (!client || !this.member.tls || this.session.memberRole === 'none') return false;
     if (this.member.etcd) return this.member.etcd.healthy(VIEW_READ.withinMs);
     try {
-      await within(client.get(KEYS.cluster).options({ deadline: Date.now() + VIEW_READ.withinMs }).string(), VIEW_READ.withinMs, 'reading etcd');
+      await within(client.get(KEYS.cluster).options(attemptDeadline(VIEW_READ.withinMs)).string(), VIEW_READ.withinMs, 'reading etcd');
       return true;
     } catch (err) {
       this.log.debug({ err: (err as Error).message, endpoints: this.session.endpoints }, 'health: etcd read failed');

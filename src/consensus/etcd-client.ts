@@ -50,6 +50,23 @@ export function createEtcdClient(conn: EtcdConnection, extra: Partial<IOptions> 
   });
 }
 
+/**
+ * Call options bounding each attempt of a call to `ms`, for reads that must answer quickly (views:
+ * health, members, status; the caller bounds the whole call with within()). A fixed deadline was
+ * outlived by the client's retry, which waits 1.05 s for a skipped host: the retry went out past
+ * its deadline, failed at once, and the host's breaker counted that against a healthy member (and
+ * reset its channel). A client-only node reading its health every 1.5 s kept every member's breaker
+ * open that way for over a minute after one slow answer (chaos seed 47: "not healthy" 60 s after
+ * the fault healed). The getter is read at each attempt (etcd3 spreads the options per attempt).
+ */
+export function attemptDeadline(ms: number): { deadline: number } {
+  return {
+    get deadline() {
+      return Date.now() + ms;
+    },
+  };
+}
+
 /** Where a client's breakers say when they skip a host and when they try it again (debug). */
 export type BreakerLog = (fields: Record<string, unknown>, msg: string) => void;
 
