@@ -8,9 +8,9 @@ import { startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { docker } from '../helpers/images.ts';
-import { cutOneWay, isolate } from '../helpers/partition.ts';
 import type { SkewedClock } from '../helpers/skewed-clock.ts';
 import type { Violation } from './invariants.ts';
+import type { ChaosNet } from './network.ts';
 import { clockStep, diskIops, linkPeer, type Fault } from './model.ts';
 import { fsyncMs, throttle, unthrottle, type OwnDisk } from './own-disk.ts';
 
@@ -19,6 +19,8 @@ export interface ChaosNode {
   ip: string;
   args: string[];
   agent: AgentHandle;
+  /** what its agent runs under (its network namespace), [] on loopback */
+  wrap: string[];
   /** its wall clock, when the run steps clocks (its agent runs under libfaketime: `clock.env()`) */
   clock?: SkewedClock;
   /** its data dir's own disk, when the run fills or slows disks (own-disk.ts) */
@@ -31,8 +33,8 @@ export interface FaultContext {
   nodes: ChaosNode[];
   clusterId: string;
   say: (line: string) => void;
-  /** an address no node uses: where kill-joiner's new machine runs */
-  spareIp: string;
+  /** the nodes' network: its spare address is where kill-joiner's new machine runs */
+  net: ChaosNet;
   /** what a fault itself sees go wrong while it holds */
   violation: (v: Violation) => void;
 }
@@ -106,7 +108,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       await a.stop('SIGKILL');
       await sleep(f.holdMs);
       const logFrom = a.log().length;
-      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false, ...(node.clock ? { env: node.clock.env() } : {}) });
+      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false, wrap: node.wrap, ...(node.clock ? { env: node.clock.env() } : {}) });
       node.logFrom = logFrom;
       return;
     }
@@ -130,7 +132,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
     case 'partition': {
       const others = ctx.nodes.filter((n) => n !== node).map((n) => n.ip);
       ctx.say(`partition: ${where} cut off from the others for ${f.holdMs} ms`);
-      const heal = await isolate([a.pid, ...a.etcdPids()], others);
+      const heal = await ctx.net.isolate({ ip: node.ip, pids: [a.pid, ...a.etcdPids()] }, others);
       try {
         await sleep(f.holdMs);
       } finally {
@@ -144,7 +146,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       const ends = `node ${f.node} (${node.ip}) to node ${ctx.nodes.indexOf(peer)} (${peer.ip})`;
       ctx.say(`one-way link cut: every packet from ${ends} dropped (the other way flows) for ${f.holdMs} ms`);
       const logs = ctx.nodes.map((n) => n.agent.log().length);
-      const heal = await cutOneWay({ pids: [a.pid, ...a.etcdPids()], ip: node.ip }, { pids: [peer.agent.pid, ...peer.agent.etcdPids()], ip: peer.ip });
+      const heal = await ctx.net.cutOneWay({ pids: [a.pid, ...a.etcdPids()], ip: node.ip }, { pids: [peer.agent.pid, ...peer.agent.etcdPids()], ip: peer.ip });
       try {
         await sleep(f.holdMs);
       } finally {
@@ -155,8 +157,8 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
     }
     case 'kill-joiner': {
       // a machine that dies for good while it is being admitted: the cluster must end as healthy as before
-      ctx.say(`a new machine on ${ctx.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its join request is queued, for good`);
-      const joiner = await startAgent({ bind: ctx.spareIp, args: ['--join', ctx.nodes[0]!.ip], waitReady: false });
+      ctx.say(`a new machine on ${ctx.net.spareIp} joins via ${ctx.nodes[0]!.ip}; kill -9 of it ${f.holdMs} ms after its join request is queued, for good`);
+      const joiner = await startAgent({ bind: ctx.net.spareIp, args: ['--join', ctx.nodes[0]!.ip], waitReady: false, wrap: ctx.net.wrap(ctx.net.spareIp) });
       // its start takes seconds on a loaded machine: the admission begins with the queued request
       await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== NOT_QUEUED || !joiner.running, 60_000, 50).catch(() => undefined);
       await sleep(f.holdMs);

@@ -24,6 +24,20 @@ export async function runningByService(clusterId: string): Promise<Map<string, n
   return counts;
 }
 
+/**
+ * The nodes (indexes) the cluster says run `service`'s replicas, as the first node that answers
+ * lists it; undefined when none answers.
+ */
+export async function runningOn(nodes: ChaosNode[], ids: string[], service: string): Promise<number[] | undefined> {
+  for (const n of nodes) {
+    const res = await fetch(`${n.agent.api}/v1/services/${service}`, { signal: AbortSignal.timeout(2500) }).catch(() => undefined);
+    if (res?.status !== 200) continue;
+    const view = ((await res.json()) as { service: ServiceView }).service;
+    return view.replicas.filter((r) => r.state === 'running').map((r) => ids.indexOf(r.nodeId!));
+  }
+  return undefined;
+}
+
 function stateOf(view: ServiceView | undefined): ModelState {
   return view ? { replicas: view.spec.replicas, v: Number(view.spec.env.CHAOS_V) } : undefined;
 }

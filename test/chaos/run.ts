@@ -1,7 +1,7 @@
 /**
  * `npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K]`: a seeded
- * fault-injection run against a real cluster (agents on 127.62.x.x, real etcd, real Docker with
- * the test image). Faults one at a time, a workload writing services meanwhile, the invariants
+ * fault-injection run against a real cluster (agents each in a network namespace of its own, or on
+ * 127.62.x.x with `--network loopback`; real etcd, real Docker with the test image). Faults one at a time, a workload writing services meanwhile, the invariants
  * checked after every fault and at the end. Exit code 1 on any violation.
  */
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { cleanupAll, startAgent, tempDir, type AgentHandle } from '../helpers/ag
 import { voterIds } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
+import { cleanupAllLans } from '../helpers/netns.ts';
 import { SkewedClock } from '../helpers/skewed-clock.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { injectFault, type ChaosNode } from './faults.ts';
@@ -18,16 +19,20 @@ import { convergedViolations, observedStates, OverReplicaWatch, runningByService
 import { AckModel, CORE_FAULT_KINDS, FAULT_KINDS, faultSchedule, workload } from './model.ts';
 import { Workload } from './workload.ts';
 import { VOLUME_SERVICE, VolumeWatch, type VolumeReading } from './volume-watch.ts';
+import { STACK, STACK_SERVICES, StackWatch } from './stack-watch.ts';
 import { ownDisk, unmountAll, type OwnDisk } from './own-disk.ts';
+import { chaosNet, type ChaosNet, type NetworkKind } from './network.ts';
 
 export interface ChaosOptions {
   seed: number;
   /** how long faults are injected (the cluster's start and the final check come on top) */
   durationMs: number;
   nodes: number;
-  /** first two octets of the nodes' addresses (default 127.62) */
+  /** each node in a network namespace of its own (default), or all on the loopback (network.ts) */
+  network?: NetworkKind;
+  /** loopback: first two octets of the nodes' addresses (default 127.62) */
   net?: string;
-  /** third octet of the nodes' addresses: 127.62.<subnet>.2... */
+  /** loopback: third octet of the nodes' addresses: 127.62.<subnet>.2... */
   subnet?: number;
   /** how long the cluster has to converge after a fault is healed */
   convergeMs?: number;
@@ -35,6 +40,8 @@ export interface ChaosOptions {
   overLimitMs?: number;
   /** run the volume writer and its invariant (default true) */
   volumes?: boolean;
+  /** deploy the compose stack and check it (default true) */
+  stacks?: boolean;
   /** 'core': no fault that hits the whole machine (the Docker engine) or fills a disk (default 'all') */
   faults?: 'core' | 'all';
   log?: (line: string) => void;
@@ -50,7 +57,7 @@ export interface ChaosResult {
 }
 
 export function replayCommand(o: ChaosOptions): string {
-  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.network === 'loopback' ? ` --network loopback${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
 }
 
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
@@ -72,11 +79,12 @@ function agentArgs(ips: string[], i: number, disks: OwnDisk[]): string[] {
  * startCluster in test/helpers/services.ts, with more patience: 5 agents on a loaded 2-core
  * machine may need more than its 30 s each.
  */
-async function startNodes(ips: string[], disks: OwnDisk[], clocks: SkewedClock[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+async function startNodes(net: ChaosNet, disks: OwnDisk[], clocks: SkewedClock[]): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+  const ips = net.ips;
   const agents: AgentHandle[] = [];
   const ids: string[] = [];
   for (const [i, ip] of ips.entries()) {
-    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, disks), waitReady: false, ...(disks[i] ? { dataDir: disks[i].dir } : {}), ...(clocks[i] ? { env: clocks[i].env() } : {}) });
+    const a = await startAgent({ bind: ip, args: agentArgs(ips, i, disks), waitReady: false, wrap: net.wrap(ip), ...(disks[i] ? { dataDir: disks[i].dir } : {}), ...(clocks[i] ? { env: clocks[i].env() } : {}) });
     agents.push(a);
     await waitFor(`agent on ${ip} healthy`, async () => {
       if (!a.running) throw new Error(`agent exited with ${a.exitCode}: ${a.log().slice(-600)}`);
@@ -106,8 +114,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     result.violations.push({ ...v, atMs: Date.now() - t0, after: current });
     say(`VIOLATION [${v.check}] after ${current}: ${v.message} (replay: ${replayCommand(o)})`);
   };
-  const ips = Array.from({ length: o.nodes }, (_, i) => `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + i}`);
-  const spareIp = `${o.net ?? '127.62'}.${o.subnet ?? 0}.${2 + o.nodes}`;
+  let net: ChaosNet | undefined;
   let clusterId: string | undefined;
   let work: Workload | undefined;
   let watch: OverReplicaWatch | undefined;
@@ -115,23 +122,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const disks: OwnDisk[] = [];
   try {
     await ensureHttpdImage();
+    net = await chaosNet({ kind: o.network ?? 'netns', nodes: o.nodes, ...(o.net ? { net: o.net } : {}), ...(o.subnet !== undefined ? { subnet: o.subnet } : {}) });
+    const ips = net.ips;
     if (kinds.includes('fill-disk') || kinds.includes('slow-disk')) for (let i = 0; i < o.nodes; i++) disks.push(await ownDisk());
     // each agent's wall clock under libfaketime, stepped by the clock-jump fault
     const clockDir = kinds.includes('clock-jump') ? await tempDir('warren-chaos-clock-') : undefined;
     const clocks = clockDir ? ips.map((_, i) => new SkewedClock(join(clockDir, `clock-${i}`))) : [];
-    say(`starting ${o.nodes} agents on ${ips.join(', ')}${disks.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
-    const { agents, ids } = await startNodes(ips, disks, clocks);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
+    say(`starting ${o.nodes} agents on ${ips.join(', ')}${net.kind === 'netns' ? ' (each in a network namespace of its own)' : ''}${disks.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
+    const { agents, ids } = await startNodes(net, disks, clocks);
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, wrap: net!.wrap(ips[i]!), logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
     work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }), undefined, t0);
     const volume = o.volumes === false ? undefined : new VolumeWatch(nodes, ids);
-    const others = volume ? [VOLUME_SERVICE] : [];
+    const stack = o.stacks === false ? undefined : new StackWatch(nodes, ids);
+    const others = [...(volume ? [VOLUME_SERVICE] : []), ...(stack ? STACK_SERVICES : [])];
     watch = new OverReplicaWatch(clusterId, model, work.lastWriteAt, o.overLimitMs ?? 11_000, violation, undefined, new Map(others.map((name) => [name, 1])));
     if (volume) {
       await volume.create(agents[0]!);
       say(`${VOLUME_SERVICE}: a writer appending a counter to its replicated volume`);
+    }
+    if (stack) {
+      await stack.deploy(agents[0]!);
+      say(`${STACK}: a compose stack of two services, front reaching back by name`);
     }
 
     /** Waits until every invariant holds (or the bound passes: then each failing one is a violation), then checks that no service runs more copies than wanted. */
@@ -144,6 +158,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       while (Date.now() - start < convergeMs) {
         last = await convergedViolations(nodes, ids, voterTarget, clusterId!, model, (name) => work!.historyOf(name), others);
         if (volume && !last.length) ({ violations: last, reading } = await volume.check());
+        if (stack && !last.length) last = await stack.check();
         if (!last.length) break;
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -181,7 +196,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const both = fault.also ? ` + ${fault.also.kind} on node ${fault.also.node}, at once` : '';
       current = `fault ${fault.n} (${fault.kind} on node ${fault.node}${both})`;
       say(`fault ${fault.n}: ${fault.kind}${fault.also ? ` + ${fault.also.kind} (two nodes at once)` : ''}`);
-      const ctx = { nodes, clusterId, say, spareIp, violation };
+      const ctx = { nodes, clusterId, say, net, violation };
       await Promise.all([injectFault(fault, ctx), ...(fault.also ? [injectFault(fault.also, ctx)] : [])]);
       result.faults++;
       await checkpoint();
@@ -197,7 +212,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   } finally {
     watch?.stop();
     await work?.stop();
-    await healAll();
+    await net?.close();
     await unmountAll(print);
     await cleanupAll();
     await removeContainersOf(clusterId);
@@ -211,6 +226,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       minutes: { type: 'string' },
       nodes: { type: 'string', default: '5' },
+      network: { type: 'string', default: 'netns' },
       net: { type: 'string' },
       subnet: { type: 'string' },
       faults: { type: 'string', default: 'all' },
@@ -218,13 +234,13 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--net A.B] [--subnet C] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes on 127.62.0.2...; --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full or slow disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--network netns|loopback [--net A.B] [--subnet C]] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes, each in a network namespace of its own on one bridge (198.18.X.10...); --network loopback puts them on 127.62.0.2... of this machine\'s own stack instead, and --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full or slow disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
-  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}), faults: values.faults as 'core' | 'all' };
-  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255) || !['core', 'all'].includes(values.faults!)) {
-    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --net 127.B, --subnet 0-255 and --faults all or core');
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), network: values.network as NetworkKind, ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}), faults: values.faults as 'core' | 'all' };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255) || !['core', 'all'].includes(values.faults!) || !['netns', 'loopback'].includes(values.network!) || (opts.network === 'netns' && (opts.net !== undefined || opts.subnet !== undefined))) {
+    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --network netns or loopback, --net 127.B and --subnet 0-255 (with --network loopback only) and --faults all or core');
     process.exitCode = 2;
     return;
   }
@@ -241,8 +257,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
-  // Ctrl-C: lift the partition rules (agents die with this process: pdeathsig)
-  process.once('SIGINT', () => void healAll().then(() => unmountAll(console.error)).finally(() => process.exit(130)));
+  // Ctrl-C: lift the partition rules and remove the namespaces (agents die with this process: pdeathsig)
+  process.once('SIGINT', () => void healAll().then(() => cleanupAllLans()).then(() => unmountAll(console.error)).finally(() => process.exit(130)));
   main().catch((err) => {
     console.error(err);
     process.exitCode = 1;

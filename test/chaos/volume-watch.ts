@@ -9,12 +9,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ServiceView } from '../../src/core/service-types.ts';
 import { HTTPD_IMAGE } from '../helpers/images.ts';
 import type { AgentHandle } from '../helpers/agents.ts';
 import { postService } from '../helpers/services.ts';
 import type { ChaosNode } from './faults.ts';
-import type { Violation } from './invariants.ts';
+import { runningOn, type Violation } from './invariants.ts';
 
 export const VOLUME_SERVICE = 'chaos-vol';
 const VOLUME = `${VOLUME_SERVICE}_data`;
@@ -54,22 +53,11 @@ export class VolumeWatch {
     if (res.status !== 201) throw new Error(`creating ${VOLUME_SERVICE}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 
-  /** The node the cluster says runs the writer, as the first node that answers lists it. */
-  private async runningOn(): Promise<number | undefined> {
-    for (const n of this.nodes) {
-      const res = await fetch(`${n.agent.api}/v1/services/${VOLUME_SERVICE}`, { signal: AbortSignal.timeout(2500) }).catch(() => undefined);
-      if (res?.status !== 200) continue;
-      const view = ((await res.json()) as { service: ServiceView }).service;
-      const running = view.replicas.filter((r) => r.state === 'running');
-      return running.length === 1 ? this.ids.indexOf(running[0]!.nodeId!) : undefined;
-    }
-    return undefined;
-  }
-
   /** One pass at a checkpoint: [] and the reading when the invariant holds. */
   async check(): Promise<{ violations: Violation[]; reading?: VolumeReading }> {
-    const node = await this.runningOn();
-    if (node === undefined || node < 0) return { violations: [{ check: 'volume', message: `${VOLUME_SERVICE} is not running on exactly one node` }] };
+    const on = await runningOn(this.nodes, this.ids, VOLUME_SERVICE);
+    const node = on?.length === 1 ? on[0]! : -1;
+    if (node < 0) return { violations: [{ check: 'volume', message: `${VOLUME_SERVICE} is not running on exactly one node` }] };
     const file = join(this.nodes[node]!.agent.dataDir, 'volume-data', VOLUME, 'counter');
     const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
     if (lines.length === 0) {

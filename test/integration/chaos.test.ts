@@ -1,6 +1,6 @@
 /**
  * A short, fixed-seed run of the fault-injection suite (test/chaos/run.ts; `npm run chaos` runs
- * longer ones): 3 real agents on 127.62.1.x, real etcd and Docker, faults one at a time with a
+ * longer ones): 3 real agents, each in a network namespace of its own, real etcd and Docker, faults one at a time with a
  * workload writing services, every invariant checked after each fault and at the end.
  */
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ const SEED = Number(process.env.CHAOS_SEED ?? 1);
 
 test(`chaos: seed ${SEED}, 3 agents, ~45 s of faults: no invariant is violated`, { timeout: 420_000 }, async () => {
   // the core faults: the engine restart and the full disk are for `npm run chaos` (see the README)
-  const opts = { seed: SEED, durationMs: 45_000, nodes: 3, subnet: 1, convergeMs: 60_000, faults: 'core' as const };
+  const opts = { seed: SEED, durationMs: 45_000, nodes: 3, convergeMs: 60_000, faults: 'core' as const };
   const result = await runChaos({ ...opts, log: (line) => console.log(`# ${line}`) });
   assert.ok(result.faults >= 2, `only ${result.faults} fault(s) were injected`);
   assert.deepEqual(
