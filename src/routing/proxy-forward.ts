@@ -113,7 +113,13 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.dispatch(backend);
       return;
     }
-    // Nothing left to try right now: wait for the route table (or a backend) to come back.
+    // Nothing left to try right now: wait for the route table (or a backend) to come back. A
+    // service removed meanwhile does not come back: its 404 now (a request in flight while its
+    // service was removed waited out the whole window for it)
+    if (backends.length === 0 && !core.routes.hasService(this.service)) {
+      this.giveUp(false);
+      return;
+    }
     const now = monoNow();
     if (this.deadline === 0) this.deadline = now + core.retryWindowMs;
     if (now >= this.deadline) {

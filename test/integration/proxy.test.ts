@@ -440,6 +440,27 @@ describe('proxy (in process)', { timeout: 180_000 }, () => {
     }
   });
 
+  test('a service removed while a request waits for a backend answers 404 at once, not after the retry window', async () => {
+    const g = await startBackend('G');
+    extra.push(g);
+    table.set('gone', [g.backend()]);
+    assert.equal(json(await call(proxy.port, '/', { host: `gone.${DOMAIN}` })).who, 'G');
+    // its container stopped (the try is refused: the request waits for the table), then the service goes
+    await g.close();
+    const removed = setTimeout(() => table.delete('gone'), 300);
+    try {
+      const t0 = Date.now();
+      const r = await call(proxy.port, '/', { host: `gone.${DOMAIN}`, headers: { accept: 'application/json' } });
+      const took = Date.now() - t0;
+      assert.equal(r.status, 404);
+      assert.equal(json(r).error.code, 'unknown_service');
+      // the retry window is 5 s: the 404 came with the table's change (it came after 5 s before)
+      assert.ok(took >= 250 && took < 2000, `answered after ${took} ms`);
+    } finally {
+      clearTimeout(removed);
+    }
+  });
+
   test('404 page lists the services (HTML, escaped, and JSON)', async () => {
     const host = `nope.${DOMAIN}:${proxy.port}`;
     const html = await call(proxy.port, '/', { host, headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
