@@ -72,6 +72,8 @@ export class VolumeDriver {
   readonly owned = new Map<string, number>();
   /** a snapshot, restore or removal under way (volume-ops.ts takes it too) */
   readonly busy = new Set<string>();
+  /** volumes a `warren volume snapshot` waits for: no scheduled cycle starts on them meanwhile */
+  private readonly asking = new Set<string>();
   /** volumes whose replica must not start, with why (a restore under way: volume-ops.ts) */
   readonly holds = new Map<string, string>();
   /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
@@ -233,7 +235,7 @@ export class VolumeDriver {
       if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
       toSnapshot.set(name, { m, intervalMs: this.policy(name).intervalMs });
     }
-    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), monoNow(), (name) => this.busy.has(name));
+    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), monoNow(), (name) => this.busy.has(name) || this.asking.has(name));
     for (const name of due) {
       const { m, intervalMs } = toSnapshot.get(name)!;
       this.busy.add(name);
@@ -295,7 +297,12 @@ export class VolumeDriver {
     const m = this.meta(name)?.value;
     if (!m || m.owner !== this.d.selfId || this.owned.get(name) !== m.epoch) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
     const asked = monoNow();
-    while (this.busy.has(name)) await new Promise((r) => setTimeout(r, 50));
+    // no cycle starts while the ask waits (cycles longer than the interval follow at once: it starved)
+    while (this.busy.has(name)) {
+      this.asking.add(name);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.asking.delete(name);
     const last = this.lastCycle.get(name);
     if (last && cycleAnswersAsk(last, asked)) return last.result;
     this.busy.add(name);
