@@ -260,6 +260,9 @@ export class Leader {
           this.d.logger.debug({ err: (err as Error).message }, 'learner not ready to promote yet');
           const inflight = await this.store.inflight();
           if (inflight?.kind === 'join') await this.perform({ type: 'broadcast', head: inflight.nodeId }, members, nodes);
+          // its offer lost after the learner was added (the put failed: a voter change closed this
+          // leader's client) left the node without its seat until the learner timed out (60 s)
+          else if (inflight?.nodeId === action.nodeId && !(await this.store.offer(action.nodeId))) await this.putOffer(action.nodeId, members);
           return;
         }
         await this.finishPromotion(action.nodeId);
@@ -314,12 +317,16 @@ export class Leader {
         if (!offeredTo || members.some((m) => m.peerURLs.includes(action.peerUrl))) return;
         await this.store.setInflight({ kind: 'promote-client', nodeId: action.nodeId, peerUrl: action.peerUrl, startedAt: Date.now() });
         const added = await retryEtcd('add learner', () => this.d.client.cluster.memberAdd({ peerURLs: [action.peerUrl], isLearner: true }), { timeoutMs: 30_000 });
-        const initialCluster = ((added.members ?? []) as unknown as MemberListed[]).map((m) => ({ name: m.name || action.nodeId, peerUrl: m.peerURLs[0] ?? '' }));
-        await this.store.putOffer({ nodeId: action.nodeId, initialCluster, clusterToken: 'warren' });
+        await this.putOffer(action.nodeId, (added.members ?? []) as unknown as MemberListed[]);
         this.d.logger.info({ node: action.nodeId }, 'offered a voter seat to a client-only node');
         return;
       }
     }
+  }
+
+  /** The seat offered to a client-only node: it starts etcd as the learner named here (the unnamed one). */
+  private putOffer(nodeId: string, members: MemberListed[]): Promise<void> {
+    return this.store.putOffer({ nodeId, initialCluster: members.map((m) => ({ name: m.name || nodeId, peerUrl: m.peerURLs[0] ?? '' })), clusterToken: 'warren' });
   }
 
   private async finishPromotion(nodeId: string): Promise<void> {

@@ -4,7 +4,9 @@
  * depending on `back`. At every converged checkpoint each runs exactly one replica, both on one
  * node (a stack's services are placed together and move together), and `front` reaches `back` by
  * its service name from inside its container, as under `docker compose up`. Both count for the
- * over-replica watch (one copy each). No published port: on a LAN of namespaces a node's address
+ * over-replica watch (one copy each). Both say `restart: unless-stopped`, as home-lab files do: without
+ * it (compose's default "no") a container the engine's restart stopped stays stopped, as under
+ * compose. No published port: on a LAN of namespaces a node's address
  * is not in Docker's own network namespace, where a port would be bound.
  */
 import { docker, HTTPD_IMAGE } from '../helpers/images.ts';
@@ -22,9 +24,11 @@ name: ${STACK}
 services:
   back:
     image: ${HTTPD_IMAGE}
+    restart: unless-stopped
     command: ["sh", "-c", "echo '${BACK_SAYS}' > /www/index.html && exec httpd -f -p 80 -h /www"]
   front:
     image: ${HTTPD_IMAGE}
+    restart: unless-stopped
     depends_on: [back]
 `;
 
