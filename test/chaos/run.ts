@@ -212,7 +212,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   } finally {
     watch?.stop();
     await work?.stop();
-    await net?.close();
+    // a failing step must not skip the others (the disks stayed mounted once)
+    await net?.close().catch((err: Error) => print(`chaos: removing the network: ${err.message}`));
     await unmountAll(print);
     await cleanupAll();
     await removeContainersOf(clusterId);
@@ -258,7 +259,10 @@ async function main(): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   // Ctrl-C: lift the partition rules and remove the namespaces (agents die with this process: pdeathsig)
-  process.once('SIGINT', () => void healAll().then(() => cleanupAllLans()).then(() => unmountAll(console.error)).finally(() => process.exit(130)));
+  process.once('SIGINT', () => {
+    const step = (p: Promise<unknown>) => p.catch((err: Error) => console.error(`chaos: ${err.message}`));
+    void step(healAll()).then(() => step(cleanupAllLans())).then(() => unmountAll(console.error)).finally(() => process.exit(130));
+  });
   main().catch((err) => {
     console.error(err);
     process.exitCode = 1;
