@@ -19,8 +19,6 @@ export interface ChaosNode {
   ip: string;
   args: string[];
   agent: AgentHandle;
-  /** what its agent runs under (its network namespace), [] on loopback */
-  wrap: string[];
   /** its wall clock, when the run steps clocks (its agent runs under libfaketime: `clock.env()`) */
   clock?: SkewedClock;
   /** its data dir's own disk, when the run fills or slows disks (own-disk.ts) */
@@ -108,7 +106,7 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       await a.stop('SIGKILL');
       await sleep(f.holdMs);
       const logFrom = a.log().length;
-      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false, wrap: node.wrap, ...(node.clock ? { env: node.clock.env() } : {}) });
+      node.agent = await startAgent({ bind: node.ip, dataDir: a.dataDir, args: node.args, waitReady: false, wrap: ctx.net.wrap(node.ip), ...(node.clock ? { env: node.clock.env() } : {}) });
       node.logFrom = logFrom;
       return;
     }

@@ -130,7 +130,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const clocks = clockDir ? ips.map((_, i) => new SkewedClock(join(clockDir, `clock-${i}`))) : [];
     say(`starting ${o.nodes} agents on ${ips.join(', ')}${net.kind === 'netns' ? ' (each in a network namespace of its own)' : ''}${disks.length ? ' (each data dir on its own 512 MiB ext4 disk)' : ''}${clocks.length ? ' (each wall clock under libfaketime)' : ''}`);
     const { agents, ids } = await startNodes(net, disks, clocks);
-    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, wrap: net!.wrap(ips[i]!), logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
+    const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
