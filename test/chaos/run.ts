@@ -60,6 +60,9 @@ export function replayCommand(o: ChaosOptions): string {
   return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.network === 'loopback' ? ` --network loopback${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
 }
 
+/** the cluster of the run in progress, for the Ctrl-C handler (which cannot reach runChaos's locals) */
+let runningCluster: string | undefined;
+
 async function removeContainersOf(clusterId: string | undefined): Promise<void> {
   if (!clusterId) return;
   const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
@@ -132,6 +135,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const { agents, ids } = await startNodes(net, disks, clocks);
     const nodes: ChaosNode[] = agents.map((agent, i) => ({ ip: ips[i]!, args: agentArgs(ips, i, disks), agent, logFrom: 0, ...(clocks[i] ? { clock: clocks[i] } : {}), ...(disks[i] ? { disk: disks[i] } : {}) }));
     clusterId = (await (await fetch(`${agents[0]!.api}/v1/admission`)).json()).clusterId as string;
+    runningCluster = clusterId;
     const voterTarget = o.nodes >= 3 ? 3 : 1;
     const model = new AckModel();
     work = new Workload(nodes, workload(o.seed), model, (message) => violation({ check: 'acked-writes', message }), undefined, t0);
@@ -217,6 +221,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await unmountAll(print);
     await cleanupAll();
     await removeContainersOf(clusterId);
+    runningCluster = undefined;
   }
 }
 
@@ -258,10 +263,22 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
-  // Ctrl-C: lift the partition rules and remove the namespaces (agents die with this process: pdeathsig)
-  process.once('SIGINT', () => {
+  // Ctrl-C: lift the partition rules, remove the namespaces, unmount the disks, stop the agents
+  // and remove their containers. A listener that stays (not `once`): netns.ts's own signal hook
+  // re-raises the signal, killing the process before this cleanup ends, when it finds no other
+  // listener left (the disks stayed mounted and the stack's containers ran on). A second Ctrl-C quits.
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error('chaos: interrupted; cleaning up (Ctrl-C again to quit at once)');
     const step = (p: Promise<unknown>) => p.catch((err: Error) => console.error(`chaos: ${err.message}`));
-    void step(healAll()).then(() => step(cleanupAllLans())).then(() => unmountAll(console.error)).finally(() => process.exit(130));
+    void step(healAll())
+      .then(() => step(cleanupAllLans()))
+      .then(() => step(unmountAll(console.error)))
+      .then(() => step(cleanupAll()))
+      .then(() => step(removeContainersOf(runningCluster)))
+      .finally(() => process.exit(130));
   });
   main().catch((err) => {
     console.error(err);
