@@ -83,6 +83,10 @@ export class EtcdSession {
   /** the etcd endpoints the current client uses */
   private endpoints_: string[] = [];
   private reconnecting = false;
+  /** the disconnect under way: a second caller waits for it instead of running its own beside it */
+  private disconnecting: Promise<void> | undefined;
+  /** role changes under way (RoleChanges.exclusive): following the voters stays out of their way */
+  private roleChanges = 0;
   private checkingOffer = false;
   private roleReadAt = 0;
   /** when the registry reads began to fail (undefined: the last one worked) */
@@ -117,7 +121,24 @@ export class EtcdSession {
     await this.leader?.stop();
   }
 
+  /**
+   * Runs a role change (demotion, quorum rebuild, forgetting the cluster): while it runs, the
+   * session does not reconnect to the voters on its own. Once, with a quorum rebuild under way,
+   * that reconnect closed the rebuilt cluster's fresh client and connected to the old voters.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.roleChanges++;
+    try {
+      return await fn();
+    } finally {
+      this.roleChanges--;
+    }
+  }
+
   async connect(endpoints: string[]): Promise<void> {
+    // a session left open by a caller that raced another (a reconnect beside a role change)
+    // would leak its client, watches and leader: close it first
+    while (this.client) await this.disconnect();
     this.endpoints_ = [...endpoints].sort();
     this.failingSince = undefined;
     const client = createEtcdClient({ endpoints, tls: this.h.tls() }, {}, (fields, msg) => this.log.debug(fields, msg));
@@ -172,7 +193,18 @@ export class EtcdSession {
     this.h.ready();
   }
 
-  async disconnect(): Promise<void> {
+  /**
+   * Closes the session. One at a time: two overlapping disconnects (a role change and a
+   * reconnect to the voters) had the slower one close the client the other had connected since.
+   */
+  disconnect(): Promise<void> {
+    this.disconnecting ??= this.disconnectOnce().finally(() => {
+      this.disconnecting = undefined;
+    });
+    return this.disconnecting;
+  }
+
+  private async disconnectOnce(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.retrySoon = false;
@@ -246,12 +278,16 @@ export class EtcdSession {
   /** Keeps the client pointed at the current voters (core/follow-voters.ts). */
   private async followVoters(nodes: NodeRecord[], failing = false): Promise<void> {
     const wanted = voterEndpoints(nodes, this.h.runsMember() ? this.h.clientUrl : undefined);
-    if (!shouldReconnect(this.endpoints_, wanted, { leader: this.isLeader, failing }) || this.reconnecting || this.h.leaving() || this.h.stopped()) return;
+    const away = () => this.roleChanges > 0 || this.h.leaving() || this.h.stopped();
+    if (!shouldReconnect(this.endpoints_, wanted, { leader: this.isLeader, failing }) || this.reconnecting || away()) return;
     this.reconnecting = true;
     try {
       this.log.info({ endpoints: wanted, failing }, failing ? 'etcd unreadable through this client: reconnecting to every voter' : 'the voters changed: reconnecting to them');
       await this.h.endpointsChanged(wanted);
+      if (away()) return;
       await this.disconnect();
+      // a role change that began meanwhile connects where it means to: not here
+      if (away()) return;
       await this.connect(wanted);
     } finally {
       this.reconnecting = false;

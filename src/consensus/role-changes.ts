@@ -71,7 +71,11 @@ export class RoleChanges {
    * member's data aside instead of deleting it (a voter standing down for a quorum recovery: a
    * person may still want it).
    */
-  async becomeClient(keepData = false): Promise<void> {
+  becomeClient(keepData = false): Promise<void> {
+    return this.d.session.exclusive(() => this.becomeClientNow(keepData));
+  }
+
+  private async becomeClientNow(keepData: boolean): Promise<void> {
     const { session, member } = this.d;
     this.log.info('demoted to a client-only node: stopping the local etcd member');
     await session.disconnect();
@@ -99,7 +103,11 @@ export class RoleChanges {
    * each finds it was removed and carries on as a client, as a replaced voter does), and
    * reconnects. The leader refills the voter set from the alive nodes.
    */
-  async forceNewCluster(lost: string[], why: string): Promise<void> {
+  forceNewCluster(lost: string[], why: string): Promise<void> {
+    return this.d.session.exclusive(() => this.forceNewClusterNow(lost, why));
+  }
+
+  private async forceNewClusterNow(lost: string[], why: string): Promise<void> {
     const { session, member, clientUrl, nodeId } = this.d;
     const clusterId = this.d.clusterId();
     const tls = member.tls;
@@ -129,7 +137,11 @@ export class RoleChanges {
   // ---- leaving -----------------------------------------------------------------------------
 
   /** Drops the etcd session and member, and every trace of the cluster in the data dir. */
-  async forgetCluster(): Promise<void> {
+  forgetCluster(): Promise<void> {
+    return this.d.session.exclusive(() => this.forgetClusterNow());
+  }
+
+  private async forgetClusterNow(): Promise<void> {
     await this.d.session.disconnect();
     this.d.session.admitted.clear();
     await this.d.member.stop(2000);
