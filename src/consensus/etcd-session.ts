@@ -137,8 +137,9 @@ export class EtcdSession {
 
   async connect(endpoints: string[]): Promise<void> {
     // a session left open by a caller that raced another (a reconnect beside a role change)
-    // would leak its client, watches and leader: close it first
-    while (this.client) await this.disconnect();
+    // would leak its client, watches and leader: close it first; and a disconnect still under
+    // way would close this new session's client at its end and drop its leader and watches
+    while (this.client || this.disconnecting) await this.disconnect();
     this.endpoints_ = [...endpoints].sort();
     this.failingSince = undefined;
     const client = createEtcdClient({ endpoints, tls: this.h.tls() }, {}, (fields, msg) => this.log.debug(fields, msg));
