@@ -71,6 +71,12 @@ export interface ContainerOptions {
    * and expose); the scheduler places no two replicas holding one of them on the same node
    */
   hostPorts?: string[];
+  /**
+   * with hostNetwork in a stack: the names the stack's other services reach it by (compose name,
+   * container_name, Warren name). It is on no stack network, so the mesh answers them on each
+   * node's network and forwards to its node's ports (core/mesh/forward-plan.ts).
+   */
+  meshNames?: string[];
   pidsLimit?: number;
   memoryReservationBytes?: number;
   /** host paths (they stay on the node; a stack pins such a service to its node) */

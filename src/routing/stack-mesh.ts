@@ -139,7 +139,8 @@ export class StackMesh {
     const nameAddrs = new Map<string, string>();
     const liveGateways = new Set<string>();
     for (const net of nets) {
-      const members = services.filter((s) => s.stack === net.stack && !s.options?.hostNetwork);
+      // a host-network service too: it is on no stack network, but its names are answered here and forwarded to its node's ports
+      const members = services.filter((s) => s.stack === net.stack);
       const prev = this.addrs.get(net.stack) ?? new Map<string, string>();
       const alloc = known ? allocateNameAddrs(prev, members.map((s) => s.name), topAddresses(net.subnet, POOL_SIZE)) : prev;
       this.addrs.set(net.stack, alloc);
@@ -157,7 +158,7 @@ export class StackMesh {
         }
       }
       for (const [s, a] of alloc) nameAddrs.set(s, a);
-      const table = nameTable(members.map((s) => ({ name: s.name, names: [...(s.options?.network?.aliases ?? []), ...(s.options?.hostname ? [s.options.hostname] : [])] })), alloc);
+      const table = nameTable(members.map((s) => ({ name: s.name, names: [...(s.options?.network?.aliases ?? s.options?.meshNames ?? []), ...(s.options?.hostname ? [s.options.hostname] : [])] })), alloc);
       let server = this.dns.get(net.gateway);
       if (!server) {
         try {

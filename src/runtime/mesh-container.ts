@@ -12,7 +12,7 @@
  *   resolvers (it answers only the stack's names and refuses the rest, which moves on to them).
  */
 import { isMeshed } from '../core/mesh/forward-plan.ts';
-import type { ContainerSpec } from '../core/service-types.ts';
+import type { ContainerSpec, ReplicaStatus } from '../core/service-types.ts';
 
 export interface DockerPort {
   /** "80/tcp" */
@@ -31,6 +31,19 @@ export function dockerPorts(spec: ContainerSpec, addr: string): DockerPort[] {
     const key = keyOf(p.container, p.protocol);
     if (stack && !p.hostIp && !p.anyHostPort) return { key };
     return { key, bind: { hostIp: p.hostIp ?? addr, hostPort: p.published !== undefined && !isMeshed(p) ? String(p.published) : '' } };
+  });
+}
+
+/**
+ * A host-network replica's ports as its node reports them: the node's own ports it listens on
+ * (Docker lists none for such a container), so other nodes' name forwards and proxies reach it at
+ * its node's address. undefined for any other container.
+ */
+export function hostNetworkPorts(spec: Pick<ContainerSpec, 'options'>): ReplicaStatus['ports'] | undefined {
+  if (!spec.options?.hostNetwork) return undefined;
+  return (spec.options.hostPorts ?? []).flatMap((held) => {
+    const m = /^(\d+)\/(tcp|udp)$/.exec(held);
+    return m ? [{ container: Number(m[1]), protocol: m[2] as 'tcp' | 'udp', hostPort: Number(m[1]) }] : [];
   });
 }
 

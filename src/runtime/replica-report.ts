@@ -7,6 +7,7 @@ import { messageOf } from '../core/errors.ts';
 import type { Catalog } from './catalog.ts';
 import type { EngineIdentity } from './docker-engine.ts';
 import type { StackHostPorts } from './host-ports.ts';
+import { hostNetworkPorts } from './mesh-container.ts';
 
 /*
  * The reconciler's reports (reconciler.ts): each of this node's replicas' state, written to etcd
@@ -76,7 +77,7 @@ export class ReplicaReporter {
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
     // paused is running: a volume snapshot freezes the container for its capture (docker pause),
     // and a replica reported 'starting' then would drop out of the routes until the next pass
-    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
+    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: hostNetworkPorts(r.spec) ?? (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
     if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
     if (c?.state === 'exited') {

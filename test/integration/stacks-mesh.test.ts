@@ -6,7 +6,9 @@
  * (`mesh-it.<domain>` through the proxy). Every published port answers on every node's
  * address; after the node running `echo` is killed (-9, its containers removed as a dead
  * machine's would be gone), both its ports answer again on the surviving nodes, and a stack
- * container on a surviving node reaches it by name again.
+ * container on a surviving node reaches it by name again. `hostweb` runs on n3's own network
+ * (network_mode: host, port 18099): the back (n1) and the front (n2) reach it by name, and so
+ * does n1's proxy.
  * Everything it makes is named "mesh-it" or labelled with its own nodes. (busybox-static's
  * `wget -T` crashes when it resolves a name: the front's loop has no -T.)
  */
@@ -64,6 +66,14 @@ services:
       UDP_PREFIX: echo
     ports: ["18081:80", "18053:5300/udp"]
     command: ["sh", "-c", "udp-echo 5300 & exec /serve.sh"]
+  hostweb:
+    image: ${MESH_IMAGE}
+    network_mode: host
+    expose: ["18099"]
+    command: ["sh", "-c", "mkdir -p /tmp/hw && echo 'host says hi' > /tmp/hw/index.html && exec httpd -f -p 18099 -h /tmp/hw"]
+    deploy:
+      placement:
+        constraints: ["node.hostname==n3"]
 `;
 
 before(async () => {
@@ -149,6 +159,15 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
   // <stack>.<domain>: the service labelled warren.web (echo publishes ports too), through every node's proxy
   for (const a of agents) assert.equal(await viaProxy(a, STACK), 'back says hi', `${STACK}.<domain> through ${a.bind}`);
   assert.equal(await viaProxy(agents[0]!, `nope-${STACK}`), undefined, 'an unknown name is still unknown');
+
+  // a host-network service (n3) is reached by name from the stack's containers on other nodes, at its node's port, and through the proxy
+  assert.equal(await waitFor('hostweb running', () => runningOn(agents[0]!, 'hostweb'), 90_000, 200), ids[2], 'hostweb is on n3');
+  const hostweb = (await serviceView(agents[0]!, `${STACK}-hostweb`)).replicas.find((x: { state: string }) => x.state === 'running');
+  assert.deepEqual(hostweb?.ports, [{ container: 18099, protocol: 'tcp', hostPort: 18099 }], 'it reports the node port it holds');
+  for (const [svc, node] of [['back', ids[0]!], ['front', ids[1]!]] as const) {
+    await waitFor(`${svc} reaching hostweb by name`, async () => (await getFromContainer(node, svc, 'http://hostweb:18099/')) === 'host says hi', 30_000, 200);
+  }
+  await waitFor('hostweb.mesh-it.<domain> through the proxy of n1', async () => (await viaProxy(agents[0]!, `hostweb.${STACK}`)) === 'host says hi', 30_000, 200);
 
   const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
   // names across nodes from both ends: the back (n1) and the front (n2) reach echo by name wherever it runs

@@ -107,7 +107,9 @@ test('a host port published by a service outside the stack is refused, one line 
 test('a host-network service holds its container ports on its node; they clash with ports other stacks publish, both ways', () => {
   const [ha] = stackServices(project({ 'compose.yaml': 'name: home\nservices:\n  ha:\n    image: ha\n    network_mode: host\n    ports: ["8123:8123", "5353/udp"]\n    expose: ["8123", "21063"]\n' }).model, { nodeName: 'n' });
   assert.equal(ha!.options!.hostNetwork, true);
-  assert.deepEqual(ha!.options!.hostPorts, ['21063/tcp', '5353/udp', '8123/tcp']);
+  // in the file's order (the proxy goes to the first TCP one), each once
+  assert.deepEqual(ha!.options!.hostPorts, ['8123/tcp', '5353/udp', '21063/tcp']);
+  assert.deepEqual(ha!.options!.meshNames, ['ha', 'home-ha'], 'the names the stack\'s other services reach it by');
   assert.deepEqual(ha!.ports, [], 'nothing is published');
   const [plain] = stackServices(project({ 'compose.yaml': 'name: p\nservices:\n  web:\n    image: x\n    network_mode: host\n' }).model, { nodeName: 'n' });
   assert.equal(plain!.options!.hostPorts, undefined);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forwardKey, planForwards, type MeshInput, type MeshReplica, type MeshService } from '../../src/core/mesh/forward-plan.ts';
 import { allocateNameAddrs, ipv4ToInt, nameTable, topAddresses } from '../../src/core/mesh/name-addrs.ts';
+import { hostNetworkPorts } from '../../src/runtime/mesh-container.ts';
 import { prng } from '../helpers/prng.ts';
 
 const A = { id: 'node-a', addr: '10.0.0.1' };
@@ -69,6 +70,26 @@ test('a service with a name address here gets a forward for each declared port a
   const dbf = plan.forwards.find((f) => f.service === 'shop-db')!;
   assert.equal(dbf.kind, 'name');
   assert.deepEqual(dbf.targets, [{ host: B_ADDR, port: 33000, nodeId: 'node-b', node: true }]);
+});
+
+test('a host-network service: its name address here forwards each port it holds to its node\'s address at that port, this node\'s replica first', () => {
+  const ha: MeshService = { name: 'home-ha', stack: 'home', ports: [] };
+  const spec = { options: { hostNetwork: true, hostPorts: ['8123/tcp', '5353/udp'] } };
+  const held = hostNetworkPorts(spec)!;
+  assert.deepEqual(held, [{ container: 8123, protocol: 'tcp', hostPort: 8123 }, { container: 5353, protocol: 'udp', hostPort: 5353 }]);
+  assert.equal(hostNetworkPorts({}), undefined, 'any other container: what Docker lists');
+  // no container IP on the host's network: a local replica is reached at its node's address too
+  const replicas: MeshReplica[] = [
+    { service: 'home-ha', nodeId: 'node-b', addr: B_ADDR, ports: held },
+    { service: 'home-ha', nodeId: A.id, addr: A.addr, ports: held },
+  ];
+  const plan = planForwards({ self: A, services: [ha], replicas, nameAddrs: new Map([['home-ha', '172.18.255.254']]) });
+  assert.deepEqual(plan.forwards.map((f) => [forwardKey(f), f.kind, f.targets]), [
+    ['tcp/172.18.255.254:8123', 'name', [{ host: A.addr, port: 8123, nodeId: A.id, node: true }, { host: B_ADDR, port: 8123, nodeId: 'node-b', node: true }]],
+    ['udp/172.18.255.254:5353', 'name', [{ host: A.addr, port: 5353, nodeId: A.id, node: true }, { host: B_ADDR, port: 5353, nodeId: 'node-b', node: true }]],
+  ]);
+  // nothing is published on every node: the ports are its node's own, as under compose
+  assert.ok(plan.forwards.every((f) => f.kind === 'name'));
 });
 
 test('randomized: every target is a live replica of the forward\'s service on the right protocol, and every reachable replica is a target', () => {
@@ -195,12 +216,13 @@ test('stackWebServices: <stack> names the service labelled warren.web, else the 
     // two publish, no label: none
     s('two-a', 'two', [tcp(81)]),
     s('two-b', 'two', [tcp(82)]),
-    // udp only, or the host's network: no web port
+    // udp only: no web port; the host's network: its TCP port is the node's own
     s('dns-pihole', 'dns', [{ container: 53, protocol: 'udp', published: 53 }]),
-    s('ha-core', 'ha', [], { hostNetwork: true, hostPorts: ['8123/tcp'] }),
+    s('ha-core', 'ha', [], { hostNetwork: true, hostPorts: ['5353/udp', '8123/tcp'] }),
+    s('mdns-relay', 'relay', [], { hostNetwork: true, hostPorts: ['5353/udp'] }),
     s('plain', undefined, [tcp(9000)]),
   ];
-  assert.deepEqual(Object.fromEntries(stackWebServices(services)), { immich: 'immich-server', 'media-box': 'media_box-web' });
+  assert.deepEqual(Object.fromEntries(stackWebServices(services)), { immich: 'immich-server', 'media-box': 'media_box-web', ha: 'ha-core' });
   assert.match(stackWebChoice(services.filter((x) => x.stack === 'two')).why!, /^several services publish TCP ports \(two-a, two-b\): .* label its web service warren\.web: "true"$/);
   const both = services.filter((x) => x.stack === 'two').map((x) => ({ ...x, options: { labels: { 'warren.web': 'true' } } }));
   assert.match(stackWebChoice(both).why!, /^several services are labelled warren\.web: "true" \(two-a, two-b\)/);

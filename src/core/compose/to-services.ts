@@ -88,13 +88,18 @@ function optionsOf(model: StackModel, s: StackService, ctx: PlacementContext): C
     o.hostNetwork = true;
     const held = hostPortsOfStackService(s);
     if (held.length) o.hostPorts = held;
+    o.meshNames = [...new Set([...s.aliases, s.warrenName])];
   } else o.network = { stack: model.name, aliases: [...new Set([...s.aliases, s.warrenName])] };
   return o;
 }
 
-/** A host-network service's ports and expose: the node ports it listens on (its container ports: with the node's network they are the node's). */
+/**
+ * A host-network service's ports and expose: the node ports it listens on (its container ports:
+ * with the node's network they are the node's), in the file's order (the proxy goes to the first
+ * TCP one, as it goes to a service's first declared port).
+ */
 export function hostPortsOfStackService(s: StackService): string[] {
-  return [...new Set([...s.ports, ...(s.expose ?? [])].map((p) => `${p.target}/${p.protocol}`))].sort();
+  return [...new Set([...s.ports, ...(s.expose ?? [])].map((p) => `${p.target}/${p.protocol}`))];
 }
 
 function portsOf(s: StackService): PortSpec[] {

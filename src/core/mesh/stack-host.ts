@@ -22,7 +22,9 @@ export const WEB_LABEL = 'warren.web';
 
 export type WebCandidate = Pick<ServiceSpec, 'name' | 'stack' | 'ports' | 'options'>;
 
-const publishesTcp = (s: WebCandidate) => !s.options?.hostNetwork && s.ports.some((p) => p.protocol === 'tcp' && (p.published !== undefined || p.anyHostPort));
+/** publishes a TCP port, or listens on one of its node's own (network_mode: host, its ports and expose) */
+const publishesTcp = (s: WebCandidate) =>
+  s.options?.hostNetwork ? (s.options.hostPorts ?? []).some((p) => p.endsWith('/tcp')) : s.ports.some((p) => p.protocol === 'tcp' && (p.published !== undefined || p.anyHostPort));
 
 /**
  * Which of one stack's services `<stack>.<domain>` names: the one labelled warren.web=true, else
