@@ -19,6 +19,7 @@ import { finalCycles, SnapshotSchedule } from './volume-schedule.ts';
 import { deleteCopy, keepFencedWrites, retainSnapshots, volumePolicy } from './volume-upkeep.ts';
 import { takeVolume } from './volume-take.ts';
 import { monoNow } from '../system/clock.ts';
+import { VolumeLock } from './volume-lock.ts';
 import { cycleAnswersAsk } from '../core/volumes/snapshot-ask.ts';
 
 export interface VolumeDriverDeps {
@@ -71,9 +72,7 @@ export class VolumeDriver {
   /** volumes this node owns and whose live copy is ready, with the epoch it owns them at */
   readonly owned = new Map<string, number>();
   /** a snapshot, restore or removal under way (volume-ops.ts takes it too) */
-  readonly busy = new Set<string>();
-  /** volumes a `warren volume snapshot` waits for: no scheduled cycle starts on them meanwhile */
-  private readonly asking = new Set<string>();
+  readonly lock = new VolumeLock();
   /** volumes whose replica must not start, with why (a restore under way: volume-ops.ts) */
   readonly holds = new Map<string, string>();
   /** before taking a volume over from a live owner: its final snapshot handed over (volume-ops.ts) */
@@ -132,7 +131,7 @@ export class VolumeDriver {
     this.stopped = true;
     this.schedule.stop();
     const deadline = monoNow() + waitMs;
-    while (this.busy.size > 0 && monoNow() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (this.lock.size > 0 && monoNow() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
 
   /**
@@ -235,13 +234,13 @@ export class VolumeDriver {
       if (this.users(name).length === 0) continue; // its service (or stack) is gone: nothing writes to it
       toSnapshot.set(name, { m, intervalMs: this.policy(name).intervalMs });
     }
-    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), monoNow(), (name) => this.busy.has(name) || this.asking.has(name));
+    const due = this.schedule.due([...toSnapshot].map(([name, v]) => ({ name, intervalMs: v.intervalMs })), monoNow(), (name) => !this.lock.mayStart(name));
     for (const name of due) {
       const { m, intervalMs } = toSnapshot.get(name)!;
-      this.busy.add(name);
+      this.lock.tryTake(name);
       const started = performance.now();
       void this.snapshotAndReplicate(m).catch((err: unknown) => this.d.logger.warn({ volume: name, err: messageOf(err) }, 'volume snapshot failed')).finally(() => {
-        this.busy.delete(name);
+        this.lock.release(name);
         // a cycle longer than the interval (a loaded machine): the next one starts at once, not at the next tick
         if (performance.now() - started >= intervalMs && !this.stopped) setImmediate(() => void this.tick());
       });
@@ -273,15 +272,14 @@ export class VolumeDriver {
 
   /** `warren volume rm` left a tombstone: this node's snapshots and copy of the volume go. */
   private async forgetRemoved(name: string): Promise<void> {
-    if (this.meta(name) || !this.d.catalog.maps.volumeMeta.get(name)?.value.removed || this.busy.has(name)) return;
-    this.busy.add(name);
+    if (this.meta(name) || !this.d.catalog.maps.volumeMeta.get(name)?.value.removed || !this.lock.tryTake(name)) return;
     try {
       this.owned.delete(name);
       this.lastCycle.delete(name);
       await deleteCopy(this.store, name, this.liveDir(name));
       this.d.logger.info({ volume: name }, 'volume removed: this node\'s copy and snapshots deleted');
     } finally {
-      this.busy.delete(name);
+      this.lock.release(name);
     }
   }
 
@@ -297,19 +295,13 @@ export class VolumeDriver {
     const m = this.meta(name)?.value;
     if (!m || m.owner !== this.d.selfId || this.owned.get(name) !== m.epoch) throw new UserError('not_owner', `volume ${name} is not live on this node`, 409);
     const asked = monoNow();
-    // no cycle starts while the ask waits (cycles longer than the interval follow at once: it starved)
-    while (this.busy.has(name)) {
-      this.asking.add(name);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    this.asking.delete(name);
-    const last = this.lastCycle.get(name);
-    if (last && cycleAnswersAsk(last, asked)) return last.result;
-    this.busy.add(name);
+    await this.lock.take(name); // no scheduled cycle starts while the ask waits
     try {
+      const last = this.lastCycle.get(name);
+      if (last && cycleAnswersAsk(last, asked)) return last.result;
       return await this.snapshotAndReplicate(m, { force: true, wait });
     } finally {
-      this.busy.delete(name);
+      this.lock.release(name);
     }
   }
 

@@ -29,7 +29,7 @@ const stats = (skipped: string[] = []) => ({ files: 0, changed: 0, frozenCopyByt
 /**
  * Restore, clone, export and import of replicated volumes, carried out on this node (the HTTP
  * side, src/runtime/volume-ops-api.ts, sends each to the node that can do it). Built beside the
- * driver (src/runtime/volume-driver.ts), whose lock (`busy`), start holds, copy records and
+ * driver (src/runtime/volume-driver.ts), whose lock (`lock`, volume-lock.ts), start holds, copy records and
  * replication it uses.
  */
 export class VolumeOps {
@@ -75,18 +75,13 @@ export class VolumeOps {
     return r;
   }
 
-  /** Takes the volume's lock (the driver's: no snapshot cycle meanwhile), runs fn, gives it back. */
+  /** Takes the volume's lock (the driver's: no scheduled snapshot cycle starts while it waits or runs), runs fn, gives it back. */
   private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const until = monoNow() + 120_000;
-    while (this.driver.busy.has(name)) {
-      if (monoNow() > until) throw new UserError('busy', `volume ${name} is busy (a snapshot or transfer takes long): try again`, 409);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    this.driver.busy.add(name);
+    if (!(await this.driver.lock.take(name, 120_000))) throw new UserError('busy', `volume ${name} is busy (a snapshot or transfer takes long): try again`, 409);
     try {
       return await fn();
     } finally {
-      this.driver.busy.delete(name);
+      this.driver.lock.release(name);
     }
   }
 

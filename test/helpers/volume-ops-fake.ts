@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import type { CopyRecord, VolumeMeta } from '../../src/core/volumes/volume-records.ts';
 import type { VolumeDriver } from '../../src/runtime/volume-driver.ts';
+import { VolumeLock } from '../../src/runtime/volume-lock.ts';
 import { VolumeOps } from '../../src/runtime/volume-ops.ts';
 import type { SnapshotRecord, VolumeStore } from '../../src/volumes/volume-store.ts';
 
@@ -35,7 +36,7 @@ export function opsOnStore(store: VolumeStore, dataDir: string, opts: { reserveB
     d: { selfId: 'self', catalog, client: () => client, liveness: () => ({}), event: (name: string, payload: Record<string, unknown>) => events.push({ name, payload }), logger: pino({ level: 'silent' }), intervalMs: 1000 },
     store,
     receiver: { reserveBytes: opts.reserveBytes ?? 0 },
-    busy: new Set<string>(),
+    lock: new VolumeLock(),
     holds: new Map<string, string>(),
     liveDir: (name: string) => resolve(dataDir, 'volume-data', name),
     record: async (name: string, rec: SnapshotRecord, applied: boolean) => {

@@ -82,7 +82,7 @@ describe('volume ops on a store (restore, clone, export/import)', () => {
     assert.equal(volumeCopies.get('vol/self')?.value.snapshot, restored.id, 'the copy record is the restored snapshot');
     assert.deepEqual(events.filter((e) => e.name === 'volume.restored').map((e) => e.payload), [{ volume: 'vol', service: null, snapshot: s1.id, before: before.id, restored: restored.id, node: 'self' }]);
     assert.equal(driver.holds.size, 0);
-    assert.equal(driver.busy.size, 0);
+    assert.equal(driver.lock.size, 0);
     // an unknown snapshot: 404, nothing changed
     await assert.rejects(ops.restore('vol', '999999-00000000'), (err: { status: number }) => err.status === 404);
     assert.equal(store.list('vol').length, list.length);

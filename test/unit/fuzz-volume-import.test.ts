@@ -100,7 +100,7 @@ test('an upload cut mid-tar ends the import (a 4xx), frees the name and leaves n
   cut.push(tarBytes.subarray(0, 70_000));
   setImmediate(() => cut.destroy(new Error('client went away')));
   await assert.rejects(ops.importTar('cut', cut), (err: { status?: number }) => (err.status ?? 500) < 500);
-  assert.equal(driver.busy.size, 0);
+  assert.equal(driver.lock.size, 0);
   assert.equal(store.list('cut').length, 0);
   assert.equal((await ops.importTar('cut', Readable.from([tarBytes]))).volume, 'cut');
 });
