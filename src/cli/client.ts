@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UserError } from '../core/errors.ts';
+import { NOTHING_DONE_CODES, UserError } from '../core/errors.ts';
 import type { ApiErrorBody } from '../core/views.ts';
 import { defaultDataDir, readAdminToken, readRuntimeInfo } from '../system/data-dir.ts';
 import { chooseToken } from './token-source.ts';
@@ -10,6 +10,9 @@ export interface ClientOptions {
 }
 
 const FALLBACK_API = 'http://127.0.0.1:7370';
+/** how long a request answered "nothing was done, try again" (NOTHING_DONE_CODES) is sent again: a voter change takes a few seconds */
+const RETRY_WITHIN_MS = 20_000;
+const RETRY_PAUSE_MS = 500;
 
 /** Talks to one agent's HTTP API: --api, then $WARREN_API, then the local agent's data dir. */
 export class ApiClient {
@@ -32,25 +35,36 @@ export class ApiClient {
     return new ApiClient(base.replace(/\/+$/, ''), dataDir, env);
   }
 
-  /** Sends a request; resolves with the status and parsed body, or throws one clear line. */
-  async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[]; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
+  /**
+   * Sends a request; resolves with the status and parsed body, or throws one clear line. A 503
+   * that says nothing was done (the agent is reconnecting to the cluster's store) is sent again
+   * for up to `retryWithinMs` (default 20 s).
+   */
+  async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[]; timeoutMs?: number; retryWithinMs?: number } = {}): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: 'application/json', ...(await this.authHeader(opts.admin)) };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await this.send(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      throw new UserError('bad_response', `the agent at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
+    const until = performance.now() + (opts.retryWithinMs ?? RETRY_WITHIN_MS);
+    for (;;) {
+      const res = await this.send(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+      });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        throw new UserError('bad_response', `the agent at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
+      }
+      if (res.status === 503 && nothingDone(parsed) && performance.now() + RETRY_PAUSE_MS < until) {
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+        continue;
+      }
+      if (!res.ok && !(opts.allow ?? []).includes(res.status)) throw apiError(res.status, parsed);
+      return { status: res.status, body: parsed as T };
     }
-    if (!res.ok && !(opts.allow ?? []).includes(res.status)) throw apiError(res.status, parsed);
-    return { status: res.status, body: parsed as T };
   }
 
   private async authHeader(admin: boolean | undefined): Promise<Record<string, string>> {
@@ -101,6 +115,8 @@ async function failure(res: Response): Promise<UserError> {
   }
   return apiError(res.status, parsed);
 }
+
+const nothingDone = (parsed: unknown) => NOTHING_DONE_CODES.includes((parsed as ApiErrorBody | undefined)?.error?.code ?? '');
 
 function apiError(status: number, parsed: unknown): UserError {
   const err = (parsed as ApiErrorBody | undefined)?.error;

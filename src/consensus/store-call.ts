@@ -1,5 +1,17 @@
-import type { Etcd3 } from 'etcd3';
+import { ClientClosedError, GRPCCancelledError, GRPCDeadlineExceededError, GRPCResourceExhastedError, GRPCUnavailableError, type Etcd3 } from 'etcd3';
 import { UserError } from '../core/errors.ts';
+
+/**
+ * A request that failed because the cluster's store did not answer (unavailable, too slow, too
+ * busy, or the client closed), as a 503 the caller may retry; undefined for any other error. ClientClosedError is thrown before a call is sent: this node was replacing its
+ * connection (a voter change: demoted to a client, or the quorum rebuilt) while the request ran.
+ */
+export function storeFailure(err: unknown): UserError | undefined {
+  if (err instanceof ClientClosedError) return new UserError('store_reconnecting', 'this node was reconnecting to the cluster\'s store (a voter change) and made no change: try again', 503);
+  const unanswered = err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || err instanceof GRPCResourceExhastedError;
+  if (unanswered) return new UserError('store_unavailable', `the cluster's store did not answer (${err.message}): try again in a moment`, 503);
+  return undefined;
+}
 
 /**
  * For the API's records in etcd (UI sessions, API tokens): a store that does not answer is a 503
@@ -10,7 +22,7 @@ export async function storeCall<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}): try again in a moment`, 503);
+    throw storeFailure(err) ?? new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}): try again in a moment`, 503);
   }
 }
 

@@ -22,3 +22,10 @@ export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * Error codes of 503 answers that mean nothing was done (the node was not connected to the
+ * cluster's store yet, or was replacing that connection): the CLI sends such a request again
+ * for a while (cli/client.ts) instead of failing at a voter change.
+ */
+export const NOTHING_DONE_CODES: readonly string[] = ['not_ready', 'store_reconnecting'];

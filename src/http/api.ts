@@ -1,9 +1,7 @@
 import { Hono } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
-import { isUserError } from '../core/errors.ts';
 import type { HealthReport, MemberView } from '../core/views.ts';
-import { jsonError } from './errors.ts';
+import { errorAnswer, jsonError } from './errors.ts';
 import { eventRoutes, type EventDeps } from './routes/events.ts';
 import { clusterRoutes, type ClusterDeps } from './routes/cluster.ts';
 import { admissionRoutes, type AdmissionDeps } from './routes/admission.ts';
@@ -61,11 +59,7 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
 
-  app.onError((err, c) => {
-    if (isUserError(err)) return jsonError(c, err.status as ContentfulStatusCode, err.code, err.message);
-    deps.logger.error({ err }, 'request failed');
-    return jsonError(c, 500, 'internal', 'internal error: see the agent log');
-  });
+  app.onError((err, c) => errorAnswer(c, err, deps.logger));
 
   return app;
 }
