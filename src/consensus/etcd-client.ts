@@ -2,6 +2,7 @@ import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'et
 import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type CircuitBreakerPolicy } from 'cockatiel';
 import { request } from 'node:https';
 import { isUserError, UserError } from '../core/errors.ts';
+import { storeFailure } from './store-call.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -134,7 +135,7 @@ export async function retryEtcd<T>(what: string, fn: () => Promise<T>, opts: { t
     try {
       return await fn();
     } catch (err) {
-      if (!isTransientEtcdError(err as Error) || monoNow() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      if (!isTransientEtcdError(err as Error) || monoNow() + delay > deadline) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
       opts.onRetry?.(err as Error);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);
@@ -148,6 +149,9 @@ export async function apiEtcdCall<T>(what: string, fn: () => Promise<T>, timeout
     return await retryEtcd(what, fn, { timeoutMs });
   } catch (err) {
     if (isUserError(err)) throw err;
-    throw new UserError('etcd_unavailable', `the cluster's store did not answer (${(err as Error).message}); try again in a moment`, 503);
+    // a client closed under the request (a voter change) is a 503 the CLI sends again: nothing was sent
+    const closed = storeFailure((err as Error).cause);
+    if (closed?.code === 'store_reconnecting') throw closed;
+    throw new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}); try again in a moment`, 503);
   }
 }

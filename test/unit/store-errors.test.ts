@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ClientClosedError, GRPCUnavailableError } from 'etcd3';
 import { Hono } from 'hono';
 import { ApiClient } from '../../src/cli/client.ts';
+import { apiEtcdCall } from '../../src/consensus/etcd-client.ts';
 import { storeFailure } from '../../src/consensus/store-call.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { errorAnswer } from '../../src/http/errors.ts';
@@ -20,6 +21,20 @@ test('a failure of the etcd client is a 503 to retry, never an internal error; a
   assert.match(down!.message, /did not answer \(14 UNAVAILABLE: No connection established\)/);
   assert.equal(storeFailure(new Error('a bug')), undefined);
   assert.equal(storeFailure(new TypeError('x is undefined')), undefined);
+});
+
+test('an API etcd call (service routes) through a closed client: 503 store_reconnecting at once; a store that fails otherwise: 503 store_unavailable', async () => {
+  let calls = 0;
+  const started = performance.now();
+  await assert.rejects(apiEtcdCall('create the service', async () => {
+    calls++;
+    throw new ClientClosedError('KV');
+  }), (err: UserError) => err.code === 'store_reconnecting' && err.status === 503);
+  assert.equal(calls, 1, 'not retried on the closed client');
+  assert.ok(performance.now() - started < 1000);
+  await assert.rejects(apiEtcdCall('read the service', async () => {
+    throw new Error('etcdserver: mvcc: required revision has been compacted');
+  }), (err: UserError) => err.code === 'store_unavailable' && /read the service: etcdserver: mvcc/.test(err.message));
 });
 
 test('the API answers a closed etcd client with 503 store_reconnecting, a user error as itself, anything else a logged 500 without details', async () => {
