@@ -44,6 +44,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json', ...(await this.authHeader(opts.admin)) };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const until = performance.now() + (opts.retryWithinMs ?? RETRY_WITHIN_MS);
+    let told = false;
     for (;;) {
       const res = await this.send(path, {
         method,
@@ -59,6 +60,9 @@ export class ApiClient {
         throw new UserError('bad_response', `the agent at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
       }
       if (res.status === 503 && nothingDone(parsed) && performance.now() + RETRY_PAUSE_MS < until) {
+        // a person at a terminal is told once why nothing shows yet; scripts see only the outcome
+        if (!told && process.stderr.isTTY) process.stderr.write(`warren: ${apiError(res.status, parsed).message} (asking again for up to ${Math.round((opts.retryWithinMs ?? RETRY_WITHIN_MS) / 1000)} s)\n`);
+        told = true;
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
         continue;
       }
