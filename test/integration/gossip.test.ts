@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import { startAgent, cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
+import { voterIds } from '../helpers/cluster.ts';
 import { followEvents, type EventFollower } from '../helpers/events.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createP2PNode } from '../../src/gossip/libp2p-node.ts';
@@ -104,7 +105,12 @@ test('an event published on one node reaches `warren events` on all others; bad 
   assert.equal(followers[0]!.events.filter((e) => e.payload.blob).length, 0);
 });
 
-test('a rogue libp2p peer publishing garbage on every topic confuses nobody', { timeout: 60_000 }, async () => {
+test('a rogue libp2p peer publishing garbage on every topic confuses nobody', { timeout: 120_000 }, async () => {
+  // The voter set grows to 3 in the cluster's first seconds, and each promotion makes every node
+  // reconnect to the new voters (its health 503 for that moment): over before the rogue starts,
+  // so that an unhealthy node after it is the rogue's doing (ci77 caught the growth's end).
+  await waitFor('3 voters', async () => (await voterIds(agents[0]!).catch(() => [])).length === 3, 60_000, 250);
+  await waitFor('every agent healthy', async () => (await Promise.all(agents.map((a) => a.health().then((h) => h.status, () => 0)))).every((s) => s === 200), 30_000, 250);
   const rogue = await createP2PNode({ privateKey: await generateKeyPair('Ed25519'), bind: '127.0.1.99', port: 7371, mdns: false });
   await rogue.start();
   try {

@@ -114,7 +114,10 @@ test('a replicated volume follows its service to another node after a kill -9 an
   assert.ok(lostMs <= AT_RISK_GOAL_MS, `lost ${Math.round(lostMs)} ms of writes (goal ${AT_RISK_GOAL_MS} ms)`);
 
   // the :local volume is not replicated: it started empty on the new node
-  const nodes = (await docker('exec', second.container, 'cat', '/cache/nodes')).split('\n').filter(Boolean);
+  // read on the host, from the Docker volume: the container may be frozen for a snapshot at this
+  // very moment, and docker exec refuses a paused container (ci77)
+  const mounts = JSON.parse(await docker('inspect', '--format', '{{json .Mounts}}', second.container)) as { Destination: string; Source: string }[];
+  const nodes = readFileSync(join(mounts.find((m) => m.Destination === '/cache')!.Source, 'nodes'), 'utf8').split('\n').filter(Boolean);
   assert.equal(nodes.length, 1, `the :local volume held ${JSON.stringify(nodes)}`);
 
   // inspect and snapshots answer on any node; the volume is owned by the new node now
