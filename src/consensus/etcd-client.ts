@@ -1,8 +1,8 @@
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type CircuitBreakerPolicy } from 'cockatiel';
 import { request } from 'node:https';
-import { isUserError, UserError } from '../core/errors.ts';
-import { storeFailure } from './store-call.ts';
+import { isUserError } from '../core/errors.ts';
+import { storeFailure, storeUnavailable } from './store-call.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -152,6 +152,6 @@ export async function apiEtcdCall<T>(what: string, fn: () => Promise<T>, timeout
     // a client closed under the request (a voter change) is a 503 the CLI sends again: nothing was sent
     const closed = storeFailure((err as Error).cause);
     if (closed?.code === 'store_reconnecting') throw closed;
-    throw new UserError('store_unavailable', `the cluster's store did not answer (${(err as Error).message}); try again in a moment`, 503);
+    throw storeUnavailable((err as Error).message);
   }
 }
