@@ -43,15 +43,12 @@ export class ApiClient {
   async request<T>(method: string, path: string, body?: unknown, opts: { admin?: boolean; allow?: number[]; timeoutMs?: number; retryWithinMs?: number } = {}): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: 'application/json', ...(await this.authHeader(opts.admin)) };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const until = performance.now() + (opts.retryWithinMs ?? RETRY_WITHIN_MS);
+    const sent = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const windowMs = opts.retryWithinMs ?? RETRY_WITHIN_MS;
+    const until = performance.now() + windowMs;
     let told = false;
     for (;;) {
-      const res = await this.send(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-      });
+      const res = await this.send(path, { method, headers, body: sent, signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
       const text = await res.text();
       let parsed: unknown;
       try {
@@ -61,7 +58,7 @@ export class ApiClient {
       }
       if (res.status === 503 && nothingDone(parsed) && performance.now() + RETRY_PAUSE_MS < until) {
         // a person at a terminal is told once why nothing shows yet; scripts see only the outcome
-        if (!told && process.stderr.isTTY) process.stderr.write(`warren: ${apiError(res.status, parsed).message} (asking again for up to ${Math.round((opts.retryWithinMs ?? RETRY_WITHIN_MS) / 1000)} s)\n`);
+        if (!told && process.stderr.isTTY) process.stderr.write(`warren: ${apiError(res.status, parsed).message} (asking again for up to ${Math.round(windowMs / 1000)} s)\n`);
         told = true;
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
         continue;
