@@ -116,7 +116,7 @@ export class Consensus extends EventEmitter {
       leaving: () => this.leaving,
       runsMember: () => this.member.etcd !== undefined,
       role: () => this.role,
-      clientChanged: (client) => this.emit('client', client),
+      clientChanged: (client, handedOver) => this.emit('client', client, handedOver),
       connected: () => {
         this.phase = 'member';
         void this.hellos.say();

@@ -4,8 +4,9 @@ import type { NodeRole } from '../core/admission-plan.ts';
 import type { EtcdRole, NodeState } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { within } from '../system/within.ts';
-import { ClusterStore, KEYS, type NodeRecord, type VoterOffer } from './cluster-store.ts';
-import { createEtcdClient, createProbeClient, etcdMemberHealthy } from './etcd-client.ts';
+import { KEYS, type ClusterStore, type NodeRecord, type VoterOffer } from './cluster-store.ts';
+import { etcdMemberHealthy } from './etcd-client.ts';
+import { closeConnection, Handover, openConnection, type Connection } from './etcd-connection.ts';
 import type { RequestAdmission } from './joiner.ts';
 import { Leader } from './leader.ts';
 import type { Leadership } from './leadership.ts';
@@ -41,8 +42,12 @@ export interface SessionHost {
   runsMember(): boolean;
   /** the role cluster.json gives this node */
   role(): NodeRole | null;
-  /** the etcd client every other layer uses changed (undefined: there is none now) */
-  clientChanged(client: Etcd3 | undefined): void;
+  /**
+   * The etcd client every other layer uses changed (undefined: there is none now). `handedOver`:
+   * it replaces a working client to the same cluster (the voters changed), so what was read
+   * through the old one still holds.
+   */
+  clientChanged(client: Etcd3 | undefined, handedOver: boolean): void;
   /** a session started: this node is a member */
   connected(): void;
   /** the session is set up (registry read, watches on) */
@@ -64,10 +69,10 @@ export interface SessionHost {
  * own etcd role, and a voter seat offered to it.
  */
 export class EtcdSession {
-  client: Etcd3 | undefined;
-  /** one client per endpoint, for the quorum probe (see QuorumWatch) */
-  probeClients: Etcd3[] = [];
-  store: ClusterStore | undefined;
+  /** this session's connection (undefined between a disconnect and the next connect) */
+  private conn: Connection | undefined;
+  /** the last session's connection while a reconnect to changed voters sets up its successor */
+  private readonly handover = new Handover();
   /** this node's etcd role as last read (Consensus sets it when it changes it itself) */
   memberRole: EtcdRole = 'none';
   /** etcd's voting members (node ids) as last read */
@@ -101,6 +106,20 @@ export class EtcdSession {
 
   get endpoints(): readonly string[] {
     return this.endpoints_;
+  }
+
+  /** The etcd client every other layer uses (undefined while this node is not connected). */
+  get client(): Etcd3 | undefined {
+    return (this.conn ?? this.handover.kept)?.client;
+  }
+
+  /** One client per endpoint, for the quorum probe (see QuorumWatch). */
+  get probeClients(): Etcd3[] {
+    return (this.conn ?? this.handover.kept)?.probes ?? [];
+  }
+
+  get store(): ClusterStore | undefined {
+    return (this.conn ?? this.handover.kept)?.store;
   }
 
   get isLeader(): boolean {
@@ -139,20 +158,16 @@ export class EtcdSession {
     // a session left open by a caller that raced another (a reconnect beside a role change)
     // would leak its client, watches and leader: close it first; and a disconnect still under
     // way would close this new session's client at its end and drop its leader and watches
-    while (this.client || this.disconnecting) await this.disconnect();
+    while (this.conn || this.disconnecting) await this.disconnect();
     this.endpoints_ = [...endpoints].sort();
     this.failingSince = undefined;
-    const client = createEtcdClient({ endpoints, tls: this.h.tls() }, {}, (fields, msg) => this.log.debug(fields, msg));
-    const store = new ClusterStore(client);
-    this.client = client;
-    for (const c of this.probeClients) c.close();
-    this.probeClients = endpoints.map((e) => createProbeClient({ endpoints: [e], tls: this.h.tls() }));
-    this.store = store;
-    this.h.clientChanged(client);
+    this.conn = openConnection(endpoints, this.h.tls(), (fields, msg) => this.log.debug(fields, msg));
+    const { client, store } = this.conn;
+    this.h.clientChanged(client, this.handover.takeOver());
     this.admitted.add(this.h.nodeId);
     this.h.connected();
     // the connection may be dropped meanwhile (this node removed, demoted, stopped): then give up
-    const current = () => this.client === client && !this.h.stopped();
+    const current = () => this.conn?.client === client && !this.h.stopped();
     const cluster = await this.retryForever('read the cluster record', () => store.cluster(), current);
     if (!current()) return;
     this.leader = new Leader({
@@ -197,15 +212,18 @@ export class EtcdSession {
   /**
    * Closes the session. One at a time: two overlapping disconnects (a role change and a
    * reconnect to the voters) had the slower one close the client the other had connected since.
+   * `handOver`: the next connect follows at once (the voters changed), and the client keeps
+   * serving the other layers until then.
    */
-  disconnect(): Promise<void> {
-    this.disconnecting ??= this.disconnectOnce().finally(() => {
+  async disconnect(handOver = false): Promise<void> {
+    this.disconnecting ??= this.disconnectOnce(handOver).finally(() => {
       this.disconnecting = undefined;
     });
-    return this.disconnecting;
+    await this.disconnecting;
+    if (!handOver) this.dropRetiring();
   }
 
-  private async disconnectOnce(): Promise<void> {
+  private async disconnectOnce(handOver: boolean): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.retrySoon = false;
@@ -216,15 +234,22 @@ export class EtcdSession {
     this.leader = undefined;
     for (const w of this.watchers) await within(w.cancel(), STOP_WITHIN_MS, 'cancelling a watch').catch(() => undefined);
     this.watchers = [];
-    if (this.client) this.h.clientChanged(undefined);
-    this.client?.close();
-    this.client = undefined;
-    for (const c of this.probeClients) c.close();
-    this.probeClients = [];
-    this.store = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (!conn) return;
+    if (handOver) this.handover.keep(conn);
+    else {
+      this.h.clientChanged(undefined, false);
+      closeConnection(conn);
+    }
     // the admitted set outlives a reconnect (voters changed, demotion, recovery): emptied here, it
     // made gossip and member calls from every other member "not admitted" until the next read of
     // the node records. It is replaced by each read, and emptied when the node leaves the cluster.
+  }
+
+  /** A connection kept for a handover nobody takes over: closed now, and the other layers told. */
+  private dropRetiring(): void {
+    if (this.handover.drop() && !this.conn) this.h.clientChanged(undefined, false);
   }
 
   /** Retries `fn` until it succeeds, or (undefined) until `wanted` says the result is not wanted any more. */
@@ -242,10 +267,11 @@ export class EtcdSession {
   }
 
   private async refreshNodes(): Promise<void> {
-    if (!this.store) return;
+    const store = this.conn?.store;
+    if (!store) return;
     const started = monoNow();
     try {
-      const nodes = await this.store.nodes();
+      const nodes = await store.nodes();
       this.nodes = nodes;
       await this.h.peersSeen(nodes.filter((n) => n.id !== this.h.nodeId).map((n) => n.api).sort());
       const ids = new Set(nodes.map((n) => n.id));
@@ -286,8 +312,9 @@ export class EtcdSession {
       this.log.info({ endpoints: wanted, failing }, failing ? 'etcd unreadable through this client: reconnecting to every voter' : 'the voters changed: reconnecting to them');
       await this.h.endpointsChanged(wanted);
       if (away()) return;
-      await this.disconnect();
-      // a role change that began meanwhile connects where it means to: not here
+      await this.disconnect(true);
+      // a role change that began meanwhile connects where it means to: not here (its own
+      // disconnect closes the client kept serving meanwhile)
       if (away()) return;
       await this.connect(wanted);
     } finally {
@@ -301,11 +328,12 @@ export class EtcdSession {
    * only through an offer it is told of.
    */
   private async refreshRole(force = false): Promise<void> {
-    if (!this.client) return;
+    const client = this.conn?.client;
+    if (!client) return;
     if (!force && !this.h.runsMember() && monoNow() - this.roleReadAt < CLIENT_ROLE_EVERY_MS) return;
     this.roleReadAt = monoNow();
     try {
-      const res = await this.client.cluster.memberList({} as never);
+      const res = await client.cluster.memberList({} as never);
       const me = (res.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.h.peerUrl));
       const voters = (res.members ?? []).filter((m) => !m.isLearner && m.name).map((m) => m.name);
       if (voters.length) this.lastVoters = voters.sort();
@@ -333,11 +361,12 @@ export class EtcdSession {
   }
 
   private async checkOfferOnce(): Promise<void> {
-    if (!this.store || this.h.runsMember() || this.h.role() !== 'client') return;
-    const offer = await this.store.offer(this.h.nodeId).catch(() => undefined);
-    if (!offer || this.h.runsMember() || !this.client) return;
+    const conn = this.conn;
+    if (!conn || this.h.runsMember() || this.h.role() !== 'client') return;
+    const offer = await conn.store.offer(this.h.nodeId).catch(() => undefined);
+    if (!offer || this.h.runsMember() || this.conn !== conn) return;
     // only a seat etcd really holds for us: a stale offer must not make this node start etcd
-    const members = await this.client.cluster.memberList({} as never).then((r) => r.members ?? [], () => []);
+    const members = await conn.client.cluster.memberList({} as never).then((r) => r.members ?? [], () => []);
     if (!members.some((m) => m.isLearner && (m.peerURLs ?? []).includes(this.h.peerUrl))) return;
     this.log.info('offered a voter seat: starting an etcd member');
     await this.h.takeSeat(offer);

@@ -80,13 +80,21 @@ export class Catalog extends EventEmitter {
     return this.client !== undefined && this.loadedAt > 0;
   }
 
-  /** Follows a new etcd client (or none, while this node is not a member). */
-  async attach(client: Etcd3 | undefined): Promise<void> {
+  /**
+   * Follows a new etcd client (or none, while this node is not a member). `sameCluster`: it
+   * replaces a working client to the same etcd cluster (the voters changed), so what the catalog
+   * holds stays true as of when it was read, and the catalog stays ready while it reads again
+   * (it went unready for the reconnect, and the node's API answered 503 meanwhile).
+   */
+  async attach(client: Etcd3 | undefined, sameCluster = false): Promise<void> {
     const gen = ++this.generation;
     this.detachCurrent();
+    const keep = sameCluster && client !== undefined && this.client !== undefined;
     this.client = client;
-    this.loadedAt = 0;
-    this.readRevision = undefined;
+    if (!keep) {
+      this.loadedAt = 0;
+      this.readRevision = undefined;
+    }
     if (!client) return;
     this.timer = setInterval(() => void this.recheck(gen), this.recheckMs);
     try {

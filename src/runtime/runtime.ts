@@ -151,11 +151,14 @@ export class Runtime {
     });
   }
 
-  /** Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission). */
-  async onClient(client: Etcd3 | undefined): Promise<void> {
+  /**
+   * Follows the consensus layer's etcd client (a new one after joining, demotion or re-admission;
+   * `handedOver`: one to the same cluster replacing a working one, the voters having changed).
+   */
+  async onClient(client: Etcd3 | undefined, handedOver = false): Promise<void> {
     this.client = client;
     this.devices.forget();
-    await this.catalog.attach(client);
+    await this.catalog.attach(client, handedOver);
     if (client) await this.register(client);
   }
 

@@ -137,3 +137,52 @@ test('catalog: a full read answered before a change the watch brought meanwhile 
     await close();
   }
 });
+
+test('catalog: a client handed over to the same cluster keeps the catalog ready while it reads again; a new cluster\'s client does not', { timeout: 60_000 }, async () => {
+  const { client, close } = await plainEtcd('127.71.0.92');
+  const url = 'http://127.71.0.92:23790';
+  const successor = new Etcd3({ hosts: url });
+  const other = new Etcd3({ hosts: url });
+  const catalog = new Catalog(pino({ level: 'silent' }), 60_000);
+  try {
+    await client.put(KEYS.servicePrefix + 'a').value(JSON.stringify({ name: 'a' }));
+    await catalog.attach(client);
+    assert.equal(catalog.ready, true);
+    const loadedAt = catalog.loadedAt;
+    // the successor's first read is held back: the catalog must stay ready meanwhile
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const getAll = successor.getAll.bind(successor);
+    successor.getAll = () => {
+      const builder = getAll();
+      const exec = builder.exec.bind(builder);
+      builder.exec = async () => {
+        await held;
+        return exec();
+      };
+      return builder;
+    };
+    const attaching = catalog.attach(successor, true);
+    assert.equal(catalog.ready, true, 'ready while the successor reads');
+    assert.equal(catalog.loadedAt, loadedAt);
+    assert.ok(catalog.maps.services.has('a'), 'what was read stays');
+    client.close(); // the old client goes: the catalog uses the successor from here on
+    await successor.put(KEYS.servicePrefix + 'b').value(JSON.stringify({ name: 'b' }));
+    await waitFor('the successor\'s watch brought b', () => catalog.maps.services.has('b'), 5000, 20);
+    release();
+    await attaching;
+    assert.ok(catalog.loadedAt > loadedAt, 'read again through the successor');
+
+    // any other new client (a re-admission, a rebuilt cluster) is read before the catalog is ready
+    successor.getAll = getAll;
+    const reading = catalog.attach(other);
+    assert.equal(catalog.ready, false, 'not ready until the new client was read');
+    await reading;
+    assert.equal(catalog.ready, true);
+  } finally {
+    catalog.stop();
+    successor.close();
+    other.close();
+    await close();
+  }
+});

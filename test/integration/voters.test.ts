@@ -42,12 +42,36 @@ test('kill -9 of a voter: replaced by a client, writes never lost; it comes back
     }
   })();
 
+  // the other survivors reconnect to the changed voters (the dead one gone, then its successor
+  // added) and hand their client over: their catalogs stay ready throughout, and so their APIs
+  // serve (the old client closed first made each answer 503 not_ready for a moment)
+  const survivors = all.filter((a) => a !== victim);
+  const samples = survivors.map(() => ({ ready: 0, unready: 0 }));
+  let sampling = true;
+  const sampler = Promise.all(survivors.map(async (a, i) => {
+    while (sampling) {
+      const body = (await a.health().catch(() => undefined))?.body;
+      if (body?.catalog) samples[i]![body.catalog.ready ? 'ready' : 'unready']++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }));
+  const logFrom = survivors.map((a) => a.log().length);
+
   await waitFor('a few writes before the kill', () => acked.length > 20, 10_000);
   await victim.stop('SIGKILL');
   await waitFor('the dead voter replaced: 3 voters again, without it', async () => {
     const v = await voterIds(writerNode);
     return v.length === 3 && !v.includes(victimId) && (await admission(writerNode)).voters.every((x: any) => !x.isLearner);
   }, 90_000, 250);
+  sampling = false;
+  await sampler;
+  survivors.forEach((a, i) => {
+    const reconnects = a.log().slice(logFrom[i]).match(/reconnecting to/g)?.length ?? 0;
+    console.log(`# ${a.bind}: ${reconnects} reconnects, catalog ready in ${samples[i]!.ready} health answers, not ready in ${samples[i]!.unready}`);
+    assert.ok(reconnects > 0, `${a.bind} reconnected to the changed voters`);
+    assert.ok(samples[i]!.ready >= 20, `${a.bind} answered its health often enough to tell`);
+    assert.equal(samples[i]!.unready, 0, `${a.bind}'s catalog stayed ready while it reconnected`);
+  });
   const before = acked.length;
   await waitFor('writes go on after the change', () => acked.length > before + 20, 20_000);
   writing = false;

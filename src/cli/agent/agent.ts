@@ -171,7 +171,7 @@ export class Agent {
       volumes: { dataDir: config.dataDir, intervalMs: config.snapshotIntervalMs, reserveBytes: config.volumeReserveBytes, scrubIntervalMs: config.scrubIntervalMs, sign: volumeAgentParts.signer(this.identity), event: (name, payload) => void gossip.publishClusterEvent(name, payload), volumeWord: (id) => gossip.volumeWord(id) },
     });
     this.runtime = runtime;
-    consensus.on('client', (client) => void runtime.onClient(client));
+    consensus.on('client', (client, handedOver: boolean) => void runtime.onClient(client, handedOver));
     gossip.on('member', () => runtime.livenessChanged());
     await gossip.start();
     const hooks = startHooks(config, { id: this.identity.id, apiUrl: this.apiUrl }, gossip, log);
