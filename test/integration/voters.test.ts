@@ -68,7 +68,8 @@ test('kill -9 of a voter: replaced by a client, writes never lost; it comes back
   survivors.forEach((a, i) => {
     const reconnects = a.log().slice(logFrom[i]).match(/reconnecting to/g)?.length ?? 0;
     console.log(`# ${a.bind}: ${reconnects} reconnects, catalog ready in ${samples[i]!.ready} health answers, not ready in ${samples[i]!.unready}`);
-    assert.ok(reconnects > 0, `${a.bind} reconnected to the changed voters`);
+    // (the leader keeps the client it has unless a voter it uses is gone: it may not reconnect)
+    if (a !== writerNode) assert.ok(reconnects > 0, `${a.bind} reconnected to the changed voters`);
     assert.ok(samples[i]!.ready >= 20, `${a.bind} answered its health often enough to tell`);
     assert.equal(samples[i]!.unready, 0, `${a.bind}'s catalog stayed ready while it reconnected`);
   });
