@@ -220,7 +220,7 @@ export class EtcdSession {
       this.disconnecting = undefined;
     });
     await this.disconnecting;
-    if (!handOver) this.dropRetiring();
+    if (!handOver) this.dropHandover();
   }
 
   private async disconnectOnce(handOver: boolean): Promise<void> {
@@ -248,7 +248,7 @@ export class EtcdSession {
   }
 
   /** A connection kept for a handover nobody takes over: closed now, and the other layers told. */
-  private dropRetiring(): void {
+  private dropHandover(): void {
     if (this.handover.drop() && !this.conn) this.h.clientChanged(undefined, false);
   }
 

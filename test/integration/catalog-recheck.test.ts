@@ -38,6 +38,27 @@ async function plainEtcd(ip: string): Promise<{ client: Etcd3; close: () => Prom
   return { client, close };
 }
 
+/**
+ * Holds back the answers of `client`'s full reads (getAll) until `release`, as when one of the
+ * catalog's reads waits on a slow member; `restore` gives the client its own getAll back.
+ */
+function holdAnswers(client: Etcd3): { release: () => void; restore: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const getAll = client.getAll.bind(client);
+  client.getAll = () => {
+    const builder = getAll();
+    const exec = builder.exec.bind(builder);
+    builder.exec = async () => {
+      const res = await exec();
+      await held;
+      return res;
+    };
+    return builder;
+  };
+  return { release, restore: () => void (client.getAll = getAll) };
+}
+
 test('catalog: idle, the periodic check reads nothing again; a change its watch missed is still caught', { timeout: 60_000 }, async () => {
   const { client, close } = await plainEtcd('127.71.0.90');
   const catalog = new Catalog(pino({ level: 'silent' }), 200);
@@ -98,19 +119,7 @@ test('catalog: a full read answered before a change the watch brought meanwhile 
     assert.equal((catalog.maps.services.get('moved')?.value as unknown as { owner: string }).owner, 'old');
 
     // a full read whose answers are held back, as when one of its 9 reads waits on a slow member
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const getAll = client.getAll.bind(client);
-    client.getAll = () => {
-      const builder = getAll();
-      const exec = builder.exec.bind(builder);
-      builder.exec = async () => {
-        const res = await exec();
-        await held;
-        return res;
-      };
-      return builder;
-    };
+    const reads = holdAnswers(client);
     let answered = 0;
     const reading = catalog.reload().then(() => answered++);
     // after it read: one value changes, one goes, one is new; the watch brings all three
@@ -119,7 +128,7 @@ test('catalog: a full read answered before a change the watch brought meanwhile 
     await client.delete().key(key('gone'));
     await client.put(key('added')).value(JSON.stringify({ name: 'added' }));
     await waitFor('the watch brought the changes', () => catalog.maps.services.has('added') && !catalog.maps.services.has('gone'), 5000, 20);
-    release();
+    reads.release();
     await reading;
     assert.equal(answered, 1);
     assert.equal((catalog.maps.services.get('moved')?.value as unknown as { owner: string }).owner, 'new', 'the newer value stays');
@@ -127,7 +136,7 @@ test('catalog: a full read answered before a change the watch brought meanwhile 
     assert.equal(catalog.maps.services.has('added'), true, 'a key added meanwhile stays');
 
     // and a read made after all of it is taken whole
-    client.getAll = getAll;
+    reads.restore();
     await client.delete().key(key('added'));
     await waitFor('the watch took added away', () => !catalog.maps.services.has('added'), 5000, 20);
     await catalog.reload();
@@ -150,18 +159,7 @@ test('catalog: a client handed over to the same cluster keeps the catalog ready 
     assert.equal(catalog.ready, true);
     const loadedAt = catalog.loadedAt;
     // the successor's first read is held back: the catalog must stay ready meanwhile
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const getAll = successor.getAll.bind(successor);
-    successor.getAll = () => {
-      const builder = getAll();
-      const exec = builder.exec.bind(builder);
-      builder.exec = async () => {
-        await held;
-        return exec();
-      };
-      return builder;
-    };
+    const reads = holdAnswers(successor);
     const attaching = catalog.attach(successor, true);
     assert.equal(catalog.ready, true, 'ready while the successor reads');
     assert.equal(catalog.loadedAt, loadedAt);
@@ -169,12 +167,12 @@ test('catalog: a client handed over to the same cluster keeps the catalog ready 
     client.close(); // the old client goes: the catalog uses the successor from here on
     await successor.put(KEYS.servicePrefix + 'b').value(JSON.stringify({ name: 'b' }));
     await waitFor('the successor\'s watch brought b', () => catalog.maps.services.has('b'), 5000, 20);
-    release();
+    reads.release();
     await attaching;
     assert.ok(catalog.loadedAt > loadedAt, 'read again through the successor');
 
     // any other new client (a re-admission, a rebuilt cluster) is read before the catalog is ready
-    successor.getAll = getAll;
+    reads.restore();
     const reading = catalog.attach(other);
     assert.equal(catalog.ready, false, 'not ready until the new client was read');
     await reading;

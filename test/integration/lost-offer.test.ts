@@ -29,7 +29,6 @@ test('a client-only node whose voter offer was lost after its learner was added 
   try {
     const store = new ClusterStore(etcd);
     const peerUrl = `https://${IPS[client]}:7373`;
-    const from = node.log().length;
     const froms = agents.map((a) => a.log().length);
     // what a leader leaves behind when the offer's put fails: the admission in flight and the learner, no offer
     await store.setInflight({ kind: 'promote-client', nodeId: ids[client]!, peerUrl, startedAt: Date.now() });
@@ -38,7 +37,7 @@ test('a client-only node whose voter offer was lost after its learner was added 
     await etcd.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
     const t0 = Date.now();
     // the learner times out after 60 s (then the seat is offered anew): well before that
-    await waitFor('the node offered its seat', () => node.log().slice(from).includes('offered a voter seat'), 20_000, 200);
+    await waitFor('the node offered its seat', () => node.log().slice(froms[client]).includes('offered a voter seat'), 20_000, 200);
     console.log(`# the node was offered its seat ${Date.now() - t0} ms after the learner was added without an offer`);
     // the cluster's voter set was full (3), so this promotion makes a 4th voter, which the leader
     // then removes again (the target is 3) within a few hundred ms: polling the voter set can miss
