@@ -2,7 +2,7 @@
  * Injecting one fault of the schedule into a real cluster, and healing it. Every fault touches
  * only this run's agents, their etcd children and the containers of this run's cluster.
  */
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
@@ -59,6 +59,32 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * The watchdog that fences a killed agent's containers (src/runtime/fence-watchdog.ts), from the
+ * run file in its data dir: undefined when the agent died before it started one.
+ */
+function fenceWatchdogOf(dataDir: string): number | undefined {
+  let line = '';
+  try {
+    line = readFileSync(join(dataDir, 'agent-run'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(line.trim().split(' ')[2]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** What a dead agent's fence watchdog logged (its two looks: "... killed N of them"). */
+function fenceLooks(log: string): string[] {
+  return log.split('\n').filter((l) => l.includes('"component":"fence"') && l.includes('killed')).map((l) => {
+    try {
+      return String((JSON.parse(l) as { msg: string }).msg);
+    } catch {
+      return l;
+    }
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -87,11 +113,11 @@ function fillDisk(disk: OwnDisk): { file: string; bytes: number } {
 }
 
 /** The run's service containers, sorted by name so a seed picks the same one when the set is the same. */
-export async function clusterContainers(clusterId: string, all = false): Promise<{ id: string; name: string; service: string }[]> {
-  const out = await docker('ps', ...(all ? ['-a'] : []), '--filter', `label=warren.cluster=${clusterId}`, '--filter', 'label=warren.service', '--format', '{{.ID}} {{.Names}} {{.Label "warren.service"}}');
+export async function clusterContainers(clusterId: string, all = false): Promise<{ id: string; name: string; service: string; node: string }[]> {
+  const out = await docker('ps', ...(all ? ['-a'] : []), '--filter', `label=warren.cluster=${clusterId}`, '--filter', 'label=warren.service', '--format', '{{.ID}} {{.Names}} {{.Label "warren.service"}} {{.Label "warren.node"}}');
   return out.split('\n').filter(Boolean).map((l) => {
-    const [id, name, service] = l.split(' ');
-    return { id: id!, name: name!, service: service! };
+    const [id, name, service, node] = l.split(' ');
+    return { id: id!, name: name!, service: service!, node: node ?? '' };
   }).sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -161,8 +187,17 @@ export async function injectFault(f: Fault, ctx: FaultContext): Promise<void> {
       await waitFor('the joiner\'s request queued', () => admissionStage(joiner.log()) !== NOT_QUEUED || !joiner.running, 60_000, 50).catch(() => undefined);
       await sleep(f.holdMs);
       const stage = admissionStage(joiner.log());
+      const watchdog = fenceWatchdogOf(joiner.dataDir);
       await joiner.stop('SIGKILL');
       ctx.say(`  the joiner died ${stage}`);
+      // healed once its fence has finished, as a dead machine's containers die with it: a start the
+      // joiner had sent lands after the watchdog's first look, and runs until its second one, 3 s
+      // later (ci83: the check after the fault, converged within that window, counted one)
+      if (watchdog) {
+        await waitFor("the dead joiner's fence watchdog's second look", () => fenceLooks(joiner.log()).length >= 2, 30_000, 100)
+          .catch(() => ctx.say('  its fence watchdog did not finish its looks within 30 s'));
+        for (const look of fenceLooks(joiner.log())) ctx.say(`  its fence: ${look}`);
+      }
       return;
     }
     case 'restart-docker': {

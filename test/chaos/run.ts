@@ -14,7 +14,7 @@ import { healAll } from '../helpers/partition.ts';
 import { cleanupAllLans } from '../helpers/netns.ts';
 import { SkewedClock } from '../helpers/skewed-clock.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { injectFault, type ChaosNode } from './faults.ts';
+import { clusterContainers, injectFault, type ChaosNode } from './faults.ts';
 import { convergedViolations, observedStates, OverReplicaWatch, runningByService, type Violation } from './invariants.ts';
 import { AckModel, CORE_FAULT_KINDS, FAULT_KINDS, faultSchedule, workload } from './model.ts';
 import { Workload } from './workload.ts';
@@ -27,6 +27,8 @@ export interface ChaosOptions {
   seed: number;
   /** how long faults are injected (the cluster's start and the final check come on top) */
   durationMs: number;
+  /** stop after this many faults (a fixed schedule whatever the machine's speed), within durationMs */
+  count?: number;
   nodes: number;
   /** each node in a network namespace of its own (default), or all on the loopback (network.ts) */
   network?: NetworkKind;
@@ -57,7 +59,7 @@ export interface ChaosResult {
 }
 
 export function replayCommand(o: ChaosOptions): string {
-  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.network === 'loopback' ? ` --network loopback${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
+  return `npm run chaos -- --seed ${o.seed} --nodes ${o.nodes} --duration ${Math.round(o.durationMs / 1000)}${o.count !== undefined ? ` --count ${o.count}` : ''}${o.network === 'loopback' ? ` --network loopback${o.net ? ` --net ${o.net}` : ''}${o.subnet ? ` --subnet ${o.subnet}` : ''}` : ''}${o.faults === 'core' ? ' --faults core' : ''}`;
 }
 
 /** the cluster of the run in progress, for the Ctrl-C handler (which cannot reach runChaos's locals) */
@@ -104,6 +106,13 @@ async function startNodes(net: ChaosNet, disks: OwnDisk[], clocks: SkewedClock[]
     return res.every((s) => s === 200);
   }, 60_000, 200);
   return { agents, ids };
+}
+
+/** Which nodes a service's containers belong to, for a violation's message. */
+async function whereRunning(clusterId: string, service: string, ids: string[]): Promise<string> {
+  const list = await clusterContainers(clusterId).catch(() => []);
+  const on = list.filter((c) => c.service === service).map((c) => (ids.includes(c.node) ? `node ${ids.indexOf(c.node)}` : `node ${c.node.slice(0, 8) || '?'}, not one of the run's`));
+  return `on ${on.join(', ') || 'none now'}`;
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
@@ -177,7 +186,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           const running = await runningByService(clusterId!);
           for (const name of [...model.names(), ...others]) {
             const want = states.get(name)?.replicas ?? 0;
-            if ((running.get(name) ?? 0) > want) violation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies once converged, wants ${want}` });
+            if ((running.get(name) ?? 0) > want) violation({ check: 'over-replicas', message: `${name} runs ${running.get(name)} copies once converged, wants ${want} (${await whereRunning(clusterId!, name, ids)})` });
           }
           await new Promise((r) => setTimeout(r, 500));
         }
@@ -193,7 +202,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const faultsFrom = Date.now();
     // every fault: some on two nodes at once (the core run keeps its seed's schedule of one at a time)
     for (const fault of faultSchedule(o.seed, o.nodes, 10_000, kinds, o.faults !== 'core')) {
-      if (Date.now() - faultsFrom > o.durationMs) break;
+      if (Date.now() - faultsFrom > o.durationMs || (o.count !== undefined && result.faults >= o.count)) break;
       // a few writes on a healthy cluster, then more while the fault holds
       work.resume();
       await new Promise((r) => setTimeout(r, 3000));
@@ -230,6 +239,7 @@ async function main(): Promise<void> {
     options: {
       seed: { type: 'string', default: String(Date.now() % 100_000) },
       duration: { type: 'string' },
+      count: { type: 'string' },
       minutes: { type: 'string' },
       nodes: { type: 'string', default: '5' },
       network: { type: 'string', default: 'netns' },
@@ -240,13 +250,13 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--nodes K] [--network netns|loopback [--net A.B] [--subnet C]] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes, each in a network namespace of its own on one bridge (198.18.X.10...); --network loopback puts them on 127.62.0.2... of this machine\'s own stack instead, and --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full or slow disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
+    console.log('usage: npm run chaos -- [--seed S] [--duration SECONDS | --minutes N] [--count FAULTS] [--nodes K] [--network netns|loopback [--net A.B] [--subnet C]] [--faults all|core]\n(default: a new seed, 10 minutes, 5 nodes, each in a network namespace of its own on one bridge (198.18.X.10...); --network loopback puts them on 127.62.0.2... of this machine\'s own stack instead, and --net/--subnet move them to A.B.C.2...; --faults core leaves out the Docker engine restart, the full or slow disk and the clock step, and never injects two faults at once; exit code 1 on any violation)');
     return;
   }
   const seconds = values.duration ? Number(values.duration) : Number(values.minutes ?? '10') * 60;
-  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, nodes: Number(values.nodes), network: values.network as NetworkKind, ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}), faults: values.faults as 'core' | 'all' };
-  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255) || !['core', 'all'].includes(values.faults!) || !['netns', 'loopback'].includes(values.network!) || (opts.network === 'netns' && (opts.net !== undefined || opts.subnet !== undefined))) {
-    console.error('chaos: --duration must be a positive number of seconds, --nodes between 3 and 9, --network netns or loopback, --net 127.B and --subnet 0-255 (with --network loopback only) and --faults all or core');
+  const opts: ChaosOptions = { seed: Number(values.seed) >>> 0, durationMs: seconds * 1000, ...(values.count !== undefined ? { count: Number(values.count) } : {}), nodes: Number(values.nodes), network: values.network as NetworkKind, ...(values.net ? { net: values.net } : {}), ...(values.subnet ? { subnet: Number(values.subnet) } : {}), faults: values.faults as 'core' | 'all' };
+  if (!Number.isFinite(seconds) || seconds <= 0 || !(opts.count === undefined || (Number.isInteger(opts.count) && opts.count > 0)) || !Number.isInteger(opts.nodes) || opts.nodes < 3 || opts.nodes > 9 || (opts.net !== undefined && !/^127\.\d{1,3}$/.test(opts.net)) || !(Number.isInteger(opts.subnet ?? 0) && (opts.subnet ?? 0) <= 255) || !['core', 'all'].includes(values.faults!) || !['netns', 'loopback'].includes(values.network!) || (opts.network === 'netns' && (opts.net !== undefined || opts.subnet !== undefined))) {
+    console.error('chaos: --duration must be a positive number of seconds, --count a positive whole number, --nodes between 3 and 9, --network netns or loopback, --net 127.B and --subnet 0-255 (with --network loopback only) and --faults all or core');
     process.exitCode = 2;
     return;
   }
