@@ -65,10 +65,18 @@ export function replayCommand(o: ChaosOptions): string {
 /** the cluster of the run in progress, for the Ctrl-C handler (which cannot reach runChaos's locals) */
 let runningCluster: string | undefined;
 
-async function removeContainersOf(clusterId: string | undefined): Promise<void> {
+/**
+ * Removes the run's containers, then its networks (the stack's, one per node): the agents die by
+ * kill -9 at the end and a killed joiner never comes back, so none removes its own, and Docker's
+ * default address pools hold ~30 networks: leaked runs once left none for the next ones (ci83).
+ */
+async function removeDockerOf(clusterId: string | undefined): Promise<void> {
   if (!clusterId) return;
-  const ids = (await docker('ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
+  const list = async (...args: string[]) => (await docker(...args, '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
+  const ids = await list('ps', '-aq');
   if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
+  const nets = await list('network', 'ls', '-q');
+  if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
 }
 
 /**
@@ -229,7 +237,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await net?.close().catch((err: Error) => print(`chaos: removing the network: ${err.message}`));
     await unmountAll(print);
     await cleanupAll();
-    await removeContainersOf(clusterId);
+    await removeDockerOf(clusterId);
     runningCluster = undefined;
   }
 }
@@ -287,7 +295,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
       .then(() => step(cleanupAllLans()))
       .then(() => step(unmountAll(console.error)))
       .then(() => step(cleanupAll()))
-      .then(() => step(removeContainersOf(runningCluster)))
+      .then(() => step(removeDockerOf(runningCluster)))
       .finally(() => process.exit(130));
   });
   main().catch((err) => {
