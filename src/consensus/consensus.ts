@@ -220,6 +220,11 @@ export class Consensus extends EventEmitter {
     return this.session.admitted.has(id);
   }
 
+  /** isAdmitted, after reading the node records again when `id` is not (yet) among them (see EtcdSession). */
+  confirmAdmitted(id: string): Promise<boolean> {
+    return this.session.confirmAdmitted(id);
+  }
+
   get isLeader(): boolean {
     return this.session.isLeader;
   }

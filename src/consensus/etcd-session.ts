@@ -12,6 +12,7 @@ import { Leader } from './leader.ts';
 import type { Leadership } from './leadership.ts';
 import { monoNow } from '../system/clock.ts';
 import { shouldReconnect, voterEndpoints } from '../core/follow-voters.ts';
+import { AdmittedSet } from './admitted-set.ts';
 
 /** how long a disconnect waits for each goodbye to etcd (a resign, a watch's cancel) */
 const STOP_WITHIN_MS = 2000;
@@ -80,7 +81,7 @@ export class EtcdSession {
   /** admitted nodes as the registry lists them, last read */
   nodes: NodeRecord[] = [];
   /** admitted node ids (self included), as last read; kept across reconnects */
-  readonly admitted = new Set<string>();
+  readonly admitted = new AdmittedSet();
   private leader: Leader | undefined;
   private watchers: Watcher[] = [];
   /** timers of the current session */
@@ -266,6 +267,12 @@ export class EtcdSession {
     }
   }
 
+  /** Whether `id` is admitted, reading the node records again when it is not among them (AdmittedSet). */
+  confirmAdmitted(id: string): Promise<boolean> {
+    const store = this.conn?.store;
+    return this.admitted.confirm(id, this.h.nodeId, store && (async () => (await store.nodes()).map((n) => n.id)));
+  }
+
   private async refreshNodes(): Promise<void> {
     const store = this.conn?.store;
     if (!store) return;
@@ -274,10 +281,7 @@ export class EtcdSession {
       const nodes = await store.nodes();
       this.nodes = nodes;
       await this.h.peersSeen(nodes.filter((n) => n.id !== this.h.nodeId).map((n) => n.api).sort());
-      const ids = new Set(nodes.map((n) => n.id));
-      ids.add(this.h.nodeId);
-      for (const id of [...this.admitted]) if (!ids.has(id)) this.admitted.delete(id);
-      for (const id of ids) this.admitted.add(id);
+      this.admitted.replace(nodes.map((n) => n.id), this.h.nodeId);
       this.failingSince = undefined;
       await this.followVoters(nodes);
     } catch {

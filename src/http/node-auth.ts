@@ -32,7 +32,7 @@ export async function nodeAuthHeader(key: PrivateKey, id: string, method: string
  * Only admitted members pass. With `bodyHash`, the request's body must be the one signed (routes
  * whose body is a stream of self-checking chunks skip it: a chunk is stored only under its own hash).
  */
-export function requireMember(isAdmitted: (id: string) => boolean, opts: { bodyHash?: boolean } = {}): MiddlewareHandler {
+export function requireMember(isAdmitted: (id: string) => boolean | Promise<boolean>, opts: { bodyHash?: boolean } = {}): MiddlewareHandler {
   return async (c, next) => {
     const header = c.req.header(NODE_AUTH_HEADER);
     const deny = (why: string) => jsonError(c, 401, 'unauthorized', `this call is for cluster members only: ${why}`);
@@ -47,7 +47,7 @@ export function requireMember(isAdmitted: (id: string) => boolean, opts: { bodyH
     if (!v.ok) return deny(v.reason);
     const call = v.value;
     if (call.method !== c.req.method || call.path !== c.req.path) return deny('the signature is for another call');
-    if (!isAdmitted(call.id)) return deny(`node ${call.id} is not an admitted member`);
+    if (!(await isAdmitted(call.id))) return deny(`node ${call.id} is not an admitted member`);
     if (opts.bodyHash && (typeof call.bodySha256 !== 'string' || call.bodySha256 !== sha256(await c.req.text()))) return deny('the body is not the one signed');
     await next();
   };

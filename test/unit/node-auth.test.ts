@@ -58,3 +58,18 @@ test('a member-signed call passes; an unadmitted node, another call, another bod
   assert.equal((await post('/v1/volume-sync/chunks', 'x', await nodeAuthHeader(member.key, member.id, 'POST', '/v1/volume-sync/chunks'))).status, 200);
   assert.equal((await post('/v1/volume-sync/chunks', 'x', await nodeAuthHeader(stranger.key, stranger.id, 'POST', '/v1/volume-sync/chunks'))).status, 401);
 });
+
+test('the member check may ask etcd (async): a node admitted after this one last read passes, a stranger still does not', async () => {
+  const member = await node();
+  const stranger = await node();
+  const asked: string[] = [];
+  // the registry as a re-read finds it: the member is admitted, the stranger never
+  const check = async (id: string) => (asked.push(id), id === member.id);
+  const app = new Hono();
+  app.post('/v1/volume-sync/chunks', requireMember(check), (c) => c.json({ ok: true }));
+  const path = '/v1/volume-sync/chunks';
+  const post = async (who: typeof member) => app.request(`http://x${path}`, { method: 'POST', body: 'x', headers: { [NODE_AUTH_HEADER]: await nodeAuthHeader(who.key, who.id, 'POST', path) } });
+  assert.equal((await post(member)).status, 200);
+  assert.equal((await post(stranger)).status, 401);
+  assert.deepEqual(asked, [member.id, stranger.id]);
+});

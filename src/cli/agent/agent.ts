@@ -222,7 +222,7 @@ export class Agent {
       ),
       metrics: async () => renderMetrics({ members: gossip.members(this.etcdRole()), dropped: gossip.intake.dropped, received: gossip.intake.received, published: gossip.published, relayed: gossip.intake.relayed, probes: gossip.probes, streams: gossip.streams, uptimeMs: Math.round(monoNow() - this.startedMono), ...(await this.proxyMetrics()), hooks: hooks.counters(), ...volumeAgentParts.metrics(runtime) }),
       hooks: () => hooks.view(),
-      volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.isAdmitted(id), () => gossip.liveness(), () => consensus.client),
+      volumes: volumeAgentParts.routes(runtime, this.identity, (id) => consensus.confirmAdmitted(id), () => gossip.liveness(), () => consensus.client),
       ...tokenDeps(new ApiTokens(() => consensus.client)),
       ui: {
         apiUrl: this.apiUrl,

@@ -24,7 +24,7 @@ export const volumeAgentParts = {
     return { volumes: { atRisk, pauseMs: driver.counters.pauseMs, applyMs: driver.counters.applyMs, sentBytes: driver.counters.sentBytes, receivedBytes: driver.counters.receivedBytes, ...(runtime.volumeScrub ? { scrub: runtime.volumeScrub.counters } : {}) } };
   },
 
-  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
+  routes(runtime: Runtime, identity: { id: string; privateKey: PrivateKey }, isAdmitted: (id: string) => boolean | Promise<boolean>, liveness: () => Record<string, { state: NodeState } | undefined>, client: () => Etcd3 | undefined): VolumeRouteDeps | undefined {
     const driver = runtime.volumes;
     if (!driver) return undefined;
     const api = runtime.volumeApi(volumeAgentParts.signer(identity))!;
