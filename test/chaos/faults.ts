@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { runFile } from '../../src/runtime/fence-watchdog.ts';
 import { startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { startDockerd, stopDockerd } from '../helpers/dockerd.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -66,7 +67,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 function fenceWatchdogOf(dataDir: string): number | undefined {
   let line = '';
   try {
-    line = readFileSync(join(dataDir, 'agent-run'), 'utf8');
+    line = readFileSync(runFile(dataDir), 'utf8');
   } catch {
     return undefined;
   }

@@ -9,8 +9,9 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { cleanupAll, startAgent, tempDir, type AgentHandle } from '../helpers/agents.ts';
 import { voterIds } from '../helpers/cluster.ts';
-import { docker, ensureHttpdImage } from '../helpers/images.ts';
+import { ensureHttpdImage } from '../helpers/images.ts';
 import { healAll } from '../helpers/partition.ts';
+import { removeLabelled } from '../helpers/stacks.ts';
 import { cleanupAllLans } from '../helpers/netns.ts';
 import { SkewedClock } from '../helpers/skewed-clock.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -71,12 +72,7 @@ let runningCluster: string | undefined;
  * default address pools hold ~30 networks: leaked runs once left none for the next ones (ci83).
  */
 async function removeDockerOf(clusterId: string | undefined): Promise<void> {
-  if (!clusterId) return;
-  const list = async (...args: string[]) => (await docker(...args, '--filter', `label=warren.cluster=${clusterId}`).catch(() => '')).split('\n').filter(Boolean);
-  const ids = await list('ps', '-aq');
-  if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-  const nets = await list('network', 'ls', '-q');
-  if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
+  if (clusterId) await removeLabelled(`warren.cluster=${clusterId}`);
 }
 
 /**

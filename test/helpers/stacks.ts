@@ -34,13 +34,17 @@ ${opts.volume ? '    volumes:\n      - data:/data\n' : ''}  front:
 ${opts.volume ? 'volumes:\n  data:\n' : ''}`;
 }
 
+/** Removes the containers carrying `label` ("key=value"), then the networks carrying it (in use until their containers are gone). */
+export async function removeLabelled(label: string): Promise<void> {
+  const list = async (...args: string[]) => (await docker(...args, '--filter', `label=${label}`).catch(() => '')).split('\n').filter(Boolean);
+  const ids = await list('ps', '-aq');
+  if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
+  const nets = await list('network', 'ls', '-q');
+  if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
+}
+
 /** Removes the containers and networks of these nodes, and the named Docker volumes. */
 export async function removeNodesDocker(nodeIds: string[], volumes: string[] = []): Promise<void> {
-  for (const id of nodeIds.filter(Boolean)) {
-    const ids = (await docker('ps', '-aq', '--filter', `label=warren.node=${id}`).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
-    const nets = (await docker('network', 'ls', '-q', '--filter', `label=warren.node=${id}`).catch(() => '')).split('\n').filter(Boolean);
-    if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
-  }
+  for (const id of nodeIds.filter(Boolean)) await removeLabelled(`warren.node=${id}`);
   if (volumes.length) await docker('volume', 'rm', '-f', ...volumes).catch(() => undefined);
 }
