@@ -7,4 +7,4 @@ bash scripts/setup.sh --test
 echo "test: type-checking"
 npx --no-install tsc --noEmit -p .
 echo "test: running unit and integration tests"
-exec node --import tsx --test --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts
+exec node --import tsx --test --test-reporter=spec test/unit-all.ts test/integration/*.test.ts

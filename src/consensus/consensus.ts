@@ -108,6 +108,7 @@ export class Consensus extends EventEmitter {
       peerUrl: this.peerUrl,
       voters: o.config.voters,
       liveness: () => o.liveness(),
+      heardAgo: (id) => this.hellos.heardAgo(id),
       broadcast: (msg) => o.publishAdmission(msg),
       ...(o.reach ? { reach: o.reach } : {}),
       event: o.event,

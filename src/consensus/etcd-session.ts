@@ -33,6 +33,8 @@ export interface SessionHost {
   /** the cluster's voter target when its record does not say */
   voters: 3 | 5;
   liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  /** how long ago a node last said hello (hellos.ts) */
+  heardAgo: (id: string) => number;
   broadcast: (msg: RequestAdmission) => Promise<void>;
   reach?: (id: string, p2p: string[]) => void;
   event: (name: 'node.joined', payload: unknown) => void;
@@ -178,6 +180,7 @@ export class EtcdSession {
       client,
       voterTarget: cluster?.voterTarget ?? this.h.voters,
       liveness: () => this.h.liveness(),
+      heardAgo: (id) => this.h.heardAgo(id),
       memberAnswers: async (urls) => (await Promise.all(urls.map((u) => etcdMemberHealthy(u, this.h.tls(), 1000)))).some(Boolean),
       broadcast: (msg) => this.h.broadcast(msg),
       ...(this.h.reach ? { reach: this.h.reach } : {}),

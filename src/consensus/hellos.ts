@@ -44,6 +44,12 @@ export class Hellos {
     return [...this.peers.values()];
   }
 
+  /** How long ago node `id` last said hello (Infinity: not in the last minute). */
+  heardAgo(id: string): number {
+    const h = this.peers.get(id);
+    return h ? monoNow() - h.lastSeen : Infinity;
+  }
+
   async say(): Promise<void> {
     this.sentAt = monoNow();
     await this.d.publish({ type: 'hello', id: this.d.nodeId, api: this.d.apiUrl, clusterId: this.d.member() ? this.d.clusterId() : null });

@@ -1,14 +1,12 @@
-import type { Etcd3 } from 'etcd3';
-import type { Logger } from 'pino';
-import { admissionTurn, goneVoters, planLeaderStep, roleForJoiner, type Action, type PlanInput } from '../core/admission-plan.ts';
+import { admissionTurn, planLeaderStep, roleForJoiner, type Action } from '../core/admission-plan.ts';
 import { UserError } from '../core/errors.ts';
-import type { NodeState } from '../core/views.ts';
 import { issueNodeCert } from '../system/pki.ts';
-import { ClusterStore, KEYS, type NodeRecord, type QueueRecord } from './cluster-store.ts';
+import { ClusterStore, KEYS, type NodeRecord } from './cluster-store.ts';
 import { retryEtcd } from './etcd-client.ts';
 import { reuseRead, settled } from '../core/leader-reads.ts';
 import type { AdmissionGrant, RequestAdmission } from './joiner.ts';
 import { LeaderCampaign } from './leader-campaign.ts';
+import { LeaderReads, type MemberListed, type ReadDeps, type Snapshot } from './leader-snapshot.ts';
 import type { Leadership } from './leadership.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -18,33 +16,12 @@ const BUSY_STEP_MS = 250;
 const IDLE_AFTER_MS = 5000;
 const IDLE_STEP_MS = 1000;
 
-export interface LeaderDeps {
-  selfId: string;
+export interface LeaderDeps extends ReadDeps {
   selfApi: string;
-  logger: Logger;
-  client: Etcd3;
-  voterTarget: 3 | 5;
-  /** gossip's view: state and since (wall clock ms) of every node it knows */
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
   broadcast: (msg: RequestAdmission) => Promise<void>;
   /** connect to a node at its libp2p addresses if not connected (broadcasts reach connected peers only) */
   reach?: (id: string, p2p: string[]) => void;
   event: (name: 'node.joined', payload: unknown) => void;
-  deadVoterGraceMs?: number;
-  /** whether an etcd member answers a health check at one of its client URLs */
-  memberAnswers?: (clientUrls: string[]) => Promise<boolean>;
-  learnerTimeoutMs?: number;
-  queueStaleMs?: number;
-}
-
-type Snapshot = { input: PlanInput; members: MemberListed[]; nodes: NodeRecord[]; queue: QueueRecord[] };
-
-interface MemberListed {
-  ID: string;
-  name: string;
-  peerURLs: string[];
-  clientURLs: string[];
-  isLearner: boolean;
 }
 
 /**
@@ -56,8 +33,7 @@ export class Leader {
   private readonly candidacy: LeaderCampaign;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
-  /** voters kept against gossip's verdict, noted once each */
-  private readonly keptNoted = new Set<string>();
+  private readonly reads: LeaderReads;
   private admitting: Promise<unknown> = Promise.resolve();
   private lastBroadcast = 0;
   private stopped = false;
@@ -73,6 +49,7 @@ export class Leader {
     this.store = new ClusterStore(d.client);
     // a new leader looks closely at first: its predecessor may have left work
     this.candidacy = new LeaderCampaign({ client: d.client, selfId: d.selfId, logger: d.logger, elected: () => (this.busyAt = monoNow()) });
+    this.reads = new LeaderReads(d, this.store, () => this.candidacy.confirm());
   }
 
   get isLeader(): boolean {
@@ -144,47 +121,6 @@ export class Leader {
     await this.candidacy.resign();
   }
 
-  private async memberList(): Promise<MemberListed[]> {
-    const res = await this.d.client.cluster.memberList({ linearizable: true } as never);
-    return (res.members ?? []) as unknown as MemberListed[];
-  }
-
-  private async snapshot(): Promise<Snapshot> {
-    // each fresh read confirms leadership too: a leader deposed while cut off acts on nothing
-    const [members, nodes, queue, inflight] = await Promise.all([this.memberList(), this.store.nodes(), this.store.queue(), this.store.inflight(), this.candidacy.confirm()]);
-    const input: PlanInput = {
-      now: Date.now(),
-      selfId: this.d.selfId,
-      voterTarget: this.d.voterTarget,
-      members: members.map((m) => ({ memberId: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? '', isLearner: m.isLearner })),
-      nodes,
-      liveness: this.d.liveness(),
-      queue,
-      inflight,
-      deadVoterGraceMs: this.d.deadVoterGraceMs ?? 10_000,
-      learnerTimeoutMs: this.d.learnerTimeoutMs ?? 60_000,
-      queueStaleMs: this.d.queueStaleMs ?? 15_000,
-    };
-    input.answering = await this.answering(input, members);
-    return { members, nodes, queue, input };
-  }
-
-  /** The voters gossip holds gone whose etcd member answers all the same (they keep their seats). */
-  private async answering(input: PlanInput, members: MemberListed[]): Promise<string[]> {
-    const ask = this.d.memberAnswers;
-    if (!ask) return [];
-    const gone = goneVoters(input);
-    const answers = await Promise.all(gone.map((m) => ask(members.find((x) => x.ID === m.memberId)?.clientURLs ?? [])));
-    const kept = gone.filter((_, i) => answers[i]);
-    for (const m of kept) {
-      if (this.keptNoted.has(m.memberId)) continue;
-      this.keptNoted.add(m.memberId);
-      this.d.logger.warn({ memberId: m.memberId, node: m.id }, 'gossip holds a voter gone but its etcd member answers: it keeps its seat');
-    }
-    for (const id of this.keptNoted) if (!kept.some((m) => m.memberId === id)) this.keptNoted.delete(id);
-    return kept.map((m) => m.memberId);
-  }
-
   private async step(): Promise<void> {
     if (!this.isLeader || this.busy || this.stopped) return;
     // the throttles on the local clock; the plan's `now` is the wall clock (etcd's records carry it)
@@ -205,7 +141,7 @@ export class Leader {
         if (action.type !== 'idle') snap = undefined; // it acts only on a fresh read
       }
       if (!snap) {
-        snap = await this.snapshot();
+        snap = await this.reads.read();
         this.lastRead = { at: mono, settled: settled(snap.input), snap };
         // deposed while reading: the new leader decides from here
         if (!this.isLeader) return;
@@ -280,7 +216,7 @@ export class Leader {
       case 'remove-member': {
         await retryEtcd('remove member', () => this.d.client.cluster.memberRemove({ ID: action.memberId }), { timeoutMs: 15_000 });
         const inflight = await this.store.inflight();
-        if (action.reason === 'stale-learner' || action.reason === 'learner-timeout') {
+        if (action.reason === 'stale-learner' || action.reason === 'learner-timeout' || action.reason === 'learner-gone') {
           if (inflight) {
             await this.store.setInflight(undefined);
             if (inflight.kind === 'join') {
@@ -353,15 +289,15 @@ export class Leader {
     if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
     // A joiner named in a batch becomes a client-only node, which changes no etcd membership:
     // those run side by side. Whatever may take a voter seat goes one at a time.
-    const snap = await this.snapshot();
+    const snap = await this.reads.read();
     if (admissionTurn(snap.input, joinerId) === 'batch') return this.admitNow(joinerId, publicKeyPem, snap);
     const run = this.admitting.then(() => this.admitNow(joinerId, publicKeyPem));
     this.admitting = run.catch(() => undefined);
     return run;
   }
 
-  private async admitNow(joinerId: string, publicKeyPem: string, snap?: Awaited<ReturnType<Leader['snapshot']>>): Promise<AdmissionGrant> {
-    const { input, members } = snap ?? (await this.snapshot());
+  private async admitNow(joinerId: string, publicKeyPem: string, snap?: Snapshot): Promise<AdmissionGrant> {
+    const { input, members } = snap ?? (await this.reads.read());
     // the snapshot confirms leadership: a leader deposed meanwhile admits no one
     if (!this.isLeader) throw new UserError('not_leader', 'this member is not the leader', 503);
     const q = input.queue.find((e) => e.id === joinerId);

@@ -60,11 +60,24 @@ export interface PlanInput {
   queueStaleMs: number;
   /** voter members gossip holds gone whose etcd member answered a health check this step */
   answering?: string[];
+  /**
+   * How long ago the joiner in flight last said hello (a joiner says it every second until it is a
+   * member; Infinity: not heard for a minute). Undefined: not known, and the rule that uses it is off.
+   */
+  joinerHeardAgoMs?: number;
 }
+
+/**
+ * A joiner in flight that is silent this long (no hello, not alive in gossip) while its learner
+ * has not started is taken for dead: its learner is removed so that the next joiner need not wait
+ * out the learner timeout. A live joiner starts its learner within a second or two of its grant,
+ * and says hello every second until then.
+ */
+export const JOINER_SILENT_MS = 20_000;
 
 export type Action =
   | { type: 'promote'; memberId: string; nodeId: string }
-  | { type: 'remove-member'; memberId: string; nodeId: string | undefined; reason: 'stale-learner' | 'learner-timeout' | 'dead-voter' | 'left' }
+  | { type: 'remove-member'; memberId: string; nodeId: string | undefined; reason: 'stale-learner' | 'learner-timeout' | 'learner-gone' | 'dead-voter' | 'left' }
   | { type: 'clear-inflight'; reason: string }
   | { type: 'drop-joiner'; nodeId: string; reason: string }
   | { type: 'offer-voter'; nodeId: string; peerUrl: string }
@@ -145,6 +158,13 @@ export function admissionTurn(input: PlanInput, joinerId: string): 'resume' | 'h
   return null;
 }
 
+/** A joiner killed before its learner started: never heard since, by hello or gossip (JOINER_SILENT_MS). */
+function joinerSilent(input: PlanInput, inflight: Inflight, learner: EtcdMemberInfo): boolean {
+  if (inflight.kind !== 'join' || learner.name !== '' || input.joinerHeardAgoMs === undefined) return false;
+  if (input.liveness[inflight.nodeId] !== undefined) return false;
+  return input.now - inflight.startedAt > JOINER_SILENT_MS && input.joinerHeardAgoMs > JOINER_SILENT_MS;
+}
+
 /** The next step for the leader. */
 export function planLeaderStep(input: PlanInput): Action {
   const learner = input.members.find((m) => m.isLearner);
@@ -154,7 +174,10 @@ export function planLeaderStep(input: PlanInput): Action {
   if (learner) {
     const matches = inflight !== undefined && inflight.peerUrl === learner.peerUrl;
     if (!matches) return { type: 'remove-member', memberId: learner.memberId, nodeId: learner.name || undefined, reason: 'stale-learner' };
-    if (input.now - inflight.startedAt > input.learnerTimeoutMs || deadFor(input, inflight.nodeId) > 0) {
+    if (deadFor(input, inflight.nodeId) > 0 || joinerSilent(input, inflight, learner)) {
+      return { type: 'remove-member', memberId: learner.memberId, nodeId: inflight.nodeId, reason: 'learner-gone' };
+    }
+    if (input.now - inflight.startedAt > input.learnerTimeoutMs) {
       return { type: 'remove-member', memberId: learner.memberId, nodeId: inflight.nodeId, reason: 'learner-timeout' };
     }
     return { type: 'promote', memberId: learner.memberId, nodeId: inflight.nodeId };

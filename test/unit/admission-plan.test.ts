@@ -7,6 +7,7 @@ import {
   goneVoters,
   planLeaderStep,
   roleForJoiner,
+  JOINER_SILENT_MS,
   type Action,
   type AdmittedNode,
   type EtcdMemberInfo,
@@ -154,7 +155,7 @@ describe('planLeaderStep: the learner in flight', () => {
     for (const state of ['dead', 'left'] as const) {
       const i = withState(base(), 'j', state, 500);
       const a = expectAction(planLeaderStep(i), 'remove-member', `joiner ${state}`);
-      assert.equal(a.reason, 'learner-timeout');
+      assert.equal(a.reason, 'learner-gone');
       assert.equal(a.memberId, 'm-j');
     }
     // suspect is not dead: short blips reschedule nothing
@@ -167,7 +168,39 @@ describe('planLeaderStep: the learner in flight', () => {
     i.inflight = inflightFor('c', { kind: 'promote-client' });
     expectAction(planLeaderStep(i), 'promote', 'healthy');
     const a = expectAction(planLeaderStep(withState(i, 'c', 'dead', 1)), 'remove-member', 'dead client');
-    assert.equal(a.reason, 'learner-timeout');
+    assert.equal(a.reason, 'learner-gone');
+  });
+
+  it('gives up the learner of a joiner never heard since: silent, unknown to gossip, its learner not started', () => {
+    const silent = (heardAgo: number | undefined, startedAgo: number, started = false) => {
+      const i = base();
+      delete i.liveness.j;
+      i.members = [voterM('a'), voterM('b'), learnerM('j', started)];
+      i.inflight = inflightFor('j', { startedAt: NOW - startedAgo });
+      if (heardAgo !== undefined) i.joinerHeardAgoMs = heardAgo;
+      return planLeaderStep(i);
+    };
+    const over = JOINER_SILENT_MS + 1;
+    assert.deepEqual(silent(Infinity, over), { type: 'remove-member', memberId: 'm-j', nodeId: 'j', reason: 'learner-gone' });
+    assert.equal(silent(over, over).type, 'remove-member', 'silent for longer than the limit');
+    // any one of these keeps it: heard lately, in flight for a short while, its learner started,
+    // the rule's input unknown (an older driver)
+    expectAction(silent(JOINER_SILENT_MS, over), 'promote', 'heard within the limit');
+    expectAction(silent(Infinity, JOINER_SILENT_MS), 'promote', 'in flight for no longer than the limit');
+    expectAction(silent(Infinity, over, true), 'promote', 'its learner started: etcd decides');
+    expectAction(silent(undefined, over), 'promote', 'hellos not known');
+    // gossip knows the node: gossip's verdict counts, not hellos
+    const known = base();
+    known.inflight = inflightFor('j', { startedAt: NOW - over });
+    known.joinerHeardAgoMs = Infinity;
+    expectAction(planLeaderStep(known), 'promote', 'alive in gossip');
+    // a client offered a seat is a member: gossip alone says whether it is gone
+    const client = cluster({ voters: ['a', 'b'], clients: ['c'] });
+    client.members = [voterM('a'), voterM('b'), learnerM('c')];
+    delete client.liveness.c;
+    client.inflight = inflightFor('c', { kind: 'promote-client', startedAt: NOW - over });
+    client.joinerHeardAgoMs = Infinity;
+    expectAction(planLeaderStep(client), 'promote', 'promote-client');
   });
 
   it('removes a learner with no inflight record (a dead leader, a joiner that died) as stale', () => {
@@ -837,7 +870,7 @@ class Sim {
         let inflight: Inflight | undefined;
         this.kv(() => (inflight = this.inflight));
         yield;
-        if (action.reason === 'stale-learner' || action.reason === 'learner-timeout') {
+        if (action.reason === 'stale-learner' || action.reason === 'learner-timeout' || action.reason === 'learner-gone') {
           if (inflight) {
             const inf = inflight;
             this.kv(() => (this.inflight = undefined));
@@ -1307,7 +1340,7 @@ describe('planLeaderStep: adversarial schedules against a model of etcd, the que
     const [first, count] = (process.env.ADMISSION_SIM_SEEDS ?? '1:120').split(':').map(Number) as [number, number];
     for (let seed = first; seed < first + count; seed++) runSchedule(seed, stats);
     // the schedules did reach the paths they are meant to exercise
-    for (const a of ['promote', 'broadcast', 'offer-voter', 'drop-joiner', 'remove-member:dead-voter', 'remove-member:learner-timeout', 'remove-member:stale-learner', 'clear-inflight:promoted']) {
+    for (const a of ['promote', 'broadcast', 'offer-voter', 'drop-joiner', 'remove-member:dead-voter', 'remove-member:learner-timeout', 'remove-member:learner-gone', 'remove-member:stale-learner', 'clear-inflight:promoted']) {
       assert.ok((stats.actions[a] ?? 0) > 0, `no schedule produced ${a}: ${JSON.stringify(stats.actions)}`);
     }
     assert.ok(stats.leaderDeathsMidTask > 0 && stats.refusedAdds > 0, `no leader died mid-task or no add was refused: ${JSON.stringify(stats)}`);
