@@ -24,6 +24,8 @@ export interface ClusterEntryDeps {
   member: LocalMember;
   session: EtcdSession;
   hellos: Hellos;
+  /** the nodes discovery says are there (founding.ts) */
+  discovered: () => string[];
   /** other members' APIs this node knew (cluster.json): join targets too */
   peerApis: () => string[];
   stopped: () => boolean;
@@ -73,6 +75,7 @@ export class ClusterEntry {
       ...(this.d.config.token ? { token: this.d.config.token } : {}),
       publicKeyPem: key.publicKeyPem,
       hellos: () => this.d.hellos.list(),
+      discovered: this.d.discovered,
       settleMs: this.d.settleMs,
       onState: (s) => this.d.phase(s as ConsensusPhase),
     });

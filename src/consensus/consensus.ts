@@ -42,6 +42,8 @@ export interface ConsensusOptions {
   event: (name: 'node.joined', payload: unknown) => void;
   /** how long a fresh node listens for others before it may found a cluster */
   settleMs: number;
+  /** the nodes discovery says are there (founding.ts) */
+  discovered?: () => string[];
   /** Tailscale whois of a request's source: true when it is a device of this node's tailnet */
   sameTailnet?: (addrPort: string) => Promise<boolean>;
   /** since when this node has not reached the etcd quorum (null: it does); drives quorum recovery */
@@ -141,6 +143,7 @@ export class Consensus extends EventEmitter {
       member: this.member,
       session: this.session,
       hellos: this.hellos,
+      discovered: () => o.discovered?.() ?? [],
       peerApis: () => this.peerApis,
       stopped: () => this.stopped,
       phase: (p) => (this.phase = p),

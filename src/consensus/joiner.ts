@@ -63,6 +63,8 @@ export interface JoinerOptions {
   broadcastTimeoutMs?: number;
   /** hellos of others, as heard on the admission topic */
   hellos: () => PeerHello[];
+  /** the nodes discovery says are there (founding.ts) */
+  discovered?: () => string[];
   onState?: (state: string) => void;
 }
 
@@ -124,6 +126,7 @@ export class Joiner {
           helloTtlMs: HELLO_TTL_MS,
           joinTargets: this.opts.joinTargets,
           peers: this.opts.hellos(),
+          discovered: this.opts.discovered?.() ?? [],
         });
         if (decision.type === 'found') return { kind: 'found' };
         if (decision.type === 'wait') {

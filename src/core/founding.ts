@@ -6,6 +6,7 @@
  * Rule: join any cluster that is seen; a node given --join never founds; otherwise, once the
  * settle window has passed, the node with the lowest id among the fresh nodes heard recently
  * founds and the others wait for it (and join it as soon as its hello carries a cluster id).
+ * A node does not found while discovery knows of a node it has not heard (for a while).
  */
 export interface PeerHello {
   id: string;
@@ -24,7 +25,18 @@ export interface FoundingInput {
   /** the --join targets' APIs; non-empty means "never found" */
   joinTargets: string[];
   peers: PeerHello[];
+  /**
+   * Nodes discovery says are there now (found by mDNS or on the tailnet lately, or connected),
+   * heard or not. A node founds only once it has heard them all (a lower fresh node would found
+   * instead; a higher one may be a member of a cluster already), waiting up to DISCOVERED_WAIT_MS
+   * past the settle window: on a loaded machine gossip took seconds longer than mDNS to carry the
+   * first hellos, and three of five nodes started together founded clusters of their own.
+   */
+  discovered?: string[];
 }
+
+/** How long past the settle window a node waits at most to hear a lower node discovery found. */
+export const DISCOVERED_WAIT_MS = 15_000;
 
 export type FoundingDecision =
   | { type: 'found' }
@@ -43,8 +55,12 @@ export function decideFounding(input: FoundingInput): FoundingDecision {
   if (input.joinTargets.length > 0) return { type: 'join', targets: input.joinTargets, clusterId: null };
   if (input.now - input.startedAt < input.settleMs) return { type: 'wait', reason: 'settling: listening for other nodes' };
   const lowest = [input.selfId, ...recent.map((p) => p.id)].sort()[0]!;
-  if (lowest === input.selfId) return { type: 'found' };
-  return { type: 'wait', reason: `waiting for ${lowest} to found the cluster` };
+  if (lowest !== input.selfId) return { type: 'wait', reason: `waiting for ${lowest} to found the cluster` };
+  const unheard = (input.discovered ?? []).filter((id) => id !== input.selfId && !recent.some((p) => p.id === id)).sort();
+  if (unheard.length > 0 && input.now - input.startedAt < input.settleMs + DISCOVERED_WAIT_MS) {
+    return { type: 'wait', reason: `waiting to hear from ${unheard[0]}, found on the network` };
+  }
+  return { type: 'found' };
 }
 
 /** hellos older than this no longer count in founding decisions */

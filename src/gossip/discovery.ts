@@ -3,6 +3,10 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { httpUrl, type HostPort } from '../core/addresses.ts';
 import type { P2PNode } from './libp2p-node.ts';
+import { monoNow } from '../system/clock.ts';
+
+/** a node found longer ago than this (and not connected) no longer counts as there */
+const FOUND_FRESH_MS = 15_000;
 
 export interface PeerP2PInfo {
   id: string;
@@ -40,6 +44,8 @@ export class Discovery {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly selfId: string;
+  /** when each node was last found by mDNS or a discovery target (monotonic ms) */
+  private readonly foundAt = new Map<string, number>();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.selfId = opts.p2p.peerId.toString();
@@ -57,6 +63,7 @@ export class Discovery {
     this.running = true;
     this.opts.p2p.addEventListener('peer:discovery', (evt) => {
       const { id, multiaddrs } = evt.detail;
+      if (id.toString() !== this.selfId) this.foundAt.set(id.toString(), monoNow());
       if (id.toString() === this.selfId || this.connected(id.toString())) return;
       this.opts.logger.debug({ peer: id.toString() }, 'mDNS found a peer');
       this.opts.p2p.dial(multiaddrs.length ? multiaddrs : id).catch((err: Error) =>
@@ -70,6 +77,18 @@ export class Discovery {
   stop(): void {
     this.running = false;
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * The nodes that are there now: connected, or found lately (mDNS answers its queries every
+   * 10 s, so one not found for FOUND_FRESH_MS has gone).
+   */
+  present(): string[] {
+    const now = monoNow();
+    for (const [id, at] of this.foundAt) if (now - at > FOUND_FRESH_MS) this.foundAt.delete(id);
+    const ids = new Set([...this.foundAt.keys(), ...this.opts.p2p.getPeers().map(String)]);
+    ids.delete(this.selfId);
+    return [...ids];
   }
 
   private connected(id: string): boolean {
@@ -92,6 +111,7 @@ export class Discovery {
     try {
       const info = await fetchP2PInfo(t);
       this.targetPeer.set(key, info.id);
+      if (info.id !== this.selfId) this.foundAt.set(info.id, monoNow());
       if (info.id === this.selfId || this.connected(info.id)) return;
       await this.opts.p2p.dial(info.addrs.map((a) => multiaddr(a)));
       this.opts.logger.info({ target: key, peer: info.id }, 'connected to a join target');

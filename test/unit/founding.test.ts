@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerHelloAtOnce, decideFounding, helloDue, MEMBER_HELLO_EVERY_MS, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
+import { answerHelloAtOnce, decideFounding, DISCOVERED_WAIT_MS, helloDue, MEMBER_HELLO_EVERY_MS, type FoundingDecision, type FoundingInput, type PeerHello } from '../../src/core/founding.ts';
 import { prng } from '../helpers/prng.ts';
 
 // The joiner's settings (src/consensus/joiner.ts): settle 2.5 s, hellos forgotten after 3 s.
@@ -125,6 +125,37 @@ describe('decideFounding: stale hellos', () => {
   });
 });
 
+describe('decideFounding: nodes discovery found but gossip has not carried a hello from yet', () => {
+  it('a lower one keeps the lowest node heard from founding, and the wait names the first it waits for', () => {
+    const d = expectType(decideFounding(input({ peers: [hello('x')], discovered: ['x', 'c', 'a'] })), 'wait', 'a and c found, not heard');
+    assert.match(d.reason, /waiting to hear from a, found on the network/);
+  });
+  it('a higher one too: it may be a member of a cluster whose hello has not come yet', () => {
+    const d = expectType(decideFounding(input({ discovered: ['n', 'z'] })), 'wait', 'only higher ids found');
+    assert.match(d.reason, /waiting to hear from n/);
+    expectType(decideFounding(input({ peers: [hello('n'), hello('z')], discovered: ['n', 'z'] })), 'found', 'both heard, both fresh');
+    expectType(decideFounding(input({ discovered: ['m'] })), 'found', 'its own id reported by discovery');
+  });
+  it('once heard, the usual rule: it waits for the lower node to found', () => {
+    const d = expectType(decideFounding(input({ peers: [hello('a')], discovered: ['a'] })), 'wait', 'a heard');
+    assert.match(d.reason, /waiting for a to found/);
+    // and joins as soon as a's hello carries its cluster id
+    expectType(decideFounding(input({ peers: [hello('a', { clusterId: 'c1' })], discovered: ['a'] })), 'join', 'a founded');
+  });
+  it('a hello older than the ttl does not count as heard', () => {
+    expectType(decideFounding(input({ peers: [hello('a', { lastSeen: 10_000 - TTL - 1 })], discovered: ['a'] })), 'wait', 'a heard long ago');
+  });
+  it('waits at most DISCOVERED_WAIT_MS past the settle window, then founds', () => {
+    const at = (now: number) => decideFounding(input({ now, startedAt: 0, discovered: ['a'] }));
+    expectType(at(SETTLE + DISCOVERED_WAIT_MS - 1), 'wait', 'just before the limit');
+    expectType(at(SETTLE + DISCOVERED_WAIT_MS), 'found', 'at the limit');
+  });
+  it('--join still joins, and a clustered peer still wins, whatever discovery says', () => {
+    expectType(decideFounding(input({ joinTargets: ['http://t:7370'], discovered: ['a'] })), 'join', '--join');
+    expectType(decideFounding(input({ peers: [hello('z', { clusterId: 'c1' })], discovered: ['a'] })), 'join', 'a cluster heard');
+  });
+});
+
 describe('decideFounding: a clustered peer always wins', () => {
   it('joins during the settle window, with the lowest id, alone with the member', () => {
     const d = decideFounding(input({ selfId: 'a', now: 10, startedAt: 0, peers: [hello('z', { clusterId: 'K', lastSeen: 10 })] }));
@@ -180,6 +211,10 @@ interface SimOptions {
   foundMs: [number, number];
   /** being admitted takes this long before the joiner's hellos carry the cluster id */
   admitMs: [number, number];
+  /** discovery (mDNS) finds each node within this after the later of the two started; off when absent */
+  discoveryMs?: number;
+  /** gossip between two nodes carries nothing until within this after the later of the two started (a loaded machine) */
+  linkUpMs?: number;
 }
 
 interface SimNode {
@@ -213,6 +248,13 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
     return { id, startAt, started: false, clusterId: null, memberAt: Infinity, nextEval: startAt + Math.floor(rnd() * 200), nextHello: startAt, helloSentAt: -Infinity, hellos: new Map() };
   });
   const byId = new Map(nodes.map((x) => [x.id, x]));
+  // when x discovers y (an mDNS answer comes once both are up)
+  const foundAt = new Map<string, number>();
+  for (const x of nodes) for (const y of nodes) if (x !== y) foundAt.set(`${x.id} ${y.id}`, Math.max(x.startAt, y.startAt) + uniform(0, o.discoveryMs ?? Infinity));
+  const discovered = (x: SimNode, now: number) => (o.discoveryMs === undefined ? [] : nodes.filter((y) => y !== x && foundAt.get(`${x.id} ${y.id}`)! <= now).map((y) => y.id));
+  const linkAt = new Map<string, number>();
+  for (const x of nodes) for (const y of nodes) if (x.id < y.id) linkAt.set(`${x.id} ${y.id}`, Math.max(x.startAt, y.startAt) + uniform(0, o.linkUpMs ?? 0));
+  const linked = (a: string, b: string, now: number) => now >= linkAt.get(a < b ? `${a} ${b}` : `${b} ${a}`)!;
   const STEP = 20;
   /** deliveries by the step they are due at */
   const inbox = new Map<number, { to: string; hello: Omit<PeerHello, 'lastSeen'> }[]>();
@@ -221,7 +263,7 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
     const clusterId = now >= from.memberAt ? from.clusterId : null;
     from.helloSentAt = now;
     for (const to of nodes) {
-      if (to === from) continue;
+      if (to === from || !linked(from.id, to.id, now)) continue;
       const at = Math.ceil((now + uniform(0, o.maxDelayMs)) / STEP) * STEP;
       const due = inbox.get(at) ?? [];
       due.push({ to: to.id, hello: { id: from.id, api: `http://${from.id}`, clusterId } });
@@ -253,7 +295,7 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
       if (x.memberAt <= now && x.memberAt > now - STEP) sayHello(x, now);
       if (x.clusterId !== null || now < x.nextEval) continue;
       x.nextEval = now + 200;
-      const d = decideFounding({ selfId: x.id, now, startedAt: x.startAt, settleMs: SETTLE, helloTtlMs: TTL, joinTargets: [], peers: [...x.hellos.values()] });
+      const d = decideFounding({ selfId: x.id, now, startedAt: x.startAt, settleMs: SETTLE, helloTtlMs: TTL, joinTargets: [], peers: [...x.hellos.values()], discovered: discovered(x, now) });
       if (d.type === 'found') {
         x.clusterId = `cluster-of-${x.id}`;
         x.memberAt = now + Math.floor(uniform(o.foundMs[0], o.foundMs[1]));
@@ -321,5 +363,24 @@ describe('decideFounding: simulated founding races', () => {
       if (r.clusters.size > 1) split++;
     }
     assert.ok(split > 0, 'expected at least one split brain with 2.5 s hello delays');
+  });
+
+  // a loaded machine (ci87): mDNS found the others within a second or three, but gossip carried
+  // no hello for seconds more, past the settle window
+  const slowGossip = { maxDelayMs: 400, foundMs: [1000, 2000] as [number, number], admitMs: [300, 4000] as [number, number], linkUpMs: 8000 };
+
+  it('gossip that links up seconds after start splits the cluster when discovery is not asked', () => {
+    let split = 0;
+    for (let seed = 1; seed <= 200; seed++) if (simulateFounding(seed, { ...slowGossip, startWindowMs: 1000 }).clusters.size > 1) split++;
+    assert.ok(split > 0, 'expected a split brain with gossip linking up 8 s late');
+  });
+
+  it('with discovery, nodes started together form one cluster however late gossip links up: 500 seeds, mDNS within 1 s, gossip within 8 s', () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const startWindowMs = [100, 300, 1000][seed % 3]!;
+      const r = simulateFounding(seed, { ...slowGossip, startWindowMs, discoveryMs: 1000 });
+      assert.deepEqual(r.undecided, [], `seed ${seed}: every node founded or joined`);
+      assert.equal(r.clusters.size, 1, `seed ${seed} (started within ${startWindowMs} ms): ${r.n} nodes formed clusters ${[...r.clusters].join(', ')}`);
+    }
   });
 });

@@ -149,6 +149,7 @@ export class Agent {
       event: (name, payload) => void gossip.publishClusterEvent(name, payload),
       // with no way to find anyone (no mDNS, no tailnet, no --join) there is nobody to wait for
       settleMs: config.mdns || this.tailscale ? 1500 : 0,
+      discovered: () => this.discovery?.present() ?? [],
       ...(this.tailscale && config.tailnetAdmit ? { sameTailnet: (addrPort: string) => this.tailscale!.isTailnetDevice(addrPort) } : {}),
       // the quorum probe runs every second: more than 2.5 s without a good read means it is lost
       quorumLostSince: () => {
