@@ -286,21 +286,29 @@ test('kill -9 a node: its card turns dead on pages open on other nodes as soon a
   const victim = agents[ids.indexOf(victimId)]!;
   // when the cluster declared it dead (for the failure message: detection vs display)
   const heard = new EventFollower(agents.find((a) => a !== victim)!.api, ['node.dead']);
-  const watchers = await Promise.all(agents.filter((a) => a !== victim).slice(0, 2).map((a) => loggedIn(browser, a)));
+  const watched = agents.filter((a) => a !== victim).slice(0, 2);
+  const watchers = await Promise.all(watched.map((a) => loggedIn(browser, a)));
   for (const p of watchers) await p.waitForSelector(`article[data-node="${nameOf(victim)}"] li[data-service="ui-web"]`);
   const killedAt = Date.now();
   await victim.stop('SIGKILL');
+  // a page shows its own node's view, and each node holds the victim dead at its own moment (the
+  // verdict spreads by gossip): ci88 had one page 1.5 s behind the first node's verdict
+  const heldDead = watched.map((a) => waitFor(`${a.bind} holding the victim dead`, async () => {
+    const members = ((await (await fetch(`${a.api}/v1/members`)).json()) as { members: { id: string; state: string }[] }).members;
+    return members.find((m) => m.id === victimId)?.state === 'dead';
+  }, 15_000, 50).then(() => Date.now() - killedAt, () => NaN));
   const took = await Promise.all(watchers.map(async (p) => {
     await p.waitForSelector(`article[data-node="${nameOf(victim)}"][data-state="dead"]`, { timeout: 10_000 });
     return Date.now() - killedAt;
   }));
+  const held = await Promise.all(heldDead);
   const declared = await heard.waitFor('node.dead', (e) => e.payload.node === victimId).then((e) => e.time - killedAt, () => NaN);
   await heard.stop();
   // the 2.5 s of the issue is detection (the failure detector's ~1.85 s, longer on a loaded
   // machine) plus the page's own share; a timing assertion on this noisy machine would flake, so
   // the test bounds the page's share and prints the whole
-  console.log(`# kill -9 -> card dead on the pages after ${took.join(', ')} ms (node.dead declared after ${declared} ms)`);
-  for (const ms of took) assert.ok(Number.isNaN(declared) || ms - declared <= 1500, `the card turned dead ${ms - declared} ms after the cluster declared the node dead (pages: ${took.join(', ')} ms; declared after ${declared} ms)`);
+  console.log(`# kill -9 -> card dead on the pages after ${took.join(', ')} ms (their nodes held it dead after ${held.join(', ')} ms; node.dead declared after ${declared} ms)`);
+  took.forEach((ms, i) => assert.ok(ms - held[i]! <= 1500, `a card turned dead ${ms - held[i]!} ms after its page's node held the node dead (pages: ${took.join(', ')} ms; their nodes: ${held.join(', ')} ms)`));
   for (const p of watchers) {
     const moved = await p.waitForSelector(`article[data-node]:not([data-node="${nameOf(victim)}"]) li[data-service="ui-web"]`, { timeout: 60_000 });
     assert.notEqual(await moved.getAttribute('data-node'), nameOf(victim));

@@ -154,8 +154,10 @@ describe('snapshot replication (offer / need / send / commit over HTTP)', () => 
     await cut.close();
     await waitFor('the receiver to finish with the cut stream', () => receiver.current.receiving === 0);
     const arrived = b.chunks.storedBytes();
-    // what was in flight at the cut (socket buffers) is lost; the rest was kept
-    assert.ok(arrived > total * 0.25 && arrived <= total * 0.5, `arrived ${arrived} of ${total}`);
+    // what was in flight at the cut (socket buffers) is lost; the rest was kept. At most what the
+    // relay forwarded: its limit is per connection, and the manifest may come on another one
+    // (ci88: 8,430,401 bytes of 16,838,538 arrived, 11 KB over half)
+    assert.ok(arrived > total * 0.25 && arrived <= cut.forwarded(), `arrived ${arrived} of ${total}, ${cut.forwarded()} forwarded`);
     assert.deepEqual(b.list('vol'), [], 'a half-received snapshot is not listed');
     // a GC meanwhile keeps what arrived for the transfer under way
     assert.equal((await b.gc()).removedChunks, 0);
