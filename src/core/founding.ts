@@ -35,7 +35,7 @@ export interface FoundingInput {
   discovered?: string[];
 }
 
-/** How long past the settle window a node waits at most to hear a lower node discovery found. */
+/** How long past the settle window a node waits at most to hear the nodes discovery found. */
 export const DISCOVERED_WAIT_MS = 15_000;
 
 export type FoundingDecision =
