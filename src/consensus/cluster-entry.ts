@@ -88,6 +88,7 @@ export class ClusterEntry {
     const { config, member, session, clientUrl } = this.d;
     const clusterId = nanoid(12);
     this.d.logger.info({ clusterId, open: config.open }, 'founding a new cluster');
+    this.d.hellos.foundingNow();
     const { ca, tls } = await newClusterPki(clusterId, this.d.nodeId, config.bind);
     const paths = await member.saveTls(tls);
     await member.start({ clusterState: 'new', clusterToken: `warren-${clusterId}`, tls: paths });

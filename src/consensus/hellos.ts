@@ -23,6 +23,8 @@ export interface HellosDeps {
 export class Hellos {
   private readonly peers = new Map<string, PeerHello>();
   private sentAt = 0;
+  /** this node has decided to found a cluster (its hellos say so until it is a member) */
+  private founding = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: HellosDeps) {}
@@ -50,15 +52,23 @@ export class Hellos {
     return h ? monoNow() - h.lastSeen : Infinity;
   }
 
+  /** This node founds a cluster: say so at once, so a fresh node that starts now waits for it. */
+  foundingNow(): void {
+    this.founding = true;
+    void this.say();
+  }
+
   async say(): Promise<void> {
     this.sentAt = monoNow();
-    await this.d.publish({ type: 'hello', id: this.d.nodeId, api: this.d.apiUrl, clusterId: this.d.member() ? this.d.clusterId() : null });
+    const member = this.d.member();
+    if (member) this.founding = false; // founded: a node removed later that starts over is fresh
+    await this.d.publish({ type: 'hello', id: this.d.nodeId, api: this.d.apiUrl, clusterId: member ? this.d.clusterId() : null, ...(this.founding && !member ? { founding: true } : {}) });
   }
 
   /** A message on warren/admission: true when it was a (well-formed) hello, which is then taken in. */
   take(signer: string, msg: Record<string, unknown>): boolean {
     if (msg.type !== 'hello' || msg.id !== signer || typeof msg.api !== 'string' || !(msg.clusterId === null || typeof msg.clusterId === 'string')) return false;
-    const hello: PeerHello = { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, lastSeen: monoNow() };
+    const hello: PeerHello = { id: signer, api: msg.api, clusterId: msg.clusterId as string | null, ...(msg.founding === true ? { founding: true } : {}), lastSeen: monoNow() };
     const answer = answerHelloAtOnce(hello, this.peers.get(signer), hello.lastSeen, HELLO_TTL_MS);
     this.peers.set(signer, hello);
     // answer a newcomer (or a node back after a while) at once, so founding decisions do not

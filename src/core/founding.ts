@@ -6,12 +6,16 @@
  * Rule: join any cluster that is seen; a node given --join never founds; otherwise, once the
  * settle window has passed, the node with the lowest id among the fresh nodes heard recently
  * founds and the others wait for it (and join it as soon as its hello carries a cluster id).
- * A node does not found while discovery knows of a node it has not heard (for a while).
+ * A node does not found while discovery knows of a node it has not heard (for a while), nor while
+ * another node says it is founding one (from its decision until its etcd is up, 1-2 s, its hellos
+ * carry no cluster id yet: a lower node starting then would otherwise found a second cluster).
  */
 export interface PeerHello {
   id: string;
   api: string;
   clusterId: string | null;
+  /** it has decided to found a cluster and has no cluster id to say yet */
+  founding?: boolean;
   lastSeen: number;
 }
 
@@ -53,6 +57,8 @@ export function decideFounding(input: FoundingInput): FoundingDecision {
     return { type: 'join', targets: [...new Set([...targets, ...input.joinTargets])], clusterId };
   }
   if (input.joinTargets.length > 0) return { type: 'join', targets: input.joinTargets, clusterId: null };
+  const founder = recent.filter((p) => p.founding).map((p) => p.id).sort()[0];
+  if (founder !== undefined) return { type: 'wait', reason: `waiting for ${founder}, which is founding the cluster` };
   if (input.now - input.startedAt < input.settleMs) return { type: 'wait', reason: 'settling: listening for other nodes' };
   const lowest = [input.selfId, ...recent.map((p) => p.id)].sort()[0]!;
   if (lowest !== input.selfId) return { type: 'wait', reason: `waiting for ${lowest} to found the cluster` };

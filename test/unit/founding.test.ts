@@ -156,6 +156,25 @@ describe('decideFounding: nodes discovery found but gossip has not carried a hel
   });
 });
 
+describe('decideFounding: a node that says it is founding a cluster', () => {
+  it('is waited for, by a lower node too, past the settle window, and the wait names it', () => {
+    const d = expectType(decideFounding(input({ selfId: 'a', peers: [hello('x', { founding: true }), hello('z', { founding: true })] })), 'wait', 'x and z say they found');
+    assert.match(d.reason, /waiting for x, which is founding the cluster/);
+    expectType(decideFounding(input({ selfId: 'a', peers: [hello('x')] })), 'found', 'the same hello without the mark');
+  });
+  it('once its hello carries the cluster id, the others join it', () => {
+    const j = expectType(decideFounding(input({ selfId: 'a', peers: [hello('x', { clusterId: 'K' })] })), 'join', 'x founded');
+    assert.equal(j.clusterId, 'K');
+  });
+  it('a founding mark older than the ttl does not count (that node died founding)', () => {
+    expectType(decideFounding(input({ selfId: 'a', peers: [hello('x', { founding: true, lastSeen: 10_000 - TTL - 1 })] })), 'found', 'x silent');
+  });
+  it('a cluster heard and --join still win over it', () => {
+    expectType(decideFounding(input({ peers: [hello('a', { founding: true }), hello('z', { clusterId: 'c1' })] })), 'join', 'a cluster heard');
+    expectType(decideFounding(input({ joinTargets: ['http://t:7370'], peers: [hello('a', { founding: true })] })), 'join', '--join');
+  });
+});
+
 describe('decideFounding: a clustered peer always wins', () => {
   it('joins during the settle window, with the lowest id, alone with the member', () => {
     const d = decideFounding(input({ selfId: 'a', now: 10, startedAt: 0, peers: [hello('z', { clusterId: 'K', lastSeen: 10 })] }));
@@ -215,6 +234,8 @@ interface SimOptions {
   discoveryMs?: number;
   /** gossip between two nodes carries nothing until within this after the later of the two started (a loaded machine) */
   linkUpMs?: number;
+  /** off: a founding node's hellos do not say so (the rule before the founding mark) */
+  noFoundingMark?: boolean;
 }
 
 interface SimNode {
@@ -235,7 +256,8 @@ interface SimNode {
  * N fresh nodes as in src/consensus/consensus.ts + joiner.ts: a hello check every second (helloDue:
  * members say it only now and then unless a node without a cluster is about), another at once
  * when a peer is heard first or after a while and when the node becomes a member (carrying the
- * cluster id from then on); decideFounding every 200 ms until the node founds or joins. Returns the cluster ids decided.
+ * cluster id from then on, and saying it is founding from its decision until then); decideFounding
+ * every 200 ms until the node founds or joins. Returns the cluster ids decided.
  */
 function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>; undecided: string[]; n: number } {
   const rnd = prng(seed);
@@ -261,12 +283,13 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
 
   const sayHello = (from: SimNode, now: number) => {
     const clusterId = now >= from.memberAt ? from.clusterId : null;
+    const founding = !o.noFoundingMark && clusterId === null && from.clusterId === `cluster-of-${from.id}`;
     from.helloSentAt = now;
     for (const to of nodes) {
       if (to === from || !linked(from.id, to.id, now)) continue;
       const at = Math.ceil((now + uniform(0, o.maxDelayMs)) / STEP) * STEP;
       const due = inbox.get(at) ?? [];
-      due.push({ to: to.id, hello: { id: from.id, api: `http://${from.id}`, clusterId } });
+      due.push({ to: to.id, hello: { id: from.id, api: `http://${from.id}`, clusterId, ...(founding ? { founding } : {}) } });
       inbox.set(at, due);
     }
   };
@@ -299,6 +322,7 @@ function simulateFounding(seed: number, o: SimOptions): { clusters: Set<string>;
       if (d.type === 'found') {
         x.clusterId = `cluster-of-${x.id}`;
         x.memberAt = now + Math.floor(uniform(o.foundMs[0], o.foundMs[1]));
+        if (!o.noFoundingMark) sayHello(x, now); // Hellos.foundingNow
       } else if (d.type === 'join') {
         assert.ok(d.clusterId !== null, 'without --join a node only joins a cluster it has seen');
         x.clusterId = d.clusterId;
@@ -379,6 +403,25 @@ describe('decideFounding: simulated founding races', () => {
     for (let seed = 1; seed <= 500; seed++) {
       const startWindowMs = [100, 300, 1000][seed % 3]!;
       const r = simulateFounding(seed, { ...slowGossip, startWindowMs, discoveryMs: 1000 });
+      assert.deepEqual(r.undecided, [], `seed ${seed}: every node founded or joined`);
+      assert.equal(r.clusters.size, 1, `seed ${seed} (started within ${startWindowMs} ms): ${r.n} nodes formed clusters ${[...r.clusters].join(', ')}`);
+    }
+  });
+
+  // a node that has decided to found says hello without a cluster id until its etcd is up; a lower
+  // node starting in that window, on a slow machine, heard only a fresh node and founded too
+  const staggered = { maxDelayMs: 400, foundMs: [2000, 4000] as [number, number], admitMs: [300, 4000] as [number, number] };
+
+  it('a founding node that does not say so splits a cluster when a lower node starts while it founds', () => {
+    let split = 0;
+    for (let seed = 1; seed <= 300; seed++) if (simulateFounding(seed, { ...staggered, startWindowMs: 8000, noFoundingMark: true }).clusters.size > 1) split++;
+    assert.ok(split > 0, 'expected a split brain with founding taking 2-4 s and starts spread over 8 s');
+  });
+
+  it('a founding node says so, and nodes starting while it founds wait for it: 500 seeds, starts within 3..12 s, founding 2-4 s', () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const startWindowMs = [3000, 5000, 8000, 12_000][seed % 4]!;
+      const r = simulateFounding(seed, { ...staggered, startWindowMs });
       assert.deepEqual(r.undecided, [], `seed ${seed}: every node founded or joined`);
       assert.equal(r.clusters.size, 1, `seed ${seed} (started within ${startWindowMs} ms): ${r.n} nodes formed clusters ${[...r.clusters].join(', ')}`);
     }
