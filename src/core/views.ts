@@ -21,6 +21,16 @@ export interface HealthReport {
   /** HTTPS for services (NAME.<domain>), certificates from the cluster CA */
   https?: { port: number };
   dns?: { domain: string; port: number };
+  /** the host ports the agent holds (as bound), which no stack may publish; absent from older agents */
+  ports?: WarrenPort[];
+}
+
+/** A host port an agent holds: `what` says which and `flag` how to move it. */
+export interface WarrenPort {
+  port: number;
+  protocol: 'tcp' | 'udp';
+  what: string;
+  flag: string;
 }
 
 export interface HealthFigures {

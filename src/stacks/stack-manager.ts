@@ -50,8 +50,8 @@ export interface StackManagerDeps {
   client: () => Etcd3 | undefined;
   clusterId: () => string | null;
   self: { id: string; name: string };
-  /** the host ports this agent uses, refused to a stack */
-  reservedPorts: () => ReservedPort[];
+  /** the host ports the cluster's agents hold, refused to a stack (cluster-ports.ts), with warnings */
+  reservedPorts: () => Promise<{ ports: ReservedPort[]; warnings: string[] }>;
   /** a cluster event (gossip) */
   event?: (name: 'stack.deployed' | 'stack.removed', payload: Record<string, unknown>) => void;
 }
@@ -99,7 +99,9 @@ export class StackManager {
   /** Creates or updates a stack: only the services whose spec changed are touched. */
   async deploy(raw: unknown): Promise<DeployResult> {
     const { dryRun, ...project } = parseDeployBody(raw);
-    const { model, warnings } = loadStack({ ...project, reservedPorts: this.d.reservedPorts() });
+    const reserved = await this.d.reservedPorts();
+    const { model, warnings } = loadStack({ ...project, reservedPorts: reserved.ports });
+    warnings.push(...reserved.warnings.map((message) => ({ message })));
     this.etcd();
     const before = await this.record(model.name);
     const vols = stackVolumeRecord(model, before);

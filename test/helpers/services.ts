@@ -61,10 +61,11 @@ export async function waitServing(a: AgentHandle, name: string, count: number, t
 }
 
 /** A cluster of `ips.length` real agents (the first founds it with --open, the others join). */
-export async function startCluster(ips: string[], extra: string[] = [], envOf: (i: number) => NodeJS.ProcessEnv = () => ({})): Promise<{ agents: AgentHandle[]; ids: string[] }> {
-  const first = await startAgent({ bind: ips[0]!, args: ['--open', ...extra], env: envOf(0) });
+export async function startCluster(ips: string[], extra: string[] | ((i: number) => string[]) = [], envOf: (i: number) => NodeJS.ProcessEnv = () => ({})): Promise<{ agents: AgentHandle[]; ids: string[] }> {
+  const argsOf = typeof extra === 'function' ? extra : () => extra;
+  const first = await startAgent({ bind: ips[0]!, args: ['--open', ...argsOf(0)], env: envOf(0) });
   const rest: AgentHandle[] = [];
-  for (const [i, ip] of ips.slice(1).entries()) rest.push(await startAgent({ bind: ip, args: ['--join', ips[0]!, ...extra], env: envOf(i + 1) }));
+  for (const [i, ip] of ips.slice(1).entries()) rest.push(await startAgent({ bind: ip, args: ['--join', ips[0]!, ...argsOf(i + 1)], env: envOf(i + 1) }));
   const agents = [first, ...rest];
   const ids = await Promise.all(agents.map(nodeId));
   // voter changes are over (services work during them too, but tests measure other things)

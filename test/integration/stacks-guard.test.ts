@@ -5,7 +5,8 @@
  * `expose: ["5300/udp"]`; `app` is pinned to n2, fetches http://db/ by name and publishes
  * "18380:80" (the routing mesh). 127.70.9.9 plays a machine of the LAN that is not a member: it
  * gets the published port on both nodes, but nothing Docker or the agent opened for db on n1.
- * The proxy runs in a worker process too (--proxy-workers 1). Everything it makes is named
+ * The proxy runs in a worker process too (--proxy-workers 1). n2's HTTPS listens on a port of its
+ * own: a stack publishing that port is refused through either node. Everything it makes is named
  * "guard-it" or labelled with its own nodes.
  */
 import { test, before, after } from 'node:test';
@@ -27,6 +28,7 @@ const IPS = ['127.70.0.1', '127.70.0.2'];
 const STRANGER = '127.70.9.9';
 const STACK = 'guard-it';
 const PUBLISHED = 18380;
+const N2_HTTPS = 7444;
 let agents: AgentHandle[] = [];
 let ids: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'guard-it-'));
@@ -61,7 +63,8 @@ before(async () => {
   await ensureMeshImage();
   writeFileSync(join(dir, 'compose.yaml'), COMPOSE);
   // a proxy worker process beside each agent's own proxy: both must connect to other nodes from the node's address
-  ({ agents, ids } = await startCluster(IPS, ['--proxy-workers', '1']));
+  // n2's HTTPS on a port of its own: a stack publishing it is refused on every node (the last test)
+  ({ agents, ids } = await startCluster(IPS, (i) => ['--proxy-workers', '1', ...(i === 1 ? ['--https-port', String(N2_HTTPS)] : [])]));
 });
 
 after(async () => {
@@ -196,4 +199,27 @@ test('internal ports: members reach them across nodes, a non-member machine reac
   const ps = await cli(['--api', agents[1]!.api, 'stack', 'ps', STACK]);
   assert.equal(ps.code, 0, ps.stderr);
   assert.match(ps.stdout, new RegExp(`${IPS[0]!.replace(/\./g, '\\.')}:${tcpGuard} -> 80/tcp`));
+});
+
+test('a published port that another node\'s agent holds is refused at deploy time through any node, naming that node and its flag', { timeout: 60_000 }, async () => {
+  const file = join(dir, 'clash.yaml');
+  writeFileSync(file, `name: clash-it\nservices:\n  web:\n    image: ${MESH_IMAGE}\n    ports: ["${N2_HTTPS}:80"]\n`);
+  const n2Health = (await agents[1]!.health()).body as { https?: { port: number }; ports?: { port: number; flag: string }[] };
+  assert.equal(n2Health.https?.port, N2_HTTPS, 'n2 serves HTTPS on its own port');
+  assert.ok(n2Health.ports?.some((p) => p.port === N2_HTTPS && p.flag === '--https-port'), `n2's health lists the ports it holds: ${JSON.stringify(n2Health.ports)}`);
+  const want = [
+    new RegExp(`host port ${N2_HTTPS}/tcp is Warren's HTTPS port on node n2: publish another host port .* or start the agent on n2 with another --https-port`),
+    new RegExp(`host port ${N2_HTTPS}/tcp is Warren's HTTPS port: publish another host port .* or start the agents with another --https-port`),
+  ];
+  for (const [i, a] of agents.entries()) {
+    for (const more of [['--dry-run'], ['--detach']]) {
+      const r = await cli(['--data-dir', a.dataDir, '--api', a.api, 'deploy', '-f', file, ...more]);
+      assert.notEqual(r.code, 0, `deploy ${more[0]} through ${a.bind} was refused`);
+      assert.match(r.stderr, want[i]!, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  }
+  const ls = await cli(['--api', agents[0]!.api, 'stack', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.ok(!ls.stdout.includes('clash-it'), `nothing was deployed: ${ls.stdout}`);
 });

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { project, refused, warningLines } from '../helpers/compose.ts';
+import { warrenPorts } from '../../src/core/compose/validate.ts';
 
 const F = '/home/me/app/compose.yaml';
 const one = (text: string, more = {}) => refused({ 'compose.yaml': text }, more);
@@ -68,6 +69,17 @@ test('port conflicts inside the stack and with Warren\'s own ports', () => {
   ]);
   assert.deepEqual(one('services:\n  a:\n    image: nginx\n    ports: ["7370:80"]\n'), [
     `${F}:4: services.a.ports[0]: host port 7370/tcp is Warren's HTTP API port: publish another host port (e.g. "17370:80") or start the agents with another --http-port`,
+  ]);
+});
+
+test('Warren\'s HTTPS port and another node\'s ports are refused too, naming the node and its flag', () => {
+  assert.deepEqual(one('services:\n  a:\n    image: nginx\n    ports: ["7443:443"]\n'), [
+    `${F}:4: services.a.ports[0]: host port 7443/tcp is Warren's HTTPS port: publish another host port (e.g. "17443:443") or start the agents with another --https-port`,
+  ]);
+  const reservedPorts = [...warrenPorts(), { port: 7390, protocol: 'tcp' as const, what: "Warren's HTTP proxy", flag: '--proxy-port', node: 'n2' }];
+  assert.deepEqual(one('services:\n  a:\n    image: nginx\n    ports: ["7390:80"]\n  h:\n    image: ha\n    network_mode: host\n    expose: ["7390"]\n', { reservedPorts }), [
+    `${F}:4: services.a.ports[0]: host port 7390/tcp is Warren's HTTP proxy port on node n2: publish another host port (e.g. "17390:80") or start the agent on n2 with another --proxy-port`,
+    `${F}:8: services.h.expose[0]: port 7390/tcp is Warren's HTTP proxy port on node n2, and this service (network_mode: host) listens on the node's own ports: start the agent on n2 with another --proxy-port, or run the service on the stack network and publish another host port`,
   ]);
 });
 

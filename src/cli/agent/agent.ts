@@ -31,7 +31,8 @@ import type { StackMesh } from '../../routing/stack-mesh.ts';
 import type { ProxyServer } from '../../routing/proxy.ts';
 import type { ProxyWorkers } from '../../routing/proxy-workers.ts';
 import { StackManager, stackDeps } from '../../stacks/stack-manager.ts';
-import { warrenPorts } from '../../core/compose/validate.ts';
+import { warrenPorts, type ReservedPort } from '../../core/compose/validate.ts';
+import { clusterPorts } from '../../stacks/cluster-ports.ts';
 import type { DnsServer } from '../../routing/dns-server.ts';
 import { closeServer, listen } from '../../http/server.ts';
 import type { HttpsServer } from '../../routing/https-front.ts';
@@ -216,8 +217,8 @@ export class Agent {
           client: () => consensus.client,
           clusterId: () => consensus.clusterId,
           self: { id: this.identity.id, name: config.name },
-          // a stack may not publish a port this agent listens on (the proxy and DNS ports as bound)
-          reservedPorts: () => warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, dns: this.dns?.port ?? config.ports.dns }),
+          // a stack may not publish a port any agent of the cluster listens on
+          reservedPorts: () => clusterPorts(this.ownPorts(), gossip.members(this.etcdRole())),
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
@@ -303,7 +304,14 @@ export class Agent {
       ...(this.proxy ? { proxy: { port: this.proxy.port } } : {}),
       ...(this.https ? { https: { port: this.https.port } } : {}),
       ...(this.dns ? { dns: { domain: this.config.domain, port: this.dns.port } } : {}),
+      ports: this.ownPorts(),
     };
+  }
+
+  /** The host ports this agent holds (the proxy, HTTPS and DNS ports as bound). */
+  private ownPorts(): ReservedPort[] {
+    const { config } = this;
+    return warrenPorts({ ...config.ports, proxy: this.proxy?.port ?? config.ports.proxy, https: this.https?.port ?? config.ports.https, dns: this.dns?.port ?? config.ports.dns });
   }
 
   /** Graceful leave (warren leave): announce it, stop, exit. */

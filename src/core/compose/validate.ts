@@ -12,20 +12,18 @@ import { stackServices } from './to-services.ts';
 import { formatStackPort, portItems } from './ports.ts';
 import { isObj, type Obj } from './fields.ts';
 import { sameConstraints } from '../volumes/stack-volumes.ts';
+import type { WarrenPort } from '../views.ts';
 import { pinnedServices, placementOf } from './pins.ts';
 import { stackWebChoice } from '../mesh/stack-host.ts';
 import { deviceHosts } from '../scheduler-place.ts';
 
-/** A host port the agent uses: `what` says which and `flag` how to move it. */
-export interface ReservedPort {
-  port: number;
-  protocol: 'tcp' | 'udp';
-  what: string;
-  flag: string;
+/** A host port an agent uses; `node`: another node's agent (this one's when absent). */
+export interface ReservedPort extends WarrenPort {
+  node?: string;
 }
 
 /** The agent's default ports (DESIGN.md); a running agent sends its own figures. */
-export function warrenPorts(p: { http?: number; p2p?: number; etcdClient?: number; etcdPeer?: number; proxy?: number; dns?: number } = {}): ReservedPort[] {
+export function warrenPorts(p: { http?: number; p2p?: number; etcdClient?: number; etcdPeer?: number; proxy?: number; https?: number; dns?: number } = {}): ReservedPort[] {
   const tcp = (port: number, what: string, flag: string): ReservedPort => ({ port, protocol: 'tcp', what, flag });
   const dns = p.dns ?? 7353;
   return [
@@ -34,6 +32,7 @@ export function warrenPorts(p: { http?: number; p2p?: number; etcdClient?: numbe
     tcp(p.etcdClient ?? 7372, "Warren's etcd client", '--etcd-client-port'),
     tcp(p.etcdPeer ?? 7373, "Warren's etcd peer", '--etcd-peer-port'),
     tcp(p.proxy ?? 7380, "Warren's HTTP proxy", '--proxy-port'),
+    tcp(p.https ?? 7443, "Warren's HTTPS", '--https-port'),
     tcp(dns, "Warren's DNS", '--dns-port'),
     { port: dns, protocol: 'udp', what: "Warren's DNS", flag: '--dns-port' },
   ];
@@ -111,6 +110,9 @@ export function checkCycles(services: StackService[], raw: Obj, diag: Diagnostic
   for (const s of services) visit(s.name);
 }
 
+const onNode = (r: ReservedPort) => (r.node ? ` on node ${r.node}` : '');
+const agents = (r: ReservedPort) => (r.node ? `the agent on ${r.node}` : 'the agents');
+
 const overlaps = (a: StackPort, b: StackPort) => a.protocol === b.protocol && (!a.hostIp || !b.hostIp || a.hostIp === b.hostIp);
 
 export function checkPorts(services: StackService[], raw: Obj, reserved: ReservedPort[], diag: Diagnostics): void {
@@ -125,7 +127,7 @@ export function checkPorts(services: StackService[], raw: Obj, reserved: Reserve
       const path = `services.${svc.name}.ports[${i}]`;
       const mine = reserved.find((r) => r.port === port.published && r.protocol === port.protocol);
       if (mine) {
-        diag.error(at, path, `host port ${port.published}/${port.protocol} is ${mine.what} port: publish another host port (e.g. "${port.published + 10000 <= 65535 ? port.published + 10000 : 8000}:${port.target}${port.protocol === 'udp' ? '/udp' : ''}") or start the agents with another ${mine.flag}`);
+        diag.error(at, path, `host port ${port.published}/${port.protocol} is ${mine.what} port${onNode(mine)}: publish another host port (e.g. "${port.published + 10000 <= 65535 ? port.published + 10000 : 8000}:${port.target}${port.protocol === 'udp' ? '/udp' : ''}") or start ${agents(mine)} with another ${mine.flag}`);
         continue;
       }
       const other = taken.find((t) => t.port.published === port.published && overlaps(t.port, port));
@@ -155,7 +157,7 @@ function checkHostNetworkPorts(services: StackService[], raw: Obj, reserved: Res
         const path = `services.${svc.name}.${key}[${i}]`;
         const mine = reserved.find((r) => r.port === port.target && r.protocol === port.protocol);
         const other = published.find((t) => t.port.published === port.target && t.port.protocol === port.protocol);
-        if (mine) diag.error(at, path, `port ${port.target}/${port.protocol} is ${mine.what} port on every node, and this service (network_mode: host) listens on the node's own ports: start the agents with another ${mine.flag}, or run the service on the stack network and publish another host port`);
+        if (mine) diag.error(at, path, `port ${port.target}/${port.protocol} is ${mine.what} port${mine.node ? onNode(mine) : ' on every node'}, and this service (network_mode: host) listens on the node's own ports: start ${agents(mine)} with another ${mine.flag}, or run the service on the stack network and publish another host port`);
         else if (other) diag.error(at, path, `port ${port.target}/${port.protocol} is published by service ${other.svc.name} on every node (${formatStackPort(other.port)}), and this service (network_mode: host) listens on the node's own ports: publish another host port there`);
       }
     }
