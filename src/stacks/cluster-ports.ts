@@ -4,7 +4,7 @@
  * the deploying agent's, and each node's ports are its own flags: each live member is asked
  * (its /v1/health) when a stack is deployed or checked.
  */
-import type { ReservedPort } from '../core/compose/validate.ts';
+import { warrenPorts, type ReservedPort } from '../core/compose/validate.ts';
 import type { HealthReport, MemberView } from '../core/views.ts';
 
 const ASK_TIMEOUT_MS = 2000;
@@ -17,15 +17,11 @@ export function portsOfHealth(h: Partial<HealthReport>, api: string | undefined,
   if (Array.isArray(h.ports)) {
     return h.ports.flatMap((p) => (isPort(p?.port) && (p.protocol === 'tcp' || p.protocol === 'udp') && isText(p.what) && isText(p.flag) ? [{ port: p.port, protocol: p.protocol, what: p.what, flag: p.flag, node }] : []));
   }
-  const out: ReservedPort[] = [];
-  const tcp = (port: unknown, what: string, flag: string) => void (isPort(port) && out.push({ port, protocol: 'tcp', what, flag, node }));
+  // an older agent: the ports its health names, labelled as this agent labels its own
   const url = urlOf(api);
-  if (url) tcp(Number(url.port || (url.protocol === 'https:' ? 443 : 80)), "Warren's HTTP API", '--http-port');
-  tcp(h.proxy?.port, "Warren's HTTP proxy", '--proxy-port');
-  tcp(h.https?.port, "Warren's HTTPS", '--https-port');
-  tcp(h.dns?.port, "Warren's DNS", '--dns-port');
-  if (isPort(h.dns?.port)) out.push({ port: h.dns.port, protocol: 'udp', what: "Warren's DNS", flag: '--dns-port', node });
-  return out;
+  const given = { http: url ? Number(url.port || (url.protocol === 'https:' ? 443 : 80)) : undefined, proxy: h.proxy?.port, https: h.https?.port, dns: h.dns?.port };
+  const flags = new Set(Object.entries(given).flatMap(([name, port]) => (isPort(port) ? [`--${name}-port`] : [])));
+  return warrenPorts(given).flatMap((p) => (flags.has(p.flag) ? [{ ...p, node }] : []));
 }
 
 function urlOf(api: string | undefined): URL | undefined {
