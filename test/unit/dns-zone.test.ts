@@ -338,6 +338,29 @@ describe('answerMessage: bytes in, bytes out', () => {
     assert.ok(!d.flag_ra, '!d.flag_ra');
   });
 
+  it('section counts the bytes cannot hold are FORMERR; the smallest sections that fit still decode', () => {
+    // a question takes at least 5 bytes (root name, type, class), a record at least 11
+    const header = (qd: number, ar: number) => {
+      const h = Buffer.alloc(12);
+      h.writeUInt16BE(0x1234, 0);
+      h.writeUInt16BE(qd, 4);
+      h.writeUInt16BE(ar, 10);
+      return h;
+    };
+    const rootA = Buffer.from([0, 0, 1, 0, 1]);
+    const rootOpt = Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]); // OPT, 1232 bytes, no options
+    const fits = answerMessage(Buffer.concat([header(1, 1), rootA, rootOpt]), ZONE, { tcp: false });
+    assert.equal(fits.outcome, 'answered');
+    assert.notEqual((dnsPacket.decode(fits.reply!) as DecodedPacket & { rcode: string }).rcode, 'FORMERR');
+    for (const msg of [Buffer.concat([header(1, 2), rootA, rootOpt]), Buffer.concat([header(2, 1), rootA, rootOpt]), header(65535, 65535)]) {
+      const r = answerMessage(msg, ZONE, { tcp: false });
+      assert.equal(r.outcome, 'malformed');
+      const d = dnsPacket.decode(r.reply!) as DecodedPacket & { rcode: string };
+      assert.equal(d.id, 0x1234);
+      assert.equal(d.rcode, 'FORMERR');
+    }
+  });
+
   it('drops fewer than 12 bytes and anything that is a response', () => {
     assert.deepEqual(answerMessage(Buffer.from([1, 2, 3]), ZONE, { tcp: false }), { outcome: 'dropped' });
     assert.deepEqual(answerMessage(Buffer.alloc(0), ZONE, { tcp: false }), { outcome: 'dropped' });
