@@ -9,6 +9,7 @@ import { ping } from '@libp2p/ping';
 import { gossipsub } from '@libp2p/gossipsub';
 import { mdns } from '@libp2p/mdns';
 import type { PrivateKey } from '@libp2p/interface';
+import { installHalfWindowUpdates } from './yamux-window.ts';
 
 export interface P2PNodeOptions {
   privateKey: PrivateKey;
@@ -32,6 +33,7 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
 }
 
 export async function createP2PNode(opts: P2PNodeOptions) {
+  installHalfWindowUpdates();
   return createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: [listenMultiaddr(opts.bind, opts.port)] },
