@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor, pidAlive } from './wait.ts';
 import { removeFaketimeState } from './skewed-clock.ts';
+import { removeContainers } from './docker-rm.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const WARREN_BIN = join(ROOT, 'bin/warren');
@@ -37,7 +38,7 @@ export async function removeClusterContainers(): Promise<void> {
   for (const cluster of await testClusterIds()) {
     const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${cluster}`]).catch(() => ({ stdout: '' }));
     const ids = stdout.split('\n').filter(Boolean);
-    if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
+    await removeContainers(ids);
   }
 }
 

@@ -1,5 +1,6 @@
 /** Compose projects and clean-up for the stack integration tests (everything named "stacks-it..."). */
 import { docker, HTTPD_IMAGE } from './images.ts';
+import { removeContainers } from './docker-rm.ts';
 
 /**
  * A 2-service stack of the busybox test image: `back` serves "back says $MSG"; `front` fetches
@@ -38,7 +39,7 @@ ${opts.volume ? 'volumes:\n  data:\n' : ''}`;
 export async function removeLabelled(label: string): Promise<void> {
   const list = async (...args: string[]) => (await docker(...args, '--filter', `label=${label}`).catch(() => '')).split('\n').filter(Boolean);
   const ids = await list('ps', '-aq');
-  if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
+  await removeContainers(ids);
   const nets = await list('network', 'ls', '-q');
   if (nets.length) await docker('network', 'rm', ...nets).catch(() => undefined);
 }

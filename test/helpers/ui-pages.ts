@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { cli, type AgentHandle } from './agents.ts';
+import { removeContainers } from './docker-rm.ts';
 
 const execFileP = promisify(execFile);
 
@@ -69,7 +70,7 @@ export async function a11yAcrossViews(page: Page, views: Array<[hash: string, re
 export async function removeContainersOf(clusterId: string, servicePrefix: string): Promise<void> {
   const { stdout } = await execFileP('docker', ['ps', '-aq', '--filter', `label=warren.cluster=${clusterId}`]).catch(() => ({ stdout: '' }));
   const ids = stdout.split('\n').filter(Boolean);
-  if (ids.length) await execFileP('docker', ['rm', '-f', ...ids]).catch(() => undefined);
+  await removeContainers(ids);
   const vols = await execFileP('docker', ['volume', 'ls', '-q', '--filter', `name=warren_${servicePrefix}`]).catch(() => ({ stdout: '' }));
   const names = vols.stdout.split('\n').filter(Boolean);
   if (names.length) await execFileP('docker', ['volume', 'rm', '-f', ...names]).catch(() => undefined);

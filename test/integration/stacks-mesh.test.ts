@@ -186,6 +186,15 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
   assert.match(clash.stderr, new RegExp(`services\\.web\\.ports: ${STACK}-2-web: host port 18081/tcp is already published by service ${STACK}-echo of stack ${STACK}`));
   assert.equal((await fetch(`${agents[0]!.api}/v1/services/${STACK}-2-web`)).status, 404, 'nothing deployed');
 
+  // a host range for one container port: the lowest port of it free in the cluster (18081 is echo's), meshed on every node
+  writeFileSync(join(dir, 'range.yaml'), `name: ${STACK}-3\nservices:\n  web:\n    image: ${MESH_IMAGE}\n    ports: ["18081-18083:80"]\n`);
+  const ranged = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'deploy', '-f', join(dir, 'range.yaml'), '--detach']);
+  assert.equal(ranged.code, 0, ranged.stderr + ranged.stdout);
+  assert.match(ranged.stderr, /services\.web\.ports\[0\]: published on host port 18082\/tcp, of 18081-18083/);
+  for (const ip of IPS) await waitFor(`the ranged port through ${ip}:18082`, async () => (await get(`http://${ip}:18082/`))?.startsWith(`${STACK}-3-web `) === true, 60_000, 200);
+  const removed = await cli(['--data-dir', agents[0]!.dataDir, '--api', agents[0]!.api, 'stack', 'rm', `${STACK}-3`]);
+  assert.equal(removed.code, 0, removed.stderr);
+
   // kill -9 the node running echo: it comes back on another node and its ports answer again on the survivors
   const victim = agents[ids.indexOf(echoNode)]!;
   const survivors = agents.filter((a) => a !== victim);

@@ -107,7 +107,8 @@ function portsOf(s: StackService): PortSpec[] {
   const out: PortSpec[] = [];
   const listed = new Set(s.ports);
   for (const p of [...s.ports, ...(s.expose ?? [])]) {
-    // one binding per container port and protocol (Warren's PortSpec); a host range becomes a port Docker picks
+    // one binding per container port and protocol (Warren's PortSpec); a deploy has given a host range one port
+    // of it (port-ranges.ts): one left here (not deployed) becomes a port Docker picks
     if (out.some((q) => q.container === p.target && q.protocol === p.protocol)) continue;
     // `ports: ["80"]` publishes for anyone as compose does; `expose:` is for the stack (members) only
     const anyHostPort = listed.has(p) && p.published === undefined && !p.hostIp;
