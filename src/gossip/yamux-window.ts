@@ -5,8 +5,9 @@ import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream';
  * the window has been used. @chainsafe/libp2p-yamux (8.0.1) answers every data frame with a
  * window-update frame, so each heartbeat an agent receives (4 a second from every peer, a few
  * hundred bytes each) made it encrypt and write a second frame back, and its sender read and
- * decrypt it: a large share of an idle agent's CPU. The protocol is unchanged (the update is
- * still sent before the sender can run out of window), so agents with and without this talk.
+ * decrypt it (an idle agent's socket reads and writes 856 -> 557 per 10 s, its CPU ~3-4 % less).
+ * The protocol is unchanged (the update is still sent before the sender can run out of window),
+ * so agents with and without this talk.
  */
 
 /** The fields of a stream the choice reads. */
