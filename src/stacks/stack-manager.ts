@@ -12,7 +12,7 @@ import { loadStack } from '../core/compose/project.ts';
 import { stackVolumePolicies, stackVolumeRecord, warrenVolumesOfStack, type StackVolumeRecord } from '../core/compose/stack-volumes-plan.ts';
 import { VOLUME_KEYS } from '../core/volumes/volume-records.ts';
 import { planStack, portClashes, stackServices, type StackStep } from '../core/compose/to-services.ts';
-import { choosePortsInRanges } from '../core/compose/port-ranges.ts';
+import { applyRangeChoices, choosePortsInRanges } from '../core/compose/port-ranges.ts';
 import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -105,12 +105,7 @@ export class StackManager {
     warnings.push(...reserved.warnings.map((message) => ({ message })));
     const ranges = choosePortsInRanges(model, this.d.catalog.services(), reserved.ports);
     if (ranges.errors.length) throw new UserError('port_taken', ranges.errors.join('\n'), 409);
-    for (const c of ranges.choices) {
-      const range = c.port.publishedRange!;
-      c.port.published = c.published;
-      delete c.port.publishedRange;
-      warnings.push({ path: c.path, message: `published on host port ${c.published}/${c.port.protocol}, of ${range[0]}-${range[1]} (on every node; later deploys keep it)` });
-    }
+    warnings.push(...applyRangeChoices(ranges.choices));
     this.etcd();
     const before = await this.record(model.name);
     const vols = stackVolumeRecord(model, before);

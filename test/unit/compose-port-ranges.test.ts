@@ -1,7 +1,7 @@
 /** "8000-8010:80": one port of the range, free in the whole cluster, kept across deploys. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { choosePortsInRanges } from '../../src/core/compose/port-ranges.ts';
+import { applyRangeChoices, choosePortsInRanges } from '../../src/core/compose/port-ranges.ts';
 import { warrenPorts, type ReservedPort } from '../../src/core/compose/validate.ts';
 import { stackServices } from '../../src/core/compose/to-services.ts';
 import type { StackModel } from '../../src/core/compose/model.ts';
@@ -14,10 +14,7 @@ const stack = (name: string, services: string) => project({ 'compose.yaml': `nam
 function deployed(model: StackModel, reserved: ReservedPort[] = [], existing: ServiceSpec[] = []): ServiceSpec[] {
   const r = choosePortsInRanges(model, existing, reserved);
   assert.deepEqual(r.errors, []);
-  for (const c of r.choices) {
-    c.port.published = c.published;
-    delete c.port.publishedRange;
-  }
+  applyRangeChoices(r.choices);
   return stackServices(model, { nodeName: 'n1' }).map((s) => newServiceSpec(s, 1));
 }
 const chosen = (model: StackModel, existing: ServiceSpec[], reserved: ReservedPort[] = []) =>

@@ -7,7 +7,9 @@
  */
 import { hostPortsOf } from '../scheduler-place.ts';
 import type { ServiceSpec } from '../service-types.ts';
+import type { Problem } from './diagnostics.ts';
 import { portItems } from './ports.ts';
+import { hostPortsOfStackService } from './to-services.ts';
 import type { StackModel, StackPort } from './model.ts';
 import type { ReservedPort } from './validate.ts';
 
@@ -25,26 +27,27 @@ export interface RangeResult {
   errors: string[];
 }
 
+/** "PORT/PROTOCOL", the form host-network ports are already kept in */
 const key = (port: number, protocol: string) => `${port}/${protocol}`;
 
-/** The ports of the range each ranged entry of the model gets (pure: the caller applies them). */
+/** The ports of the range each ranged entry of the model gets (pure: `applyRangeChoices` applies them). */
 export function choosePortsInRanges(model: StackModel, existing: readonly ServiceSpec[], reserved: readonly ReservedPort[]): RangeResult {
   const taken = new Map<string, string>();
-  const take = (port: number, protocol: string, by: string) => {
-    if (!taken.has(key(port, protocol))) taken.set(key(port, protocol), by);
+  const take = (k: string, by: string) => {
+    if (!taken.has(k)) taken.set(k, by);
   };
-  for (const r of reserved) take(r.port, r.protocol, `${r.what} port${r.node ? ` on node ${r.node}` : ''}`);
+  for (const r of reserved) take(key(r.port, r.protocol), `${r.what} port${r.node ? ` on node ${r.node}` : ''}`);
   const mine = new Set(model.services.map((s) => s.warrenName));
   // what stays published after this deploy: other services of the cluster, and this stack's fixed ports
   for (const e of existing) {
     if (e.stack === model.name && mine.has(e.name)) continue; // replaced by the new model below
     const owner = `service ${e.name}${e.stack ? ` of stack ${e.stack}` : ''}`;
-    for (const p of e.ports) if (p.published !== undefined) take(p.published, p.protocol, owner);
-    for (const hp of hostPortsOf(e)) take(Number(hp.split('/')[0]), hp.split('/')[1]!, `${owner} (network_mode: host)`);
+    for (const p of e.ports) if (p.published !== undefined) take(key(p.published, p.protocol), owner);
+    for (const hp of hostPortsOf(e)) take(hp, `${owner} (network_mode: host)`);
   }
   for (const s of model.services) {
-    for (const p of s.networkMode === 'host' ? [...s.ports, ...(s.expose ?? [])] : []) take(p.target, p.protocol, `service ${s.name} (network_mode: host)`);
-    for (const p of s.networkMode === 'host' ? [] : s.ports) if (p.published !== undefined) take(p.published, p.protocol, `service ${s.name}`);
+    if (s.networkMode === 'host') for (const hp of hostPortsOfStackService(s)) take(hp, `service ${s.name} (network_mode: host)`);
+    else for (const p of s.ports) if (p.published !== undefined) take(key(p.published, p.protocol), `service ${s.name}`);
   }
 
   const out: RangeResult = { choices: [], errors: [] };
@@ -64,9 +67,19 @@ export function choosePortsInRanges(model: StackModel, existing: readonly Servic
         out.errors.push(`${path}: no host port of ${range[0]}-${range[1]}/${port.protocol} is free in the cluster (taken by ${holders.join(', ')}): widen the range or publish another one`);
         continue;
       }
-      take(chosen, port.protocol, `service ${s.name}`);
+      take(key(chosen, port.protocol), `service ${s.name}`);
       out.choices.push({ port, published: chosen, path });
     }
   }
   return out;
+}
+
+/** Gives each ranged entry its chosen port (the deploy owns the model); one note per entry for the user. */
+export function applyRangeChoices(choices: readonly RangeChoice[]): Problem[] {
+  return choices.map((c) => {
+    const range = c.port.publishedRange!;
+    c.port.published = c.published;
+    delete c.port.publishedRange;
+    return { path: c.path, message: `published on host port ${c.published}/${c.port.protocol}, of ${range[0]}-${range[1]} (on every node; later deploys keep it)` };
+  });
 }
