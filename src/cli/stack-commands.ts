@@ -8,7 +8,7 @@ import { formatProblem, type Problem } from '../core/compose/diagnostics.ts';
 import type { StackConfigResult } from '../core/compose/model.ts';
 import type { ServiceView } from '../core/service-types.ts';
 import { configOf, type ProjectOptions } from '../stacks/read-project.ts';
-import type { StackView } from '../stacks/stack-manager.ts';
+import type { LocalVolumeReport, StackRemoval, StackView } from '../stacks/stack-manager.ts';
 import { clientFor } from './client.ts';
 import { colourState, formatDuration, printJson, renderTable, yellow } from './output.ts';
 import { collect } from './command-io.ts';
@@ -98,13 +98,14 @@ export function registerStackCommands(program: Command): void {
     .command('rm')
     .description("remove a stack: its services and their containers (its volumes only with --volumes)")
     .argument('<name>', 'the stack')
-    .option('--volumes', "also remove the stack's volumes: its Warren volumes on every node (copies, snapshots, records), its local ones on this agent's node")
+    .option('--volumes', "also remove the stack's volumes: its Warren volumes (copies, snapshots, records) and its local Docker volumes, on every node (a node that is down removes its own when it is back)")
     .option('--json', 'print JSON')
     .action(async (name: string, flags: { volumes?: boolean; json?: boolean }, cmd: Command) => {
       const client = await clientFor(cmd);
-      const { body } = await client.request<{ removed: { stack: string; services: string[]; volumes: string[] } }>('DELETE', `/v1/stacks/${encodeURIComponent(name)}${flags.volumes ? '?volumes=1' : ''}`, undefined, { admin: true, timeoutMs: 60_000 });
+      const { body } = await client.request<{ removed: StackRemoval }>('DELETE', `/v1/stacks/${encodeURIComponent(name)}${flags.volumes ? '?volumes=1' : ''}`, undefined, { admin: true, timeoutMs: 60_000 });
       if (flags.json) return printJson(body);
       console.log(`removed stack ${name}: ${body.removed.services.length} service${body.removed.services.length === 1 ? '' : 's'}${flags.volumes ? `, ${body.removed.volumes.length} volume${body.removed.volumes.length === 1 ? '' : 's'}` : ' (volumes kept; --volumes removes them)'}`);
+      for (const line of localVolumeLines(body.removed.localVolumes ?? [])) console.log(line);
     });
 
   projectOptions(stack.command('config'))
@@ -116,4 +117,16 @@ export function registerStackCommands(program: Command): void {
       process.stdout.write(renderConfig(result));
       printWarnings(result.warnings);
     });
+}
+
+/** Where each local Docker volume of a removed stack stands, node by node (stack rm --volumes). */
+export function localVolumeLines(report: LocalVolumeReport[]): string[] {
+  return report.map((r) => {
+    const parts = r.removedOn.length ? [`removed on ${r.removedOn.join(', ')}`] : r.pending.length ? [] : ['no node had it'];
+    const up = r.pending.filter((p) => p.state === 'alive').map((p) => p.node);
+    const down = r.pending.filter((p) => p.state !== 'alive').map((p) => `${p.node} (${p.state})`);
+    if (up.length) parts.push(`still in use on ${up.join(', ')}: removed there once its containers are gone`);
+    if (down.length) parts.push(`${down.join(', ')} remove${down.length === 1 ? 's' : ''} ${down.length === 1 ? 'its' : 'their'} copy when back`);
+    return `  ${r.volume}: ${parts.join('; ')}`;
+  });
 }

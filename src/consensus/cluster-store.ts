@@ -24,6 +24,11 @@ export const KEYS = {
   drainPrefix: '/warren/drain/',
   /** stacks: the deployed compose project of each (src/stacks/stack-manager.ts) */
   stackPrefix: '/warren/stacks/',
+  /** a stack removed without --volumes: what its record knew of its volumes, for a later deploy or rm --volumes */
+  stackKeptVolumesPrefix: '/warren/stack-kept-volumes/',
+  /** stack rm --volumes of per-node Docker volumes: an order per volume, an ack per node (core/compose/local-volume-removal.ts) */
+  localVolumeRemovalPrefix: '/warren/local-volume-removals/orders/',
+  localVolumeAckPrefix: '/warren/local-volume-removals/acks/',
   /** web UI: one-time login tickets (by sha256 of the ticket) and sessions (by id, token hashed) */
   uiTicketPrefix: '/warren/ui/tickets/',
   uiSessionPrefix: '/warren/ui/sessions/',

@@ -5,6 +5,7 @@ import { KEYS, type NodeRecord } from '../consensus/cluster-store.ts';
 import type { AssignmentRecord, DrainMark, ReplicaStatus, RuntimeNode, ServiceSpec } from '../core/service-types.ts';
 import { VOLUME_KEYS, type CopyRecord, type VolumeMeta } from '../core/volumes/volume-records.ts';
 import type { VolumePolicyRecord } from '../core/volumes/volume-policy.ts';
+import type { LocalVolumeRemoval, LocalVolumeRemovalAck } from '../core/compose/local-volume-removal.ts';
 import { monoNow } from '../system/clock.ts';
 
 /** A value with the etcd revision it was last modified at (the scheduler's transactions compare it). */
@@ -23,6 +24,8 @@ const WATCHED: { prefix: string; map: keyof CatalogMaps }[] = [
   { prefix: VOLUME_KEYS.metaPrefix, map: 'volumeMeta' },
   { prefix: VOLUME_KEYS.copyPrefix, map: 'volumeCopies' },
   { prefix: VOLUME_KEYS.policyPrefix, map: 'volumePolicies' },
+  { prefix: KEYS.localVolumeRemovalPrefix, map: 'localVolumeRemovals' },
+  { prefix: KEYS.localVolumeAckPrefix, map: 'localVolumeAcks' },
 ];
 
 interface CatalogMaps {
@@ -38,6 +41,9 @@ interface CatalogMaps {
   volumeCopies: Map<string, Versioned<CopyRecord>>;
   /** a volume's own snapshot interval and retention, by volume name (core/volumes/volume-policy.ts) */
   volumePolicies: Map<string, Versioned<VolumePolicyRecord>>;
+  /** stack rm --volumes of per-node Docker volumes: orders by volume name, acks by "<volume>/<node>" */
+  localVolumeRemovals: Map<string, Versioned<LocalVolumeRemoval>>;
+  localVolumeAcks: Map<string, Versioned<LocalVolumeRemovalAck>>;
 }
 
 /**
@@ -60,6 +66,8 @@ export class Catalog extends EventEmitter {
     volumeMeta: new Map(),
     volumeCopies: new Map(),
     volumePolicies: new Map(),
+    localVolumeRemovals: new Map(),
+    localVolumeAcks: new Map(),
   };
   /** when the last successful full read started: the catalog knows etcd as of then (0: never with the current client) */
   loadedAt = 0;

@@ -18,6 +18,8 @@ import { QuorumWatch } from './quorum-watch.ts';
 import { desiredReplicas, gateReplicas } from './desired-replicas.ts';
 import { stopGracefully } from './graceful-stop.ts';
 import { ReplicaReporter } from './replica-report.ts';
+import { LocalVolumeSweeper } from './local-volume-sweeper.ts';
+import { removalHold } from '../core/compose/local-volume-removal.ts';
 import { monoNow } from '../system/clock.ts';
 
 export interface ReconcilerDeps {
@@ -62,6 +64,7 @@ export class Reconciler {
   /** replicas waiting for their volumes' data (no live copy here or anywhere), with the reason */
   private readonly volumeWait = new Map<string, string>();
   private readonly quorum: QuorumWatch;
+  private readonly sweeper: LocalVolumeSweeper;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -82,6 +85,7 @@ export class Reconciler {
       ...d,
       facts: (key) => ({ memory: this.memory.get(key), progress: this.progress.get(key), held: this.held.get(key) ?? this.volumeWait.get(key) }),
     });
+    this.sweeper = new LocalVolumeSweeper(d);
     this.quorum = new QuorumWatch(() => {
       const each = d.probeClients?.() ?? [];
       const one = d.client();
@@ -191,7 +195,13 @@ export class Reconciler {
     const desired = fenced ? [] : desiredReplicas(this.d.catalog, id.nodeId);
     const now = monoNow();
     this.noteRunning(actual, now);
-    const startable = gateReplicas(this.d.catalog, desired, actual, this.held);
+    // stack rm --volumes: this node's old Docker volumes go before a replica may mount that name again
+    const removing = fenced ? new Set<string>() : await this.sweeper.sweep(id.nodeId);
+    const startable = gateReplicas(this.d.catalog, desired, actual, this.held).filter((r) => {
+      const why = removalHold(r.spec.options?.volumes, removing);
+      if (why) this.held.set(replicaKey(r), why);
+      return why === undefined;
+    });
     const actions = planReconcile({ now, fenced, desired: startable, actual, memory: Object.fromEntries(this.memory), busy: this.busy });
     // stops and removals first: a replacement may reuse the published port or the volume
     const first: ReconcileAction[] = actions.filter((a) => a.kind === 'stop' || a.kind === 'remove');

@@ -20,6 +20,9 @@ import type { DockerEngine } from '../runtime/docker-engine.ts';
 import { apiEtcdCall, readyClient, type ServiceManager } from '../runtime/service-manager.ts';
 import { tombstoneVolume } from '../runtime/volume-api.ts';
 import { monoNow } from '../system/clock.ts';
+import { nanoid } from 'nanoid';
+import { removalProgress, type LocalVolumeRemoval } from '../core/compose/local-volume-removal.ts';
+import type { NodeState } from '../core/views.ts';
 
 export interface StackRecord extends StackVolumeRecord {
   name: string;
@@ -53,12 +56,32 @@ export interface StackManagerDeps {
   self: { id: string; name: string };
   /** the host ports the cluster's agents hold, refused to a stack (cluster-ports.ts), with warnings */
   reservedPorts: () => Promise<{ ports: ReservedPort[]; warnings: string[] }>;
+  /** gossip's view of the members (stack rm --volumes waits for the ones that are up) */
+  liveness?: () => Readonly<Record<string, { state: NodeState } | undefined>>;
   /** a cluster event (gossip) */
   event?: (name: 'stack.deployed' | 'stack.removed', payload: Record<string, unknown>) => void;
 }
 
-/** How long stack rm --volumes waits for the stack's containers on this node to go. */
+/** How long stack rm --volumes waits for the nodes that are up to remove their Docker volumes. */
 const VOLUME_WAIT_MS = 30_000;
+
+/** Where a per-node Docker volume of a removed stack stands (node names). */
+export interface LocalVolumeReport {
+  volume: string;
+  /** the nodes that had one and removed it */
+  removedOn: string[];
+  /** the nodes that have not answered yet: down ones remove theirs when they are back */
+  pending: { node: string; state: string }[];
+}
+
+export interface StackRemoval {
+  stack: string;
+  services: string[];
+  /** the Warren volumes removed and the Docker volumes ordered removed */
+  volumes: string[];
+  /** with --volumes: the per-node Docker volumes, node by node */
+  localVolumes?: LocalVolumeReport[];
+}
 
 export class StackManager {
   constructor(private readonly d: StackManagerDeps) {}
@@ -81,6 +104,13 @@ export class StackManager {
     const client = this.etcd();
     const text = await this.call('read the stack', () => client.get(KEYS.stackPrefix + name).string());
     return text === null ? undefined : (JSON.parse(text) as StackRecord);
+  }
+
+  /** A stack removed without --volumes: the volume fields of its last record. */
+  private async keptVolumes(name: string): Promise<StackVolumeRecord | undefined> {
+    const client = this.etcd();
+    const text = await this.call('read the stack', () => client.get(KEYS.stackKeptVolumesPrefix + name).string());
+    return text === null ? undefined : (JSON.parse(text) as StackVolumeRecord);
   }
 
   private viewOf(rec: StackRecord): StackView {
@@ -107,7 +137,9 @@ export class StackManager {
     if (ranges.errors.length) throw new UserError('port_taken', ranges.errors.join('\n'), 409);
     warnings.push(...applyRangeChoices(ranges.choices));
     this.etcd();
-    const before = await this.record(model.name);
+    // a stack removed without --volumes and deployed again: its volumes are the same ones
+    const prior = await this.record(model.name);
+    const before = prior ?? (await this.keptVolumes(model.name));
     const vols = stackVolumeRecord(model, before);
     warnings.push(...vols.warnings);
     const desired = stackServices(model, { nodeName: this.d.self.name, legacyVolumes: vols.legacy });
@@ -135,10 +167,10 @@ export class StackManager {
       services: desired.map((s) => s.name),
       ...vols.record,
       deployedFrom: this.d.self,
-      createdAt: before?.createdAt ?? now,
+      createdAt: prior?.createdAt ?? now,
       updatedAt: now,
     };
-    await this.call('write the stack', () => client.put(KEYS.stackPrefix + model.name).value(JSON.stringify(rec)).exec());
+    await this.call('write the stack', () => client.if(KEYS.stackPrefix + model.name, 'Version', '>', -1).then(client.put(KEYS.stackPrefix + model.name).value(JSON.stringify(rec)), client.delete().key(KEYS.stackKeptVolumesPrefix + model.name)).commit());
     const changed = (a: StackStep['action']) => plan.filter((s) => s.action === a).map((s) => s.service);
     this.d.event?.('stack.deployed', { stack: model.name, created: changed('create'), updated: changed('update'), removed: changed('remove'), unchanged: changed('unchanged') });
     return { stack: model.name, dryRun, plan, warnings };
@@ -146,17 +178,20 @@ export class StackManager {
 
   /**
    * Removes the stack's services and record; with `volumes`, also its Warren volumes everywhere
-   * (a tombstone each: every node deletes its copy and snapshots) and its local Docker volumes on
-   * this node once its containers here are gone (those on other nodes stay: see the README).
+   * (a tombstone each: every node deletes its copy and snapshots) and its per-node Docker volumes
+   * on every node (an order each, core/compose/local-volume-removal.ts): it waits a while for
+   * the nodes that are up to remove theirs and says which are left (those down do it when back).
    */
-  async remove(name: string, volumes: boolean): Promise<{ stack: string; services: string[]; volumes: string[] }> {
+  async remove(name: string, volumes: boolean): Promise<StackRemoval> {
     const rec = await this.record(name);
+    const stub = rec ? undefined : await this.keptVolumes(name);
     const services = [...new Set([...(rec?.services ?? []), ...this.d.catalog.services().filter((s) => s.stack === name).map((s) => s.name)])];
     // a stack removed before without --volumes: its Warren volumes are still there to remove
     const kept = volumes ? warrenVolumesOfStack(name, [...this.d.catalog.maps.volumeMeta].filter(([, v]) => !v.value.removed).map(([k]) => k)) : [];
-    if (!rec && services.length === 0 && kept.length === 0) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
+    if (!rec && services.length === 0 && (!volumes || (kept.length === 0 && !stub))) throw new UserError('not_found', `there is no stack named "${name}" (see warren stack ls)`, 404);
     for (const s of services) await this.d.services.remove(s);
     const removed: string[] = [];
+    const local = volumes ? ((rec ?? stub)?.volumes ?? []) : [];
     if (volumes) {
       const client = this.etcd();
       for (const v of warrenVolumesOfStack(name, this.d.catalog.maps.volumeMeta.keys())) {
@@ -169,31 +204,52 @@ export class StackManager {
           await this.d.catalog.reload();
         }
       }
+      if (local.length) await this.orderLocalRemoval(name, local);
     }
-    // --volumes: back once the containers that mounted them are gone (a volume is not removed under
-    // a running app); the record stays until then, so a timed-out removal can be run again
-    if (volumes) await this.waitContainersGone(name);
-    if (volumes && rec?.volumes.length) {
-      for (const v of rec.volumes) {
-        const ok = await this.d.engine.docker.getVolume(v).remove().then(() => true, (err: { statusCode?: number }) => err.statusCode === 404 ? false : Promise.reject(err));
-        if (ok) removed.push(v);
-      }
-    }
+    // the orders hold what the record knew of the stack's Docker volumes: the record can go; kept
+    // volumes stay known (a later deploy uses them again, a later rm --volumes removes them)
     const client = this.etcd();
-    await this.call('remove the stack', () => client.delete().key(KEYS.stackPrefix + name).exec());
+    const keep = !volumes && rec && (rec.volumes.length > 0 || rec.legacyVolumes?.length) ? { volumes: rec.volumes, volumeFormat: rec.volumeFormat, legacyVolumes: rec.legacyVolumes } : undefined;
+    const stubKey = KEYS.stackKeptVolumesPrefix + name;
+    const stubOp = volumes ? [client.delete().key(stubKey)] : keep ? [client.put(stubKey).value(JSON.stringify(keep))] : [];
+    await this.call('remove the stack', () => client.if(stubKey, 'Version', '>', -1).then(client.delete().key(KEYS.stackPrefix + name), ...stubOp).commit());
+    const localVolumes = local.length ? await this.localRemovalReport(local) : [];
+    removed.push(...local);
     this.d.event?.('stack.removed', { stack: name, services, volumes: removed });
-    return { stack: name, services, volumes: removed };
+    return { stack: name, services, volumes: removed, ...(volumes ? { localVolumes } : {}) };
   }
 
-  private async waitContainersGone(stack: string): Promise<void> {
-    const clusterId = this.d.clusterId();
+  /** One order per Docker volume, naming every registered node (each removes its own). */
+  private async orderLocalRemoval(stack: string, names: string[]): Promise<void> {
+    const client = this.etcd();
+    const nodes = [...this.d.catalog.maps.nodes.keys()].sort();
+    const ops = names.flatMap((v) => {
+      const order: LocalVolumeRemoval = { id: nanoid(), stack, at: Date.now(), by: this.d.self.id, nodes };
+      return [client.put(KEYS.localVolumeRemovalPrefix + v).value(JSON.stringify(order)), client.delete().prefix(`${KEYS.localVolumeAckPrefix}${v}/`)];
+    });
+    await this.call('order the removal of the stack\'s volumes', () => client.if(KEYS.stackPrefix + stack, 'Version', '>', -1).then(...ops).commit());
+    await this.d.catalog.reload();
+  }
+
+  /** Waits (bounded) for the nodes that are up to answer the orders; where each volume stands. */
+  private async localRemovalReport(names: string[]): Promise<LocalVolumeReport[]> {
+    const view = () => {
+      const { localVolumeRemovals, localVolumeAcks } = this.d.catalog.maps;
+      const values = <T>(m: Map<string, { value: T }>) => new Map([...m].map(([k, v]) => [k, v.value]));
+      return removalProgress(names, values(localVolumeRemovals), values(localVolumeAcks), this.d.liveness?.() ?? {}, this.d.self.id);
+    };
     const deadline = monoNow() + VOLUME_WAIT_MS;
-    while (monoNow() < deadline) {
-      const left = await this.d.engine.docker.listContainers({ all: true, filters: { label: [`warren.cluster=${clusterId}`, `warren.stack=${stack}`] } });
-      if (left.length === 0) return;
+    let progress = view();
+    while (!progress.done && monoNow() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
+      progress = view();
     }
-    throw new UserError('timeout', `the stack's containers on this node were still there after ${VOLUME_WAIT_MS / 1000} s; its volumes were kept (run warren stack rm ${stack} --volumes again)`, 504);
+    const nameOf = (id: string) => this.d.catalog.maps.nodes.get(id)?.value.name ?? id;
+    return names.map((volume) => ({
+      volume,
+      removedOn: (progress.removedOn[volume] ?? []).map(nameOf),
+      pending: (progress.pending.find((p) => p.volume === volume)?.nodes ?? []).map((n) => ({ node: nameOf(n.node), state: n.state })),
+    }));
   }
 }
 

@@ -5,7 +5,7 @@
  * replicated, that node is killed (-9), its containers removed and its data dir deleted (the disk
  * is gone): the stack comes back together on another node, on its data (the counter file is
  * contiguous). `stack rm` keeps the volume (volume ls shows it); `stack rm --volumes` deletes
- * every copy. The volume's snapshot policy comes from its x-warren block.
+ * every copy, and the stack's local Docker volume on the nodes that are up (the dead one is named). The volume's snapshot policy comes from its x-warren block.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -143,9 +143,22 @@ test("a stack's volume is replicated and follows the stack to another node after
   const rm = await cli([...admin(survivor), 'stack', 'rm', STACK]);
   assert.equal(rm.code, 0, rm.stderr);
   assert.ok((await volumes(survivor))!.some((v) => v.name === VOLUME && v.stack === STACK), 'kept without --volumes');
+  assert.ok((await docker('volume', 'ls', '-q')).split('\n').includes(CACHE), 'the local volume is there before');
   const rmv = await cli([...admin(survivor), 'stack', 'rm', STACK, '--volumes', '--json']);
   assert.equal(rmv.code, 0, rmv.stderr);
-  assert.ok((JSON.parse(rmv.stdout) as { removed: { volumes: string[] } }).removed.volumes.includes(VOLUME), rmv.stdout);
+  const removed = (JSON.parse(rmv.stdout) as { removed: { volumes: string[]; localVolumes: { volume: string; removedOn: string[]; pending: { node: string; state: string }[] }[] } }).removed;
+  assert.ok(removed.volumes.includes(VOLUME) && removed.volumes.includes(CACHE), rmv.stdout);
+  // the local volume: every node that is up answered (one engine here: whichever came first
+  // removed it, the other found none); the dead node is named, to remove its own when back
+  const names = agents.map((a) => `n${a.bind.split('.').pop()}`); // the test agents' names (helpers/agents.ts)
+  const victimName = names[agents.indexOf(victim)]!;
+  const [cache] = removed.localVolumes;
+  assert.equal(cache?.volume, CACHE, rmv.stdout);
+  assert.equal(cache.removedOn.length, 1, rmv.stdout);
+  assert.ok(names.filter((n) => n !== victimName).includes(cache.removedOn[0]!), rmv.stdout);
+  assert.deepEqual(cache.pending.map((p) => p.node), [victimName], rmv.stdout);
+  assert.notEqual(cache.pending[0]!.state, 'alive');
+  assert.ok(!(await docker('volume', 'ls', '-q')).split('\n').includes(CACHE), 'the local volume is gone');
   const live = agents.filter((a) => a !== victim);
   await waitFor('every copy of the stack\'s volume deleted', () => live.every((a) => !existsSync(join(a.dataDir, 'volume-data', VOLUME)) && !existsSync(join(a.dataDir, 'volume-store', 'volumes', VOLUME))), 30_000, 200);
   assert.deepEqual((await volumes(survivor))!.filter((v) => v.name === VOLUME), []);

@@ -219,6 +219,7 @@ export class Agent {
           self: { id: this.identity.id, name: config.name },
           // a stack may not publish a port any agent of the cluster listens on
           reservedPorts: () => clusterPorts(this.ownPorts(), gossip.members(this.etcdRole())),
+          liveness: () => gossip.liveness(),
           event: (name, payload) => void gossip.publishClusterEvent(name, payload),
         }),
       ),
