@@ -37,14 +37,16 @@ export function dockerPorts(spec: ContainerSpec, addr: string): DockerPort[] {
 /**
  * A host-network replica's ports as its node reports them: the node's own ports it listens on
  * (Docker lists none for such a container), so other nodes' name forwards and proxies reach it at
- * its node's address. undefined for any other container.
+ * its node's address: those its file lists (ports, expose), then those it was `found` listening
+ * on (host-listen-ports.ts). undefined for any other container.
  */
-export function hostNetworkPorts(spec: Pick<ContainerSpec, 'options'>): ReplicaStatus['ports'] | undefined {
+export function hostNetworkPorts(spec: Pick<ContainerSpec, 'options'>, found: ReplicaStatus['ports'] = []): ReplicaStatus['ports'] | undefined {
   if (!spec.options?.hostNetwork) return undefined;
-  return (spec.options.hostPorts ?? []).flatMap((held) => {
+  const listed = (spec.options.hostPorts ?? []).flatMap((held) => {
     const m = /^(\d+)\/(tcp|udp)$/.exec(held);
     return m ? [{ container: Number(m[1]), protocol: m[2] as 'tcp' | 'udp', hostPort: Number(m[1]) }] : [];
   });
+  return [...listed, ...found.filter((f) => !listed.some((l) => l.container === f.container && l.protocol === f.protocol))];
 }
 
 /** The nameserver addresses of a resolv.conf text; Docker's defaults when it names none. */

@@ -19,6 +19,7 @@ import { desiredReplicas, gateReplicas } from './desired-replicas.ts';
 import { stopGracefully } from './graceful-stop.ts';
 import { ReplicaReporter } from './replica-report.ts';
 import { LocalVolumeSweeper } from './local-volume-sweeper.ts';
+import { HostListenPorts } from './host-listen-ports.ts';
 import { removalHold } from '../core/compose/local-volume-removal.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -65,6 +66,7 @@ export class Reconciler {
   private readonly volumeWait = new Map<string, string>();
   private readonly quorum: QuorumWatch;
   private readonly sweeper: LocalVolumeSweeper;
+  private readonly listenPorts: HostListenPorts;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -83,9 +85,11 @@ export class Reconciler {
   constructor(private readonly d: ReconcilerDeps) {
     this.reporter = new ReplicaReporter({
       ...d,
+      listening: (containerId) => this.listenPorts.get(containerId),
       facts: (key) => ({ memory: this.memory.get(key), progress: this.progress.get(key), held: this.held.get(key) ?? this.volumeWait.get(key) }),
     });
     this.sweeper = new LocalVolumeSweeper(d);
+    this.listenPorts = new HostListenPorts(d.engine.docker);
     this.quorum = new QuorumWatch(() => {
       const each = d.probeClients?.() ?? [];
       const one = d.client();
@@ -209,6 +213,7 @@ export class Reconciler {
     await Promise.all(actions.filter((a) => !first.includes(a)).map((a) => this.perform(a, id)));
     if (actions.length) actual = await this.list(id).catch(() => actual);
     this.containers = actual.filter((c) => c.state === 'running').length;
+    await this.listenPorts.refresh(hostNetworkContainers(desired, actual), id.addr);
     if (!fenced) await this.reporter.report(id, desired, actual);
     await this.pruneNetworks(id, desired, actual);
   }
@@ -366,4 +371,10 @@ export class Reconciler {
       .catch(() => undefined)
       .finally(() => (this.subscribing = false));
   }
+}
+
+/** The running containers of this node's host-network replicas (their ports are looked up in /proc). */
+function hostNetworkContainers(desired: DesiredReplica[], actual: ActualContainer[]): string[] {
+  const host = new Set(desired.filter((r) => r.spec.options?.hostNetwork).map(replicaKey));
+  return actual.filter((c) => c.state === 'running' && host.has(replicaKey(c))).map((c) => c.id);
 }

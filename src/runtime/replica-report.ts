@@ -30,6 +30,8 @@ export interface ReplicaReporterDeps {
   event: (name: 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   stackPorts?: StackHostPorts;
   facts: (key: string) => ReplicaFacts;
+  /** the ports a host-network container was found listening on (host-listen-ports.ts) */
+  listening?: (containerId: string) => ReplicaStatus['ports'] | undefined;
 }
 
 export class ReplicaReporter {
@@ -77,7 +79,7 @@ export class ReplicaReporter {
     if (progress) return { ...base, state: 'pulling', ports: [], ...(progress !== 'pulling' ? { progress } : {}) };
     // paused is running: a volume snapshot freezes the container for its capture (docker pause),
     // and a replica reported 'starting' then would drop out of the routes until the next pass
-    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: hostNetworkPorts(r.spec) ?? (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
+    if (c?.state === 'running' || c?.state === 'paused') return { ...base, state: 'running', ports: hostNetworkPorts(r.spec, this.d.listening?.(c.id)) ?? (c.stack ? this.d.stackPorts?.get(c.id) : undefined) ?? c.ports, containerId: c.id, ...(c.health ? { health: c.health } : {}) };
     if (held && !c) return { ...base, state: 'pending', reason: held, ports: [] };
     if (m?.failure) return { ...base, state: 'failed', failure: m.failure.kind, reason: m.failure.reason, ports: [] };
     if (c?.state === 'exited') {

@@ -62,7 +62,7 @@ export interface StackManagerDeps {
   event?: (name: 'stack.deployed' | 'stack.removed', payload: Record<string, unknown>) => void;
 }
 
-/** How long stack rm --volumes waits for the nodes that are up to remove their Docker volumes. */
+/** How long stack rm --volumes waits for the stack's containers on this node to go and the nodes that are up to remove its Docker volumes. */
 const VOLUME_WAIT_MS = 30_000;
 
 /** Where a per-node Docker volume of a removed stack stands (node names). */
@@ -213,7 +213,11 @@ export class StackManager {
     const stubKey = KEYS.stackKeptVolumesPrefix + name;
     const stubOp = volumes ? [client.delete().key(stubKey)] : keep ? [client.put(stubKey).value(JSON.stringify(keep))] : [];
     await this.call('remove the stack', () => client.if(stubKey, 'Version', '>', -1).then(client.delete().key(KEYS.stackPrefix + name), ...stubOp).commit());
-    const localVolumes = local.length ? await this.localRemovalReport(local) : [];
+    // --volumes returns once the stack's containers here are gone and the nodes that are up have
+    // removed its Docker volumes, or after VOLUME_WAIT_MS with where things stand (the orders stay)
+    const deadline = monoNow() + VOLUME_WAIT_MS;
+    if (volumes) await this.waitContainersGone(name, deadline);
+    const localVolumes = local.length ? await this.localRemovalReport(local, deadline) : [];
     removed.push(...local);
     this.d.event?.('stack.removed', { stack: name, services, volumes: removed });
     return { stack: name, services, volumes: removed, ...(volumes ? { localVolumes } : {}) };
@@ -232,13 +236,21 @@ export class StackManager {
   }
 
   /** Waits (bounded) for the nodes that are up to answer the orders; where each volume stands. */
-  private async localRemovalReport(names: string[]): Promise<LocalVolumeReport[]> {
+  private async waitContainersGone(stack: string, deadline: number): Promise<void> {
+    const clusterId = this.d.clusterId();
+    while (monoNow() < deadline) {
+      const left = await this.d.engine.docker.listContainers({ all: true, filters: { label: [`warren.cluster=${clusterId}`, `warren.stack=${stack}`] } });
+      if (left.length === 0) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async localRemovalReport(names: string[], deadline: number): Promise<LocalVolumeReport[]> {
     const view = () => {
       const { localVolumeRemovals, localVolumeAcks } = this.d.catalog.maps;
       const values = <T>(m: Map<string, { value: T }>) => new Map([...m].map(([k, v]) => [k, v.value]));
       return removalProgress(names, values(localVolumeRemovals), values(localVolumeAcks), this.d.liveness?.() ?? {}, this.d.self.id);
     };
-    const deadline = monoNow() + VOLUME_WAIT_MS;
     let progress = view();
     while (!progress.done && monoNow() < deadline) {
       await new Promise((r) => setTimeout(r, 100));

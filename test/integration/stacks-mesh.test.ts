@@ -8,7 +8,8 @@
  * machine's would be gone), both its ports answer again on the surviving nodes, and a stack
  * container on a surviving node reaches it by name again. `hostweb` runs on n3's own network
  * (network_mode: host, port 18099): the back (n1) and the front (n2) reach it by name, and so
- * does n1's proxy.
+ * does n1's proxy; `hostauto` too, though its file lists no port: the one it listens on (18098)
+ * is found in its sockets.
  * Everything it makes is named "mesh-it" or labelled with its own nodes. (busybox-static's
  * `wget -T` crashes when it resolves a name: the front's loop has no -T.)
  */
@@ -71,6 +72,13 @@ services:
     network_mode: host
     expose: ["18099"]
     command: ["sh", "-c", "mkdir -p /tmp/hw && echo 'host says hi' > /tmp/hw/index.html && exec httpd -f -p 18099 -h /tmp/hw"]
+    deploy:
+      placement:
+        constraints: ["node.hostname==n3"]
+  hostauto:
+    image: ${MESH_IMAGE}
+    network_mode: host
+    command: ["sh", "-c", "mkdir -p /tmp/ha && echo 'found says hi' > /tmp/ha/index.html && exec httpd -f -p 18098 -h /tmp/ha"]
     deploy:
       placement:
         constraints: ["node.hostname==n3"]
@@ -168,6 +176,15 @@ test('names across nodes, published TCP and UDP ports on every node, and the mes
     await waitFor(`${svc} reaching hostweb by name`, async () => (await getFromContainer(node, svc, 'http://hostweb:18099/')) === 'host says hi', 30_000, 200);
   }
   await waitFor('hostweb.mesh-it.<domain> through the proxy of n1', async () => (await viaProxy(agents[0]!, `hostweb.${STACK}`)) === 'host says hi', 30_000, 200);
+  // one whose file lists no port (as Home Assistant's does not): the port it was found listening on
+  assert.equal(await waitFor('hostauto running', () => runningOn(agents[0]!, 'hostauto'), 90_000, 200), ids[2], 'hostauto is on n3');
+  const found = await waitFor('hostauto reporting the port it listens on', async () => {
+    const r = (await serviceView(agents[0]!, `${STACK}-hostauto`)).replicas.find((x: { state: string }) => x.state === 'running');
+    return r?.ports?.length ? r.ports : undefined;
+  }, 30_000, 200);
+  assert.deepEqual(found, [{ container: 18098, protocol: 'tcp', hostPort: 18098 }], 'found in its sockets: only its own port, not the node\'s others');
+  await waitFor('front reaching hostauto by name', async () => (await getFromContainer(ids[1]!, 'front', 'http://hostauto:18098/')) === 'found says hi', 30_000, 200);
+  await waitFor('hostauto.mesh-it.<domain> through the proxy of n1', async () => (await viaProxy(agents[0]!, `hostauto.${STACK}`)) === 'found says hi', 30_000, 200);
 
   const echoNode = await waitFor('echo running', () => runningOn(agents[0]!, 'echo'), 90_000, 200);
   // names across nodes from both ends: the back (n1) and the front (n2) reach echo by name wherever it runs
