@@ -14,6 +14,11 @@ export interface Versioned<T> {
   modRevision: string;
 }
 
+/** A catalog map's values without their revisions (what the pure planners take). */
+export function valuesOf<T>(m: ReadonlyMap<string, Versioned<T>>): Map<string, T> {
+  return new Map([...m].map(([k, v]) => [k, v.value]));
+}
+
 const WATCHED: { prefix: string; map: keyof CatalogMaps }[] = [
   { prefix: KEYS.servicePrefix, map: 'services' },
   { prefix: KEYS.assignmentPrefix, map: 'assignments' },

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { KEYS } from '../consensus/cluster-store.ts';
 import { ackKey, orderSettled, volumesToRemove, type LocalVolumeRemovalAck } from '../core/compose/local-volume-removal.ts';
 import { messageOf } from '../core/errors.ts';
-import type { Catalog } from './catalog.ts';
+import { valuesOf, type Catalog } from './catalog.ts';
 import type { DockerEngine } from './docker-engine.ts';
 import { monoNow } from '../system/clock.ts';
 
@@ -109,8 +109,4 @@ export class LocalVolumeSweeper {
       return false;
     }
   }
-}
-
-function valuesOf<T>(m: ReadonlyMap<string, { value: T }>): Map<string, T> {
-  return new Map([...m].map(([k, v]) => [k, v.value]));
 }

@@ -15,7 +15,7 @@ import { planStack, portClashes, stackServices, type StackStep } from '../core/c
 import { applyRangeChoices, choosePortsInRanges } from '../core/compose/port-ranges.ts';
 import type { ReservedPort } from '../core/compose/validate.ts';
 import type { ServiceView } from '../core/service-types.ts';
-import type { Catalog } from '../runtime/catalog.ts';
+import { valuesOf, type Catalog } from '../runtime/catalog.ts';
 import type { DockerEngine } from '../runtime/docker-engine.ts';
 import { apiEtcdCall, readyClient, type ServiceManager } from '../runtime/service-manager.ts';
 import { tombstoneVolume } from '../runtime/volume-api.ts';
@@ -248,8 +248,7 @@ export class StackManager {
   private async localRemovalReport(names: string[], deadline: number): Promise<LocalVolumeReport[]> {
     const view = () => {
       const { localVolumeRemovals, localVolumeAcks } = this.d.catalog.maps;
-      const values = <T>(m: Map<string, { value: T }>) => new Map([...m].map(([k, v]) => [k, v.value]));
-      return removalProgress(names, values(localVolumeRemovals), values(localVolumeAcks), this.d.liveness?.() ?? {}, this.d.self.id);
+      return removalProgress(names, valuesOf(localVolumeRemovals), valuesOf(localVolumeAcks), this.d.liveness?.() ?? {}, this.d.self.id);
     };
     let progress = view();
     while (!progress.done && monoNow() < deadline) {
