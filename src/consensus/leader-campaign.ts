@@ -1,9 +1,17 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
+import { deadMembers, newVerdicts, unseatable } from '../core/leader-unseat.ts';
+import type { NodeState } from '../core/views.ts';
+import { within } from '../system/within.ts';
 import { KEYS } from './cluster-store.ts';
 import type { Leadership } from './leadership.ts';
 
 type Campaign = ReturnType<ReturnType<Etcd3['election']>['campaign']>;
+
+/** the lease of a campaign: a dead leader is replaced that fast, a busy one is not dethroned (tests may lengthen it) */
+const LEASE_S = Number(process.env.WARREN_TEST_LEADER_LEASE_S) || 3;
+/** how long one look at the election may take (etcd may be electing its own leader meanwhile) */
+const UNSEAT_DEADLINE_MS = 2000;
 
 /**
  * This node's candidacy in the etcd election: campaigns again after any failure, and knows the
@@ -16,13 +24,15 @@ export class LeaderCampaign {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private depose: (key: string) => void = () => undefined;
+  /** the dead members whose verdict this node acted on (core/leader-unseat.ts), and whether it is at it */
+  private readonly actedOn = new Map<string, number>();
+  private unseating = false;
 
   constructor(private readonly d: { client: Etcd3; selfId: string; logger: Logger; elected: () => void }) {}
 
   run(): void {
     if (this.stopped) return;
-    // a lease of a few seconds: a dead leader is replaced that fast, a busy one is not dethroned
-    const campaign = this.d.client.election(KEYS.election, 3).campaign(this.d.selfId);
+    const campaign = this.d.client.election(KEYS.election, LEASE_S).campaign(this.d.selfId);
     this.campaign = campaign;
     this.electionKey = undefined;
     let failed = false;
@@ -71,6 +81,38 @@ export class LeaderCampaign {
     if (await this.d.client.get(lead.key).exists()) return true;
     lead.deposed();
     return false;
+  }
+
+  /**
+   * While this node campaigns without leading: when gossip has a new dead verdict and the leader
+   * is one of those members, removes its election key (only if unchanged since read), so the next
+   * candidate is elected now rather than when etcd lets the dead leader's lease expire
+   * (core/leader-unseat.ts). Reads etcd only on a new verdict; a look that fails is made again.
+   */
+  async unseatDead(liveness: Record<string, { state: NodeState; since: number } | undefined>): Promise<void> {
+    if (this.isLeader || !this.campaign || this.stopped || this.unseating) return;
+    const dead = deadMembers(liveness, this.d.selfId);
+    if (!newVerdicts(dead, this.actedOn)) return;
+    this.unseating = true;
+    try {
+      const look = async () => {
+        const ns = this.d.client.namespace(`election/${KEYS.election}/`);
+        const [first] = (await ns.getAll().sort('Create', 'Ascend').limit(1).exec()).kvs;
+        const holder = first?.value.toString();
+        if (first && unseatable(holder, dead)) {
+          const key = first.key.toString();
+          const r = await ns.if(key, 'Mod', '==', first.mod_revision).then(ns.delete().key(key)).commit();
+          if (r.succeeded) this.d.logger.info({ leader: holder }, 'removed the election key of a leader gossip declared dead');
+        }
+      };
+      await within(look(), UNSEAT_DEADLINE_MS, 'looking at the election');
+      this.actedOn.clear();
+      for (const [id, since] of dead) this.actedOn.set(id, since);
+    } catch (err) {
+      this.d.logger.debug({ err: (err as Error).message }, 'could not look at the election for a dead leader; looking again');
+    } finally {
+      this.unseating = false;
+    }
   }
 
   /** Gives leadership up (to campaign again: run). */
