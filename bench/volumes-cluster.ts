@@ -197,6 +197,7 @@ async function bigPhase(agents: AgentHandle[], ids: string[], events: ClusterEve
   writeFileSync(join(liveDir(owner, BIG), 'gen'), '2\n');
   const changed = scatterPages(join(liveDir(owner, BIG), 'data'), bigBytes, 0.01);
   const t0 = performance.now();
+  const askAt = Date.now();
   const inc = await guard('the 1% change', () => snapshotNow(owner, vol(BIG)));
   const incMs = performance.now() - t0;
   if (inc.replicated.length < 2) throw (await movedOff()) ? disrupted('the 1% change') : new Error(`the 1% change reached ${inc.replicated.length} peer(s)`);
@@ -204,7 +205,10 @@ async function bigPhase(agents: AgentHandle[], ids: string[], events: ClusterEve
   await until('the change\'s replicated events', () => events.list((e) => e.name === 'volume.replicated' && e.payload?.snapshot === inc.snapshot.id).length >= 2 || undefined, 10_000);
   const perPeer = new Map<string, number>();
   for (const e of events.list((x) => x.name === 'volume.replicated' && x.payload?.volume === vol(BIG) && x.time >= incFrom)) perPeer.set(e.payload.to, (perPeer.get(e.payload.to) ?? 0) + Number(e.payload.sentBytes));
-  log(`1% change (${changed} bytes in 4 KiB pages): on both peers in ${Math.round(incMs)} ms, sent ${[...perPeer.values()].join(' + ')} bytes`);
+  // where the time went: the owner's snapshot event ends the capture; each peer's replicated event its push
+  const incSnapAt = events.list((e) => e.name === 'volume.snapshot' && e.payload?.snapshot === inc.snapshot.id)[0]?.time;
+  const incPeersAt = events.list((e) => e.name === 'volume.replicated' && e.payload?.snapshot === inc.snapshot.id).map((e) => e.time - askAt);
+  log(`1% change (${changed} bytes in 4 KiB pages): on both peers in ${Math.round(incMs)} ms (captured at +${incSnapAt === undefined ? '?' : incSnapAt - askAt} ms, on the peers at +${incPeersAt.join(' and +')} ms), sent ${[...perPeer.values()].join(' + ')} bytes`);
   await applied(BIG, inc.snapshot.id, 120_000);
   const bigHash = sha256File(join(liveDir(owner, BIG), 'data'));
   const heavy = suspicions(events, from, Date.now());

@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry, Manifest } from '../core/volumes/manifest.ts';
+import type { ChunkRef, Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { fsyncDir } from './fsync-dir.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
@@ -66,9 +66,11 @@ export async function applyChanges(store: ChunkStore, prev: Manifest, next: Mani
         renameSync(t, abs);
       }
     } else if (!old || old.linkTo !== undefined || contentDiffers(old, e)) {
-      const t = tmp();
-      if (!(await patchFile(store, old, e, abs, t, durable, pace))) await writeFile(store, t, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
-      renameSync(t, abs);
+      if (!(await patchInPlace(store, old, e, abs, durable, pace))) {
+        const t = tmp();
+        if (!(await patchFile(store, old, e, abs, t, durable, pace))) await writeFile(store, t, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
+        renameSync(t, abs);
+      }
       rewritten = true;
     }
     if (e.linkTo === undefined && (rewritten || !old || e.type === 'dir' || metaDiffers(old, e))) touched.push(e);
@@ -86,39 +88,75 @@ export async function applyChanges(store: ChunkStore, prev: Manifest, next: Mani
 }
 
 /**
- * Writes a changed file as a copy of its old version (copied by the kernel) with only the chunks
- * that differ written over it: a warm copy of a 1 GiB database whose snapshot changed 1% reads,
- * checks and writes ~1% of it here, not all of it. Only for a file without holes whose old
- * version is in place at its old size: false otherwise (the caller writes it whole). Redo-safe
- * like the rest: run again on a file already at `e`, it writes the same bytes at the same places.
+ * A changed file's old version as it lies (a regular file with one name, no holes before or
+ * after, at its old size): undefined otherwise.
  */
-async function patchFile(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, t: string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
-  if (!old || old.linkTo !== undefined || old.holes?.length || e.holes?.length) return false;
+function patchable(old: Entry | undefined, e: Entry, abs: string): (Entry & { chunks: ChunkRef[] }) | undefined {
+  if (!old || old.linkTo !== undefined || old.holes?.length || e.holes?.length) return undefined;
   const st = lstatSync(abs, { throwIfNoEntry: false });
-  if (!st?.isFile() || st.size !== old.size) return false;
-  await copyFile(abs, t, constants.COPYFILE_EXCL);
-  const was = new Map<number, string>(); // the old chunks by offset
-  let pos = 0;
-  for (const c of old.chunks ?? []) {
-    was.set(pos, c.hash);
-    pos += c.size;
-  }
-  const fd = openSync(t, 'r+');
+  return st?.isFile() && st.size === old.size ? { ...old, chunks: old.chunks ?? [] } : undefined;
+}
+
+/**
+ * Writes the chunks of `e` that differ from those of `old` at the same offsets into the file at
+ * `path`, then cuts it to its new size. Redo-safe: run again on a file already at `e`, or on one a crash
+ * left part way from `old` to `e`, it writes the same bytes at the same places.
+ */
+async function writeDiffering(store: ChunkStore, old: ChunkRef[], e: Entry, path: string, durable: boolean, pace: () => Promise<void>): Promise<void> {
+  const fd = openSync(path, 'r+');
   try {
-    pos = 0;
-    for (const c of e.chunks ?? []) {
-      if (was.get(pos) !== c.hash) {
-        const data = store.get(c.hash);
-        writeSync(fd, data, 0, data.length, pos);
-        await pace();
-      }
-      pos += c.size;
-    }
-    ftruncateSync(fd, e.size);
-    if (durable) fsyncSync(fd);
+    await writeChunksAt(store, old, e, fd, durable, pace);
   } finally {
     closeSync(fd);
   }
+}
+
+async function writeChunksAt(store: ChunkStore, old: ChunkRef[], e: Entry, fd: number, durable: boolean, pace: () => Promise<void>): Promise<void> {
+  const was = new Map<number, string>(); // the old chunks by offset
+  let pos = 0;
+  for (const c of old) {
+    was.set(pos, c.hash);
+    pos += c.size;
+  }
+  pos = 0;
+  for (const c of e.chunks ?? []) {
+    if (was.get(pos) !== c.hash) {
+      const data = store.get(c.hash);
+      writeSync(fd, data, 0, data.length, pos);
+      await pace();
+    }
+    pos += c.size;
+  }
+  ftruncateSync(fd, e.size);
+  if (durable) fsyncSync(fd);
+}
+
+/**
+ * A changed file patched where it lies: only the chunks that differ are written (and made
+ * durable). A warm copy of a 1 GiB database whose snapshot changed 1% writes ~1% of it, where a
+ * copy (patchFile) wrote all of it to the disk again at every snapshot, on every peer, beside the
+ * next capture. Only for a file no other name shares (a hard link would see the bytes change
+ * under it); false otherwise. A crash part way leaves the file between its versions, never seen
+ * by a container: the apply is redone before the copy is used (VolumeStore.applyTo), and a
+ * file that grew past its old size by then is written whole.
+ */
+async function patchInPlace(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
+  const was = patchable(old, e, abs);
+  if (!was || lstatSync(abs).nlink !== 1) return false;
+  await writeDiffering(store, was.chunks, e, abs, durable, pace);
+  return true;
+}
+
+/**
+ * Writes a changed file as a copy of its old version (copied by the kernel) with only the chunks
+ * that differ written over it (for a file whose inode other names share). Only for a file
+ * patchable() accepts: false otherwise (the caller writes it whole).
+ */
+async function patchFile(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, t: string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
+  const was = patchable(old, e, abs);
+  if (!was) return false;
+  await copyFile(abs, t, constants.COPYFILE_EXCL);
+  await writeDiffering(store, was.chunks, e, t, durable, pace);
   return true;
 }
 

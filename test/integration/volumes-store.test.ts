@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -216,10 +216,52 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     const warm = join(fresh(), 'warm');
     await store.applyTo('vol', first.id, warm, { durable: false });
     const read = countGets(store);
+    const ino = statSync(join(warm, 'db')).ino;
     await store.applyTo('vol', inc.id, warm, { durable: false });
     const chunks = store.manifest('vol', inc.id).entries.find((e) => e.path === 'db')!.chunks!.length;
     assert.ok(read.count() > 0 && read.count() < chunks * 0.1, `the apply read ${read.count()} of ${chunks} chunks`);
     assert.ok(readFileSync(join(warm, 'db')).equals(readFileSync(join(src, 'db'))));
+    // patched where it lies (one name): no copy of the whole file was written
+    assert.equal(statSync(join(warm, 'db')).ino, ino);
+    await store.close();
+  });
+
+  it('a file patched where it lies, cut part way, is finished by the redo; a hard-linked one is patched as a copy', async () => {
+    const src = fresh();
+    const file = join(src, 'db');
+    writeFileSync(file, randomBytes(4 * 2 ** 20));
+    const store = new VolumeStore(fresh(), { pool });
+    const first = await store.snapshot('vol', src);
+    const scatter = (seed: number) => {
+      const rand = prng(seed);
+      const fd = openSync(file, 'r+');
+      for (let i = 0; i < 40; i++) writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(rand() * 1024) * 4096);
+      closeSync(fd);
+    };
+    scatter(1);
+    const second = await store.snapshot('vol', src);
+    const warm = join(fresh(), 'warm');
+    await store.applyTo('vol', first.id, warm, { durable: false });
+    const ino = statSync(join(warm, 'db')).ino;
+    const old = readFileSync(join(warm, 'db'));
+    let steps = 0;
+    await assert.rejects(store.applyTo('vol', second.id, warm, { durable: false, step: () => { if (++steps === 20) throw new Error('crash'); } }), /crash/);
+    const part = readFileSync(join(warm, 'db'));
+    assert.ok(!part.equals(old) && !part.equals(readFileSync(file)), 'cut between the two versions');
+    await store.applyTo('vol', second.id, warm, { durable: false });
+    assert.ok(readFileSync(join(warm, 'db')).equals(readFileSync(file)));
+    assert.equal(statSync(join(warm, 'db')).ino, ino);
+    // a second name for the file: patching where it lies would change it under that name too
+    linkSync(file, join(src, 'db-link'));
+    const linked = await store.snapshot('vol', src);
+    await store.applyTo('vol', linked.id, warm, { durable: false });
+    scatter(2);
+    const third = await store.snapshot('vol', src);
+    const before = statSync(join(warm, 'db'));
+    assert.equal(before.nlink, 2);
+    await store.applyTo('vol', third.id, warm, { durable: false });
+    assert.equal(sameTree(describeTree(src), describeTree(warm)), undefined);
+    assert.notEqual(statSync(join(warm, 'db')).ino, before.ino);
     await store.close();
   });
 

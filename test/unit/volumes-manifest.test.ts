@@ -58,6 +58,31 @@ describe('manifest encoding', () => {
     assert.throws(() => decodeManifest(Buffer.from('WRNM\x02')), /version/);
   });
 
+  it('round-trips sizes at every varint length, up to 2^53 - 1', () => {
+    const sizes = [0, 1, 127, 128, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 49 - 1, 2 ** 49, Number.MAX_SAFE_INTEGER];
+    const base = { type: 'file' as const, mode: 0o644, uid: 2 ** 32 - 1, gid: 2 ** 31, mtimeNs: -5n, ctimeNs: 2n ** 62n, ino: 2n ** 63n, xattrs: [] };
+    const m: Manifest = { createdAt: 1_765_000_000_000, scanStartNs: -1n, entries: sizes.map((size, i) => ({ ...base, path: `f${String(i).padStart(2, '0')}`, size, chunks: [{ hash: String(i % 10).repeat(64), size }] })) };
+    assert.deepEqual(decodeManifest(encodeManifest(m)), m);
+  });
+
+  it('reads the wire format: varints as LEB128 (a long form too), refuses a number past 2^53 - 1', () => {
+    const magic = [...encodeManifest({ createdAt: 0, scanStartNs: 0n, entries: [] }).subarray(0, 5)];
+    const withCreatedAt = (varint: number[]) => Uint8Array.from([...magic, ...varint, 0, 0]);
+    assert.equal(decodeManifest(withCreatedAt([0x80, 0x01])).createdAt, 128);
+    assert.equal(decodeManifest(withCreatedAt([0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00])).createdAt, 5);
+    assert.equal(decodeManifest(withCreatedAt([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f])).createdAt, Number.MAX_SAFE_INTEGER);
+    assert.throws(() => decodeManifest(withCreatedAt([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10])), /out of range/);
+    assert.throws(() => decodeManifest(withCreatedAt(new Array(11).fill(0x80).concat([0]))), /too long/);
+    assert.deepEqual([...encodeManifest({ createdAt: 300, scanStartNs: -2n, entries: [] }).subarray(5)], [0xac, 0x02, 0x03, 0x00]);
+  });
+
+  it('refuses a chunk hash that is not a SHA-256 in hex', () => {
+    const base = { path: 'x', type: 'file' as const, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, size: 1, xattrs: [] };
+    for (const hash of ['ab', 'zz'.repeat(32), 'ab'.repeat(33)]) {
+      assert.throws(() => encodeManifest({ createdAt: 0, scanStartNs: 0n, entries: [{ ...base, chunks: [{ hash, size: 1 }] }] }), /not a SHA-256/);
+    }
+  });
+
   it('sorts paths parent first, children right after their parent', () => {
     const paths = ['a.b', 'a/b', 'a', '.', 'a/b/c', 'a-', 'b'];
     assert.deepEqual([...paths].sort(comparePaths), ['.', 'a', 'a/b', 'a/b/c', 'a-', 'a.b', 'b']);

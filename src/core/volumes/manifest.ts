@@ -73,12 +73,12 @@ export function comparePaths(a: string, b: string): number {
 }
 
 class Writer {
-  private buf = new Uint8Array(1 << 16);
+  private buf = Buffer.allocUnsafe(1 << 16);
   private len = 0;
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    next.set(this.buf.subarray(0, this.len));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
   byte(b: number): void {
@@ -86,6 +86,16 @@ class Writer {
     this.buf[this.len++] = b;
   }
   uvar(v: bigint | number): void {
+    // plain numbers where they are exact: a 1 GiB file's ~130k chunk sizes made a BigInt each
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+      this.room(8);
+      while (v >= 0x80) {
+        this.buf[this.len++] = (v % 0x80) | 0x80;
+        v = Math.floor(v / 0x80);
+      }
+      this.buf[this.len++] = v;
+      return;
+    }
     let x = BigInt(v);
     if (x < 0n) throw new RangeError('negative varint');
     do {
@@ -107,17 +117,26 @@ class Writer {
     this.buf.set(b, this.len);
     this.len += b.length;
   }
+  /** a SHA-256 given as 64 hex digits, written as its 32 bytes */
+  hash(hex: string): void {
+    this.room(32);
+    if (hex.length !== 64 || this.buf.write(hex, this.len, 32, 'hex') !== 32) throw new RangeError(`not a SHA-256 in hex: "${hex.slice(0, 70)}"`);
+    this.len += 32;
+  }
   str(s: string): void {
     this.bytes(Buffer.from(s, 'utf8'));
   }
   done(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return new Uint8Array(this.buf.subarray(0, this.len));
   }
 }
 
 class Reader {
   private pos = 0;
-  constructor(private readonly buf: Uint8Array) {}
+  private readonly buf: Buffer;
+  constructor(buf: Uint8Array) {
+    this.buf = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
   byte(): number {
     if (this.pos >= this.buf.length) throw new CorruptManifest('truncated');
     return this.buf[this.pos++]!;
@@ -133,6 +152,16 @@ class Reader {
     }
   }
   num(): number {
+    // up to 7 bytes (49 bits) are exact as plain numbers; longer ones take the BigInt way
+    const start = this.pos;
+    let x = 0, mul = 1;
+    for (let i = 0; i < 7; i++) {
+      const b = this.byte();
+      x += (b & 0x7f) * mul;
+      if (!(b & 0x80)) return x;
+      mul *= 0x80;
+    }
+    this.pos = start;
     const v = this.uvar();
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptManifest('number out of range');
     return Number(v);
@@ -141,17 +170,28 @@ class Reader {
     const v = this.uvar();
     return v & 1n ? -((v + 1n) >> 1n) : v >> 1n;
   }
-  raw(n: number): Uint8Array {
+  private take(n: number): number {
     if (this.pos + n > this.buf.length) throw new CorruptManifest('truncated');
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const at = this.pos;
     this.pos += n;
-    return out;
+    return at;
+  }
+  raw(n: number): Uint8Array {
+    const at = this.take(n);
+    return new Uint8Array(this.buf.subarray(at, at + n));
   }
   bytes(): Uint8Array {
     return this.raw(this.num());
   }
+  /** 32 bytes as the hex of a SHA-256 */
+  hash(): string {
+    const at = this.take(32);
+    return this.buf.toString('hex', at, at + 32);
+  }
   str(): string {
-    return Buffer.from(this.bytes()).toString('utf8');
+    const n = this.num();
+    const at = this.take(n);
+    return this.buf.toString('utf8', at, at + n);
   }
   atEnd(): boolean {
     return this.pos === this.buf.length;
@@ -194,7 +234,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
     if (e.chunks) {
       w.uvar(e.chunks.length);
       for (const c of e.chunks) {
-        w.raw(Buffer.from(c.hash, 'hex'));
+        w.hash(c.hash);
         w.uvar(c.size);
       }
     }
@@ -230,7 +270,7 @@ export function decodeManifest(buf: Uint8Array): Manifest {
     if (flags & HAS_CHUNKS) {
       const n = r.num();
       e.chunks = [];
-      for (let j = 0; j < n; j++) e.chunks.push({ hash: Buffer.from(r.raw(32)).toString('hex'), size: r.num() });
+      for (let j = 0; j < n; j++) e.chunks.push({ hash: r.hash(), size: r.num() });
     }
     entries.push(e);
   }
