@@ -137,6 +137,7 @@ export async function replicateSnapshot(driver: VolumeDriver, m: VolumeMeta, rec
         },
       }));
       driver.counters.sentBytes += res.sentBytes;
+      d.logger.debug({ volume: m.name, snapshot: rec.id, peer, sentBytes: res.sentBytes, ms: Date.now() - transfer.startedAt, offerMs: res.offerMs, sendMs: res.sendMs, commitMs: res.commitMs }, 'snapshot pushed to a peer');
       done.push(peer);
       d.event('volume.replicated', { volume: m.name, service: m.service, snapshot: rec.id, seq: rec.seq, from: d.selfId, to: peer, sentBytes: res.sentBytes });
     } catch (err) {

@@ -186,6 +186,10 @@ export interface PushResult {
   sentBytes: number;
   sentChunks: number;
   rounds: number;
+  /** where the time went (ms): each offer's answer, each send, the commit */
+  offerMs: number[];
+  sendMs: number[];
+  commitMs: number;
 }
 
 /** what one piece of the upload holds at most (many ~8 KiB chunk records: one socket write each, not one per chunk) */
@@ -239,9 +243,12 @@ export function heldChunkRecords(chunks: ChunkStore, hashes: string[]): AsyncGen
  * pushSnapshot again resumes where the receiver stands.
  */
 export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: ReplicaTransport, opts: { onProgress?: (sentBytes: number, totalBytes: number, phase: OfferAnswer['phase']) => void } = {}): Promise<PushResult> {
-  const result: PushResult = { sentBytes: 0, sentChunks: 0, rounds: 0 };
+  const result: PushResult = { sentBytes: 0, sentChunks: 0, rounds: 0, offerMs: [], sendMs: [], commitMs: 0 };
+  const since = (t0: number) => Math.round(performance.now() - t0);
   for (;;) {
+    let t0 = performance.now();
     const answer = await to.offer(rec);
+    result.offerMs.push(since(t0));
     result.rounds++;
     if (answer.missing.length === 0) break;
     if (result.rounds > 4) throw new Error(`volume ${rec.volume} snapshot ${rec.id}: the receiver still misses ${answer.missing.length} chunks after ${result.rounds} rounds`);
@@ -249,9 +256,13 @@ export async function pushSnapshot(store: VolumeStore, rec: SnapshotRecord, to: 
     const total = result.sentBytes + answer.missingBytes;
     const report = () => opts.onProgress?.(result.sentBytes, total, answer.phase);
     report();
+    t0 = performance.now();
     await to.send(chunkRecords(store.chunks, answer.missing.map((c) => c.hash), { counter: result, sent: report }));
+    result.sendMs.push(since(t0));
   }
+  const t0 = performance.now();
   await to.commit(rec);
+  result.commitMs = since(t0);
   return result;
 }
 
