@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readlinkSync, rmSync, type BigIntStats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { detectChanges, type ScanEntry } from '../core/volumes/changes.ts';
+import { detectChanges, RACY_WINDOW_NS, type ScanEntry } from '../core/volumes/changes.ts';
 import type { Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import type { ChunkHint, ChunkPiece, ChunkPool } from './chunk-pool.ts';
@@ -130,6 +130,7 @@ export class Capture {
     this.prepareStartNs = nowNs();
     const scan = await scanTree(this.root);
     const changed = new Set(detectChanges(this.last, scan.entries).changed);
+    await this.outOfRacyWindow(scan.entries.filter((s) => s.type === 'file' && changed.has(s.path)));
     for (const s of scan.entries) {
       if (s.type !== 'file' || !changed.has(s.path)) continue;
       const key = inodeKey(s);
@@ -137,6 +138,21 @@ export class Capture {
       const staged = (s.size >= DIRECT_MIN_BYTES ? await this.direct(s, store, pool) : undefined) ?? (await this.stage(s))?.staged;
       if (staged) this.staged.set(key, staged);
     }
+  }
+
+  /**
+   * A file written within the racy window before the pre-pass starts is read again at the freeze,
+   * with the containers paused (a write then `warren volume snapshot` does just that; for a 1 GiB
+   * file, seconds of pause). When the files to read were last written just now, the pre-pass
+   * waits the window out (at most ~20 ms) and starts from then: a write after its reads begin
+   * then moves their times, as the freeze's check needs. Times in the future are left to it.
+   */
+  private async outOfRacyWindow(toRead: ScannedPath[]): Promise<void> {
+    const newest = toRead.reduce((m, s) => [s.mtimeNs, s.ctimeNs].reduce((a, b) => (b > a ? b : a), m), 0n);
+    const now = nowNs();
+    if (newest < this.prepareStartNs - RACY_WINDOW_NS || newest > now) return;
+    await new Promise((r) => setTimeout(r, Number((newest + RACY_WINDOW_NS - now) / 1_000_000n) + 2));
+    this.prepareStartNs = nowNs();
   }
 
   /** Step 2, while the containers are paused: bounded by what was written since step 1. */
