@@ -38,6 +38,13 @@ export const KEYS = {
   election: 'warren-leader',
 } as const;
 
+/**
+ * Where etcd3's Election keeps its candidates' keys (its own `election/<name>/` prefix). The
+ * guarded removal of a dead leader's key reads them there: etcd3 gives no call that returns the
+ * leader's key with its revision.
+ */
+export const ELECTION_PREFIX = `election/${KEYS.election}/`;
+
 export interface ClusterRecord {
   id: string;
   createdAt: number;

@@ -3,7 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { PrivateKey } from '@libp2p/interface';
 import type { AgentConfig } from '../core/agent-config.ts';
-import type { EtcdRole, NodeState } from '../core/views.ts';
+import type { EtcdRole, LivenessMap } from '../core/views.ts';
 import { readClusterFile, type ClusterMembership } from '../system/cluster-file.ts';
 import { readTlsFiles } from '../system/pki.ts';
 import { within } from '../system/within.ts';
@@ -38,7 +38,7 @@ export interface ConsensusOptions {
   /** connect to a node at its libp2p addresses (see Leader's deps) */
   reach?: (id: string, p2p: string[]) => void;
   /** gossip: state of every known node and since when (wall clock ms) */
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: () => LivenessMap;
   event: (name: 'node.joined', payload: unknown) => void;
   /** how long a fresh node listens for others before it may found a cluster */
   settleMs: number;

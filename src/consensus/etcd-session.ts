@@ -1,7 +1,7 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { NodeRole } from '../core/admission-plan.ts';
-import type { EtcdRole, NodeState } from '../core/views.ts';
+import type { EtcdRole, LivenessMap } from '../core/views.ts';
 import type { TlsFiles } from '../system/pki.ts';
 import { within } from '../system/within.ts';
 import { KEYS, type ClusterStore, type NodeRecord, type VoterOffer } from './cluster-store.ts';
@@ -32,7 +32,7 @@ export interface SessionHost {
   peerUrl: string;
   /** the cluster's voter target when its record does not say */
   voters: 3 | 5;
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: () => LivenessMap;
   /** how long ago a node last said hello (hellos.ts) */
   heardAgo: (id: string) => number;
   broadcast: (msg: RequestAdmission) => Promise<void>;

@@ -1,9 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { deadMembers, newVerdicts, unseatable } from '../core/leader-unseat.ts';
-import type { NodeState } from '../core/views.ts';
+import type { LivenessMap } from '../core/views.ts';
 import { within } from '../system/within.ts';
-import { KEYS } from './cluster-store.ts';
+import { ELECTION_PREFIX, KEYS } from './cluster-store.ts';
 import type { Leadership } from './leadership.ts';
 
 type Campaign = ReturnType<ReturnType<Etcd3['election']>['campaign']>;
@@ -89,14 +89,14 @@ export class LeaderCampaign {
    * candidate is elected now rather than when etcd lets the dead leader's lease expire
    * (core/leader-unseat.ts). Reads etcd only on a new verdict; a look that fails is made again.
    */
-  async unseatDead(liveness: Record<string, { state: NodeState; since: number } | undefined>): Promise<void> {
+  async unseatDead(liveness: LivenessMap): Promise<void> {
     if (this.isLeader || !this.campaign || this.stopped || this.unseating) return;
     const dead = deadMembers(liveness, this.d.selfId);
     if (!newVerdicts(dead, this.actedOn)) return;
     this.unseating = true;
     try {
       const look = async () => {
-        const ns = this.d.client.namespace(`election/${KEYS.election}/`);
+        const ns = this.d.client.namespace(ELECTION_PREFIX);
         const [first] = (await ns.getAll().sort('Create', 'Ascend').limit(1).exec()).kvs;
         const holder = first?.value.toString();
         if (first && unseatable(holder, dead)) {

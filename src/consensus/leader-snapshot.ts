@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { goneVoters, type PlanInput } from '../core/admission-plan.ts';
-import type { NodeState } from '../core/views.ts';
+import type { LivenessMap } from '../core/views.ts';
 import type { ClusterStore, NodeRecord, QueueRecord } from './cluster-store.ts';
 
 /** What the leader's reads need of their node. */
@@ -11,7 +11,7 @@ export interface ReadDeps {
   client: Etcd3;
   voterTarget: 3 | 5;
   /** gossip's view: state and since (wall clock ms) of every node it knows */
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: () => LivenessMap;
   /** how long ago a node last said hello (a joiner says it every second) */
   heardAgo?: (id: string) => number;
   deadVoterGraceMs?: number;

@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { planRecovery, parseRecoveryReport, type ReceivedReport, type RecoveryAction, type RecoveryReport } from '../core/quorum-recovery.ts';
-import type { NodeState } from '../core/views.ts';
+import type { LivenessMap } from '../core/views.ts';
 import { monoNow, wallOffset } from '../system/clock.ts';
 
 /** how often a node looks at the quorum and gossips its view while it is lost */
@@ -23,7 +23,7 @@ export interface RecoveryHost {
   /** the raft index of this node's etcd member, when it runs one (undefined otherwise) */
   localIndex(): Promise<number | undefined>;
   quorumLostSince(): number | null;
-  liveness(): Record<string, { state: NodeState; since: number } | undefined>;
+  liveness(): LivenessMap;
   publish(report: RecoveryReport): Promise<void>;
   /** the endorsement this node made, kept across restarts */
   endorsement(): { voters: string[]; candidate: string; memberStopped?: boolean } | undefined;

@@ -5,7 +5,7 @@
  * returns, and asks again. Every action is idempotent, so a new leader that takes over half-way
  * (after memberAdd, before promote) resumes from whatever etcd and the queue say.
  */
-import type { NodeState } from './views.ts';
+import type { LivenessMap } from './views.ts';
 
 export type NodeRole = 'voter' | 'client';
 
@@ -49,7 +49,7 @@ export interface PlanInput {
   members: EtcdMemberInfo[];
   nodes: AdmittedNode[];
   /** gossip state of each node and since when (the leader itself counts as alive) */
-  liveness: Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: LivenessMap;
   queue: QueueEntry[];
   inflight: Inflight | undefined;
   /** how long a voter must be dead before it is removed */

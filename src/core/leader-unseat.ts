@@ -6,12 +6,10 @@
  * ~3 s). Removing the key is safe on a wrong verdict: a live leader's writes compare its key
  * (consensus/leadership.ts), so one that lost it is deposed at its next write and campaigns again.
  */
-import type { NodeState } from './views.ts';
-
-type Liveness = Record<string, { state: NodeState; since: number } | undefined>;
+import type { LivenessMap } from './views.ts';
 
 /** Members gossip holds dead now, other than this node, each with when it died (its verdict). */
-export function deadMembers(liveness: Liveness, selfId: string): Map<string, number> {
+export function deadMembers(liveness: LivenessMap, selfId: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const [id, l] of Object.entries(liveness)) if (l?.state === 'dead' && id !== selfId) out.set(id, l.since);
   return out;

@@ -20,7 +20,7 @@
  * The candidate is the surviving voter with the highest raft index (its log holds every entry the
  * others have), ties to the lowest id.
  */
-import type { NodeState } from './views.ts';
+import type { LivenessMap } from './views.ts';
 
 /** What a node gossips about a lost quorum (on warren/admission, signed by the sender). */
 export interface RecoveryReport {
@@ -60,7 +60,7 @@ export interface RecoveryInput {
   selfMemberStopped: boolean;
   /** since when this node has had no etcd quorum (null: it has one) */
   quorumLostSince: number | null;
-  liveness: Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: LivenessMap;
   /** the latest report of each other node */
   reports: ReceivedReport[];
   /** the candidate this node endorsed for this voter set earlier, if any (sticky: rule 2) */

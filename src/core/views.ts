@@ -57,6 +57,15 @@ export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
  */
 export type NodeState = MemberState | 'restarting';
 
+/** A member's state for the layers above gossip, and since when (ms) it has held it. */
+export interface Liveness {
+  state: NodeState;
+  since: number;
+}
+
+/** Every member's Liveness, by node id. */
+export type LivenessMap = Record<string, Liveness | undefined>;
+
 /**
  * Whether a node in `state` runs none of its replicas: dead, left, or restarting (a restarting
  * node stopped its containers; they stay assigned to it, but nothing may be routed to them).

@@ -13,11 +13,7 @@ export interface SelfInfo {
   role: EtcdRole;
 }
 
-/** A member's state for the layers above. */
-export interface Liveness {
-  state: NodeState;
-  since: number;
-}
+export type { Liveness } from '../core/views.ts';
 
 export interface GossipServiceOptions {
   p2p: P2PNode;

@@ -1,6 +1,6 @@
 import type { Membership, MemberSnapshot } from '../core/membership.ts';
 import { RestartHolds } from '../core/membership/restart-hold.ts';
-import type { NodeState } from '../core/views.ts';
+import type { Liveness } from '../core/views.ts';
 
 /**
  * The gossip driver's side of restart holds (src/core/membership/restart-hold.ts): records the
@@ -23,7 +23,7 @@ export class RestartOverlay<TInfo> {
   }
 
   /** The state to report for member `m` and since when (driver clock). */
-  stateOf(m: MemberSnapshot<TInfo>, now: number): { state: NodeState; since: number } {
+  stateOf(m: MemberSnapshot<TInfo>, now: number): Liveness {
     const v = this.holds.verdict(m.id, m, now);
     return v.verdict === 'holding' ? { state: 'restarting', since: v.notice!.at } : { state: m.state, since: m.stateSince };
   }

@@ -5,7 +5,7 @@ import type { Leadership } from '../consensus/leadership.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ScheduleEvent } from '../core/scheduler.ts';
 import type { RuntimeNode } from '../core/service-types.ts';
-import type { HealthFigures, NodeState } from '../core/views.ts';
+import type { HealthFigures, LivenessMap } from '../core/views.ts';
 import { Catalog } from './catalog.ts';
 import { ContainerAddresses } from './container-addresses.ts';
 import { DeviceWatch } from './device-watch.ts';
@@ -29,7 +29,7 @@ export interface RuntimeDeps {
   clusterId: () => string | null;
   /** while this node leads: the election key its scheduling writes compare */
   leadership: () => Leadership | undefined;
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: () => LivenessMap;
   health: () => Record<string, HealthFigures | undefined>;
   event: (name: 'service.scheduled' | 'service.moved' | 'service.started' | 'service.failed', payload: Record<string, unknown>) => void;
   fenceAfterMs: number;

@@ -4,7 +4,7 @@ import { KEYS } from '../consensus/cluster-store.ts';
 import type { Leadership } from '../consensus/leadership.ts';
 import { messageOf } from '../core/errors.ts';
 import { planSchedule, type NodeLiveness, type ScheduleEvent, type SchedNode } from '../core/scheduler.ts';
-import type { HealthFigures, NodeState } from '../core/views.ts';
+import type { HealthFigures, LivenessMap } from '../core/views.ts';
 import type { Catalog } from './catalog.ts';
 import { volumeHomesOf } from './volume-homes.ts';
 
@@ -14,7 +14,7 @@ export interface SchedulerDeps {
   /** while this node leads: the election key every write compares (consensus/leadership.ts) */
   leadership: () => Leadership | undefined;
   selfId: string;
-  liveness: () => Record<string, { state: NodeState; since: number } | undefined>;
+  liveness: () => LivenessMap;
   health: () => Record<string, HealthFigures | undefined>;
   event: (e: ScheduleEvent) => void;
   logger: Logger;

@@ -150,7 +150,8 @@ export class Capture {
   private async outOfRacyWindow(toRead: ScannedPath[]): Promise<void> {
     const newest = toRead.reduce((m, s) => [s.mtimeNs, s.ctimeNs].reduce((a, b) => (b > a ? b : a), m), 0n);
     const now = nowNs();
-    if (newest < this.prepareStartNs - RACY_WINDOW_NS || newest > now) return;
+    // (nowNs has whole milliseconds: a write in this one has a later time, and is not in the future)
+    if (newest < this.prepareStartNs - RACY_WINDOW_NS || newest > now + 2_000_000n) return;
     await new Promise((r) => setTimeout(r, Number((newest + RACY_WINDOW_NS - now) / 1_000_000n) + 2));
     this.prepareStartNs = nowNs();
   }

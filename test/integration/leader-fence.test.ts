@@ -7,13 +7,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
 import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
 import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
 import { postService, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IP = '127.0.25.2';
-const ELECTION = 'election/warren-leader/';
+const ELECTION = ELECTION_PREFIX;
 
 before(async () => {
   await ensureHttpdImage();

@@ -7,13 +7,14 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
 import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
 import { removeClusterContainers } from '../helpers/images.ts';
 import { startCluster } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const IPS = ['127.0.27.1', '127.0.27.2', '127.0.27.3'];
-const ELECTION = 'election/warren-leader/';
+const ELECTION = ELECTION_PREFIX;
 const LEASE_S = 60;
 
 after(async () => {

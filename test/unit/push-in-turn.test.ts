@@ -1,6 +1,8 @@
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { inTurn } from '../../src/runtime/volume-replicate.ts';
+import type { CopyRecord } from '../../src/core/volumes/volume-records.ts';
+import { inTurn, knownSmall, SMALL_PUSH_BYTES } from '../../src/runtime/volume-replicate.ts';
+import type { SnapshotRecord } from '../../src/volumes/volume-store.ts';
 
 /** A run per item that the test settles and reports progress for by hand. */
 function controlled(items: string[]) {
@@ -104,5 +106,26 @@ describe('pushes in turn (inTurn)', () => {
 
   it('no items: done at once', async () => {
     await inTurn([], 100, async () => assert.fail('no run'));
+  });
+});
+
+describe('a push known small before any offer (knownSmall)', () => {
+  const snap = (seq: number, newBytes: number): SnapshotRecord => ({
+    id: `00000${seq}-ab`, volume: 'v', seq, createdAt: seq, manifest: [], files: 1, sizeBytes: 2 ** 30, newBytes, pauseMs: 0, refused: [], skipped: [], epoch: 1,
+  });
+  const held = (s: SnapshotRecord | undefined): CopyRecord | undefined => s && { volume: 'v', node: 'p', snapshot: s.id, seq: s.seq, epoch: 1, createdAt: s.createdAt, sizeBytes: s.sizeBytes, applied: true, updatedAt: 0 };
+
+  it('is small when the peer holds the snapshot before it and its new bytes fit', () => {
+    const [a, b] = [snap(1, 2 ** 30), snap(2, 55e6)];
+    assert.equal(knownSmall(b, a, held(a)), true);
+    assert.equal(knownSmall(snap(2, SMALL_PUSH_BYTES), a, held(a)), true);
+  });
+
+  it('is not when the change is large, the peer holds an older one or none, or there is no snapshot before it', () => {
+    const [a, b] = [snap(1, 2 ** 30), snap(2, 1)];
+    assert.equal(knownSmall(snap(2, SMALL_PUSH_BYTES + 1), a, held(a)), false, 'a large change');
+    assert.equal(knownSmall(snap(3, 1), b, held(a)), false, 'the peer is a snapshot behind');
+    assert.equal(knownSmall(b, a, undefined), false, 'a new peer');
+    assert.equal(knownSmall(a, undefined, undefined), false, 'the first snapshot');
   });
 });
