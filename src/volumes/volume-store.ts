@@ -48,6 +48,11 @@ export interface SnapshotHooks {
   keepUntil?: number;
 }
 
+const LAST_SAVED_KEEP_MS = 60_000;
+
+/** A snapshot's manifest named by its chunks (content-addressed: the same list, the same manifest). */
+const manifestKey = (r: Pick<SnapshotRecord, 'manifest'>) => r.manifest.map((c) => c.hash).join(',');
+
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export function checkVolumeName(name: string): void {
@@ -126,12 +131,26 @@ export class VolumeStore {
   private changeBase(prev: SnapshotRecord): { base: Manifest; entries: number } | undefined {
     let m: Manifest;
     try {
-      m = this.readManifest(prev);
+      m = this.lastSaved.get(prev.volume)?.key === manifestKey(prev) ? this.lastSaved.get(prev.volume)!.manifest : this.readManifest(prev);
     } catch (err) {
       if (err instanceof CorruptChunk) return undefined;
       throw err;
     }
     return { base: { ...m, entries: m.entries.filter((e) => (e.chunks ?? []).every((c) => this.chunks.has(c.hash))) }, entries: m.entries.length };
+  }
+
+  /**
+   * Each volume's manifest as its last snapshot here was saved, for a minute after: the next
+   * capture's change base without decoding it again (a 1 GiB file's ~130k chunk entries: ~0.2 s
+   * of the owner's time at every snapshot of a busy database). Read-only, like every manifest.
+   */
+  private readonly lastSaved = new Map<string, { key: string; manifest: Manifest; timer: NodeJS.Timeout }>();
+
+  private keepLastSaved(volume: string, refs: ChunkRef[], manifest: Manifest): void {
+    clearTimeout(this.lastSaved.get(volume)?.timer);
+    const timer = setTimeout(() => this.lastSaved.delete(volume), LAST_SAVED_KEEP_MS);
+    timer.unref();
+    this.lastSaved.set(volume, { key: manifestKey({ manifest: refs }), manifest, timer });
   }
 
   /** Captures `root` as a new snapshot of `volume`; only what changed since the last one is read. */
@@ -205,6 +224,7 @@ export class VolumeStore {
       refs.push({ hash, size: len });
     }
     this.chunks.flush(); // chunks durable before the record that names them
+    this.keepLastSaved(volume, refs, m);
     const seq = (this.list(volume).at(-1)?.seq ?? 0) + 1;
     const files = m.entries.filter((e) => e.type === 'file');
     const rec: SnapshotRecord = {
@@ -316,6 +336,8 @@ export class VolumeStore {
 
   async close(): Promise<void> {
     await this.lock;
+    for (const { timer } of this.lastSaved.values()) clearTimeout(timer);
+    this.lastSaved.clear();
     this.chunks.close();
     if (this.ownsPool) await this.pool.close();
   }

@@ -198,8 +198,10 @@ describe('volume store (capture, restore, export/import, GC)', () => {
     const store = new VolumeStore(fresh(), { pool });
     const first = await store.snapshot('vol', src);
     assert.ok(first.newBytes >= size);
+    const reads = countGets(store);
     const same = await store.snapshot('vol', src);
     assert.ok(same.newBytes === 0, `unchanged: ${same.newBytes} new bytes`);
+    assert.equal(reads.count(), 0, 'the last manifest saved here is the change base as it is (not read and decoded again)');
     // 1% of the file as scattered 4 KiB pages, as a database writes them
     const rand = prng(5);
     const fd = openSync(join(src, 'db'), 'r+');

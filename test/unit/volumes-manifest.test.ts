@@ -94,5 +94,8 @@ describe('manifest encoding', () => {
     const base = { type: 'file' as const, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, size: 17, xattrs: [] };
     const m: Manifest = { createdAt: 0, scanStartNs: 0n, entries: [{ ...base, path: 'x', chunks: [c, d, c] }, { ...base, path: 'y', chunks: [d] }] };
     assert.deepEqual(manifestChunks(m), [c, d]);
+    const seen = new Set([c.hash]);
+    assert.deepEqual(manifestChunks(m, seen), [d], 'those already seen are left out');
+    assert.deepEqual([...seen], [c.hash, d.hash], 'and the others are added');
   });
 });

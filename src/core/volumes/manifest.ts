@@ -278,9 +278,11 @@ export function decodeManifest(buf: Uint8Array): Manifest {
   return { createdAt, scanStartNs, entries };
 }
 
-/** Every chunk a manifest references, each once, in first-use order. */
-export function manifestChunks(m: Manifest): ChunkRef[] {
-  const seen = new Set<string>();
+/**
+ * Every chunk a manifest references, each once, in first-use order; with `seen`, those not in it,
+ * each added to it (a receiver's pin set is built in the same pass).
+ */
+export function manifestChunks(m: Manifest, seen = new Set<string>()): ChunkRef[] {
   const out: ChunkRef[] = [];
   for (const e of m.entries) {
     for (const c of e.chunks ?? []) {
