@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChunkRef, Entry, Manifest } from '../core/volumes/manifest.ts';
+import type { Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { fsyncDir } from './fsync-dir.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
@@ -11,10 +11,11 @@ import { writeFile } from './restore.ts';
 /**
  * Brings a tree that holds snapshot `prev` to snapshot `next` by touching only what differs (a
  * warm copy follows its volume this way: applying a whole 1 GiB tree per snapshot would not keep
- * up). Each file is written to a temporary name in the target and renamed over its path, so no
- * path is ever half written; a changed file is a copy of its old version with the chunks that
- * differ written over it (patchFile). Redo-only: the changes are computed from the two manifests, never
- * from the disk, so a crash part way is repaired by running the same apply again (removals
+ * up). A new or rewritten file is written to a temporary name in the target and renamed over its
+ * path; a changed file gets only the chunks that differ written over its old version, where it
+ * lies when no other name shares it (patchFile: a warm copy is no container's data, and what a
+ * crash leaves part way the redo finishes). Redo-only: the changes are computed from the two
+ * manifests, never from the disk, so a crash part way is repaired by running the same apply again (removals
  * ignore what is gone, rewrites write again, hard links are re-made, metadata re-set).
  * Temporaries are named `.warren-tmp-N` in the target's root and cleared first.
  */
@@ -66,9 +67,9 @@ export async function applyChanges(store: ChunkStore, prev: Manifest, next: Mani
         renameSync(t, abs);
       }
     } else if (!old || old.linkTo !== undefined || contentDiffers(old, e)) {
-      if (!(await patchInPlace(store, old, e, abs, durable, pace))) {
+      if (!(await patchFile(store, old, e, abs, tmp, durable, pace))) {
         const t = tmp();
-        if (!(await patchFile(store, old, e, abs, t, durable, pace))) await writeFile(store, t, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
+        await writeFile(store, t, e.size, e.chunks ?? [], e.holes ?? [], durable, pace);
         renameSync(t, abs);
       }
       rewritten = true;
@@ -88,75 +89,48 @@ export async function applyChanges(store: ChunkStore, prev: Manifest, next: Mani
 }
 
 /**
- * A changed file's old version as it lies (a regular file with one name, no holes before or
- * after, at its old size): undefined otherwise.
+ * Writes a changed file by writing only the chunks of `e` that differ from those of `old` at the
+ * same offsets, over its old version: a warm copy of a 1 GiB database whose snapshot changed 1%
+ * writes ~1% of it. Where the file lies when no other name shares its inode (a copy wrote all of
+ * it to the disk again at every snapshot, on every peer, beside the next capture); else into a
+ * copy (copied by the kernel, to a temporary name from `tmp`) renamed over it, as a hard link
+ * must not see the bytes change under it. Only for a file without holes, before or after, whose
+ * old version is in place at its old size: false otherwise (the caller writes it whole).
+ * Redo-safe: run again on a file already at `e`, or on one a crash left part way from `old` to
+ * `e` (never seen by a container: the apply is redone before the copy is used, see
+ * VolumeStore.applyTo), it writes the same bytes at the same places; a file that grew past its
+ * old size by then is written whole.
  */
-function patchable(old: Entry | undefined, e: Entry, abs: string): (Entry & { chunks: ChunkRef[] }) | undefined {
-  if (!old || old.linkTo !== undefined || old.holes?.length || e.holes?.length) return undefined;
+async function patchFile(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, tmp: () => string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
+  if (!old || old.linkTo !== undefined || old.holes?.length || e.holes?.length) return false;
   const st = lstatSync(abs, { throwIfNoEntry: false });
-  return st?.isFile() && st.size === old.size ? { ...old, chunks: old.chunks ?? [] } : undefined;
-}
-
-/**
- * Writes the chunks of `e` that differ from those of `old` at the same offsets into the file at
- * `path`, then cuts it to its new size. Redo-safe: run again on a file already at `e`, or on one a crash
- * left part way from `old` to `e`, it writes the same bytes at the same places.
- */
-async function writeDiffering(store: ChunkStore, old: ChunkRef[], e: Entry, path: string, durable: boolean, pace: () => Promise<void>): Promise<void> {
-  const fd = openSync(path, 'r+');
-  try {
-    await writeChunksAt(store, old, e, fd, durable, pace);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function writeChunksAt(store: ChunkStore, old: ChunkRef[], e: Entry, fd: number, durable: boolean, pace: () => Promise<void>): Promise<void> {
+  if (!st?.isFile() || st.size !== old.size) return false;
+  const inPlace = st.nlink === 1;
+  const path = inPlace ? abs : tmp();
+  if (!inPlace) await copyFile(abs, path, constants.COPYFILE_EXCL);
   const was = new Map<number, string>(); // the old chunks by offset
   let pos = 0;
-  for (const c of old) {
+  for (const c of old.chunks ?? []) {
     was.set(pos, c.hash);
     pos += c.size;
   }
-  pos = 0;
-  for (const c of e.chunks ?? []) {
-    if (was.get(pos) !== c.hash) {
-      const data = store.get(c.hash);
-      writeSync(fd, data, 0, data.length, pos);
-      await pace();
+  const fd = openSync(path, 'r+');
+  try {
+    pos = 0;
+    for (const c of e.chunks ?? []) {
+      if (was.get(pos) !== c.hash) {
+        const data = store.get(c.hash);
+        writeSync(fd, data, 0, data.length, pos);
+        await pace();
+      }
+      pos += c.size;
     }
-    pos += c.size;
+    ftruncateSync(fd, e.size);
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  ftruncateSync(fd, e.size);
-  if (durable) fsyncSync(fd);
-}
-
-/**
- * A changed file patched where it lies: only the chunks that differ are written (and made
- * durable). A warm copy of a 1 GiB database whose snapshot changed 1% writes ~1% of it, where a
- * copy (patchFile) wrote all of it to the disk again at every snapshot, on every peer, beside the
- * next capture. Only for a file no other name shares (a hard link would see the bytes change
- * under it); false otherwise. A crash part way leaves the file between its versions, never seen
- * by a container: the apply is redone before the copy is used (VolumeStore.applyTo), and a
- * file that grew past its old size by then is written whole.
- */
-async function patchInPlace(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
-  const was = patchable(old, e, abs);
-  if (!was || lstatSync(abs).nlink !== 1) return false;
-  await writeDiffering(store, was.chunks, e, abs, durable, pace);
-  return true;
-}
-
-/**
- * Writes a changed file as a copy of its old version (copied by the kernel) with only the chunks
- * that differ written over it (for a file whose inode other names share). Only for a file
- * patchable() accepts: false otherwise (the caller writes it whole).
- */
-async function patchFile(store: ChunkStore, old: Entry | undefined, e: Entry, abs: string, t: string, durable: boolean, pace: () => Promise<void>): Promise<boolean> {
-  const was = patchable(old, e, abs);
-  if (!was) return false;
-  await copyFile(abs, t, constants.COPYFILE_EXCL);
-  await writeDiffering(store, was.chunks, e, t, durable, pace);
+  if (!inPlace) renameSync(path, abs);
   return true;
 }
 

@@ -7,7 +7,7 @@ import { pacer } from './pacer.ts';
 import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
 import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
-import type { SnapshotRecord, VolumeStore } from './volume-store.ts';
+import { manifestKey, type SnapshotRecord, type VolumeStore } from './volume-store.ts';
 import type { ChunkStore } from './chunk-store.ts';
 
 /**
@@ -69,7 +69,7 @@ export class SnapshotReceiver {
    */
   private dataChunks(rec: SnapshotRecord): Decoded {
     const key = pinKey(rec);
-    const manifest = rec.manifest.map((c) => c.hash).join(',');
+    const manifest = manifestKey(rec);
     const hit = this.decoded.get(key);
     if (hit?.manifest === manifest) return hit;
     const chunks = this.store.chunks;
@@ -91,7 +91,7 @@ export class SnapshotReceiver {
     const has = (h: string) => chunks.has(h);
     let need = chunkNeed(rec.manifest, has);
     let phase: OfferAnswer['phase'] = 'manifest';
-    let pinned: Set<string> = new Set(rec.manifest.map((c) => c.hash));
+    let pinned: Set<string> | undefined;
     if (need.missing.length === 0) {
       const decoded = this.dataChunks(rec);
       need = chunkNeed(decoded.data, has);
@@ -99,7 +99,7 @@ export class SnapshotReceiver {
       pinned = decoded.pinned;
     }
     // what arrives before the commit is referenced by no snapshot yet: GC must leave it
-    this.store.pin(pinKey(rec), pinned, this.opts.pinMs ?? 3_600_000);
+    this.store.pin(pinKey(rec), pinned ?? new Set(rec.manifest.map((c) => c.hash)), this.opts.pinMs ?? 3_600_000);
     // manifest chunks are small; the check that matters is on the data phase, with its real size
     const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.reserveBytes);
     if (!room.ok) throw new UserError('insufficient_storage', `volume ${rec.volume} snapshot ${rec.id}: ${room.reason}`, 507);
@@ -169,7 +169,7 @@ const pinKey = (rec: SnapshotRecord) => `receive:${rec.volume}/${rec.id}`;
 
 /** an offered snapshot's file chunks, with the set of every chunk it pins (the manifest's too) */
 interface Decoded {
-  /** the manifest's chunk hashes, joined: the key's check that it is the same snapshot */
+  /** manifestKey of the record: the cache key's check that it is the same snapshot */
   manifest: string;
   data: ChunkRef[];
   pinned: Set<string>;

@@ -51,7 +51,7 @@ export interface SnapshotHooks {
 const LAST_SAVED_KEEP_MS = 60_000;
 
 /** A snapshot's manifest named by its chunks (content-addressed: the same list, the same manifest). */
-const manifestKey = (r: Pick<SnapshotRecord, 'manifest'>) => r.manifest.map((c) => c.hash).join(',');
+export const manifestKey = (r: Pick<SnapshotRecord, 'manifest'>) => r.manifest.map((c) => c.hash).join(',');
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -131,7 +131,8 @@ export class VolumeStore {
   private changeBase(prev: SnapshotRecord): { base: Manifest; entries: number } | undefined {
     let m: Manifest;
     try {
-      m = this.lastSaved.get(prev.volume)?.key === manifestKey(prev) ? this.lastSaved.get(prev.volume)!.manifest : this.readManifest(prev);
+      const saved = this.lastSaved.get(prev.volume);
+      m = saved?.key === manifestKey(prev) ? saved.manifest : this.readManifest(prev);
     } catch (err) {
       if (err instanceof CorruptChunk) return undefined;
       throw err;
