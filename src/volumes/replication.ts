@@ -94,7 +94,7 @@ export class SnapshotReceiver {
     let pinned: Set<string> | undefined;
     if (need.missing.length === 0) {
       const decoded = this.dataChunks(rec);
-      need = chunkNeed(decoded.data, has);
+      need = chunkNeed(decoded.data, has, true);
       phase = 'data';
       pinned = decoded.pinned;
     }

@@ -136,3 +136,64 @@ describe('the chunk pool with a hint and pieces', () => {
     }
   });
 });
+
+describe('a large file cut by two threads at once', () => {
+  // split from 1 MiB here (64 MiB in the agent) so random files stay small
+  const pool = new ChunkPool(1, MiB);
+  after(() => pool.close());
+
+  /** the pool's split cut of `now` (hinted by `old`'s chunks): the full cut, every chunk's bytes handed over */
+  async function splitCut(old: Buffer | undefined, now: Buffer): Promise<ChunkJobResult> {
+    const hint = old && hintOf(chunkFile(fileOf(old), false));
+    const path = fileOf(now);
+    const handed = new Map<string, number>();
+    const got = await pool.chunk(path, false, (p) => {
+      const buf = Buffer.from(p.buf);
+      for (const c of p.chunks) {
+        assert.equal(createHash('sha256').update(buf.subarray(c.at, c.at + c.size)).digest('hex'), c.hash);
+        handed.set(c.hash, c.size);
+      }
+    }, hint);
+    assert.deepEqual(got.chunks, chunkFile(path, false).chunks);
+    for (const c of got.chunks) assert.equal(handed.get(c.hash), c.size, 'every chunk of the result was handed over with its bytes');
+    return got;
+  }
+
+  it('a file without a hint: the whole-file cut (B starts at the middle, the resync finds its cuts)', async () => {
+    await splitCut(undefined, random(prng(3), 5 * MiB + 999));
+  });
+
+  it('an unchanged file with a hint: every chunk taken from it, parts meeting at a hint boundary', async () => {
+    const base = random(prng(4), 6 * MiB + 1);
+    const got = await splitCut(base, base);
+    assert.equal(got.reusedBytes, base.length);
+  });
+
+  it('edits at the split point, and a file that grew or shrank past it', async () => {
+    const base = random(prng(5), 4 * MiB);
+    const mid = 2 * MiB;
+    const edited = Buffer.from(base);
+    random(prng(6), 3000).copy(edited, mid - 1500);
+    await splitCut(base, edited);
+    await splitCut(base, Buffer.concat([base.subarray(0, mid - 10), random(prng(7), 20), base.subarray(mid)]));
+    await splitCut(base, Buffer.concat([base, random(prng(8), 5 * MiB)]));
+    await splitCut(base, base.subarray(0, MiB + 17)); // hint's middle beyond the file's end
+  });
+
+  it('random edits of random files (seeded): always the full cut', async () => {
+    const r = prng(77);
+    for (let round = 0; round < 12; round++) {
+      const old = random(r, MiB + Math.floor(r() * 4 * MiB));
+      let now: Buffer = Buffer.from(old);
+      for (let e = Math.floor(r() * 5); e > 0; e--) {
+        const at = Math.floor(r() * (now.length + 1));
+        const len = 1 + Math.floor(r() * 200_000);
+        const kind = Math.floor(r() * 3);
+        if (kind === 0) random(r, Math.min(len, now.length - at)).copy(now, at);
+        else if (kind === 1) now = Buffer.concat([now.subarray(0, at), random(r, len), now.subarray(at)]);
+        else now = Buffer.concat([now.subarray(0, at), now.subarray(at + len)]);
+      }
+      await splitCut(round % 4 === 3 ? undefined : old, now);
+    }
+  });
+});

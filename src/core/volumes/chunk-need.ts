@@ -13,14 +13,17 @@ export interface ChunkNeed {
 /**
  * What a snapshot transfer must send: the distinct chunks of the manifest (its own chunks
  * included) that the receiver's have-set lacks. Asking again after a cut transfer gives only what
- * still misses, so a resumed transfer never resends what arrived.
+ * still misses, so a resumed transfer never resends what arrived. `distinct`: the refs are each
+ * once already (manifestChunks' list), so no set of ~130k hashes is built again to find repeats.
  */
-export function chunkNeed(refs: Iterable<ChunkRef>, has: (hash: string) => boolean): ChunkNeed {
-  const seen = new Set<string>();
+export function chunkNeed(refs: Iterable<ChunkRef>, has: (hash: string) => boolean, distinct = false): ChunkNeed {
+  const seen = distinct ? undefined : new Set<string>();
   const out: ChunkNeed = { missing: [], missingBytes: 0, totalChunks: 0, totalBytes: 0 };
   for (const c of refs) {
-    if (seen.has(c.hash)) continue;
-    seen.add(c.hash);
+    if (seen) {
+      if (seen.has(c.hash)) continue;
+      seen.add(c.hash);
+    }
     out.totalChunks++;
     out.totalBytes += c.size;
     if (has(c.hash)) continue;
