@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { deadMembers, newVerdicts, unseatable } from '../core/leader-unseat.ts';
+import { deadMembers, newVerdicts, unseatable, viewHoldsMajority } from '../core/leader-unseat.ts';
 import type { LivenessMap } from '../core/views.ts';
 import { within } from '../system/within.ts';
 import { ELECTION_PREFIX, KEYS } from './cluster-store.ts';
@@ -27,6 +27,8 @@ export class LeaderCampaign {
   /** the dead members whose verdict this node acted on (core/leader-unseat.ts), and whether it is at it */
   private readonly actedOn = new Map<string, number>();
   private unseating = false;
+  /** when the current candidacy began (performance.now()): verdicts from before are not acted on */
+  private candidacyAt = performance.now();
 
   constructor(private readonly d: { client: Etcd3; selfId: string; logger: Logger; elected: () => void }) {}
 
@@ -34,6 +36,7 @@ export class LeaderCampaign {
     if (this.stopped) return;
     const campaign = this.d.client.election(KEYS.election, LEASE_S).campaign(this.d.selfId);
     this.campaign = campaign;
+    this.candidacyAt = performance.now();
     this.electionKey = undefined;
     let failed = false;
     const fail = (why: string) => {
@@ -87,12 +90,15 @@ export class LeaderCampaign {
    * While this node campaigns without leading: when gossip has a new dead verdict and the leader
    * is one of those members, removes its election key (only if unchanged since read), so the next
    * candidate is elected now rather than when etcd lets the dead leader's lease expire
-   * (core/leader-unseat.ts). Reads etcd only on a new verdict; a look that fails is made again.
+   * (core/leader-unseat.ts). Not on a verdict older than this candidacy, nor while this node holds
+   * most members dead: either may be its own view from a partition. Reads etcd only on a new
+   * verdict; a look that fails is made again.
    */
   async unseatDead(liveness: LivenessMap): Promise<void> {
     if (this.isLeader || !this.campaign || this.stopped || this.unseating) return;
-    const dead = deadMembers(liveness, this.d.selfId);
-    if (!newVerdicts(dead, this.actedOn)) return;
+    // the candidacy's start on the wall clock liveness uses (converted now: a clock step cancels out)
+    const dead = deadMembers(liveness, this.d.selfId, this.candidacyAt + Date.now() - performance.now());
+    if (!newVerdicts(dead, this.actedOn) || !viewHoldsMajority(liveness, this.d.selfId)) return;
     this.unseating = true;
     try {
       const look = async () => {

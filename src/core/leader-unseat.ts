@@ -8,11 +8,35 @@
  */
 import type { LivenessMap } from './views.ts';
 
-/** Members gossip holds dead now, other than this node, each with when it died (its verdict). */
-export function deadMembers(liveness: LivenessMap, selfId: string): Map<string, number> {
+/**
+ * Members gossip holds dead now, other than this node, each with when it died (its verdict), for
+ * verdicts reached from `from` on (wall-clock ms, as `since`): this node's current candidacy began
+ * then. It campaigns anew when its lease expired, i.e. when it was cut off from etcd, and a verdict
+ * from before may come from that time: back from a partition, its gossip still holds the others
+ * dead while etcd answers again. Seen: a healed node removed the real leader's key on such a
+ * verdict, was elected on that view and moved a service onto itself.
+ */
+export function deadMembers(liveness: LivenessMap, selfId: string, from = -Infinity): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [id, l] of Object.entries(liveness)) if (l?.state === 'dead' && id !== selfId) out.set(id, l.since);
+  for (const [id, l] of Object.entries(liveness)) if (l?.state === 'dead' && id !== selfId && l.since >= from) out.set(id, l.since);
   return out;
+}
+
+/**
+ * Whether this node holds fewer than half of the members it knows dead (itself counted alive, those
+ * that left not counted). One that holds most of the cluster dead is more likely the one cut off
+ * (a partition shorter than its lease leaves its candidacy as it was): it unseats nobody, and a
+ * leader that did die loses its seat when its lease expires.
+ */
+export function viewHoldsMajority(liveness: LivenessMap, selfId: string): boolean {
+  let members = 1;
+  let dead = 0;
+  for (const [id, l] of Object.entries(liveness)) {
+    if (id === selfId || !l || l.state === 'left') continue;
+    members++;
+    if (l.state === 'dead') dead++;
+  }
+  return dead * 2 < members;
 }
 
 /** Whether a verdict is new: a member dead since another moment than the one last acted on. */

@@ -338,7 +338,7 @@ export class VolumeDriver {
     }
     const replicated = await this.replicate(m, rec);
     if (replicated.length) this.counters.safeAt.set(name, monoNow() - (performance.now() - t0));
-    this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
+    this.d.logger.debug({ volume: name, snapshot: rec.id, captureMs: Math.round(captured - t0), ...this.store.lastPhases.get(name), pauseMs: rec.pauseMs, replicateMs: Math.round(performance.now() - captured), peers: replicated.length }, 'snapshot cycle');
     const result = { snapshot: rec, replicated, failed: this.pushes.failures.get(name) ?? [] };
     if (created) this.lastCycle.set(name, { frozenAt, result });
     return result;

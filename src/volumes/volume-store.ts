@@ -69,6 +69,14 @@ export function checkVolumeName(name: string): void {
  *
  * Operations are serialised (one capture, delete or GC at a time).
  */
+/** a capture's steps (ms): the pre-pass while the app runs, the freeze with its pause and thaw, the chunking after, the save */
+export interface CapturePhases {
+  prepareMs: number;
+  freezeMs: number;
+  commitMs: number;
+  saveMs?: number;
+}
+
 export class VolumeStore {
   readonly chunks: ChunkStore;
   private readonly pool: ChunkPool;
@@ -162,9 +170,13 @@ export class VolumeStore {
       const prev = this.list(volume).at(-1);
       // the last manifest is decoded once (a 1 GiB file's is ~130k chunk references)
       const last = prev && this.changeBase(prev);
-      const { manifest, stats, newBytes, pauseMs } = await this.capture(root, last?.base, volume, hooks);
+      const { manifest, stats, newBytes, pauseMs, phases } = await this.capture(root, last?.base, volume, hooks);
+      this.lastPhases.set(volume, phases);
       if (hooks.skipUnchanged && prev && last && prev.epoch === hooks.epoch && stats.changed === 0 && manifest.entries.length === last.entries) return prev;
-      return this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch, hooks.keepUntil);
+      const t0 = performance.now();
+      const rec = this.saveLocked(volume, manifest, stats, newBytes, pauseMs, hooks.epoch, hooks.keepUntil);
+      phases.saveMs = Math.round(performance.now() - t0);
+      return rec;
     });
   }
 
@@ -185,8 +197,13 @@ export class VolumeStore {
   private async capture(root: string, last: Manifest | undefined, staging: string, hooks: SnapshotHooks) {
     const capture = new Capture(root, last, join(this.dataDir, 'staging', staging));
     let pauseMs = 0;
+    const ms = (t: number) => Math.round(performance.now() - t);
+    const phases: CapturePhases = { prepareMs: 0, freezeMs: 0, commitMs: 0 };
     try {
+      let t = performance.now();
       await capture.prepare(this.chunks, this.pool);
+      phases.prepareMs = ms(t);
+      t = performance.now();
       await hooks.pause?.();
       const t0 = performance.now();
       try {
@@ -194,13 +211,20 @@ export class VolumeStore {
       } finally {
         pauseMs = performance.now() - t0;
         await hooks.resume?.();
+        phases.freezeMs = ms(t);
       }
     } catch (err) {
       capture.discard();
       throw err;
     }
-    return { ...(await capture.commit(this.chunks, this.pool)), pauseMs };
+    const t = performance.now();
+    const out = await capture.commit(this.chunks, this.pool);
+    phases.commitMs = ms(t);
+    return { ...out, pauseMs, phases };
   }
+
+  /** where the volume's last capture spent its time (ms), for the owner's debug log */
+  readonly lastPhases = new Map<string, CapturePhases>();
 
   /**
    * Stores a manifest whose chunks are in the store already (an import, a clone), as a new

@@ -9,6 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
 import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
+import { healAll, isolate } from '../helpers/partition.ts';
 import { removeClusterContainers } from '../helpers/images.ts';
 import { startCluster } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -18,6 +19,7 @@ const ELECTION = ELECTION_PREFIX;
 const LEASE_S = 60;
 
 after(async () => {
+  await healAll();
   await cleanupAll();
   await removeClusterContainers();
 });
@@ -46,6 +48,48 @@ test('kill -9 of the leader: a survivor leads within seconds, though the dead le
     assert.ok(said.length >= 1, 'a survivor removed the dead leader\'s key');
     const elected = survivors.find((a) => ids[agents.indexOf(a)] === next.value.toString())!;
     await waitFor('the new leader says so', () => /elected leader/.test(elected.log()) || undefined, 10_000, 100);
+  } finally {
+    client.close();
+  }
+});
+
+const membersOf = async (a: { api: string }) => ((await (await fetch(`${a.api}/v1/members`)).json()) as { members: { self: boolean; state: string }[] }).members;
+
+test('a node back from a partition unseats nobody: its gossip still holds the others dead, but the leader keeps its seat', { timeout: 180_000 }, async () => {
+  // the default 3 s lease: the cut-off node's own lease runs out and it campaigns anew
+  const ips = ['127.0.27.11', '127.0.27.12', '127.0.27.13'];
+  const { agents, ids } = await startCluster(ips);
+  const client = await etcdClientOf(agents[0]!, ips.map((ip) => `https://${ip}:7372`));
+  try {
+    const leaderOf = async () => (await client.getAll().prefix(ELECTION).sort('Create', 'Ascend').limit(1).exec()).kvs[0]?.value.toString();
+    const leaderId = await waitFor('a leader', leaderOf, 30_000, 100);
+    const cutOff = agents.find((a) => ids[agents.indexOf(a)] !== leaderId)!;
+    const others = agents.filter((a) => a !== cutOff);
+    const heal = await isolate([cutOff.pid, ...cutOff.etcdPids()], others.map((a) => a.bind));
+    try {
+      // long enough for its gossip to declare both others dead, and for its lease to run out
+      await waitFor('the cut-off node holds both others dead', async () => (await membersOf(cutOff)).filter((m) => !m.self && m.state === 'dead').length === 2, 30_000, 200);
+      await waitFor('its own lease gone (it campaigns anew)', () => /leader campaign failed/.test(cutOff.log()) || undefined, 30_000, 200);
+    } finally {
+      await heal();
+    }
+    // until its gossip has every member alive again, the leader must stay the leader
+    const seen = new Set<string>();
+    await waitFor('the healed node sees every member alive', async () => {
+      const holder = await leaderOf().catch(() => undefined);
+      if (holder) seen.add(holder);
+      const members = await membersOf(cutOff);
+      return members.length === 3 && members.every((m) => m.state === 'alive');
+    }, 60_000, 50);
+    // watched a few seconds more: a removal on a stale verdict would come at one of its next steps
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const holder = await leaderOf().catch(() => undefined);
+      if (holder) seen.add(holder);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual([...seen], [leaderId], 'the leader kept its seat through the heal');
+    assert.doesNotMatch(cutOff.log(), /removed the election key of a leader gossip declared dead/);
   } finally {
     client.close();
   }
