@@ -113,10 +113,15 @@ export class ChunkPool {
     if (mid === undefined) return this.run({ path, sparse, hint }, onPiece);
     // two threads at once even in a pool of one: the second runs at the same low priority, on the
     // core the agent leaves idle (a 1 GiB file is cut in about half the time)
-    const [a, b] = await Promise.all([
+    // both settle before either's error is thrown: no piece of this job reaches onPiece after it failed
+    const parts = await Promise.allSettled([
       this.run({ path, sparse, hint: partHints.a(hint, mid), range: { from: 0, to: mid } }, onPiece, true),
       this.run({ path, sparse, hint: partHints.b(hint, mid), range: { from: mid } }, onPiece, true),
     ]);
+    const [a, b] = parts.map((p) => {
+      if (p.status === 'rejected') throw p.reason;
+      return p.value;
+    }) as [ChunkJobResult, ChunkJobResult];
     if (a.tail === undefined) return a; // the file ended before mid (it shrank): A cut all of it
     if (a.tail === mid) return mergeSplit(a, { chunks: [], holes: [], syncedAt: mid }, b); // A's last cut was mid itself
     const resync = await this.run({ path, sparse, hint: partHints.resync(hint, a.tail, mid), range: { from: a.tail, syncAt: syncPoints(b) } }, onPiece);

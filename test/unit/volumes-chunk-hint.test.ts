@@ -180,6 +180,19 @@ describe('a large file cut by two threads at once', () => {
     await splitCut(base, base.subarray(0, MiB + 17)); // hint's middle beyond the file's end
   });
 
+  it('an error taking a piece fails the job, once both parts have ended', async () => {
+    const path = fileOf(random(prng(9), 3 * MiB));
+    let calls = 0;
+    await assert.rejects(pool.chunk(path, false, () => {
+      calls++;
+      throw new Error('disk full');
+    }), /disk full/);
+    const after = calls;
+    assert.ok(after >= 2, `each part's first piece reached onPiece (${after} calls)`);
+    assert.deepEqual((await pool.chunk(path, false)).chunks, chunkFile(path, false).chunks, 'the pool works on after it');
+    assert.equal(calls, after, 'no piece of the failed job came later');
+  });
+
   it('random edits of random files (seeded): always the full cut', async () => {
     const r = prng(77);
     for (let round = 0; round < 12; round++) {
