@@ -27,8 +27,14 @@ export class LeaderCampaign {
   /** the dead members whose verdict this node acted on (core/leader-unseat.ts), and whether it is at it */
   private readonly actedOn = new Map<string, number>();
   private unseating = false;
-  /** when the current candidacy began (performance.now()): verdicts from before are not acted on */
-  private candidacyAt = performance.now();
+  /**
+   * Verdicts reached before this moment (performance.now()) are not acted on: it is when the
+   * current candidacy began, when the last one failed (its lease lost: this node was cut off from
+   * etcd), or when this node last held half or more of the members freshly dead (then it was more
+   * likely the one cut off). Back from a partition its gossip learns the others alive one by one,
+   * and the leader may be the last: a verdict from the cut stays untaken all along.
+   */
+  private staleBefore = performance.now();
 
   constructor(private readonly d: { client: Etcd3; selfId: string; logger: Logger; elected: () => void }) {}
 
@@ -36,13 +42,14 @@ export class LeaderCampaign {
     if (this.stopped) return;
     const campaign = this.d.client.election(KEYS.election, LEASE_S).campaign(this.d.selfId);
     this.campaign = campaign;
-    this.candidacyAt = performance.now();
+    this.staleBefore = performance.now();
     this.electionKey = undefined;
     let failed = false;
     const fail = (why: string) => {
       // a campaign may report several errors: react to its first one only
       if (failed || this.campaign !== campaign) return;
       failed = true;
+      this.staleBefore = performance.now();
       const was = this.isLeader;
       this.isLeader = false;
       this.electionKey = undefined;
@@ -90,15 +97,16 @@ export class LeaderCampaign {
    * While this node campaigns without leading: when gossip has a new dead verdict and the leader
    * is one of those members, removes its election key (only if unchanged since read), so the next
    * candidate is elected now rather than when etcd lets the dead leader's lease expire
-   * (core/leader-unseat.ts). Not on a verdict older than this candidacy, nor while this node holds
-   * most members dead: either may be its own view from a partition. Reads etcd only on a new
-   * verdict; a look that fails is made again.
+   * (core/leader-unseat.ts). Not on a verdict older than `staleBefore`: it may be this node's own
+   * view from a partition. Reads etcd only on a new verdict; a look that fails is made again.
    */
   async unseatDead(liveness: LivenessMap): Promise<void> {
+    const wall = Date.now();
+    if (!viewHoldsMajority(liveness, this.d.selfId, wall)) this.staleBefore = performance.now();
     if (this.isLeader || !this.campaign || this.stopped || this.unseating) return;
-    // the candidacy's start on the wall clock liveness uses (converted now: a clock step cancels out)
-    const dead = deadMembers(liveness, this.d.selfId, this.candidacyAt + Date.now() - performance.now());
-    if (!newVerdicts(dead, this.actedOn) || !viewHoldsMajority(liveness, this.d.selfId)) return;
+    // staleBefore on the wall clock liveness uses (converted now: a clock step cancels out)
+    const dead = deadMembers(liveness, this.d.selfId, this.staleBefore + wall - performance.now());
+    if (!newVerdicts(dead, this.actedOn)) return;
     this.unseating = true;
     try {
       const look = async () => {

@@ -10,11 +10,11 @@ import type { LivenessMap } from './views.ts';
 
 /**
  * Members gossip holds dead now, other than this node, each with when it died (its verdict), for
- * verdicts reached from `from` on (wall-clock ms, as `since`): this node's current candidacy began
- * then. It campaigns anew when its lease expired, i.e. when it was cut off from etcd, and a verdict
- * from before may come from that time: back from a partition, its gossip still holds the others
- * dead while etcd answers again. Seen: a healed node removed the real leader's key on such a
- * verdict, was elected on that view and moved a service onto itself.
+ * verdicts reached from `from` on (wall-clock ms, as `since`): the driver moves `from` to when this
+ * node may last have been cut off (its candidacy failed, or it held most members dead: see
+ * viewHoldsMajority). Back from a partition its gossip still holds the others dead while etcd
+ * answers again. Seen: a healed node removed the real leader's key on such a verdict, was elected
+ * on that view and moved a service onto itself.
  */
 export function deadMembers(liveness: LivenessMap, selfId: string, from = -Infinity): Map<string, number> {
   const out = new Map<string, number>();
@@ -22,17 +22,24 @@ export function deadMembers(liveness: LivenessMap, selfId: string, from = -Infin
   return out;
 }
 
+/** a member dead for longer than this is gone for the majority count (a machine that died for good) */
+export const RECENT_DEATH_MS = 30_000;
+
 /**
- * Whether this node holds fewer than half of the members it knows dead (itself counted alive, those
- * that left not counted). One that holds most of the cluster dead is more likely the one cut off
- * (a partition shorter than its lease leaves its candidacy as it was): it unseats nobody, and a
- * leader that did die loses its seat when its lease expires.
+ * Whether this node holds fewer than half of the members it knows dead, counting deaths of the
+ * last RECENT_DEATH_MS (at `now`, wall-clock ms) only: one that holds most of the cluster freshly
+ * dead is more likely the one cut off (a partition shorter than its lease leaves its candidacy as
+ * it was), so the verdicts it holds then are never acted on, and a leader that did die loses its
+ * seat when its lease expires.
+ * Itself counts alive; members that left, and those dead for longer (a machine gone for good that
+ * nobody removed yet), count neither way: with them, one lasting death blocked every unseat.
  */
-export function viewHoldsMajority(liveness: LivenessMap, selfId: string): boolean {
+export function viewHoldsMajority(liveness: LivenessMap, selfId: string, now: number): boolean {
   let members = 1;
   let dead = 0;
   for (const [id, l] of Object.entries(liveness)) {
     if (id === selfId || !l || l.state === 'left') continue;
+    if (l.state === 'dead' && now - l.since > RECENT_DEATH_MS) continue;
     members++;
     if (l.state === 'dead') dead++;
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadMembers, newVerdicts, unseatable, viewHoldsMajority } from '../../src/core/leader-unseat.ts';
+import { deadMembers, newVerdicts, RECENT_DEATH_MS, unseatable, viewHoldsMajority } from '../../src/core/leader-unseat.ts';
 
 const live = (state: 'alive' | 'suspect' | 'dead' | 'left', since = 1) => ({ state, since }) as never;
 
@@ -17,37 +17,33 @@ test('verdicts reached before this candidacy began are not taken (they may come 
   assert.equal(deadMembers(l, 'me').size, 3, 'no bound: every verdict');
 });
 
-test('a node that holds half or more of the members dead unseats nobody', () => {
+test('a node that holds half or more of the members freshly dead unseats nobody', () => {
+  const now = 1_000_000;
+  const fresh = (state: 'alive' | 'suspect' | 'dead' | 'left') => live(state, now - 5000);
+  const holds = (l: Record<string, unknown>) => viewHoldsMajority(l as never, 'me', now);
   // 3 nodes: this one back from a partition holds both others dead
-  assert.equal(viewHoldsMajority({ me: live('alive'), a: live('dead'), b: live('dead') }, 'me'), false);
-  assert.equal(viewHoldsMajority({ a: live('dead'), b: live('dead') }, 'me'), false, 'this node counted when liveness lacks it');
+  assert.equal(holds({ me: fresh('alive'), a: fresh('dead'), b: fresh('dead') }), false);
+  assert.equal(holds({ a: fresh('dead'), b: fresh('dead') }), false, 'this node counted when liveness lacks it');
   // one of 3 dead (the leader killed): the survivors act
-  assert.equal(viewHoldsMajority({ me: live('alive'), a: live('alive'), b: live('dead') }, 'me'), true);
-  assert.equal(viewHoldsMajority({ a: live('suspect'), b: live('dead') }, 'me'), true, 'a suspect member is not dead');
+  assert.equal(holds({ me: fresh('alive'), a: fresh('alive'), b: fresh('dead') }), true);
+  assert.equal(holds({ a: fresh('suspect'), b: fresh('dead') }), true, 'a suspect member is not dead');
   // 2 nodes: the other dead is half: not acted on (either could be the one cut off)
-  assert.equal(viewHoldsMajority({ a: live('dead') }, 'me'), false);
+  assert.equal(holds({ a: fresh('dead') }), false);
   // members that left do not count; nobody else: nothing dead
-  assert.equal(viewHoldsMajority({ a: live('left'), b: live('left'), c: live('dead'), d: live('alive'), e: live('alive') }, 'me'), true);
-  assert.equal(viewHoldsMajority({ x: undefined }, 'me'), true);
+  assert.equal(holds({ a: fresh('left'), b: fresh('left'), c: fresh('dead'), d: fresh('alive'), e: fresh('alive') }), true);
+  assert.equal(holds({ x: undefined }), true);
   // 5 nodes: 2 dead is under half, 3 is not
-  const five = (deadCount: number) => Object.fromEntries(['a', 'b', 'c', 'd'].map((id, i) => [id, live(i < deadCount ? 'dead' : 'alive')]));
-  assert.equal(viewHoldsMajority(five(2), 'me'), true);
-  assert.equal(viewHoldsMajority(five(3), 'me'), false);
+  const five = (deadCount: number) => Object.fromEntries(['a', 'b', 'c', 'd'].map((id, i) => [id, fresh(i < deadCount ? 'dead' : 'alive')]));
+  assert.equal(holds(five(2)), true);
+  assert.equal(holds(five(3)), false);
 });
 
-test('a verdict is new until acted on; a member dead again (another moment) is new again', () => {
-  const dead = new Map([['c', 7]]);
-  assert.equal(newVerdicts(dead, new Map()), true);
-  assert.equal(newVerdicts(dead, new Map([['c', 7]])), false);
-  assert.equal(newVerdicts(dead, new Map([['c', 5]])), true);
-  assert.equal(newVerdicts(new Map(), new Map([['c', 7]])), false, 'nobody dead: nothing to look at');
-  assert.equal(newVerdicts(new Map([['c', 7], ['x', 2]]), new Map([['c', 7]])), true);
-});
-
-test('only a leader gossip holds dead is unseated', () => {
-  const dead = new Map([['c', 7]]);
-  assert.equal(unseatable('c', dead), true);
-  assert.equal(unseatable('a', dead), false, 'a live leader keeps its seat');
-  assert.equal(unseatable(undefined, dead), false, 'no leader: nothing to remove');
-  assert.equal(unseatable('c', new Map()), false);
+test('a member dead for longer than the recent window counts neither way (a machine gone for good)', () => {
+  const now = 1_000_000;
+  const old = live('dead', now - RECENT_DEATH_MS - 1);
+  // chaos seed 1: the joiner killed for good, then the leader cut off: the survivors must still act
+  assert.equal(viewHoldsMajority({ me: live('alive', 1), joiner: old, leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), true);
+  assert.equal(viewHoldsMajority({ joiner: live('dead', now - RECENT_DEATH_MS), leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), false, 'at the window\'s edge it still counts');
+  // back from a long partition: both others' verdicts are old; the candidacy rule (above) holds those back
+  assert.equal(viewHoldsMajority({ a: old, b: old }, 'me', now), true);
 });
