@@ -10,7 +10,7 @@ test('dead members: only those gossip holds dead, never this node, with when the
   assert.equal(deadMembers({}, 'me').size, 0);
 });
 
-test('verdicts reached before this candidacy began are not taken (they may come from a partition of this node)', () => {
+test('verdicts reached before the bound are not taken (this node may have been cut off then)', () => {
   const l = { a: live('dead', 100), b: live('dead', 250), c: live('dead', 200) };
   assert.deepEqual([...deadMembers(l, 'me', 200)], [['b', 250], ['c', 200]]);
   assert.deepEqual([...deadMembers(l, 'me', 251)], []);
@@ -46,4 +46,21 @@ test('a member dead for longer than the recent window counts neither way (a mach
   assert.equal(viewHoldsMajority({ joiner: live('dead', now - RECENT_DEATH_MS), leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), false, 'at the window\'s edge it still counts');
   // back from a long partition: both others' verdicts are old; the candidacy rule (above) holds those back
   assert.equal(viewHoldsMajority({ a: old, b: old }, 'me', now), true);
+});
+
+test('a verdict is new until acted on; a member dead again (another moment) is new again', () => {
+  const dead = new Map([['c', 7]]);
+  assert.equal(newVerdicts(dead, new Map()), true);
+  assert.equal(newVerdicts(dead, new Map([['c', 7]])), false);
+  assert.equal(newVerdicts(dead, new Map([['c', 5]])), true);
+  assert.equal(newVerdicts(new Map(), new Map([['c', 7]])), false, 'nobody dead: nothing to look at');
+  assert.equal(newVerdicts(new Map([['c', 7], ['x', 2]]), new Map([['c', 7]])), true);
+});
+
+test('only a leader gossip holds dead is unseated', () => {
+  const dead = new Map([['c', 7]]);
+  assert.equal(unseatable('c', dead), true);
+  assert.equal(unseatable('a', dead), false, 'a live leader keeps its seat');
+  assert.equal(unseatable(undefined, dead), false, 'no leader: nothing to remove');
+  assert.equal(unseatable('c', new Map()), false);
 });
