@@ -28,6 +28,24 @@ function fileOf(b: Uint8Array): string {
   return path;
 }
 
+/**
+ * Up to `maxEdits - 1` random edits of a copy of `buf`, each of up to `maxLen` bytes: overwrite,
+ * insert, delete and (with 4 kinds) cut the rest off.
+ */
+function randomEdits(r: () => number, buf: Buffer, maxEdits: number, maxLen: number, kinds: 3 | 4): Buffer {
+  let now: Buffer = Buffer.from(buf);
+  for (let e = Math.floor(r() * maxEdits); e > 0; e--) {
+    const at = Math.floor(r() * (now.length + 1));
+    const len = 1 + Math.floor(r() * maxLen);
+    const kind = Math.floor(r() * kinds);
+    if (kind === 0) random(r, Math.min(len, now.length - at)).copy(now, at);
+    else if (kind === 1) now = Buffer.concat([now.subarray(0, at), random(r, len), now.subarray(at)]);
+    else if (kind === 2) now = Buffer.concat([now.subarray(0, at), now.subarray(at + len)]);
+    else now = now.subarray(0, at);
+  }
+  return now;
+}
+
 const hintOf = (r: ChunkJobResult): ChunkHint => ({ sizes: r.chunks.map((c) => c.size), hashes: r.chunks.map((c) => c.hash) });
 
 /** chunks `now` with the hint of `old`'s chunks: equal to the full cut; the bytes taken from the hint */
@@ -93,16 +111,7 @@ describe('chunking with the last snapshot\'s chunks as a hint', () => {
     const r = prng(2024);
     for (let round = 0; round < 25; round++) {
       let old: Buffer = random(r, Math.floor(r() * 6 * MiB));
-      let now: Buffer = Buffer.from(old);
-      for (let e = Math.floor(r() * 6); e > 0; e--) {
-        const at = Math.floor(r() * (now.length + 1));
-        const len = 1 + Math.floor(r() * 100_000);
-        const kind = Math.floor(r() * 4);
-        if (kind === 0) random(r, Math.min(len, now.length - at)).copy(now, at);
-        else if (kind === 1) now = Buffer.concat([now.subarray(0, at), random(r, len), now.subarray(at)]);
-        else if (kind === 2) now = Buffer.concat([now.subarray(0, at), now.subarray(at + len)]);
-        else now = now.subarray(0, at);
-      }
+      let now = randomEdits(r, old, 6, 100_000, 4);
       if (round % 5 === 0) [old, now] = [now, old];
       hinted(old, now);
     }
@@ -197,15 +206,7 @@ describe('a large file cut by two threads at once', () => {
     const r = prng(77);
     for (let round = 0; round < 12; round++) {
       const old = random(r, MiB + Math.floor(r() * 4 * MiB));
-      let now: Buffer = Buffer.from(old);
-      for (let e = Math.floor(r() * 5); e > 0; e--) {
-        const at = Math.floor(r() * (now.length + 1));
-        const len = 1 + Math.floor(r() * 200_000);
-        const kind = Math.floor(r() * 3);
-        if (kind === 0) random(r, Math.min(len, now.length - at)).copy(now, at);
-        else if (kind === 1) now = Buffer.concat([now.subarray(0, at), random(r, len), now.subarray(at)]);
-        else now = Buffer.concat([now.subarray(0, at), now.subarray(at + len)]);
-      }
+      const now = randomEdits(r, old, 5, 200_000, 3);
       await splitCut(round % 4 === 3 ? undefined : old, now);
     }
   });
