@@ -63,7 +63,7 @@ export async function measure(label: string, env: NodeJS.ProcessEnv, args: strin
     const node = agents[0]!;
     await waitFor('3 voters', async () => (await voterIds(node)).length === 3, 60_000, 250);
     const nodeVersion = execFileSync(readlinkSync(`/proc/${node.pid}/exe`), ['--version'], { encoding: 'utf8' }).trim();
-    const quiet = await quietMachine(`footprint${label}`, 60_000);
+    const quiet = await quietMachine(`footprint${label}`, 60_000, agents.map((a) => a.pid)); // its own 3 are not foreign
     await new Promise((r) => setTimeout(r, SETTLE_MS)); // idle: admission done, caches warm
     const procs = processesOf(node.pid);
     const t0 = procs.map((p) => cpuTicks(p.pid));

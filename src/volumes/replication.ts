@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { pacer } from './pacer.ts';
 import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
 import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
+import { CHUNK_RECORD_HEADER, recordsOf } from './record-stream.ts';
 import { manifestKey, type SnapshotRecord, type VolumeStore } from './volume-store.ts';
 import type { ChunkStore } from './chunk-store.ts';
 
@@ -32,7 +33,7 @@ export interface OfferAnswer {
   phase: 'manifest' | 'data';
 }
 
-export const CHUNK_RECORD_HEADER = 36;
+export { CHUNK_RECORD_HEADER };
 
 export interface ReceiverOptions {
   /** bytes the receiver keeps free whatever it is sent (default 1 GiB) */
@@ -112,32 +113,19 @@ export class SnapshotReceiver {
    */
   async receive(body: AsyncIterable<Uint8Array>): Promise<{ stored: number; bytes: number }> {
     const chunks = this.store.chunks;
-    let pending = Buffer.alloc(0);
     let stored = 0, bytes = 0;
     // a fast sender's pieces arrive back to back: hashing and storing them must leave the loop turns
     const pace = pacer();
     this.receiving++;
     try {
-      for await (const piece of body) {
-        pending = pending.length ? Buffer.concat([pending, piece]) : Buffer.from(piece);
-        let at = 0;
-        while (pending.length - at >= CHUNK_RECORD_HEADER) {
-          await pace();
-          const len = pending.readUInt32LE(at + 32);
-          if (len > 1 << 20) throw new UserError('bad_chunk', `a chunk record of ${len} bytes (more than any chunk)`);
-          if (pending.length - at < CHUNK_RECORD_HEADER + len) break;
-          const hash = pending.subarray(at, at + 32).toString('hex');
-          const data = pending.subarray(at + CHUNK_RECORD_HEADER, at + CHUNK_RECORD_HEADER + len);
-          if (createHash('sha256').update(data).digest('hex') !== hash) throw new UserError('bad_chunk', `chunk ${hash.slice(0, 16)} does not match its hash`);
-          if (chunks.put(hash, data)) {
-            stored++;
-            bytes += len;
-          }
-          at += CHUNK_RECORD_HEADER + len;
+      for await (const { hash: name, data } of recordsOf(body)) {
+        await pace();
+        if (hash('sha256', data, 'hex') !== name) throw new UserError('bad_chunk', `chunk ${name.slice(0, 16)} does not match its hash`);
+        if (chunks.put(name, data)) {
+          stored++;
+          bytes += data.length;
         }
-        pending = pending.subarray(at);
       }
-      if (pending.length) throw new UserError('bad_chunk', `the stream ended inside a chunk record (${pending.length} bytes left)`);
     } finally {
       chunks.flush();
       this.receiving--;
