@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { pacer } from './pacer.ts';
 import { UserError } from '../core/errors.ts';
 import { chunkNeed, roomFor } from '../core/volumes/chunk-need.ts';
-import { CorruptManifest, decodeManifest, manifestChunks, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
+import { CorruptManifest, decodeManifest, type ChunkRef, type Manifest } from '../core/volumes/manifest.ts';
 import { CHUNK_RECORD_HEADER, recordsOf } from './record-stream.ts';
 import { manifestKey, type SnapshotRecord, type VolumeStore } from './volume-store.ts';
 import type { ChunkStore } from './chunk-store.ts';
@@ -64,9 +64,9 @@ export class SnapshotReceiver {
   /**
    * The file chunks of the snapshot's manifest, decoded once per snapshot: a push offers it two
    * or three times and commits it, and a 1 GiB file's manifest has ~130k chunks (its decoding
-   * was most of each offer). With them, the set that pins them and the manifest's chunks (built
-   * once too: a new set per offer was 5-8 % of a peer's time in a 1% change of 1 GiB). The last
-   * two snapshots offered are kept (one per peer pushing).
+   * was most of each offer). With them, the hashes that pin them and the manifest's own chunks
+   * (a list: the GC only walks it; a set of ~130k hashes cost more than the rest of the offer).
+   * The last two snapshots offered are kept (one per peer pushing).
    */
   private dataChunks(rec: SnapshotRecord): Decoded {
     const key = pinKey(rec);
@@ -75,9 +75,9 @@ export class SnapshotReceiver {
     if (hit?.manifest === manifest) return hit;
     const chunks = this.store.chunks;
     const m = manifestOf(rec, Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
-    // the file chunks each once and the pin set, in one pass over ~130k
-    const pinned = new Set(rec.manifest.map((c) => c.hash));
-    const data = manifestChunks(m, pinned);
+    // every file chunk reference in order, repeats too: chunkNeed lists each missing one once
+    const data = m.entries.flatMap((e) => e.chunks ?? []);
+    const pinned = [...rec.manifest, ...data].map((c) => c.hash);
     const decoded = { manifest, data, pinned };
     this.decoded.delete(key);
     this.decoded.set(key, decoded);
@@ -92,15 +92,15 @@ export class SnapshotReceiver {
     const has = (h: string) => chunks.has(h);
     let need = chunkNeed(rec.manifest, has);
     let phase: OfferAnswer['phase'] = 'manifest';
-    let pinned: Set<string> | undefined;
+    let pinned: readonly string[] | undefined;
     if (need.missing.length === 0) {
       const decoded = this.dataChunks(rec);
-      need = chunkNeed(decoded.data, has, true);
+      need = chunkNeed(decoded.data, has);
       phase = 'data';
       pinned = decoded.pinned;
     }
     // what arrives before the commit is referenced by no snapshot yet: GC must leave it
-    this.store.pin(pinKey(rec), pinned ?? new Set(rec.manifest.map((c) => c.hash)), this.opts.pinMs ?? 3_600_000);
+    this.store.pin(pinKey(rec), pinned ?? rec.manifest.map((c) => c.hash), this.opts.pinMs ?? 3_600_000);
     // manifest chunks are small; the check that matters is on the data phase, with its real size
     const room = roomFor(phase === 'data' ? need.missingBytes : 0, this.freeBytes(), this.reserveBytes);
     if (!room.ok) throw new UserError('insufficient_storage', `volume ${rec.volume} snapshot ${rec.id}: ${room.reason}`, 507);
@@ -160,7 +160,7 @@ interface Decoded {
   /** manifestKey of the record: the cache key's check that it is the same snapshot */
   manifest: string;
   data: ChunkRef[];
-  pinned: Set<string>;
+  pinned: readonly string[];
 }
 
 /** How a sender reaches a receiver (HTTP in the agent, a direct call in some tests). */

@@ -83,7 +83,7 @@ export class VolumeStore {
   private readonly ownsPool: boolean;
   private lock: Promise<unknown> = Promise.resolve();
   /** chunks of snapshots being received: kept by GC until committed or `until` passes */
-  private readonly pins = new Map<string, { hashes: Set<string>; until: number }>();
+  private readonly pins = new Map<string, { hashes: ReadonlySet<string> | readonly string[]; until: number }>();
 
   constructor(readonly dataDir: string, opts: { pool?: ChunkPool } = {}) {
     this.chunks = new ChunkStore(join(dataDir, 'chunks'));
@@ -298,11 +298,11 @@ export class VolumeStore {
   }
 
   /**
-   * Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). A Set is kept
-   * as it is: an import adds each chunk to it as it stores it.
+   * Keeps `hashes` from GC (a transfer under way) for `ttlMs`, or until unpin(key). Kept as given
+   * (the GC walks it): an import adds each chunk to its set as it stores it.
    */
-  pin(key: string, hashes: Iterable<string>, ttlMs: number): void {
-    this.pins.set(key, { hashes: hashes instanceof Set ? hashes : new Set(hashes), until: monoNow() + ttlMs });
+  pin(key: string, hashes: ReadonlySet<string> | readonly string[], ttlMs: number): void {
+    this.pins.set(key, { hashes, until: monoNow() + ttlMs });
   }
 
   unpin(key: string): void {
