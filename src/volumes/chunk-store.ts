@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { INDEX_REC, readIndexRec, REC_HEADER, recordHolds, writeAll, writeIndexRec, writeRecHeader, type Loc } from './chunk-records.ts';
+import { ChunkIndex } from './chunk-index.ts';
 import { fsyncDir } from './fsync-dir.ts';
 
 /**
@@ -31,7 +32,7 @@ const PACK_LIMIT = 64 * 2 ** 20;
 const WRITE_BUFFER = 2 ** 20;
 
 export class ChunkStore {
-  private readonly index = new Map<string, Loc>();
+  private readonly index = new ChunkIndex();
   private readonly fds = new Map<number, number>();
   private pending: string[] = [];
   private current = -1;
@@ -50,7 +51,7 @@ export class ChunkStore {
     const clean = existsSync(indexPath) ? this.loadIndex(readFileSync(indexPath)) : true;
     this.indexFd = clean ? openSync(indexPath, 'a') : this.writeIndex();
     // packs no index record names: left by a gc or a session that crashed before its flush
-    const used = new Set([...this.index.values()].map((l) => l.pack));
+    const used = new Set([...this.index.locs()].map((l) => l.pack));
     for (const n of this.packNumbers()) if (!used.has(n)) unlinkSync(this.packPath(n));
   }
 
@@ -76,7 +77,7 @@ export class ChunkStore {
   private writeIndex(): number {
     const buf = Buffer.alloc(INDEX_REC * this.index.size);
     let at = 0;
-    for (const [hash, l] of this.index) {
+    for (const [hash, l] of this.index.entries()) {
       writeIndexRec(buf, at, hash, l);
       at += INDEX_REC;
     }
@@ -119,15 +120,14 @@ export class ChunkStore {
     return this.index.size;
   }
 
+  /** every chunk's hash (collect them before changing the store) */
   hashes(): IterableIterator<string> {
-    return this.index.keys();
+    return this.index.keysHex();
   }
 
   /** Bytes of chunk data held (without pack and index overhead). */
   storedBytes(): number {
-    let n = 0;
-    for (const l of this.index.values()) n += l.size;
-    return n;
+    return this.index.totalSize();
   }
 
   /** Adds a chunk (a no-op when present). The caller vouches for the hash; reads check it. */
@@ -192,7 +192,8 @@ export class ChunkStore {
    * is cut back there so that the next record starts where the index will say it does.
    */
   private unstore(from: number): void {
-    for (const [hash, l] of this.index) if (l.pack === this.current && l.offset >= from) this.index.delete(hash);
+    const gone = [...this.index.entries()].filter(([, l]) => l.pack === this.current && l.offset >= from);
+    for (const [hash] of gone) this.index.delete(hash);
     this.pending = this.pending.filter((h) => this.index.has(h));
     this.wlen = 0;
     this.currentSize = from;
@@ -319,7 +320,7 @@ export class ChunkStore {
     this.current = -1; // the open pack is rewritten like any other; copies go to a fresh one
     let removedChunks = 0, freedBytes = 0;
     const byPack = new Map<number, string[]>();
-    for (const [hash, l] of this.index) {
+    for (const [hash, l] of this.index.entries()) {
       if (!live.has(hash)) {
         removedChunks++;
         freedBytes += l.size;
@@ -331,7 +332,7 @@ export class ChunkStore {
     }
     const liveBytes = (p: number) => (byPack.get(p) ?? []).reduce((s, h) => s + REC_HEADER + this.index.get(h)!.size, 0);
     const rewrite = this.packNumbers().filter((p) => liveBytes(p) < fstatSync(this.fd(p)).size);
-    for (const hash of [...this.index.keys()]) if (!live.has(hash)) this.index.delete(hash);
+    for (const hash of [...this.index.keysHex()]) if (!live.has(hash)) this.index.delete(hash);
     for (const p of rewrite) {
       for (const hash of byPack.get(p) ?? []) {
         const data = this.get(hash);
