@@ -1,10 +1,14 @@
 import type { Loc } from './chunk-records.ts';
 
+/** a lower-case hex digit's value by char code, else -1 (the store names chunks in lower-case hex only) */
+const DIGIT = new Int8Array(128).fill(-1);
+for (let c = 0; c < 16; c++) DIGIT[c.toString(16).charCodeAt(0)] = c;
+
 /**
  * The chunk store's index (hash → where the chunk sits) in flat typed arrays instead of a Map of
  * hex strings to objects. A Map took ~170 bytes of JS heap per chunk (~21 MiB per GiB of ~8 KiB
  * chunks: a node holding 100 GiB of copies would pass V8's heap limit), and every full garbage
- * collection walked all of it; here an entry is ~50 bytes outside the JS heap, which the
+ * collection walked all of it; here an entry is ~55 bytes outside the JS heap, which the
  * collector does not walk.
  *
  * Entries are dense (hash bytes in `keys`, pack/offset/size in `vals`); `slots` is an open-
@@ -12,10 +16,6 @@ import type { Loc } from './chunk-records.ts';
  * bytes are uniform). A delete moves the last entry into the hole and shifts the probe run back
  * (no tombstones). Iteration must not be mixed with changes (collect, then change).
  */
-/** a lower-case hex digit's value by char code, else -1 (the store names chunks in lower-case hex only) */
-const DIGIT = new Int8Array(128).fill(-1);
-for (let c = 0; c < 16; c++) DIGIT[c.toString(16).charCodeAt(0)] = c;
-
 export class ChunkIndex {
   private n = 0;
   private keys = new Uint32Array(8 * 1024); // 8 words (32 bytes) per entry
@@ -58,8 +58,7 @@ export class ChunkIndex {
 
   delete(hash: string): boolean {
     if (!this.load(hash)) return false;
-    let i = this.probe[0]! & this.mask;
-    while (this.slots[i] !== -1 && !this.keyIs(this.slots[i]!)) i = (i + 1) & this.mask;
+    const i = this.slotOf();
     const e = this.slots[i]!;
     if (e === -1) return false;
     this.removeSlot(i);
@@ -117,10 +116,14 @@ export class ChunkIndex {
 
   /** the entry of the hash in `probe`, or -1 */
   private find(): number {
-    for (let i = this.probe[0]! & this.mask; ; i = (i + 1) & this.mask) {
-      const e = this.slots[i]!;
-      if (e === -1 || this.keyIs(e)) return e;
-    }
+    return this.slots[this.slotOf()]!;
+  }
+
+  /** the slot holding the hash in `probe`, else the empty slot that ends its probe run */
+  private slotOf(): number {
+    let i = this.probe[0]! & this.mask;
+    for (let e = this.slots[i]!; e !== -1 && !this.keyIs(e); e = this.slots[i]!) i = (i + 1) & this.mask;
+    return i;
   }
 
   private emptySlotFor(first: number): number {

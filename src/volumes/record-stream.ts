@@ -1,7 +1,8 @@
 import { UserError } from '../core/errors.ts';
+import { REC_HEADER } from './chunk-records.ts';
 
-/** hash (32) | length (u32 LE): the head of a chunk record in a replication stream */
-export const CHUNK_RECORD_HEADER = 36;
+/** hash (32) | length (u32 LE): the head of a chunk record in a replication stream, a pack record's layout */
+export const CHUNK_RECORD_HEADER = REC_HEADER;
 
 /** no chunk is larger (the chunker's maximum is far below) */
 const MAX_RECORD_DATA = 1 << 20;
@@ -22,34 +23,33 @@ export interface StreamRecord {
 export async function* recordsOf(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamRecord> {
   let parts: Buffer[] = []; // the start of a record the pieces so far ended inside
   let partsLen = 0;
+  let recordLen: number | undefined; // that record's whole length, once its header is in
   for await (const raw of body) {
     let piece = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     if (partsLen) {
-      // a header split across pieces: its missing bytes first, then the record's
-      const headMissing = CHUNK_RECORD_HEADER - partsLen;
-      if (headMissing > 0 && piece.length < headMissing) {
-        parts.push(piece);
-        partsLen += piece.length;
-        continue;
+      if (recordLen === undefined && partsLen + piece.length >= CHUNK_RECORD_HEADER) {
+        recordLen = CHUNK_RECORD_HEADER + lengthAt(Buffer.concat([...parts, piece.subarray(0, CHUNK_RECORD_HEADER - partsLen)]), 0);
       }
-      const head = headMissing > 0 ? Buffer.concat([...parts, piece.subarray(0, headMissing)]) : parts[0]!.length >= CHUNK_RECORD_HEADER ? parts[0]! : Buffer.concat(parts);
-      const missing = CHUNK_RECORD_HEADER + lengthAt(head, 0) - partsLen;
+      const missing = recordLen === undefined ? Infinity : recordLen - partsLen;
       if (piece.length < missing) {
         parts.push(piece);
         partsLen += piece.length;
         continue;
       }
       const rec = Buffer.concat([...parts, piece.subarray(0, missing)]);
-      [parts, partsLen] = [[], 0];
+      [parts, partsLen, recordLen] = [[], 0, undefined];
       piece = piece.subarray(missing);
-      yield recordAt(rec, 0);
+      yield recordAt(rec, 0, rec.length - CHUNK_RECORD_HEADER);
     }
     let at = 0;
     while (piece.length - at >= CHUNK_RECORD_HEADER) {
-      const end = at + CHUNK_RECORD_HEADER + lengthAt(piece, at);
-      if (end > piece.length) break;
-      yield recordAt(piece, at);
-      at = end;
+      const len = lengthAt(piece, at);
+      if (at + CHUNK_RECORD_HEADER + len > piece.length) {
+        recordLen = CHUNK_RECORD_HEADER + len;
+        break;
+      }
+      yield recordAt(piece, at, len);
+      at += CHUNK_RECORD_HEADER + len;
     }
     if (at < piece.length) {
       parts = [piece.subarray(at)];
@@ -65,7 +65,6 @@ function lengthAt(buf: Buffer, at: number): number {
   return len;
 }
 
-function recordAt(buf: Buffer, at: number): StreamRecord {
-  const len = buf.readUInt32LE(at + 32);
+function recordAt(buf: Buffer, at: number, len: number): StreamRecord {
   return { hash: buf.toString('hex', at, at + 32), data: buf.subarray(at + CHUNK_RECORD_HEADER, at + CHUNK_RECORD_HEADER + len) };
 }
