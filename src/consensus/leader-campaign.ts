@@ -100,24 +100,29 @@ export class LeaderCampaign {
    * (core/leader-unseat.ts). Not on a verdict older than `staleBefore`: it may be this node's own
    * view from a partition. Reads etcd only on a new verdict; a look that fails is made again.
    */
-  async unseatDead(liveness: LivenessMap): Promise<void> {
-    const wall = Date.now();
-    if (!viewHoldsMajority(liveness, this.d.selfId, wall)) this.staleBefore = performance.now();
-    if (this.isLeader || !this.campaign || this.stopped || this.unseating) return;
-    // staleBefore on the wall clock liveness uses (converted now: a clock step cancels out)
-    const dead = deadMembers(liveness, this.d.selfId, this.staleBefore + wall - performance.now());
+  async unseatDead(liveness: () => LivenessMap): Promise<void> {
+    if (this.isLeader || !this.campaign || this.stopped || this.unseating) {
+      this.deadNow(liveness());
+      return;
+    }
+    const dead = this.deadNow(liveness());
     if (!newVerdicts(dead, this.actedOn)) return;
     this.unseating = true;
+    const until = performance.now() + UNSEAT_DEADLINE_MS;
     try {
       const look = async () => {
         const ns = this.d.client.namespace(ELECTION_PREFIX);
         const [first] = (await ns.getAll().sort('Create', 'Ascend').limit(1).exec()).kvs;
         const holder = first?.value.toString();
-        if (first && unseatable(holder, dead)) {
-          const key = first.key.toString();
-          const r = await ns.if(key, 'Mod', '==', first.mod_revision).then(ns.delete().key(key)).commit();
-          if (r.succeeded) this.d.logger.info({ leader: holder }, 'removed the election key of a leader gossip declared dead');
-        }
+        // A read past the deadline was given up on: etcd's client retries a request on other
+        // members for up to ~15 s, and one sent as a partition began came back after the heal,
+        // when the verdict was long stale (it unseated the live leader). Short of that, the
+        // verdict must still hold now, not only when the look began.
+        if (!first || performance.now() > until || !unseatable(holder, dead) || !unseatable(holder, this.deadNow(liveness()))) return;
+        const key = first.key.toString();
+        // a retry past the deadline fails at once rather than landing late
+        const r = await ns.if(key, 'Mod', '==', first.mod_revision).then(ns.delete().key(key)).options({ deadline: Date.now() + until - performance.now() }).commit();
+        if (r.succeeded) this.d.logger.info({ leader: holder }, 'removed the election key of a leader gossip declared dead');
       };
       await within(look(), UNSEAT_DEADLINE_MS, 'looking at the election');
       this.actedOn.clear();
@@ -127,6 +132,17 @@ export class LeaderCampaign {
     } finally {
       this.unseating = false;
     }
+  }
+
+  /**
+   * The verdicts this node may act on in `liveness` (moving `staleBefore` on while its view holds
+   * half or more of the members freshly dead).
+   */
+  private deadNow(liveness: LivenessMap): Map<string, number> {
+    const wall = Date.now();
+    if (!viewHoldsMajority(liveness, this.d.selfId, wall)) this.staleBefore = performance.now();
+    // staleBefore on the wall clock liveness uses (converted now: a clock step cancels out)
+    return deadMembers(liveness, this.d.selfId, this.staleBefore + wall - performance.now());
   }
 
   /** Gives leadership up (to campaign again: run). */

@@ -122,7 +122,7 @@ export class Leader {
   }
 
   private async step(): Promise<void> {
-    if (this.eligible && !this.isLeader && !this.stopped) void this.candidacy.unseatDead(this.d.liveness());
+    if (this.eligible && !this.isLeader && !this.stopped) void this.candidacy.unseatDead(() => this.d.liveness());
     if (!this.isLeader || this.busy || this.stopped) return;
     // the throttles on the local clock; the plan's `now` is the wall clock (etcd's records carry it)
     const mono = monoNow();
