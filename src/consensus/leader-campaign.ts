@@ -30,7 +30,7 @@ export class LeaderCampaign {
   /**
    * Verdicts reached before this moment (performance.now()) are not acted on: it is when the
    * current candidacy began, when the last one failed (its lease lost: this node was cut off from
-   * etcd), or when this node last held half or more of the members freshly dead (then it was more
+   * etcd), or when this node last held half or more of the members freshly down (then it was more
    * likely the one cut off). Back from a partition its gossip learns the others alive one by one,
    * and the leader may be the last: a verdict from the cut stays untaken all along.
    */
@@ -136,7 +136,7 @@ export class LeaderCampaign {
 
   /**
    * The verdicts this node may act on in `liveness` (moving `staleBefore` on while its view holds
-   * half or more of the members freshly dead).
+   * half or more of the members freshly down).
    */
   private deadNow(liveness: LivenessMap): Map<string, number> {
     const wall = Date.now();

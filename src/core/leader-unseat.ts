@@ -26,24 +26,28 @@ export function deadMembers(liveness: LivenessMap, selfId: string, from = -Infin
 export const RECENT_DEATH_MS = 30_000;
 
 /**
- * Whether this node holds fewer than half of the members it knows dead, counting deaths of the
- * last RECENT_DEATH_MS (at `now`, wall-clock ms) only: one that holds most of the cluster freshly
- * dead is more likely the one cut off (a partition shorter than its lease leaves its candidacy as
+ * Whether this node holds fewer than half of the members it knows down (suspect, or dead within
+ * the last RECENT_DEATH_MS at `now`, wall-clock ms): one that holds most of the cluster freshly
+ * down is more likely the one cut off (a partition shorter than its lease leaves its candidacy as
  * it was), so the verdicts it holds then are never acted on, and a leader that did die loses its
  * seat when its lease expires.
+ * Suspects count: a node cut off learns the deaths one by one, and between the first and the
+ * second its view held one of three dead, enough to act on (CI: an agent cut from gossip alone,
+ * its etcd still answering, removed the live leader's key there). Every peer falls silent at
+ * the cut, so all are suspect (after 1 s) well before the first is dead (1.85 s).
  * Itself counts alive; members that left, and those dead for longer (a machine gone for good that
  * nobody removed yet), count neither way: with them, one lasting death blocked every unseat.
  */
 export function viewHoldsMajority(liveness: LivenessMap, selfId: string, now: number): boolean {
   let members = 1;
-  let dead = 0;
+  let down = 0;
   for (const [id, l] of Object.entries(liveness)) {
     if (id === selfId || !l || l.state === 'left') continue;
     if (l.state === 'dead' && now - l.since > RECENT_DEATH_MS) continue;
     members++;
-    if (l.state === 'dead') dead++;
+    if (l.state === 'dead' || l.state === 'suspect') down++;
   }
-  return dead * 2 < members;
+  return down * 2 < members;
 }
 
 /** Whether a verdict is new: a member dead since another moment than the one last acted on. */

@@ -17,7 +17,7 @@ test('verdicts reached before the bound are not taken (this node may have been c
   assert.equal(deadMembers(l, 'me').size, 3, 'no bound: every verdict');
 });
 
-test('a node that holds half or more of the members freshly dead unseats nobody', () => {
+test('a node that holds half or more of the members freshly down (dead or suspect) unseats nobody', () => {
   const now = 1_000_000;
   const fresh = (state: 'alive' | 'suspect' | 'dead' | 'left') => live(state, now - 5000);
   const holds = (l: Record<string, unknown>) => viewHoldsMajority(l as never, 'me', now);
@@ -26,7 +26,11 @@ test('a node that holds half or more of the members freshly dead unseats nobody'
   assert.equal(holds({ a: fresh('dead'), b: fresh('dead') }), false, 'this node counted when liveness lacks it');
   // one of 3 dead (the leader killed): the survivors act
   assert.equal(holds({ me: fresh('alive'), a: fresh('alive'), b: fresh('dead') }), true);
-  assert.equal(holds({ a: fresh('suspect'), b: fresh('dead') }), true, 'a suspect member is not dead');
+  // cut off, the deaths come one by one: the other is already suspect when the first is dead
+  assert.equal(holds({ a: fresh('suspect'), b: fresh('dead') }), false, 'a suspect member counts as down');
+  assert.equal(holds({ a: fresh('suspect'), b: fresh('suspect') }), false);
+  assert.equal(holds({ a: fresh('suspect'), b: fresh('alive'), c: fresh('dead'), d: fresh('alive') }), true, '2 of 5 down');
+  assert.equal(holds({ a: fresh('suspect'), b: fresh('suspect'), c: fresh('dead'), d: fresh('alive') }), false, '3 of 5 down');
   // 2 nodes: the other dead is half: not acted on (either could be the one cut off)
   assert.equal(holds({ a: fresh('dead') }), false);
   // members that left do not count; nobody else: nothing dead
