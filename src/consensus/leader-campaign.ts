@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { deadMembers, newVerdicts, unseatable, viewHoldsMajority } from '../core/leader-unseat.ts';
+import { deadMembers, newVerdicts, unseatable, viewStanding } from '../core/leader-unseat.ts';
 import type { LivenessMap } from '../core/views.ts';
 import { within } from '../system/within.ts';
 import { ELECTION_PREFIX, KEYS } from './cluster-store.ts';
@@ -30,8 +30,8 @@ export class LeaderCampaign {
   /**
    * Verdicts reached before this moment (performance.now()) are not acted on: it is when the
    * current candidacy began, when the last one failed (its lease lost: this node was cut off from
-   * etcd), or when this node last held half or more of the members freshly down (then it was more
-   * likely the one cut off). Back from a partition its gossip learns the others alive one by one,
+   * etcd), or when this node last held half or more of the members freshly dead (then it was more
+   * likely the one cut off: viewStanding). Back from a partition its gossip learns the others alive one by one,
    * and the leader may be the last: a verdict from the cut stays untaken all along.
    */
   private staleBefore = performance.now();
@@ -135,12 +135,14 @@ export class LeaderCampaign {
   }
 
   /**
-   * The verdicts this node may act on in `liveness` (moving `staleBefore` on while its view holds
-   * half or more of the members freshly down).
+   * The verdicts this node may act on in `liveness` (none while its view is not sound; moving
+   * `staleBefore` on while it holds half or more of the members freshly dead).
    */
   private deadNow(liveness: LivenessMap): Map<string, number> {
     const wall = Date.now();
-    if (!viewHoldsMajority(liveness, this.d.selfId, wall)) this.staleBefore = performance.now();
+    const standing = viewStanding(liveness, this.d.selfId, wall);
+    if (standing === 'cut-off') this.staleBefore = performance.now();
+    if (standing !== 'sound') return new Map();
     // staleBefore on the wall clock liveness uses (converted now: a clock step cancels out)
     return deadMembers(liveness, this.d.selfId, this.staleBefore + wall - performance.now());
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadMembers, newVerdicts, RECENT_DEATH_MS, unseatable, viewHoldsMajority } from '../../src/core/leader-unseat.ts';
+import { deadMembers, newVerdicts, RECENT_DEATH_MS, unseatable, viewStanding } from '../../src/core/leader-unseat.ts';
 
 const live = (state: 'alive' | 'suspect' | 'dead' | 'left', since = 1) => ({ state, since }) as never;
 
@@ -17,39 +17,66 @@ test('verdicts reached before the bound are not taken (this node may have been c
   assert.equal(deadMembers(l, 'me').size, 3, 'no bound: every verdict');
 });
 
-test('a node that holds half or more of the members freshly down (dead or suspect) unseats nobody', () => {
+test('a view with half or more of the members freshly dead is cut off; with half or more dead or suspect, unsure', () => {
   const now = 1_000_000;
   const fresh = (state: 'alive' | 'suspect' | 'dead' | 'left') => live(state, now - 5000);
-  const holds = (l: Record<string, unknown>) => viewHoldsMajority(l as never, 'me', now);
+  const standing = (l: Record<string, unknown>) => viewStanding(l as never, 'me', now);
   // 3 nodes: this one back from a partition holds both others dead
-  assert.equal(holds({ me: fresh('alive'), a: fresh('dead'), b: fresh('dead') }), false);
-  assert.equal(holds({ a: fresh('dead'), b: fresh('dead') }), false, 'this node counted when liveness lacks it');
+  assert.equal(standing({ me: fresh('alive'), a: fresh('dead'), b: fresh('dead') }), 'cut-off');
+  assert.equal(standing({ a: fresh('dead'), b: fresh('dead') }), 'cut-off', 'this node counted when liveness lacks it');
   // one of 3 dead (the leader killed): the survivors act
-  assert.equal(holds({ me: fresh('alive'), a: fresh('alive'), b: fresh('dead') }), true);
+  assert.equal(standing({ me: fresh('alive'), a: fresh('alive'), b: fresh('dead') }), 'sound');
   // cut off, the deaths come one by one: the other is already suspect when the first is dead
-  assert.equal(holds({ a: fresh('suspect'), b: fresh('dead') }), false, 'a suspect member counts as down');
-  assert.equal(holds({ a: fresh('suspect'), b: fresh('suspect') }), false);
-  assert.equal(holds({ a: fresh('suspect'), b: fresh('alive'), c: fresh('dead'), d: fresh('alive') }), true, '2 of 5 down');
-  assert.equal(holds({ a: fresh('suspect'), b: fresh('suspect'), c: fresh('dead'), d: fresh('alive') }), false, '3 of 5 down');
+  assert.equal(standing({ a: fresh('suspect'), b: fresh('dead') }), 'unsure');
+  assert.equal(standing({ a: fresh('suspect'), b: fresh('suspect') }), 'unsure');
+  assert.equal(standing({ a: fresh('suspect'), b: fresh('alive') }), 'sound', 'one suspect of 3');
   // 2 nodes: the other dead is half: not acted on (either could be the one cut off)
-  assert.equal(holds({ a: fresh('dead') }), false);
+  assert.equal(standing({ a: fresh('dead') }), 'cut-off');
+  assert.equal(standing({ a: fresh('suspect') }), 'unsure');
   // members that left do not count; nobody else: nothing dead
-  assert.equal(holds({ a: fresh('left'), b: fresh('left'), c: fresh('dead'), d: fresh('alive'), e: fresh('alive') }), true);
-  assert.equal(holds({ x: undefined }), true);
-  // 5 nodes: 2 dead is under half, 3 is not
-  const five = (deadCount: number) => Object.fromEntries(['a', 'b', 'c', 'd'].map((id, i) => [id, fresh(i < deadCount ? 'dead' : 'alive')]));
-  assert.equal(holds(five(2)), true);
-  assert.equal(holds(five(3)), false);
+  assert.equal(standing({ a: fresh('left'), b: fresh('left'), c: fresh('dead'), d: fresh('alive'), e: fresh('alive') }), 'sound');
+  assert.equal(standing({ x: undefined }), 'sound');
+  // 5 nodes: 2 dead is under half, 3 is not; 2 dead and a suspect is unsure
+  const five = (dead: number, suspect = 0) => Object.fromEntries(['a', 'b', 'c', 'd'].map((id, i) => [id, fresh(i < dead ? 'dead' : i < dead + suspect ? 'suspect' : 'alive')]));
+  assert.equal(standing(five(2)), 'sound');
+  assert.equal(standing(five(3)), 'cut-off');
+  assert.equal(standing(five(1, 1)), 'sound');
+  assert.equal(standing(five(2, 1)), 'unsure');
+  assert.equal(standing(five(0, 3)), 'unsure');
 });
 
 test('a member dead for longer than the recent window counts neither way (a machine gone for good)', () => {
   const now = 1_000_000;
   const old = live('dead', now - RECENT_DEATH_MS - 1);
   // chaos seed 1: the joiner killed for good, then the leader cut off: the survivors must still act
-  assert.equal(viewHoldsMajority({ me: live('alive', 1), joiner: old, leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), true);
-  assert.equal(viewHoldsMajority({ joiner: live('dead', now - RECENT_DEATH_MS), leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), false, 'at the window\'s edge it still counts');
+  assert.equal(viewStanding({ me: live('alive', 1), joiner: old, leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), 'sound');
+  assert.equal(viewStanding({ joiner: live('dead', now - RECENT_DEATH_MS), leader: live('dead', now - 200), other: live('alive', 1) }, 'me', now), 'cut-off', 'at the window\'s edge it still counts');
   // back from a long partition: both others' verdicts are old; the candidacy rule (above) holds those back
-  assert.equal(viewHoldsMajority({ a: old, b: old }, 'me', now), true);
+  assert.equal(viewStanding({ a: old, b: old }, 'me', now), 'sound');
+});
+
+test('view standing, randomized: a member going suspect, or suspect going dead, never makes the view sounder; one death among 3+ live members is sound', () => {
+  const now = 1_000_000;
+  const rank = { sound: 0, unsure: 1, 'cut-off': 2 } as const;
+  const states = ['alive', 'suspect', 'dead', 'left'] as const;
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let round = 0; round < 2000; round++) {
+    const l: Record<string, { state: string; since: number }> = {};
+    const n = 1 + rand(7);
+    for (let i = 0; i < n; i++) l[`m${i}`] = { state: states[rand(4)]!, since: now - rand(2) * (RECENT_DEATH_MS + 1000) };
+    const before = rank[viewStanding(l as never, 'me', now)];
+    const id = `m${rand(n)}`;
+    const m = l[id]!;
+    if (m.state === 'alive' || m.state === 'suspect') {
+      const worse = { ...l, [id]: { state: m.state === 'alive' ? 'suspect' : 'dead', since: now } };
+      assert.ok(rank[viewStanding(worse as never, 'me', now)] >= before, JSON.stringify({ l, id }));
+    }
+  }
+  for (let alive = 2; alive < 8; alive++) {
+    const l = Object.fromEntries([...Array.from({ length: alive }, (_, i) => [`a${i}`, live('alive', 1)]), ['leader', live('dead', now - 100)]]);
+    assert.equal(viewStanding(l as never, 'me', now), 'sound', `${alive} alive others`);
+  }
 });
 
 test('a verdict is new until acted on; a member dead again (another moment) is new again', () => {
