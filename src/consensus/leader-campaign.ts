@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { deadMembers, newVerdicts, unseatable, viewStanding } from '../core/leader-unseat.ts';
+import { deadMembers, newVerdicts, unseatable, viewStanding, type ViewStanding } from '../core/leader-unseat.ts';
 import type { LivenessMap } from '../core/views.ts';
 import { within } from '../system/within.ts';
 import { ELECTION_PREFIX, KEYS } from './cluster-store.ts';
@@ -102,7 +102,7 @@ export class LeaderCampaign {
    */
   async unseatDead(liveness: () => LivenessMap): Promise<void> {
     if (this.isLeader || !this.campaign || this.stopped || this.unseating) {
-      this.deadNow(liveness());
+      this.standing(liveness(), Date.now());
       return;
     }
     const dead = this.deadNow(liveness());
@@ -134,15 +134,17 @@ export class LeaderCampaign {
     }
   }
 
-  /**
-   * The verdicts this node may act on in `liveness` (none while its view is not sound; moving
-   * `staleBefore` on while it holds half or more of the members freshly dead).
-   */
-  private deadNow(liveness: LivenessMap): Map<string, number> {
-    const wall = Date.now();
+  /** The view's standing at `wall`, moving `staleBefore` on while it is cut off (at every step, leading or not). */
+  private standing(liveness: LivenessMap, wall: number): ViewStanding {
     const standing = viewStanding(liveness, this.d.selfId, wall);
     if (standing === 'cut-off') this.staleBefore = performance.now();
-    if (standing !== 'sound') return new Map();
+    return standing;
+  }
+
+  /** The verdicts this node may act on in `liveness`: none while its view is not sound. */
+  private deadNow(liveness: LivenessMap): Map<string, number> {
+    const wall = Date.now();
+    if (this.standing(liveness, wall) !== 'sound') return new Map();
     // staleBefore on the wall clock liveness uses (converted now: a clock step cancels out)
     return deadMembers(liveness, this.d.selfId, this.staleBefore + wall - performance.now());
   }

@@ -18,6 +18,13 @@ export async function voterIds(a: AgentHandle): Promise<string[]> {
   return (view.voters as any[]).filter((v) => !v.isLearner).map((v) => v.id).sort();
 }
 
+/** The members as `a`'s gossip holds them (GET /v1/members); throws when it does not answer. */
+export async function membersOf(a: { api: string }, timeoutMs = 2000): Promise<{ id: string; self: boolean; state: string }[]> {
+  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`GET /v1/members: ${res.status}`);
+  return ((await res.json()) as { members: { id: string; self: boolean; state: string }[] }).members;
+}
+
 export async function nodeId(a: AgentHandle): Promise<string> {
   return (await a.health()).body.node.id;
 }

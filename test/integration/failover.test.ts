@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
-import { admission, voterIds } from '../helpers/cluster.ts';
+import { admission, membersOf, voterIds } from '../helpers/cluster.ts';
 import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
 import { healAll, isolate } from '../helpers/partition.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
@@ -29,8 +29,7 @@ async function victimOf(agents: AgentHandle[], ids: string[], service: string): 
 
 /** What `a` holds each member to be, by node id ({} when it does not answer). */
 async function memberStates(a: AgentHandle): Promise<Record<string, string>> {
-  const res = await fetch(`${a.api}/v1/members`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-  const members = res?.ok ? ((await res.json()) as { members: { id: string; state: string }[] }).members : [];
+  const members = await membersOf(a).catch(() => []);
   return Object.fromEntries(members.map((m) => [m.id, m.state]));
 }
 

@@ -9,6 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
 import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
+import { membersOf } from '../helpers/cluster.ts';
 import { healAll, isolate } from '../helpers/partition.ts';
 import { removeClusterContainers } from '../helpers/images.ts';
 import { startCluster } from '../helpers/services.ts';
@@ -52,8 +53,6 @@ test('kill -9 of the leader: a survivor leads within seconds, though the dead le
     client.close();
   }
 });
-
-const membersOf = async (a: { api: string }) => ((await (await fetch(`${a.api}/v1/members`)).json()) as { members: { self: boolean; state: string }[] }).members;
 
 test('a node back from a partition unseats nobody: its gossip still holds the others dead, but the leader keeps its seat', { timeout: 180_000 }, async () => {
   // the default 3 s lease: the cut-off node's own lease runs out and it campaigns anew

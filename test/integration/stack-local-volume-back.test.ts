@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KEYS } from '../../src/consensus/cluster-store.ts';
 import { cli, cleanupAll, etcdClientOf, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { membersOf } from '../helpers/cluster.ts';
 import { docker, ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
 import { serviceView, startCluster } from '../helpers/services.ts';
 import { removeNodesDocker } from '../helpers/stacks.ts';
@@ -54,7 +55,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const membersOf = async (a: AgentHandle) => ((await (await fetch(`${a.api}/v1/members`)).json()) as { members: { id: string; state: string }[] }).members;
 const dockerVolumes = async () => (await docker('volume', 'ls', '-q')).split('\n');
 
 test('a node down at stack rm --volumes removes its own copy of the local volume when it is back; then the order is gone', { timeout: 240_000 }, async () => {

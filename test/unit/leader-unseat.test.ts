@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deadMembers, newVerdicts, RECENT_DEATH_MS, unseatable, viewStanding } from '../../src/core/leader-unseat.ts';
+import { prng } from '../helpers/prng.ts';
 
 const live = (state: 'alive' | 'suspect' | 'dead' | 'left', since = 1) => ({ state, since }) as never;
 
@@ -59,8 +60,8 @@ test('view standing, randomized: a member going suspect, or suspect going dead, 
   const now = 1_000_000;
   const rank = { sound: 0, unsure: 1, 'cut-off': 2 } as const;
   const states = ['alive', 'suspect', 'dead', 'left'] as const;
-  let seed = 7;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const next = prng(7);
+  const rand = (n: number) => Math.floor(next() * n);
   for (let round = 0; round < 2000; round++) {
     const l: Record<string, { state: string; since: number }> = {};
     const n = 1 + rand(7);
