@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { startAgent, cli, cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
@@ -6,6 +6,8 @@ import { admission, etcdctlMembers, nodeId, voterIds } from '../helpers/cluster.
 import { waitFor } from '../helpers/wait.ts';
 import { caFingerprint, createClusterCa, issueNodeCert } from '../../src/system/pki.ts';
 
+// each test's cluster goes when the test ends: a later test must not share the machine with it
+afterEach(cleanupAll);
 after(cleanupAll);
 
 async function stopAll(agents: AgentHandle[]) {

@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { admission, membersOf, voterIds } from '../helpers/cluster.ts';
@@ -12,11 +12,14 @@ before(async () => {
   await ensureHttpdImage();
 });
 
-after(async () => {
+// each test's cluster goes when the test ends: a later test must not share the machine with it
+async function cleanup(): Promise<void> {
   await healAll();
   await cleanupAll();
   await removeClusterContainers();
-});
+}
+afterEach(cleanup);
+after(cleanup);
 
 /** A node running a replica of `service` that is not the etcd leader (the scenario is about replicas, not elections). */
 async function victimOf(agents: AgentHandle[], ids: string[], service: string): Promise<AgentHandle> {

@@ -5,7 +5,7 @@
  * lease could run out, and says why. (With the default 3 s lease the gain is the ~3 s etcd adds
  * when the dead leader was also etcd's: `npm run bench -- failover` and the README.)
  */
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
 import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
@@ -19,11 +19,14 @@ const IPS = ['127.0.27.1', '127.0.27.2', '127.0.27.3'];
 const ELECTION = ELECTION_PREFIX;
 const LEASE_S = 60;
 
-after(async () => {
+// each test's cluster goes when the test ends: a later test must not share the machine with it
+async function cleanup(): Promise<void> {
   await healAll();
   await cleanupAll();
   await removeClusterContainers();
-});
+}
+afterEach(cleanup);
+after(cleanup);
 
 test('kill -9 of the leader: a survivor leads within seconds, though the dead leader\'s lease has a minute to run', { timeout: 180_000 }, async () => {
   const { agents, ids } = await startCluster(IPS, [], () => ({ WARREN_TEST_LEADER_LEASE_S: String(LEASE_S) }));

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAgent, cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
 import { nodeId } from '../helpers/cluster.ts';
@@ -8,11 +8,14 @@ import { clusterInTwoVoterWindow, healthOf as health, killWithContainers, voterN
 import { postService, serviceView, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-after(async () => {
+// each test's cluster goes when the test ends: a later test must not share the machine with it
+async function cleanup(): Promise<void> {
   await healAll();
   await cleanupAll();
   await removeClusterContainers();
-});
+}
+afterEach(cleanup);
+after(cleanup);
 
 test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; the cluster rebuilds itself and carries on', { timeout: 240_000 }, async () => {
   await ensureHttpdImage();

@@ -1,9 +1,11 @@
-import { test, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAgent, cli, cleanupAll, etcdClientOf, type AgentHandle } from '../helpers/agents.ts';
 import { admission, nodeId, voterIds } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
+// each test's cluster goes when the test ends: a later test must not share the machine with it
+afterEach(cleanupAll);
 after(cleanupAll);
 
 async function role(a: AgentHandle): Promise<string | undefined> {
