@@ -48,8 +48,9 @@ test('kill -9 of the leader: a survivor leads within seconds, though the dead le
     const tookS = (performance.now() - killedAt) / 1000;
     assert.ok(survivors.some((a) => ids[agents.indexOf(a)] === next.value.toString()), 'a survivor leads');
     assert.ok(tookS < LEASE_S / 2, `elected ${tookS.toFixed(1)} s after the kill, with the dead leader's lease still running`);
-    const said = survivors.filter((a) => /removed the election key of a leader gossip declared dead/.test(a.log()));
-    assert.ok(said.length >= 1, 'a survivor removed the dead leader\'s key');
+    // the remover logs once its delete is answered, and the test may see the next leader's key
+    // before that line reached it (a suite run failed so, the line in the remover's log)
+    await waitFor('a survivor says it removed the dead leader\'s key', () => survivors.some((a) => /removed the election key of a leader gossip declared dead/.test(a.log())), 10_000, 100);
     const elected = survivors.find((a) => ids[agents.indexOf(a)] === next.value.toString())!;
     await waitFor('the new leader says so', () => /elected leader/.test(elected.log()) || undefined, 10_000, 100);
   } finally {
