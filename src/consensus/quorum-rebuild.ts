@@ -50,13 +50,22 @@ export class LocalRaftIndex {
 
 /**
  * After --force-new-cluster, books every other voter of the registry as a client-only node: back,
- * each finds it was removed and carries on as a client, as a replaced voter does.
+ * each finds it was removed and carries on as a client, as a replaced voter does. A voter seat
+ * offered to a client-only node before the loss is given up too: its learner went with the old
+ * members, and its record held the refill of the voter set back until it timed out (60 s). (A
+ * joiner's admission in flight is left to its own timeout, which also takes it off the queue.)
  */
-export async function bookOtherVotersAsClients(clientUrl: string, tls: TlsFiles, selfId: string): Promise<void> {
+export async function rebookAfterRebuild(clientUrl: string, tls: TlsFiles, selfId: string): Promise<void> {
   const client = createEtcdClient({ endpoints: [clientUrl], tls });
   try {
     const store = new ClusterStore(client);
     for (const n of await store.nodes()) if (n.id !== selfId && n.role === 'voter') await store.setRole(n.id, 'client');
+    const inflight = await store.inflight();
+    if (inflight?.kind === 'promote-client') {
+      // the offer before the record, as the leader gives one up (no offer outlives its operation)
+      await store.removeOffer(inflight.nodeId);
+      await store.setInflight(undefined);
+    }
   } finally {
     client.close();
   }

@@ -6,7 +6,7 @@ import type { VoterOffer } from './cluster-store.ts';
 import type { EtcdSession } from './etcd-session.ts';
 import { listedAsClient } from './leave-steps.ts';
 import type { LocalMember } from './local-member.ts';
-import { bookOtherVotersAsClients, refuseNeedlessRecovery } from './quorum-rebuild.ts';
+import { rebookAfterRebuild, refuseNeedlessRecovery } from './quorum-rebuild.ts';
 
 /** What role changes need of their node (Consensus provides it). */
 export interface RoleChangesDeps {
@@ -100,8 +100,8 @@ export class RoleChanges {
   /**
    * Rebuilds etcd from this node's data as a one-voter cluster (etcd's --force-new-cluster keeps
    * every key and drops the other members), books every other voter as a client-only node (back,
-   * each finds it was removed and carries on as a client, as a replaced voter does), and
-   * reconnects. The leader refills the voter set from the alive nodes.
+   * each finds it was removed and carries on as a client, as a replaced voter does) and gives up
+   * a voter seat offered before the loss, and reconnects. The leader refills the voter set from the alive nodes.
    */
   forceNewCluster(lost: string[], why: string): Promise<void> {
     return this.d.session.exclusive(() => this.forceNewClusterNow(lost, why));
@@ -117,7 +117,7 @@ export class RoleChanges {
     await member.rebuild();
     session.memberRole = 'voter';
     session.lastVoters = [nodeId];
-    await bookOtherVotersAsClients(clientUrl, tls, nodeId);
+    await rebookAfterRebuild(clientUrl, tls, nodeId);
     this.d.dropEndorsement();
     await this.d.saveMembership({ version: 1, clusterId, role: 'voter', endpoints: [clientUrl], admittedAt: Date.now() });
     await session.connect([clientUrl]);
