@@ -145,6 +145,14 @@ export class ClusterStore {
   async putOffer(o: VoterOffer): Promise<void> {
     await this.client.put(KEYS.offerPrefix + o.nodeId).value(JSON.stringify(o));
   }
+  /**
+   * Forgets the admission in flight without finishing it: its voter offer first, then the record,
+   * so no offer outlives its operation (a joiner's admission has none: that delete finds nothing).
+   */
+  async giveUpInflight(inflight: Inflight | undefined): Promise<void> {
+    if (inflight) await this.removeOffer(inflight.nodeId);
+    await this.setInflight(undefined);
+  }
   async removeOffer(id: string): Promise<void> {
     await this.client.delete().key(KEYS.offerPrefix + id);
   }

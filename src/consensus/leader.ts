@@ -208,10 +208,7 @@ export class Leader {
       case 'clear-inflight': {
         const inflight = await this.store.inflight();
         if (inflight && action.reason === 'promoted') await this.finishPromotion(inflight.nodeId);
-        else {
-          if (inflight) await this.store.removeOffer(inflight.nodeId);
-          await this.store.setInflight(undefined);
-        }
+        else await this.store.giveUpInflight(inflight);
         return;
       }
       case 'remove-member': {

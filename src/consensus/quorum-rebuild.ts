@@ -61,11 +61,7 @@ export async function rebookAfterRebuild(clientUrl: string, tls: TlsFiles, selfI
     const store = new ClusterStore(client);
     for (const n of await store.nodes()) if (n.id !== selfId && n.role === 'voter') await store.setRole(n.id, 'client');
     const inflight = await store.inflight();
-    if (inflight?.kind === 'promote-client') {
-      // the offer before the record, as the leader gives one up (no offer outlives its operation)
-      await store.removeOffer(inflight.nodeId);
-      await store.setInflight(undefined);
-    }
+    if (inflight?.kind === 'promote-client') await store.giveUpInflight(inflight);
   } finally {
     client.close();
   }
