@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rmdir, writeFile, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { cleanupAll, removeClusterContainers } from './agents.ts';
 
 const execFileP = promisify(execFile);
 const iptables = (...args: string[]) => execFileP('iptables', ['-w', ...args]);
@@ -91,4 +92,14 @@ export async function cutOneWay(from: { pids: number[]; ip: string }, to: { pids
 /** Removes every cut this process made (tests call it in `after`, even after a failure). */
 export async function healAll(): Promise<void> {
   for (const cut of [...active]) await heal(cut);
+}
+
+/**
+ * The cleanup of a test file that cuts links: every cut healed, every agent of this process
+ * stopped and its files removed (cleanupAll), then its clusters' containers swept once more.
+ */
+export async function healAndCleanupAll(): Promise<void> {
+  await healAll();
+  await cleanupAll();
+  await removeClusterContainers();
 }

@@ -1,9 +1,9 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { cleanupAll, startAgent, type AgentHandle } from '../helpers/agents.ts';
+import { startAgent, type AgentHandle } from '../helpers/agents.ts';
 import { admission, membersOf, voterIds } from '../helpers/cluster.ts';
-import { ensureHttpdImage, nodeContainers, removeClusterContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
-import { healAll, isolate } from '../helpers/partition.ts';
+import { ensureHttpdImage, nodeContainers, runningCopies, HTTPD_IMAGE } from '../helpers/images.ts';
+import { healAndCleanupAll, isolate } from '../helpers/partition.ts';
 import { httpGet, postService, serviceView, startCluster, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { QUORUM_PROBE_MS } from '../../src/runtime/quorum-watch.ts';
@@ -13,13 +13,8 @@ before(async () => {
 });
 
 // each test's cluster goes when the test ends: a later test must not share the machine with it
-async function cleanup(): Promise<void> {
-  await healAll();
-  await cleanupAll();
-  await removeClusterContainers();
-}
-afterEach(cleanup);
-after(cleanup);
+afterEach(healAndCleanupAll);
+after(healAndCleanupAll);
 
 /** A node running a replica of `service` that is not the etcd leader (the scenario is about replicas, not elections). */
 async function victimOf(agents: AgentHandle[], ids: string[], service: string): Promise<AgentHandle> {

@@ -8,10 +8,9 @@
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ELECTION_PREFIX } from '../../src/consensus/cluster-store.ts';
-import { cleanupAll, etcdClientOf } from '../helpers/agents.ts';
+import { etcdClientOf } from '../helpers/agents.ts';
 import { membersOf } from '../helpers/cluster.ts';
-import { healAll, isolate } from '../helpers/partition.ts';
-import { removeClusterContainers } from '../helpers/images.ts';
+import { healAndCleanupAll, isolate } from '../helpers/partition.ts';
 import { startCluster } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -20,13 +19,8 @@ const ELECTION = ELECTION_PREFIX;
 const LEASE_S = 60;
 
 // each test's cluster goes when the test ends: a later test must not share the machine with it
-async function cleanup(): Promise<void> {
-  await healAll();
-  await cleanupAll();
-  await removeClusterContainers();
-}
-afterEach(cleanup);
-after(cleanup);
+afterEach(healAndCleanupAll);
+after(healAndCleanupAll);
 
 test('kill -9 of the leader: a survivor leads within seconds, though the dead leader\'s lease has a minute to run', { timeout: 180_000 }, async () => {
   const { agents, ids } = await startCluster(IPS, [], () => ({ WARREN_TEST_LEADER_LEASE_S: String(LEASE_S) }));

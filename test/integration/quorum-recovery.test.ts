@@ -1,21 +1,16 @@
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAgent, cli, cleanupAll, type AgentHandle } from '../helpers/agents.ts';
+import { startAgent, cli, type AgentHandle } from '../helpers/agents.ts';
 import { nodeId } from '../helpers/cluster.ts';
-import { ensureHttpdImage, removeClusterContainers, HTTPD_IMAGE } from '../helpers/images.ts';
-import { healAll } from '../helpers/partition.ts';
+import { ensureHttpdImage, HTTPD_IMAGE } from '../helpers/images.ts';
+import { healAndCleanupAll } from '../helpers/partition.ts';
 import { clusterInTwoVoterWindow, healthOf as health, killWithContainers, voterNames } from '../helpers/recovery.ts';
 import { postService, serviceView, waitServing } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // each test's cluster goes when the test ends: a later test must not share the machine with it
-async function cleanup(): Promise<void> {
-  await healAll();
-  await cleanupAll();
-  await removeClusterContainers();
-}
-afterEach(cleanup);
-after(cleanup);
+afterEach(healAndCleanupAll);
+after(healAndCleanupAll);
 
 test('growing from 1 to 3 voters: a voter killed while there are 2 is survived; the cluster rebuilds itself and carries on', { timeout: 240_000 }, async () => {
   await ensureHttpdImage();
