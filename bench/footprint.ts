@@ -10,7 +10,8 @@ import type { Metric } from './results.ts';
 
 /**
  * The footprint of an idle voter node: a 3-voter cluster (127.71.0.30-32) left idle,
- * then node 1's agent, its proxy workers (default count) and its etcd member: RSS (the goal's
+ * then node 1's agent and every process under it (its proxy workers at the default count, the
+ * stacks' forwarder if it runs, its etcd member, helpers such as the fence's watcher): RSS (the goal's
  * measure; shared pages of the agent and its workers count twice there, so PSS is given too) and
  * CPU of one core over a window. Run on the checkout's Node and, when the package build has
  * fetched it, on the package's own Node 24 runtime (PATH put first, bin/warren runs `node`).
@@ -23,7 +24,8 @@ const PKG_RUNTIME = join(process.env.WARREN_PKG_CACHE ?? join(homedir(), '.cache
 
 interface Proc {
   pid: number;
-  kind: 'agent' | 'etcd' | 'worker';
+  /** worker: a proxy worker; mesh: the stacks' forwarder; helper: any other process under the agent */
+  kind: 'agent' | 'etcd' | 'worker' | 'mesh' | 'helper';
 }
 
 function statusKb(pid: number, field: string, file = 'status'): number {
@@ -37,19 +39,34 @@ function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-/** The agent and its children: its etcd member and its proxy workers. */
+function kindOf(pid: number): Proc['kind'] {
+  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  if (cmd.includes('proxy-worker')) return 'worker';
+  if (cmd.includes('mesh-worker')) return 'mesh';
+  if (cmd.split('\0')[0]!.endsWith('etcd')) return 'etcd';
+  return 'helper';
+}
+
+/** The agent and every process under it (its etcd member, proxy and mesh workers, helpers), at any depth. */
 function processesOf(agentPid: number): Proc[] {
-  const out: Proc[] = [{ pid: agentPid, kind: 'agent' }];
+  const parent = new Map<number, number>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const ppid = Number(readFileSync(`/proc/${e}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-      if (ppid !== agentPid) continue;
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cmd.includes('proxy-worker')) out.push({ pid: Number(e), kind: 'worker' });
-      else if (cmd.split('\0')[0]!.endsWith('etcd')) out.push({ pid: Number(e), kind: 'etcd' });
+      parent.set(Number(e), Number(readFileSync(`/proc/${e}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]));
     } catch {
       // gone meanwhile
+    }
+  }
+  const out: Proc[] = [{ pid: agentPid, kind: 'agent' }];
+  for (let i = 0; i < out.length; i++) {
+    for (const [pid, ppid] of parent) {
+      if (ppid !== out[i]!.pid) continue;
+      try {
+        out.push({ pid, kind: kindOf(pid) });
+      } catch {
+        // gone meanwhile
+      }
     }
   }
   return out;
@@ -78,9 +95,9 @@ export async function measure(label: string, env: NodeJS.ProcessEnv, args: strin
     const r1 = (x: number) => Math.round(x * 10) / 10;
     const p = `footprint${label}`;
     return {
-      [`${p}.rss_total_mb`]: { value: sum(rssMb), unit: 'MB', goal: '<= 150', agent: r1(sum(rssMb, 'agent')), workers: r1(sum(rssMb, 'worker')), proxyWorkers: workers, etcd: r1(sum(rssMb, 'etcd')), node: nodeVersion, ...quiet },
-      [`${p}.pss_total_mb`]: { value: sum(pssMb), unit: 'MB', agent: r1(sum(pssMb, 'agent')), workers: r1(sum(pssMb, 'worker')), etcd: r1(sum(pssMb, 'etcd')) },
-      [`${p}.agent_cpu_pct`]: { value: sum(cpuPct, 'agent'), unit: '%', goal: '<= 2', windowS: Math.round(seconds), workersPct: r1(sum(cpuPct, 'worker')), etcdPct: r1(sum(cpuPct, 'etcd')) },
+      [`${p}.rss_total_mb`]: { value: sum(rssMb), unit: 'MB', goal: '<= 150', agent: r1(sum(rssMb, 'agent')), workers: r1(sum(rssMb, 'worker')), proxyWorkers: workers, mesh: r1(sum(rssMb, 'mesh')), helpers: r1(sum(rssMb, 'helper')), etcd: r1(sum(rssMb, 'etcd')), node: nodeVersion, ...quiet },
+      [`${p}.pss_total_mb`]: { value: sum(pssMb), unit: 'MB', agent: r1(sum(pssMb, 'agent')), workers: r1(sum(pssMb, 'worker')), mesh: r1(sum(pssMb, 'mesh')), helpers: r1(sum(pssMb, 'helper')), etcd: r1(sum(pssMb, 'etcd')) },
+      [`${p}.agent_cpu_pct`]: { value: sum(cpuPct, 'agent'), unit: '%', goal: '<= 2', windowS: Math.round(seconds), workersPct: r1(sum(cpuPct, 'worker')), meshPct: r1(sum(cpuPct, 'mesh')), helpersPct: r1(sum(cpuPct, 'helper')), etcdPct: r1(sum(cpuPct, 'etcd')) },
     };
   } finally {
     await Promise.all(agents.map((a) => a.stop()));

@@ -82,13 +82,18 @@ function workerEntry(): string {
   return fileURLToPath(new URL(here.endsWith('.ts') ? './chunk-worker.ts' : './chunk-worker.mjs', here));
 }
 
+/** how long a worker waits for the next job before it stops (a snapshot every 2 s keeps it) */
+const IDLE_STOP_MS = 30_000;
+
 /**
  * Worker threads that chunk and hash files. Default size: one thread on a machine with up to two
  * cores (the agent keeps one for itself), else half of them. Workers start on first use and stop
- * when idle, so an agent without volumes pays nothing.
+ * after IDLE_STOP_MS without a job, so an agent without volumes, or whose volumes are not
+ * written, pays nothing for them (a thread with its own V8 heap each).
  */
 export class ChunkPool {
   private readonly idle: Worker[] = [];
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   private busy = 0;
   private readonly queue: Array<{ job: Omit<ChunkJob, 'id'>; onPiece?: (p: ChunkPiece) => void; wide: boolean; resolve: (r: ChunkJobResult) => void; reject: (e: Error) => void }> = [];
   private nextId = 1;
@@ -99,7 +104,13 @@ export class ChunkPool {
     readonly size = Math.max(1, Math.floor(availableParallelism() / 2)),
     /** files from this size on are cut by two threads at once (tests set a small one) */
     private readonly splitMinBytes = SPLIT_MIN_BYTES,
+    private readonly idleStopMs = IDLE_STOP_MS,
   ) {}
+
+  /** worker threads running now, busy or idle */
+  get threads(): number {
+    return this.busy + this.idle.length;
+  }
 
   /**
    * Chunks and hashes a file. With `onPiece`, the bytes come too, piece by piece as they are read
@@ -140,7 +151,7 @@ export class ChunkPool {
   private pump(): void {
     // a part of a split file may take one thread beyond the pool's size (see chunk)
     while (this.queue.length && this.busy < (this.queue[0]!.wide ? Math.max(this.size, 2) : this.size)) {
-      const w = this.idle.pop() ?? this.spawn();
+      const w = this.unpark() ?? this.spawn();
       const { job, onPiece, resolve, reject } = this.queue.shift()!;
       const id = this.nextId++;
       const flow = job.flow && new Int32Array(job.flow);
@@ -152,7 +163,7 @@ export class ChunkPool {
         w.off('error', onError);
         this.busy--;
         if (this.closed) void w.terminate();
-        else this.idle.push(w);
+        else this.park(w);
         this.pump();
       };
       const onMessage = (m: { id: number; piece?: ChunkPiece; result?: ChunkJobResult; error?: string }) => {
@@ -186,6 +197,28 @@ export class ChunkPool {
     }
   }
 
+  /** an idle worker waits for work, and stops when none comes in time */
+  private park(w: Worker): void {
+    this.idle.push(w);
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(w);
+      this.idle.splice(this.idle.indexOf(w), 1);
+      this.returns.delete(w);
+      void w.terminate();
+    }, this.idleStopMs);
+    timer.unref();
+    this.idleTimers.set(w, timer);
+  }
+
+  private unpark(): Worker | undefined {
+    const w = this.idle.pop();
+    if (w) {
+      clearTimeout(this.idleTimers.get(w));
+      this.idleTimers.delete(w);
+    }
+    return w;
+  }
+
   private spawn(): Worker {
     const entry = workerEntry();
     // pieces' buffers go back to the worker on a port of their own: it takes them while it works
@@ -205,6 +238,8 @@ export class ChunkPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const { reject } of this.queue.splice(0)) reject(new Error('chunk pool is closed'));
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
     await Promise.all(this.idle.splice(0).map((w) => w.terminate()));
   }
 }

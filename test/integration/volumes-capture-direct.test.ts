@@ -174,3 +174,24 @@ describe('capture of large files where they lie', () => {
     store.close();
   });
 });
+
+describe('chunk pool threads', () => {
+  it('stop once idle and start again for the next job, with the same chunks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chunk-pool-idle-'));
+    const pool = new ChunkPool(1, undefined, 300);
+    try {
+      const file = join(dir, 'f');
+      writeFileSync(file, createCipheriv('aes-128-ctr', Buffer.alloc(16, 9), Buffer.alloc(16, 0)).update(Buffer.alloc(2 ** 20)));
+      assert.equal(pool.threads, 0, 'no thread before the first job');
+      const first = await pool.chunk(file, false);
+      assert.equal(pool.threads, 1);
+      await waitFor('the idle thread stopped', () => pool.threads === 0, 10_000, 50);
+      const again = await pool.chunk(file, false);
+      assert.deepEqual(again.chunks, first.chunks);
+      assert.ok(first.chunks.length > 10);
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -158,3 +158,36 @@ test('the mesh worker process: forwards the plan it is sent, and after it is kil
   await waitFor('the restarted worker forwarding again', async () => (await tcpAsk(port, '2').catch(() => '')) === 'w:2', 15_000, 100);
   assert.notEqual((p as unknown as { child: { pid: number } }).child.pid, pid);
 });
+
+test('the mesh worker process runs only while the plan forwards something', async () => {
+  const { MeshProcess } = await import('../../src/routing/mesh-process.ts');
+  const { waitFor } = await import('../helpers/wait.ts');
+  const logger = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {}, child: () => logger } as never;
+  let restarts = 0;
+  const p = new MeshProcess({ logLevel: 'warn', name: 'mesh-unit-idle', logger, restarted: () => restarts++ });
+  closers.push(() => p.close());
+  const childOf = () => (p as unknown as { child?: { pid: number } }).child;
+  assert.deepEqual(await p.apply([]), {});
+  assert.equal(childOf(), undefined, 'an empty plan starts no worker');
+  const back = await tcpBackend('i');
+  const port = await freePort();
+  await p.apply([fwd('tcp', port, [{ port: back }])]);
+  const pid = childOf()!.pid;
+  assert.equal(await tcpAsk(port, '1'), 'i:1');
+  await p.apply([]);
+  assert.equal(childOf(), undefined);
+  assert.deepEqual(p.keys, []);
+  await waitFor('the stopped worker gone', () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000, 50);
+  await assert.rejects(tcpAsk(port, '2'), /ECONNREFUSED/);
+  await p.apply([fwd('tcp', port, [{ port: back }])]);
+  assert.notEqual(childOf()!.pid, pid);
+  assert.equal(await tcpAsk(port, '3'), 'i:3');
+  assert.equal(restarts, 0, 'a stop for an empty plan is not a crash');
+});
