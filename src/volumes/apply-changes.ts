@@ -1,9 +1,10 @@
-import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { fsyncDir } from './fsync-dir.ts';
+import { GatheredWrites } from './gathered-writes.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
 import { writeFile } from './restore.ts';
@@ -116,15 +117,16 @@ async function patchFile(store: ChunkStore, old: Entry | undefined, e: Entry, ab
   }
   const fd = openSync(path, 'r+');
   try {
+    const out = new GatheredWrites(fd, e.size);
     pos = 0;
     for (const c of e.chunks ?? []) {
       if (was.get(pos) !== c.hash) {
-        const data = store.get(c.hash);
-        writeSync(fd, data, 0, data.length, pos);
+        out.write(store.get(c.hash), pos);
         await pace();
       }
       pos += c.size;
     }
+    out.flush();
     ftruncateSync(fd, e.size);
     if (durable) fsyncSync(fd);
   } finally {

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Manifest } from '../core/volumes/manifest.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { fsyncDir } from './fsync-dir.ts';
+import { GatheredWrites } from './gathered-writes.ts';
 import { applyMeta, mkfifo, setTimes } from './fs-meta.ts';
 import { pacer } from './pacer.ts';
 
@@ -83,6 +84,7 @@ export async function applySnapshot(store: ChunkStore, m: Manifest, target: stri
 export async function writeFile(store: ChunkStore, abs: string, size: number, chunks: Array<{ hash: string; size: number }>, holes: Array<[number, number]>, durable: boolean, pace: () => Promise<void>): Promise<void> {
   const fd = openSync(abs, 'wx');
   try {
+    const out = new GatheredWrites(fd, size);
     let pos = 0, h = 0;
     for (const c of chunks) {
       // skip the holes before this chunk: no chunk spans one
@@ -91,10 +93,11 @@ export async function writeFile(store: ChunkStore, abs: string, size: number, ch
         pos = Math.max(pos, off + len);
       }
       const data = store.get(c.hash);
-      writeSync(fd, data, 0, data.length, pos);
+      out.write(data, pos);
       pos += data.length;
       await pace();
     }
+    out.flush();
     ftruncateSync(fd, size); // trailing holes (and a file of holes only)
     if (durable) fsyncSync(fd);
   } finally {
