@@ -20,6 +20,12 @@ import { fsyncDir } from './fsync-dir.ts';
  * (a flipped bit on disk is reported, never served). One process owns a store at a time.
  */
 
+/** `data` when its SHA-256 is `hash` */
+function checked(hash: string, data: Buffer): Buffer {
+  if (createHash('sha256').update(data).digest('hex') !== hash) throw new CorruptChunk(hash, 'its bytes do not match its hash');
+  return data;
+}
+
 export class CorruptChunk extends Error {
   constructor(readonly hash: string, why: string) {
     super(`chunk ${hash.slice(0, 16)} is corrupt: ${why}`);
@@ -235,8 +241,40 @@ export class ChunkStore {
     const buf = Buffer.allocUnsafe(l.size);
     const n = readSync(this.fd(l.pack), buf, 0, l.size, l.offset);
     if (n !== l.size) throw new CorruptChunk(hash, `short read (${n} of ${l.size} bytes)`);
-    if (createHash('sha256').update(buf).digest('hex') !== hash) throw new CorruptChunk(hash, 'its bytes do not match its hash');
-    return buf;
+    return checked(hash, buf);
+  }
+
+  /**
+   * The chunks' bytes in the order given (repeats too), each checked against its hash as get()
+   * does. Chunks that lie one after another in a pack, in that order (a file stored in one
+   * snapshot), are read in one read of up to `maxBytes`: restoring a 1 GiB file chunk by chunk
+   * was ~130k reads. The buffers yielded are the caller's.
+   */
+  *inOrder(hashes: readonly string[], maxBytes = 2 ** 20): Generator<Buffer> {
+    for (let i = 0; i < hashes.length; ) {
+      // the run's places are taken before the first yield: the caller may await between chunks
+      const first = this.index.get(hashes[i]!);
+      const run = first ? [first] : [];
+      while (first && i + run.length < hashes.length) {
+        const l = this.index.get(hashes[i + run.length]!);
+        const last = run.at(-1)!;
+        if (!l || l.pack !== first.pack || l.offset !== last.offset + last.size + REC_HEADER || l.offset + l.size - first.offset > maxBytes) break;
+        run.push(l);
+      }
+      if (!first || run.length === 1) {
+        yield this.get(hashes[i++]!);
+        continue;
+      }
+      const last = run.at(-1)!;
+      if (first.pack === this.current && last.offset + last.size > this.currentSize - this.wlen) this.writeOut();
+      const buf = Buffer.allocUnsafe(last.offset + last.size - first.offset);
+      const n = readSync(this.fd(first.pack), buf, 0, buf.length, first.offset);
+      for (const l of run) {
+        const h = hashes[i++]!;
+        // a short read: each chunk on its own (get() says which is wrong)
+        yield n === buf.length ? checked(h, buf.subarray(l.offset - first.offset, l.offset - first.offset + l.size)) : this.get(h);
+      }
+    }
   }
 
   /**

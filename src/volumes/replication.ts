@@ -74,7 +74,7 @@ export class SnapshotReceiver {
     const hit = this.decoded.get(key);
     if (hit?.manifest === manifest) return hit;
     const chunks = this.store.chunks;
-    const m = manifestOf(rec, Buffer.concat(rec.manifest.map((c) => chunks.get(c.hash))));
+    const m = manifestOf(rec, Buffer.concat([...chunks.inOrder(rec.manifest.map((c) => c.hash))]));
     // every file chunk reference in order, repeats too: chunkNeed lists each missing one once
     const data = m.entries.flatMap((e) => e.chunks ?? []);
     const pinned = [...rec.manifest, ...data].map((c) => c.hash);

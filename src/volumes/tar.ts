@@ -89,13 +89,12 @@ export async function exportTar(store: ChunkStore, m: Manifest, out: Writable): 
     const zeros = (n: number) => Buffer.alloc(n);
     const write = (b: Buffer) => (entry.write(b) ? Promise.resolve() : new Promise<void>((r) => entry.once('drain', () => r())));
     const holes = e.holes ?? [];
-    for (const c of e.chunks ?? []) {
+    for (const data of store.inOrder((e.chunks ?? []).map((c) => c.hash))) {
       while (h < holes.length && holes[h]![0] <= pos) {
         const [, len] = holes[h++]!;
         for (let left = len; left > 0; left -= MAX_CHUNK) await write(zeros(Math.min(left, MAX_CHUNK)));
         pos += len;
       }
-      const data = store.get(c.hash);
       await write(data);
       pos += data.length;
     }

@@ -128,7 +128,7 @@ export class VolumeStore {
   }
 
   private readManifest(r: SnapshotRecord): Manifest {
-    return decodeManifest(Buffer.concat(r.manifest.map((c) => this.chunks.get(c.hash))));
+    return decodeManifest(Buffer.concat([...this.chunks.inOrder(r.manifest.map((c) => c.hash))]));
   }
 
   /**
