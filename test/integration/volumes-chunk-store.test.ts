@@ -10,6 +10,18 @@ import * as tar from 'tar-stream';
 import { ChunkStore } from '../../src/volumes/chunk-store.ts';
 import { importTar } from '../../src/volumes/tar.ts';
 
+/** One flipped byte in a stored chunk, as a bad disk would leave it. */
+function flipByte(s: ChunkStore, hash: string): void {
+  s.flush();
+  const loc = s.locate(hash)!;
+  const fd = openSync(loc.path, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, loc.offset + 10);
+  b[0] = b[0]! ^ 0xff;
+  writeSync(fd, b, 0, 1, loc.offset + 10);
+  closeSync(fd);
+}
+
 describe('chunk store crash recovery and tar import safety', () => {
   let dir: string;
   let n = 0;
@@ -105,15 +117,7 @@ describe('chunk store crash recovery and tar import safety', () => {
     assert.equal(pieces.reduce((n, p) => n + p.chunks, 0), 300);
     assert.equal(pieces.reduce((n, p) => n + p.bytes, 0), data.reduce((n, d) => n + d.length, 0));
 
-    // one flipped byte in chunk 42 (as a bad disk would)
-    s.flush();
-    const loc = s.locate(hashes[42]!)!;
-    const fd = openSync(loc.path, 'r+');
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, loc.offset + 10);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, loc.offset + 10);
-    closeSync(fd);
+    flipByte(s, hashes[42]!);
     assert.throws(() => [...s.records(hashes)], /chunk [0-9a-f]{16} is corrupt/);
     const good = [...s.records(hashes, { skipBad: true })].flatMap((p) => parse(p.buf)).map(([h]) => h);
     assert.deepEqual(good, hashes.filter((_, i) => i !== 42));
@@ -139,14 +143,7 @@ describe('chunk store crash recovery and tar import safety', () => {
       if (maxBytes === 2 ** 20) assert.equal(new Set(got.slice(0, 120).map((b) => b.buffer)).size, 1);
     }
     assert.throws(() => [...s.inOrder([hashes[0]!, 'ab'.repeat(32)])], /missing from the store/);
-    s.flush();
-    const loc = s.locate(hashes[77]!)!;
-    const fd = openSync(loc.path, 'r+');
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, loc.offset + 10);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, loc.offset + 10);
-    closeSync(fd);
+    flipByte(s, hashes[77]!);
     const before = [...s.inOrder(hashes.slice(70, 77))];
     assert.equal(before.length, 7);
     assert.throws(() => [...s.inOrder(hashes.slice(70, 90))], /chunk [0-9a-f]{16} is corrupt/);
