@@ -237,11 +237,16 @@ export class ChunkStore {
   get(hash: string): Buffer {
     const l = this.index.get(hash);
     if (!l) throw new CorruptChunk(hash, 'missing from the store');
-    if (l.pack === this.current && l.offset + l.size > this.currentSize - this.wlen) this.writeOut();
-    const buf = Buffer.allocUnsafe(l.size);
-    const n = readSync(this.fd(l.pack), buf, 0, l.size, l.offset);
+    const { buf, n } = this.readSpan(l.pack, l.offset, l.offset + l.size);
     if (n !== l.size) throw new CorruptChunk(hash, `short read (${n} of ${l.size} bytes)`);
     return checked(hash, buf);
+  }
+
+  /** bytes [start, end) of a pack (those still in the write buffer are written out first); `n`: how many were read */
+  private readSpan(pack: number, start: number, end: number): { buf: Buffer; n: number } {
+    if (pack === this.current && end > this.currentSize - this.wlen) this.writeOut();
+    const buf = Buffer.allocUnsafe(end - start);
+    return { buf, n: readSync(this.fd(pack), buf, 0, buf.length, start) };
   }
 
   /**
@@ -266,9 +271,7 @@ export class ChunkStore {
         continue;
       }
       const last = run.at(-1)!;
-      if (first.pack === this.current && last.offset + last.size > this.currentSize - this.wlen) this.writeOut();
-      const buf = Buffer.allocUnsafe(last.offset + last.size - first.offset);
-      const n = readSync(this.fd(first.pack), buf, 0, buf.length, first.offset);
+      const { buf, n } = this.readSpan(first.pack, first.offset, last.offset + last.size);
       for (const l of run) {
         const h = hashes[i++]!;
         // a short read: each chunk on its own (get() says which is wrong)
@@ -301,9 +304,7 @@ export class ChunkStore {
         j++;
       }
       const start = first.offset - REC_HEADER;
-      if (first.pack === this.current && end > this.currentSize - this.wlen) this.writeOut();
-      const buf = Buffer.allocUnsafe(end - start);
-      const n = readSync(this.fd(first.pack), buf, 0, buf.length, start);
+      const { buf, n } = this.readSpan(first.pack, start, end);
       // a short read or a bad record: the run is checked chunk by chunk (get() says what is wrong)
       const bad = n !== buf.length || held.slice(i, j).some((c) => !recordHolds(buf, c.offset - REC_HEADER - start, c.hash, c.size, opts.rehash ?? true));
       if (!bad) yield { buf, chunks: j - i, bytes: buf.length - (j - i) * REC_HEADER };

@@ -85,15 +85,13 @@ export async function writeFile(store: ChunkStore, abs: string, size: number, ch
   const fd = openSync(abs, 'wx');
   try {
     const out = new GatheredWrites(fd, size);
-    const read = store.inOrder(chunks.map((c) => c.hash));
     let pos = 0, h = 0;
-    for (let i = 0; i < chunks.length; i++) {
+    for (const data of store.inOrder(chunks.map((c) => c.hash))) {
       // skip the holes before this chunk: no chunk spans one
       while (h < holes.length && holes[h]![0] <= pos) {
         const [off, len] = holes[h++]!;
         pos = Math.max(pos, off + len);
       }
-      const data = read.next().value as Buffer;
       out.write(data, pos);
       pos += data.length;
       await pace();
